@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import greenlet
 
-__all__ = ["TIMED_OUT", "Kernel", "SimulationError", "Task", "Wait"]
+__all__ = ["TIMED_OUT", "Kernel", "Semaphore", "SimulationError", "Task", "Wait"]
 
 
 class SimulationError(RuntimeError):
@@ -141,6 +142,9 @@ class Kernel:
         return body
 
     # -- blocking calls (from inside a task) ------------------------------------------------
+    def current_greenlet(self) -> greenlet.greenlet:
+        return greenlet.getcurrent()
+
     def in_task(self) -> bool:
         return greenlet.getcurrent() is not self._hub
 
@@ -194,3 +198,38 @@ class Kernel:
     def pending(self) -> int:
         """Number of scheduled entries (including stale timeouts)."""
         return len(self._heap)
+
+
+class Semaphore:
+    """A counting semaphore whose waiters queue first-in-first-out in virtual time.
+
+    Models bounded thread pools: web-server worker threads, the job scheduler's executor.
+    """
+
+    def __init__(self, kernel: Kernel, slots: int) -> None:
+        self.kernel = kernel
+        self.free = slots
+        self.slots = slots
+        self._waiters: deque[Wait] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @property
+    def in_use(self) -> int:
+        return self.slots - self.free
+
+    def acquire(self) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        waiter = Wait(self.kernel)
+        self._waiters.append(waiter)
+        self.kernel.wait(waiter)
+
+    def release(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().fire()  # the slot passes straight to the next waiter
+        else:
+            self.free += 1

@@ -1,0 +1,164 @@
+"""The ``obsim`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from obsim import scenario as scenarios
+from obsim.dataset.reader import Dataset, DatasetError
+from obsim.scenario import ScenarioError
+
+
+def _print_scenarios(_: argparse.Namespace) -> int:
+    rows = [(s.id, s.title, s.difficulty, f"{s.time_limit_minutes} min") for s in scenarios.load_all()]
+    widths = [max(len(r[i]) for r in [("ID", "TITLE", "DIFFICULTY", "TIME LIMIT"), *rows]) for i in range(4)]
+    for row in [("ID", "TITLE", "DIFFICULTY", "TIME LIMIT"), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    paths = [Path(args.path)] if args.path else [scenarios.SCENARIOS_DIR]
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob(f"*/{scenarios.SCENARIO_FILE}")) if path.is_dir() else [path]
+    if not files:
+        raise ScenarioError(f"{paths[0]}: no scenario files found")
+    for file in files:
+        loaded = scenarios.load_file(file)
+        print(f"ok  {loaded.id}  ({file})")
+    return 0
+
+
+def _resolve_scenario(name: str) -> scenarios.Scenario:
+    path = Path(name)
+    if path.suffix == ".toml" and path.exists():
+        return scenarios.load_file(path)
+    return scenarios.load(name)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from simulator.generate import generate
+
+    loaded = _resolve_scenario(args.scenario)
+    result = generate(
+        loaded, seed=args.seed, patch_file=args.patch, out=args.out, use_cache=not args.no_cache
+    )
+    _print_summary(result.path, cached=result.cached)
+    return 0
+
+
+def _print_summary(path: Path, cached: bool) -> None:
+    from obsim.figures import compute
+
+    with Dataset.open(path) as dataset:
+        figures = compute(dataset.connection)
+        manifest = dataset.manifest
+    counts = manifest.get("counts", {})
+    print(f"dataset   {path}{'  (cached)' if cached else ''}")
+    print(f"scenario  {manifest['scenario']}  seed {manifest['seed']}")
+    print(
+        f"telemetry {counts.get('requests', 0):,} requests, {counts.get('spans', 0):,} spans, "
+        f"{counts.get('logs', 0):,} logs, {counts.get('samples', 0):,} metric samples"
+    )
+    f = figures
+    print(
+        f"figures   5xx {f.server_error_ratio:.1%}, pool peak {f.peak_pool_used:.0f}/{f.pool_max:.0f}, "
+        f"idle in transaction peak {f.peak_idle_in_transaction:.0f}, DB CPU peak {f.peak_db_cpu:.0%}, "
+        f"pool timeouts {f.pool_timeouts:.0f}"
+    )
+    if figures.hourly_latency_ratios:
+        ratios = ", ".join(f"{r:.1f}x" for r in figures.hourly_latency_ratios)
+        print(f"          latency hh:00-03 vs rest of hour: {ratios}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from simulator.generate import generate
+
+    loaded = _resolve_scenario(args.scenario)
+    result = generate(loaded, seed=args.seed)
+    _print_summary(result.path, cached=result.cached)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from obsim.dataset.exporters import EXPORTERS
+
+    with Dataset.open(args.dataset) as dataset:
+        EXPORTERS[args.format](dataset, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from simulator import cache
+
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached dataset(s) from {cache.cache_root()}")
+        return 0
+    entries = cache.cached_datasets()
+    if not entries:
+        print(f"no cached datasets in {cache.cache_root()}")
+    for path, manifest in entries:
+        size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
+        patched = "  patched" if manifest.get("patch_sha256") else ""
+        print(f"{path.name}  {manifest.get('scenario')}  seed {manifest.get('seed')}  {size:.1f} MB{patched}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="obsim", description="Observability-debugging interview simulator.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list the scenarios").set_defaults(func=_print_scenarios)
+
+    validate = sub.add_parser("validate", help="check scenario files")
+    validate.add_argument(
+        "path", nargs="?", help="a scenario.toml or a directory of scenarios (default: all)"
+    )
+    validate.set_defaults(func=_validate)
+
+    gen = sub.add_parser("generate", help="generate a scenario's dataset")
+    gen.add_argument("scenario", help="scenario id or path to a scenario.toml")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--patch", type=Path, help="unified diff to apply to app_under_test for this run")
+    gen.add_argument("--out", type=Path, help="write the dataset exactly here")
+    gen.add_argument("--no-cache", action="store_true", help="always run the simulation")
+    gen.set_defaults(func=_generate)
+
+    run = sub.add_parser("run", help="generate (if not cached) and present a scenario")
+    run.add_argument("scenario", nargs="?", default=scenarios.DEFAULT_SCENARIO)
+    run.add_argument("--seed", type=int)
+    run.set_defaults(func=_run)
+
+    export = sub.add_parser("export", help="export a dataset to standard formats")
+    export.add_argument("dataset", type=Path)
+    export.add_argument("--format", required=True, choices=["openmetrics", "otlp-json", "jsonl"])
+    export.add_argument("--out", type=Path, required=True)
+    export.set_defaults(func=_export)
+
+    cache_cmd = sub.add_parser("cache", help="list or clear cached datasets")
+    cache_cmd.add_argument("action", choices=["list", "clear"])
+    cache_cmd.set_defaults(func=_cache)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from simulator.generate import GenerationError
+
+    try:
+        return args.func(args)
+    except (ScenarioError, DatasetError, GenerationError) as error:
+        print(f"obsim: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("obsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        sys.stdout.flush()

@@ -1,0 +1,115 @@
+"""Symptom figures of a dataset: what an on-call engineer would read off the dashboards.
+
+Used for a scenario's readiness assertions (a generated dataset must show its incident before it
+is served) and for the summary printed after generation.  Every figure is computed from the
+scraped metrics, as a dashboard would compute it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figures:
+    requests: int
+    server_error_ratio: float
+    hourly_latency_ratios: tuple[float, ...]  # per full hour: mean latency hh:00-hh:03 / median other minutes
+    peak_pool_used: float
+    pool_max: float
+    peak_idle_in_transaction: float
+    peak_db_cpu: float
+    pool_timeouts: float
+
+    def value(self, name: str) -> float:
+        return {
+            "min_hourly_latency_ratio": min(self.hourly_latency_ratios, default=0.0),
+            "max_hourly_latency_ratio": max(self.hourly_latency_ratios, default=0.0),
+            "peak_pool_used_ratio": self.peak_pool_used / self.pool_max if self.pool_max else 0.0,
+            "max_server_error_ratio": self.server_error_ratio,
+            "peak_idle_in_transaction": self.peak_idle_in_transaction,
+        }[name]
+
+
+def _series(db: sqlite3.Connection, sample_name: str) -> dict[str, list[tuple[float, float]]]:
+    rows = db.execute(
+        "SELECT s.labels, m.ts, m.value FROM metric_samples m JOIN metric_series s ON s.id = m.series_id"
+        " WHERE s.sample_name = ? ORDER BY s.labels, m.ts",
+        (sample_name,),
+    )
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for labels, ts, value in rows:
+        out[labels].append((ts, value))
+    return out
+
+
+def _per_minute_totals(
+    series: dict[str, list[tuple[float, float]]], keep=lambda labels: True
+) -> dict[int, float]:
+    """Increase of summed counters per minute (minute = epoch minute of the scrape that ends it)."""
+    totals: dict[int, float] = defaultdict(float)
+    for labels, points in series.items():
+        if not keep(json.loads(labels)):
+            continue
+        previous = 0.0
+        for ts, value in points:
+            totals[int(ts // 60) - (1 if ts % 60 == 0 else 0)] += value - previous
+            previous = value
+    return totals
+
+
+def compute(db: sqlite3.Connection) -> Figures:
+    counts = _series(db, "http_server_request_duration_seconds_count")
+    sums = _series(db, "http_server_request_duration_seconds_sum")
+    count_per_minute = _per_minute_totals(counts)
+    sum_per_minute = _per_minute_totals(sums)
+    requests = sum(count_per_minute.values())
+    errors = sum(
+        _per_minute_totals(
+            counts, lambda labels: labels["http_response_status_code"].startswith("5")
+        ).values()
+    )
+    mean = {m: sum_per_minute[m] / n for m, n in count_per_minute.items() if n > 0}
+    hours: dict[int, dict[int, float]] = defaultdict(dict)
+    for minute, value in mean.items():
+        hours[minute // 60][minute % 60] = value
+    ratios = []
+    for hour in sorted(hours):
+        minutes = hours[hour]
+        if len(minutes) < 55:
+            continue  # a partial hour at the window's edge
+        storm = [minutes[m] for m in (0, 1, 2) if m in minutes]
+        rest = [v for m, v in minutes.items() if m >= 3]
+        if storm and rest:
+            ratios.append(round(statistics.fmean(storm) / statistics.median(rest), 3))
+
+    def peak(sample_name: str, keep=lambda labels: True) -> float:
+        return max(
+            (
+                v
+                for labels, points in _series(db, sample_name).items()
+                if keep(json.loads(labels))
+                for _, v in points
+            ),
+            default=0.0,
+        )
+
+    timeouts = _series(db, "db_client_connection_timeouts_total")
+    return Figures(
+        requests=int(requests),
+        server_error_ratio=round(errors / requests, 4) if requests else 0.0,
+        hourly_latency_ratios=tuple(ratios),
+        peak_pool_used=peak(
+            "db_client_connection_count", lambda lb: lb["db_client_connection_state"] == "used"
+        ),
+        pool_max=peak("db_client_connection_max"),
+        peak_idle_in_transaction=peak(
+            "pg_stat_activity_count", lambda lb: lb["state"] == "idle in transaction"
+        ),
+        peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
+        pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
+    )

@@ -1,0 +1,276 @@
+"""Scenarios: each incident as a schema-checked data file.
+
+``scenarios/<id>/scenario.toml`` holds what the candidate is told, the load and conditions the
+simulator runs, the time window, the hint ladder and the ground truth; ``scenarios/<id>/fix.patch``
+holds the reference fix.  A file is loaded whole or not at all: any error names the file and the
+field, and nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_FILE = "scenario.toml"
+FIX_PATCH = "fix.patch"
+DEFAULT_SCENARIO = "cron-storm"
+
+
+class ScenarioError(Exception):
+    """A scenario file is missing, unreadable or invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Strict):
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+            raise ValueError("must be a UTC timestamp ending in Z, e.g. 2026-03-10T09:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if (self.end - self.start).total_seconds() > 24 * 3600:
+            raise ValueError("a window longer than 24 hours is not supported")
+        return self
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+Endpoint = Literal[
+    "health",
+    "list_workflows",
+    "get_workflow",
+    "create_workflow",
+    "start_run",
+    "list_runs",
+    "list_users",
+    "get_user",
+    "create_user",
+    "update_user",
+    "import_data",
+    "list_records",
+    "export_data",
+    "report_summary",
+    "usage_report",
+    "pay_invoice",
+    "list_notifications",
+]
+
+
+class Load(_Strict):
+    base_rps: float = Field(gt=0, le=200, description="mean requests per second over a day")
+    diurnal_amplitude: float = Field(0.3, ge=0, lt=1, description="relative swing around base_rps")
+    peak_hour_utc: float = Field(15.0, ge=0, lt=24)
+    mix: dict[Endpoint, float] = Field(min_length=1, description="relative weight of each endpoint")
+
+    @field_validator("mix")
+    @classmethod
+    def _positive(cls, mix: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, weight in mix.items() if weight <= 0]
+        if bad:
+            raise ValueError(f"weights must be positive: {', '.join(bad)}")
+        return mix
+
+
+class Data(_Strict):
+    tenants: int = Field(ge=1, le=1000)
+    users_per_tenant: int = Field(ge=1, le=200)
+    workflows_per_tenant: int = Field(ge=1, le=200)
+    records_per_tenant: int = Field(ge=0, le=50_000)
+
+
+class ServiceBehaviour(_Strict):
+    latency_median_ms: float = Field(gt=0)
+    latency_p99_ms: float = Field(gt=0)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    hang_rate: float = Field(0.0, ge=0, le=1)
+    reject_rate: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ServiceBehaviour:
+        if self.latency_p99_ms < self.latency_median_ms:
+            raise ValueError("latency_p99_ms must be >= latency_median_ms")
+        if self.error_rate + self.hang_rate > 1:
+            raise ValueError("error_rate + hang_rate must not exceed 1")
+        return self
+
+
+ExternalService = Literal["validation-service", "payment-gateway", "email-provider"]
+
+
+class Degradation(_Strict):
+    """An external service behaving differently from ``start_minute`` (window-relative) on."""
+
+    service: ExternalService
+    start_minute: float = Field(ge=0)
+    end_minute: float | None = None
+    behaviour: ServiceBehaviour
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Degradation:
+        if self.end_minute is not None and self.end_minute <= self.start_minute:
+            raise ValueError("end_minute must be after start_minute")
+        return self
+
+
+class Readiness(_Strict):
+    """A figure the generated dataset must show before it is served (see obsim.figures)."""
+
+    figure: Literal[
+        "min_hourly_latency_ratio",
+        "max_hourly_latency_ratio",
+        "peak_pool_used_ratio",
+        "max_server_error_ratio",
+        "peak_idle_in_transaction",
+    ]
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Readiness:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        return self
+
+
+class Hint(_Strict):
+    after_minutes: float = Field(ge=0)
+    text: str = Field(min_length=1)
+
+
+class CodeLocation(_Strict):
+    file: str = Field(pattern=r"^app_under_test/.+\.py$")
+    lines: tuple[int, int]
+    function: str
+    description: str
+
+    @field_validator("lines")
+    @classmethod
+    def _range(cls, lines: tuple[int, int]) -> tuple[int, int]:
+        if lines[0] < 1 or lines[1] < lines[0]:
+            raise ValueError("lines must be [first, last] with 1 <= first <= last")
+        return lines
+
+
+class Evidence(_Strict):
+    view: Literal["overview", "metrics", "logs", "traces", "database", "jobs", "code"]
+    signal: str
+    description: str
+
+
+class Decoy(_Strict):
+    description: str
+    why_not: str
+
+
+class GroundTruth(_Strict):
+    summary: str
+    mechanism: str
+    root_causes: tuple[CodeLocation, ...] = Field(min_length=1)
+    causal_chain: tuple[str, ...] = Field(min_length=2)
+    evidence: tuple[Evidence, ...] = Field(min_length=1)
+    decoys: tuple[Decoy, ...] = ()
+    mitigations: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+
+
+class Rubric(_Strict):
+    pass_: tuple[str, ...] = Field(alias="pass", min_length=1)
+    strong: tuple[str, ...] = Field(min_length=1)
+    exceptional: tuple[str, ...] = Field(min_length=1)
+
+
+class Scenario(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    version: int = Field(ge=1)
+    difficulty: Literal["easy", "medium", "hard"]
+    time_limit_minutes: int = Field(ge=5, le=120)
+    default_seed: int = Field(ge=0)
+    brief: str = Field(min_length=1)
+    faulty: bool
+    window: Window
+    load: Load
+    data: Data
+    degradations: tuple[Degradation, ...] = ()
+    readiness: tuple[Readiness, ...] = ()
+    hints: tuple[Hint, ...] = ()
+    ground_truth: GroundTruth | None = None
+    rubric: Rubric | None = None
+
+    @model_validator(mode="after")
+    def _faulty_has_truth(self) -> Scenario:
+        if self.faulty and (self.ground_truth is None or self.rubric is None):
+            raise ValueError("a faulty scenario needs ground_truth and rubric")
+        return self
+
+    @property
+    def directory(self) -> Path:
+        return SCENARIOS_DIR / self.id
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_file(path: Path) -> Scenario:
+    """Load and validate one scenario file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ScenarioError(f"{path}: no such file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError(f"{path}: cannot read: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: not valid TOML: {error}") from error
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as error:
+        raise ScenarioError(f"{path}: invalid scenario:\n{_describe(error)}") from error
+    if scenario.id != path.parent.name:
+        raise ScenarioError(f"{path}: id: {scenario.id!r} does not match its directory {path.parent.name!r}")
+    return scenario
+
+
+def load(scenario_id: str, root: Path = SCENARIOS_DIR) -> Scenario:
+    """Load a scenario by id from ``root``."""
+    path = root / scenario_id / SCENARIO_FILE
+    if not path.exists():
+        known = ", ".join(available(root)) or "none"
+        raise ScenarioError(f"unknown scenario {scenario_id!r} (known: {known})")
+    return load_file(path)
+
+
+def available(root: Path = SCENARIOS_DIR) -> list[str]:
+    return sorted(p.parent.name for p in root.glob(f"*/{SCENARIO_FILE}"))
+
+
+def load_all(root: Path = SCENARIOS_DIR) -> list[Scenario]:
+    return [load(scenario_id, root) for scenario_id in available(root)]
+
+
+def fix_patch(scenario: Scenario) -> Path | None:
+    path = scenario.directory / FIX_PATCH
+    return path if path.exists() else None

@@ -1,0 +1,83 @@
+"""Where generated datasets live, and the key that says when one can be reused.
+
+A dataset is reused only when everything that could change its bytes is the same: the scenario
+file, the seed, the patch, the code of the application, simulator and dataset format, and the
+versions of the libraries on the request path.  Directory names are that key's digest: opaque,
+so nothing a candidate sees names the incident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+from obsim.dataset.schema import FORMAT_VERSION, MANIFEST_NAME
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
+_CODE_FILES = ("obsim/scenario.py",)
+_LIBRARIES = (
+    "flask",
+    "werkzeug",
+    "sqlalchemy",
+    "apscheduler",
+    "prometheus-client",
+    "faker",
+    "httpx",
+    "greenlet",
+)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("OBSIM_CACHE_DIR", REPO_ROOT / ".obsim" / "datasets"))
+
+
+def code_hash() -> str:
+    digest = hashlib.sha256()
+    files = [p for d in _CODE_DIRS for p in sorted((REPO_ROOT / d).rglob("*.py"))]
+    files += [REPO_ROOT / f for f in _CODE_FILES]
+    for path in files:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
+    for name in _LIBRARIES:
+        digest.update(f"{name}=={metadata.version(name)}".encode())
+    digest.update(f"format={FORMAT_VERSION}".encode())
+    return digest.hexdigest()
+
+
+def dataset_key(scenario_file: Path, seed: int, patch: bytes | None) -> str:
+    digest = hashlib.sha256()
+    digest.update(Path(scenario_file).read_bytes())
+    digest.update(f"seed={seed}".encode())
+    digest.update(hashlib.sha256(patch or b"").digest())
+    digest.update(code_hash().encode())
+    return digest.hexdigest()[:20]
+
+
+def cached_datasets() -> list[tuple[Path, dict]]:
+    """Every complete dataset in the cache with its manifest, newest first."""
+    root = cache_root()
+    found = []
+    for manifest in root.glob(f"*/{MANIFEST_NAME}"):
+        try:
+            found.append((manifest.parent, json.loads(manifest.read_text())))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return sorted(found, key=lambda item: item[0].stat().st_mtime, reverse=True)
+
+
+def clear() -> int:
+    """Remove every cached dataset (and leftovers of interrupted runs); returns how many went."""
+    root = cache_root()
+    if not root.exists():
+        return 0
+    removed = 0
+    for entry in root.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+            removed += 1
+    return removed

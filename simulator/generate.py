@@ -1,0 +1,106 @@
+"""Generate a scenario's dataset: reuse the cache, or run the simulation in a worker process.
+
+``--patch`` runs against a copy of the application with the unified diff applied (``git apply``),
+so the checkout itself is never modified.  The dataset is published only when the run completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from obsim.dataset.schema import MANIFEST_NAME
+from obsim.scenario import SCENARIO_FILE, Scenario
+from simulator import cache
+
+GENERATOR_VERSION = "0.1.0"
+
+
+class GenerationError(Exception):
+    """A generation run could not be started or did not finish."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    path: Path
+    cached: bool
+    manifest: dict
+
+
+def _apply_patch(patch: bytes, workdir: Path) -> Path:
+    """Copy app_under_test into ``workdir`` and apply ``patch`` to the copy."""
+    shutil.copytree(
+        cache.REPO_ROOT / "app_under_test",
+        workdir / "app_under_test",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    patch_file = workdir / "change.patch"
+    patch_file.write_bytes(patch)
+    for check in (["--check"], []):
+        result = subprocess.run(
+            ["git", "apply", *check, "-p1", str(patch_file)], cwd=workdir, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise GenerationError(f"the patch does not apply to app_under_test:\n{result.stderr.strip()}")
+    return workdir
+
+
+def generate(
+    scenario: Scenario,
+    seed: int | None = None,
+    patch_file: Path | None = None,
+    out: Path | None = None,
+    use_cache: bool = True,
+    quiet: bool = False,
+) -> Generated:
+    seed = scenario.default_seed if seed is None else seed
+    scenario_file = scenario.directory / SCENARIO_FILE
+    patch = Path(patch_file).read_bytes() if patch_file is not None else None
+    key = cache.dataset_key(scenario_file, seed, patch)
+    target = Path(out) if out is not None else cache.cache_root() / key
+    if use_cache and (target / MANIFEST_NAME).exists():
+        manifest = json.loads((target / MANIFEST_NAME).read_text())
+        if manifest.get("cache_key") == key:
+            return Generated(target, True, manifest)
+    manifest = {
+        "scenario": scenario.id,
+        "scenario_version": scenario.version,
+        "seed": seed,
+        "window_start": scenario.window.start.timestamp(),
+        "window_end": scenario.window.end.timestamp(),
+        "patch_sha256": hashlib.sha256(patch).hexdigest() if patch else None,
+        "code_hash": cache.code_hash(),
+        "cache_key": key,
+        "generator_version": GENERATOR_VERSION,
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="obsim-app-") as workdir:
+        command = [
+            sys.executable,
+            "-m",
+            "simulator.worker",
+            "--scenario-file",
+            str(scenario_file),
+            "--seed",
+            str(seed),
+            "--out",
+            str(target),
+            "--manifest",
+            json.dumps(manifest),
+        ]
+        if patch is not None:
+            command += ["--app-root", str(_apply_patch(patch, Path(workdir)))]
+        if quiet:
+            command.append("--quiet")
+        result = subprocess.run(command, cwd=cache.REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise GenerationError(
+            f"generation of {scenario.id!r} (seed {seed}) failed with exit code {result.returncode}"
+        )
+    return Generated(target, False, json.loads((target / MANIFEST_NAME).read_text()))

@@ -1,0 +1,98 @@
+"""Metrics the application does not export itself: its hosts and its database server.
+
+What node_exporter and postgres_exporter would report next to the service: CPU utilisation and
+disk I/O per host, and pg_stat_activity counts and oldest transaction age by state.  Utilisation is
+computed over each scrape interval from the work the models accumulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from simulator.kernel import Kernel
+from simulator.postgres import SimulatedPostgres
+
+PG_STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)")
+
+
+class _Utilisation:
+    """Turns a cumulative busy-seconds counter into utilisation over the last interval."""
+
+    def __init__(self, kernel: Kernel, busy_seconds: Callable[[], float], cores: int) -> None:
+        self.kernel = kernel
+        self.busy_seconds = busy_seconds
+        self.cores = cores
+        self._last_time = kernel.now
+        self._last_busy = busy_seconds()
+
+    def sample(self) -> float:
+        now, busy = self.kernel.now, self.busy_seconds()
+        elapsed = now - self._last_time
+        ratio = 0.0 if elapsed <= 0 else (busy - self._last_busy) / (elapsed * self.cores)
+        self._last_time, self._last_busy = now, busy
+        return min(1.0, max(0.0, ratio))
+
+
+class InfrastructureCollector(Collector):
+    def __init__(
+        self,
+        kernel: Kernel,
+        postgres: SimulatedPostgres,
+        app_host: str,
+        app_cores: int,
+        app_busy_seconds: Callable[[], float],
+        idle_cpu: Callable[[str], float],
+    ) -> None:
+        self.kernel = kernel
+        self.postgres = postgres
+        self.app_host = app_host
+        self.idle_cpu = idle_cpu
+        model = postgres.model
+        self._db_cpu = _Utilisation(kernel, lambda: postgres.cpu_seconds, model.cores)
+        self._app_cpu = _Utilisation(kernel, app_busy_seconds, app_cores)
+
+    def collect(self) -> Iterable[Metric]:
+        db_host = self.postgres.model.host_name
+        cpu = GaugeMetricFamily(
+            "system_cpu_utilization_ratio",
+            "Share of CPU time not idle, over the last interval.",
+            labels=["host_name"],
+        )
+        cpu.add_metric([db_host], min(1.0, self._db_cpu.sample() + self.idle_cpu(db_host)))
+        cpu.add_metric([self.app_host], min(1.0, self._app_cpu.sample() + self.idle_cpu(self.app_host)))
+        yield cpu
+        disk = CounterMetricFamily(
+            "system_disk_io_bytes", "Disk bytes transferred.", labels=["host_name", "disk_io_direction"]
+        )
+        disk.add_metric([db_host, "read"], float(self.postgres.read_bytes))
+        disk.add_metric([db_host, "write"], float(self.postgres.write_bytes))
+        yield disk
+        yield from self._activity()
+
+    def _activity(self) -> Iterable[Metric]:
+        now = self.kernel.now
+        counts = dict.fromkeys(PG_STATES, 0)
+        oldest = dict.fromkeys(PG_STATES, 0.0)
+        for backend in self.postgres.activity():
+            counts[backend.state] += 1
+            if backend.xact_start is not None:
+                oldest[backend.state] = max(oldest[backend.state], now - backend.xact_start)
+        count = GaugeMetricFamily(
+            "pg_stat_activity_count", "Number of connections in this state.", labels=["datname", "state"]
+        )
+        age = GaugeMetricFamily(
+            "pg_stat_activity_max_tx_duration",
+            "Max duration in seconds any active transaction has been running.",
+            labels=["datname", "state"],
+        )
+        for state in PG_STATES:
+            count.add_metric(["platform", state], counts[state])
+            age.add_metric(["platform", state], round(oldest[state], 3))
+        yield count
+        yield age
+        maximum = GaugeMetricFamily("pg_settings_max_connections", "Server parameter max_connections.")
+        maximum.add_metric([], self.postgres.model.max_connections)
+        yield maximum

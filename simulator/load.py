@@ -1,0 +1,151 @@
+"""Client traffic: Poisson arrivals on a diurnal curve, a weighted endpoint mix, realistic payloads.
+
+Clients are the seeded tenants' API keys.  Larger tenants send more traffic (weights follow a
+Zipf-like curve, as B2B platforms see).  The rate follows ``base_rps * (1 + amplitude *
+cos(2*pi*(hour - peak_hour) / 24))``; inter-arrival times are exponential at the current rate.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import random
+from collections.abc import Callable
+from typing import Any
+
+from faker import Faker
+
+from obsim.scenario import Load
+from simulator.kernel import Kernel
+from simulator.web import Request
+
+RequestBuilder = Callable[["LoadGenerator", Any], Request]
+
+_STEP_ACTIONS = ("http.request", "email.send", "data.transform", "approval.wait", "webhook.post")
+_SOURCES = ("crm", "billing", "webhook", "csv-upload", "warehouse")
+_KINDS = ("order", "refund", "subscription", "usage", "invoice")
+
+
+def _page(rng: random.Random) -> str:
+    return f"page={rng.choice((1, 1, 1, 2, 3))}&page_size={rng.choice((25, 25, 50))}"
+
+
+def _workflow_definition(rng: random.Random) -> dict[str, Any]:
+    return {
+        "trigger": rng.choice(("manual", "schedule", "webhook")),
+        "steps": [
+            {"name": f"step-{i + 1}", "action": rng.choice(_STEP_ACTIONS)} for i in range(rng.randint(2, 6))
+        ],
+    }
+
+
+def _records(rng: random.Random) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": rng.choice(_KINDS),
+            "amount_cents": rng.randint(100, 250_000),
+            "external_id": f"ext-{rng.getrandbits(40):010x}",
+        }
+        for _ in range(rng.randint(5, 40))
+    ]
+
+
+BUILDERS: dict[str, RequestBuilder] = {
+    "health": lambda g, t: Request("GET", "/health"),
+    "list_workflows": lambda g, t: Request("GET", "/api/v1/workflows", _page(g.rng)),
+    "get_workflow": lambda g, t: Request("GET", f"/api/v1/workflows/{g.rng.choice(t.workflow_ids)}"),
+    "create_workflow": lambda g, t: Request(
+        "POST",
+        "/api/v1/workflows",
+        body={
+            "name": f"{g.fake.bs().title()} {g.rng.getrandbits(24):06x}",
+            "definition": _workflow_definition(g.rng),
+        },
+    ),
+    "start_run": lambda g, t: Request(
+        "POST", f"/api/v1/workflows/{g.rng.choice(t.workflow_ids)}/runs", body={}
+    ),
+    "list_runs": lambda g, t: Request("GET", f"/api/v1/workflows/{g.rng.choice(t.workflow_ids)}/runs"),
+    "list_users": lambda g, t: Request("GET", "/api/v1/users", _page(g.rng)),
+    "get_user": lambda g, t: Request("GET", f"/api/v1/users/{g.rng.choice(t.user_ids)}"),
+    "create_user": lambda g, t: Request(
+        "POST",
+        "/api/v1/users",
+        body={
+            "email": f"{g.rng.getrandbits(32):08x}.{g.fake.email()}",
+            "name": g.fake.name(),
+            "role": "member",
+        },
+    ),
+    "update_user": lambda g, t: Request(
+        "PATCH", f"/api/v1/users/{g.rng.choice(t.user_ids)}", body={"name": g.fake.name()}
+    ),
+    "import_data": lambda g, t: Request(
+        "POST", "/api/v1/data/import", body={"source": g.rng.choice(_SOURCES), "records": _records(g.rng)}
+    ),
+    "list_records": lambda g, t: Request(
+        "GET", "/api/v1/data/records", f"limit={g.rng.choice((20, 50, 100))}"
+    ),
+    "export_data": lambda g, t: Request("GET", "/api/v1/data/export", "since=7d"),
+    "report_summary": lambda g, t: Request(
+        "GET", "/api/v1/reports/summary", f"days={g.rng.choice((1, 7, 7, 30))}"
+    ),
+    "usage_report": lambda g, t: Request("GET", "/api/v1/reports/usage"),
+    "pay_invoice": lambda g, t: Request(
+        "POST", f"/api/v1/billing/invoices/{g.rng.choice(t.open_invoice_ids or [0])}/pay", body={}
+    ),
+    "list_notifications": lambda g, t: Request("GET", "/api/v1/notifications"),
+}
+
+
+class LoadGenerator:
+    def __init__(
+        self,
+        kernel: Kernel,
+        load: Load,
+        tenants: list[Any],
+        handle: Callable[[Request], None],
+        rng: random.Random,
+        end: float,
+    ) -> None:
+        self.kernel = kernel
+        self.load = load
+        self.tenants = tenants
+        self.handle = handle
+        self.rng = rng
+        self.end = end
+        self.fake = Faker("en_US")
+        self.fake.seed_instance(rng.getrandbits(32))
+        self.sent = 0
+        names = sorted(load.mix)
+        self._endpoints = [BUILDERS[name] for name in names]
+        self._endpoint_cdf = list(itertools.accumulate(load.mix[name] for name in names))
+        self._tenant_cdf = list(itertools.accumulate(1.0 / (rank + 1) ** 0.8 for rank in range(len(tenants))))
+        self._addresses = [f"198.51.100.{i}" for i in range(10, 250)]
+
+    def rate_at(self, now: float) -> float:
+        hour = (now % 86400) / 3600.0
+        swing = math.cos(2 * math.pi * (hour - self.load.peak_hour_utc) / 24.0)
+        return self.load.base_rps * (1.0 + self.load.diurnal_amplitude * swing)
+
+    def _pick(self, cdf: list[float]) -> int:
+        return bisect.bisect_left(cdf, self.rng.random() * cdf[-1])
+
+    def next_request(self) -> Request:
+        tenant_index = self._pick(self._tenant_cdf)
+        tenant = self.tenants[tenant_index]
+        request = self._endpoints[self._pick(self._endpoint_cdf)](self, tenant)
+        request.api_key = self.rng.choice(tenant.api_keys)
+        request.client_addr = self._addresses[tenant_index % len(self._addresses)]
+        return request
+
+    def run(self) -> None:
+        """The arrival process: one task that spawns a task per request."""
+        kernel = self.kernel
+        while True:
+            kernel.sleep(self.rng.expovariate(self.rate_at(kernel.now)))
+            if kernel.now >= self.end:
+                return
+            self.sent += 1
+            kernel.spawn(self.handle, self.next_request(), name="request")

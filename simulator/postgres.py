@@ -1,0 +1,227 @@
+"""A simulated PostgreSQL server: real data in SQLite, PostgreSQL's timing and session states.
+
+The application's engine is given :meth:`SimulatedPostgres.connect` as its DBAPI ``creator``.  Every
+connection is a *backend* (a pid in ``pg_stat_activity``).  All backends share one in-memory
+SQLite database in autocommit mode, so statements really run against real rows; what PostgreSQL
+would add is modelled on top:
+
+* **Cost.**  Each statement's CPU demand is derived from the work SQLite actually did for it (its
+  virtual-machine steps, counted by a progress handler), so a query over a grown table really costs
+  more.  A small fixed network round trip is added.
+* **Contention.**  The server has ``cores`` CPUs.  A statement that starts while more statements are
+  running than there are cores is slowed by the ratio (a processor-sharing approximation taken at
+  statement start), so concurrent heavy work raises everyone's latency and the CPU utilisation.
+* **Session state**, as psycopg's implicit transactions produce it: the first statement after a
+  commit or rollback opens a transaction (``xact_start``); a backend is ``active`` while a statement
+  runs, ``idle in transaction`` between statements, ``idle`` after commit/rollback.
+
+Rollback does not undo SQLite's autocommitted writes: the model is about time and sessions, and no
+figure the candidate sees depends on rolled-back rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.kernel import Kernel
+
+# How many SQLite VM instructions pass between progress-handler calls; the unit of measured work.
+_STEP_GRANULARITY = 100
+
+
+@dataclass
+class DatabaseServerModel:
+    """Capacity and cost parameters of the database host."""
+
+    host_name: str = "db-1"
+    cores: int = 8
+    max_connections: int = 500
+    round_trip_s: float = 0.0004  # client <-> server network and protocol overhead per statement
+    base_cpu_s: float = 0.00015  # parse/plan/execute overhead of the smallest statement
+    cpu_per_step_s: float = 0.0000004  # CPU per SQLite VM instruction, scaled to the modelled host
+    write_bytes_per_row: int = 320  # WAL + heap bytes per written row, for disk I/O figures
+    read_bytes_per_step: int = 1  # pages missed in shared buffers, proportional to work
+
+
+@dataclass(slots=True)
+class Backend:
+    """One server process: a row of pg_stat_activity."""
+
+    pid: int
+    application_name: str
+    client_addr: str
+    backend_start: float
+    state: str = "idle"
+    xact_start: float | None = None
+    query_start: float | None = None
+    state_change: float = 0.0
+    query: str = ""
+    closed: bool = False
+
+
+class SimulatedPostgres:
+    def __init__(self, kernel: Kernel, model: DatabaseServerModel, first_pid: int = 4100) -> None:
+        self.kernel = kernel
+        self.model = model
+        self.sqlite = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.sqlite.set_progress_handler(self._count_steps, _STEP_GRANULARITY)
+        self.backends: dict[int, Backend] = {}
+        self._pids = itertools.count(first_pid)
+        self._ticks = 0
+        self.running = 0  # statements executing right now
+        self.cpu_seconds = 0.0  # cumulative CPU demand served
+        self.read_bytes = 0
+        self.write_bytes = 0
+        self.statements = 0
+
+    def _count_steps(self) -> int:
+        self._ticks += 1
+        return 0
+
+    # -- DBAPI entry point ----------------------------------------------------------------------
+    def connect(self, application_name: str, client_addr: str) -> SimulatedConnection:
+        backend = Backend(
+            pid=next(self._pids),
+            application_name=application_name,
+            client_addr=client_addr,
+            backend_start=self.kernel.now,
+            state_change=self.kernel.now,
+        )
+        self.backends[backend.pid] = backend
+        return SimulatedConnection(self, backend)
+
+    # -- statement execution --------------------------------------------------------------------
+    def execute(
+        self, backend: Backend, cursor: sqlite3.Cursor, sql: str, params: Any, many: bool
+    ) -> list[Any]:
+        kernel = self.kernel
+        now = kernel.now
+        if backend.xact_start is None:
+            backend.xact_start = now
+        backend.state = "active"
+        backend.query = sql
+        backend.query_start = now
+        backend.state_change = now
+        ticks_before = self._ticks
+        try:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+        except sqlite3.Error:
+            backend.state = "idle in transaction (aborted)"
+            backend.state_change = kernel.now
+            raise
+        steps = (self._ticks - ticks_before) * _STEP_GRANULARITY
+        model = self.model
+        cpu = model.base_cpu_s + steps * model.cpu_per_step_s
+        written = cursor.rowcount if cursor.description is None and cursor.rowcount > 0 else 0
+        self.cpu_seconds += cpu
+        self.write_bytes += written * model.write_bytes_per_row
+        self.read_bytes += steps * model.read_bytes_per_step
+        self.statements += 1
+        if kernel.in_task():
+            slowdown = max(1.0, (self.running + 1) / model.cores)
+            self.running += 1
+            try:
+                kernel.sleep(model.round_trip_s + cpu * slowdown)
+            finally:
+                self.running -= 1
+        backend.state = "idle in transaction"
+        backend.state_change = kernel.now
+        return rows
+
+    def end_transaction(self, backend: Backend) -> None:
+        backend.state = "idle"
+        backend.xact_start = None
+        backend.state_change = self.kernel.now
+
+    def disconnect(self, backend: Backend) -> None:
+        backend.closed = True
+        self.backends.pop(backend.pid, None)
+
+    # -- observation ------------------------------------------------------------------------------
+    def activity(self) -> list[Backend]:
+        """pg_stat_activity: client backends ordered by pid."""
+        return [self.backends[pid] for pid in sorted(self.backends)]
+
+
+class SimulatedCursor:
+    """DBAPI cursor over SQLite whose ``execute`` takes modelled time."""
+
+    arraysize = 1
+
+    def __init__(self, connection: SimulatedConnection) -> None:
+        self._connection = connection
+        self._cursor = connection.server.sqlite.cursor()
+        self._rows: list[Any] = []
+        self._position = 0
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+
+    def _run(self, sql: str, params: Any, many: bool) -> None:
+        connection = self._connection
+        self._rows = connection.server.execute(connection.backend, self._cursor, sql, params, many)
+        self._position = 0
+        self.description = self._cursor.description
+        self.rowcount = self._cursor.rowcount
+        self.lastrowid = self._cursor.lastrowid
+
+    def execute(self, sql: str, params: Any = ()) -> SimulatedCursor:
+        self._run(sql, params, many=False)
+        return self
+
+    def executemany(self, sql: str, seq: Any) -> SimulatedCursor:
+        self._run(sql, seq, many=True)
+        return self
+
+    def fetchone(self) -> Any:
+        if self._position < len(self._rows):
+            row = self._rows[self._position]
+            self._position += 1
+            return row
+        return None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = size or self.arraysize
+        rows = self._rows[self._position : self._position + size]
+        self._position += len(rows)
+        return rows
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._position :]
+        self._position = len(self._rows)
+        return rows
+
+    def close(self) -> None:
+        self._rows = []
+        self._cursor.close()
+
+
+class SimulatedConnection:
+    """DBAPI connection: one backend of :class:`SimulatedPostgres`."""
+
+    def __init__(self, server: SimulatedPostgres, backend: Backend) -> None:
+        self.server = server
+        self.backend = backend
+
+    def cursor(self) -> SimulatedCursor:
+        return SimulatedCursor(self)
+
+    def commit(self) -> None:
+        self.server.end_transaction(self.backend)
+
+    def rollback(self) -> None:
+        self.server.end_transaction(self.backend)
+
+    def close(self) -> None:
+        self.server.disconnect(self.backend)
+
+    def __getattr__(self, name: str) -> Any:
+        # Dialect set-up (create_function, isolation level queries) goes to the real SQLite connection.
+        return getattr(self.server.sqlite, name)

@@ -1,0 +1,228 @@
+"""Collects the telemetry a production stack would: spans, logs, scraped metrics, DB sessions, job runs.
+
+Everything is stamped with virtual time and streamed to the :class:`DatasetWriter` in batches, so
+memory stays flat however long the simulated window is.  The application's own exporter and log
+handler hooks are used (``tracing.configure``, ``configure_logging``), so what lands in the dataset
+is exactly what the application emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.registry import CollectorRegistry
+
+from obsim.dataset.writer import DatasetWriter
+from simulator.kernel import Kernel
+
+_BATCH = 5000
+_APP_PARENT = str(Path(__file__).resolve().parent.parent) + "/"
+_DEPLOY_ROOT = "/srv/platform-api/"
+_SITE_PACKAGES = sysconfig.get_paths()["purelib"] + "/"
+_DEPLOY_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages/"
+_LOG_COLUMNS = ("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id")
+
+
+def as_deployed(text: str, app_parent: str = _APP_PARENT) -> str:
+    """Rewrite local checkout paths to the paths the service has in production.
+
+    Keeps stack traces identical whichever directory (or patched copy) the simulation ran from.
+    """
+    return text.replace(app_parent, _DEPLOY_ROOT).replace(_SITE_PACKAGES, _DEPLOY_SITE_PACKAGES)
+
+
+class SeededIds:
+    """Trace and span ids from a seeded stream, so traces are reproducible."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._bits = rng.getrandbits
+
+    def trace_id(self) -> str:
+        return f"{self._bits(128):032x}"
+
+    def span_id(self) -> str:
+        return f"{self._bits(64):016x}"
+
+
+class TelemetrySink:
+    """Buffers rows of every kind and flushes them to the dataset writer."""
+
+    def __init__(self, kernel: Kernel, writer: DatasetWriter, app_parent: str) -> None:
+        self.kernel = kernel
+        self.writer = writer
+        self.app_parent = app_parent
+        self.spans: list[tuple[Any, ...]] = []
+        self.logs: list[tuple[Any, ...]] = []
+        self.samples: list[tuple[int, float, float]] = []
+        self.sessions: list[tuple[Any, ...]] = []
+        self.job_runs: list[tuple[Any, ...]] = []
+        self.counts = {"spans": 0, "logs": 0, "samples": 0, "db_sessions": 0, "job_runs": 0}
+        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self.root_span_listeners: list[Any] = []
+
+    # -- spans ----------------------------------------------------------------------------------
+    def export(self, span: Any) -> None:
+        """``SpanExporter`` for the application's tracer."""
+        events = span.events
+        events_json = (
+            as_deployed(
+                json.dumps([{"name": n, "time": t, "attributes": a} for n, t, a in events], default=str),
+                self.app_parent,
+            )
+            if events
+            else "[]"
+        )
+        self.add_span(
+            span.trace_id,
+            span.span_id,
+            span.parent_id,
+            span.service,
+            span.name,
+            span.kind,
+            span.start,
+            span.end - span.start,
+            span.status,
+            span.status_message,
+            span.attributes,
+            events_json,
+        )
+        if span.parent_id is None:
+            for listener in self.root_span_listeners:
+                listener(span)
+
+    def add_span(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_id: str | None,
+        service: str,
+        name: str,
+        kind: str,
+        start: float,
+        duration: float,
+        status: str,
+        status_message: str | None,
+        attributes: dict[str, Any],
+        events_json: str = "[]",
+    ) -> None:
+        self.spans.append(
+            (
+                trace_id,
+                span_id,
+                parent_id,
+                service,
+                name,
+                kind,
+                round(start, 6),
+                round(duration, 6),
+                status,
+                status_message,
+                json.dumps(attributes, default=str, separators=(",", ":")),
+                events_json,
+            )
+        )
+        if len(self.spans) >= _BATCH:
+            self.flush_spans()
+
+    def flush_spans(self) -> None:
+        self.writer.add_spans(self.spans)
+        self.counts["spans"] += len(self.spans)
+        self.spans = []
+
+    # -- logs -----------------------------------------------------------------------------------
+    def add_log(self, entry: dict[str, Any]) -> None:
+        """One structured record, as the application's JSON formatter builds it."""
+        attributes = {k: v for k, v in entry.items() if k not in _LOG_COLUMNS}
+        attributes_json = json.dumps(attributes, default=str, separators=(",", ":")) if attributes else "{}"
+        if "error.stack" in attributes:
+            attributes_json = as_deployed(attributes_json, self.app_parent)
+        self.logs.append(
+            (
+                round(self.kernel.now, 6),
+                entry["service"],
+                entry["host"],
+                entry["level"],
+                entry["logger"],
+                entry["message"],
+                entry.get("trace_id"),
+                entry.get("span_id"),
+                attributes_json,
+            )
+        )
+        if len(self.logs) >= _BATCH:
+            self.flush_logs()
+
+    def flush_logs(self) -> None:
+        self.writer.add_logs(self.logs)
+        self.counts["logs"] += len(self.logs)
+        self.logs = []
+
+    # -- metrics --------------------------------------------------------------------------------
+    def scrape(self, registries: list[CollectorRegistry]) -> None:
+        """Record every sample of every registry at the current time, as a Prometheus scrape does."""
+        ts = round(self.kernel.now, 3)
+        series = self._series
+        rows = self.samples
+        for registry in registries:
+            for family in registry.collect():
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    sid = series.get(key)
+                    if sid is None:
+                        sid = self.writer.series_id(
+                            family.name, family.type, family.documentation, sample.name, dict(sample.labels)
+                        )
+                        series[key] = sid
+                    rows.append((sid, ts, float(sample.value)))
+        if len(rows) >= _BATCH:
+            self.flush_samples()
+
+    def flush_samples(self) -> None:
+        self.writer.add_samples(self.samples)
+        self.counts["samples"] += len(self.samples)
+        self.samples = []
+
+    # -- database sessions and jobs ---------------------------------------------------------------
+    def add_sessions(self, rows: list[tuple[Any, ...]]) -> None:
+        self.sessions.extend(rows)
+        if len(self.sessions) >= _BATCH:
+            self.flush_sessions()
+
+    def flush_sessions(self) -> None:
+        self.writer.add_db_sessions(self.sessions)
+        self.counts["db_sessions"] += len(self.sessions)
+        self.sessions = []
+
+    def add_job_run(self, row: tuple[Any, ...]) -> None:
+        self.job_runs.append(row)
+
+    def flush(self) -> None:
+        self.flush_spans()
+        self.flush_logs()
+        self.flush_samples()
+        self.flush_sessions()
+        self.writer.add_job_runs(self.job_runs)
+        self.counts["job_runs"] += len(self.job_runs)
+        self.job_runs = []
+
+
+class SinkHandler(logging.Handler):
+    """Logging handler that hands the application's structured records to the sink.
+
+    It never blocks, so it is safe under the logging module's handler lock.
+    """
+
+    def __init__(self, sink: TelemetrySink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(self.formatter, "fields", None)
+        if fields is None:
+            raise TypeError("SinkHandler needs the application's JsonFormatter")
+        self.sink.add_log(fields(record))

@@ -1,0 +1,70 @@
+"""SQLAlchemy's QueuePool with its waits in virtual time.
+
+``QueuePool`` builds its wait queue from the class attribute ``_queue_class``.  Swapping only that
+for :class:`VirtualQueue` keeps all of QueuePool's own logic -- pool_size, max_overflow, timeout
+and its exact ``QueuePool limit of size 200 overflow 0 reached`` error -- while a caller that
+finds the pool empty blocks its task on the kernel instead of a thread condition.  Unlike the
+real queue, waiters are served strictly first-in-first-out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from sqlalchemy.util.queue import Empty, Full, QueueCommon
+
+from simulator.kernel import TIMED_OUT, Kernel, Wait
+
+
+class VirtualQueue(QueueCommon[Any]):
+    kernel: Kernel  # bound by :func:`virtual_pool_class`
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        self.maxsize = maxsize
+        self.use_lifo = use_lifo
+        self.queue: deque[Any] = deque()
+        self.waiters: deque[Wait] = deque()
+
+    def qsize(self) -> int:
+        return len(self.queue)
+
+    def empty(self) -> bool:
+        return not self.queue
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self.queue)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        while self.waiters:
+            if self.waiters.popleft().fire(item):  # hand the connection straight to the oldest waiter
+                return
+        if self.full():
+            raise Full()
+        self.queue.append(item)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, block=False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if self.queue:
+            return self.queue.pop() if self.use_lifo else self.queue.popleft()
+        if not block or not self.kernel.in_task():
+            raise Empty()
+        waiter = Wait(self.kernel)
+        self.waiters.append(waiter)
+        value = self.kernel.wait(waiter, timeout)
+        if value is TIMED_OUT:
+            if waiter in self.waiters:  # a put() may already have skipped past it
+                self.waiters.remove(waiter)
+            raise Empty()
+        return value
+
+    def get_nowait(self) -> Any:
+        return self.get(block=False)
+
+
+def virtual_pool_class(kernel: Kernel, base: type) -> type:
+    """A subclass of the pool class ``base`` (a QueuePool) whose waits run on ``kernel``."""
+    queue_class = type("VirtualQueue", (VirtualQueue,), {"kernel": kernel})
+    return type(f"Virtual{base.__name__}", (base,), {"_queue_class": queue_class})

@@ -1,0 +1,194 @@
+"""The request path in front of the application: a gateway and a threaded WSGI server.
+
+``Gateway`` is the load balancer / reverse proxy: it starts each trace, and answers
+``504 Request timeout`` when the upstream has not responded within ``upstream_timeout_s`` (the
+application keeps working on the request regardless, as a real upstream does).  ``WsgiServer`` is
+the application host's server with a fixed number of worker threads and a FIFO accept queue; each
+request runs the real Flask application through its WSGI callable, with an environ built directly
+(cheaper than werkzeug's test client, and what a server does).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from simulator.kernel import Kernel, Semaphore
+from simulator.telemetry import SeededIds, TelemetrySink
+
+_GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: str = ""
+    body: Any = None
+    api_key: str = ""
+    client_addr: str = "203.0.113.10"
+    user_agent: str = "platform-client/2.4"
+
+
+class WsgiServer:
+    """One application host: ``threads`` workers serving the WSGI app in arrival order."""
+
+    def __init__(self, kernel: Kernel, app: Any, host_name: str, threads: int, registry: CollectorRegistry):
+        self.kernel = kernel
+        self.app = app
+        self.host_name = host_name
+        self.workers = Semaphore(kernel, threads)
+        self.completed = 0
+        busy = Gauge(
+            "webserver_threads_busy",
+            "Worker threads busy serving a request.",
+            ["host_name"],
+            registry=registry,
+        )
+        queued = Gauge(
+            "webserver_request_queue_length",
+            "Requests accepted but waiting for a worker thread.",
+            ["host_name"],
+            registry=registry,
+        )
+        busy.labels(host_name).set_function(lambda: self.workers.in_use)
+        queued.labels(host_name).set_function(lambda: self.workers.waiting)
+
+    def serve(self, request: Request, traceparent: str) -> tuple[int, bytes]:
+        self.workers.acquire()
+        try:
+            return self._call_app(request, traceparent)
+        finally:
+            self.workers.release()
+            self.completed += 1
+
+    def _call_app(self, request: Request, traceparent: str) -> tuple[int, bytes]:
+        body = b"" if request.body is None else json.dumps(request.body).encode()
+        environ = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": request.path,
+            "QUERY_STRING": request.query,
+            "SERVER_NAME": self.host_name,
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": request.client_addr,
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": "application/json" if body else "",
+            "HTTP_HOST": "api.platform.example.com",
+            "HTTP_USER_AGENT": request.user_agent,
+            "HTTP_X_API_KEY": request.api_key,
+            "HTTP_TRACEPARENT": traceparent,
+            "HTTP_X_FORWARDED_FOR": request.client_addr,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        status_holder: list[str] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status_holder.append(status)
+            return lambda data: None
+
+        chunks = self.app(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return int(status_holder[-1].split(" ", 1)[0]), payload
+
+
+class Gateway:
+    """Reverse proxy in front of the application hosts; owns each request's root span."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        server: WsgiServer,
+        sink: TelemetrySink,
+        ids: SeededIds,
+        registry: CollectorRegistry,
+        upstream_timeout_s: float = 30.0,
+    ) -> None:
+        self.kernel = kernel
+        self.server = server
+        self.sink = sink
+        self.ids = ids
+        self.upstream_timeout_s = upstream_timeout_s
+        self._responses = Counter(
+            "gateway_responses", "Responses sent to clients by the gateway.", ["code"], registry=registry
+        )
+        self._duration = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from receiving a client request to sending the response.",
+            buckets=_GATEWAY_BUCKETS,
+            registry=registry,
+        )
+
+    def handle(self, request: Request) -> None:
+        """Runs as one task per client request."""
+        kernel = self.kernel
+        trace_id = self.ids.trace_id()
+        span_id = self.ids.span_id()
+        arrived = kernel.now
+        answered: list[int] = []
+
+        def respond(code: int) -> None:
+            if answered:
+                return
+            answered.append(code)
+            elapsed = kernel.now - arrived
+            self._responses.labels(str(code)).inc()
+            self._duration.observe(elapsed)
+            attributes = {
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "http.response.status_code": code,
+                "server.address": "api.platform.example.com",
+                "upstream.address": f"{self.server.host_name}:8000",
+            }
+            status, message = ("error", "upstream timed out") if code == 504 else ("unset", None)
+            self.sink.add_span(
+                trace_id,
+                span_id,
+                None,
+                "gateway",
+                f"{request.method} {request.path}",
+                "server",
+                arrived,
+                elapsed,
+                status,
+                message,
+                attributes,
+            )
+            if code == 504:
+                self.sink.add_log(
+                    {
+                        "service": "gateway",
+                        "host": "lb-1",
+                        "level": "error",
+                        "logger": "proxy",
+                        "message": "upstream timed out while reading response header from upstream",
+                        "trace_id": trace_id,
+                        "span_id": span_id,
+                        "http.request.method": request.method,
+                        "url.path": request.path,
+                        "upstream.address": attributes["upstream.address"],
+                        "http.response.status_code": 504,
+                        "http.response.body": "Request timeout",
+                    }
+                )
+
+        kernel.call_later(self.upstream_timeout_s, lambda: respond(504))
+        status, _ = self.server.serve(request, f"00-{trace_id}-{span_id}-01")
+        respond(status)
