@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO_FILE = "scenario.toml"
@@ -214,6 +222,7 @@ class Scenario(_Strict):
     hints: tuple[Hint, ...] = ()
     ground_truth: GroundTruth | None = None
     rubric: Rubric | None = None
+    _source: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _faulty_has_truth(self) -> Scenario:
@@ -223,7 +232,12 @@ class Scenario(_Strict):
 
     @property
     def directory(self) -> Path:
-        return SCENARIOS_DIR / self.id
+        """The directory the scenario was loaded from (its fix.patch and reference files live there)."""
+        return self._source.parent if self._source is not None else SCENARIOS_DIR / self.id
+
+    @property
+    def source(self) -> Path:
+        return self.directory / SCENARIO_FILE
 
 
 def _describe(error: ValidationError) -> str:
@@ -251,6 +265,7 @@ def load_file(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: invalid scenario:\n{_describe(error)}") from error
     if scenario.id != path.parent.name:
         raise ScenarioError(f"{path}: id: {scenario.id!r} does not match its directory {path.parent.name!r}")
+    scenario._source = path.resolve()
     return scenario
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obsim.dataset.schema import MANIFEST_NAME
-from obsim.scenario import SCENARIO_FILE, Scenario
+from obsim.scenario import Scenario
 from simulator import cache
 
 GENERATOR_VERSION = "0.1.0"
@@ -60,7 +60,7 @@ def generate(
     quiet: bool = False,
 ) -> Generated:
     seed = scenario.default_seed if seed is None else seed
-    scenario_file = scenario.directory / SCENARIO_FILE
+    scenario_file = scenario.source
     patch = Path(patch_file).read_bytes() if patch_file is not None else None
     key = cache.dataset_key(scenario_file, seed, patch)
     target = Path(out) if out is not None else cache.cache_root() / key

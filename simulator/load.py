@@ -22,9 +22,9 @@ from simulator.web import Request
 
 RequestBuilder = Callable[["LoadGenerator", Any], Request]
 
-_STEP_ACTIONS = ("http.request", "email.send", "data.transform", "approval.wait", "webhook.post")
+_STEP_TYPES = ("http_request", "transform", "filter", "notify", "delay")
 _SOURCES = ("crm", "billing", "webhook", "csv-upload", "warehouse")
-_KINDS = ("order", "refund", "subscription", "usage", "invoice")
+_KINDS = ("order", "invoice", "refund", "subscription", "event")
 
 
 def _page(rng: random.Random) -> str:
@@ -35,7 +35,7 @@ def _workflow_definition(rng: random.Random) -> dict[str, Any]:
     return {
         "trigger": rng.choice(("manual", "schedule", "webhook")),
         "steps": [
-            {"name": f"step-{i + 1}", "action": rng.choice(_STEP_ACTIONS)} for i in range(rng.randint(2, 6))
+            {"name": f"step-{i + 1}", "type": rng.choice(_STEP_TYPES)} for i in range(rng.randint(2, 6))
         ],
     }
 
@@ -45,7 +45,7 @@ def _records(rng: random.Random) -> list[dict[str, Any]]:
         {
             "kind": rng.choice(_KINDS),
             "amount_cents": rng.randint(100, 250_000),
-            "external_id": f"ext-{rng.getrandbits(40):010x}",
+            "payload": {"external_id": f"ext-{rng.getrandbits(40):010x}"},
         }
         for _ in range(rng.randint(5, 40))
     ]
@@ -87,7 +87,7 @@ BUILDERS: dict[str, RequestBuilder] = {
     "list_records": lambda g, t: Request(
         "GET", "/api/v1/data/records", f"limit={g.rng.choice((20, 50, 100))}"
     ),
-    "export_data": lambda g, t: Request("GET", "/api/v1/data/export", "since=7d"),
+    "export_data": lambda g, t: Request("GET", "/api/v1/data/export"),
     "report_summary": lambda g, t: Request(
         "GET", "/api/v1/reports/summary", f"days={g.rng.choice((1, 7, 7, 30))}"
     ),

@@ -1,0 +1,1 @@
+"""The HTTP API: the Flask application, its middleware and routes."""

@@ -1,0 +1,1 @@
+"""Request middleware: telemetry, access logs, authentication, validation and error rendering."""

@@ -1,0 +1,18 @@
+"""URL routes.  Everything under ``/api/v1`` requires an API key and is scoped to its tenant."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from app_under_test.api.middleware.auth import authenticate
+from app_under_test.api.routes import billing, data, health, metrics, notifications, reports, users, workflows
+
+
+def register_routes(app: Flask) -> None:
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
+    api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+    api.before_request(authenticate)
+    for module in (workflows, users, data, reports, billing, notifications):
+        api.register_blueprint(module.bp)
+    app.register_blueprint(api)

@@ -1,0 +1,46 @@
+"""Reporting over a tenant's data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, g
+
+from app_under_test.api import serializers
+from app_under_test.api.deps import request_session
+from app_under_test.api.middleware.validation import query_int
+from app_under_test.lib import clock
+from app_under_test.services import data_service
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+@bp.get("/summary")
+def summary() -> dict[str, Any]:
+    days = query_int("days", 7, 1, 90)
+    result = data_service.activity_summary(
+        request_session(), g.tenant_id, clock.utcnow() - timedelta(days=days)
+    )
+    return {
+        "days": days,
+        "since": serializers.iso(result.since),
+        "records": result.records,
+        "amount_cents": result.amount_cents,
+        "by_kind": [
+            {"kind": t.kind, "records": t.records, "amount_cents": t.amount_cents} for t in result.by_kind
+        ],
+        "daily": [
+            {"day": d.day.isoformat(), "records": d.records, "amount_cents": d.amount_cents}
+            for d in result.daily
+        ],
+    }
+
+
+@bp.get("/usage")
+def usage() -> dict[str, Any]:
+    stats, reports = data_service.usage_overview(request_session(), g.tenant_id)
+    return {
+        "stats": serializers.tenant_stats(stats),
+        "reports": [serializers.usage_report(report) for report in reports],
+    }

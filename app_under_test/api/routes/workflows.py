@@ -1,0 +1,85 @@
+"""Workflow definitions and their runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+
+from app_under_test.api import serializers
+from app_under_test.api.deps import dependencies, request_session
+from app_under_test.api.middleware.validation import (
+    invalid,
+    json_body,
+    pagination,
+    query_choice,
+    required_string,
+)
+from app_under_test.models.workflows import WORKFLOW_STATUSES
+from app_under_test.services import workflow_engine, workflow_service
+
+bp = Blueprint("workflows", __name__, url_prefix="/workflows")
+
+MAX_STEPS = 50
+
+
+@bp.get("")
+def list_workflows() -> dict[str, Any]:
+    page, page_size = pagination()
+    status = query_choice("status", WORKFLOW_STATUSES)
+    result = workflow_service.list_workflows(request_session(), g.tenant_id, status, page, page_size)
+    return serializers.page(result, serializers.workflow)
+
+
+@bp.post("")
+def create_workflow() -> tuple[dict[str, Any], int]:
+    body = json_body()
+    name = required_string(body, "name")
+    definition = _definition(body)
+    deps = dependencies()
+    workflow = workflow_service.create_workflow(
+        g.tenant_id,
+        g.user_id,
+        name,
+        definition,
+        deps.validation,
+        timeout=deps.settings.db_transaction_timeout,
+    )
+    return serializers.workflow(workflow), 201
+
+
+@bp.get("/<int:workflow_id>")
+def get_workflow(workflow_id: int) -> dict[str, Any]:
+    session = request_session()
+    workflow = workflow_service.get_workflow(session, g.tenant_id, workflow_id)
+    last_run = workflow_engine.latest_run(session, workflow.id)
+    body = serializers.workflow(workflow)
+    body["last_run"] = serializers.run(last_run) if last_run is not None else None
+    return body
+
+
+@bp.post("/<int:workflow_id>/runs")
+def start_run(workflow_id: int) -> tuple[dict[str, Any], int]:
+    started = workflow_engine.start_run(request_session(), g.tenant_id, g.user_id, workflow_id)
+    return serializers.run(started.run, started.steps), 202
+
+
+@bp.get("/<int:workflow_id>/runs")
+def list_runs(workflow_id: int) -> dict[str, Any]:
+    page, page_size = pagination()
+    result = workflow_engine.list_runs(request_session(), g.tenant_id, workflow_id, page, page_size)
+    return serializers.page(result, serializers.run)
+
+
+def _definition(body: dict[str, Any]) -> dict[str, Any]:
+    """Structural checks only; the validation service judges the content."""
+    definition = body.get("definition")
+    if not isinstance(definition, dict):
+        raise invalid("definition", "must be a JSON object")
+    steps = definition.get("steps")
+    if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
+        raise invalid("definition.steps", f"must be a list of 1 to {MAX_STEPS} steps")
+    for position, step in enumerate(steps):
+        if not isinstance(step, dict) or not isinstance(step.get("name"), str) or not step.get("type"):
+            raise invalid(f"definition.steps[{position}]", "must be an object with a name and a type")
+    return definition

@@ -1,0 +1,38 @@
+"""Paying invoices through the payment gateway."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app_under_test.lib import clock
+from app_under_test.lib.errors import AppError, ConflictError, NotFoundError
+from app_under_test.lib.external_apis import PaymentGatewayClient
+from app_under_test.models import Invoice
+from app_under_test.services.audit import record_event
+
+
+class PaymentDeclined(AppError):
+    status_code = 402
+
+    def __init__(self, invoice_id: int) -> None:
+        super().__init__(f"payment for invoice {invoice_id} was declined")
+
+
+def pay_invoice(
+    session: Session, tenant_id: int, actor_id: int, invoice_id: int, gateway: PaymentGatewayClient
+) -> Invoice:
+    """Charge an open invoice and mark it paid."""
+    invoice = session.scalar(select(Invoice).where(Invoice.id == invoice_id, Invoice.tenant_id == tenant_id))
+    if invoice is None:
+        raise NotFoundError("invoice", invoice_id)
+    if invoice.status != "open":
+        raise ConflictError(f"invoice {invoice_id} is {invoice.status}")
+    charge = gateway.charge(invoice.id, invoice.amount_cents, invoice.currency)
+    if not charge.succeeded:
+        raise PaymentDeclined(invoice_id)
+    invoice.status = "paid"
+    invoice.paid_at = clock.utcnow()
+    record_event(session, tenant_id, actor_id, "invoice.paid", f"invoice:{invoice.id}")
+    session.commit()
+    return invoice

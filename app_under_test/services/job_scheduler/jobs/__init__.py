@@ -1,0 +1,1 @@
+"""The scheduled job functions; each is wrapped by :func:`runtime.scheduled_job`."""

@@ -1,0 +1,50 @@
+"""The tenant's user directory."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app_under_test.lib.errors import ConflictError, NotFoundError
+from app_under_test.models import User
+from app_under_test.services.audit import record_event
+from app_under_test.services.pagination import Page, paginate
+
+
+def list_users(session: Session, tenant_id: int, page: int, page_size: int) -> Page[User]:
+    return paginate(session, User, [User.tenant_id == tenant_id], [User.id], page, page_size)
+
+
+def get_user(session: Session, tenant_id: int, user_id: int) -> User:
+    user = session.scalar(select(User).where(User.id == user_id, User.tenant_id == tenant_id))
+    if user is None:
+        raise NotFoundError("user", user_id)
+    return user
+
+
+def create_user(session: Session, tenant_id: int, actor_id: int, email: str, name: str, role: str) -> User:
+    """Add a user; emails are unique within a tenant (the same person may belong to several)."""
+    email = email.lower()
+    taken = session.scalar(select(User.id).where(User.tenant_id == tenant_id, User.email == email))
+    if taken is not None:
+        raise ConflictError(f"a user with email {email} already exists")
+    user = User(tenant_id=tenant_id, email=email, name=name, role=role)
+    session.add(user)
+    session.flush()
+    record_event(session, tenant_id, actor_id, "user.created", f"user:{user.id}")
+    session.commit()
+    return user
+
+
+def update_user(
+    session: Session, tenant_id: int, actor_id: int, user_id: int, name: str | None, role: str | None
+) -> User:
+    """Change a user's display name and/or role; fields left as None are kept."""
+    user = get_user(session, tenant_id, user_id)
+    if name is not None:
+        user.name = name
+    if role is not None:
+        user.role = role
+    record_event(session, tenant_id, actor_id, "user.updated", f"user:{user.id}")
+    session.commit()
+    return user

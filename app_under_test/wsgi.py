@@ -1,0 +1,23 @@
+"""Production entry point: ``gunicorn app_under_test.wsgi:app``.
+
+Sets up the process (logging, database schema, background jobs) and exposes the WSGI ``app``.
+"""
+
+from __future__ import annotations
+
+from app_under_test.api.app import create_app
+from app_under_test.lib.config import load_settings
+from app_under_test.lib.database.client import db
+from app_under_test.lib.database.migrations import migrate
+from app_under_test.lib.logging import configure_logging
+from app_under_test.services.job_scheduler import create_scheduler
+
+settings = load_settings()
+configure_logging(settings)
+db.configure(settings)
+migrate(db.engine)
+app = create_app(settings)
+
+if settings.scheduler_enabled:
+    scheduler = create_scheduler(settings)
+    scheduler.start()
