@@ -102,6 +102,12 @@ class Data(_Strict):
     users_per_tenant: int = Field(ge=1, le=200)
     workflows_per_tenant: int = Field(ge=1, le=200)
     records_per_tenant: int = Field(ge=0, le=50_000)
+    volume_scale: float = Field(
+        1.0,
+        ge=1,
+        le=1000,
+        description="production rows each seeded row stands for: scales the database's work per row",
+    )
 
 
 class ServiceBehaviour(_Strict):

@@ -8,9 +8,9 @@ would add is modelled on top:
 * **Cost.**  Each statement's CPU demand is derived from the work SQLite actually did for it (its
   virtual-machine steps, counted by a progress handler), so a query over a grown table really costs
   more.  A small fixed network round trip is added.
-* **Contention.**  The server has ``cores`` CPUs.  A statement that starts while more statements are
-  running than there are cores is slowed by the ratio (a processor-sharing approximation taken at
-  statement start), so concurrent heavy work raises everyone's latency and the CPU utilisation.
+* **Contention.**  The server has ``cores`` CPUs shared by the running statements (processor
+  sharing): with more statements running than cores, each progresses at ``cores / running`` of
+  full speed, so concurrent heavy work raises everyone's latency and the CPU utilisation.
 * **Session state**, as psycopg's implicit transactions produce it: the first statement after a
   commit or rollback opens a transaction (``xact_start``); a backend is ``active`` while a statement
   runs, ``idle in transaction`` between statements, ``idle`` after commit/rollback.
@@ -30,6 +30,8 @@ from simulator.kernel import Kernel
 
 # How many SQLite VM instructions pass between progress-handler calls; the unit of measured work.
 _STEP_GRANULARITY = 100
+# How often a long statement's share of the CPUs is recomputed.
+_QUANTUM_S = 0.25
 
 
 @dataclass
@@ -39,11 +41,11 @@ class DatabaseServerModel:
     host_name: str = "db-1"
     cores: int = 8
     max_connections: int = 500
-    round_trip_s: float = 0.0004  # client <-> server network and protocol overhead per statement
-    base_cpu_s: float = 0.00015  # parse/plan/execute overhead of the smallest statement
+    round_trip_s: float = 0.0008  # client <-> server network and protocol overhead per statement
+    base_cpu_s: float = 0.0003  # parse/plan/execute overhead of the smallest statement
     cpu_per_step_s: float = 0.0000004  # CPU per SQLite VM instruction, scaled to the modelled host
     write_bytes_per_row: int = 320  # WAL + heap bytes per written row, for disk I/O figures
-    read_bytes_per_step: int = 1  # pages missed in shared buffers, proportional to work
+    read_bytes_per_step: float = 1.0  # pages missed in shared buffers, proportional to work
 
 
 @dataclass(slots=True)
@@ -120,20 +122,41 @@ class SimulatedPostgres:
         model = self.model
         cpu = model.base_cpu_s + steps * model.cpu_per_step_s
         written = cursor.rowcount if cursor.description is None and cursor.rowcount > 0 else 0
-        self.cpu_seconds += cpu
         self.write_bytes += written * model.write_bytes_per_row
-        self.read_bytes += steps * model.read_bytes_per_step
+        self.read_bytes += int(steps * model.read_bytes_per_step)
         self.statements += 1
         if kernel.in_task():
-            slowdown = max(1.0, (self.running + 1) / model.cores)
-            self.running += 1
-            try:
-                kernel.sleep(model.round_trip_s + cpu * slowdown)
-            finally:
-                self.running -= 1
+            self._serve(cpu)
+        else:
+            self.cpu_seconds += cpu
         backend.state = "idle in transaction"
         backend.state_change = kernel.now
         return rows
+
+    def _serve(self, cpu: float) -> None:
+        """Processor sharing: while more statements run than there are cores, each gets a share.
+
+        The share is re-evaluated every :data:`_QUANTUM_S`, so a long statement speeds up as the
+        crowd around it finishes.  A short statement takes one sleep.
+        """
+        kernel = self.kernel
+        cores = self.model.cores
+        self.running += 1
+        try:
+            remaining = cpu
+            wait = self.model.round_trip_s
+            while True:
+                rate = min(1.0, cores / self.running)
+                step = min(remaining / rate, _QUANTUM_S)
+                kernel.sleep(wait + step)
+                wait = 0.0
+                served = min(remaining, step * rate)
+                self.cpu_seconds += served
+                remaining -= served
+                if remaining <= 1e-9:
+                    return
+        finally:
+            self.running -= 1
 
     def end_transaction(self, backend: Backend) -> None:
         backend.state = "idle"

@@ -11,6 +11,7 @@ import logging
 import random
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ APP_HOST = "app-1"
 APP_ADDRESS = "10.0.1.11"
 APP_CORES = 4
 WEB_THREADS = 64
-APP_CPU_PER_REQUEST_S = 0.0025
+WEB_BACKLOG = 2048  # gunicorn's default listen backlog
+APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
 
 _HEALTHY: dict[str, external_services.ServiceBehaviour] = {
@@ -111,7 +113,15 @@ def simulate(
         tracing.configure(settings.service_name, exporter=sink, ids=SeededIds(stream(seed, "app-trace-ids")))
         configure_logging(settings, handler=SinkHandler(sink))
 
-        postgres = SimulatedPostgres(kernel, DatabaseServerModel())
+        base_model = DatabaseServerModel()
+        postgres = SimulatedPostgres(
+            kernel,
+            replace(
+                base_model,
+                cpu_per_step_s=base_model.cpu_per_step_s * scenario.data.volume_scale,
+                read_bytes_per_step=base_model.read_bytes_per_step * scenario.data.volume_scale,
+            ),
+        )
         app = create_app(
             settings,
             poolclass=virtual_pool_class(kernel, ObservedQueuePool),
@@ -130,7 +140,16 @@ def simulate(
         )
 
         infra = CollectorRegistry(auto_describe=True)
-        server = WsgiServer(kernel, app, APP_HOST, WEB_THREADS, infra)
+        compute_rng = stream(seed, "app-compute")
+        server = WsgiServer(
+            kernel,
+            app,
+            APP_HOST,
+            WEB_THREADS,
+            WEB_BACKLOG,
+            lambda: APP_CPU_MEDIAN_S * compute_rng.lognormvariate(0.0, 0.5),
+            infra,
+        )
         gateway = Gateway(kernel, server, sink, SeededIds(stream(seed, "gateway-trace-ids")), infra)
         idle_rng = stream(seed, "host-idle-cpu")
         infra.register(
@@ -139,9 +158,7 @@ def simulate(
                 postgres,
                 APP_HOST,
                 APP_CORES,
-                lambda: (
-                    server.completed * APP_CPU_PER_REQUEST_S + postgres.statements * APP_CPU_PER_STATEMENT_S
-                ),
+                lambda: server.busy_seconds + postgres.statements * APP_CPU_PER_STATEMENT_S,
                 lambda host: 0.04 + idle_rng.random() * 0.02,
             )
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from simulator.kernel import Kernel, Semaphore
 from simulator.telemetry import SeededIds, TelemetrySink
 
+# Responses the gateway produces itself: (span status, error log message).
+_GATEWAY_ERRORS = {
+    502: ("error", "connect() failed (111: Connection refused) while connecting to upstream"),
+    504: (
+        "error",
+        "upstream timed out (110: Connection timed out) while reading response header from upstream",
+    ),
+}
+_GATEWAY_BODIES = {502: "Bad Gateway", 504: "Request timeout"}
 _GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -34,15 +44,36 @@ class Request:
     user_agent: str = "platform-client/2.4"
 
 
-class WsgiServer:
-    """One application host: ``threads`` workers serving the WSGI app in arrival order."""
+class ConnectionRefused(Exception):
+    """The server's accept backlog is full."""
 
-    def __init__(self, kernel: Kernel, app: Any, host_name: str, threads: int, registry: CollectorRegistry):
+
+class WsgiServer:
+    """One application host: ``threads`` workers serving the WSGI app in arrival order.
+
+    Connections beyond ``backlog`` waiting ones are refused, as a full listen queue does.  Each
+    request also spends modelled CPU time (``compute``) in the worker: the Python work of routing,
+    serialisation and ORM hydration, which takes no virtual time when the real code runs.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        app: Any,
+        host_name: str,
+        threads: int,
+        backlog: int,
+        compute: Callable[[], float],
+        registry: CollectorRegistry,
+    ):
         self.kernel = kernel
         self.app = app
         self.host_name = host_name
         self.workers = Semaphore(kernel, threads)
+        self.backlog = backlog
+        self.compute = compute
         self.completed = 0
+        self.busy_seconds = 0.0
         busy = Gauge(
             "webserver_threads_busy",
             "Worker threads busy serving a request.",
@@ -59,8 +90,13 @@ class WsgiServer:
         queued.labels(host_name).set_function(lambda: self.workers.waiting)
 
     def serve(self, request: Request, traceparent: str) -> tuple[int, bytes]:
+        if self.workers.waiting >= self.backlog:
+            raise ConnectionRefused()
         self.workers.acquire()
         try:
+            cpu = self.compute()
+            self.busy_seconds += cpu
+            self.kernel.sleep(cpu)
             return self._call_app(request, traceparent)
         finally:
             self.workers.release()
@@ -157,7 +193,7 @@ class Gateway:
                 "server.address": "api.platform.example.com",
                 "upstream.address": f"{self.server.host_name}:8000",
             }
-            status, message = ("error", "upstream timed out") if code == 504 else ("unset", None)
+            status, message = _GATEWAY_ERRORS.get(code, ("unset", None))
             self.sink.add_span(
                 trace_id,
                 span_id,
@@ -171,24 +207,27 @@ class Gateway:
                 message,
                 attributes,
             )
-            if code == 504:
+            if code in _GATEWAY_ERRORS:
                 self.sink.add_log(
                     {
                         "service": "gateway",
                         "host": "lb-1",
                         "level": "error",
                         "logger": "proxy",
-                        "message": "upstream timed out while reading response header from upstream",
+                        "message": _GATEWAY_ERRORS[code][1],
                         "trace_id": trace_id,
                         "span_id": span_id,
                         "http.request.method": request.method,
                         "url.path": request.path,
                         "upstream.address": attributes["upstream.address"],
-                        "http.response.status_code": 504,
-                        "http.response.body": "Request timeout",
+                        "http.response.status_code": code,
+                        "http.response.body": _GATEWAY_BODIES[code],
                     }
                 )
 
         kernel.call_later(self.upstream_timeout_s, lambda: respond(504))
-        status, _ = self.server.serve(request, f"00-{trace_id}-{span_id}-01")
+        try:
+            status, _ = self.server.serve(request, f"00-{trace_id}-{span_id}-01")
+        except ConnectionRefused:
+            status = 502
         respond(status)

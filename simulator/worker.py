@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     from obsim.scenario import load_file
     from simulator.run import simulate
 
+    if args.app_root is not None:
+        import app_under_test
+
+        if not Path(app_under_test.__file__).resolve().is_relative_to(args.app_root.resolve()):
+            parser.error(
+                f"app_under_test was imported from {app_under_test.__file__}, not from {args.app_root}"
+            )
+
     scenario = load_file(args.scenario_file)
     with tqdm(
         total=100,

@@ -1,0 +1,1 @@
+"""The dataset format shared by the simulator (writer) and the UI and exporters (readers)."""

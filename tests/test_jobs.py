@@ -1,0 +1,109 @@
+"""The job runner fires the app's APScheduler jobs at APScheduler's own times, with its semantics."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from obsim.dataset.writer import DatasetWriter
+from simulator.jobs import JobRunner
+from simulator.kernel import Kernel
+from simulator.telemetry import TelemetrySink
+
+START = datetime(2026, 3, 10, 9, 50, tzinfo=UTC).timestamp()
+END = START + 3 * 3600
+
+
+def _scheduler(kernel: Kernel, calls: list[tuple[str, float]], workers: int = 10) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(workers)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+    )
+
+    def work(name: str, seconds: float) -> None:
+        calls.append((name, kernel.now))
+        kernel.sleep(seconds)
+
+    scheduler.add_job(work, CronTrigger(minute=0, timezone=UTC), args=("hourly", 1.0), id="hourly")
+    scheduler.add_job(work, CronTrigger(minute="*/5", timezone=UTC), args=("five", 1.0), id="five")
+    scheduler.add_job(
+        work, CronTrigger(minute=0, jitter=90, timezone=UTC), args=("jittered", 1.0), id="jittered"
+    )
+    scheduler.add_job(work, IntervalTrigger(minutes=7, timezone=UTC), args=("seven", 1.0), id="seven")
+    return scheduler
+
+
+def _runner(tmp_path, kernel, scheduler) -> tuple[JobRunner, TelemetrySink]:
+    sink = TelemetrySink(kernel, DatasetWriter(tmp_path / "ds"), "/nowhere/")
+    return JobRunner(kernel, scheduler, sink, END), sink
+
+
+def _apscheduler_fire_times(trigger, start: float, end: float) -> list[float]:
+    times, previous = [], None
+    now = datetime.fromtimestamp(start, UTC)
+    while True:
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None or fire.timestamp() > end:
+            return times
+        times.append(fire.timestamp())
+        previous = now = fire
+
+
+def test_fire_times_equal_apschedulers_own(tmp_path):
+    kernel = Kernel(start=START)
+    calls: list[tuple[str, float]] = []
+    scheduler = _scheduler(kernel, calls)
+    runner, _ = _runner(tmp_path, kernel, scheduler)
+    random.seed(7)
+    runner.start()
+    kernel.run(until=END)
+
+    random.seed(7)  # the same jitter draws, in the same order, straight from the triggers
+    expected = {}
+    for job in scheduler.get_jobs():
+        expected[job.id] = _apscheduler_fire_times(job.trigger, START, END)
+    for job_id in ("hourly", "five", "seven"):
+        assert runner.fire_times[job_id] == expected[job_id], job_id
+    assert len(runner.fire_times["hourly"]) == 3
+    assert all(t % 3600 == 0 for t in runner.fire_times["hourly"])
+    jittered = runner.fire_times["jittered"]
+    assert len(jittered) == 3 and any(t % 3600 != 0 for t in jittered)
+    assert all(0 <= t % 3600 <= 90 for t in jittered)
+    # every fire ran the job at its fire time (the executor had free workers)
+    assert sorted(t for name, t in calls if name == "five") == runner.fire_times["five"]
+
+
+def test_max_instances_skips_and_a_full_executor_misses(tmp_path, caplog):
+    kernel = Kernel(start=START)
+    calls: list[tuple[str, float]] = []
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+    )
+
+    def slow(name: str, seconds: float) -> None:
+        calls.append((name, kernel.now))
+        kernel.sleep(seconds)
+
+    # 'long' runs 7 minutes every 5: its own next run is skipped (max_instances=1); it also holds
+    # the only executor thread, so 'quick' waits past its 30 s grace and is missed.
+    scheduler.add_job(slow, CronTrigger(minute="*/5", timezone=UTC), args=("long", 420.0), id="long")
+    scheduler.add_job(
+        slow, CronTrigger(minute="*/5", second=10, timezone=UTC), args=("quick", 1.0), id="quick"
+    )
+    runner, sink = _runner(tmp_path, kernel, scheduler)
+    runner.start()
+    with caplog.at_level("WARNING"):
+        kernel.run(until=START + 1800)
+    outcomes = [row[5] for row in sink.job_runs]
+    assert "skipped" in outcomes and "missed" in outcomes
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "skipped: maximum number of running instances reached (1)" in messages
+    assert "was missed by" in messages
