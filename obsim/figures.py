@@ -113,3 +113,15 @@ def compute(db: sqlite3.Connection) -> Figures:
         peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
         pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
     )
+
+
+def readiness_failures(readiness: tuple, figures: Figures) -> list[str]:
+    """The scenario's readiness assertions this dataset does not meet, described."""
+    failures = []
+    for check in readiness:
+        value = figures.value(check.figure)
+        if check.min is not None and value < check.min:
+            failures.append(f"{check.figure} is {value:.3g}, expected at least {check.min:g}")
+        if check.max is not None and value > check.max:
+            failures.append(f"{check.figure} is {value:.3g}, expected at most {check.max:g}")
+    return failures

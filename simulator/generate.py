@@ -15,7 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from obsim.dataset.reader import Dataset
 from obsim.dataset.schema import MANIFEST_NAME
+from obsim.figures import compute, readiness_failures
 from obsim.scenario import Scenario
 from simulator import cache
 
@@ -103,4 +105,17 @@ def generate(
         raise GenerationError(
             f"generation of {scenario.id!r} (seed {seed}) failed with exit code {result.returncode}"
         )
+    if patch is None:
+        _check_readiness(scenario, target)
     return Generated(target, False, json.loads((target / MANIFEST_NAME).read_text()))
+
+
+def _check_readiness(scenario: Scenario, target: Path) -> None:
+    """Refuse a dataset that does not show what the scenario promises (an unpatched run only)."""
+    with Dataset.open(target) as dataset:
+        failures = readiness_failures(scenario.readiness, compute(dataset.connection))
+    if failures:
+        shutil.rmtree(target)
+        raise GenerationError(
+            f"the generated dataset does not meet {scenario.id!r}'s readiness assertions: " + "; ".join(failures)
+        )

@@ -47,7 +47,7 @@ def _records(rng: random.Random) -> list[dict[str, Any]]:
             "amount_cents": rng.randint(100, 250_000),
             "payload": {"external_id": f"ext-{rng.getrandbits(40):010x}"},
         }
-        for _ in range(rng.randint(5, 40))
+        for _ in range(rng.randint(1, 12))
     ]
 
 

@@ -1,0 +1,152 @@
+"""Generation runs: determinism, caching, patches, interrupted runs, the CLI around them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from obsim import scenario as scenarios
+from obsim.cli import main
+from obsim.dataset.exporters import EXPORTERS
+from obsim.dataset.reader import Dataset, DatasetError
+from simulator.generate import GenerationError, generate
+
+
+def _short_scenario(root: Path, keep_readiness: bool = False) -> scenarios.Scenario:
+    """connection-leak cut to 16 minutes, degrading from minute 4: small but exercising every path.
+
+    Too short for the pool to fill, so its readiness assertions are dropped unless asked for.
+    """
+    text = (scenarios.SCENARIOS_DIR / "connection-leak" / scenarios.SCENARIO_FILE).read_text()
+    if not keep_readiness:
+        text = re.sub(r"\[\[readiness\]\]\n(?:\w+ = .*\n)+", "", text)
+    text = text.replace('id = "connection-leak"', 'id = "short"')
+    text = re.sub(r"end = \S+", "end = 2026-03-10T14:16:00Z", text, count=1)
+    text = text.replace("start_minute = 20", "start_minute = 4")
+    directory = root / "short"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / scenarios.SCENARIO_FILE).write_text(text)
+    return scenarios.load_file(directory / scenarios.SCENARIO_FILE)
+
+
+def _export_all(dataset_dir: Path, out: Path) -> dict[str, bytes]:
+    out.mkdir(parents=True, exist_ok=True)
+    with Dataset.open(dataset_dir) as dataset:
+        EXPORTERS["openmetrics"](dataset, out / "metrics.om")
+        EXPORTERS["jsonl"](dataset, out / "logs.jsonl")
+        EXPORTERS["otlp-json"](dataset, out / "otlp")
+    return {
+        name: (out / name).read_bytes()
+        for name in ("metrics.om", "logs.jsonl", "otlp/traces.jsonl", "otlp/logs.jsonl")
+    }
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory) -> dict[str, dict[str, bytes]]:
+    root = tmp_path_factory.mktemp("short")
+    scenario = _short_scenario(root / "scenarios")
+    runs = {}
+    for name, seed, hash_seed in [("a", 1, "0"), ("b", 1, "12345"), ("other-seed", 2, "0")]:
+        os.environ["PYTHONHASHSEED"] = hash_seed
+        try:
+            result = generate(scenario, seed=seed, out=root / f"dataset-{name}", use_cache=False, quiet=True)
+        finally:
+            del os.environ["PYTHONHASHSEED"]
+        runs[name] = _export_all(result.path, root / f"export-{name}")
+    return runs
+
+
+def test_same_seed_gives_byte_identical_exports_across_hash_seeds(short_runs):
+    for name, content in short_runs["a"].items():
+        assert content, f"{name} is empty"
+        assert content == short_runs["b"][name], f"{name} differs between two runs of the same seed"
+
+
+def test_another_seed_gives_different_telemetry(short_runs):
+    assert short_runs["a"]["metrics.om"] != short_runs["other-seed"]["metrics.om"]
+    assert short_runs["a"]["otlp/traces.jsonl"] != short_runs["other-seed"]["otlp/traces.jsonl"]
+
+
+def test_second_generation_is_served_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = _short_scenario(tmp_path / "scenarios")
+    first = generate(scenario, quiet=True)
+    second = generate(scenario, quiet=True)
+    assert not first.cached and second.cached
+    assert first.path == second.path
+    assert "short" not in first.path.name, "dataset directory names must be opaque"
+
+
+def test_a_dataset_missing_its_incident_is_refused(tmp_path):
+    scenario = _short_scenario(tmp_path / "scenarios", keep_readiness=True)
+    with pytest.raises(GenerationError, match="readiness assertions: peak_pool_used_ratio is"):
+        generate(scenario, out=tmp_path / "out", use_cache=False, quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_patch_that_does_not_apply_is_refused_clearly(tmp_path):
+    scenario = _short_scenario(tmp_path / "scenarios")
+    bad = tmp_path / "bad.patch"
+    bad.write_text(
+        "--- a/app_under_test/lib/clock.py\n+++ b/app_under_test/lib/clock.py\n@@ -1,1 +1,1 @@\n-nothing here\n+x\n"
+    )
+    with pytest.raises(GenerationError, match="does not apply"):
+        generate(scenario, patch_file=bad, out=tmp_path / "out", use_cache=False, quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_killed_run_leaves_no_usable_dataset(tmp_path):
+    scenario = _short_scenario(tmp_path / "scenarios")
+    target = tmp_path / "killed"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator.worker",
+            "--scenario-file",
+            str(scenario.source),
+            "--seed",
+            "1",
+            "--out",
+            str(target),
+            "--manifest",
+            "{}",
+            "--quiet",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("killed.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not target.exists()
+    with pytest.raises(DatasetError):
+        Dataset.open(target)
+    for leftover in tmp_path.glob("killed.partial-*"):
+        with pytest.raises(DatasetError):
+            Dataset.open(leftover)
+
+
+def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = _short_scenario(tmp_path / "scenarios")
+    out = tmp_path / "dataset"
+    assert main(["generate", str(scenario.source), "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert "requests" in summary and "pool peak" in summary
+    assert main(["export", str(out), "--format", "jsonl", "--out", str(tmp_path / "logs.jsonl")]) == 0
+    assert (tmp_path / "logs.jsonl").stat().st_size > 0
+    assert main(["export", str(tmp_path / "missing"), "--format", "jsonl", "--out", str(tmp_path / "x")]) == 2
+    assert "error" in capsys.readouterr().err
+    assert main(["cache", "list"]) == 0
+    assert main(["cache", "clear"]) == 0

@@ -1,0 +1,180 @@
+"""What a generated dataset promises the candidate's tools: metric names, trace shape, log links.
+
+Reads the session's connection-leak dataset (the smallest faulty one) and its exports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from obsim.dataset.exporters import EXPORTERS
+from obsim.dataset.reader import Dataset
+from tests.test_dataset_exports import _parse_lines
+
+pytestmark = pytest.mark.slow
+
+REQUIRED_METRICS = {
+    "http_server_request_duration_seconds_bucket": {
+        "http_route",
+        "http_request_method",
+        "http_response_status_code",
+    },
+    "db_client_connection_count": {"db_client_connection_state", "db_client_connection_pool_name"},
+    "db_client_connection_max": set(),
+    "db_client_connection_pending_requests": set(),
+    "db_client_connection_timeouts_total": set(),
+    "db_client_connection_wait_time_seconds_bucket": set(),
+    "pg_stat_activity_count": {"state"},
+    "pg_stat_activity_max_tx_duration": {"state"},
+    "system_cpu_utilization_ratio": {"host_name"},
+    "system_disk_io_bytes_total": {"host_name"},
+    "scheduler_job_runs_total": {"job", "outcome"},
+    "scheduler_job_duration_seconds_bucket": {"job"},
+    "scheduler_jobs_running": {"job"},
+}
+
+
+def test_required_metric_names_and_labels(metrics):
+    series = metrics["connection-leak"].series
+    for name, labels in REQUIRED_METRICS.items():
+        found = [dict(key) for (n, key) in series if n == name]
+        assert found, f"{name} missing"
+        assert labels <= set(found[0]), f"{name} lacks {labels - set(found[0])}"
+    states = {dict(key)["state"] for (n, key) in series if n == "pg_stat_activity_count"}
+    assert {"active", "idle", "idle in transaction"} <= states
+    hosts = {dict(key)["host_name"] for (n, key) in series if n == "system_cpu_utilization_ratio"}
+    assert {"db-1", "app-1"} <= hosts
+
+
+def test_every_series_is_written_at_every_scrape(metrics):
+    series = metrics["connection-leak"].series
+    timestamps = {tuple(ts for ts, _ in points) for points in series.values()}
+    assert len(timestamps) == 1, "series are not aligned on the same scrape timestamps"
+    (stamps,) = timestamps
+    assert all(round(b - a, 3) == 15.0 for a, b in itertools.pairwise(stamps))
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) not installed")
+def test_promtool_accepts_the_real_export(exports, tmp_path):
+    result = subprocess.run(
+        [
+            "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(exports["connection-leak"]["metrics"]),
+            str(tmp_path / "blocks"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_otlp_export_parses_with_the_official_messages(datasets, tmp_path):
+    with Dataset.open(datasets["connection-leak"]) as dataset:
+        EXPORTERS["otlp-json"](dataset, tmp_path)
+        span_count = dataset.connection.execute("SELECT count(*) FROM spans").fetchone()[0]
+        log_count = dataset.connection.execute("SELECT count(*) FROM logs").fetchone()[0]
+    traces = _parse_lines(tmp_path / "traces.jsonl", ExportTraceServiceRequest)
+    parsed_spans = [
+        span
+        for request in traces
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
+    assert len(parsed_spans) == span_count
+    assert all(len(span.trace_id) == 16 and len(span.span_id) == 8 for span in parsed_spans[:1000])
+    logs = _parse_lines(tmp_path / "logs.jsonl", ExportLogsServiceRequest)
+    assert (
+        sum(len(sl.log_records) for r in logs for rl in r.resource_logs for sl in rl.scope_logs) == log_count
+    )
+
+
+def _db(datasets, name: str):
+    return Dataset.open(datasets[name])
+
+
+def test_traces_show_the_request_path_with_code_locations(datasets):
+    with _db(datasets, "connection-leak") as dataset:
+        db = dataset.connection
+        trace_id = db.execute(
+            "SELECT trace_id FROM spans WHERE service = 'platform-api' AND name = 'POST /api/v1/workflows'"
+            " AND status = 'error' LIMIT 1"
+        ).fetchone()[0]
+        spans = db.execute(
+            "SELECT service, name, kind, parent_span_id, attributes FROM spans WHERE trace_id = ?",
+            (trace_id,),
+        ).fetchall()
+    services = {s[0] for s in spans}
+    assert services == {"gateway", "platform-api"}
+    roots = [s for s in spans if s[3] is None]
+    assert len(roots) == 1 and roots[0][0] == "gateway"
+    names = {s[1] for s in spans}
+    assert "db.connection.acquire" in names
+    assert "POST validation-service" in names
+    statements = [json.loads(s[4]) for s in spans if s[2] == "client" and "db.statement" in s[4]]
+    assert statements
+    for attributes in statements:
+        assert attributes["code.filepath"].startswith("app_under_test/")
+        assert Path(attributes["code.filepath"]).suffix == ".py"
+        assert attributes["code.lineno"] > 0
+
+
+def test_logs_link_to_their_traces(datasets):
+    with _db(datasets, "connection-leak") as dataset:
+        db = dataset.connection
+        orphans = db.execute(
+            "SELECT count(*) FROM (SELECT trace_id FROM logs WHERE trace_id IS NOT NULL LIMIT 2000) l"
+            " WHERE NOT EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id)"
+        ).fetchone()[0]
+        messages = {row[0] for row in db.execute("SELECT DISTINCT message FROM logs")}
+        stack = db.execute(
+            "SELECT attributes FROM logs WHERE attributes LIKE '%error.stack%' LIMIT 1"
+        ).fetchone()
+    assert orphans == 0
+    assert "request completed" in messages
+    assert "long-running transaction" in messages
+    if stack is not None:
+        assert "/work/" not in stack[0] and "/tmp/" not in stack[0]
+
+
+def test_database_sessions_are_snapshotted_every_15_seconds(datasets):
+    with _db(datasets, "connection-leak") as dataset:
+        db = dataset.connection
+        stamps = [row[0] for row in db.execute("SELECT DISTINCT ts FROM db_sessions ORDER BY ts")]
+        stuck = db.execute(
+            "SELECT count(*), min(query) FROM db_sessions WHERE ts = ? AND state = 'idle in transaction'",
+            (stamps[-1],),
+        ).fetchone()
+    assert all(round(b - a, 3) == 15.0 for a, b in itertools.pairwise(stamps))
+    assert stuck[0] >= 150
+    assert re.search(r"FROM workflows", stuck[1])
+
+
+def test_app_under_test_says_nothing_about_its_faults():
+    forbidden = re.compile(
+        r"(\bbug(gy|s)?\b|\bleak(s|ed|y|ing)?\b|intentional|deliberate|scenario|cron.?storm|connection.?leak"
+        r"|\bfixme\b|\bxxx\b|\bhack\b|gotcha|on purpose|simulat|virtual)",
+        re.IGNORECASE,
+    )
+    root = Path(__file__).resolve().parent.parent / "app_under_test"
+    hits = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in root.rglob("*")
+        if path.suffix in {".py", ".md"}
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if forbidden.search(line)
+    ]
+    assert not hits, "\n".join(hits)

@@ -1,0 +1,110 @@
+"""SQLAlchemy's own QueuePool logic with waits in virtual time, over the simulated PostgreSQL."""
+
+import pytest
+from sqlalchemy import create_engine, exc, text
+from sqlalchemy.pool import QueuePool
+
+from simulator.kernel import Kernel
+from simulator.postgres import DatabaseServerModel, SimulatedPostgres
+from simulator.virtual_pool import virtual_pool_class
+
+
+def make_engine(kernel: Kernel, size: int = 2, timeout: float = 10.0):
+    server = SimulatedPostgres(kernel, DatabaseServerModel())
+    engine = create_engine(
+        "sqlite://",
+        creator=lambda: server.connect("test-app", "10.0.0.1"),
+        poolclass=virtual_pool_class(kernel, QueuePool),
+        pool_size=size,
+        max_overflow=0,
+        pool_timeout=timeout,
+    )
+    with engine.connect() as conn:  # first connect outside any task, as the simulator does
+        conn.execute(text("SELECT 1"))
+    return engine, server
+
+
+def test_waiter_times_out_after_the_pool_timeout_with_sqlalchemys_own_error():
+    kernel = Kernel(start=0.0)
+    engine, _ = make_engine(kernel, size=2, timeout=10.0)
+    outcome: list[object] = []
+
+    def hold(seconds: float) -> None:
+        with engine.connect():
+            kernel.sleep(seconds)
+
+    def wait_for_connection() -> None:
+        try:
+            with engine.connect():
+                outcome.append(("got", kernel.now))
+        except exc.TimeoutError as error:
+            outcome.append((str(error).split(" (Background")[0], kernel.now))
+
+    kernel.spawn(hold, 30.0)
+    kernel.spawn(hold, 30.0)
+    kernel.spawn(wait_for_connection, delay=1.0)
+    kernel.run(until=100.0)
+    assert outcome == [
+        ("QueuePool limit of size 2 overflow 0 reached, connection timed out, timeout 10.00", 11.0)
+    ]
+
+
+def test_connections_are_handed_to_waiters_first_in_first_out():
+    kernel = Kernel(start=0.0)
+    engine, _ = make_engine(kernel, size=1, timeout=60.0)
+    order: list[tuple[str, float]] = []
+
+    def user(name: str, hold_for: float) -> None:
+        with engine.connect():
+            order.append((name, kernel.now))
+            kernel.sleep(hold_for)
+
+    kernel.spawn(user, "first", 5.0)
+    for i, name in enumerate(["a", "b", "c"]):
+        kernel.spawn(user, name, 5.0, delay=1.0 + i)
+    kernel.run(until=100.0)
+    assert order == [("first", 0.0), ("a", 5.0), ("b", 10.0), ("c", 15.0)]
+
+
+def test_checked_out_connection_stays_idle_in_transaction_until_returned():
+    kernel = Kernel(start=1000.0)
+    engine, server = make_engine(kernel, size=3)
+    kept = []
+
+    def open_and_keep() -> None:
+        conn = engine.connect()
+        conn.execute(text("SELECT 1"))
+        kept.append(conn)  # a strong reference: never returned to the pool
+
+    kernel.spawn(open_and_keep)
+    kernel.run(until=1060.0)
+    states = [b.state for b in server.activity()]
+    assert states.count("idle in transaction") == 1
+    leaked = next(b for b in server.activity() if b.state == "idle in transaction")
+    assert leaked.xact_start == pytest.approx(1000.0)
+    assert engine.pool.checkedout() == 1
+    kept[0].close()
+    assert [b.state for b in server.activity()].count("idle in transaction") == 0
+
+
+def test_concurrent_statements_beyond_the_cores_are_slowed_down():
+    kernel = Kernel(start=0.0)
+    engine, server = make_engine(kernel, size=40)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES " + ",".join(f"({i})" for i in range(3000))))
+    durations: dict[int, list[float]] = {1: [], 32: []}
+
+    def query(bucket: int) -> None:
+        with engine.connect() as conn:
+            started = kernel.now
+            conn.execute(text("SELECT sum(x * x) FROM t")).scalar()
+            durations[bucket].append(kernel.now - started)
+
+    kernel.spawn(query, 1)
+    kernel.run(until=10.0)
+    for _ in range(32):
+        kernel.spawn(query, 32)
+    kernel.run(until=100.0)
+    cores = server.model.cores
+    assert max(durations[32]) > durations[1][0] * (32 / cores) * 0.8
