@@ -81,6 +81,29 @@ def _run(args: argparse.Namespace) -> int:
     loaded = _resolve_scenario(args.scenario)
     result = generate(loaded, seed=args.seed)
     _print_summary(result.path, cached=result.cached)
+    return _serve_dataset(result.path, loaded.brief, args.host, args.port)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if target.is_dir():
+        return _serve_dataset(target, args.brief or "", args.host, args.port)
+    from simulator.generate import generate
+
+    loaded = _resolve_scenario(args.target)
+    result = generate(loaded, seed=args.seed)
+    return _serve_dataset(result.path, loaded.brief, args.host, args.port)
+
+
+def _serve_dataset(path: Path, brief: str, host: str, port: int) -> int:
+    from werkzeug.serving import run_simple
+
+    from observability_ui.app import create_app
+
+    app = create_app(path, brief=brief)
+    print(f"\ncandidate's observability platform: http://{host}:{port}/")
+    print("stop with Ctrl-C", flush=True)
+    run_simple(host, port, app, threaded=True, use_reloader=False)
     return 0
 
 
@@ -109,6 +132,13 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    parser.add_argument("--port", type=int, default=8000)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obsim", description="Observability-debugging interview simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,10 +159,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-cache", action="store_true", help="always run the simulation")
     gen.set_defaults(func=_generate)
 
-    run = sub.add_parser("run", help="generate (if not cached) and present a scenario")
+    run = sub.add_parser(
+        "run", help="generate a scenario (if not cached) and serve the observability platform"
+    )
     run.add_argument("scenario", nargs="?", default=scenarios.DEFAULT_SCENARIO)
     run.add_argument("--seed", type=int)
+    _server_options(run)
     run.set_defaults(func=_run)
+
+    serve = sub.add_parser("serve", help="serve the observability platform over a dataset or a scenario")
+    serve.add_argument("target", help="a dataset directory, or a scenario id (generated if not cached)")
+    serve.add_argument("--seed", type=int)
+    serve.add_argument("--brief", help="incident brief to show with a bare dataset directory")
+    _server_options(serve)
+    serve.set_defaults(func=_serve)
 
     export = sub.add_parser("export", help="export a dataset to standard formats")
     export.add_argument("dataset", type=Path)
@@ -162,3 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -117,5 +117,6 @@ def _check_readiness(scenario: Scenario, target: Path) -> None:
     if failures:
         shutil.rmtree(target)
         raise GenerationError(
-            f"the generated dataset does not meet {scenario.id!r}'s readiness assertions: " + "; ".join(failures)
+            f"the generated dataset does not meet {scenario.id!r}'s readiness assertions: "
+            + "; ".join(failures)
         )

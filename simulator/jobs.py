@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.triggers.interval import IntervalTrigger
+
 from simulator.kernel import Kernel, Semaphore
 from simulator.telemetry import TelemetrySink
 
@@ -32,10 +34,16 @@ class JobSpec:
     coalesce: bool
     misfire_grace_time: float | None
     executor: str
+    next_run: datetime | None = None
 
     @property
     def id(self) -> str:
         return self.job.id
+
+    def describe(self) -> str:
+        """The job as a running APScheduler prints it in its log lines."""
+        when = self.next_run.strftime("%Y-%m-%d %H:%M:%S UTC") if self.next_run else "None"
+        return f"{self.job.name} (trigger: {self.job.trigger}, next run at: {when})"
 
 
 def declared_jobs(scheduler: Any) -> tuple[list[JobSpec], dict[str, int]]:
@@ -92,12 +100,20 @@ class JobRunner:
         return rows
 
     def start(self) -> None:
+        """Start the scheduler at the kernel's current time, as ``scheduler.start()`` would."""
+        now = datetime.fromtimestamp(self.kernel.now, UTC)
         for spec in self.specs:
+            trigger = spec.job.trigger
+            # An IntervalTrigger without a start date counts from its creation on the wall clock;
+            # in the simulated process it was created when the service started.
+            if isinstance(trigger, IntervalTrigger) and trigger.start_date > now:
+                trigger.start_date = now + trigger.interval
             self._schedule_next(spec, None)
 
     def _schedule_next(self, spec: JobSpec, previous: datetime | None) -> None:
         now = datetime.fromtimestamp(self.kernel.now, UTC)
         fire = spec.job.trigger.get_next_fire_time(previous, now)
+        spec.next_run = fire
         if fire is None:
             return
         at = fire.timestamp()
@@ -111,7 +127,7 @@ class JobRunner:
         if self.instances[spec.id] >= spec.max_instances:
             _scheduler_log.warning(
                 'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
-                spec.job,
+                spec.describe(),
                 spec.max_instances,
             )
             self._record(spec, fire.timestamp(), None, None, "skipped", None, None)
@@ -128,12 +144,12 @@ class JobRunner:
             late = kernel.now - scheduled
             if spec.misfire_grace_time is not None and late > spec.misfire_grace_time:
                 _executor_log.warning(
-                    'Run time of job "%s" was missed by %s', spec.job, timedelta(seconds=round(late))
+                    'Run time of job "%s" was missed by %s', spec.describe(), timedelta(seconds=round(late))
                 )
                 self._record(spec, scheduled, None, None, "missed", None, None)
                 return
             started = kernel.now
-            _executor_log.info('Running job "%s" (scheduled at %s)', spec.job, fire)
+            _executor_log.info('Running job "%s" (scheduled at %s)', spec.describe(), fire)
             outcome, error = "success", None
             me = kernel.current_greenlet()
             self._job_traces[me] = None
@@ -141,9 +157,9 @@ class JobRunner:
                 spec.job.func(*spec.job.args, **spec.job.kwargs)
             except Exception as exc:
                 outcome, error = "error", f"{type(exc).__name__}: {exc}"
-                _executor_log.exception('Job "%s" raised an exception', spec.job)
+                _executor_log.exception('Job "%s" raised an exception', spec.describe())
             else:
-                _executor_log.info('Job "%s" executed successfully', spec.job)
+                _executor_log.info('Job "%s" executed successfully', spec.describe())
             trace_id = self._job_traces.pop(me)
             self._record(spec, scheduled, started, kernel.now, outcome, trace_id, error)
         finally:

@@ -71,6 +71,7 @@ def test_fire_times_equal_apschedulers_own(tmp_path):
     for job_id in ("hourly", "five", "seven"):
         assert runner.fire_times[job_id] == expected[job_id], job_id
     assert len(runner.fire_times["hourly"]) == 3
+    assert runner.fire_times["seven"][0] == START + 7 * 60, "interval jobs count from the service's start"
     assert all(t % 3600 == 0 for t in runner.fire_times["hourly"])
     jittered = runner.fire_times["jittered"]
     assert len(jittered) == 3 and any(t % 3600 != 0 for t in jittered)

@@ -1,0 +1,1 @@
+"""The candidate's observability platform and the interviewer's console (Flask, server-rendered)."""

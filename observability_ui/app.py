@@ -1,0 +1,72 @@
+"""The candidate's observability platform: one Flask app over one dataset.
+
+Every page is server-rendered; charts are plotly figures rendered in the browser from JSON the
+server computes.  The time range travels in every URL as ``from``/``to`` (see :mod:`timerange`),
+so every link and every zoom keeps it.  Nothing here serves anything but the dataset and the
+read-only code of ``app_under_test``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from observability_ui import views
+from observability_ui.request_context import UiError, close_dataset
+from observability_ui.timerange import PRESETS, format_utc
+from obsim.dataset.reader import Dataset
+
+PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
+
+
+def create_app(dataset_dir: Path, brief: str = "") -> Flask:
+    """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown."""
+    with Dataset.open(dataset_dir):  # refuse a broken dataset at start-up, not on first request
+        pass
+    app = Flask(__name__)
+    app.config["OBSIM_DATASET"] = str(dataset_dir)
+    app.config["OBSIM_BRIEF"] = brief.strip()
+    app.json.sort_keys = False
+
+    for blueprint in views.BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+    @app.teardown_appcontext
+    def _close(_: BaseException | None) -> None:
+        close_dataset()
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"brief": app.config["OBSIM_BRIEF"], "presets": PRESETS, "format_utc": format_utc}
+
+    @app.errorhandler(UiError)
+    def _ui_error(error: UiError) -> Any:
+        if request.path.startswith("/api/"):
+            return {"error": error.message}, error.status
+        return render_template("error.html", message=error.message), error.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            return {"error": error.description}, error.code
+        return render_template("error.html", message=error.description), error.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        app.logger.exception("unhandled error on %s", request.path)
+        message = "Something went wrong on this page. Try another time range or query."
+        if request.path.startswith("/api/"):
+            return {"error": message}, 500
+        return render_template("error.html", message=message), 500
+
+    @app.after_request
+    def _headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
+    return app

@@ -1,0 +1,351 @@
+r"""The syntax half of the LogQL subset: the parsed query, its canonical text, the parser and ``build``.
+
+Kept apart from execution (``logql.py``) so that what a query *means* can be read and tested without a
+database.  There is no LogQL parser for Python (``logql`` and ``pylogql`` are not on the package index),
+so this is a hand-written tokenizer and recursive-descent parser.  It reports every syntax error as a
+:class:`LogQueryError` carrying the 0-based offset of the offending token, so the UI can point at it.
+
+Grammar (whitespace is free between tokens)::
+
+    query        = selector { line_filter | "|" "json" | "|" field_filter }
+    selector     = "{" [ matcher { "," matcher } ] "}"
+    matcher      = stream_label ( "=" | "!=" | "=~" | "!~" ) string
+    stream_label = "service" | "level" | "host" | "logger"
+    line_filter  = ( "|=" | "!=" | "|~" | "!~" ) string
+    field_filter = field ( ( "=" | "!=" | "=~" | "!~" ) string
+                         | ( ">" | ">=" | "<" | "<=" | "==" | "=" | "!=" ) number )
+    field        = [A-Za-z_][A-Za-z0-9_.]*      (an attribute key, or a column such as trace_id)
+    string       = '"' chars with \\ \" \n \r \t escapes '"'  |  "`" raw chars "`"
+    number       = [-] digits [ "." digits ] [ exponent ]
+
+Differences from Loki: the empty selector ``{}`` is allowed (Loki needs one matcher), since a dataset
+is small enough for "all logs" to be a useful start; the stream labels are the fixed columns above;
+field names are the attribute keys as stored, dots included (``| http.route="/users"``), so no parser
+stage is needed and ``| json`` is accepted as a no-op; a field filter stage holds one comparison (no
+``and``/``or``, durations or byte sizes); regexes are Python's ``re``, which shares RE2's common
+syntax; double-quoted strings know only the escapes listed above.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+MAX_QUERY_LENGTH = 2000
+STREAM_LABELS = ("service", "level", "host", "logger")
+# Text columns of the logs table a field filter reads directly instead of looking in the attributes.
+COLUMN_FIELDS = (*STREAM_LABELS, "trace_id", "span_id")
+STRING_OPS = ("=", "!=", "=~", "!~")
+_NUMBER_ONLY_OPS = (">", ">=", "<", "<=", "==")
+NUMBER_OPS = (*_NUMBER_ONLY_OPS, "!=")
+LINE_OPS = ("|=", "!=", "|~", "!~")
+REGEX_OPS = ("=~", "!~", "|~")
+_COMPARISON_OPS = (*STRING_OPS, *_NUMBER_ONLY_OPS)
+# Longest first, so "|=" wins over "|" and ">=" over ">".
+_PUNCTUATION = ("|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "=", ">", "<", "|", "{", "}", ",")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNESCAPES = {escaped[1]: char for char, escaped in _ESCAPES.items()}
+
+
+class LogQueryError(Exception):
+    """A query the engine cannot run: a syntax error, an invalid regex, or a request outside the limits.
+
+    ``message`` says what is wrong in words an engineer acts on; ``position`` is the 0-based offset in the
+    query text it refers to, or None when the problem is not at one place (a limit, a time range).
+    ``str(error)`` combines both.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message if position is None else f"{message} at position {position}")
+        self.message = message
+        self.position = position
+
+
+@lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """Compile once per distinct pattern: SQLite calls the regex functions once per candidate row."""
+    return re.compile(pattern)
+
+
+def quote(text: str) -> str:
+    """Render ``text`` as a double-quoted LogQL string that the parser reads back unchanged."""
+    return '"' + "".join(_ESCAPES.get(char, char) for char in text) + '"'
+
+
+def _format_number(value: float) -> str:
+    return repr(value).removesuffix(".0")
+
+
+@dataclass(frozen=True)
+class LabelMatcher:
+    """``label op "value"`` inside the stream selector; regexes match the whole label value, as in Loki."""
+
+    label: str
+    op: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.op}{quote(self.value)}"
+
+
+@dataclass(frozen=True)
+class LineFilter:
+    """``|= != |~ !~`` on the log line: the message followed by the record's attributes as JSON text."""
+
+    op: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.op} {quote(self.value)}"
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """``| field op value``: a text comparison when ``value`` is a string, a numeric one when a float."""
+
+    field: str
+    op: str
+    value: str | float
+
+    def __str__(self) -> str:
+        if isinstance(self.value, str):
+            return f"| {self.field}{self.op}{quote(self.value)}"
+        return f"| {self.field} {self.op} {_format_number(self.value)}"
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """A parsed query: every part must hold for a record to match, so the order of the stages is free.
+
+    ``str(query)`` is the canonical text: the selector, then the line filters, then the field filters,
+    all strings double-quoted.  An empty selector ``{}`` selects every stream; Loki requires at least one
+    matcher, but a dataset is small enough that "all logs" is a useful starting point.
+    """
+
+    matchers: tuple[LabelMatcher, ...] = ()
+    line_filters: tuple[LineFilter, ...] = ()
+    field_filters: tuple[FieldFilter, ...] = ()
+
+    def __str__(self) -> str:
+        selector = "{" + ", ".join(map(str, self.matchers)) + "}"
+        return " ".join([selector, *map(str, self.line_filters), *map(str, self.field_filters)])
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # the operator or punctuation itself, or "string", "number", "ident", "end"
+    text: str  # as written in the query
+    value: str | float  # decoded string or number; the text otherwise
+    position: int
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_QUERY_LENGTH:
+        raise LogQueryError(f"the query is {len(text)} characters long; the limit is {MAX_QUERY_LENGTH}")
+
+
+def _read_string(text: str, start: int) -> _Token:
+    """Read a string literal at ``start``: backticks are raw, double quotes take the escapes of quote()."""
+    if text[start] == "`":
+        end = text.find("`", start + 1)
+        if end < 0:
+            raise LogQueryError("unterminated raw string: missing the closing `", start)
+        return _Token("string", text[start : end + 1], text[start + 1 : end], start)
+    chars: list[str] = []
+    index = start + 1
+    while index < len(text) and text[index] != '"':
+        if text[index] == "\\" and index + 1 < len(text):
+            escaped = text[index + 1]
+            if escaped not in _UNESCAPES:
+                raise LogQueryError(
+                    f"unknown escape \\{escaped} in a string (write \\\\ for a backslash, "
+                    "or use a `raw string` for regexes)",
+                    index,
+                )
+            chars.append(_UNESCAPES[escaped])
+            index += 2
+        else:
+            chars.append(text[index])
+            index += 1
+    if index == len(text):
+        raise LogQueryError('unterminated string: missing the closing "', start)
+    return _Token("string", text[start : index + 1], "".join(chars), start)
+
+
+def _read_token(text: str, start: int) -> _Token:
+    """Read the token at ``start`` (not whitespace, not the end)."""
+    if text[start] in '"`':
+        return _read_string(text, start)
+    if number := _NUMBER.match(text, start):
+        if _IDENT.match(text, number.end()):
+            raise LogQueryError(
+                f"expected a plain number after {number.group()} (durations and byte sizes are not "
+                "supported: compare duration_ms with milliseconds)",
+                number.end(),
+            )
+        return _Token("number", number.group(), float(number.group()), start)
+    if ident := _IDENT.match(text, start):
+        return _Token("ident", ident.group(), ident.group(), start)
+    for punctuation in _PUNCTUATION:
+        if text.startswith(punctuation, start):
+            return _Token(punctuation, punctuation, punctuation, start)
+    raise LogQueryError(f"unexpected character {text[start]!r}", start)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    """Split the whole query up front, so the parser can look one token ahead."""
+    tokens: list[_Token] = []
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            tokens.append(_Token("end", "", "", position))
+            return tokens
+        token = _read_token(text, position)
+        tokens.append(token)
+        position += len(token.text)
+
+
+def _describe(token: _Token) -> str:
+    if token.kind == "end":
+        return "the end of the query"
+    if token.kind == "string":
+        return f"the string {token.text}"
+    return f"'{token.text}'"
+
+
+class _Parser:
+    """Recursive descent over the token list; one method per grammar rule in the module docstring."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> _Token:
+        token = self.token
+        self.index += 1
+        return token
+
+    def accept(self, kind: str) -> bool:
+        if self.token.kind != kind:
+            return False
+        self.index += 1
+        return True
+
+    def expect(self, kinds: tuple[str, ...], what: str) -> _Token:
+        if self.token.kind not in kinds:
+            raise LogQueryError(f"expected {what}, found {_describe(self.token)}", self.token.position)
+        return self.advance()
+
+    def query(self) -> LogQuery:
+        matchers = self.selector()
+        line_filters: list[LineFilter] = []
+        field_filters: list[FieldFilter] = []
+        while self.token.kind != "end":
+            if self.token.kind in LINE_OPS:
+                op = self.advance().kind
+                line_filters.append(LineFilter(op, self.string(op)))
+                continue
+            self.expect(("|",), "a line filter (|= != |~ !~) or a field filter like | duration_ms > 1000")
+            if not self.json_stage():
+                field_filters.append(self.field_filter())
+        return LogQuery(tuple(matchers), tuple(line_filters), tuple(field_filters))
+
+    def selector(self) -> list[LabelMatcher]:
+        self.expect(("{",), 'a stream selector like {service="platform-api"}')
+        if self.accept("}"):
+            return []
+        matchers = [self.matcher()]
+        while self.accept(","):
+            matchers.append(self.matcher())
+        self.expect(("}",), "',' or '}' after a label matcher")
+        return matchers
+
+    def matcher(self) -> LabelMatcher:
+        label = self.expect(("ident",), 'a label matcher like service="api"')
+        if label.text not in STREAM_LABELS:
+            raise LogQueryError(
+                f"unknown stream label '{label.text}': the labels are {', '.join(STREAM_LABELS)}; filter "
+                f'other fields after the selector, like | {label.text}="..."',
+                label.position,
+            )
+        op = self.expect(STRING_OPS, f"a matcher operator (= != =~ !~) after {label.text}").kind
+        return LabelMatcher(label.text, op, self.string(op))
+
+    def json_stage(self) -> bool:
+        """Skip ``| json``: Grafana habit; the attributes are already fields, so it is a no-op here."""
+        is_stage = self.token.text == "json" and self.tokens[self.index + 1].kind not in _COMPARISON_OPS
+        if is_stage:
+            self.advance()
+        return is_stage
+
+    def field_filter(self) -> FieldFilter:
+        field = self.expect(("ident",), "a field name like duration_ms or trace_id").text
+        op = self.expect(_COMPARISON_OPS, f"a comparison (= != =~ !~ > >= < <= ==) after {field}").kind
+        if self.token.kind != "number":
+            return FieldFilter(field, op, self.string(op))
+        number = self.advance()
+        if op not in (*NUMBER_OPS, "="):
+            raise LogQueryError(f'{op} needs a quoted string, like {field}{op}"5.."', number.position)
+        if field in COLUMN_FIELDS:
+            raise LogQueryError(f"{field} is text: compare it with a quoted string", number.position)
+        return FieldFilter(field, "==" if op == "=" else op, number.value)
+
+    def string(self, op: str) -> str:
+        """The string operand of ``op``; a regex operand must compile, or the error points at it."""
+        token = self.expect(("string",), f"a quoted string after {op}")
+        value = str(token.value)
+        if op in REGEX_OPS:
+            try:
+                compile_regex(value)
+            except re.error as exc:
+                raise LogQueryError(f"invalid regex {token.text}: {exc}", token.position) from exc
+        elif op in _NUMBER_ONLY_OPS:
+            raise LogQueryError(
+                f"{op} compares numbers: write the value without quotes, like {op} 500", token.position
+            )
+        return value
+
+
+def parse(text: str) -> LogQuery:
+    """Parse query text (at most :data:`MAX_QUERY_LENGTH` characters) into a :class:`LogQuery`."""
+    _check_length(text)
+    return _Parser(text).query()
+
+
+def build(
+    service: str | None = None,
+    level: str | Iterable[str] | None = None,
+    contains: str | None = None,
+    trace_id: str | None = None,
+) -> LogQuery:
+    """The query behind the Logs view's form, so the form and the query box always agree.
+
+    Blank values mean "no filter".  ``level`` may be several levels (a multi-select), which becomes one
+    anchored alternation.  ``trace_id`` is stripped because it is usually pasted.
+    """
+    matchers: list[LabelMatcher] = []
+    if service:
+        matchers.append(LabelMatcher("service", "=", service))
+    levels = [name for name in ([level] if isinstance(level, str) else level or ()) if name]
+    if len(levels) == 1:
+        matchers.append(LabelMatcher("level", "=", levels[0]))
+    elif levels:
+        matchers.append(LabelMatcher("level", "=~", "|".join(map(re.escape, levels))))
+    trace_id = (trace_id or "").strip()
+    query = LogQuery(
+        matchers=tuple(matchers),
+        line_filters=(LineFilter("|=", contains),) if contains else (),
+        field_filters=(FieldFilter("trace_id", "=", trace_id),) if trace_id else (),
+    )
+    _check_length(str(query))
+    return query

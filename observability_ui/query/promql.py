@@ -1,0 +1,184 @@
+"""A PromQL subset over a dataset's metrics: the query engine behind the UI's metrics explorer.
+
+Queries are parsed by ``promql-parser`` (the Rust promql-parser crate's Python binding), so syntax and
+type errors read like Prometheus's own, and evaluated by :mod:`observability_ui.query.promql_eval`
+with Prometheus 3 semantics: a 5 minute lookback for instant selectors, left-open range windows,
+extrapolated rate/increase/delta, classic-histogram ``histogram_quantile``, sum/avg/min/max/count/
+topk/bottomk with by/without, arithmetic and comparisons with one-to-one vector matching.  Anything
+else is refused with a :class:`QueryError` that says what is not supported.
+
+All times are epoch seconds, like the dataset's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import promql_parser
+
+from observability_ui.query.promql_eval import Evaluator
+from observability_ui.query.promql_model import (
+    QueryError,
+    Series,
+    Value,
+    label_key,
+    locate,
+    mask_strings,
+)
+from observability_ui.query.promql_store import MetricStore
+
+__all__ = ["MetricStore", "QueryError", "Series", "query_instant", "query_range"]
+
+MAX_POINTS = 11_000  # per series, Prometheus's limit for range queries
+WINDOW_SLACK = 86_400.0  # how far (seconds) a query may reach beyond the dataset's window
+
+_BRACKETS = {"parenthesis": "()", "brace": "{}", "bracket": "[]"}
+
+
+def query_range(store: MetricStore, expr: str, start: float, end: float, step: float) -> list[Series]:
+    """Evaluate ``expr`` at ``start``, ``start + step``, ... up to ``end``; series sorted by labels."""
+    tree = parse(expr)
+    for name, value in (("start", start), ("end", end), ("step", step)):
+        if not math.isfinite(value):
+            raise QueryError(f"{name} must be a finite number of epoch seconds, got {value}")
+    if end < start:
+        raise QueryError("end timestamp must not be before start time")
+    if step <= 0:
+        raise QueryError(
+            "zero or negative query resolution step widths are not accepted; use a positive step"
+        )
+    if (end - start) / step > MAX_POINTS:
+        raise QueryError(
+            f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries; "
+            f"use a step of at least {math.ceil((end - start) / MAX_POINTS)} s"
+        )
+    _check_window(store, start, end)
+    steps = [start + index * step for index in range(int((end - start) / step) + 1)]
+    return _evaluate(store, expr, tree, steps)
+
+
+def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
+    """Evaluate ``expr`` at one time: each series carries a single point."""
+    tree = parse(expr)
+    if not math.isfinite(at):
+        raise QueryError(f"time must be a finite number of epoch seconds, got {at}")
+    _check_window(store, at, at)
+    return _evaluate(store, expr, tree, [at])
+
+
+def parse(expr: str) -> promql_parser.Expr:
+    """Parse ``expr``, turning the parser's complaints into a :class:`QueryError` with a position."""
+    if not expr.strip():
+        raise QueryError("empty query: enter a PromQL expression", 0)
+    try:
+        return promql_parser.parse(expr)
+    except ValueError as exc:
+        message = str(exc)
+        raise QueryError(message, syntax_error_position(expr, message)) from exc
+    except BaseException as exc:
+        if not _is_parser_panic(exc):
+            raise
+        raise QueryError(f"the PromQL parser failed on this query: {exc}") from exc
+
+
+def _is_parser_panic(exc: BaseException) -> bool:
+    """pyo3 raises a Rust panic (e.g. on an infinite duration) as PanicException, not an Exception."""
+    return type(exc).__name__ == "PanicException"
+
+
+def _check_window(store: MetricStore, start: float, end: float) -> None:
+    """Refuse times far from the data: almost always milliseconds, or a range meant for another dataset."""
+    low, high = store.window
+    if start < low - WINDOW_SLACK or end > high + WINDOW_SLACK:
+        raise QueryError(
+            f"time range {start:.0f}..{end:.0f} is more than a day outside the dataset's window "
+            f"{low:.0f}..{high:.0f} (times are epoch seconds)"
+        )
+
+
+def _evaluate(store: MetricStore, expr: str, tree: promql_parser.Expr, steps: list[float]) -> list[Series]:
+    try:
+        return _to_series(Evaluator(store, expr, steps).evaluate(tree), steps)
+    except RecursionError as exc:  # the evaluator recurses once per nesting level of the expression
+        raise QueryError("the query is nested too deeply to evaluate") from exc
+
+
+def _to_series(value: Value, steps: list[float]) -> list[Series]:
+    """Result rows as public series, without series that have no point in the queried range."""
+    if isinstance(value, float):
+        return [Series({}, [(step, value) for step in steps])]
+    series = (
+        Series(
+            dict(row.labels), [(step, v) for step, v in zip(steps, row.values, strict=True) if v is not None]
+        )
+        for row in value
+    )
+    return sorted((item for item in series if item.points), key=lambda item: label_key(item.labels))
+
+
+# -- syntax error positions ---------------------------------------------------------------------------
+# The parser's messages carry no offsets.  Messages about something that is not where parsing stopped
+# (an unclosed parenthesis, a function's arguments, a regex) are located by what they name; lexer errors
+# by the shortest prefix of the query that fails with the same message, which ends at the offending
+# character; generic grammar errors ("invalid promql query") get no position.
+Locator = Callable[[str, re.Match[str]], int | None]
+
+_LEXER_ERROR = re.compile(
+    r"^(unexpected|bad (number or )?duration syntax|unknown escape|too many|escape sequence|'!')"
+)
+
+
+def _unclosed_parenthesis(expr: str) -> int | None:
+    """The last ``(`` outside strings that is never closed."""
+    open_at: list[int] = []
+    for index, char in enumerate(mask_strings(expr)[0]):
+        if char == "(":
+            open_at.append(index)
+        elif char == ")" and open_at:
+            open_at.pop()
+    return open_at[-1] if open_at else None
+
+
+def _regex_literal(expr: str, regex: str) -> int | None:
+    match = re.search(rf"[=!]~\s*([\"'`]){re.escape(regex)}\1", expr)
+    return match.start(1) if match else None
+
+
+def _fails_with(text: str, message: str) -> bool:
+    try:
+        promql_parser.parse(text)
+    except ValueError as exc:
+        return str(exc) == message
+    except BaseException as exc:
+        if not _is_parser_panic(exc):
+            raise
+    return False
+
+
+def _lexer_error_position(expr: str, message: str) -> int | None:
+    return next((end - 1 for end in range(1, len(expr) + 1) if _fails_with(expr[:end], message)), None)
+
+
+_LOCATORS: list[tuple[re.Pattern[str], Locator]] = [
+    (re.compile(r"unterminated quoted string"), lambda expr, _: mask_strings(expr)[1]),
+    (re.compile(r"unexpected end of input"), lambda expr, _: len(expr.rstrip())),
+    (re.compile(r"unclosed left parenthesis"), lambda expr, _: _unclosed_parenthesis(expr)),
+    (
+        re.compile(r"unknown function with name '(\w+)'|in call to (?:function )?'(\w+)'"),
+        lambda expr, m: locate(expr, rf"\b{m[1] or m[2]}\s*\("),
+    ),
+    (re.compile(r"illegal regex for (.+)"), lambda expr, m: _regex_literal(expr, m[1])),
+    (re.compile(r"metric name must not be set twice"), lambda expr, _: locate(expr, r"\b__name__\b")),
+    (_LEXER_ERROR, lambda expr, m: _lexer_error_position(expr, m.string)),
+]
+
+
+def syntax_error_position(expr: str, message: str) -> int | None:
+    """Best-effort offset of what a parser error message refers to; None when nothing specific is."""
+    for pattern, locator in _LOCATORS:
+        match = pattern.search(message)
+        if match:
+            return locator(expr, match)
+    return None

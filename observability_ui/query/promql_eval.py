@@ -1,0 +1,368 @@
+"""Evaluation of a parsed PromQL expression over a grid of timestamps.
+
+Each node is evaluated once for all steps (a range query is not a loop of instant queries), which keeps
+the per-step work to list operations on values already in memory.  Label handling follows Prometheus 3:
+functions, arithmetic, ``bool`` comparisons and aggregations drop ``__name__``; selectors, filtering
+comparisons and topk/bottomk keep it.  Constructs outside the supported subset raise a :class:`QueryError`
+saying so, positioned at the first occurrence of the construct in the query text (the parser reports no
+node positions).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from typing import TypeVar
+
+import promql_parser
+
+from observability_ui.query.promql_functions import (
+    RANGE_FUNCTIONS,
+    RangeKernel,
+    Reducer,
+    bucket_quantile,
+    clamp,
+    count,
+    divide,
+    latest,
+    mean,
+    nan_aware,
+)
+from observability_ui.query.promql_model import (
+    METRIC_NAME,
+    LabelKey,
+    QueryError,
+    Row,
+    Value,
+    Vector,
+    label_key,
+    locate,
+    merge_rows,
+    without_name,
+)
+from observability_ui.query.promql_store import MetricStore
+
+LOOKBACK_DELTA = 300.0  # seconds an instant selector looks back for the latest sample, as in Prometheus
+BUCKET_LABEL = "le"
+
+AGGREGATORS: dict[str, Reducer] = {
+    "sum": sum,
+    "avg": mean,
+    "max": nan_aware(max),
+    "min": nan_aware(min),
+    "count": count,
+}
+ELEMENTWISE: dict[str, Callable[..., float]] = {
+    "abs": abs,
+    "clamp_min": lambda value, low: clamp(value, low, math.inf),
+    "clamp_max": lambda value, high: clamp(value, -math.inf, high),
+}
+ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": divide,
+}
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+    ">=": operator.ge,
+    "<=": operator.le,
+}
+SET_OPERATORS = ("and", "or", "unless")
+
+Operation = Callable[[float, float], float | None]
+Relabel = Callable[[dict[str, str]], dict[str, str]]
+T = TypeVar("T")
+
+
+class Evaluator:
+    """Evaluates expressions of one query at the given steps against a :class:`MetricStore`."""
+
+    def __init__(self, store: MetricStore, query: str, steps: list[float]) -> None:
+        self.store = store
+        self.query = query
+        self.steps = steps
+        self._handlers: dict[type, Callable[[promql_parser.Expr], Value]] = {
+            promql_parser.NumberLiteral: lambda node: float(node.val),
+            promql_parser.ParenExpr: lambda node: self.evaluate(node.expr),
+            promql_parser.UnaryExpr: self._negate,
+            promql_parser.VectorSelector: lambda node: self._per_series(node, LOOKBACK_DELTA, latest),
+            promql_parser.Call: self._call,
+            promql_parser.AggregateExpr: self._aggregate,
+            promql_parser.BinaryExpr: self._binary,
+        }
+
+    def evaluate(self, node: promql_parser.Expr) -> Value:
+        handler = self._handlers.get(type(node))
+        if handler is not None:
+            return handler(node)
+        if isinstance(node, promql_parser.MatrixSelector):
+            raise self._unsupported("a range vector outside a function such as rate()", r"\[")
+        if isinstance(node, promql_parser.SubqueryExpr):
+            raise self._unsupported("subqueries", r"\[[^\]]*:")
+        if isinstance(node, promql_parser.StringLiteral):
+            raise self._unsupported("a string literal here", "[\"'`]")
+        raise self._unsupported(f"the expression {node.prettify()}", None)
+
+    # -- operands ------------------------------------------------------------------------------------
+    def _vector(self, node: promql_parser.Expr) -> Vector:
+        value = self.evaluate(node)
+        if isinstance(value, float):
+            raise QueryError(f"expected an instant vector, got the scalar {node.prettify()}")
+        return value
+
+    def _scalar(self, node: promql_parser.Expr) -> float:
+        value = self.evaluate(node)
+        if not isinstance(value, float):
+            raise QueryError(f"expected a scalar, got the instant vector {node.prettify()}")
+        return value
+
+    def _unsupported(self, what: str, pattern: str | None) -> QueryError:
+        return QueryError(f"{what} is not supported", locate(self.query, pattern) if pattern else None)
+
+    # -- selectors and functions ---------------------------------------------------------------------
+    def _per_series(self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel) -> Vector:
+        """Apply ``kernel`` to each matched series' samples within ``span`` seconds before each step."""
+        if selector.at is not None:
+            raise self._unsupported("the @ modifier", "@")
+        offset = selector.offset.total_seconds() if selector.offset else 0.0
+        ends = [step - offset for step in self.steps]
+        rows = []
+        for meta in self.store.select(selector, self.query):
+            timestamps, values = self.store.samples(meta.id, ends[0] - span, ends[-1])
+            rows.append(Row(meta.labels, kernel(timestamps, values, ends, span)))
+        return rows
+
+    def _call(self, node: promql_parser.Call) -> Value:
+        name = node.func.name
+        if name in RANGE_FUNCTIONS:
+            matrix = node.args[0]
+            if not isinstance(matrix, promql_parser.MatrixSelector):
+                raise self._unsupported("subqueries", r"\[[^\]]*:")
+            span = matrix.range.total_seconds()
+            return _drop_names(self._per_series(matrix.vector_selector, span, RANGE_FUNCTIONS[name]))
+        if name in ELEMENTWISE:
+            function = ELEMENTWISE[name]
+            rows = self._vector(node.args[0])
+            params = [self._scalar(arg) for arg in node.args[1:]]
+            return _drop_names(_map_values(rows, lambda value: function(value, *params)))
+        if name == "histogram_quantile":
+            return self._histogram_quantile(self._scalar(node.args[0]), self._vector(node.args[1]))
+        raise self._unsupported(f"the function {name}()", rf"\b{name}\s*\(")
+
+    def _histogram_quantile(self, q: float, rows: Vector) -> Vector:
+        """Classic-histogram quantiles: buckets are grouped by their labels other than ``le``.
+
+        Series without a numeric ``le`` are ignored, as Prometheus does.
+        """
+        buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
+        result = []
+        for labels, members in _group(
+            buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
+        ):
+            members.sort(key=lambda bucket: bucket[0])
+            bounds = [bound for bound, _ in members]
+            columns = zip(*(row.values for _, row in members), strict=True)
+            result.append(Row(labels, [_quantile_at(q, bounds, column) for column in columns]))
+        return result
+
+    # -- aggregation ---------------------------------------------------------------------------------
+    def _aggregate(self, node: promql_parser.AggregateExpr) -> Vector:
+        op = str(node.op)
+        if op not in AGGREGATORS and op not in ("topk", "bottomk"):
+            raise self._unsupported(f"the aggregation {op}", rf"\b{op}\b")
+        relabel = _grouping(node.modifier)
+        groups = _group(self._vector(node.expr), lambda row: relabel(row.labels))
+        if op in AGGREGATORS:
+            return [Row(labels, _reduce_steps(AGGREGATORS[op], members)) for labels, members in groups]
+        return _select_k(groups, self._scalar(node.param), largest=op == "topk")
+
+    # -- operators -----------------------------------------------------------------------------------
+    def _negate(self, node: promql_parser.UnaryExpr) -> Value:
+        operand = self.evaluate(node.expr)
+        if isinstance(operand, float):
+            return -operand
+        return _drop_names(_map_values(operand, operator.neg))
+
+    def _binary(self, node: promql_parser.BinaryExpr) -> Value:
+        op = str(node.op)
+        if op in SET_OPERATORS:
+            raise self._unsupported(f"the set operator '{op}'", rf"\b{op}\b")
+        if op not in ARITHMETIC and op not in COMPARISONS:
+            raise self._unsupported(f"the operator '{op}'", re.escape(op))
+        modifier = node.modifier
+        if modifier is not None and modifier.card != promql_parser.VectorMatchCardinality.OneToOne:
+            raise self._unsupported("group_left/group_right", r"\bgroup_(left|right)\b")
+        return_bool = modifier is not None and modifier.return_bool
+        lhs, rhs = self.evaluate(node.lhs), self.evaluate(node.rhs)
+        if isinstance(lhs, float) and isinstance(rhs, float):
+            return _apply(op, lhs, rhs)
+        if isinstance(lhs, list) and isinstance(rhs, list):
+            return _match(op, lhs, rhs, modifier.matching if modifier else None, return_bool)
+        if isinstance(lhs, list):
+            operation = _operation(op, return_bool, keep_right=False)
+            rows = [Row(row.labels, _combine(operation, row.values, repeat(rhs))) for row in lhs]
+        else:
+            operation = _operation(op, return_bool, keep_right=True)
+            rows = [Row(row.labels, _combine(operation, repeat(lhs), row.values)) for row in rhs]
+        return _drop_names(rows) if op in ARITHMETIC or return_bool else rows
+
+
+def _apply(op: str, left: float, right: float) -> float:
+    """Arithmetic, or a comparison as 1.0/0.0 (the ``bool`` form)."""
+    if op in ARITHMETIC:
+        return ARITHMETIC[op](left, right)
+    return float(COMPARISONS[op](left, right))
+
+
+def _operation(op: str, return_bool: bool, keep_right: bool) -> Operation:
+    """What a binary operator does to a pair of vector elements; a failed filter comparison yields None.
+
+    A filtering comparison keeps the vector side's value: the left one, or the right one when a scalar is
+    on the left (``1 < x``).
+    """
+    if op in ARITHMETIC or return_bool:
+        return lambda left, right: _apply(op, left, right)
+    compare = COMPARISONS[op]
+    if keep_right:
+        return lambda left, right: right if compare(left, right) else None
+    return lambda left, right: left if compare(left, right) else None
+
+
+def _combine(
+    operation: Operation, left: Iterable[float | None], right: Iterable[float | None]
+) -> list[float | None]:
+    return [None if a is None or b is None else operation(a, b) for a, b in zip(left, right, strict=False)]
+
+
+def _match(
+    op: str, lhs: Vector, rhs: Vector, matching: promql_parser.LabelModifier | None, return_bool: bool
+) -> Vector:
+    """One-to-one vector matching on all labels but ``__name__``, or on/ignoring the listed ones."""
+
+    def signature(labels: dict[str, str]) -> LabelKey:
+        return label_key(_restrict(without_name(labels), matching))
+
+    right = merge_rows(
+        ((signature(row.labels), row) for row in rhs),
+        "many-to-many matching not allowed: found duplicate series on the right-hand side of the operation",
+    )
+    operation = _operation(op, return_bool, keep_right=False)
+    drop_name = op in ARITHMETIC or return_bool
+    results = []
+    for row in lhs:
+        partner = right.get(signature(row.labels))
+        if partner is None:
+            continue
+        labels = _restrict(without_name(row.labels) if drop_name else row.labels, matching)
+        results.append((label_key(labels), Row(labels, _combine(operation, row.values, partner.values))))
+    collision = "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+    return list(merge_rows(results, collision).values())
+
+
+# -- label helpers ------------------------------------------------------------------------------------
+def _restrict(labels: dict[str, str], matching: promql_parser.LabelModifier | None) -> dict[str, str]:
+    """``on(...)`` keeps only the listed labels, ``ignoring(...)`` drops them."""
+    if matching is None:
+        return labels
+    names = set(matching.labels)
+    if matching.type == promql_parser.LabelModifierType.Include:
+        return _keep(labels, names)
+    return _filter(labels, names)
+
+
+def _keep(labels: dict[str, str], names: set[str]) -> dict[str, str]:
+    return {name: value for name, value in labels.items() if name in names}
+
+
+def _filter(labels: dict[str, str], names: set[str]) -> dict[str, str]:
+    return {name: value for name, value in labels.items() if name not in names}
+
+
+def _drop_names(rows: Vector) -> Vector:
+    """Drop ``__name__``; series that then look alike must not both have a value at one step."""
+    renamed = (
+        (label_key(labels), Row(labels, row.values)) for row in rows for labels in [without_name(row.labels)]
+    )
+    return list(merge_rows(renamed, "vector cannot contain metrics with the same labelset").values())
+
+
+def _grouping(modifier: promql_parser.AggModifier | None) -> Relabel:
+    """The output labels of an aggregation group: ``by`` keeps the listed labels, ``without`` drops them."""
+    if modifier is None:
+        return lambda labels: {}
+    names = set(modifier.labels)
+    if modifier.type == promql_parser.AggModifierType.By:
+        return lambda labels: _keep(labels, names)
+    return lambda labels: _filter(labels, {*names, METRIC_NAME})
+
+
+def _group(
+    items: Iterable[T], labels_of: Callable[[T], dict[str, str]]
+) -> list[tuple[dict[str, str], list[T]]]:
+    """Items grouped by the label set ``labels_of`` gives them, in order of first appearance."""
+    groups: dict[LabelKey, tuple[dict[str, str], list[T]]] = {}
+    for item in items:
+        labels = labels_of(item)
+        groups.setdefault(label_key(labels), (labels, []))[1].append(item)
+    return list(groups.values())
+
+
+def _map_values(rows: Vector, function: Callable[[float], float]) -> Vector:
+    return [
+        Row(row.labels, [None if value is None else function(value) for value in row.values]) for row in rows
+    ]
+
+
+# -- per-step reductions ------------------------------------------------------------------------------
+def _reduce_steps(reduce: Reducer, members: Vector) -> list[float | None]:
+    """``reduce`` over the members present at each step (no value where none is)."""
+    results: list[float | None] = []
+    for column in zip(*(row.values for row in members), strict=True):
+        present = [value for value in column if value is not None]
+        results.append(reduce(present) if present else None)
+    return results
+
+
+def _select_k(groups: list[tuple[dict[str, str], Vector]], k: float, largest: bool) -> Vector:
+    """topk/bottomk: per group and step, the k extreme elements keep their value (and labels)."""
+    if math.isnan(k):
+        raise QueryError("the parameter of topk/bottomk must be a number, got NaN")
+    if k < 1:
+        return []
+    result = []
+    for _, members in groups:
+        limit = int(min(k, len(members)))
+        picked: list[list[float | None]] = [[None] * len(row.values) for row in members]
+        for step, column in enumerate(zip(*(row.values for row in members), strict=True)):
+            present = [index for index, value in enumerate(column) if value is not None]
+            for index in _extremes(limit, present, column, largest):
+                picked[index][step] = column[index]
+        result.extend(Row(row.labels, values) for row, values in zip(members, picked, strict=True))
+    return result
+
+
+def _extremes(limit: int, indexes: list[int], column: Sequence[float | None], largest: bool) -> list[int]:
+    """The ``limit`` indexes with the largest (or smallest) values; NaN always ranks last."""
+    if largest:
+        return heapq.nlargest(limit, indexes, key=lambda i: (not math.isnan(column[i]), column[i]))
+    return heapq.nsmallest(limit, indexes, key=lambda i: (math.isnan(column[i]), column[i]))
+
+
+def _upper_bound(labels: dict[str, str]) -> float | None:
+    try:
+        return float(labels[BUCKET_LABEL])
+    except (KeyError, ValueError):
+        return None
+
+
+def _quantile_at(q: float, bounds: list[float], column: Sequence[float | None]) -> float | None:
+    buckets = [(bound, value) for bound, value in zip(bounds, column, strict=True) if value is not None]
+    return bucket_quantile(q, buckets) if buckets else None

@@ -1,0 +1,42 @@
+"""Per-request access to the dataset and the time range, and the error a view raises for bad input."""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from observability_ui.timerange import TimeRange, TimeRangeError, resolve
+from obsim.dataset.reader import Dataset
+
+
+class UiError(Exception):
+    """A candidate's input that cannot be served; shown on the page, 400 from the JSON API."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def dataset() -> Dataset:
+    """The dataset, opened once per request (SQLite connections belong to one thread)."""
+    if "dataset" not in g:
+        g.dataset = Dataset.open(current_app.config["OBSIM_DATASET"])
+    return g.dataset
+
+
+def close_dataset() -> None:
+    opened = g.pop("dataset", None)
+    if opened is not None:
+        opened.close()
+
+
+def time_range(default: str = "now-1h") -> TimeRange:
+    """The request's time range, or a :class:`UiError` explaining what is wrong with it."""
+    if "time_range" not in g:
+        try:
+            g.time_range = resolve(
+                request.args.get("from"), request.args.get("to"), dataset().window(), default
+            )
+        except TimeRangeError as error:
+            raise UiError(str(error)) from None
+    return g.time_range

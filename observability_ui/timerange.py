@@ -1,0 +1,110 @@
+"""The one time picker: ``from``/``to`` in every URL, relative to the dataset's end or absolute.
+
+A dataset is a recording, so "now" is the end of its window: ``now-1h`` means the last hour of
+the recording.  Accepted forms, as Grafana users type them: ``now``, ``now-15m``, ``now-2h``,
+``now-1d``; ISO 8601 timestamps (UTC when no offset is given); epoch seconds or milliseconds.
+Ranges are clamped to the window; inverted, empty or absurd ranges are refused with a message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+_RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+(?:\.\d+)?)\s*([smhdw]))?$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MIN_SPAN_S = 60.0
+
+PRESETS = (
+    ("Last 5 minutes", "now-5m"),
+    ("Last 15 minutes", "now-15m"),
+    ("Last 30 minutes", "now-30m"),
+    ("Last 1 hour", "now-1h"),
+    ("Last 3 hours", "now-3h"),
+    ("Last 6 hours", "now-6h"),
+    ("Last 24 hours", "now-24h"),
+)
+
+
+class TimeRangeError(ValueError):
+    """A time range the candidate typed cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: float
+    end: float
+    raw_from: str
+    raw_to: str
+
+    @property
+    def span(self) -> float:
+        return self.end - self.start
+
+    def step(self, points: int = 240, minimum: float = 15.0) -> float:
+        """A chart step giving about ``points`` points, never finer than the scrape interval."""
+        raw = max(self.span / points, minimum)
+        return float(round(raw / minimum) * minimum) or minimum
+
+    def query(self) -> dict[str, str]:
+        """The URL parameters that reproduce this range."""
+        return {"from": self.raw_from, "to": self.raw_to}
+
+
+def parse_instant(text: str, now: float) -> float:
+    value = text.strip()
+    if not value:
+        raise TimeRangeError("empty time")
+    match = _RELATIVE.match(value)
+    if match:
+        amount, unit = match.groups()
+        return now - (float(amount) * _UNIT_SECONDS[unit] if amount else 0.0)
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        return number / 1000.0 if number > 1e11 else number
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise TimeRangeError(
+            f"cannot read {value!r} as a time: use now-15m, an ISO timestamp like 2026-03-10T10:00:00Z, or epoch seconds"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def resolve(
+    raw_from: str | None, raw_to: str | None, window: tuple[float, float], default: str = "now-1h"
+) -> TimeRange:
+    """Turn URL parameters into a range inside the dataset's window."""
+    window_start, window_end = window
+    raw_from = (raw_from or default).strip()
+    raw_to = (raw_to or "now").strip()
+    start = parse_instant(raw_from, window_end)
+    end = parse_instant(raw_to, window_end)
+    if end <= start:
+        raise TimeRangeError(f"the range ends ({format_utc(end)}) before it starts ({format_utc(start)})")
+    if end < window_start or start > window_end:
+        raise TimeRangeError(
+            f"the range {format_utc(start)} – {format_utc(end)} is outside the recorded window "
+            f"{format_utc(window_start)} – {format_utc(window_end)}"
+        )
+    start, end = max(start, window_start), min(end, window_end)
+    if end - start < MIN_SPAN_S:
+        centre = (start + end) / 2
+        start = max(window_start, centre - MIN_SPAN_S / 2)
+        end = min(window_end, start + MIN_SPAN_S)
+    return TimeRange(start, end, raw_from, raw_to)
+
+
+def format_utc(ts: float, seconds: bool = True) -> str:
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

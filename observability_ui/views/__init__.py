@@ -1,0 +1,5 @@
+"""One blueprint per view; ``BLUEPRINTS`` is what the app registers, in navigation order."""
+
+from observability_ui.views import assets, code, database, jobs, logs, metrics, overview, traces
+
+BLUEPRINTS = [assets.bp, overview.bp, metrics.bp, logs.bp, traces.bp, database.bp, jobs.bp, code.bp]

@@ -1,0 +1,153 @@
+"""Read-only browser of the service's code (``app_under_test`` and nothing else).
+
+Paths are resolved against the package root and refused unless they stay inside it without
+following a symbolic link, so ``..``, absolute paths, encoded slashes and links cannot reach
+anything else in the repository (scenarios, the interview guide, fix patches).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, abort, request, url_for
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_for_filename
+from pygments.util import ClassNotFound
+
+from observability_ui.request_context import UiError
+from observability_ui.views.page import render
+
+bp = Blueprint("code", __name__)
+
+CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
+VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini"}
+SEARCH_LIMIT = 200
+
+
+def visible_files(root: Path = CODE_ROOT) -> list[str]:
+    """Relative paths of the files a candidate may read, sorted."""
+    files = []
+    for path in root.rglob("*"):
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and path.suffix in VISIBLE_SUFFIXES
+            and "__pycache__" not in path.parts
+        ):
+            files.append(path.relative_to(root).as_posix())
+    return sorted(files)
+
+
+def resolve_path(relative: str, root: Path = CODE_ROOT) -> Path:
+    """The file for ``relative``, or 404 for anything outside the visible code."""
+    if not relative or "\\" in relative or relative.startswith("/") or "%" in relative:
+        abort(404)
+    parts = relative.split("/")
+    if any(part in {"", ".", ".."} for part in parts):
+        abort(404)
+    candidate = root
+    for part in parts:
+        candidate = candidate / part
+        if candidate.is_symlink():
+            abort(404)
+    if not candidate.is_file() or candidate.suffix not in VISIBLE_SUFFIXES:
+        abort(404)
+    if not candidate.resolve().is_relative_to(root.resolve()):
+        abort(404)
+    return candidate
+
+
+@lru_cache(maxsize=256)
+def _highlighted(path: Path, mtime: float, highlight_lines: tuple[int, ...]) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        lexer = get_lexer_for_filename(path.name)
+    except ClassNotFound:
+        lexer = get_lexer_for_filename("x.txt")
+    formatter = HtmlFormatter(
+        linenos="table",
+        lineanchors="L",
+        anchorlinenos=True,
+        hl_lines=list(highlight_lines),
+        cssclass="source",
+    )
+    return highlight(text, lexer, formatter)
+
+
+def _line_range(raw: str) -> tuple[int, ...]:
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?", raw.strip()) if raw else None
+    if not match:
+        return ()
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    return tuple(range(first, min(last, first + 500) + 1))
+
+
+@bp.get("/code/")
+@bp.get("/code/<path:relative>")
+def browse(relative: str = "") -> str:
+    files = visible_files()
+    if not relative:
+        return render("code.html", None, page_title="Code", files=files, path=None, source=None, css=_css())
+    path = resolve_path(relative)
+    lines = _line_range(request.args.get("line", ""))
+    source = Markup(_highlighted(path, path.stat().st_mtime, lines))
+    return render(
+        "code.html",
+        None,
+        page_title=relative,
+        files=files,
+        path=relative,
+        source=source,
+        css=_css(),
+        lines=lines,
+    )
+
+
+@bp.get("/code-search")
+def search() -> str:
+    needle = request.args.get("q", "")
+    if len(needle) > 200:
+        raise UiError("search text is longer than 200 characters")
+    results: list[tuple[str, int, str]] = []
+    truncated = False
+    if needle.strip():
+        lowered = needle.lower()
+        for relative in visible_files():
+            for number, line in enumerate((CODE_ROOT / relative).read_text(errors="replace").splitlines(), 1):
+                if lowered in line.lower():
+                    if len(results) == SEARCH_LIMIT:
+                        truncated = True
+                        break
+                    results.append((relative, number, line.strip()))
+            if truncated:
+                break
+    return render(
+        "code_search.html",
+        None,
+        page_title="Code search",
+        q=needle,
+        results=results,
+        truncated=truncated,
+        limit=SEARCH_LIMIT,
+    )
+
+
+def code_link(filepath: str, line: int | None = None) -> str | None:
+    """URL of a ``code.filepath`` attribute (``app_under_test/...``) or a deployed stack frame path."""
+    marker = "app_under_test/"
+    if marker not in filepath:
+        return None
+    relative = filepath.split(marker, 1)[1]
+    arguments = {"line": str(line)} if line else {}
+    anchor = f"#L-{line}" if line else ""
+    return url_for("code.browse", relative=relative, **arguments) + anchor
+
+
+@lru_cache(maxsize=1)
+def _css() -> str:
+    return HtmlFormatter(style="monokai", cssclass="source").get_style_defs(".source")

@@ -1,0 +1,47 @@
+"""Running PromQL for the views: one store per request, native-resolution evaluation, chart traces."""
+
+from __future__ import annotations
+
+from flask import g
+
+from observability_ui import charts
+from observability_ui.query import promql
+from observability_ui.request_context import UiError, dataset
+from observability_ui.timerange import TimeRange
+
+SCRAPE_INTERVAL_S = 15.0
+
+
+def store() -> promql.MetricStore:
+    if "metric_store" not in g:
+        g.metric_store = promql.MetricStore(dataset())
+    return g.metric_store
+
+
+def series_name(labels: dict[str, str], legend: str = "") -> str:
+    if legend:
+        try:
+            return legend.format(**labels)
+        except (KeyError, IndexError):
+            pass
+    shown = {k: v for k, v in labels.items() if k != "__name__"}
+    name = labels.get("__name__", "")
+    if not shown:
+        return name or "value"
+    return f"{name}{{{', '.join(f'{k}={v!r}' for k, v in sorted(shown.items()))}}}"
+
+
+def range_series(expr: str, tr: TimeRange) -> list[promql.Series]:
+    """Evaluate at the scrape resolution; charts downsample by keeping each bucket's maximum."""
+    try:
+        return promql.query_range(store(), expr, tr.start, tr.end, SCRAPE_INTERVAL_S)
+    except promql.QueryError as error:
+        where = f" (at position {error.position})" if error.position is not None else ""
+        raise UiError(f"{error.message}{where}") from None
+
+
+def traces_for(expr: str, tr: TimeRange, legend: str = "", scale: float = 1.0) -> list[dict]:
+    return [
+        charts.line(series_name(s.labels, legend), [(ts, value * scale) for ts, value in s.points])
+        for s in range_series(expr, tr)
+    ]

@@ -1,0 +1,175 @@
+"""The overview dashboard: RED per route, the connection pool, hosts, the database, jobs.
+
+Each panel is a PromQL query evaluated at the scrape resolution and drawn with max-per-bucket
+downsampling; "explore" opens the same query in the metrics explorer with the same range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint
+
+from observability_ui import charts
+from observability_ui.query import promql
+from observability_ui.request_context import time_range
+from observability_ui.views.metrics_common import series_name, store, traces_for
+from observability_ui.views.page import render
+
+bp = Blueprint("overview", __name__)
+
+HTTP = "http_server_request_duration_seconds"
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = ""
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    queries: tuple[Query, ...]
+    unit: str = ""
+    y_format: str = ""
+
+
+PANELS = (
+    Panel(
+        "Requests per second by route",
+        (Query(f"sum by (http_route) (rate({HTTP}_count[1m]))", "{http_route}"),),
+        "req/s",
+    ),
+    Panel(
+        "Server errors (5xx) %",
+        (
+            Query(
+                f'100 * sum(rate({HTTP}_count{{http_response_status_code=~"5.."}}[1m])) / sum(rate({HTTP}_count[1m]))',
+                "app 5xx %",
+            ),
+            Query(
+                '100 * sum(rate(gateway_responses_total{code=~"5.."}[1m])) / sum(rate(gateway_responses_total[1m]))',
+                "gateway 5xx %",
+            ),
+        ),
+        "%",
+    ),
+    Panel(
+        "Latency (all routes)",
+        tuple(
+            Query(f"histogram_quantile({q}, sum by (le) (rate({HTTP}_bucket[1m])))", f"p{int(q * 100)}")
+            for q in (0.5, 0.95, 0.99)
+        ),
+        "seconds",
+    ),
+    Panel(
+        "Connection pool",
+        (
+            Query(
+                "sum by (db_client_connection_state) (db_client_connection_count)",
+                "{db_client_connection_state}",
+            ),
+            Query("sum(db_client_connection_max)", "max"),
+            Query("sum(db_client_connection_pending_requests)", "pending"),
+        ),
+        "connections",
+    ),
+    Panel(
+        "Connection wait and timeouts",
+        (
+            Query(
+                "histogram_quantile(0.95, sum by (le) (rate(db_client_connection_wait_time_seconds_bucket[1m])))",
+                "wait p95 (s)",
+            ),
+            Query("sum(rate(db_client_connection_timeouts_total[1m])) * 60", "timeouts / min"),
+        ),
+    ),
+    Panel(
+        "CPU utilisation by host",
+        (Query("sum by (host_name) (system_cpu_utilization_ratio)", "{host_name}", 100.0),),
+        "%",
+    ),
+    Panel(
+        "Database disk I/O",
+        (
+            Query(
+                'sum by (disk_io_direction) (rate(system_disk_io_bytes_total{host_name="db-1"}[1m]))',
+                "{disk_io_direction}",
+            ),
+        ),
+        "bytes/s",
+    ),
+    Panel(
+        "Database sessions by state",
+        (Query("sum by (state) (pg_stat_activity_count)", "{state}"),),
+        "sessions",
+    ),
+    Panel(
+        "Web server threads",
+        (
+            Query("sum(webserver_threads_busy)", "busy threads"),
+            Query("sum(webserver_request_queue_length)", "queued requests"),
+        ),
+    ),
+    Panel(
+        "Job runs per minute",
+        (Query("sum by (job) (increase(scheduler_job_runs_total[1m]))", "{job}"),),
+        "runs",
+    ),
+    Panel("Jobs running", (Query("sum by (job) (scheduler_jobs_running)", "{job}"),), "runs"),
+)
+
+
+def red_table(span: float, at: float) -> list[dict]:
+    """Rate, error share and latency quantiles per route over the selected range."""
+    window = f"{max(int(span), 60)}s"
+
+    def by_route(expr: str) -> dict[str, float]:
+        return {
+            s.labels.get("http_route", ""): s.points[-1][1] for s in promql.query_instant(store(), expr, at)
+        }
+
+    counts = by_route(f"sum by (http_route) (increase({HTTP}_count[{window}]))")
+    errors = by_route(
+        f'sum by (http_route) (increase({HTTP}_count{{http_response_status_code=~"5.."}}[{window}]))'
+    )
+    quantiles = {
+        q: by_route(f"histogram_quantile({q}, sum by (le, http_route) (increase({HTTP}_bucket[{window}])))")
+        for q in (0.5, 0.95, 0.99)
+    }
+    rows = []
+    for route, count in sorted(counts.items(), key=lambda item: -item[1]):
+        rows.append(
+            {
+                "route": route,
+                "rate": count / max(span, 1.0),
+                "errors": 100.0 * errors.get(route, 0.0) / count if count else 0.0,
+                **{f"p{int(q * 100)}": quantiles[q].get(route) for q in quantiles},
+            }
+        )
+    return rows
+
+
+@bp.get("/")
+def page() -> str:
+    tr = time_range(default="now-3h")
+    panels = []
+    for panel in PANELS:
+        traces = [t for q in panel.queries for t in traces_for(q.expr, tr, q.legend, q.scale)]
+        panels.append(
+            {
+                "title": panel.title,
+                "figure": charts.figure(traces, panel.unit, panel.y_format),
+                "explore": panel.queries[0].expr,
+            }
+        )
+    return render(
+        "overview.html",
+        tr,
+        page_title="Overview",
+        panels=panels,
+        red=red_table(tr.span, tr.end),
+        series_name=series_name,
+    )

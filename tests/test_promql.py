@@ -1,0 +1,496 @@
+"""The PromQL engine on a small hand-made dataset, against numbers worked out by hand.
+
+The dataset is written with the real DatasetWriter: 121 scrapes 15 s apart (30 minutes) of a counter
+that resets, two gauges and a two-route histogram.  Expected values come from the sample formulas
+below, by hand (rate extrapolation, bucket interpolation) or by slicing the raw samples in the test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from observability_ui.query.promql import MetricStore, QueryError, Series, query_instant, query_range
+from obsim.dataset.reader import Dataset
+from obsim.dataset.writer import DatasetWriter
+
+T0 = 1_700_000_100.0  # a multiple of 15, like real scrape times
+SCRAPES = 121
+END = T0 + 15 * (SCRAPES - 1)
+
+
+def at(index: float) -> float:
+    """Time of scrape ``index``."""
+    return T0 + 15 * index
+
+
+def requests_500(i: int) -> float:
+    return float(i if i < 60 else i - 60)  # the process restarts at scrape 60
+
+
+COUNTERS: dict[tuple[str, str], Callable[[int], float]] = {
+    ("200", "GET"): lambda i: 6.0 + 3 * i,
+    ("500", "GET"): requests_500,
+    ("404", "POST"): lambda i: 0.5 + 2 * i,
+}
+QUEUE: dict[str, Callable[[int], float]] = {"a": lambda i: float(i % 7), "b": lambda i: 10.0 + i % 3}
+# Observations per scrape falling into each bucket (non-cumulative), then the sum per scrape.
+BUCKETS = ("0.1", "0.5", "1", "+Inf")
+ROUTES = {"/a": ((5, 3, 2, 0), 2.0), "/b": ((1, 1, 4, 4), 6.0)}
+
+
+def _write(target: Path) -> Path:
+    writer = DatasetWriter(target)
+    rows: list[tuple[int, float, float]] = []
+
+    def series(
+        family: str, mtype: str, sample: str, labels: dict[str, str], value: Callable[[int], float]
+    ) -> None:
+        sid = writer.series_id(family, mtype, f"{family} help", sample, labels)
+        rows.extend((sid, at(i), value(i)) for i in range(SCRAPES))
+
+    for (code, method), value in COUNTERS.items():
+        series("http_requests", "counter", "http_requests_total", {"code": code, "method": method}, value)
+    for host, value in QUEUE.items():
+        series("queue_length", "gauge", "queue_length", {"host": host}, value)
+    series("cpu_ratio", "gauge", "cpu_ratio", {"host": "a"}, lambda i: 0.5)
+    latency = ("latency_seconds", "histogram")
+    for route, (per_bucket, sum_per_scrape) in ROUTES.items():
+        cumulative = 0
+        for le, count in zip(BUCKETS, per_bucket, strict=True):
+            cumulative += count
+            bucket = {"le": le, "route": route}
+            series(*latency, "latency_seconds_bucket", bucket, lambda i, c=cumulative: float(c * i))
+        series(*latency, "latency_seconds_count", {"route": route}, lambda i, c=cumulative: float(c * i))
+        series(*latency, "latency_seconds_sum", {"route": route}, lambda i, s=sum_per_scrape: s * i)
+    writer.add_samples(rows)
+    return writer.finish({"scenario": "promql-test", "window_start": T0, "window_end": END})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricStore]:
+    with Dataset.open(_write(tmp_path_factory.mktemp("promql") / "ds")) as dataset:
+        yield MetricStore(dataset)
+
+
+def instant(store: MetricStore, expr: str, time: float) -> dict[frozenset[tuple[str, str]], float]:
+    """An instant query's result as {label set: value}."""
+    result = query_instant(store, expr, time)
+    assert all(len(series.points) == 1 and series.points[0][0] == time for series in result)
+    return {frozenset(series.labels.items()): series.points[0][1] for series in result}
+
+
+def labels(**pairs: str) -> frozenset[tuple[str, str]]:
+    return frozenset(pairs.items())
+
+
+def only(store: MetricStore, expr: str, time: float) -> float:
+    """The value of an instant query expected to return exactly one series."""
+    (value,) = instant(store, expr, time).values()
+    return value
+
+
+def error(call: Callable[[], object]) -> QueryError:
+    with pytest.raises(QueryError) as caught:
+        call()
+    assert caught.value.message == str(caught.value)
+    return caught.value
+
+
+# -- metadata ---------------------------------------------------------------------------------------------
+def test_metric_and_label_listing(store: MetricStore) -> None:
+    assert store.metric_names() == [
+        "cpu_ratio",
+        "http_requests_total",
+        "latency_seconds_bucket",
+        "latency_seconds_count",
+        "latency_seconds_sum",
+        "queue_length",
+    ]
+    assert store.label_names("latency_seconds_bucket") == ["le", "route"]
+    assert store.label_values("http_requests_total", "code") == ["200", "404", "500"]
+    assert store.label_values("latency_seconds_bucket", "le") == ["+Inf", "0.1", "0.5", "1"]
+    assert store.label_names("no_such_metric") == []
+    assert store.label_values("queue_length", "no_such_label") == []
+
+
+# -- selectors --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("selector", "codes"),
+    [
+        ('http_requests_total{code="500"}', {"500"}),
+        ('http_requests_total{code!="500"}', {"200", "404"}),
+        ('http_requests_total{code=~"5.."}', {"500"}),
+        ('http_requests_total{code=~"5"}', set()),  # regexes are anchored at both ends
+        ('http_requests_total{code!~"2.*|4.*"}', {"500"}),
+        ('http_requests_total{method="GET", code=~"200|500"}', {"200", "500"}),
+        ('{__name__="http_requests_total", method="POST"}', {"404"}),
+        ('http_requests_total{zone=""}', {"200", "404", "500"}),  # a missing label equals ""
+    ],
+)
+def test_matchers(store: MetricStore, selector: str, codes: set[str]) -> None:
+    result = query_instant(store, selector, at(10))
+    assert {series.labels["code"] for series in result} == codes
+    for series in result:
+        assert series.labels["__name__"] == "http_requests_total"
+        code, method = series.labels["code"], series.labels["method"]
+        assert series.points == [(at(10), COUNTERS[code, method](10))]
+
+
+def test_name_regex_selects_across_metrics(store: MetricStore) -> None:
+    result = query_instant(store, '{__name__=~"latency_seconds_(count|sum)", route="/a"}', at(4))
+    assert [(series.labels["__name__"], series.points[0][1]) for series in result] == [
+        ("latency_seconds_count", 40.0),
+        ("latency_seconds_sum", 8.0),
+    ]
+    assert query_instant(store, "no_such_metric", at(4)) == []
+
+
+def test_range_query_returns_the_samples_at_each_step(store: MetricStore) -> None:
+    (series,) = query_range(store, 'queue_length{host="a"}', T0, END, 15)
+    assert series.labels == {"__name__": "queue_length", "host": "a"}
+    assert series.points == [(at(i), QUEUE["a"](i)) for i in range(SCRAPES)]
+    (coarse,) = query_range(store, 'queue_length{host="a"}', T0, END, 60)
+    assert coarse.points == [(at(i), QUEUE["a"](i)) for i in range(0, SCRAPES, 4)]
+
+
+def test_instant_selector_looks_back_five_minutes(store: MetricStore) -> None:
+    assert only(store, 'queue_length{host="a"}', at(60) + 7) == QUEUE["a"](60)
+    assert only(store, 'queue_length{host="a"}', END + 299) == QUEUE["a"](SCRAPES - 1)
+    assert instant(store, 'queue_length{host="a"}', END + 300) == {}  # the window is (t - 5m, t]
+    assert instant(store, 'queue_length{host="a"}', T0 - 1) == {}
+    (series,) = query_range(store, 'queue_length{host="b"}', END - 30, END + 600, 150)
+    assert [time for time, _ in series.points] == [END - 30, END + 120, END + 270]
+
+
+def test_offset_shifts_the_evaluation_time(store: MetricStore) -> None:
+    assert only(store, 'queue_length{host="a"} offset 1m', at(60)) == QUEUE["a"](56)
+    assert only(store, 'rate(http_requests_total{code="200"}[5m] offset 5m)', at(60)) == pytest.approx(0.2)
+
+
+# -- rate, increase, delta, irate -------------------------------------------------------------------------
+def test_rate_of_a_steady_counter(store: MetricStore) -> None:
+    (series,) = query_range(store, 'rate(http_requests_total{code="200"}[5m])', at(20), at(50), 15)
+    assert series.labels == {"code": "200", "method": "GET"}  # functions drop the metric name
+    assert [time for time, _ in series.points] == [at(i) for i in range(20, 51)]
+    assert [value for _, value in series.points] == pytest.approx([0.2] * 31)
+
+
+def test_increase_extrapolates_to_the_window_boundaries(store: MetricStore) -> None:
+    # 20 samples in (t-5m, t], 285 s apart end to end: 57 counted, extrapolated by 300/285.
+    assert only(store, 'increase(http_requests_total{code="200"}[5m])', at(40)) == pytest.approx(60.0)
+    # Off-grid: the first sample is 8 s after the window start, the last 7 s before its end, both
+    # closer than 1.1 average intervals, so the extrapolation covers the whole window again.
+    assert only(store, 'increase(http_requests_total{code="200"}[5m])', at(40) + 7) == pytest.approx(60.0)
+
+
+def test_increase_near_the_start_of_a_series(store: MetricStore) -> None:
+    # Samples at scrapes 0..4 (values 6..18): 60 s sampled, 240 s missing before them, so the start is
+    # extrapolated by half an interval (7.5 s); zero would only be reached 30 s back.
+    assert only(store, 'increase(http_requests_total{code="200"}[5m])', at(4)) == pytest.approx(
+        12 * 67.5 / 60
+    )
+    # Values 0.5..8.5: the counter would hit zero 3.75 s before the first sample, which caps the
+    # extrapolation there.
+    assert only(store, 'increase(http_requests_total{code="404"}[5m])', at(4)) == pytest.approx(
+        8 * 63.75 / 60
+    )
+
+
+def test_increase_after_a_series_ends(store: MetricStore) -> None:
+    # Window (T0+1600, T0+1900]: 14 samples over 195 s, 5 s after the start, 100 s of nothing at the end,
+    # so the end is extrapolated by only half an interval.
+    value = only(store, 'increase(http_requests_total{code="200"}[5m])', END + 100)
+    assert value == pytest.approx(39 * (195 + 5 + 7.5) / 195)
+
+
+def test_counter_reset(store: MetricStore) -> None:
+    # Scrapes 46..65 hold 46..59 then 0..5: 13 + 5 counted, plus the 0 the counter restarted from.
+    assert only(store, 'increase(http_requests_total{code="500"}[5m])', at(65)) == pytest.approx(
+        18 * 300 / 285
+    )
+    assert only(store, 'rate(http_requests_total{code="500"}[5m])', at(65)) == pytest.approx(18 / 285)
+    assert only(store, 'irate(http_requests_total{code="500"}[1m])', at(60)) == 0.0
+    assert only(store, 'irate(http_requests_total{code="500"}[1m])', at(61)) == pytest.approx(1 / 15)
+    assert only(store, 'irate(http_requests_total{code="200"}[1m])', at(30)) == pytest.approx(0.2)
+
+
+def test_delta_of_a_gauge_is_extrapolated_without_reset_handling(store: MetricStore) -> None:
+    # Scrapes 57..60 of host a: 1, 2, 3, 4 over 45 s, extrapolated to 60 s.
+    assert only(store, 'delta(queue_length{host="a"}[1m])', at(60)) == pytest.approx(4.0)
+    # Scrapes 60..63: 4, 5, 6, 0 -- a gauge's drop is a drop.
+    assert only(store, 'delta(queue_length{host="a"}[1m])', at(63)) == pytest.approx(-4 * 60 / 45)
+
+
+def test_a_window_with_one_sample_has_no_rate(store: MetricStore) -> None:
+    assert instant(store, 'rate(http_requests_total{code="200"}[15s])', at(30)) == {}
+    assert instant(store, 'rate(http_requests_total{code="200"}[5m])', T0) == {}
+
+
+# -- *_over_time ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("function", "reduce"),
+    [
+        ("max_over_time", max),
+        ("min_over_time", min),
+        ("sum_over_time", sum),
+        ("avg_over_time", lambda values: sum(values) / len(values)),
+        ("count_over_time", len),
+    ],
+)
+def test_over_time_functions(
+    store: MetricStore, function: str, reduce: Callable[[list[float]], float]
+) -> None:
+    (series,) = query_range(store, f'{function}(queue_length{{host="a"}}[1m])', T0, END, 60)
+    samples = [QUEUE["a"](i) for i in range(SCRAPES)]
+    # A 1m window at scrape k holds scrapes k-3..k: the sample exactly 1m back is excluded.
+    steps = range(0, SCRAPES, 4)
+    assert series.labels == {"host": "a"}
+    assert [time for time, _ in series.points] == [at(k) for k in steps]
+    assert [value for _, value in series.points] == pytest.approx(
+        [reduce(samples[max(0, k - 3) : k + 1]) for k in steps]
+    )
+
+
+# -- aggregation ------------------------------------------------------------------------------------------
+def test_aggregations(store: MetricStore) -> None:
+    time = at(60)  # 200/GET: 186, 500/GET: 0 (just reset), 404/POST: 120.5
+    assert instant(store, "sum(http_requests_total)", time) == {labels(): 306.5}
+    assert instant(store, "sum by (method) (http_requests_total)", time) == {
+        labels(method="GET"): 186.0,
+        labels(method="POST"): 120.5,
+    }
+    assert instant(store, "sum without (code) (http_requests_total)", time) == {
+        labels(method="GET"): 186.0,
+        labels(method="POST"): 120.5,
+    }
+    assert instant(store, "avg by (method) (http_requests_total)", time) == {
+        labels(method="GET"): 93.0,
+        labels(method="POST"): 120.5,
+    }
+    assert instant(store, "max(http_requests_total)", time) == {labels(): 186.0}
+    assert instant(store, "min(http_requests_total)", time) == {labels(): 0.0}
+    assert instant(store, "count by (method) (http_requests_total)", time) == {
+        labels(method="GET"): 2.0,
+        labels(method="POST"): 1.0,
+    }
+    assert instant(store, "sum by (nonexistent) (queue_length)", time) == {labels(): 14.0}
+
+
+def test_topk_and_bottomk_keep_the_series_labels(store: MetricStore) -> None:
+    time = at(60)
+    assert instant(store, "topk(1, http_requests_total)", time) == {
+        labels(__name__="http_requests_total", code="200", method="GET"): 186.0
+    }
+    assert instant(store, "bottomk by (method) (1, http_requests_total)", time) == {
+        labels(__name__="http_requests_total", code="500", method="GET"): 0.0,
+        labels(__name__="http_requests_total", code="404", method="POST"): 120.5,
+    }
+    assert instant(store, "topk(0, http_requests_total)", time) == {}
+    # Over a range each step picks its own top series: the queue (i % 7) beats the CPU (0.5) unless empty.
+    cpu, queue = query_range(store, 'topk(1, {__name__=~"queue_length|cpu_ratio", host="a"})', T0, END, 15)
+    assert cpu.points == [(at(i), 0.5) for i in range(SCRAPES) if i % 7 == 0]
+    assert queue.points == [(at(i), QUEUE["a"](i)) for i in range(SCRAPES) if i % 7 != 0]
+
+
+# -- histogram_quantile -----------------------------------------------------------------------------------
+def test_histogram_quantile_interpolates_within_buckets(store: MetricStore) -> None:
+    time = at(60)
+    # Per scrape, /a gets 5 observations <= 0.1, 3 in (0.1, 0.5], 2 in (0.5, 1]; /b 1, 1, 4 and 4 above 1.
+    # Cumulative counts per scrape: /a 5, 8, 10, 10 and /b 1, 2, 6, 10; the rank is q * 10.
+    expected = {
+        0.05: {"/a": 0.1 * 0.5 / 5, "/b": 0.1 * 0.5 / 1},  # the first bucket starts at 0
+        0.25: {"/a": 0.1 * 2.5 / 5, "/b": 0.5 + 0.5 * 0.5 / 4},
+        0.45: {"/a": 0.1 * 4.5 / 5, "/b": 0.5 + 0.5 * 2.5 / 4},
+        0.65: {"/a": 0.1 + 0.4 * 1.5 / 3, "/b": 1.0},  # /b's rank lies in +Inf: the highest finite bound
+        0.9: {"/a": 0.5 + 0.5 * 1 / 2, "/b": 1.0},
+    }
+    for q, by_route in expected.items():
+        result = instant(store, f"histogram_quantile({q}, rate(latency_seconds_bucket[5m]))", time)
+        assert result == {labels(route=route): pytest.approx(value) for route, value in by_route.items()}
+
+
+def test_histogram_quantile_over_aggregated_buckets(store: MetricStore) -> None:
+    # Summed per scrape: 6 <= 0.1, 10 <= 0.5, 16 <= 1, 20 in all; rank 14 lies 4/6 into (0.5, 1].
+    expr = "histogram_quantile(0.7, sum by (le) (rate(latency_seconds_bucket[5m])))"
+    assert instant(store, expr, at(60)) == {labels(): pytest.approx(0.5 + 0.5 * 4 / 6)}
+    (series,) = query_range(store, expr, at(20), at(40), 60)
+    assert [value for _, value in series.points] == pytest.approx([0.5 + 0.5 * 4 / 6] * 6)
+
+
+def test_histogram_quantile_edge_cases(store: MetricStore) -> None:
+    time = at(60)
+    no_inf = instant(store, 'histogram_quantile(0.5, rate(latency_seconds_bucket{le!="+Inf"}[5m]))', time)
+    assert len(no_inf) == 2 and all(math.isnan(value) for value in no_inf.values())
+    assert instant(store, "histogram_quantile(2, rate(latency_seconds_bucket[5m]))", time) == {
+        labels(route="/a"): math.inf,
+        labels(route="/b"): math.inf,
+    }
+    # Series without an le label are not buckets and are ignored.
+    assert instant(store, "histogram_quantile(0.5, rate(latency_seconds_count[5m]))", time) == {}
+
+
+# -- operators --------------------------------------------------------------------------------------------
+def test_error_ratio(store: MetricStore) -> None:
+    expr = (
+        'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total{method="GET"}[5m]))'
+    )
+    assert instant(store, expr, at(40)) == {labels(): pytest.approx(0.25)}  # (1/15) / (3/15 + 1/15)
+    (series,) = query_range(store, expr, at(20), at(55), 15)
+    assert [value for _, value in series.points] == pytest.approx([0.25] * 36)
+
+
+def test_vector_vector_matching(store: MetricStore) -> None:
+    time = at(40)
+    mean_latency = "rate(latency_seconds_sum[5m]) / rate(latency_seconds_count[5m])"
+    assert instant(store, mean_latency, time) == {
+        labels(route="/a"): pytest.approx(0.2),
+        labels(route="/b"): pytest.approx(0.6),
+    }
+
+    def share(matching: str) -> str:
+        errors = 'rate(http_requests_total{code="500"}[5m])'
+        return f"{errors} / {matching} sum by (method) (rate(http_requests_total[5m]))"
+
+    assert instant(store, share("ignoring(code)"), time) == {labels(method="GET"): pytest.approx(0.25)}
+    assert instant(store, share("on(method)"), time) == {labels(method="GET"): pytest.approx(0.25)}
+    assert instant(store, share(""), time) == {}  # label sets differ: nothing matches
+    assert instant(store, "queue_length > on(host) cpu_ratio", time) == {
+        labels(host="a"): QUEUE["a"](40)  # a filtering comparison keeps the left value; on() its labels
+    }
+
+
+def test_vector_scalar_arithmetic_and_comparisons(store: MetricStore) -> None:
+    time = at(60)  # host a: 4, host b: 10
+    assert instant(store, "queue_length * 2 - 1", time) == {labels(host="a"): 7.0, labels(host="b"): 19.0}
+    assert instant(store, "100 / queue_length", time) == {labels(host="a"): 25.0, labels(host="b"): 10.0}
+    assert instant(store, "-queue_length", time) == {labels(host="a"): -4.0, labels(host="b"): -10.0}
+    assert instant(store, "queue_length > 5", time) == {labels(__name__="queue_length", host="b"): 10.0}
+    assert instant(store, "5 < queue_length", time) == {labels(__name__="queue_length", host="b"): 10.0}
+    assert instant(store, "queue_length > bool 5", time) == {labels(host="a"): 0.0, labels(host="b"): 1.0}
+    division = instant(store, 'queue_length{host="a"} / 0', at(63))  # host a is 0 here: 0/0
+    assert math.isnan(division[labels(host="a")])
+    assert instant(store, 'queue_length{host="a"} / 0', time) == {labels(host="a"): math.inf}
+
+
+def test_scalar_expressions(store: MetricStore) -> None:
+    assert query_instant(store, "1 + 2 * (3 - 1)", at(1)) == [Series({}, [(at(1), 5.0)])]
+    assert query_instant(store, "2 > bool 1", at(1)) == [Series({}, [(at(1), 1.0)])]
+    assert query_range(store, "-1.5", at(0), at(2), 15) == [Series({}, [(at(i), -1.5) for i in range(3)])]
+
+
+def test_functions_on_instant_vectors(store: MetricStore) -> None:
+    time = at(60)
+    assert instant(store, "abs(-queue_length)", time) == {labels(host="a"): 4.0, labels(host="b"): 10.0}
+    assert instant(store, "clamp_max(queue_length, 5)", time) == {
+        labels(host="a"): 4.0,
+        labels(host="b"): 5.0,
+    }
+    assert instant(store, "clamp_min(queue_length, 6)", time) == {
+        labels(host="a"): 6.0,
+        labels(host="b"): 10.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("http_requests_total / on(method) http_requests_total", "many-to-many matching not allowed"),
+        (
+            'http_requests_total{method="GET"} / on(method) sum by (method) (http_requests_total)',
+            "many-to-one matching must be explicit",
+        ),
+        ('abs({__name__=~"queue_length|cpu_ratio", host="a"})', "same labelset"),
+    ],
+)
+def test_ambiguous_matches_are_errors(store: MetricStore, expr: str, message: str) -> None:
+    assert message in error(lambda: query_instant(store, expr, at(40))).message
+
+
+# -- guard rails ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("start", "end", "step", "message"),
+    [
+        (END, T0, 15, "end timestamp must not be before start time"),
+        (T0, END, 0, "zero or negative query resolution step"),
+        (T0, END, -15, "zero or negative query resolution step"),
+        (T0, END, 0.1, "exceeded maximum resolution of 11,000 points"),
+        (T0 + 3 * 86_400, T0 + 3 * 86_400 + 60, 15, "more than a day outside the dataset's window"),
+        (T0 * 1000, END * 1000, 15_000, "more than a day outside the dataset's window"),
+        (math.nan, END, 15, "start must be a finite number"),
+    ],
+)
+def test_range_guard_rails(store: MetricStore, start: float, end: float, step: float, message: str) -> None:
+    assert message in error(lambda: query_range(store, "queue_length", start, end, step)).message
+
+
+def test_guard_rail_limits_are_inclusive(store: MetricStore) -> None:
+    assert len(query_range(store, "1", T0, T0 + 11_000, 1)[0].points) == 11_001
+    assert query_range(store, "1", T0 - 86_400, T0 - 86_400, 15)[0].points == [(T0 - 86_400, 1.0)]
+    assert "outside" in error(lambda: query_instant(store, "queue_length", END + 86_401)).message
+
+
+@pytest.mark.parametrize("expr", ["", "   \n"])
+def test_empty_query(store: MetricStore, expr: str) -> None:
+    failure = error(lambda: query_instant(store, expr, at(1)))
+    assert failure.message.startswith("empty query")
+    assert failure.position == 0
+
+
+# -- unsupported constructs and syntax errors -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("expr", "position"),
+    [
+        ("time()", 0),
+        ("sort(queue_length)", 0),
+        ("quantile(0.5, queue_length)", 0),
+        ('count_values("v", queue_length)', 0),
+        ("queue_length and cpu_ratio", 13),
+        ("queue_length % 2", 13),
+        ("queue_length / on(host) group_left cpu_ratio", 24),
+        ("max_over_time(rate(http_requests_total[5m])[10m:1m])", 43),
+        ("queue_length @ 100", 13),
+        ("queue_length[5m]", 12),
+        ('"hello"', 0),
+    ],
+)
+def test_unsupported_constructs(store: MetricStore, expr: str, position: int) -> None:
+    failure = error(lambda: query_range(store, expr, T0, END, 60))
+    assert "is not supported" in failure.message
+    assert failure.position == position
+
+
+@pytest.mark.parametrize(
+    ("expr", "message", "position"),
+    [
+        ("sum(rate(queue_length[5m])", "unclosed left parenthesis", 3),
+        ("queue_length $ 2", "unexpected character: '$'", 13),
+        ("queue_length)", "unexpected right parenthesis", 12),
+        ('queue_length{host="a" !}', "unexpected character after '!' inside braces", 23),
+        ('queue_length{host="a"', "unexpected end of input inside braces", 21),
+        ("queue_length[5x]", "bad number or duration syntax", 14),
+        ("foo(queue_length)", "unknown function with name 'foo'", 0),
+        ("queue_length + rate(queue_length)", "expected type matrix in call to function 'rate'", 15),
+        ('queue_length{host=~"("}', "illegal regex", 19),
+        ('queue_length{host="a', "unterminated quoted string", 18),
+        ("queue_length +", "invalid promql query", None),
+    ],
+)
+def test_syntax_errors(store: MetricStore, expr: str, message: str, position: int | None) -> None:
+    failure = error(lambda: query_instant(store, expr, at(1)))
+    assert message in failure.message
+    assert failure.position == position
+
+
+def test_a_parser_panic_is_a_query_error(store: MetricStore) -> None:
+    failure = error(lambda: query_instant(store, "queue_length offset Inf", at(1)))
+    assert "parser failed" in failure.message
+
+
+def test_deeply_nested_queries_are_refused_not_crashed(store: MetricStore) -> None:
+    assert only(store, "(" * 200 + "queue_length{host='b'}" + ")" * 200, at(60)) == 10.0
+    failure = error(lambda: query_instant(store, "(" * 2000 + "1" + ")" * 2000, at(1)))
+    assert "nested too deeply" in failure.message
