@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from observability_ui.timerange import TimeRange, TimeRangeError, resolve
+from observability_ui.timerange import TimeRange, TimeRangeError, parse_instant, resolve
 from obsim.dataset.reader import Dataset
 
 
@@ -40,3 +40,14 @@ def time_range(default: str = "now-1h") -> TimeRange:
         except TimeRangeError as error:
             raise UiError(str(error)) from None
     return g.time_range
+
+
+def instant(default: float) -> float:
+    """The ``at`` parameter (an instant for tables such as pg_stat_activity), or ``default``."""
+    raw = request.args.get("at", "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_instant(raw, dataset().window()[1])
+    except TimeRangeError as error:
+        raise UiError(f"at: {error}") from None

@@ -11,8 +11,7 @@ from collections import defaultdict
 from flask import Blueprint, request
 
 from observability_ui import charts
-from observability_ui.request_context import UiError, dataset, time_range
-from observability_ui.timerange import TimeRangeError, parse_instant
+from observability_ui.request_context import UiError, dataset, instant, time_range
 from observability_ui.views.page import render
 
 bp = Blueprint("database", __name__)
@@ -32,16 +31,6 @@ def _snapshot_time(db, at: float) -> float | None:
     if row[0] is None:
         row = db.execute("SELECT min(ts) FROM db_sessions").fetchone()
     return row[0]
-
-
-def _instant(default: float) -> float:
-    raw = request.args.get("at")
-    if not raw:
-        return default
-    try:
-        return parse_instant(raw, dataset().window()[1])
-    except TimeRangeError as error:
-        raise UiError(f"at: {error}") from None
 
 
 def _min_age() -> float:
@@ -116,7 +105,7 @@ def history(db, start: float, end: float, column: str) -> dict[str, list[tuple[f
 def page() -> str:
     tr = time_range()
     db = dataset().connection
-    at = _instant(tr.end)
+    at = instant(tr.end)
     state = request.args.get("state", "")
     if state and state not in STATES:
         raise UiError(f"unknown state {state!r}; use one of: {', '.join(STATES)}")
@@ -161,7 +150,7 @@ def api_sessions() -> dict:
     db = dataset().connection
     snapshot, rows = sessions_at(
         db,
-        _instant(tr.end),
+        instant(tr.end),
         request.args.get("state", ""),
         request.args.get("application", ""),
         _min_age(),

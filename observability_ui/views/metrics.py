@@ -7,8 +7,7 @@ from flask import Blueprint, request
 
 from observability_ui import charts
 from observability_ui.query import promql
-from observability_ui.request_context import UiError, dataset, time_range
-from observability_ui.timerange import TimeRangeError, parse_instant
+from observability_ui.request_context import UiError, instant, time_range
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, series_name, store
 from observability_ui.views.page import render
 
@@ -25,16 +24,6 @@ def _picker(metric: str) -> dict:
     return {"names": names, "metric": metric, "labels": labels}
 
 
-def _instant(default: float) -> float:
-    raw = request.args.get("at", "").strip()
-    if not raw:
-        return default
-    try:
-        return parse_instant(raw, dataset().window()[1])
-    except TimeRangeError as error:
-        raise UiError(f"at: {error}") from None
-
-
 @bp.get("/metrics")
 def page() -> str:
     tr = time_range()
@@ -46,7 +35,7 @@ def page() -> str:
     error = position = None
     figure = rows = None
     truncated = 0
-    at = _instant(tr.end)
+    at = instant(tr.end)
     if expr:
         try:
             if mode == "graph":
