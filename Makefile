@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/obsim run
 
 test: $(STAMP)
+	bash scripts/install-test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
