@@ -108,6 +108,11 @@ def test_database_view_shows_the_stuck_sessions(client):
     counts = re.search(r"idle in transaction: (\d+)", page)
     assert counts and int(counts.group(1)) >= 150
     assert "max_connections" in page
+    # each session links to its application's logs and traces around the moment its transaction began
+    for view in ("logs", "traces"):
+        link = re.search(rf'href="(/{view}\?service=platform-api&amp;from=\d+&amp;to=\d+)"', page)
+        assert link, view
+        assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200
 
 
 def test_logs_page_says_how_many_of_how_many(client):
