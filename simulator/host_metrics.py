@@ -44,12 +44,14 @@ class InfrastructureCollector(Collector):
         app_host: str,
         app_cores: int,
         app_busy_seconds: Callable[[], float],
+        app_written_bytes: Callable[[], float],
         idle_cpu: Callable[[str], float],
     ) -> None:
         self.kernel = kernel
         self.postgres = postgres
         self.app_host = app_host
         self.idle_cpu = idle_cpu
+        self.app_written_bytes = app_written_bytes
         model = postgres.model
         self._db_cpu = _Utilisation(kernel, lambda: postgres.cpu_seconds, model.cores)
         self._app_cpu = _Utilisation(kernel, app_busy_seconds, app_cores)
@@ -69,6 +71,8 @@ class InfrastructureCollector(Collector):
         )
         disk.add_metric([db_host, "read"], float(self.postgres.read_bytes))
         disk.add_metric([db_host, "write"], float(self.postgres.write_bytes))
+        disk.add_metric([self.app_host, "read"], 0.0)
+        disk.add_metric([self.app_host, "write"], float(self.app_written_bytes()))
         yield disk
         yield from self._activity()
 

@@ -40,6 +40,7 @@ WEB_THREADS = 64
 WEB_BACKLOG = 2048  # gunicorn's default listen backlog
 APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
+APP_LOG_LINE_BYTES = 420  # the app host's disk writes are its JSON log lines
 
 _HEALTHY: dict[str, external_services.ServiceBehaviour] = {
     "validation-service": external_services.ServiceBehaviour(0.06, 0.35, error_rate=0.0005, reject_rate=0.03),
@@ -159,6 +160,7 @@ def simulate(
                 APP_HOST,
                 APP_CORES,
                 lambda: server.busy_seconds + postgres.statements * APP_CPU_PER_STATEMENT_S,
+                lambda: (sink.counts["logs"] + len(sink.logs)) * APP_LOG_LINE_BYTES,
                 lambda host: 0.04 + idle_rng.random() * 0.02,
             )
         )

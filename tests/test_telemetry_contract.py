@@ -51,8 +51,9 @@ def test_required_metric_names_and_labels(metrics):
         assert labels <= set(found[0]), f"{name} lacks {labels - set(found[0])}"
     states = {dict(key)["state"] for (n, key) in series if n == "pg_stat_activity_count"}
     assert {"active", "idle", "idle in transaction"} <= states
-    hosts = {dict(key)["host_name"] for (n, key) in series if n == "system_cpu_utilization_ratio"}
-    assert {"db-1", "app-1"} <= hosts
+    for metric in ("system_cpu_utilization_ratio", "system_disk_io_bytes_total"):
+        hosts = {dict(key)["host_name"] for (n, key) in series if n == metric}
+        assert {"db-1", "app-1"} <= hosts, metric
 
 
 def test_every_series_is_written_at_every_scrape(metrics):
