@@ -1,12 +1,16 @@
 """Session-wide datasets: each scenario is generated once per test run and shared by every test.
 
 All runs start together on a small worker pool (the machine has two cores), then each is exported
-to OpenMetrics and JSON lines, which is what the symptom tests read.
+to OpenMetrics and JSON lines, which is what the symptom tests read.  While working on one part,
+``OBSIM_TEST_DATASETS=connection-leak,cron-storm pytest tests/test_ui_api.py`` starts only the
+listed runs up front; any other run is still generated if a test asks for it.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,11 +38,39 @@ def _generate(scenario_id: str, fixed: bool) -> Path:
     return generate(loaded, patch_file=patch, quiet=True).path
 
 
+class Datasets(Mapping[str, Path]):
+    """Run name -> dataset directory; a run is generated when first needed, or up front if listed."""
+
+    def __init__(self, pool: ThreadPoolExecutor, eager: list[str]) -> None:
+        self._pool = pool
+        self._futures: dict[str, Future[Path]] = {}
+        for name in eager:
+            self._submit(name)
+
+    def _submit(self, name: str) -> Future[Path]:
+        if name not in self._futures:
+            self._futures[name] = self._pool.submit(_generate, *RUNS[name])
+        return self._futures[name]
+
+    def __getitem__(self, name: str) -> Path:
+        return self._submit(name).result()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(RUNS)
+
+    def __len__(self) -> int:
+        return len(RUNS)
+
+
 @pytest.fixture(scope="session")
-def datasets() -> dict[str, Path]:
+def datasets() -> Iterator[Datasets]:
+    listed = os.environ.get("OBSIM_TEST_DATASETS", "")
+    eager = [name.strip() for name in listed.split(",") if name.strip()] if listed else list(RUNS)
+    unknown = set(eager) - set(RUNS)
+    if unknown:
+        raise pytest.UsageError(f"OBSIM_TEST_DATASETS: unknown runs {sorted(unknown)}; known: {list(RUNS)}")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(_generate, *spec) for name, spec in RUNS.items()}
-        return {name: future.result() for name, future in futures.items()}
+        yield Datasets(pool, eager)
 
 
 @pytest.fixture(scope="session")

@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from typing import TypeVar
 
+import numpy as np
 import promql_parser
 
 from observability_ui.query.promql_functions import (
     RANGE_FUNCTIONS,
     RangeKernel,
     Reducer,
+    Windows,
     bucket_quantile,
     clamp,
     count,
@@ -78,6 +80,7 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 SET_OPERATORS = ("and", "or", "unless")
 
 Operation = Callable[[float, float], float | None]
+Arrays = list[tuple[dict[str, str], np.ndarray, np.ndarray]]  # labels, values, present: one per series
 Relabel = Callable[[dict[str, str]], dict[str, str]]
 T = TypeVar("T")
 
@@ -128,17 +131,49 @@ class Evaluator:
         return QueryError(f"{what} is not supported", locate(self.query, pattern) if pattern else None)
 
     # -- selectors and functions ---------------------------------------------------------------------
-    def _per_series(self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel) -> Vector:
-        """Apply ``kernel`` to each matched series' samples within ``span`` seconds before each step."""
+    def _series_arrays(
+        self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel
+    ) -> Arrays:
+        """``kernel`` applied to each matched series' samples in the ``span`` seconds before each step."""
         if selector.at is not None:
             raise self._unsupported("the @ modifier", "@")
         offset = selector.offset.total_seconds() if selector.offset else 0.0
-        ends = [step - offset for step in self.steps]
-        rows = []
-        for meta in self.store.select(selector, self.query):
-            timestamps, values = self.store.samples(meta.id, ends[0] - span, ends[-1])
-            rows.append(Row(meta.labels, kernel(timestamps, values, ends, span)))
-        return rows
+        ends = np.array(self.steps) - offset
+        metas = self.store.select(selector, self.query)
+        series = [(samples.timestamps, samples.values) for samples in self.store.arrays(metas)]
+        values, present = kernel(Windows.of(series, ends, span))
+        return [(meta.labels, values[index], present[index]) for index, meta in enumerate(metas)]
+
+    def _per_series(self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel) -> Vector:
+        return [
+            Row(labels, _optional(values, present))
+            for labels, values, present in self._series_arrays(selector, span, kernel)
+        ]
+
+    def _operand_arrays(self, node: promql_parser.Expr) -> Arrays | None:
+        """An aggregation's operand as arrays when it is a selector or a range function of one.
+
+        That is what dashboards aggregate (``sum by (route) (rate(x[1m]))``) and where the series are
+        many; anything else (or a range function whose series collide once ``__name__`` is dropped, an
+        error the general path reports) returns None and takes the general path.
+        """
+        if isinstance(node, promql_parser.ParenExpr):
+            return self._operand_arrays(node.expr)
+        if isinstance(node, promql_parser.VectorSelector):
+            return self._series_arrays(node, LOOKBACK_DELTA, latest)
+        if (
+            isinstance(node, promql_parser.Call)
+            and node.func.name in RANGE_FUNCTIONS
+            and isinstance(node.args[0], promql_parser.MatrixSelector)
+        ):
+            matrix = node.args[0]
+            arrays = self._series_arrays(
+                matrix.vector_selector, matrix.range.total_seconds(), RANGE_FUNCTIONS[node.func.name]
+            )
+            renamed = [(without_name(labels), values, present) for labels, values, present in arrays]
+            if len({label_key(labels) for labels, _, _ in renamed}) == len(renamed):
+                return renamed
+        return None
 
     def _call(self, node: promql_parser.Call) -> Value:
         name = node.func.name
@@ -175,10 +210,22 @@ class Evaluator:
 
     # -- aggregation ---------------------------------------------------------------------------------
     def _aggregate(self, node: promql_parser.AggregateExpr) -> Vector:
+        """Aggregations are memoised per store and steps: dashboards ask for the same one repeatedly
+        (p50, p95 and p99 of one histogram aggregate the same buckets)."""
+        key = (str(node), self.steps[0], self.steps[-1], len(self.steps))
+        if key not in self.store.memo:
+            self.store.memo[key] = self._aggregate_once(node)
+        return self.store.memo[key]
+
+    def _aggregate_once(self, node: promql_parser.AggregateExpr) -> Vector:
         op = str(node.op)
         if op not in AGGREGATORS and op not in ("topk", "bottomk"):
             raise self._unsupported(f"the aggregation {op}", rf"\b{op}\b")
         relabel = _grouping(node.modifier)
+        if op in AGGREGATORS:
+            arrays = self._operand_arrays(node.expr)
+            if arrays is not None:
+                return _aggregate_arrays(op, _group(arrays, lambda item: relabel(item[0])))
         groups = _group(self._vector(node.expr), lambda row: relabel(row.labels))
         if op in AGGREGATORS:
             return [Row(labels, _reduce_steps(AGGREGATORS[op], members)) for labels, members in groups]
@@ -322,6 +369,37 @@ def _map_values(rows: Vector, function: Callable[[float], float]) -> Vector:
 
 
 # -- per-step reductions ------------------------------------------------------------------------------
+def _optional(values: np.ndarray, present: np.ndarray) -> list[float | None]:
+    """Kernel output as a row's values: None where a step has no value."""
+    if present.all():
+        return values.tolist()
+    return [value if has else None for value, has in zip(values.tolist(), present.tolist(), strict=True)]
+
+
+def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]]) -> Vector:
+    """sum/avg/min/max/count of each group at every step at once, over the members present at a step.
+
+    Member rows are added in order, as the general path's reducers do; min and max ignore NaN unless
+    every present member is NaN.
+    """
+    rows = []
+    for labels, members in groups:
+        values = np.stack([member[1] for member in members])
+        present = np.stack([member[2] for member in members])
+        counts = present.sum(axis=0)
+        if op == "count":
+            result = counts.astype(np.float64)
+        elif op in ("sum", "avg"):
+            result = np.where(present, values, 0.0).sum(axis=0)
+            if op == "avg":
+                result = result / np.maximum(counts, 1)
+        else:
+            pick = np.fmax if op == "max" else np.fmin
+            result = pick.reduce(np.where(present, values, np.nan), axis=0)
+        rows.append(Row(labels, _optional(result, counts > 0)))
+    return rows
+
+
 def _reduce_steps(reduce: Reducer, members: Vector) -> list[float | None]:
     """``reduce`` over the members present at each step (no value where none is)."""
     results: list[float | None] = []

@@ -4,139 +4,162 @@ The algorithms follow Prometheus 3 (promql/functions.go and promql/quantile.go) 
 the simulator match what the candidate would see in a real Prometheus: range windows are left-open
 ``(t - range, t]``, and rate/increase/delta extrapolate towards the window boundaries.
 
-A range kernel takes one series' samples and all window end times and returns one value (or ``None``)
-per window.  Kernels walk windows with bisect on the sorted timestamps, so a query costs
-O(steps * log(samples)) per series plus whatever the function needs inside a window.
+A range kernel takes the :class:`Windows` of every matched series at every step and returns a value
+and a presence flag for each, computed with numpy over all of them at once: window bounds come from
+binary search on the sorted timestamps, so a query costs O(series * steps * log(samples)) in C plus
+whatever the function needs inside a window.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-RangeKernel = Callable[[Sequence[float], Sequence[float], Sequence[float], float], list[float | None]]
+import numpy as np
+
+Array = np.ndarray
+KernelResult = tuple[
+    Array, Array
+]  # values and whether there is a value: one row per series, one column per step
 Reducer = Callable[[Sequence[float]], float]
 
 EXTRAPOLATION_SLACK = 1.1  # a boundary gap up to 110% of the average sample spacing counts as "no gap"
 
 
-def windows(
-    timestamps: Sequence[float], ends: Sequence[float], range_seconds: float
-) -> Iterator[tuple[int, int]]:
-    """``(lo, hi)`` sample index bounds of the left-open window ``(end - range, end]`` for each end."""
-    starts = [bisect_right(timestamps, end - range_seconds) for end in ends]
-    stops = [bisect_right(timestamps, end) for end in ends]
-    return zip(starts, stops, strict=True)
+@dataclass(frozen=True)
+class Windows:
+    """The left-open windows ``(end - range, end]`` of many series at many steps, as index bounds.
+
+    The series' samples are concatenated into ``timestamps`` and ``values``; ``lo[i, j]`` and ``hi[i, j]``
+    bound series ``i``'s samples in the window ending at step ``j`` (empty when equal).  Every kernel then
+    works on all series and steps at once, so a dashboard over thousands of histogram buckets costs a few
+    array operations, not a Python loop per series and step.
+    """
+
+    timestamps: Array
+    values: Array
+    lo: Array
+    hi: Array
+    ends: Array
+    range_seconds: float
+
+    @classmethod
+    def of(cls, series: Sequence[tuple[Array, Array]], ends: Array, range_seconds: float) -> Windows:
+        """Windows over ``(timestamps, values)`` pairs, each in ascending time."""
+        lengths = np.array([len(timestamps) for timestamps, _ in series], dtype=np.int64)
+        offsets = (np.cumsum(lengths) - lengths)[:, None]
+        starts = ends - range_seconds
+        lo = [np.searchsorted(timestamps, starts, side="right") for timestamps, _ in series]
+        hi = [np.searchsorted(timestamps, ends, side="right") for timestamps, _ in series]
+        shape = (len(series), len(ends))
+        return cls(
+            timestamps=np.concatenate([t for t, _ in series]) if series else np.zeros(0),
+            values=np.concatenate([v for _, v in series]) if series else np.zeros(0),
+            lo=(np.array(lo, dtype=np.int64).reshape(shape) + offsets)
+            if series
+            else np.zeros(shape, np.int64),
+            hi=(np.array(hi, dtype=np.int64).reshape(shape) + offsets)
+            if series
+            else np.zeros(shape, np.int64),
+            ends=np.broadcast_to(ends, shape),
+            range_seconds=range_seconds,
+        )
 
 
-def latest(
-    timestamps: Sequence[float], values: Sequence[float], ends: Sequence[float], lookback: float
-) -> list[float | None]:
-    """The instant-selector value at each end: the newest sample in ``(end - lookback, end]``."""
-    return [values[hi - 1] if hi > lo else None for lo, hi in windows(timestamps, ends, lookback)]
+RangeKernel = Callable[[Windows], KernelResult]
+
+
+def latest(windows: Windows) -> KernelResult:
+    """The instant-selector value at each end: the newest sample in the window (the lookback)."""
+    present = windows.hi > windows.lo
+    if not len(windows.values):
+        return np.zeros(present.shape), present
+    return windows.values[np.maximum(windows.hi - 1, 0)], present
 
 
 def extrapolated_rate(is_counter: bool, is_rate: bool) -> RangeKernel:
-    """rate (counter, per second), increase (counter) or delta (gauge), as Prometheus's extrapolatedRate."""
+    """rate (counter, per second), increase (counter) or delta (gauge), as Prometheus's extrapolatedRate.
 
-    def kernel(
-        timestamps: Sequence[float], values: Sequence[float], ends: Sequence[float], range_seconds: float
-    ) -> list[float | None]:
-        # Reset-corrected running values make each window's corrected difference an O(1) subtraction.
+    Reset-corrected running values make each window's corrected difference one subtraction, and the
+    boundary extrapolation is the same arithmetic as Prometheus's, elementwise.
+    """
+
+    def kernel(windows: Windows) -> KernelResult:
+        last = windows.hi - 1
+        present = last - windows.lo >= 1  # two samples at least, or there is no slope
+        out = np.zeros(present.shape)
+        if not present.any():
+            return out, present
+        lo, last, ends = windows.lo[present], last[present], windows.ends[present]
+        timestamps, values, range_seconds = windows.timestamps, windows.values, windows.range_seconds
         adjusted = _reset_adjusted(values) if is_counter else values
-        results: list[float | None] = []
-        for end, (lo, hi) in zip(ends, windows(timestamps, ends, range_seconds), strict=True):
-            last = hi - 1
-            if last - lo < 1:  # fewer than two samples: no slope
-                results.append(None)
-                continue
-            increase = _extrapolate(
-                timestamps[lo],
-                timestamps[last],
-                values[lo],
-                adjusted[last] - adjusted[lo],
-                last - lo,
-                (end - range_seconds, end),
-                is_counter,
-            )
-            results.append(increase / range_seconds if is_rate else increase)
-        return results
+        first_time, last_time, first_value = timestamps[lo], timestamps[last], values[lo]
+        result = adjusted[last] - adjusted[lo]
+        sampled = last_time - first_time
+        average = sampled / (last - lo)
+        threshold = average * EXTRAPOLATION_SLACK
+        to_start = first_time - (ends - range_seconds)
+        to_start = np.where(to_start >= threshold, average / 2, to_start)
+        if is_counter:
+            # A counter is never extrapolated below zero: it cannot have started before its zero point.
+            limit = (result > 0) & (first_value >= 0)
+            zero_point = sampled * (first_value / np.where(limit, result, 1.0))
+            to_start = np.where(limit, np.minimum(to_start, zero_point), to_start)
+        to_end = ends - last_time
+        to_end = np.where(to_end >= threshold, average / 2, to_end)
+        increase = result * (sampled + to_start + to_end) / sampled
+        out[present] = increase / range_seconds if is_rate else increase
+        return out, present
 
     return kernel
 
 
-def _reset_adjusted(values: Sequence[float]) -> list[float]:
-    """Values plus everything lost to earlier counter resets (a drop means the counter restarted at 0)."""
-    adjusted: list[float] = []
-    correction = 0.0
-    previous = values[0] if values else 0.0
-    for value in values:
-        if value < previous:
-            correction += previous
-        adjusted.append(value + correction)
-        previous = value
-    return adjusted
+def _reset_adjusted(values: Array) -> Array:
+    """Values plus everything lost to earlier counter resets (a drop means the counter restarted at 0).
 
-
-def _extrapolate(
-    first_time: float,
-    last_time: float,
-    first_value: float,
-    result: float,
-    intervals: int,
-    bounds: tuple[float, float],
-    is_counter: bool,
-) -> float:
-    """Scale the sampled difference to the whole window, as far as the samples suggest the series extends.
-
-    A boundary closer than ~1.1 average sample spacings is assumed covered; otherwise the series is assumed
-    to start or end half a spacing beyond its outermost sample.  A counter is never extrapolated below zero.
+    Over concatenated series the step from one series to the next may look like a reset; the offset it
+    adds is the same for every later sample, so differences within a series are unaffected.
     """
-    duration_to_start = first_time - bounds[0]
-    duration_to_end = bounds[1] - last_time
-    sampled = last_time - first_time
-    average = sampled / intervals
-    threshold = average * EXTRAPOLATION_SLACK
-    if duration_to_start >= threshold:
-        duration_to_start = average / 2
-    if is_counter and result > 0 and first_value >= 0:
-        duration_to_start = min(duration_to_start, sampled * (first_value / result))
-    if duration_to_end >= threshold:
-        duration_to_end = average / 2
-    return result * (sampled + duration_to_start + duration_to_end) / sampled
+    if len(values) < 2:
+        return values
+    dropped = np.where(values[1:] < values[:-1], values[:-1], 0.0)
+    return values + np.concatenate(([0.0], np.cumsum(dropped)))
+
+
+def per_window(function: Callable[[Array, Array, int, int], float | None]) -> RangeKernel:
+    """A kernel from a function of one window's ``timestamps, values, lo, hi`` (None: no value)."""
+
+    def kernel(windows: Windows) -> KernelResult:
+        out = np.zeros(windows.lo.shape)
+        present = np.zeros(windows.lo.shape, dtype=bool)
+        for index, (lo, hi) in enumerate(
+            zip(windows.lo.ravel().tolist(), windows.hi.ravel().tolist(), strict=True)
+        ):
+            result = function(windows.timestamps, windows.values, lo, hi)
+            if result is not None:
+                out.flat[index], present.flat[index] = result, True
+        return out, present
+
+    return kernel
 
 
 def instant_value(is_rate: bool) -> RangeKernel:
     """irate (per-second, reset-aware) or idelta: from the last two samples of each window."""
 
-    def kernel(
-        timestamps: Sequence[float], values: Sequence[float], ends: Sequence[float], range_seconds: float
-    ) -> list[float | None]:
-        results: list[float | None] = []
-        for lo, hi in windows(timestamps, ends, range_seconds):
-            if hi - lo < 2:
-                results.append(None)
-                continue
-            previous, last = values[hi - 2], values[hi - 1]
-            result = last if is_rate and last < previous else last - previous
-            results.append(result / (timestamps[hi - 1] - timestamps[hi - 2]) if is_rate else result)
-        return results
+    def last_two(timestamps: Array, values: Array, lo: int, hi: int) -> float | None:
+        if hi - lo < 2:
+            return None
+        previous, last = float(values[hi - 2]), float(values[hi - 1])
+        result = last if is_rate and last < previous else last - previous
+        return result / float(timestamps[hi - 1] - timestamps[hi - 2]) if is_rate else result
 
-    return kernel
+    return per_window(last_two)
 
 
 def over_time(reduce: Reducer) -> RangeKernel:
     """An ``*_over_time`` function: ``reduce`` applied to the values in each non-empty window."""
-
-    def kernel(
-        timestamps: Sequence[float], values: Sequence[float], ends: Sequence[float], range_seconds: float
-    ) -> list[float | None]:
-        return [
-            reduce(values[lo:hi]) if hi > lo else None for lo, hi in windows(timestamps, ends, range_seconds)
-        ]
-
-    return kernel
+    return per_window(lambda _, values, lo, hi: reduce(values[lo:hi].tolist()) if hi > lo else None)
 
 
 def nan_aware(pick: Callable[[Sequence[float]], float]) -> Reducer:

@@ -1,23 +1,30 @@
-"""Series metadata and samples for the PromQL engine, read straight from a dataset's SQLite database.
+"""Series metadata and samples for the PromQL engine, read from a dataset's SQLite database once.
 
-Series metadata (a few hundred rows) is cached per sample name on first use; samples (about a million
-rows) never are: each query loads just the time span it needs of just the series its selectors match,
-one indexed range scan of ``metric_samples``'s primary key per series.
+A dataset never changes after it is written, so what a query reads is kept for every later query:
+series metadata per sample name, and each series' samples as two numpy arrays (timestamps, values),
+loaded for all the series of a sample name in one scan the first time a selector needs them.  The
+whole metric data of a founding scenario is a few million floats, tens of megabytes at most; the
+views share one :class:`MetricCache` per dataset across requests and threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import promql_parser
 
 from observability_ui.query.promql_model import METRIC_NAME, QueryError
 from obsim.dataset.reader import Dataset
 
 Predicate = Callable[[str], bool]
+LOAD_CHUNK = 500  # series ids per query: well inside SQLite's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -28,34 +35,78 @@ class SeriesMeta:
     labels: dict[str, str]
 
 
-class MetricStore:
-    """Query-side view of a dataset's metrics: cached series metadata, samples loaded on demand."""
+@dataclass(frozen=True)
+class Samples:
+    """One series' samples in ascending time."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    timestamps: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class MetricCache:
+    """What has been read of one dataset's metrics; safe to share between threads."""
+
+    names: list[str] | None = None
+    series: dict[str, list[SeriesMeta]] = field(default_factory=dict)
+    samples: dict[int, Samples] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class MetricStore:
+    """Query-side view of a dataset's metrics over one connection, filling (and reusing) a cache."""
+
+    def __init__(self, dataset: Dataset, cache: MetricCache | None = None) -> None:
         self._connection = dataset.connection
         self.window = dataset.window()
-        self._names: list[str] | None = None
-        self._series: dict[str, list[SeriesMeta]] = {}
+        self._cache = cache if cache is not None else MetricCache()
+        self.memo: dict[Hashable, Any] = {}  # results an evaluator may reuse for this store's lifetime
 
     def metric_names(self) -> list[str]:
         """Every sample name (``x_total``, ``x_bucket``, ...), sorted: what a selector's name can be."""
-        if self._names is None:
+        if self._cache.names is None:
             rows = self._connection.execute(
                 "SELECT DISTINCT sample_name FROM metric_series ORDER BY sample_name"
             )
-            self._names = [name for (name,) in rows]
-        return self._names
+            self._cache.names = [name for (name,) in rows]
+        return self._cache.names
 
     def series(self, metric: str) -> list[SeriesMeta]:
         """The series of one sample name (empty for an unknown name)."""
-        cached = self._series.get(metric)
+        cached = self._cache.series.get(metric)
         if cached is None:
             rows = self._connection.execute(
                 "SELECT id, labels FROM metric_series WHERE sample_name = ? ORDER BY id", (metric,)
             )
             cached = [SeriesMeta(series_id, _labels(metric, labels)) for series_id, labels in rows]
-            self._series[metric] = cached
+            self._cache.series[metric] = cached
         return cached
+
+    def arrays(self, metas: Iterable[SeriesMeta]) -> list[Samples]:
+        """Every sample of each series, loading the ones not read before in a few range scans."""
+        metas = list(metas)
+        missing = [meta.id for meta in metas if meta.id not in self._cache.samples]
+        if missing:
+            with self._cache.lock:
+                self._load([series_id for series_id in missing if series_id not in self._cache.samples])
+        return [self._cache.samples[meta.id] for meta in metas]
+
+    def _load(self, series_ids: list[int]) -> None:
+        empty = Samples(np.zeros(0), np.zeros(0))
+        for first in range(0, len(series_ids), LOAD_CHUNK):
+            chunk = series_ids[first : first + LOAD_CHUNK]
+            rows = self._connection.execute(
+                f"SELECT series_id, ts, value FROM metric_samples WHERE series_id IN"
+                f" ({','.join('?' * len(chunk))}) ORDER BY series_id, ts",
+                chunk,
+            ).fetchall()
+            table = np.array(rows, dtype=np.float64).reshape(-1, 3)
+            ids = table[:, 0].astype(np.int64)
+            bounds = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1, [len(ids)])).tolist()
+            for lo, hi in itertools.pairwise(bounds) if len(ids) else ():
+                self._cache.samples[int(ids[lo])] = Samples(table[lo:hi, 1].copy(), table[lo:hi, 2].copy())
+            for series_id in chunk:
+                self._cache.samples.setdefault(series_id, empty)
 
     def label_names(self, metric: str) -> list[str]:
         """Label names used by ``metric``'s series, sorted, without ``__name__``."""
@@ -64,14 +115,6 @@ class MetricStore:
     def label_values(self, metric: str, label: str) -> list[str]:
         """Values ``label`` takes across ``metric``'s series, sorted."""
         return sorted({meta.labels[label] for meta in self.series(metric) if label in meta.labels})
-
-    def samples(self, series_id: int, after: float, until: float) -> tuple[list[float], list[float]]:
-        """Timestamps and values of one series in ``(after, until]``, ascending."""
-        rows = self._connection.execute(
-            "SELECT ts, value FROM metric_samples WHERE series_id = ? AND ts > ? AND ts <= ? ORDER BY ts",
-            (series_id, after, until),
-        ).fetchall()
-        return [ts for ts, _ in rows], [value for _, value in rows]
 
     def select(self, selector: promql_parser.VectorSelector, query: str) -> list[SeriesMeta]:
         """The series a vector selector matches; only names its ``__name__`` constraints allow are loaded."""

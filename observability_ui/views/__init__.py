@@ -1,5 +1,15 @@
 """One blueprint per view; ``BLUEPRINTS`` is what the app registers, in navigation order."""
 
-from observability_ui.views import assets, code, database, jobs, logs, metrics, overview, traces
+from observability_ui.views import api_index, assets, code, database, jobs, logs, metrics, overview, traces
 
-BLUEPRINTS = [assets.bp, overview.bp, metrics.bp, logs.bp, traces.bp, database.bp, jobs.bp, code.bp]
+BLUEPRINTS = [
+    assets.bp,
+    overview.bp,
+    metrics.bp,
+    logs.bp,
+    traces.bp,
+    database.bp,
+    jobs.bp,
+    code.bp,
+    api_index.bp,
+]

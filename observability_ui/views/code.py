@@ -26,6 +26,7 @@ bp = Blueprint("code", __name__)
 CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
 VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini"}
 SEARCH_LIMIT = 200
+NO_SUCH_FILE = "no such file in the service's code"
 
 
 def visible_files(root: Path = CODE_ROOT) -> list[str]:
@@ -45,19 +46,19 @@ def visible_files(root: Path = CODE_ROOT) -> list[str]:
 def resolve_path(relative: str, root: Path = CODE_ROOT) -> Path:
     """The file for ``relative``, or 404 for anything outside the visible code."""
     if not relative or "\\" in relative or relative.startswith("/") or "%" in relative:
-        abort(404)
+        abort(404, description=NO_SUCH_FILE)
     parts = relative.split("/")
     if any(part in {"", ".", ".."} for part in parts):
-        abort(404)
+        abort(404, description=NO_SUCH_FILE)
     candidate = root
     for part in parts:
         candidate = candidate / part
         if candidate.is_symlink():
-            abort(404)
+            abort(404, description=NO_SUCH_FILE)
     if not candidate.is_file() or candidate.suffix not in VISIBLE_SUFFIXES:
-        abort(404)
+        abort(404, description=NO_SUCH_FILE)
     if not candidate.resolve().is_relative_to(root.resolve()):
-        abort(404)
+        abort(404, description=NO_SUCH_FILE)
     return candidate
 
 
@@ -108,24 +109,27 @@ def browse(relative: str = "") -> str:
     )
 
 
-@bp.get("/code-search")
-def search() -> str:
-    needle = request.args.get("q", "")
+def search_code(needle: str) -> tuple[list[tuple[str, int, str]], bool]:
+    """Lines containing ``needle`` (any case) as (file, line number, text), and whether more matched."""
     if len(needle) > 200:
         raise UiError("search text is longer than 200 characters")
     results: list[tuple[str, int, str]] = []
-    truncated = False
-    if needle.strip():
-        lowered = needle.lower()
-        for relative in visible_files():
-            for number, line in enumerate((CODE_ROOT / relative).read_text(errors="replace").splitlines(), 1):
-                if lowered in line.lower():
-                    if len(results) == SEARCH_LIMIT:
-                        truncated = True
-                        break
-                    results.append((relative, number, line.strip()))
-            if truncated:
-                break
+    if not needle.strip():
+        return results, False
+    lowered = needle.lower()
+    for relative in visible_files():
+        for number, line in enumerate((CODE_ROOT / relative).read_text(errors="replace").splitlines(), 1):
+            if lowered in line.lower():
+                if len(results) == SEARCH_LIMIT:
+                    return results, True
+                results.append((relative, number, line.strip()))
+    return results, False
+
+
+@bp.get("/code-search")
+def search() -> str:
+    needle = request.args.get("q", "")
+    results, truncated = search_code(needle)
     return render(
         "code_search.html",
         None,
@@ -151,3 +155,25 @@ def code_link(filepath: str, line: int | None = None) -> str | None:
 @lru_cache(maxsize=1)
 def _css() -> str:
     return HtmlFormatter(style="monokai", cssclass="source").get_style_defs(".source")
+
+
+@bp.get("/api/code")
+def api_files() -> dict:
+    return {"files": visible_files()}
+
+
+@bp.get("/api/code/file")
+def api_file() -> dict:
+    relative = request.args.get("path", "")
+    path = resolve_path(relative)
+    return {"path": relative, "lines": path.read_text(encoding="utf-8", errors="replace").splitlines()}
+
+
+@bp.get("/api/code-search")
+def api_search() -> dict:
+    results, truncated = search_code(request.args.get("q", ""))
+    return {
+        "matches": [{"path": path, "line": number, "text": text} for path, number, text in results],
+        "truncated": truncated,
+        "limit": SEARCH_LIMIT,
+    }

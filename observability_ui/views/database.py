@@ -12,7 +12,8 @@ from flask import Blueprint, request
 
 from observability_ui import charts
 from observability_ui.request_context import UiError, dataset, instant, time_range
-from observability_ui.views.page import render
+from observability_ui.timerange import TimeRange
+from observability_ui.views.page import range_json, render
 
 bp = Blueprint("database", __name__)
 
@@ -24,6 +25,23 @@ SORTS = {
     "state": "state, pid",
     "application": "application_name, pid",
 }
+
+
+SESSION_COLUMNS = (
+    "pid",
+    "datname",
+    "usename",
+    "application_name",
+    "client_addr",
+    "backend_start",
+    "xact_start",
+    "query_start",
+    "state_change",
+    "state",
+    "wait_event_type",
+    "wait_event",
+    "query",
+)
 
 
 def _snapshot_time(db, at: float) -> float | None:
@@ -72,9 +90,7 @@ def sessions_at(
         clauses.append("xact_start IS NOT NULL AND ? - xact_start >= ?")
         params += [snapshot, min_age]
     rows = db.execute(
-        "SELECT pid, datname, usename, application_name, client_addr, backend_start, xact_start, query_start,"
-        " state_change, state, wait_event_type, wait_event, query FROM db_sessions"
-        f" WHERE {' AND '.join(clauses)} ORDER BY {SORTS[sort]}",
+        f"SELECT {', '.join(SESSION_COLUMNS)} FROM db_sessions WHERE {' AND '.join(clauses)} ORDER BY {SORTS[sort]}",
         params,
     ).fetchall()
     return snapshot, rows
@@ -101,24 +117,45 @@ def history(db, start: float, end: float, column: str) -> dict[str, list[tuple[f
     return dict(out)
 
 
-@bp.get("/database")
-def page() -> str:
-    tr = time_range()
-    db = dataset().connection
-    at = instant(tr.end)
+HISTORY_COLUMNS = {"state": "state", "application": "application_name"}
+
+
+def _filters() -> dict[str, str]:
+    """The table's filters and sort from the request, refused with a message when unknown."""
     state = request.args.get("state", "")
     if state and state not in STATES:
         raise UiError(f"unknown state {state!r}; use one of: {', '.join(STATES)}")
-    application = request.args.get("application", "")
     sort = request.args.get("sort", "xact_age")
     if sort not in SORTS:
         raise UiError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
-    snapshot, rows = sessions_at(db, at, state, application, _min_age(), sort)
+    return {
+        "state": state,
+        "application": request.args.get("application", ""),
+        "min_age": request.args.get("min_age", ""),
+        "sort": sort,
+    }
+
+
+def _table() -> tuple[TimeRange, dict[str, str], float | None, list, dict[str, int]]:
+    """The range, the filters, the snapshot shown, its matching rows and its counts by state."""
+    tr = time_range()
+    filters = _filters()
+    db = dataset().connection
+    snapshot, rows = sessions_at(
+        db, instant(tr.end), filters["state"], filters["application"], _min_age(), filters["sort"]
+    )
     totals = dict(
         db.execute(
             "SELECT state, count(*) FROM db_sessions WHERE ts = ? GROUP BY state", (snapshot,)
         ).fetchall()
     )
+    return tr, filters, snapshot, rows, totals
+
+
+@bp.get("/database")
+def page() -> str:
+    tr, filters, snapshot, rows, totals = _table()
+    db = dataset().connection
     applications = [r[0] for r in db.execute("SELECT DISTINCT application_name FROM db_sessions ORDER BY 1")]
     by_state = history(db, tr.start, tr.end, "state")
     by_app = history(db, tr.start, tr.end, "application_name")
@@ -132,12 +169,7 @@ def page() -> str:
         states=STATES,
         applications=applications,
         max_connections=_max_connections(db, snapshot or tr.end),
-        filters={
-            "state": state,
-            "application": application,
-            "min_age": request.args.get("min_age", ""),
-            "sort": sort,
-        },
+        filters=filters,
         at_raw=request.args.get("at", ""),
         state_chart=charts.figure([charts.line(k, v) for k, v in by_state.items()], "sessions"),
         app_chart=charts.figure([charts.line(k, v) for k, v in by_app.items()], "sessions"),
@@ -146,29 +178,24 @@ def page() -> str:
 
 @bp.get("/api/database/sessions")
 def api_sessions() -> dict:
+    tr, _, snapshot, rows, totals = _table()
+    return {
+        "snapshot": snapshot,
+        "max_connections": _max_connections(dataset().connection, snapshot or tr.end),
+        "counts_by_state": totals,
+        "sessions": [dict(zip(SESSION_COLUMNS, row, strict=True)) for row in rows],
+    }
+
+
+@bp.get("/api/database/history")
+def api_history() -> dict:
     tr = time_range()
-    db = dataset().connection
-    snapshot, rows = sessions_at(
-        db,
-        instant(tr.end),
-        request.args.get("state", ""),
-        request.args.get("application", ""),
-        _min_age(),
-        "pid",
-    )
-    keys = (
-        "pid",
-        "datname",
-        "usename",
-        "application_name",
-        "client_addr",
-        "backend_start",
-        "xact_start",
-        "query_start",
-        "state_change",
-        "state",
-        "wait_event_type",
-        "wait_event",
-        "query",
-    )
-    return {"snapshot": snapshot, "sessions": [dict(zip(keys, row, strict=True)) for row in rows]}
+    by = request.args.get("by", "state")
+    if by not in HISTORY_COLUMNS:
+        raise UiError(f"unknown grouping {by!r}; use one of: {', '.join(HISTORY_COLUMNS)}")
+    series = history(dataset().connection, tr.start, tr.end, HISTORY_COLUMNS[by])
+    return {
+        "range": range_json(tr),
+        "by": by,
+        "series": [{"name": k, "points": v} for k, v in series.items()],
+    }

@@ -8,7 +8,7 @@ from flask import Blueprint, request
 
 from observability_ui import charts
 from observability_ui.request_context import UiError, dataset, time_range
-from observability_ui.views.page import render
+from observability_ui.views.page import range_json, render
 
 bp = Blueprint("jobs", __name__)
 
@@ -102,17 +102,27 @@ def per_minute(db, start: float, end: float) -> tuple[dict[str, list], list[tupl
     return starts_series, [(m, float(peak[m])) for m in minutes]
 
 
-@bp.get("/jobs")
-def page() -> str:
-    tr = time_range(default="now-3h")
-    db = dataset().connection
+def _known_jobs() -> list[str]:
+    return [row[0] for row in dataset().connection.execute("SELECT id FROM jobs ORDER BY id")]
+
+
+def _run_filters(known: list[str]) -> tuple[str, str]:
+    """The job and outcome asked for, refused with a message when unknown."""
     job = request.args.get("job", "")
-    known = [row[0] for row in db.execute("SELECT id FROM jobs ORDER BY id")]
     if job and job not in known:
         raise UiError(f"unknown job {job!r}")
     outcome = request.args.get("outcome", "")
     if outcome and outcome not in OUTCOMES:
         raise UiError(f"unknown outcome {outcome!r}; use one of: {', '.join(OUTCOMES)}")
+    return job, outcome
+
+
+@bp.get("/jobs")
+def page() -> str:
+    tr = time_range(default="now-3h")
+    db = dataset().connection
+    known = _known_jobs()
+    job, outcome = _run_filters(known)
     run_rows, total = runs(db, tr.start, tr.end, job, outcome)
     starts, concurrent = per_minute(db, tr.start, tr.end)
     return render(
@@ -134,3 +144,28 @@ def page() -> str:
             [charts.line("runs in progress (max per minute)", concurrent)], "runs"
         ),
     )
+
+
+@bp.get("/api/jobs")
+def api_schedule() -> dict:
+    tr = time_range(default="now-3h")
+    return {"at": tr.end, "jobs": schedule(dataset().connection, tr.end)}
+
+
+@bp.get("/api/jobs/runs")
+def api_runs() -> dict:
+    tr = time_range(default="now-3h")
+    job, outcome = _run_filters(_known_jobs())
+    rows, total = runs(dataset().connection, tr.start, tr.end, job, outcome)
+    return {"range": range_json(tr), "total": total, "limit": RUN_LIMIT, "runs": rows}
+
+
+@bp.get("/api/jobs/per_minute")
+def api_per_minute() -> dict:
+    tr = time_range(default="now-3h")
+    starts, concurrent = per_minute(dataset().connection, tr.start, tr.end)
+    return {
+        "range": range_json(tr),
+        "starts": [{"job": job, "points": points} for job, points in starts.items()],
+        "running": concurrent,
+    }

@@ -11,8 +11,9 @@ from flask import Blueprint, request
 from observability_ui import charts
 from observability_ui.query import logql
 from observability_ui.request_context import UiError, dataset, time_range
+from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
-from observability_ui.views.page import render
+from observability_ui.views.page import range_json, render
 
 bp = Blueprint("logs", __name__)
 
@@ -49,6 +50,22 @@ def _offset() -> int:
     return offset
 
 
+def _search(query: logql.LogQuery, tr: TimeRange, offset: int) -> logql.LogPage:
+    try:
+        return logql.search(dataset().connection, query, tr.start, tr.end, limit=PAGE_SIZE, offset=offset)
+    except logql.LogQueryError as error:
+        raise UiError(error.message) from None
+
+
+def _volume(query: logql.LogQuery, tr: TimeRange) -> tuple[list[float], dict[str, list[int]]]:
+    """Matches per level in about one bucket a minute (20 to 120 buckets)."""
+    buckets = min(120, max(20, int(tr.span // 60)))
+    try:
+        return logql.volume(dataset().connection, query, tr.start, tr.end, buckets=buckets)
+    except logql.LogQueryError as error:
+        raise UiError(error.message) from None
+
+
 def with_filter(query: str, field: str, value: object, negate: bool = False) -> str:
     """The query with one more field filter, for the detail pane's +/- buttons."""
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
@@ -61,13 +78,8 @@ def page() -> str:
     db = dataset().connection
     text, query = _query()
     offset = _offset()
-    try:
-        found = logql.search(db, query, tr.start, tr.end, limit=PAGE_SIZE, offset=offset)
-        starts, counts = logql.volume(
-            db, query, tr.start, tr.end, buckets=min(120, max(20, int(tr.span // 60)))
-        )
-    except logql.LogQueryError as error:
-        raise UiError(error.message) from None
+    found = _search(query, tr, offset)
+    starts, counts = _volume(query, tr)
     volume_chart = charts.figure(
         [
             {
@@ -105,10 +117,20 @@ def page() -> str:
 def api_search() -> dict:
     tr = time_range(default="now-15m")
     text, query = _query()
-    found = logql.search(dataset().connection, query, tr.start, tr.end, limit=PAGE_SIZE, offset=_offset())
+    found = _search(query, tr, _offset())
     return {
+        "range": range_json(tr),
         "query": text,
         "total": found.total,
         "offset": found.offset,
+        "limit": PAGE_SIZE,
         "entries": [entry.__dict__ for entry in found.entries],
     }
+
+
+@bp.get("/api/logs/volume")
+def api_volume() -> dict:
+    tr = time_range(default="now-15m")
+    text, query = _query()
+    starts, counts = _volume(query, tr)
+    return {"range": range_json(tr), "query": text, "bucket_starts": starts, "levels": counts}

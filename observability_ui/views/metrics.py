@@ -8,12 +8,20 @@ from flask import Blueprint, request
 from observability_ui import charts
 from observability_ui.query import promql
 from observability_ui.request_context import UiError, instant, time_range
-from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, series_name, store
-from observability_ui.views.page import render
+from observability_ui.timerange import TimeRange
+from observability_ui.views.metrics_common import (
+    SCRAPE_INTERVAL_S,
+    json_number,
+    json_points,
+    series_name,
+    store,
+)
+from observability_ui.views.page import range_json, render
 
 bp = Blueprint("metrics", __name__)
 
 MAX_SERIES_DRAWN = 60
+MAX_STEPS = 11_000
 
 
 def _picker(metric: str) -> dict:
@@ -69,15 +77,60 @@ def page() -> str:
     return body, status
 
 
-@bp.get("/api/metrics/query_range")
-def api_query_range() -> dict:
-    tr = time_range()
-    expr = request.args.get("query", "")
+def _promql_error(problem: promql.QueryError) -> tuple[dict, int]:
+    return {"error": problem.message, "position": problem.position}, 400
+
+
+def _step(tr: TimeRange) -> float:
+    raw = request.args.get("step", "").strip()
+    if not raw:
+        return SCRAPE_INTERVAL_S
     try:
-        step = float(request.args.get("step", SCRAPE_INTERVAL_S))
-        result = promql.query_range(store(), expr, tr.start, tr.end, step)
+        step = float(raw)
     except ValueError:
         raise UiError("step must be a number of seconds") from None
+    if not step >= 1.0:
+        raise UiError("step must be at least 1 second")
+    if tr.span / step > MAX_STEPS:
+        raise UiError(
+            f"step {step:g} s gives more than {MAX_STEPS} points over this range; use a larger step"
+        )
+    return step
+
+
+@bp.get("/api/metrics/names")
+def api_names() -> dict:
+    return {"names": store().metric_names()}
+
+
+@bp.get("/api/metrics/labels")
+def api_labels() -> dict:
+    metric = request.args.get("metric", "").strip()
+    if metric not in store().metric_names():
+        raise UiError(f"unknown metric {metric!r}", status=404)
+    return {"metric": metric, "labels": _picker(metric)["labels"]}
+
+
+@bp.get("/api/metrics/query_range")
+def api_query_range() -> dict | tuple[dict, int]:
+    tr = time_range()
+    step = _step(tr)
+    try:
+        result = promql.query_range(store(), request.args.get("query", ""), tr.start, tr.end, step)
     except promql.QueryError as problem:
-        return {"error": problem.message, "position": problem.position}, 400
-    return {"series": [{"labels": s.labels, "points": s.points} for s in result]}
+        return _promql_error(problem)
+    return {
+        "range": range_json(tr),
+        "step": step,
+        "series": [{"labels": s.labels, "points": json_points(s.points)} for s in result],
+    }
+
+
+@bp.get("/api/metrics/query")
+def api_query() -> dict | tuple[dict, int]:
+    at = instant(time_range().end)
+    try:
+        result = promql.query_instant(store(), request.args.get("query", ""), at)
+    except promql.QueryError as problem:
+        return _promql_error(problem)
+    return {"at": at, "series": [{"labels": s.labels, "value": json_number(s.points[-1][1])} for s in result]}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g
+import math
 
-from observability_ui import charts
+from flask import current_app, g
+
 from observability_ui.query import promql
+from observability_ui.query.promql_store import MetricCache
 from observability_ui.request_context import UiError, dataset
 from observability_ui.timerange import TimeRange
 
@@ -13,8 +15,10 @@ SCRAPE_INTERVAL_S = 15.0
 
 
 def store() -> promql.MetricStore:
+    """This request's store over the app-wide cache of what has been read of the metrics."""
     if "metric_store" not in g:
-        g.metric_store = promql.MetricStore(dataset())
+        cache = current_app.extensions.setdefault("obsim_metric_cache", MetricCache())
+        g.metric_store = promql.MetricStore(dataset(), cache)
     return g.metric_store
 
 
@@ -40,8 +44,10 @@ def range_series(expr: str, tr: TimeRange) -> list[promql.Series]:
         raise UiError(f"{error.message}{where}") from None
 
 
-def traces_for(expr: str, tr: TimeRange, legend: str = "", scale: float = 1.0) -> list[dict]:
-    return [
-        charts.line(series_name(s.labels, legend), [(ts, value * scale) for ts, value in s.points])
-        for s in range_series(expr, tr)
-    ]
+def json_number(value: float) -> float | None:
+    """A sample value for the JSON API: NaN and infinities are not JSON, so they become null."""
+    return value if math.isfinite(value) else None
+
+
+def json_points(points: list[tuple[float, float]]) -> list[tuple[float, float | None]]:
+    return [(ts, json_number(value)) for ts, value in points]

@@ -13,8 +13,9 @@ from flask import Blueprint
 from observability_ui import charts
 from observability_ui.query import promql
 from observability_ui.request_context import time_range
-from observability_ui.views.metrics_common import series_name, store, traces_for
-from observability_ui.views.page import render
+from observability_ui.timerange import TimeRange
+from observability_ui.views.metrics_common import json_number, json_points, range_series, series_name, store
+from observability_ui.views.page import range_json, render
 
 bp = Blueprint("overview", __name__)
 
@@ -152,16 +153,30 @@ def red_table(span: float, at: float) -> list[dict]:
     return rows
 
 
+def panel_series(panel: Panel, tr: TimeRange) -> list[dict]:
+    """Every series a panel draws, at the scrape resolution, named by its query's legend."""
+    return [
+        {
+            "query": query.expr,
+            "name": series_name(s.labels, query.legend),
+            "labels": s.labels,
+            "points": [(ts, value * query.scale) for ts, value in s.points],
+        }
+        for query in panel.queries
+        for s in range_series(query.expr, tr)
+    ]
+
+
 @bp.get("/")
 def page() -> str:
     tr = time_range(default="now-3h")
     panels = []
     for panel in PANELS:
-        traces = [t for q in panel.queries for t in traces_for(q.expr, tr, q.legend, q.scale)]
+        lines = [charts.line(s["name"], s["points"]) for s in panel_series(panel, tr)]
         panels.append(
             {
                 "title": panel.title,
-                "figure": charts.figure(traces, panel.unit, panel.y_format),
+                "figure": charts.figure(lines, panel.unit, panel.y_format),
                 "explore": panel.queries[0].expr,
             }
         )
@@ -173,3 +188,25 @@ def page() -> str:
         red=red_table(tr.span, tr.end),
         series_name=series_name,
     )
+
+
+@bp.get("/api/overview")
+def api_overview() -> dict:
+    tr = time_range(default="now-3h")
+    return {
+        "range": range_json(tr),
+        "panels": [
+            {
+                "title": panel.title,
+                "unit": panel.unit,
+                "series": [
+                    {**series, "points": json_points(series["points"])} for series in panel_series(panel, tr)
+                ],
+            }
+            for panel in PANELS
+        ],
+        "routes": [
+            {key: json_number(value) if isinstance(value, float) else value for key, value in row.items()}
+            for row in red_table(tr.span, tr.end)
+        ],
+    }

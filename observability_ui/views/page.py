@@ -6,11 +6,21 @@ from typing import Any
 
 from flask import current_app, render_template, request
 
-from observability_ui.timerange import TimeRange
+from observability_ui.timerange import TimeRange, iso
 
 
 def range_args(time_range: TimeRange | None) -> dict[str, str]:
     return time_range.query() if time_range is not None else {}
+
+
+def range_json(time_range: TimeRange) -> dict[str, object]:
+    """The resolved range as the JSON API reports it: epoch seconds and UTC text."""
+    return {
+        "start": time_range.start,
+        "end": time_range.end,
+        "start_iso": iso(time_range.start),
+        "end_iso": iso(time_range.end),
+    }
 
 
 def render(template: str, time_range: TimeRange | None, **context: Any) -> str:

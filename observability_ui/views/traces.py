@@ -12,7 +12,7 @@ from flask import Blueprint, abort, request
 from observability_ui import charts
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.views.code import code_link
-from observability_ui.views.page import render
+from observability_ui.views.page import range_json, render
 
 bp = Blueprint("traces", __name__)
 
@@ -185,6 +185,23 @@ class SpanView:
     code_url: str | None = None
 
 
+SPAN_FIELDS = (
+    "span_id",
+    "parent_id",
+    "service",
+    "name",
+    "kind",
+    "start",
+    "duration",
+    "status",
+    "status_message",
+    "attributes",
+    "events",
+    "depth",
+    "code_url",
+)
+
+
 def load_trace(db, trace_id: str) -> list[SpanView]:
     """The trace's spans in depth-first order (children by start time), laid out for a waterfall."""
     rows = db.execute(
@@ -217,19 +234,32 @@ def load_trace(db, trace_id: str) -> list[SpanView]:
     return ordered
 
 
-@bp.get("/traces/<trace_id>")
-def trace(trace_id: str) -> str:
+def _existing_trace(trace_id: str) -> list[SpanView]:
     if not re.fullmatch(r"[0-9a-f]{32}", trace_id):
         abort(404, description=f"{trace_id!r} is not a trace id (32 lowercase hex characters)")
-    db = dataset().connection
-    spans = load_trace(db, trace_id)
+    spans = load_trace(dataset().connection, trace_id)
     if not spans:
         abort(404, description=f"no trace {trace_id} in this dataset")
+    return spans
+
+
+def _trace_logs(trace_id: str) -> list[tuple]:
+    return (
+        dataset()
+        .connection.execute(
+            "SELECT ts, level, service, message, span_id FROM logs WHERE trace_id = ? ORDER BY ts",
+            (trace_id,),
+        )
+        .fetchall()
+    )
+
+
+@bp.get("/traces/<trace_id>")
+def trace(trace_id: str) -> str:
+    spans = _existing_trace(trace_id)
     begin = min(s.start for s in spans)
     end = max(s.start + s.duration for s in spans)
-    logs = db.execute(
-        "SELECT ts, level, service, message, span_id FROM logs WHERE trace_id = ? ORDER BY ts", (trace_id,)
-    ).fetchall()
+    logs = _trace_logs(trace_id)
     tr = time_range(default="now-15m") if request.args.get("from") else None
     return render(
         "trace.html",
@@ -244,3 +274,23 @@ def trace(trace_id: str) -> str:
         colours=SERVICE_COLOURS,
         log_range={"from": f"{begin - 1:.3f}", "to": f"{end + 1:.3f}"},
     )
+
+
+@bp.get("/api/traces")
+def api_search() -> dict:
+    tr = time_range(default="now-15m")
+    results, total = search_traces(dataset().connection, tr.start, tr.end, _filter_from_request())
+    return {"range": range_json(tr), "total": total, "traces": results}
+
+
+@bp.get("/api/traces/<trace_id>")
+def api_trace(trace_id: str) -> dict:
+    spans = _existing_trace(trace_id)
+    return {
+        "trace_id": trace_id,
+        "spans": [{key: getattr(span, key) for key in SPAN_FIELDS} for span in spans],
+        "logs": [
+            dict(zip(("ts", "level", "service", "message", "span_id"), row, strict=True))
+            for row in _trace_logs(trace_id)
+        ],
+    }

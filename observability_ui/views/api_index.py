@@ -1,0 +1,24 @@
+"""The API's own endpoints: its OpenAPI document and what the recording is."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from observability_ui import openapi
+from observability_ui.request_context import dataset
+from observability_ui.timerange import TimeRange, iso
+from observability_ui.views.page import range_json
+
+bp = Blueprint("api_index", __name__)
+
+
+@bp.get("/api/openapi.json")
+def document() -> dict:
+    return openapi.document()
+
+
+@bp.get("/api/dataset")
+def describe() -> dict:
+    start, end = dataset().window()
+    window = TimeRange(start, end, iso(start), iso(end))
+    return {"window": range_json(window), "brief": current_app.config["OBSIM_BRIEF"]}

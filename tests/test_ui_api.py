@@ -1,0 +1,202 @@
+"""The JSON API behind every view, over a real HTTP server on 127.0.0.1 and a real dataset.
+
+The OpenAPI document is checked three ways: it is a valid OpenAPI 3.1 document; it documents
+exactly the ``/api/`` routes the app has; and every real response (successes and refusals) is
+validated against it with openapi-core.  A response must also be strict JSON: no NaN or Infinity.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_spec_validator import validate as validate_document
+from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request, Response
+
+from observability_ui import openapi
+from observability_ui.app import create_app
+
+pytestmark = pytest.mark.slow
+
+PROMQL = "sum by (db_client_connection_state) (db_client_connection_count)"
+QUANTILE = "histogram_quantile(0.99, sum by (le, http_route) (rate(http_server_request_duration_seconds_bucket[1m])))"
+
+
+@pytest.fixture(scope="module")
+def dataset_path(datasets) -> Path:
+    return datasets["connection-leak"]
+
+
+@pytest.fixture(scope="module")
+def base_url(dataset_path: Path) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, create_app(dataset_path, "Requests time out."), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def spec(client: httpx.Client) -> OpenAPI:
+    served = client.get("/api/openapi.json")
+    assert served.status_code == 200
+    return OpenAPI.from_dict(served.json())
+
+
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"response is not strict JSON: it contains {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def get(
+    client: httpx.Client, spec: OpenAPI, path: str, params: dict[str, object] | None = None
+) -> tuple[int, dict]:
+    """GET over HTTP, then validate the exchange against the OpenAPI document."""
+    params = params or {}
+    response = client.get(path, params=params)
+    body = _strict_json(response.text)
+    request = Request(
+        EnvironBuilder(path=path, query_string=urlencode(params), base_url=str(client.base_url)).get_environ()
+    )
+    spec.validate_response(
+        WerkzeugOpenAPIRequest(request),
+        WerkzeugOpenAPIResponse(
+            Response(response.content, status=response.status_code, headers=dict(response.headers))
+        ),
+    )
+    assert isinstance(body, dict)
+    return response.status_code, body
+
+
+def test_the_document_is_valid_openapi() -> None:
+    validate_document(openapi.document())
+
+
+def test_every_api_route_is_documented_and_nothing_else(dataset_path: Path) -> None:
+    app = create_app(dataset_path)
+    routes = {
+        rule.rule.replace("<", "{").replace(">", "}")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+    }
+    assert routes == set(openapi.document()["paths"])
+
+
+def test_every_documented_call_answers_as_documented(client, spec) -> None:
+    status, window = get(client, spec, "/api/dataset")
+    assert status == 200 and window["brief"] == "Requests time out."
+    end = window["window"]["end"]
+
+    _, traces = get(client, spec, "/api/traces", {"limit": 5, "errors": "1", "from": "now-30m"})
+    assert traces["traces"] and all(t["errors"] >= 1 for t in traces["traces"])
+    trace_id = traces["traces"][0]["trace_id"]
+
+    calls: dict[str, list[dict[str, object]]] = {
+        "/api/openapi.json": [{}],
+        "/api/dataset": [{}],
+        "/api/overview": [{"from": "now-30m"}],
+        "/api/metrics/names": [{}],
+        "/api/metrics/labels": [{"metric": "db_client_connection_count"}],
+        "/api/metrics/query_range": [{"query": PROMQL, "from": "now-30m", "step": 60}],
+        "/api/metrics/query": [{"query": PROMQL}, {"query": QUANTILE, "at": "now-1h"}],
+        "/api/logs": [
+            {"query": '{level="error"}', "from": "now-30m"},
+            {"service": "platform-api", "offset": 100},
+        ],
+        "/api/logs/volume": [{"query": '{level="error"} |= "timed out"', "from": "now-1h"}],
+        "/api/traces": [{"min_duration": "5s", "limit": 10}],
+        "/api/traces/{trace_id}": [{"trace_id": trace_id}],
+        "/api/database/sessions": [{"state": "idle in transaction", "min_age": 60}, {"at": "now-100m"}],
+        "/api/database/history": [{"by": "state"}, {"by": "application", "from": "now-2h"}],
+        "/api/jobs": [{}],
+        "/api/jobs/runs": [{"outcome": "success"}],
+        "/api/jobs/per_minute": [{"from": "now-1h"}],
+        "/api/code": [{}],
+        "/api/code/file": [{"path": "lib/database/transactions.py"}],
+        "/api/code-search": [{"q": "def transaction"}],
+    }
+    assert set(calls) == set(openapi.document()["paths"])
+    answers = {}
+    for template, examples in calls.items():
+        for params in examples:
+            path = template.format(**params)
+            query = {k: v for k, v in params.items() if "{" + k + "}" not in template}
+            status, body = get(client, spec, path, query)
+            assert status == 200, (path, query, body)
+            answers.setdefault(template, body)
+
+    # What the answers say is what the recording holds, not merely well-formed.
+    pool = {
+        s["labels"]["db_client_connection_state"]: s["value"] for s in answers["/api/metrics/query"]["series"]
+    }
+    assert pool == {"used": 200.0, "idle": 0.0}  # the leak holds the whole pool at the end
+    sessions = answers["/api/database/sessions"]
+    assert sessions["snapshot"] <= end and sessions["counts_by_state"]["idle in transaction"] == len(
+        sessions["sessions"]
+    )
+    assert all(
+        s["state"] == "idle in transaction" and end - s["xact_start"] >= 60 for s in sessions["sessions"]
+    )
+    spans = answers["/api/traces/{trace_id}"]["spans"]
+    assert spans[0]["parent_id"] is None and spans[0]["depth"] == 0
+    assert any(span["status"] == "error" for span in spans)
+    lines = answers["/api/code/file"]["lines"]
+    hits = answers["/api/code-search"]["matches"]
+    assert any(hit["path"] == "lib/database/transactions.py" for hit in hits)
+    assert all(
+        "def transaction" in lines[hit["line"] - 1] for hit in hits if hit["path"].endswith("transactions.py")
+    )
+    volume = answers["/api/logs/volume"]
+    _, matching = get(
+        client, spec, "/api/logs", {"query": '{level="error"} |= "timed out"', "from": "now-1h"}
+    )
+    assert sum(sum(counts) for counts in volume["levels"].values()) == matching["total"] > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "says"),
+    [
+        ("/api/metrics/query_range", {"query": "sum(rate(x[5m)"}, 400, "bracket"),
+        ("/api/metrics/query_range", {"query": PROMQL, "from": "now", "to": "now-1h"}, 400, "before"),
+        ("/api/metrics/query_range", {"query": PROMQL, "step": "0.001"}, 400, "step"),
+        ("/api/metrics/labels", {"metric": "no_such_metric"}, 404, "unknown metric"),
+        ("/api/logs", {"query": '{level="error"'}, 400, ""),
+        ("/api/logs", {"offset": "-5"}, 400, "negative"),
+        ("/api/traces", {"min_duration": "fast"}, 400, "duration"),
+        ("/api/traces", {"limit": "100000"}, 400, "limit"),
+        ("/api/traces/{trace_id}", {"trace_id": "0" * 32}, 404, "no trace"),
+        ("/api/traces/{trace_id}", {"trace_id": "not-a-trace"}, 404, "not a trace id"),
+        ("/api/database/sessions", {"state": "sleeping"}, 400, "unknown state"),
+        ("/api/database/sessions", {"at": "yesterday"}, 400, "at"),
+        ("/api/database/history", {"by": "pid"}, 400, "unknown grouping"),
+        ("/api/jobs/runs", {"job": "no_such_job"}, 400, "unknown job"),
+        ("/api/code/file", {"path": "../scenarios/connection-leak/fix.patch"}, 404, "no such file"),
+        ("/api/code/file", {"path": "/etc/passwd"}, 404, "no such file"),
+        ("/api/code-search", {"q": "x" * 201}, 400, "200 characters"),
+    ],
+)
+def test_bad_input_gets_a_clear_documented_refusal(client, spec, path, params, status, says) -> None:
+    url = path.format(**params)
+    query = {k: v for k, v in params.items() if "{" + k + "}" not in path}
+    got, body = get(client, spec, url, query)
+    assert got == status, body
+    assert says.lower() in body["error"].lower()
+    assert "Traceback" not in body["error"]
