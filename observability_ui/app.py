@@ -8,6 +8,7 @@ read-only code of ``app_under_test``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +16,29 @@ from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from observability_ui import views
-from observability_ui.request_context import UiError, close_dataset
+from observability_ui.query.promql_store import MetricCache, MetricStore
+from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
 from obsim.dataset.reader import Dataset
 
 PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
 
 
-def create_app(dataset_dir: Path, brief: str = "") -> Flask:
-    """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown."""
+def create_app(dataset_dir: Path, brief: str = "", preload: bool = False) -> Flask:
+    """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
+
+    ``preload`` reads every metric series into memory in the background, so the first dashboard a
+    candidate opens does not wait for it (a server does this; a test app need not).
+    """
     with Dataset.open(dataset_dir):  # refuse a broken dataset at start-up, not on first request
         pass
     app = Flask(__name__)
     app.config["OBSIM_DATASET"] = str(dataset_dir)
     app.config["OBSIM_BRIEF"] = brief.strip()
+    app.extensions[METRIC_CACHE] = MetricCache()
     app.json.sort_keys = False
+    if preload:
+        threading.Thread(target=_preload_metrics, args=(app,), name="preload-metrics", daemon=True).start()
 
     for blueprint in views.BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -70,3 +79,9 @@ def create_app(dataset_dir: Path, brief: str = "") -> Flask:
         return response
 
     return app
+
+
+def _preload_metrics(app: Flask) -> None:
+    with Dataset.open(app.config["OBSIM_DATASET"]) as dataset:
+        store = MetricStore(dataset, app.extensions[METRIC_CACHE])
+        store.arrays(meta for name in store.metric_names() for meta in store.series(name))

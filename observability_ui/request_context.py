@@ -7,6 +7,8 @@ from flask import current_app, g, request
 from observability_ui.timerange import TimeRange, TimeRangeError, parse_instant, resolve
 from obsim.dataset.reader import Dataset
 
+METRIC_CACHE = "obsim_metric_cache"  # app.extensions key: what has been read of the metrics, shared
+
 
 class UiError(Exception):
     """A candidate's input that cannot be served; shown on the page, 400 from the JSON API."""

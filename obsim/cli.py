@@ -100,7 +100,7 @@ def _serve_dataset(path: Path, brief: str, host: str, port: int) -> int:
 
     from observability_ui.app import create_app
 
-    app = create_app(path, brief=brief)
+    app = create_app(path, brief=brief, preload=True)
     print(f"\ncandidate's observability platform: http://{host}:{port}/")
     print("stop with Ctrl-C", flush=True)
     run_simple(host, port, app, threaded=True, use_reloader=False)

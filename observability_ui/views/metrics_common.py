@@ -7,8 +7,7 @@ import math
 from flask import current_app, g
 
 from observability_ui.query import promql
-from observability_ui.query.promql_store import MetricCache
-from observability_ui.request_context import UiError, dataset
+from observability_ui.request_context import METRIC_CACHE, UiError, dataset
 from observability_ui.timerange import TimeRange
 
 SCRAPE_INTERVAL_S = 15.0
@@ -17,8 +16,7 @@ SCRAPE_INTERVAL_S = 15.0
 def store() -> promql.MetricStore:
     """This request's store over the app-wide cache of what has been read of the metrics."""
     if "metric_store" not in g:
-        cache = current_app.extensions.setdefault("obsim_metric_cache", MetricCache())
-        g.metric_store = promql.MetricStore(dataset(), cache)
+        g.metric_store = promql.MetricStore(dataset(), current_app.extensions[METRIC_CACHE])
     return g.metric_store
 
 
