@@ -16,6 +16,7 @@ from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from observability_ui import views
+from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
@@ -33,10 +34,10 @@ def create_app(dataset_dir: Path, brief: str = "", preload: bool = False) -> Fla
     with Dataset.open(dataset_dir):  # refuse a broken dataset at start-up, not on first request
         pass
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config["OBSIM_DATASET"] = str(dataset_dir)
     app.config["OBSIM_BRIEF"] = brief.strip()
     app.extensions[METRIC_CACHE] = MetricCache()
-    app.json.sort_keys = False
     if preload:
         threading.Thread(target=_preload_metrics, args=(app,), name="preload-metrics", daemon=True).start()
 

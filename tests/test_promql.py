@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from observability_ui.query.promql import MetricStore, QueryError, Series, query_instant, query_range
@@ -494,3 +495,15 @@ def test_deeply_nested_queries_are_refused_not_crashed(store: MetricStore) -> No
     assert only(store, "(" * 200 + "queue_length{host='b'}" + ")" * 200, at(60)) == 10.0
     failure = error(lambda: query_instant(store, "(" * 2000 + "1" + ")" * 2000, at(1)))
     assert "nested too deeply" in failure.message
+
+
+def test_bucket_quantiles_merge_equal_bounds_and_handle_empty_histograms() -> None:
+    from observability_ui.query.promql_functions import bucket_quantiles
+
+    bounds = [0.5, 1.0, 1.0, math.inf]  # le="1" and le="1.0" are one bucket
+    counts = np.array([[2.0, 0.0], [3.0, 0.0], [3.0, 0.0], [10.0, 0.0]])
+    result = bucket_quantiles(0.5, bounds, counts)
+    assert result[0] == pytest.approx(0.5 + 0.5 * (5 - 2) / (6 - 2)) and math.isnan(result[1])
+    noisy = np.array([[4.0], [4.0 * (1 - 1e-15)], [8.0]])  # float noise below the previous count
+    assert bucket_quantiles(0.5, [1.0, 2.0, math.inf], noisy)[0] == pytest.approx(1.0)
+    assert bucket_quantiles(0.1, [-1.0, 2.0, math.inf], np.array([[5.0], [6.0], [6.0]]))[0] == -1.0

@@ -26,7 +26,7 @@ from observability_ui.query.promql_functions import (
     RangeKernel,
     Reducer,
     Windows,
-    bucket_quantile,
+    bucket_quantiles,
     clamp,
     count,
     divide,
@@ -195,7 +195,8 @@ class Evaluator:
     def _histogram_quantile(self, q: float, rows: Vector) -> Vector:
         """Classic-histogram quantiles: buckets are grouped by their labels other than ``le``.
 
-        Series without a numeric ``le`` are ignored, as Prometheus does.
+        Series without a numeric ``le`` are ignored, as Prometheus does.  At each step only the buckets
+        with a value count; steps are computed together per set of buckets present.
         """
         buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
         result = []
@@ -203,9 +204,19 @@ class Evaluator:
             buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
         ):
             members.sort(key=lambda bucket: bucket[0])
-            bounds = [bound for bound, _ in members]
-            columns = zip(*(row.values for _, row in members), strict=True)
-            result.append(Row(labels, [_quantile_at(q, bounds, column) for column in columns]))
+            bounds = np.array([bound for bound, _ in members])
+            present = np.array([[value is not None for value in row.values] for _, row in members])
+            counts = np.array(
+                [[value or 0.0 for value in row.values] for _, row in members], dtype=np.float64
+            )
+            values = np.zeros(len(self.steps))
+            for pattern in {tuple(column) for column in present.T.tolist()}:
+                if not any(pattern):
+                    continue
+                steps = np.flatnonzero((pattern == present.T).all(axis=1))
+                used = np.flatnonzero(pattern)
+                values[steps] = bucket_quantiles(q, bounds[used], counts[np.ix_(used, steps)])
+            result.append(Row(labels, _optional(values, present.any(axis=0))))
         return result
 
     # -- aggregation ---------------------------------------------------------------------------------
@@ -439,8 +450,3 @@ def _upper_bound(labels: dict[str, str]) -> float | None:
         return float(labels[BUCKET_LABEL])
     except (KeyError, ValueError):
         return None
-
-
-def _quantile_at(q: float, bounds: list[float], column: Sequence[float | None]) -> float | None:
-    buckets = [(bound, value) for bound, value in zip(bounds, column, strict=True) if value is not None]
-    return bucket_quantile(q, buckets) if buckets else None

@@ -50,8 +50,15 @@ class Windows:
         lengths = np.array([len(timestamps) for timestamps, _ in series], dtype=np.int64)
         offsets = (np.cumsum(lengths) - lengths)[:, None]
         starts = ends - range_seconds
-        lo = [np.searchsorted(timestamps, starts, side="right") for timestamps, _ in series]
-        hi = [np.searchsorted(timestamps, ends, side="right") for timestamps, _ in series]
+        bounds: dict[int, tuple[Array, Array]] = {}  # per timestamps array: series scraped together share one
+        for timestamps, _ in series:
+            if id(timestamps) not in bounds:
+                bounds[id(timestamps)] = (
+                    np.searchsorted(timestamps, starts, side="right"),
+                    np.searchsorted(timestamps, ends, side="right"),
+                )
+        lo = [bounds[id(timestamps)][0] for timestamps, _ in series]
+        hi = [bounds[id(timestamps)][1] for timestamps, _ in series]
         shape = (len(series), len(ends))
         return cls(
             timestamps=np.concatenate([t for t, _ in series]) if series else np.zeros(0),
@@ -194,74 +201,51 @@ RANGE_FUNCTIONS: dict[str, RangeKernel] = {
 }
 
 
-def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
-    """The q-quantile of a classic histogram given ``(upper_bound, cumulative_count)`` sorted by bound.
+def bucket_quantiles(q: float, bounds: Sequence[float], counts: Array) -> Array:
+    """The q-quantile of a classic histogram at every step: ``counts[i, j]`` is the cumulative count of
+    the bucket with upper bound ``bounds[i]`` (sorted ascending) at step ``j``.
 
-    Follows bucketQuantile: linear interpolation inside the bucket holding the rank, a lower bound of 0
-    for the first bucket (if its upper bound is positive), and the second-highest bound when the rank
-    falls into the +Inf bucket.  Without a +Inf bucket or observations the answer is NaN.
+    Follows Prometheus's bucketQuantile: buckets with the same bound are merged, float noise between
+    neighbouring counts is flattened and counts are made monotonic; then linear interpolation inside the
+    bucket holding the rank, a lower bound of 0 for the first bucket (if its upper bound is positive),
+    and the second-highest bound when the rank falls into the +Inf bucket.  Without a +Inf bucket or
+    observations the answer is NaN.
     """
+    steps = counts.shape[1]
     if math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    if not buckets or buckets[-1][0] != math.inf:
-        return math.nan
-    coalesced = _coalesce(buckets)
-    bounds = [bound for bound, _ in coalesced]
-    counts = _monotonic(_correct_precision([cumulative for _, cumulative in coalesced]))
-    if len(counts) < 2 or counts[-1] == 0:
-        return math.nan
-    rank = q * counts[-1]
-    index = next(i for i, cumulative in enumerate(counts) if cumulative >= rank or i == len(counts) - 1)
-    if index == len(counts) - 1:
-        return bounds[-2]
-    if index == 0 and bounds[0] <= 0:
-        return bounds[0]
-    start, in_bucket = 0.0, counts[index]
-    if index > 0:
-        start = bounds[index - 1]
-        in_bucket -= counts[index - 1]
-        rank -= counts[index - 1]
-    return start + (bounds[index] - start) * (rank / in_bucket)
+        return np.full(steps, math.nan)
+    if q < 0 or q > 1:
+        return np.full(steps, -math.inf if q < 0 else math.inf)
+    if not len(bounds) or bounds[-1] != math.inf:
+        return np.full(steps, math.nan)
+    unique, position = np.unique(np.asarray(bounds, dtype=np.float64), return_inverse=True)
+    merged = np.zeros((len(unique), steps))
+    np.add.at(merged, position, counts)
+    merged = np.maximum.accumulate(_correct_precision(merged), axis=0)
+    if len(unique) < 2:
+        return np.full(steps, math.nan)
+    total = merged[-1]
+    rank = q * total
+    index = np.argmax(merged >= rank, axis=0)  # the last row always qualifies: it is the maximum
+    columns = np.arange(steps)
+    previous = np.where(index > 0, merged[np.maximum(index - 1, 0), columns], 0.0)
+    start = np.where(index > 0, unique[np.maximum(index - 1, 0)], 0.0)
+    end = unique[index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = start + (end - start) * ((rank - previous) / (merged[index, columns] - previous))
+    result = np.where(index == len(unique) - 1, unique[-2], inside)
+    result = np.where((index == 0) & (unique[0] <= 0), unique[0], result)
+    return np.where(total == 0, math.nan, result)
 
 
-def _coalesce(buckets: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Merge buckets with the same upper bound (e.g. ``le="1"`` and ``le="1.0"``)."""
-    merged: list[tuple[float, float]] = []
-    for bound, cumulative in buckets:
-        if merged and merged[-1][0] == bound:
-            merged[-1] = (bound, merged[-1][1] + cumulative)
-        else:
-            merged.append((bound, cumulative))
-    return merged
-
-
-def _correct_precision(counts: list[float], tolerance: float = 1e-12) -> list[float]:
+def _correct_precision(counts: Array, tolerance: float = 1e-12) -> Array:
     """Flatten float noise between neighbouring counts, which would otherwise look non-monotonic."""
-    counts = list(counts)
-    previous = counts[0]
-    for index in range(1, len(counts)):
-        delta = abs(counts[index] - previous)
-        if delta == 0:
-            continue
-        if delta <= tolerance * counts[index]:
-            counts[index] = previous
-        else:
-            previous = counts[index]
+    counts = counts.copy()
+    for row in range(1, len(counts)):
+        delta = np.abs(counts[row] - counts[row - 1])
+        noise = (delta != 0) & (delta <= tolerance * counts[row])
+        counts[row] = np.where(noise, counts[row - 1], counts[row])
     return counts
-
-
-def _monotonic(counts: list[float]) -> list[float]:
-    """The envelope of the counts: cumulative counts can only grow with the upper bound."""
-    highest = counts[0]
-    envelope = []
-    for cumulative in counts:
-        highest = max(highest, cumulative)
-        envelope.append(highest)
-    return envelope
 
 
 def divide(dividend: float, divisor: float) -> float:

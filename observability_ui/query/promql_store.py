@@ -50,6 +50,7 @@ class MetricCache:
     names: list[str] | None = None
     series: dict[str, list[SeriesMeta]] = field(default_factory=dict)
     samples: dict[int, Samples] = field(default_factory=dict)
+    timelines: dict[bytes, np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -91,6 +92,15 @@ class MetricStore:
                 self._load([series_id for series_id in missing if series_id not in self._cache.samples])
         return [self._cache.samples[meta.id] for meta in metas]
 
+    def _shared(self, timestamps: np.ndarray) -> np.ndarray:
+        """One array per distinct scrape timeline: series scraped together share it (less memory,
+        and window bounds are computed once per timeline, not once per series)."""
+        key = timestamps.tobytes()
+        shared = self._cache.timelines.get(key)
+        if shared is None:
+            shared = self._cache.timelines[key] = timestamps.copy()
+        return shared
+
     def _load(self, series_ids: list[int]) -> None:
         empty = Samples(np.zeros(0), np.zeros(0))
         for first in range(0, len(series_ids), LOAD_CHUNK):
@@ -104,7 +114,8 @@ class MetricStore:
             ids = table[:, 0].astype(np.int64)
             bounds = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1, [len(ids)])).tolist()
             for lo, hi in itertools.pairwise(bounds) if len(ids) else ():
-                self._cache.samples[int(ids[lo])] = Samples(table[lo:hi, 1].copy(), table[lo:hi, 2].copy())
+                timestamps = self._shared(table[lo:hi, 1])
+                self._cache.samples[int(ids[lo])] = Samples(timestamps, table[lo:hi, 2].copy())
             for series_id in chunk:
                 self._cache.samples.setdefault(series_id, empty)
 

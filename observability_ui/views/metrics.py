@@ -11,8 +11,6 @@ from observability_ui.request_context import UiError, instant, time_range
 from observability_ui.timerange import TimeRange
 from observability_ui.views.metrics_common import (
     SCRAPE_INTERVAL_S,
-    json_number,
-    json_points,
     series_name,
     store,
 )
@@ -122,7 +120,7 @@ def api_query_range() -> dict | tuple[dict, int]:
     return {
         "range": range_json(tr),
         "step": step,
-        "series": [{"labels": s.labels, "points": json_points(s.points)} for s in result],
+        "series": [{"labels": s.labels, "points": s.points} for s in result],
     }
 
 
@@ -133,4 +131,4 @@ def api_query() -> dict | tuple[dict, int]:
         result = promql.query_instant(store(), request.args.get("query", ""), at)
     except promql.QueryError as problem:
         return _promql_error(problem)
-    return {"at": at, "series": [{"labels": s.labels, "value": json_number(s.points[-1][1])} for s in result]}
+    return {"at": at, "series": [{"labels": s.labels, "value": s.points[-1][1]} for s in result]}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import current_app, g
 
 from observability_ui.query import promql
@@ -40,12 +38,3 @@ def range_series(expr: str, tr: TimeRange) -> list[promql.Series]:
     except promql.QueryError as error:
         where = f" (at position {error.position})" if error.position is not None else ""
         raise UiError(f"{error.message}{where}") from None
-
-
-def json_number(value: float) -> float | None:
-    """A sample value for the JSON API: NaN and infinities are not JSON, so they become null."""
-    return value if math.isfinite(value) else None
-
-
-def json_points(points: list[tuple[float, float]]) -> list[tuple[float, float | None]]:
-    return [(ts, json_number(value)) for ts, value in points]

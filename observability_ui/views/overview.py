@@ -14,7 +14,7 @@ from observability_ui import charts
 from observability_ui.query import promql
 from observability_ui.request_context import time_range
 from observability_ui.timerange import TimeRange
-from observability_ui.views.metrics_common import json_number, json_points, range_series, series_name, store
+from observability_ui.views.metrics_common import range_series, series_name, store
 from observability_ui.views.page import range_json, render
 
 bp = Blueprint("overview", __name__)
@@ -199,14 +199,9 @@ def api_overview() -> dict:
             {
                 "title": panel.title,
                 "unit": panel.unit,
-                "series": [
-                    {**series, "points": json_points(series["points"])} for series in panel_series(panel, tr)
-                ],
+                "series": panel_series(panel, tr),
             }
             for panel in PANELS
         ],
-        "routes": [
-            {key: json_number(value) if isinstance(value, float) else value for key, value in row.items()}
-            for row in red_table(tr.span, tr.end)
-        ],
+        "routes": red_table(tr.span, tr.end),
     }
