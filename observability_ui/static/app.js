@@ -20,12 +20,18 @@
   function renderCharts() {
     document.querySelectorAll("[data-figure]").forEach(function (el) {
       const figure = JSON.parse(el.getAttribute("data-figure"));
-      const layout = Object.assign({
+      const defaults = {
         margin: { l: 48, r: 12, t: 8, b: 28 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
         font: { color: "#d8dee6", size: 11 }, showlegend: true, legend: { orientation: "h", y: -0.2 },
         xaxis: { type: "date", gridcolor: "#2a323c" }, yaxis: { gridcolor: "#2a323c", rangemode: "tozero" },
         hovermode: "x unified", dragmode: "zoom",
-      }, figure.layout || {});
+      };
+      const given = figure.layout || {};
+      // The figure's axes refine the defaults' (a y title must not drop the grid colour or rangemode).
+      const layout = Object.assign({}, defaults, given, {
+        xaxis: Object.assign({}, defaults.xaxis, given.xaxis || {}),
+        yaxis: Object.assign({}, defaults.yaxis, given.yaxis || {}),
+      });
       Plotly.newPlot(el, figure.data, layout, { displaylogo: false, responsive: true,
         modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"] });
       el.on("plotly_relayout", function (event) {
