@@ -236,6 +236,10 @@ PATHS: dict[str, Schema] = {
                     _object({"title": STRING, "unit": STRING, "series": _array(_ref("PanelSeries"))})
                 ),
                 "routes": _array(_ref("RouteStats")),
+                "gateway_5xx_percent": {
+                    **NULLABLE_NUMBER,
+                    "description": "share of all requests the gateway answered with 5xx (its timeouts included)",
+                },
             }
         ),
     ),

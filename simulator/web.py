@@ -179,7 +179,9 @@ class Gateway:
         arrived = kernel.now
         answered: list[int] = []
 
-        def respond(code: int) -> None:
+        def respond(code: int, gateway_error: bool = False) -> None:
+            """Answer the client; ``gateway_error`` when the gateway itself failed (timeout, refused)
+            rather than passing on the application's own status."""
             if answered:
                 return
             answered.append(code)
@@ -193,7 +195,10 @@ class Gateway:
                 "server.address": "api.platform.example.com",
                 "upstream.address": f"{self.server.host_name}:8000",
             }
-            status, message = _GATEWAY_ERRORS.get(code, ("unset", None))
+            if gateway_error:
+                status, message = _GATEWAY_ERRORS[code]
+            else:
+                status, message = ("error", None) if code >= 500 else ("unset", None)
             self.sink.add_span(
                 trace_id,
                 span_id,
@@ -207,7 +212,7 @@ class Gateway:
                 message,
                 attributes,
             )
-            if code in _GATEWAY_ERRORS:
+            if gateway_error:
                 self.sink.add_log(
                     {
                         "service": "gateway",
@@ -225,9 +230,10 @@ class Gateway:
                     }
                 )
 
-        kernel.call_later(self.upstream_timeout_s, lambda: respond(504))
+        kernel.call_later(self.upstream_timeout_s, lambda: respond(504, gateway_error=True))
         try:
             status, _ = self.server.serve(request, f"00-{trace_id}-{span_id}-01")
         except ConnectionRefused:
-            status = 502
+            respond(502, gateway_error=True)
+            return
         respond(status)

@@ -148,6 +148,7 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         s["labels"]["db_client_connection_state"]: s["value"] for s in answers["/api/metrics/query"]["series"]
     }
     assert pool == {"used": 200.0, "idle": 0.0}  # the leak holds the whole pool at the end
+    assert answers["/api/overview"]["gateway_5xx_percent"] > 20  # the exhausted pool fails most requests
     sessions = answers["/api/database/sessions"]
     assert sessions["snapshot"] <= end and sessions["counts_by_state"]["idle in transaction"] == len(
         sessions["sessions"]

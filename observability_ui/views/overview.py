@@ -6,6 +6,7 @@ downsampling; "explore" opens the same query in the metrics explorer with the sa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -167,6 +168,19 @@ def panel_series(panel: Panel, tr: TimeRange) -> list[dict]:
     ]
 
 
+def gateway_error_percent(span: float, at: float) -> float | None:
+    """The share of all client requests the gateway answered with a 5xx over the range: the
+    application's own 5xx plus the gateway's timeouts, which the per-route table cannot see."""
+    window = f"{max(int(span), 60)}s"
+    expr = (
+        f'100 * sum(increase(gateway_responses_total{{code=~"5.."}}[{window}]))'
+        f" / sum(increase(gateway_responses_total[{window}]))"
+    )
+    result = promql.query_instant(store(), expr, at)
+    value = result[0].points[-1][1] if result else math.nan
+    return value if math.isfinite(value) else None
+
+
 @bp.get("/")
 def page() -> str:
     tr = time_range(default="now-3h")
@@ -186,6 +200,7 @@ def page() -> str:
         page_title="Overview",
         panels=panels,
         red=red_table(tr.span, tr.end),
+        gateway_errors=gateway_error_percent(tr.span, tr.end),
         series_name=series_name,
     )
 
@@ -204,4 +219,5 @@ def api_overview() -> dict:
             for panel in PANELS
         ],
         "routes": red_table(tr.span, tr.end),
+        "gateway_5xx_percent": gateway_error_percent(tr.span, tr.end),
     }

@@ -7,8 +7,10 @@ to a line of code.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +40,24 @@ def _calling_frame() -> dict[str, Any]:
     return {}
 
 
+_TARGETS = {
+    "SELECT": re.compile(r"\bFROM\s+([\w.\"]+)", re.IGNORECASE),
+    "DELETE": re.compile(r"\bFROM\s+([\w.\"]+)", re.IGNORECASE),
+    "INSERT": re.compile(r"\bINTO\s+([\w.\"]+)", re.IGNORECASE),
+    "UPDATE": re.compile(r"^\s*UPDATE\s+([\w.\"]+)", re.IGNORECASE),
+}
+
+
+@lru_cache(maxsize=1024)
 def _span_name(statement: str) -> str:
-    words = statement.split(None, 6)
+    """``{operation} {table}`` as OpenTelemetry names database spans, e.g. ``SELECT workflows``."""
+    words = statement.split(None, 1)
     if not words:
         return "db.query"
     operation = words[0].upper()
-    target = ""
-    keyword = {"SELECT": "FROM", "DELETE": "FROM", "INSERT": "INTO", "UPDATE": None}.get(operation, "")
-    if keyword is None and len(words) > 1:
-        target = words[1]
-    elif keyword:
-        upper = [w.upper() for w in words]
-        if keyword in upper:
-            idx = upper.index(keyword)
-            if idx + 1 < len(words):
-                target = words[idx + 1]
-    return f"{operation} {target.strip('(),')}".strip()
+    pattern = _TARGETS.get(operation)
+    match = pattern.search(statement) if pattern is not None else None
+    return f"{operation} {match.group(1).strip(chr(34))}" if match else operation
 
 
 def _before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
