@@ -107,6 +107,18 @@ def _serve_dataset(path: Path, brief: str, host: str, port: int) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    import json
+
+    from obsim.scoring import load_submission, score
+
+    loaded = _resolve_scenario(args.scenario)
+    if loaded.ground_truth is None:
+        raise ScenarioError(f"{loaded.id} is a control scenario without a fault: there is nothing to score")
+    print(json.dumps(score(loaded, load_submission(args.submission)).to_json(), indent=2))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from obsim.dataset.exporters import EXPORTERS
 
@@ -174,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     _server_options(serve)
     serve.set_defaults(func=_serve)
 
+    score_cmd = sub.add_parser("score", help="score a candidate's submission against a scenario (JSON)")
+    score_cmd.add_argument("scenario", help="scenario id or path to a scenario.toml")
+    score_cmd.add_argument("--submission", type=Path, required=True, help="the candidate's submission JSON")
+    score_cmd.set_defaults(func=_score)
+
     export = sub.add_parser("export", help="export a dataset to standard formats")
     export.add_argument("dataset", type=Path)
     export.add_argument("--format", required=True, choices=["openmetrics", "otlp-json", "jsonl"])
@@ -188,11 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from obsim.scoring import SubmissionError
     from simulator.generate import GenerationError
 
     try:
         return args.func(args)
-    except (ScenarioError, DatasetError, GenerationError) as error:
+    except (ScenarioError, DatasetError, GenerationError, SubmissionError) as error:
         print(f"obsim: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from obsim.taxonomy import MECHANISMS, category
+
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO_FILE = "scenario.toml"
 FIX_PATCH = "fix.patch"
@@ -189,20 +191,60 @@ class Evidence(_Strict):
     description: str
 
 
+Terms = tuple[tuple[str, ...], ...]
+"""Key terms for automatic scoring: a text matches when it contains (in any case) at least one term of
+every group, e.g. ``[["crontrigger", "cron"], ["minute=0", "same minute", "top of the hour"]]``."""
+
+
+class Statement(_Strict):
+    """One step, fix or mitigation of a ground truth, with the terms that recognise it in free text."""
+
+    text: str = Field(min_length=1)
+    terms: Terms = Field(min_length=1)
+
+
 class Decoy(_Strict):
     description: str
     why_not: str
+    terms: Terms = Field(min_length=1)
+    files: tuple[str, ...] = ()  # code a candidate blaming the decoy would point at
+
+
+class Timing(_Strict):
+    """When the fault shows: once from ``onset`` (UTC), or every hour at ``at_minute``."""
+
+    repeats: Literal["none", "hourly", "daily"]
+    onset: datetime | None = None
+    at_minute: int | None = Field(default=None, ge=0, le=59)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Timing:
+        if self.repeats == "hourly" and self.at_minute is None:
+            raise ValueError("an hourly fault needs at_minute")
+        if self.repeats != "hourly" and self.onset is None:
+            raise ValueError("a fault that does not repeat hourly needs onset")
+        if self.onset is not None and self.onset.tzinfo is None:
+            raise ValueError("onset must be UTC, e.g. 2026-03-10T14:20:00Z")
+        return self
 
 
 class GroundTruth(_Strict):
     summary: str
     mechanism: str
+    timing: Timing
     root_causes: tuple[CodeLocation, ...] = Field(min_length=1)
-    causal_chain: tuple[str, ...] = Field(min_length=2)
+    causal_chain: tuple[Statement, ...] = Field(min_length=2)
     evidence: tuple[Evidence, ...] = Field(min_length=1)
     decoys: tuple[Decoy, ...] = ()
-    mitigations: tuple[str, ...] = ()
-    fixes: tuple[str, ...] = ()
+    mitigations: tuple[Statement, ...] = ()
+    fixes: tuple[Statement, ...] = Field(min_length=1)
+
+    @field_validator("mechanism")
+    @classmethod
+    def _known_mechanism(cls, mechanism: str) -> str:
+        if category(mechanism) not in MECHANISMS:
+            raise ValueError(f"mechanism must start with one of {', '.join(MECHANISMS)} and a colon")
+        return mechanism
 
 
 class Rubric(_Strict):

@@ -1,8 +1,10 @@
 """Where generated datasets live, and the key that says when one can be reused.
 
-A dataset is reused only when everything that could change its bytes is the same: the scenario
-file, the seed, the patch, the code of the application, simulator and dataset format, and the
-versions of the libraries on the request path.  Directory names are that key's digest: opaque,
+A dataset is reused only when everything that could change its bytes is the same: what the
+simulation reads of the scenario (its id, version, window, load, data, degradations and readiness
+checks, as parsed), the seed, the patch, the code of the application, simulator and dataset format,
+and the versions of the libraries on the request path.  Editing a scenario's brief, hints, ground
+truth or rubric does not invalidate its datasets.  Directory names are that key's digest: opaque,
 so nothing a candidate sees names the incident.
 """
 
@@ -16,10 +18,11 @@ from importlib import metadata
 from pathlib import Path
 
 from obsim.dataset.schema import FORMAT_VERSION, MANIFEST_NAME
+from obsim.scenario import Scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
-_CODE_FILES = ("obsim/scenario.py",)
+SIMULATED_FIELDS = frozenset({"id", "version", "faulty", "window", "load", "data", "degradations", "readiness"})
 _LIBRARIES = (
     "flask",
     "werkzeug",
@@ -39,7 +42,6 @@ def cache_root() -> Path:
 def code_hash() -> str:
     digest = hashlib.sha256()
     files = [p for d in _CODE_DIRS for p in sorted((REPO_ROOT / d).rglob("*.py"))]
-    files += [REPO_ROOT / f for f in _CODE_FILES]
     for path in files:
         digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
@@ -49,9 +51,9 @@ def code_hash() -> str:
     return digest.hexdigest()
 
 
-def dataset_key(scenario_file: Path, seed: int, patch: bytes | None) -> str:
+def dataset_key(scenario: Scenario, seed: int, patch: bytes | None) -> str:
     digest = hashlib.sha256()
-    digest.update(Path(scenario_file).read_bytes())
+    digest.update(scenario.model_dump_json(include=set(SIMULATED_FIELDS)).encode())
     digest.update(f"seed={seed}".encode())
     digest.update(hashlib.sha256(patch or b"").digest())
     digest.update(code_hash().encode())

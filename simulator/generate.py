@@ -64,7 +64,7 @@ def generate(
     seed = scenario.default_seed if seed is None else seed
     scenario_file = scenario.source
     patch = Path(patch_file).read_bytes() if patch_file is not None else None
-    key = cache.dataset_key(scenario_file, seed, patch)
+    key = cache.dataset_key(scenario, seed, patch)
     target = Path(out) if out is not None else cache.cache_root() / key
     if use_cache and (target / MANIFEST_NAME).exists():
         manifest = json.loads((target / MANIFEST_NAME).read_text())

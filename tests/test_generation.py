@@ -16,6 +16,7 @@ from obsim import scenario as scenarios
 from obsim.cli import main
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset, DatasetError
+from simulator.cache import dataset_key
 from simulator.generate import GenerationError, generate
 
 
@@ -72,6 +73,17 @@ def test_same_seed_gives_byte_identical_exports_across_hash_seeds(short_runs):
 def test_another_seed_gives_different_telemetry(short_runs):
     assert short_runs["a"]["metrics.om"] != short_runs["other-seed"]["metrics.om"]
     assert short_runs["a"]["otlp/traces.jsonl"] != short_runs["other-seed"]["otlp/traces.jsonl"]
+
+
+def test_the_cache_key_follows_what_the_simulation_reads(tmp_path):
+    scenario = _short_scenario(tmp_path / "scenarios")
+    key = dataset_key(scenario, 1, None)
+    reworded = scenario.model_copy(update={"brief": "Something else.", "hints": (), "title": "Other"})
+    assert dataset_key(reworded, 1, None) == key, "a brief, hint or ground-truth edit must keep the datasets"
+    busier = scenario.model_copy(update={"load": scenario.load.model_copy(update={"base_rps": 30.0})})
+    assert dataset_key(busier, 1, None) != key
+    assert dataset_key(scenario, 2, None) != key
+    assert dataset_key(scenario, 1, b"--- a\n+++ b\n") != key
 
 
 def test_second_generation_is_served_from_the_cache(tmp_path, monkeypatch):

@@ -1,0 +1,1 @@
+"""Running interviews: sessions, the candidate's recorded investigation, hints and submissions."""

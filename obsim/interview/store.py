@@ -1,0 +1,278 @@
+"""Interview sessions, what each candidate did, hints released and submissions, kept in a database.
+
+SQLite through SQLAlchemy by default (a file beside the dataset cache), PostgreSQL by URL for a
+team serving many interviews from several worker processes.  Everything an interview produces is
+written as it happens, so a server restart loses nothing, and every query is scoped to one session,
+so candidates on one server never see each other's data.
+
+Secrets (the interviewer's token, each candidate's link) are stored only as SHA-256 digests and
+compared in constant time; the plain token exists only in the URL printed at launch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, create_engine, delete, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+INTERVIEWER_TOKEN = "interviewer_token_sha256"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same_secret(token: str, stored_digest: str) -> bool:
+    """Whether ``token`` is the secret whose digest is stored, compared in constant time."""
+    return hmac.compare_digest(digest(token), stored_digest)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class InterviewSession(Base):
+    """One candidate's interview: which scenario, the candidate link's digest, and the clock."""
+
+    __tablename__ = "interview_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    link_digest: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    candidate: Mapped[str] = mapped_column(String(200))
+    scenario_id: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    time_limit_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    paused_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+    def elapsed_s(self, at: datetime | None = None) -> float:
+        """Interview time used: from the start, minus pauses (a running pause counts up to ``at``)."""
+        if self.started_at is None:
+            return 0.0
+        at = at or now()
+        until = self.paused_at or at
+        return max(0.0, (_aware(until) - _aware(self.started_at)).total_seconds() - self.paused_s)
+
+    def remaining_s(self, at: datetime | None = None) -> float:
+        return max(0.0, self.time_limit_s - self.elapsed_s(at))
+
+
+class Event(Base):
+    """One thing the candidate (or the interviewer, for hints) did, with wall and simulated time."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE"), index=True
+    )
+    wall_time: Mapped[datetime]
+    sim_time: Mapped[float | None] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class HintRelease(Base):
+    __tablename__ = "hint_releases"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    hint_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    released_at: Mapped[datetime]
+
+
+class SubmissionRecord(Base):
+    __tablename__ = "submissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE"), index=True
+    )
+    submitted_at: Mapped[datetime]
+    late: Mapped[bool]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    automatic_score: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored here is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class InterviewStore:
+    """The interviews database: create it with a SQLAlchemy URL, then use its operations."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url, future=True)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- the interviewer's secret -------------------------------------------------------------------
+    def interviewer_token(self) -> str | None:
+        """A new interviewer token the first time (returned once, stored as a digest); None after."""
+        with self.transaction() as db:
+            if db.get(Setting, INTERVIEWER_TOKEN) is not None:
+                return None
+            token = secrets.token_urlsafe(24)
+            db.add(Setting(key=INTERVIEWER_TOKEN, value=digest(token)))
+            return token
+
+    def is_interviewer(self, token: str) -> bool:
+        with self.transaction() as db:
+            stored = db.get(Setting, INTERVIEWER_TOKEN)
+            return stored is not None and bool(token) and same_secret(token, stored.value)
+
+    # -- sessions ------------------------------------------------------------------------------------
+    def create_session(
+        self, candidate: str, scenario_id: str, seed: int, time_limit_s: float
+    ) -> tuple[str, str]:
+        """A new session; returns its id and the candidate's link token (shown once)."""
+        token = secrets.token_urlsafe(24)
+        session_id = secrets.token_hex(8)
+        with self.transaction() as db:
+            db.add(
+                InterviewSession(
+                    id=session_id,
+                    link_digest=digest(token),
+                    candidate=candidate,
+                    scenario_id=scenario_id,
+                    seed=seed,
+                    time_limit_s=time_limit_s,
+                    created_at=now(),
+                    started_at=None,
+                    paused_at=None,
+                    paused_s=0.0,
+                )
+            )
+        return session_id, token
+
+    def session_for_link(self, token: str) -> InterviewSession | None:
+        with self.transaction() as db:
+            return db.scalar(select(InterviewSession).where(InterviewSession.link_digest == digest(token)))
+
+    def get(self, session_id: str) -> InterviewSession | None:
+        with self.transaction() as db:
+            return db.get(InterviewSession, session_id)
+
+    def sessions(self) -> list[InterviewSession]:
+        with self.transaction() as db:
+            return list(db.scalars(select(InterviewSession).order_by(InterviewSession.created_at)))
+
+    def delete(self, session_id: str) -> bool:
+        """Remove a session and everything recorded for it."""
+        with self.transaction() as db:
+            for table in (Event, HintRelease, SubmissionRecord):
+                db.execute(delete(table).where(table.session_id == session_id))
+            return db.execute(delete(InterviewSession).where(InterviewSession.id == session_id)).rowcount > 0
+
+    # -- the clock -----------------------------------------------------------------------------------
+    def start(self, session_id: str) -> None:
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                raise KeyError(session_id)
+            if interview.started_at is None:
+                interview.started_at = now()
+            elif interview.paused_at is not None:
+                interview.paused_s += (now() - _aware(interview.paused_at)).total_seconds()
+                interview.paused_at = None
+
+    def pause(self, session_id: str) -> None:
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                raise KeyError(session_id)
+            if interview.started_at is not None and interview.paused_at is None:
+                interview.paused_at = now()
+
+    # -- what happens in a session -------------------------------------------------------------------
+    def record(
+        self, session_id: str, kind: str, detail: dict[str, Any], sim_time: float | None = None
+    ) -> None:
+        with self.transaction() as db:
+            db.add(Event(session_id=session_id, wall_time=now(), sim_time=sim_time, kind=kind, detail=detail))
+
+    def events(self, session_id: str) -> list[Event]:
+        with self.transaction() as db:
+            return list(db.scalars(select(Event).where(Event.session_id == session_id).order_by(Event.id)))
+
+    def release_hint(self, session_id: str, hint_index: int) -> bool:
+        """Release a hint to the candidate (once); False when it already was."""
+        with self.transaction() as db:
+            if db.get(HintRelease, (session_id, hint_index)) is not None:
+                return False
+            db.add(HintRelease(session_id=session_id, hint_index=hint_index, released_at=now()))
+            db.add(
+                Event(
+                    session_id=session_id,
+                    wall_time=now(),
+                    sim_time=None,
+                    kind="hint",
+                    detail={"index": hint_index},
+                )
+            )
+            return True
+
+    def released_hints(self, session_id: str) -> list[int]:
+        with self.transaction() as db:
+            rows = db.scalars(
+                select(HintRelease.hint_index)
+                .where(HintRelease.session_id == session_id)
+                .order_by(HintRelease.released_at)
+            )
+            return list(rows)
+
+    def submit(
+        self, session_id: str, body: dict[str, Any], automatic_score: dict[str, Any]
+    ) -> SubmissionRecord:
+        """Store a validated submission with its automatic score; late when the time limit had passed."""
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                raise KeyError(session_id)
+            late = interview.started_at is not None and interview.remaining_s() <= 0
+            record = SubmissionRecord(
+                session_id=session_id,
+                submitted_at=now(),
+                late=late,
+                body=body,
+                automatic_score=automatic_score,
+            )
+            db.add(record)
+            db.add(
+                Event(
+                    session_id=session_id,
+                    wall_time=now(),
+                    sim_time=None,
+                    kind="submission",
+                    detail={"late": late},
+                )
+            )
+            return record
+
+    def submissions(self, session_id: str) -> list[SubmissionRecord]:
+        with self.transaction() as db:
+            rows = select(SubmissionRecord).where(SubmissionRecord.session_id == session_id)
+            return list(db.scalars(rows.order_by(SubmissionRecord.id)))

@@ -1,0 +1,209 @@
+"""Automatic scoring of submissions: every faulty scenario's reference answer scores >= 90, the
+empty answer <= 10, an answer blaming a decoy <= 40; partial credit orders answers sensibly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from obsim import scenario as scenarios
+from obsim.cli import main
+from obsim.scenario import Scenario
+from obsim.scoring import Submission, SubmissionError, load_submission, score
+from obsim.scoring.locations import function_span, relative_path
+
+FAULTY = [s for s in scenarios.load_all() if s.faulty]
+
+
+def reference(scenario: Scenario) -> Submission:
+    return load_submission(scenario.directory / "reference_submission.json")
+
+
+def part(result, name: str) -> float:
+    return next(p.points for p in result.parts if p.name == name)
+
+
+def test_every_faulty_scenario_ships_a_reference_submission():
+    assert {s.id for s in FAULTY} >= {"connection-leak", "cron-storm"}
+    for scenario in FAULTY:
+        assert (scenario.directory / "reference_submission.json").is_file(), scenario.id
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_the_reference_submission_scores_at_least_90(scenario):
+    result = score(scenario, reference(scenario))
+    assert result.total >= 90, result.to_json()
+    assert not result.penalties
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_the_empty_submission_is_valid_and_scores_at_most_10(scenario, tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    result = score(scenario, load_submission(empty))
+    assert result.total <= 10
+    assert all(p.points == 0 for p in result.parts)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "decoy"),
+    [(s, d) for s in FAULTY for d in s.ground_truth.decoys],
+    ids=lambda item: getattr(item, "id", None) or item.description[:30],
+)
+def test_blaming_a_decoy_scores_at_most_40(scenario, decoy):
+    """The reference's timing, evidence and mitigation kept, the cause swapped for the decoy: still low."""
+    blaming = Submission.model_validate(
+        {
+            **reference(scenario).model_dump(mode="json"),
+            "root_cause": f"The root cause is this: {decoy.description}.",
+            "locations": [{"file": f, "lines": [1, 20]} for f in decoy.files],
+            "mechanism": "slow-dependency",
+            "causal_chain": [decoy.description],
+            "fix": f"Fix the component behind this: {decoy.description}.",
+        }
+    )
+    result = score(scenario, blaming)
+    assert result.penalties, "blaming a decoy must be noticed"
+    assert result.total <= 40, result.to_json()
+
+
+def test_every_decoy_is_seen_even_without_code_locations():
+    scenario = scenarios.load("connection-leak")
+    decoy = scenario.ground_truth.decoys[0]
+    result = score(scenario, Submission(root_cause="The validation service is down and failing."))
+    assert result.penalties == [f"names a decoy as the cause: {decoy.description}"]
+
+
+def test_ruling_a_decoy_out_costs_nothing():
+    scenario = scenarios.load("cron-storm")
+    base = reference(scenario)
+    ruled_out = base.model_copy(
+        update={
+            "root_cause": base.root_cause + " It is not the payment gateway, whose latency never changes."
+        }
+    )
+    assert score(scenario, ruled_out).total == score(scenario, base).total
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_location_credit_falls_from_lines_to_function_to_file_to_layer(scenario):
+    cause = scenario.ground_truth.root_causes[0]
+    function = function_span(relative_path(cause.file), cause.function, cause.lines)
+    assert function is not None, f"{cause.function} no longer contains lines {cause.lines} of {cause.file}"
+    layer_file = str(Path(cause.file).parent / "no_such_module.py")
+    answers = [
+        {"file": cause.file, "lines": cause.lines},
+        {"file": cause.file, "lines": (function[0], function[0])} if function[0] < cause.lines[0] else None,
+        {"file": cause.file, "lines": None},
+        {"file": layer_file, "lines": None},
+        {"file": "app_under_test/models/base.py", "lines": None},
+    ]
+    credits = [
+        part(score(scenario, Submission(locations=({"file": a["file"], "lines": a["lines"]},))), "location")
+        for a in answers
+        if a is not None
+    ]
+    assert credits == sorted(credits, reverse=True) and len(set(credits)) == len(credits), credits
+    assert credits[-1] == 0
+
+
+def test_paths_are_read_as_the_browser_the_repo_or_a_stack_trace_shows_them():
+    scenario = scenarios.load("connection-leak")
+    cause = scenario.ground_truth.root_causes[0]
+    inside = cause.file.removeprefix("app_under_test/")
+    for written in (cause.file, inside, f"/srv/platform-api/{inside}", f"./{inside}"):
+        result = score(scenario, Submission(locations=({"file": written, "lines": cause.lines},)))
+        assert "transaction: exact lines" in result.parts[0].why, written
+
+
+def test_a_whole_file_range_is_not_exact_lines():
+    scenario = scenarios.load("connection-leak")
+    cause = scenario.ground_truth.root_causes[0]
+    result = score(scenario, Submission(locations=({"file": cause.file, "lines": (1, 400)},)))
+    assert "exact lines" not in result.parts[0].why
+
+
+def test_scattering_locations_is_scaled_down():
+    scenario = scenarios.load("cron-storm")
+    right = reference(scenario).locations
+    scattered = right + tuple(
+        {"file": f"services/data_service/{n}.py"} for n in ("stats", "usage", "reports")
+    )
+    assert part(score(scenario, Submission(locations=scattered)), "location") < part(
+        score(scenario, Submission(locations=right)), "location"
+    )
+
+
+def test_a_mitigation_offered_as_the_fix_earns_no_fix_points():
+    scenario = scenarios.load("connection-leak")
+    result = score(scenario, Submission(fix="Increase the pool size to 400 and restart the API."))
+    fix = next(p for p in result.parts if p.name == "fix")
+    assert fix.points == 0 and "mitigation, not a fix" in fix.why
+    real = score(scenario, Submission(fix="Roll back and close the session in a finally block."))
+    assert part(real, "fix") == 15
+
+
+def test_timing_credit_for_the_hourly_storm_and_the_leak_onset():
+    storm, leak = scenarios.load("cron-storm"), scenarios.load("connection-leak")
+    assert part(score(storm, Submission(repeats="hourly", starts_at="2026-03-10T11:01:00Z")), "timing") == 10
+    assert part(score(storm, Submission(repeats="none", starts_at="2026-03-10T11:30:00Z")), "timing") == 0
+    assert part(score(leak, Submission(repeats="none", starts_at="2026-03-10T14:22:00Z")), "timing") == 10
+    assert part(score(leak, Submission(repeats="none", starts_at="2026-03-10T14:32:00Z")), "timing") == 7.5
+    assert part(score(leak, Submission(repeats="hourly", starts_at="2026-03-10T15:30:00Z")), "timing") == 0
+
+
+def test_a_neighbouring_mechanism_earns_half():
+    leak = scenarios.load("connection-leak")
+    assert part(score(leak, Submission(mechanism="resource-leak")), "mechanism") == 15
+    assert part(score(leak, Submission(mechanism="resource-exhaustion")), "mechanism") == 7.5
+    assert part(score(leak, Submission(mechanism="slow-dependency")), "mechanism") == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("[]", "a JSON object"),
+        ("{not json", "not a readable JSON"),
+        ('{"mechanism": "gremlins"}', "unknown mechanism"),
+        ('{"locations": [{"file": "x.py", "lines": [9, 3]}]}', "locations.0.lines"),
+        ('{"starts_at": "2026-03-10T14:20:00"}', "UTC"),
+        ('{"root_cause": "x", "blame": "Bob"}', "blame"),
+        ('{"confidence": 3}', "confidence"),
+    ],
+)
+def test_a_malformed_submission_is_refused_naming_the_field(tmp_path, content, says):
+    path = tmp_path / "submission.json"
+    path.write_text(content)
+    with pytest.raises(SubmissionError, match=says):
+        load_submission(path)
+
+
+def test_obsim_score_prints_the_score_as_json(capsys):
+    scenario = scenarios.load("connection-leak")
+    code = main(
+        ["score", "connection-leak", "--submission", str(scenario.directory / "reference_submission.json")]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["total"] >= 90 and printed["scenario"] == "connection-leak"
+    assert {p["name"] for p in printed["parts"]} == {
+        "location",
+        "mechanism",
+        "timing",
+        "causal_chain",
+        "evidence",
+        "fix",
+        "mitigation",
+    }
+    assert sum(p["max"] for p in printed["parts"]) == 100
+
+
+def test_obsim_score_refuses_a_control_scenario_and_a_bad_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"mechanism": "gremlins"}')
+    assert main(["score", "connection-leak", "--submission", str(bad)]) == 2
+    assert "unknown mechanism" in capsys.readouterr().err
+    assert main(["score", "baseline", "--submission", str(bad)]) == 2
+    assert "nothing to score" in capsys.readouterr().err
