@@ -22,7 +22,9 @@ from obsim.scenario import Scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
-SIMULATED_FIELDS = frozenset({"id", "version", "faulty", "window", "load", "data", "degradations", "readiness"})
+SIMULATED_FIELDS = frozenset(
+    {"id", "version", "faulty", "window", "load", "data", "degradations", "readiness"}
+)
 _LIBRARIES = (
     "flask",
     "werkzeug",
