@@ -119,6 +119,16 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_fix(args: argparse.Namespace) -> int:
+    from obsim.verify_fix import report, verify_fix
+
+    if not args.patch.is_file():
+        raise ScenarioError(f"{args.patch}: no such patch file")
+    verdict = verify_fix(_resolve_scenario(args.scenario), args.patch, seed=args.seed)
+    print(report(verdict))
+    return 0 if verdict.fixed else 1
+
+
 def _export(args: argparse.Namespace) -> int:
     from obsim.dataset.exporters import EXPORTERS
 
@@ -190,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     score_cmd.add_argument("scenario", help="scenario id or path to a scenario.toml")
     score_cmd.add_argument("--submission", type=Path, required=True, help="the candidate's submission JSON")
     score_cmd.set_defaults(func=_score)
+
+    verify = sub.add_parser(
+        "verify-fix",
+        help="re-run a scenario with a proposed patch and compare its symptoms (runs the patch's code)",
+    )
+    verify.add_argument("scenario", help="scenario id or path to a scenario.toml")
+    verify.add_argument("patch", type=Path, help="unified diff against app_under_test")
+    verify.add_argument("--seed", type=int)
+    verify.set_defaults(func=_verify_fix)
 
     export = sub.add_parser("export", help="export a dataset to standard formats")
     export.add_argument("dataset", type=Path)
