@@ -15,21 +15,31 @@ from typing import Any
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import views
+from observability_ui import console, interview, views
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
 from obsim.dataset.reader import Dataset
+from obsim.interview.store import InterviewStore
+from obsim.scenario import Scenario
 
 PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
 
 
-def create_app(dataset_dir: Path, brief: str = "", preload: bool = False) -> Flask:
+def create_app(
+    dataset_dir: Path,
+    brief: str = "",
+    preload: bool = False,
+    interviews: InterviewStore | None = None,
+    incident: Scenario | None = None,
+) -> Flask:
     """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
 
     ``preload`` reads every metric series into memory in the background, so the first dashboard a
-    candidate opens does not wait for it (a server does this; a test app need not).
+    candidate opens does not wait for it (a server does this; a test app need not).  With
+    ``interviews`` (and the ``incident`` being run) the platform becomes an interview: candidates
+    need their link, everything they do is recorded, and the interviewer's console is served.
     """
     with Dataset.open(dataset_dir):  # refuse a broken dataset at start-up, not on first request
         pass
@@ -43,6 +53,12 @@ def create_app(dataset_dir: Path, brief: str = "", preload: bool = False) -> Fla
 
     for blueprint in views.BLUEPRINTS:
         app.register_blueprint(blueprint)
+    if interviews is not None:
+        if incident is None or incident.ground_truth is None:
+            raise ValueError("an interview needs the faulty scenario it runs")
+        app.register_blueprint(interview.bp)
+        app.register_blueprint(console.bp)
+        interview.install(app, interviews, incident)
 
     @app.teardown_appcontext
     def _close(_: BaseException | None) -> None:

@@ -81,30 +81,59 @@ def _run(args: argparse.Namespace) -> int:
     loaded = _resolve_scenario(args.scenario)
     result = generate(loaded, seed=args.seed)
     _print_summary(result.path, cached=result.cached)
-    return _serve_dataset(result.path, loaded.brief, args.host, args.port)
+    return _serve_dataset(result.path, loaded.brief, args, loaded)
 
 
 def _serve(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if target.is_dir():
-        return _serve_dataset(target, args.brief or "", args.host, args.port)
+        return _serve_dataset(target, args.brief or "", args)
     from simulator.generate import generate
 
     loaded = _resolve_scenario(args.target)
     result = generate(loaded, seed=args.seed)
-    return _serve_dataset(result.path, loaded.brief, args.host, args.port)
+    return _serve_dataset(result.path, loaded.brief, args, loaded)
 
 
-def _serve_dataset(path: Path, brief: str, host: str, port: int) -> int:
+def _serve_dataset(
+    path: Path, brief: str, args: argparse.Namespace, incident: scenarios.Scenario | None = None
+) -> int:
+    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console."""
     from werkzeug.serving import run_simple
 
     from observability_ui.app import create_app
 
-    app = create_app(path, brief=brief, preload=True)
-    print(f"\ncandidate's observability platform: http://{host}:{port}/")
+    base = f"http://{args.host}:{args.port}"
+    if incident is None or incident.ground_truth is None:
+        app = create_app(path, brief=brief, preload=True)
+        print(f"\nobservability platform (open, no interview): {base}/")
+    else:
+        from obsim.interview.store import InterviewStore
+
+        interviews = InterviewStore(args.db or _default_interviews_url())
+        token = interviews.interviewer_token(reset=args.new_interviewer_token)
+        _, link = interviews.create_session(
+            args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
+        )
+        app = create_app(path, brief=brief, preload=True, interviews=interviews, incident=incident)
+        print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
+        if token is not None:
+            print(f"interviewer console: {base}/interviewer/login/{token}")
+            print("  (keep this link: it is shown only now; --new-interviewer-token replaces it)")
+        else:
+            print(f"interviewer console: {base}/interviewer/ (use the link printed at first launch,")
+            print("  or restart with --new-interviewer-token)")
     print("stop with Ctrl-C", flush=True)
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
     return 0
+
+
+def _default_interviews_url() -> str:
+    from simulator.cache import cache_root
+
+    root = cache_root().parent
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'interviews.sqlite'}"
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -159,6 +188,11 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--candidate", default="candidate", help="name for this launch's candidate session")
+    parser.add_argument("--db", help="interviews database URL (default: SQLite beside the dataset cache)")
+    parser.add_argument(
+        "--new-interviewer-token", action="store_true", help="replace the interviewer's secret link"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

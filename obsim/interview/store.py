@@ -130,13 +130,18 @@ class InterviewStore:
             yield session
 
     # -- the interviewer's secret -------------------------------------------------------------------
-    def interviewer_token(self) -> str | None:
-        """A new interviewer token the first time (returned once, stored as a digest); None after."""
+    def interviewer_token(self, reset: bool = False) -> str | None:
+        """A new interviewer token the first time or on ``reset`` (returned once, stored as a digest);
+        None when one exists, which keeps working across restarts."""
         with self.transaction() as db:
-            if db.get(Setting, INTERVIEWER_TOKEN) is not None:
+            stored = db.get(Setting, INTERVIEWER_TOKEN)
+            if stored is not None and not reset:
                 return None
             token = secrets.token_urlsafe(24)
-            db.add(Setting(key=INTERVIEWER_TOKEN, value=digest(token)))
+            if stored is None:
+                db.add(Setting(key=INTERVIEWER_TOKEN, value=digest(token)))
+            else:
+                stored.value = digest(token)
             return token
 
     def is_interviewer(self, token: str) -> bool:

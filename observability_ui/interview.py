@@ -1,0 +1,159 @@
+"""The candidate's side of an interview: the personal link, the recorded investigation, the hints
+the interviewer released, the clock and the submission.
+
+Only active when the app is given an :class:`InterviewStore` (``obsim run`` and ``obsim serve
+SCENARIO``); over a bare dataset the platform stays open, as for a self-guided look.  The link
+``/join/<token>`` puts the token in an HttpOnly, SameSite cookie; every later request carries it and
+is recorded (view or API call, its query, range and result size) against that session alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, render_template, request
+from pydantic import ValidationError
+
+from observability_ui.views.page import render
+from obsim.interview.store import InterviewSession, InterviewStore
+from obsim.scenario import Scenario
+from obsim.scoring import Submission, score
+from obsim.taxonomy import MECHANISMS
+
+bp = Blueprint("interview", __name__)
+
+CANDIDATE_COOKIE = "obsim_candidate"
+STORE = "obsim_interviews"
+SCENARIO = "obsim_scenario"
+OPEN_ENDPOINTS = {"interview.join", "static", "assets.plotly"}
+
+
+def store() -> InterviewStore | None:
+    return current_app.extensions.get(STORE)
+
+
+def scenario() -> Scenario:
+    return current_app.extensions[SCENARIO]
+
+
+def install(app: Flask, interviews: InterviewStore, incident: Scenario) -> None:
+    """Require a candidate link on every candidate page and record what each candidate does."""
+    app.extensions[STORE] = interviews
+    app.extensions[SCENARIO] = incident
+    app.before_request(_require_candidate)
+    app.after_request(_record)
+    app.context_processor(_interview_context)
+
+
+def _require_candidate() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS or request.blueprint == "console":
+        return None
+    token = request.cookies.get(CANDIDATE_COOKIE, "")
+    interview = store().session_for_link(token) if token else None
+    if interview is None:
+        message = "Open the interview link your interviewer sent you."
+        if request.path.startswith("/api/"):
+            return Response(f'{{"error": "{message}"}}', 403, mimetype="application/json")
+        return Response(render_template("error.html", message=message), 403)
+    g.interview = interview
+    return None
+
+
+def _record(response: Response) -> Response:
+    interview: InterviewSession | None = g.get("interview")
+    if interview is None or request.endpoint in OPEN_ENDPOINTS or request.method != "GET":
+        return response
+    detail: dict[str, Any] = {
+        "path": request.path,
+        "args": request.args.to_dict(),
+        "status": response.status_code,
+        "bytes": response.calculate_content_length() or 0,
+    }
+    time_range = g.get("time_range")
+    if time_range is not None:
+        detail["range"] = [time_range.start, time_range.end]
+    kind = "api" if request.path.startswith("/api/") else "view"
+    store().record(interview.id, kind, detail, sim_time=time_range.end if time_range is not None else None)
+    return response
+
+
+def _interview_context() -> dict[str, Any]:
+    interview: InterviewSession | None = g.get("interview")
+    if interview is None:
+        return {}
+    hints = scenario().hints
+    released = [hints[index].text for index in store().released_hints(interview.id) if index < len(hints)]
+    return {
+        "interview": interview,
+        "released_hints": released,
+        "remaining_s": interview.remaining_s() if interview.started_at else None,
+    }
+
+
+@bp.get("/join/<token>")
+def join(token: str) -> Response:
+    if store() is None or store().session_for_link(token) is None:
+        abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
+    response = redirect("/")
+    response.set_cookie(
+        CANDIDATE_COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, path="/"
+    )
+    return response
+
+
+def _submission_from_form(form: dict[str, str]) -> dict[str, Any]:
+    """The form's fields as a submission document (validated by the Submission model after)."""
+    locations = []
+    for line in form.get("locations", "").splitlines():
+        file, _, lines = line.strip().partition(":")
+        if not file:
+            continue
+        first, _, last = lines.partition("-")
+        location: dict[str, Any] = {"file": file.strip()}
+        if first.strip():
+            location["lines"] = [first.strip(), (last or first).strip()]
+        locations.append(location)
+    document: dict[str, Any] = {
+        "root_cause": form.get("root_cause", "").strip(),
+        "locations": locations,
+        "causal_chain": [step.strip() for step in form.get("causal_chain", "").splitlines() if step.strip()],
+        "mitigation": form.get("mitigation", "").strip(),
+        "fix": form.get("fix", "").strip(),
+        "prevention": form.get("prevention", "").strip(),
+        "evidence": [{"view": view} for view in request.form.getlist("evidence_views")],
+    }
+    for key in ("mechanism", "repeats", "starts_at", "confidence"):
+        if form.get(key, "").strip():
+            document[key] = form[key].strip()
+    return document
+
+
+@bp.route("/submit", methods=["GET", "POST"])
+def submit() -> str | tuple[str, int]:
+    if store() is None or g.get("interview") is None:
+        abort(404)
+    errors: list[str] = []
+    stored = None
+    if request.method == "POST":
+        try:
+            submission = Submission.model_validate(_submission_from_form(request.form.to_dict()))
+        except ValidationError as error:
+            errors = [
+                f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+                for problem in error.errors()
+            ]
+        else:
+            result = score(scenario(), submission)
+            stored = store().submit(g.interview.id, submission.model_dump(mode="json"), result.to_json())
+    status = 400 if errors else 200
+    body = render(
+        "submit.html",
+        None,
+        page_title="Submit your findings",
+        mechanisms=MECHANISMS,
+        views=("overview", "metrics", "logs", "traces", "database", "jobs", "code"),
+        errors=errors,
+        form=request.form,
+        stored=stored,
+    )
+    return body, status
