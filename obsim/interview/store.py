@@ -111,6 +111,10 @@ class SubmissionRecord(Base):
     automatic_score: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+def _event(session_id: str, kind: str, detail: dict[str, Any], sim_time: float | None = None) -> Event:
+    return Event(session_id=session_id, wall_time=now(), sim_time=sim_time, kind=kind, detail=detail)
+
+
 def _aware(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored here is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -217,7 +221,7 @@ class InterviewStore:
         self, session_id: str, kind: str, detail: dict[str, Any], sim_time: float | None = None
     ) -> None:
         with self.transaction() as db:
-            db.add(Event(session_id=session_id, wall_time=now(), sim_time=sim_time, kind=kind, detail=detail))
+            db.add(_event(session_id, kind, detail, sim_time))
 
     def events(self, session_id: str) -> list[Event]:
         with self.transaction() as db:
@@ -229,15 +233,7 @@ class InterviewStore:
             if db.get(HintRelease, (session_id, hint_index)) is not None:
                 return False
             db.add(HintRelease(session_id=session_id, hint_index=hint_index, released_at=now()))
-            db.add(
-                Event(
-                    session_id=session_id,
-                    wall_time=now(),
-                    sim_time=None,
-                    kind="hint",
-                    detail={"index": hint_index},
-                )
-            )
+            db.add(_event(session_id, "hint", {"index": hint_index}))
             return True
 
     def released_hints(self, session_id: str) -> list[int]:
@@ -266,15 +262,7 @@ class InterviewStore:
                 automatic_score=automatic_score,
             )
             db.add(record)
-            db.add(
-                Event(
-                    session_id=session_id,
-                    wall_time=now(),
-                    sim_time=None,
-                    kind="submission",
-                    detail={"late": late},
-                )
-            )
+            db.add(_event(session_id, "submission", {"late": late}))
             return record
 
     def submissions(self, session_id: str) -> list[SubmissionRecord]:
