@@ -8,7 +8,6 @@ is exactly what the application emitted.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sysconfig
@@ -17,7 +16,7 @@ from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
-from obsim.dataset.writer import DatasetWriter
+from obsim.dataset.writer import DatasetWriter, to_json
 from simulator.kernel import Kernel
 
 _BATCH = 5000
@@ -25,7 +24,7 @@ _APP_PARENT = str(Path(__file__).resolve().parent.parent) + "/"
 _DEPLOY_ROOT = "/srv/platform-api/"
 _SITE_PACKAGES = sysconfig.get_paths()["purelib"] + "/"
 _DEPLOY_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages/"
-_LOG_COLUMNS = ("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id")
+_LOG_COLUMNS = frozenset(("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id"))
 
 
 def as_deployed(text: str, app_parent: str = _APP_PARENT) -> str:
@@ -71,7 +70,7 @@ class TelemetrySink:
         events = span.events
         events_json = (
             as_deployed(
-                json.dumps([{"name": n, "time": t, "attributes": a} for n, t, a in events], default=str),
+                to_json([{"name": n, "time": t, "attributes": a} for n, t, a in events]),
                 self.app_parent,
             )
             if events
@@ -111,7 +110,7 @@ class TelemetrySink:
         events_json: str = "[]",
     ) -> None:
         self.spans.append(
-            (
+            self.writer.span_record(
                 trace_id,
                 span_id,
                 parent_id,
@@ -122,7 +121,7 @@ class TelemetrySink:
                 round(duration, 6),
                 status,
                 status_message,
-                json.dumps(attributes, default=str, separators=(",", ":")),
+                attributes,
                 events_json,
             )
         )
@@ -130,7 +129,7 @@ class TelemetrySink:
             self.flush_spans()
 
     def flush_spans(self) -> None:
-        self.writer.add_spans(self.spans)
+        self.writer.add_span_records(self.spans)
         self.counts["spans"] += len(self.spans)
         self.spans = []
 
@@ -138,7 +137,7 @@ class TelemetrySink:
     def add_log(self, entry: dict[str, Any]) -> None:
         """One structured record, as the application's JSON formatter builds it."""
         attributes = {k: v for k, v in entry.items() if k not in _LOG_COLUMNS}
-        attributes_json = json.dumps(attributes, default=str, separators=(",", ":")) if attributes else "{}"
+        attributes_json = to_json(attributes) if attributes else "{}"
         if "error.stack" in attributes:
             attributes_json = as_deployed(attributes_json, self.app_parent)
         self.logs.append(

@@ -10,7 +10,7 @@ are 32 lowercase hex characters and span ids 16, as in W3C trace context and OTL
 
 from __future__ import annotations
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 MANIFEST_NAME = "manifest.json"
 DATABASE_NAME = "telemetry.sqlite"
@@ -43,20 +43,54 @@ CREATE TABLE metric_samples (
     PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
 
-CREATE TABLE spans (
-    trace_id       TEXT NOT NULL,
-    span_id        TEXT NOT NULL,
-    parent_span_id TEXT,            -- NULL for a trace's root span
-    service        TEXT NOT NULL,
-    name           TEXT NOT NULL,
-    kind           TEXT NOT NULL,   -- server | client | internal | producer | consumer
-    start          REAL NOT NULL,
-    duration       REAL NOT NULL,   -- seconds
-    status         TEXT NOT NULL,   -- unset | ok | error
-    status_message TEXT,
-    attributes     TEXT NOT NULL,   -- JSON object
-    events         TEXT NOT NULL    -- JSON array of {"name", "time", "attributes"}
+-- Spans are stored normalised: each trace id once in traces; what many spans share (service, name,
+-- kind and the attributes that repeat: statement text, code location, route, names and addresses)
+-- once per distinct combination in span_templates; each span's own values in span_records.  The
+-- spans view joins them back, so readers see the columns described in docs/dataset.md.
+CREATE TABLE traces (
+    id       INTEGER PRIMARY KEY,
+    trace_id TEXT NOT NULL
 );
+
+CREATE TABLE span_templates (
+    id         INTEGER PRIMARY KEY,
+    service    TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    attributes TEXT NOT NULL        -- JSON object; where spans have their own value, a placeholder (0)
+);
+
+CREATE TABLE span_records (
+    trace          INTEGER NOT NULL REFERENCES traces(id),
+    span_id        TEXT NOT NULL,
+    parent_span_id TEXT,
+    template       INTEGER NOT NULL REFERENCES span_templates(id),
+    start          REAL NOT NULL,
+    duration       REAL NOT NULL,
+    status         TEXT NOT NULL,
+    status_message TEXT,
+    own_attributes TEXT NOT NULL,   -- JSON object of the values that replace the template's placeholders
+    events         TEXT NOT NULL
+);
+
+CREATE VIEW spans AS
+SELECT
+    t.trace_id,
+    r.span_id,
+    r.parent_span_id,               -- NULL for a trace's root span
+    p.service,
+    p.name,
+    p.kind,                         -- server | client | internal | producer | consumer
+    r.start,
+    r.duration,                     -- seconds
+    r.status,                       -- unset | ok | error
+    r.status_message,
+    CASE r.own_attributes WHEN '{}' THEN p.attributes
+        ELSE json_patch(p.attributes, r.own_attributes) END AS attributes,  -- JSON object
+    r.events                        -- JSON array of {"name", "time", "attributes"}
+FROM span_records r
+JOIN traces t ON t.id = r.trace
+JOIN span_templates p ON p.id = r.template;
 
 CREATE TABLE logs (
     id         INTEGER PRIMARY KEY,
@@ -71,23 +105,50 @@ CREATE TABLE logs (
     attributes TEXT NOT NULL        -- JSON object: the rest of the structured record
 );
 
-CREATE TABLE db_sessions (
-    ts               REAL NOT NULL, -- snapshot time
-    pid              INTEGER NOT NULL,
+-- A snapshot repeats most of a session's row (who, from where, its state and last query) from the
+-- previous one: those columns are stored once per distinct combination in db_session_states, and the
+-- db_sessions view joins them back.
+CREATE TABLE db_session_states (
+    id               INTEGER PRIMARY KEY,
     datname          TEXT NOT NULL,
     usename          TEXT NOT NULL,
     application_name TEXT NOT NULL,
     client_addr      TEXT NOT NULL,
-    backend_start    REAL NOT NULL,
-    xact_start       REAL,
-    query_start      REAL,
-    state_change     REAL NOT NULL,
-    state            TEXT NOT NULL, -- active | idle | idle in transaction | idle in transaction (aborted)
+    state            TEXT NOT NULL,
     wait_event_type  TEXT,
     wait_event       TEXT,
-    query            TEXT NOT NULL,
+    query            TEXT NOT NULL
+);
+
+CREATE TABLE db_session_snapshots (
+    ts            REAL NOT NULL,
+    pid           INTEGER NOT NULL,
+    backend_start REAL NOT NULL,
+    xact_start    REAL,
+    query_start   REAL,
+    state_change  REAL NOT NULL,
+    session_state INTEGER NOT NULL REFERENCES db_session_states(id),
     PRIMARY KEY (ts, pid)
 ) WITHOUT ROWID;
+
+CREATE VIEW db_sessions AS
+SELECT
+    s.ts,                           -- snapshot time
+    s.pid,
+    d.datname,
+    d.usename,
+    d.application_name,
+    d.client_addr,
+    s.backend_start,
+    s.xact_start,
+    s.query_start,
+    s.state_change,
+    d.state,                        -- active | idle | idle in transaction | idle in transaction (aborted)
+    d.wait_event_type,
+    d.wait_event,
+    d.query
+FROM db_session_snapshots s
+JOIN db_session_states d ON d.id = s.session_state;
 
 CREATE TABLE jobs (
     id                 TEXT PRIMARY KEY,
@@ -115,8 +176,9 @@ CREATE TABLE job_runs (
 """
 
 INDEXES = """
-CREATE INDEX spans_trace ON spans(trace_id);
-CREATE INDEX spans_start ON spans(start);
+CREATE UNIQUE INDEX traces_trace_id ON traces(trace_id);
+CREATE INDEX spans_trace ON span_records(trace);
+CREATE INDEX spans_start ON span_records(start);
 CREATE INDEX logs_ts ON logs(ts);
 CREATE INDEX logs_trace ON logs(trace_id);
 CREATE INDEX job_runs_job ON job_runs(job_id, scheduled_at);

@@ -8,17 +8,37 @@ so an interrupted run leaves nothing that looks like a usable dataset.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from obsim.dataset.schema import DATABASE_NAME, DDL, FORMAT_VERSION, INDEXES, MANIFEST_NAME
 
 SpanRow = tuple[str, str, str | None, str, str, str, float, float, str, str | None, str, str]
+# A span_records row: trace number, span id, parent span id, template id, start, duration, status,
+# status message, own attributes (JSON), events (JSON).
+SpanRecordRow = tuple[int, str, str | None, int, float, float, str, str | None, str, str]
 LogRow = tuple[float, str, str, str, str, str, str | None, str | None, str]
+
+# orjson is several times faster than the json module, and every span and log record is encoded.
+# Datetimes and dataclasses still go through ``str``, as with ``json.dumps(default=str)``.
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# A string attribute is shared (stored once per span template) until its key has shown this many
+# distinct values; past that it is an id-like value (a URL path, an address) and each span keeps its own.
+_MAX_SHARED_STRINGS = 256
+_OWN = object()  # marks a key whose value the span keeps itself, in a template's identity
+_JSON_VALUE = object()  # marks a list or object value, identified by its JSON text
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text; values JSON has no type for are written as their ``str``."""
+    return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
 
 
 class DatasetWriter:
@@ -37,6 +57,11 @@ class DatasetWriter:
         self.db.execute("BEGIN")
         self._series: dict[tuple[str, str], int] = {}
         self._families: set[str] = set()
+        self._traces: dict[str, int] = {}
+        self._templates: dict[tuple[Any, ...], int] = {}
+        self._shared_strings: dict[str, set[str]] = {}
+        self._own_string_keys: set[str] = set()
+        self._session_states: dict[tuple[Any, ...], int] = {}
 
     # -- metrics --------------------------------------------------------------------------------
     def series_id(
@@ -66,7 +91,81 @@ class DatasetWriter:
 
     # -- traces, logs, database sessions, jobs --------------------------------------------------
     def add_spans(self, rows: Sequence[SpanRow]) -> None:
-        self.db.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        """Spans as the ``spans`` view returns them (attributes and events as JSON text)."""
+        self.add_span_records(
+            [self.span_record(*row[:10], json.loads(row[10]), row[11]) for row in rows]  # type: ignore[misc]
+        )
+
+    def add_span_records(self, rows: Sequence[SpanRecordRow]) -> None:
+        """Rows made by :meth:`span_record`."""
+        self.db.executemany("INSERT INTO span_records VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def span_record(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_span_id: str | None,
+        service: str,
+        name: str,
+        kind: str,
+        start: float,
+        duration: float,
+        status: str,
+        status_message: str | None,
+        attributes: Mapping[str, Any],
+        events_json: str,
+    ) -> SpanRecordRow:
+        """One span as a ``span_records`` row, registering its trace and template on first sight."""
+        trace = self._traces.get(trace_id)
+        if trace is None:
+            trace = self._traces[trace_id] = len(self._traces) + 1
+            self.db.execute("INSERT INTO traces(id, trace_id) VALUES (?, ?)", (trace, trace_id))
+        template, own_json = self._template(service, name, kind, attributes)
+        return (trace, span_id, parent_span_id, template, start, duration, status, status_message, own_json,
+                events_json)  # fmt: skip
+
+    def _template(self, service: str, name: str, kind: str, attributes: Mapping[str, Any]) -> tuple[int, str]:
+        """Split a span into its shared template (returned as its id) and its own values (JSON).
+
+        Most of a span's attributes repeat across thousands of spans (the statement text, the code
+        location, the route, names and addresses); stored once per distinct combination they take
+        a fraction of the space.  Finite numbers, and the strings of keys that turned out to be
+        id-like, are the span's own.  The template keeps every key in order, with a placeholder where
+        the span's own value goes, so ``json_patch`` in the ``spans`` view rebuilds the object key
+        for key.
+        """
+        identity: list[Any] = [service, name, kind]
+        own: dict[str, Any] = {}
+        for key, value in attributes.items():
+            kind_of_value = type(value)
+            if kind_of_value is int or (kind_of_value is float and math.isfinite(value)):
+                own[key] = value
+                identity.append((key, _OWN))
+            elif kind_of_value is str:
+                if key not in self._own_string_keys:
+                    seen = self._shared_strings.setdefault(key, set())
+                    if value in seen or len(seen) < _MAX_SHARED_STRINGS:
+                        seen.add(value)
+                        identity.append((key, value))
+                        continue
+                    self._own_string_keys.add(key)
+                    del self._shared_strings[key]
+                own[key] = value
+                identity.append((key, _OWN))
+            elif kind_of_value is list or kind_of_value is dict:
+                identity.append((key, _JSON_VALUE, to_json(value)))
+            else:  # None, booleans, and the rare other scalar: kept in the template exactly as they are
+                identity.append((key, value))
+        template_key = tuple(identity)
+        template = self._templates.get(template_key)
+        if template is None:
+            template = self._templates[template_key] = len(self._templates) + 1
+            shared = {key: 0 if key in own else value for key, value in attributes.items()}
+            self.db.execute(
+                "INSERT INTO span_templates(id, service, name, kind, attributes) VALUES (?, ?, ?, ?, ?)",
+                (template, service, name, kind, to_json(shared)),
+            )
+        return template, to_json(own) if own else "{}"
 
     def add_logs(self, rows: Sequence[LogRow]) -> None:
         self.db.executemany(
@@ -76,7 +175,16 @@ class DatasetWriter:
         )
 
     def add_db_sessions(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self.db.executemany("INSERT INTO db_sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        """Rows in the column order of the ``db_sessions`` view."""
+        snapshots = []
+        for ts, pid, datname, usename, app, addr, backend, xact, query_start, change, *state in rows:
+            key = (datname, usename, app, addr, *state)
+            state_id = self._session_states.get(key)
+            if state_id is None:
+                state_id = self._session_states[key] = len(self._session_states) + 1
+                self.db.execute("INSERT INTO db_session_states VALUES (?,?,?,?,?,?,?,?,?)", (state_id, *key))
+            snapshots.append((ts, pid, backend, xact, query_start, change, state_id))
+        self.db.executemany("INSERT INTO db_session_snapshots VALUES (?,?,?,?,?,?,?)", snapshots)
 
     def add_jobs(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.db.executemany("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
