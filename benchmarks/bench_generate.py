@@ -4,6 +4,8 @@ Usage: python benchmarks/bench_generate.py [--repeat N] [SCENARIO ...]
 
 Each run is a cold generation (no cache) in a fresh worker process, as `obsim generate --no-cache`
 does.  Peak RSS is the worker's (the parent only waits).  Figures are medians over the repeats.
+``cpu s`` is the worker's user + system CPU time: on a machine shared with other work it is the
+steadier figure, since wall time also counts the time the worker waited for a core.
 """
 
 from __future__ import annotations
@@ -57,10 +59,12 @@ def run_once(scenario_id: str) -> dict[str, float]:
             "{}",
             "--quiet",
         ]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
         stdout, _ = process.communicate()
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if process.returncode != 0:
             raise SystemExit(f"{scenario_id}: generation failed")
         counts = json.loads(stdout.strip().splitlines()[-1])
@@ -68,6 +72,7 @@ def run_once(scenario_id: str) -> dict[str, float]:
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "wall_s": wall,
+        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         "requests": counts["requests"],
         "requests_per_s": counts["requests"] / wall,
         "peak_rss_mb": peak_rss_mb,
@@ -81,13 +86,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    print(f"{'scenario':<18}{'requests':>10}{'req/s':>9}{'wall s':>9}{'peak RSS MB':>13}{'dataset MB':>12}")
+    print(
+        f"{'scenario':<18}{'requests':>10}{'req/s':>9}{'wall s':>9}{'cpu s':>9}{'peak RSS MB':>13}"
+        f"{'dataset MB':>12}"
+    )
     for scenario_id in args.scenarios:
         runs = [run_once(scenario_id) for _ in range(args.repeat)]
         med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         print(
             f"{scenario_id:<18}{med['requests']:>10.0f}{med['requests_per_s']:>9.0f}{med['wall_s']:>9.1f}"
-            f"{med['peak_rss_mb']:>13.0f}{med['dataset_mb']:>12.1f}"
+            f"{med['cpu_s']:>9.1f}{med['peak_rss_mb']:>13.0f}{med['dataset_mb']:>12.1f}"
         )
     print("peak RSS is the largest worker process seen so far in this benchmark run (RUSAGE_CHILDREN)")
 

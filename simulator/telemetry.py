@@ -24,7 +24,9 @@ _APP_PARENT = str(Path(__file__).resolve().parent.parent) + "/"
 _DEPLOY_ROOT = "/srv/platform-api/"
 _SITE_PACKAGES = sysconfig.get_paths()["purelib"] + "/"
 _DEPLOY_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages/"
-_LOG_COLUMNS = frozenset(("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id"))
+_LOG_COLUMNS = frozenset(
+    ("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id")
+)
 
 
 def as_deployed(text: str, app_parent: str = _APP_PARENT) -> str:
@@ -68,14 +70,16 @@ class TelemetrySink:
     def export(self, span: Any) -> None:
         """``SpanExporter`` for the application's tracer."""
         events = span.events
-        events_json = (
-            as_deployed(
-                to_json([{"name": n, "time": t, "attributes": a} for n, t, a in events]),
-                self.app_parent,
+        events_json: str | None = "[]"
+        event = None
+        if len(events) == 1:  # stored as a template (the stack trace) and a time: see DatasetWriter
+            name, at, event_attributes = events[0]
+            template = to_json([{"name": name, "time": 0, "attributes": event_attributes}])
+            event, events_json = (as_deployed(template, self.app_parent), at), None
+        elif events:
+            events_json = as_deployed(
+                to_json([{"name": n, "time": t, "attributes": a} for n, t, a in events]), self.app_parent
             )
-            if events
-            else "[]"
-        )
         self.add_span(
             span.trace_id,
             span.span_id,
@@ -89,6 +93,7 @@ class TelemetrySink:
             span.status_message,
             span.attributes,
             events_json,
+            event,
         )
         if span.parent_id is None:
             for listener in self.root_span_listeners:
@@ -107,7 +112,8 @@ class TelemetrySink:
         status: str,
         status_message: str | None,
         attributes: dict[str, Any],
-        events_json: str = "[]",
+        events_json: str | None = "[]",
+        event: tuple[str, float] | None = None,
     ) -> None:
         self.spans.append(
             self.writer.span_record(
@@ -123,6 +129,7 @@ class TelemetrySink:
                 status_message,
                 attributes,
                 events_json,
+                event,
             )
         )
         if len(self.spans) >= _BATCH:

@@ -60,6 +60,13 @@ CREATE TABLE span_templates (
     attributes TEXT NOT NULL        -- JSON object; where spans have their own value, a placeholder (0)
 );
 
+-- A span's single event (an exception, almost always) repeats too: its stack trace is the same for
+-- every failure on the same code path.  Such an event is stored once, its time as placeholder (0).
+CREATE TABLE span_event_templates (
+    id     INTEGER PRIMARY KEY,
+    events TEXT NOT NULL            -- JSON array of one event whose "time" is 0
+);
+
 CREATE TABLE span_records (
     trace          INTEGER NOT NULL REFERENCES traces(id),
     span_id        TEXT NOT NULL,
@@ -70,7 +77,9 @@ CREATE TABLE span_records (
     status         TEXT NOT NULL,
     status_message TEXT,
     own_attributes TEXT NOT NULL,   -- JSON object of the values that replace the template's placeholders
-    events         TEXT NOT NULL
+    events         TEXT,            -- JSON array, or NULL when the span's one event is in event_template
+    event_template INTEGER REFERENCES span_event_templates(id),
+    event_time     TEXT             -- with event_template: the event's time, as JSON number text
 );
 
 CREATE VIEW spans AS
@@ -87,10 +96,12 @@ SELECT
     r.status_message,
     CASE r.own_attributes WHEN '{}' THEN p.attributes
         ELSE json_patch(p.attributes, r.own_attributes) END AS attributes,  -- JSON object
-    r.events                        -- JSON array of {"name", "time", "attributes"}
+    CASE WHEN r.event_template IS NULL THEN r.events
+        ELSE json_set(e.events, '$[0].time', json(r.event_time)) END AS events  -- JSON array of {"name", "time", "attributes"}
 FROM span_records r
 JOIN traces t ON t.id = r.trace
-JOIN span_templates p ON p.id = r.template;
+JOIN span_templates p ON p.id = r.template
+LEFT JOIN span_event_templates e ON e.id = r.event_template;
 
 CREATE TABLE logs (
     id         INTEGER PRIMARY KEY,

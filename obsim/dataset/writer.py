@@ -22,8 +22,10 @@ from obsim.dataset.schema import DATABASE_NAME, DDL, FORMAT_VERSION, INDEXES, MA
 
 SpanRow = tuple[str, str, str | None, str, str, str, float, float, str, str | None, str, str]
 # A span_records row: trace number, span id, parent span id, template id, start, duration, status,
-# status message, own attributes (JSON), events (JSON).
-SpanRecordRow = tuple[int, str, str | None, int, float, float, str, str | None, str, str]
+# status message, own attributes (JSON), events (JSON) or None, event template id, event time (JSON).
+SpanRecordRow = tuple[
+    int, str, str | None, int, float, float, str, str | None, str, str | None, int | None, str | None
+]
 LogRow = tuple[float, str, str, str, str, str, str | None, str | None, str]
 
 # orjson is several times faster than the json module, and every span and log record is encoded.
@@ -59,6 +61,7 @@ class DatasetWriter:
         self._families: set[str] = set()
         self._traces: dict[str, int] = {}
         self._templates: dict[tuple[Any, ...], int] = {}
+        self._event_templates: dict[str, int] = {}
         self._shared_strings: dict[str, set[str]] = {}
         self._own_string_keys: set[str] = set()
         self._session_states: dict[tuple[Any, ...], int] = {}
@@ -98,7 +101,7 @@ class DatasetWriter:
 
     def add_span_records(self, rows: Sequence[SpanRecordRow]) -> None:
         """Rows made by :meth:`span_record`."""
-        self.db.executemany("INSERT INTO span_records VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self.db.executemany("INSERT INTO span_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def span_record(
         self,
@@ -113,16 +116,31 @@ class DatasetWriter:
         status: str,
         status_message: str | None,
         attributes: Mapping[str, Any],
-        events_json: str,
+        events_json: str | None,
+        event: tuple[str, float] | None = None,
     ) -> SpanRecordRow:
-        """One span as a ``span_records`` row, registering its trace and template on first sight."""
+        """One span as a ``span_records`` row, registering its trace and templates on first sight.
+
+        A span with exactly one event may pass it as ``event``: the JSON array of that one event with
+        its time set to 0, and the time; ``events_json`` is then None.
+        """
         trace = self._traces.get(trace_id)
         if trace is None:
             trace = self._traces[trace_id] = len(self._traces) + 1
             self.db.execute("INSERT INTO traces(id, trace_id) VALUES (?, ?)", (trace, trace_id))
         template, own_json = self._template(service, name, kind, attributes)
+        event_template = event_time = None
+        if event is not None:
+            event_json, at = event
+            event_template = self._event_templates.get(event_json)
+            if event_template is None:
+                event_template = self._event_templates[event_json] = len(self._event_templates) + 1
+                self.db.execute(
+                    "INSERT INTO span_event_templates VALUES (?, ?)", (event_template, event_json)
+                )
+            event_time = to_json(at)
         return (trace, span_id, parent_span_id, template, start, duration, status, status_message, own_json,
-                events_json)  # fmt: skip
+                events_json, event_template, event_time)  # fmt: skip
 
     def _template(self, service: str, name: str, kind: str, attributes: Mapping[str, Any]) -> tuple[int, str]:
         """Split a span into its shared template (returned as its id) and its own values (JSON).
