@@ -50,7 +50,7 @@ def _require_candidate() -> Response | None:
         return None
     token = request.cookies.get(CANDIDATE_COOKIE, "")
     interview = store().session_for_link(token) if token else None
-    if interview is None:
+    if interview is None or interview.scenario_id != scenario().id:
         message = "Open the interview link your interviewer sent you."
         if request.path.startswith("/api/"):
             return Response(f'{{"error": "{message}"}}', 403, mimetype="application/json")
@@ -92,7 +92,8 @@ def _interview_context() -> dict[str, Any]:
 
 @bp.get("/join/<token>")
 def join(token: str) -> Response:
-    if store() is None or store().session_for_link(token) is None:
+    found = store().session_for_link(token) if store() is not None else None
+    if found is None or found.scenario_id != scenario().id:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
     response = redirect("/")
     response.set_cookie(

@@ -136,6 +136,31 @@ def _default_interviews_url() -> str:
     return f"sqlite:///{root / 'interviews.sqlite'}"
 
 
+def _interview(args: argparse.Namespace) -> int:
+    """Sessions on the interviews database a running server reads (it sees changes at once)."""
+    from obsim.interview.store import InterviewStore
+
+    interviews = InterviewStore(args.db or _default_interviews_url())
+    if args.action == "new":
+        loaded = _resolve_scenario(args.scenario)
+        if loaded.ground_truth is None:
+            raise ScenarioError(f"{loaded.id} has no incident to interview on")
+        session_id, link = interviews.create_session(
+            args.candidate, loaded.id, loaded.default_seed, loaded.time_limit_minutes * 60.0
+        )
+        print(f"session {session_id} for {args.candidate} ({loaded.id})")
+        print(f"candidate link: {args.base_url.rstrip('/')}/join/{link}")
+    elif args.action == "list":
+        for s in interviews.sessions():
+            state = "not started" if s.started_at is None else f"{s.elapsed_s() / 60:.0f} min used"
+            print(f"{s.id}  {s.scenario_id:16} {s.created_at:%Y-%m-%d %H:%M}  {state:14} {s.candidate}")
+    elif not interviews.delete(args.session):
+        raise ScenarioError(f"no interview session {args.session}")
+    else:
+        print(f"deleted session {args.session} and everything recorded for it")
+    return 0
+
+
 def _score(args: argparse.Namespace) -> int:
     import json
 
@@ -229,6 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--brief", help="incident brief to show with a bare dataset directory")
     _server_options(serve)
     serve.set_defaults(func=_serve)
+
+    interview = sub.add_parser("interview", help="create, list or delete interview sessions")
+    interview.add_argument("--db", help="interviews database URL (default: SQLite beside the dataset cache)")
+    actions = interview.add_subparsers(dest="action", required=True)
+    new = actions.add_parser("new", help="a new candidate session; prints its link")
+    new.add_argument("scenario", help="the scenario the server runs")
+    new.add_argument("--candidate", required=True)
+    new.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the server is reached")
+    actions.add_parser("list", help="every session")
+    remove = actions.add_parser("delete", help="remove a session and everything recorded for it")
+    remove.add_argument("session")
+    interview.set_defaults(func=_interview)
 
     score_cmd = sub.add_parser("score", help="score a candidate's submission against a scenario (JSON)")
     score_cmd.add_argument("scenario", help="scenario id or path to a scenario.toml")

@@ -159,3 +159,22 @@ def test_a_restart_loses_nothing(setup):
     survivor.set_cookie("obsim_candidate", ada.get_cookie("obsim_candidate").value)
     assert survivor.get("/").status_code == 200
     assert [e.detail["path"] for e in again.events(session_id(again, "Ada"))] == ["/jobs", "/"]
+
+
+def test_obsim_interview_new_list_delete_on_the_servers_database(setup, capsys):
+    from obsim.cli import main
+
+    app, interviews, _, url, _ = setup
+    assert main(["interview", "--db", url, "new", "connection-leak", "--candidate", "Grace"]) == 0
+    printed = capsys.readouterr().out
+    link = re.search(r"http://127\.0\.0\.1:8000(/join/[\w-]+)", printed).group(1)
+    client = app.test_client()
+    assert client.get(link).status_code == 302 and client.get("/").status_code == 200
+    assert main(["interview", "--db", url, "list"]) == 0
+    assert "Grace" in capsys.readouterr().out
+    _, other_link = interviews.create_session("Eve", "cron-storm", 1, 900)
+    assert app.test_client().get(f"/join/{other_link}").status_code == 404, "a link for another scenario"
+    grace = session_id(interviews, "Grace")
+    assert main(["interview", "--db", url, "delete", grace]) == 0
+    assert client.get("/").status_code == 403
+    assert main(["interview", "--db", url, "delete", grace]) == 2
