@@ -125,14 +125,8 @@ def search() -> str:
     db = dataset().connection
     f = _filter_from_request()
     results, total = search_traces(db, tr.start, tr.end, f)
-    services = [r[0] for r in db.execute("SELECT DISTINCT service FROM spans ORDER BY 1")]
-    operations = [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT name FROM spans WHERE service = ? AND kind = 'server' ORDER BY 1",
-            (f.service or "platform-api",),
-        )
-    ]
+    services = dataset().span_services()
+    operations = dataset().span_operations(f.service or "platform-api", "server")
     scatter = charts.figure(
         [
             {

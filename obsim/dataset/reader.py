@@ -129,6 +129,21 @@ class Dataset:
         )
 
     # -- traces and logs --------------------------------------------------------------------------
+    def span_services(self) -> list[str]:
+        """The services that emitted spans, sorted (read from the templates, not every span)."""
+        return [
+            row[0]
+            for row in self.connection.execute("SELECT DISTINCT service FROM span_templates ORDER BY 1")
+        ]
+
+    def span_operations(self, service: str, kind: str) -> list[str]:
+        """Span names of one service and kind (``server`` for the operations a service serves), sorted."""
+        rows = self.connection.execute(
+            "SELECT DISTINCT name FROM span_templates WHERE service = ? AND kind = ? ORDER BY 1",
+            (service, kind),
+        )
+        return [row[0] for row in rows]
+
     def spans(self) -> Iterator[Span]:
         """Stream all spans ordered by start time (ties broken by ids, for deterministic output)."""
         rows = self.connection.execute("SELECT * FROM spans ORDER BY start, trace_id, span_id")

@@ -190,6 +190,8 @@ INDEXES = """
 CREATE UNIQUE INDEX traces_trace_id ON traces(trace_id);
 CREATE INDEX spans_trace ON span_records(trace);
 CREATE INDEX spans_start ON span_records(start);
+-- Trace search starts from root spans in a time range and filters on whole-trace duration.
+CREATE INDEX spans_roots ON span_records(start, duration) WHERE parent_span_id IS NULL;
 CREATE INDEX logs_ts ON logs(ts);
 CREATE INDEX logs_trace ON logs(trace_id);
 CREATE INDEX job_runs_job ON job_runs(job_id, scheduled_at);
