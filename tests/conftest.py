@@ -19,6 +19,7 @@ from obsim import scenario as scenarios
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
 from tests.exported import Metrics
+from tests.postgres import postgres_url  # noqa: F401  (a fixture for every test module)
 
 # name -> (scenario id, apply the scenario's fix.patch)
 RUNS: dict[str, tuple[str, bool]] = {
