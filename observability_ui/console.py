@@ -9,11 +9,17 @@ is a different secret, get a 403 on every page here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from pydantic import ValidationError
 
 from observability_ui.interview import scenario, store
+from obsim.interview import scorecard as scorecards
+from obsim.interview.figures import investigation_figures
+from obsim.interview.timeline import describe
+from obsim.scoring.rubric import DIMENSIONS, RATINGS, RubricScore, checklist, suggested_level
 
 bp = Blueprint("console", __name__, url_prefix="/interviewer")
 
@@ -30,6 +36,11 @@ def _require_interviewer() -> Response | None:
         return Response(render_template("console/denied.html"), 403)
     g.interviewer = True
     return None
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    return {"describe_event": lambda event: describe(event, scenario().hints), "minutes": scorecards.minutes}
 
 
 @bp.get("/login/<token>")
@@ -94,27 +105,101 @@ def session(session_id: str) -> str:
         hints=[(index, hint, index in released) for index, hint in enumerate(incident.hints)],
         events=store().events(session_id),
         submissions=store().submissions(session_id),
+        rubric=_rubric_view(session_id),
+        figures=investigation_figures(incident, interview, store().events(session_id)),
     )
+
+
+def _rubric_view(session_id: str) -> dict[str, Any]:
+    """The rubric form's contents: dimensions, the checklist by level, and what was scored before."""
+    stored = store().rubric(session_id)
+    score = RubricScore.model_validate(stored.body) if stored is not None else None
+    answers = score.checklist if score is not None else {}
+    return {
+        "dimensions": DIMENSIONS,
+        "ratings": RATINGS,
+        "checklist": list(enumerate(checklist(scenario()).items())),
+        "score": score,
+        "scored_at": stored.scored_at if stored is not None else None,
+        "suggested": suggested_level(scenario(), answers) if score is not None else None,
+    }
+
+
+@bp.get("/sessions/<session_id>/timeline")
+def timeline(session_id: str) -> str:
+    """The timeline panel alone, polled by the session page so it stays live."""
+    _session(session_id)
+    return render_template("console/_timeline.html", events=store().events(session_id))
+
+
+@bp.get("/sessions/<session_id>/scorecard.<fmt>")
+def scorecard(session_id: str, fmt: str) -> Response:
+    """The session's scorecard as printable HTML, Markdown or JSON (downloads, but for HTML)."""
+    _session(session_id)
+    if fmt not in scorecards.FORMATS:
+        abort(404)
+    body = scorecards.render(scorecards.build(store(), scenario(), session_id), fmt)
+    response = Response(body, mimetype=scorecards.FORMATS[fmt])
+    if fmt != "html":
+        name = f"scorecard-{scenario().id}-{session_id}.{fmt}"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/compare")
+def compare() -> str:
+    """Every candidate of this scenario side by side: both scores and how they investigated."""
+    return render_template(
+        "console/compare.html", scenario=scenario(), rows=scorecards.comparison(store(), scenario())
+    )
+
+
+def _release_hint(session_id: str) -> None:
+    try:
+        index = int(request.form.get("index", ""))
+    except ValueError:
+        abort(400, description="Which hint? (index missing)")
+    if not 0 <= index < len(scenario().hints):
+        abort(400, description="No such hint.")
+    store().release_hint(session_id, index)
+
+
+def _score_rubric(session_id: str) -> None:
+    """Validate the whole rubric form before storing anything: a bad form changes nothing."""
+    form = request.form
+    try:
+        rubric = RubricScore(
+            ratings={name: int(form.get(f"rating.{name}", "")) for name in DIMENSIONS},
+            checklist={statement: form.get(f"check.{index}") == "yes" for index, statement in enumerate(checklist(scenario()))},
+            level=form.get("level", ""),
+            notes=form.get("notes", ""),
+        )
+    except ValueError as error:  # int() of a missing rating, or the model's own validation
+        abort(400, description=f"The rubric was not saved: {_readable(error)}")
+    store().score_rubric(session_id, rubric.model_dump(mode="json"))
+
+
+def _readable(error: ValueError) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in error.errors())
+    return "rate every dimension 0-3"
+
+
+ACTIONS: dict[str, Callable[[str], None]] = {
+    "start": lambda session_id: store().start(session_id),
+    "pause": lambda session_id: store().pause(session_id),
+    "hint": _release_hint,
+    "rubric": _score_rubric,
+}
 
 
 @bp.post("/sessions/<session_id>/<action>")
 def act(session_id: str, action: str) -> Response:
     _session(session_id)
-    if action == "start":
-        store().start(session_id)
-    elif action == "pause":
-        store().pause(session_id)
-    elif action == "hint":
-        try:
-            index = int(request.form.get("index", ""))
-        except ValueError:
-            abort(400, description="Which hint? (index missing)")
-        if not 0 <= index < len(scenario().hints):
-            abort(400, description="No such hint.")
-        store().release_hint(session_id, index)
-    elif action == "delete":
+    if action == "delete":
         store().delete(session_id)
         return redirect(url_for("console.sessions"))
-    else:
+    if action not in ACTIONS:
         abort(404)
+    ACTIONS[action](session_id)
     return redirect(url_for("console.session", session_id=session_id))

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, render_template, request
 from pydantic import ValidationError
 
+from observability_ui.request_context import dataset
 from observability_ui.views.page import render
 from obsim.interview.store import InterviewSession, InterviewStore
 from obsim.scenario import Scenario
@@ -25,6 +26,9 @@ bp = Blueprint("interview", __name__)
 CANDIDATE_COOKIE = "obsim_candidate"
 STORE = "obsim_interviews"
 SCENARIO = "obsim_scenario"
+#: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
+DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
+MAX_NOTES = 20_000
 OPEN_ENDPOINTS = {"interview.join", "static", "assets.plotly"}
 
 
@@ -95,6 +99,8 @@ def join(token: str) -> Response:
     found = store().session_for_link(token) if store() is not None else None
     if found is None or found.scenario_id != scenario().id:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
+    identity = {key: dataset().manifest.get(key) for key in DATASET_IDENTITY}
+    store().record(found.id, "join", {"dataset": identity})
     response = redirect("/")
     response.set_cookie(
         CANDIDATE_COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, path="/"
@@ -156,5 +162,23 @@ def submit() -> str | tuple[str, int]:
         errors=errors,
         form=request.form,
         stored=stored,
+        notes=latest_notes(g.interview.id),
     )
     return body, status
+
+
+@bp.post("/notes")
+def notes() -> Response:
+    """The candidate's scratch notes, saved as they type (the interviewer sees each saved version)."""
+    if store() is None or g.get("interview") is None:
+        abort(404)
+    text = request.form.get("text", "")
+    if len(text) > MAX_NOTES:
+        abort(413, description=f"Notes are limited to {MAX_NOTES} characters.")
+    store().record(g.interview.id, "notes", {"text": text})
+    return Response(status=204)
+
+
+def latest_notes(session_id: str) -> str:
+    saved = [event for event in store().events(session_id) if event.kind == "notes"]
+    return str(saved[-1].detail.get("text", "")) if saved else ""

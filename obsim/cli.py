@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset, DatasetError
 from obsim.scenario import ScenarioError
+
+if TYPE_CHECKING:
+    from obsim.interview.store import InterviewStore
 
 
 def _print_scenarios(_: argparse.Namespace) -> int:
@@ -154,6 +159,10 @@ def _interview(args: argparse.Namespace) -> int:
         for s in interviews.sessions():
             state = "not started" if s.started_at is None else f"{s.elapsed_s() / 60:.0f} min used"
             print(f"{s.id}  {s.scenario_id:16} {s.created_at:%Y-%m-%d %H:%M}  {state:14} {s.candidate}")
+    elif args.action == "scorecard":
+        _scorecard(interviews, args)
+    elif args.action == "compare":
+        _compare(interviews, args)
     elif not interviews.delete(args.session):
         raise ScenarioError(f"no interview session {args.session}")
     else:
@@ -161,8 +170,41 @@ def _interview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
+    from obsim.interview import scorecard
+
+    session = interviews.get(args.session)
+    if session is None:
+        raise ScenarioError(f"no interview session {args.session}")
+    text = scorecard.render(scorecard.build(interviews, scenarios.load(session.scenario_id), session.id), args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+
+
+def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
+    from obsim.interview import scorecard
+
+    rows = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    print("| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        auto = "—" if r["automatic_total"] is None else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
+        rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
+        print(
+            f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "
+            f"| {scorecard.minutes(r['time_to_first_relevant_signal_s'])} | {r['evidence_seen']}/{r['evidence_total']} "
+            f"| {scorecard.minutes(r['time_on_decoys_s'])} | {r['queries']} | {r['hints_used']} "
+            f"| {scorecard.minutes(r['time_to_submission_s'])} |"
+        )
+
+
 def _score(args: argparse.Namespace) -> int:
-    import json
 
     from obsim.scoring import load_submission, score
 
@@ -265,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="every session")
     remove = actions.add_parser("delete", help="remove a session and everything recorded for it")
     remove.add_argument("session")
+    card = actions.add_parser("scorecard", help="a session's scorecard: both scores, figures, timeline")
+    card.add_argument("session")
+    card.add_argument("--format", choices=("html", "md", "json"), default="md")
+    card.add_argument("--output", "-o", type=Path, help="write to this file instead of standard output")
+    compare = actions.add_parser("compare", help="every candidate of one scenario side by side")
+    compare.add_argument("scenario")
+    compare.add_argument("--format", choices=("md", "json"), default="md")
     interview.set_defaults(func=_interview)
 
     score_cmd = sub.add_parser("score", help="score a candidate's submission against a scenario (JSON)")

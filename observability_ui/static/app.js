@@ -63,5 +63,22 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { renderCharts(); wirePicker(); });
+  // Scratch notes save themselves a moment after the candidate stops typing, and on submit without
+  // leaving the page; the form still works as a plain POST without scripts.
+  function wireAutosave() {
+    document.querySelectorAll("form[data-autosave]").forEach(function (form) {
+      const status = form.querySelector("[data-testid=notes-status]");
+      let timer = null;
+      function save() {
+        clearTimeout(timer);
+        fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+          .then(function (response) { status.textContent = response.ok ? "saved" : "not saved (" + response.status + ")"; })
+          .catch(function () { status.textContent = "not saved (offline)"; });
+      }
+      form.addEventListener("input", function () { status.textContent = ""; clearTimeout(timer); timer = setTimeout(save, 1500); });
+      form.addEventListener("submit", function (event) { event.preventDefault(); save(); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { renderCharts(); wirePicker(); wireAutosave(); });
 })();

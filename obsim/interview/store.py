@@ -70,7 +70,7 @@ class InterviewSession(Base):
             return 0.0
         at = at or now()
         until = self.paused_at or at
-        return max(0.0, (_aware(until) - _aware(self.started_at)).total_seconds() - self.paused_s)
+        return max(0.0, (as_utc(until) - as_utc(self.started_at)).total_seconds() - self.paused_s)
 
     def remaining_s(self, at: datetime | None = None) -> float:
         return max(0.0, self.time_limit_s - self.elapsed_s(at))
@@ -111,11 +111,22 @@ class SubmissionRecord(Base):
     automatic_score: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class RubricRecord(Base):
+    """The interviewer's rubric score for a session (the latest one counts)."""
+
+    __tablename__ = "rubric_scores"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    scored_at: Mapped[datetime]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 def _event(session_id: str, kind: str, detail: dict[str, Any], sim_time: float | None = None) -> Event:
     return Event(session_id=session_id, wall_time=now(), sim_time=sim_time, kind=kind, detail=detail)
 
 
-def _aware(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored here is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -192,7 +203,7 @@ class InterviewStore:
     def delete(self, session_id: str) -> bool:
         """Remove a session and everything recorded for it."""
         with self.transaction() as db:
-            for table in (Event, HintRelease, SubmissionRecord):
+            for table in (Event, HintRelease, SubmissionRecord, RubricRecord):
                 db.execute(delete(table).where(table.session_id == session_id))
             return db.execute(delete(InterviewSession).where(InterviewSession.id == session_id)).rowcount > 0
 
@@ -205,7 +216,7 @@ class InterviewStore:
             if interview.started_at is None:
                 interview.started_at = now()
             elif interview.paused_at is not None:
-                interview.paused_s += (now() - _aware(interview.paused_at)).total_seconds()
+                interview.paused_s += (now() - as_utc(interview.paused_at)).total_seconds()
                 interview.paused_at = None
 
     def pause(self, session_id: str) -> None:
@@ -269,3 +280,21 @@ class InterviewStore:
         with self.transaction() as db:
             rows = select(SubmissionRecord).where(SubmissionRecord.session_id == session_id)
             return list(db.scalars(rows.order_by(SubmissionRecord.id)))
+
+    def score_rubric(self, session_id: str, body: dict[str, Any]) -> RubricRecord:
+        """Store the interviewer's rubric score (replacing an earlier one) and note it on the timeline."""
+        with self.transaction() as db:
+            if db.get(InterviewSession, session_id) is None:
+                raise KeyError(session_id)
+            record = db.get(RubricRecord, session_id)
+            if record is None:
+                record = RubricRecord(session_id=session_id, scored_at=now(), body=body)
+                db.add(record)
+            else:
+                record.scored_at, record.body = now(), body
+            db.add(_event(session_id, "rubric", {"level": body.get("level")}))
+            return record
+
+    def rubric(self, session_id: str) -> RubricRecord | None:
+        with self.transaction() as db:
+            return db.get(RubricRecord, session_id)

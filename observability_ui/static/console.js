@@ -1,0 +1,16 @@
+// The interviewer console: keep live panels current without reloading the page, so a rubric
+// being filled in is never lost to a refresh.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  for (const panel of document.querySelectorAll("[data-live]")) {
+    const refresh = async () => {
+      try {
+        const response = await fetch(panel.dataset.live, { credentials: "same-origin" });
+        if (response.ok) panel.innerHTML = await response.text();
+      } catch (error) {
+        // offline for a moment: the next poll tries again
+      }
+    };
+    setInterval(refresh, 5000);
+  }
+});

@@ -1,0 +1,64 @@
+"""Figures derived from a candidate's recorded investigation, for the console and the scorecard.
+
+They describe *how* the candidate worked, which neither score captures on its own: how soon they
+had a relevant signal on screen (judged against the ground truth's evidence list), how long they
+spent on the scenario's decoys, how many questions they asked of the data, which views they used,
+how many hints they needed and when they submitted.  Times are seconds since the interview clock
+started (or, before it was started, since the candidate's first action).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from obsim.interview.store import Event, InterviewSession, as_utc
+from obsim.interview.timeline import is_query, is_request, view_of
+from obsim.scenario import Scenario
+from obsim.scoring.evidence import evidence_seen, touches_decoy
+
+#: a look at a page counts until the next action, at most this long (a candidate reading code or
+#: talking to the interviewer is not on the page they left open)
+MAX_DWELL_S = 120.0
+
+
+def investigation_figures(
+    scenario: Scenario, interview: InterviewSession, events: list[Event]
+) -> dict[str, Any]:
+    requests = [e for e in events if is_request(e)]
+    origin = interview.started_at or (events[0].wall_time if events else None)
+    seen = evidence_seen(scenario, requests)
+    first = min(seen, key=lambda pair: pair[1].wall_time, default=None)
+    submissions = [e for e in events if e.kind == "submission"]
+    return {
+        "time_to_first_relevant_signal_s": _since(origin, first[1].wall_time) if first else None,
+        "first_relevant_signal": first[0].signal if first else None,
+        "evidence_seen": len(seen),
+        "evidence_total": len(scenario.ground_truth.evidence) if scenario.ground_truth else 0,
+        "time_on_decoys_s": round(_decoy_dwell(scenario, requests), 1),
+        "queries": sum(1 for e in requests if is_query(e)),
+        "requests": len(requests),
+        "views_used": sorted({view for e in requests if (view := view_of(e.detail.get("path", "")))}),
+        "hints_used": sum(1 for e in events if e.kind == "hint"),
+        "time_to_submission_s": _since(origin, submissions[0].wall_time) if submissions else None,
+    }
+
+
+def _since(origin: datetime | None, moment: datetime) -> float | None:
+    return round((as_utc(moment) - as_utc(origin)).total_seconds(), 1) if origin is not None else None
+
+
+def _decoy_dwell(scenario: Scenario, requests: list[Event]) -> float:
+    """Seconds spent on pages that show a decoy: each such request until the next one, capped."""
+    decoys = scenario.ground_truth.decoys if scenario.ground_truth else ()
+    total = 0.0
+    for event, following in zip(requests, [*requests[1:], None], strict=True):
+        if not any(touches_decoy(decoy, event) for decoy in decoys):
+            continue
+        dwell = (
+            (as_utc(following.wall_time) - as_utc(event.wall_time)).total_seconds()
+            if following is not None
+            else MAX_DWELL_S
+        )
+        total += min(max(dwell, 0.0), MAX_DWELL_S)
+    return total

@@ -1,0 +1,172 @@
+"""A session's scorecard: what the hiring team reads after the interview, and compares across
+candidates.
+
+It keeps the two scores apart on purpose: the *automatic* part (computed from the submission
+against the ground truth, by ``obsim.scoring.automatic``) and the *interviewer's* rubric (scored by
+a person).  Nothing blends them into one figure that would hide which part a machine decided.
+It also carries what makes a score reproducible and auditable: scenario version, seed and the code
+hash of the dataset the candidate actually saw, and the whole investigation timeline.
+
+One JSON document (``build``) is the source; Markdown and printable HTML are renderings of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from obsim.interview.figures import investigation_figures
+from obsim.interview.store import InterviewStore, as_utc
+from obsim.interview.timeline import describe
+from obsim.scenario import Scenario
+from obsim.scoring.rubric import DIMENSIONS, RATINGS, RubricScore, checklist, suggested_level
+
+FORMAT = "obsim-scorecard/1"
+FORMATS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[str, Any]:
+    """The scorecard of one session as a JSON-ready document (KeyError for an unknown session)."""
+    interview = store.get(session_id)
+    if interview is None:
+        raise KeyError(session_id)
+    events = store.events(session_id)
+    submissions = store.submissions(session_id)
+    latest = submissions[-1] if submissions else None
+    joined = next((e for e in events if e.kind == "join"), None)
+    hint_times = {e.detail.get("index"): e.wall_time for e in events if e.kind == "hint"}
+    return {
+        "format": FORMAT,
+        "generated_at": _iso(datetime.now(UTC)),
+        "session": interview.id,
+        "candidate": interview.candidate,
+        "scenario": {
+            "id": scenario.id,
+            "title": scenario.title,
+            "version": scenario.version,
+            "difficulty": scenario.difficulty,
+            "time_limit_minutes": scenario.time_limit_minutes,
+        },
+        "seed": interview.seed,
+        "dataset": joined.detail.get("dataset") if joined is not None else None,
+        "clock": {
+            "created_at": _iso(interview.created_at),
+            "started_at": _iso(interview.started_at),
+            "elapsed_s": round(interview.elapsed_s(), 1),
+            "time_limit_s": interview.time_limit_s,
+        },
+        "figures": investigation_figures(scenario, interview, events),
+        "automatic": _automatic(latest, len(submissions)),
+        "interviewer": _interviewer(store, scenario, session_id),
+        "submission": latest.body if latest is not None else None,
+        "hints": [
+            {"index": index, "text": scenario.hints[index].text, "released_at": _iso(hint_times.get(index))}
+            for index in store.released_hints(session_id)
+            if index < len(scenario.hints)
+        ],
+        "timeline": [
+            {
+                "wall_time": _iso(event.wall_time),
+                "sim_time": _iso(datetime.fromtimestamp(event.sim_time, UTC)) if event.sim_time else None,
+                "kind": event.kind,
+                "description": describe(event, scenario.hints),
+            }
+            for event in events
+        ],
+    }
+
+
+def _automatic(latest: Any, count: int) -> dict[str, Any] | None:
+    if latest is None:
+        return None
+    return {
+        "source": "automatic: computed by obsim from the latest submission against the ground truth",
+        "submitted_at": _iso(latest.submitted_at),
+        "late": latest.late,
+        "submissions": count,
+        **latest.automatic_score,
+    }
+
+
+def _interviewer(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[str, Any] | None:
+    stored = store.rubric(session_id)
+    if stored is None:
+        return None
+    rubric = RubricScore.model_validate(stored.body)
+    levels = checklist(scenario)
+    return {
+        "source": "interviewer: rubric scored by a person",
+        "scored_at": _iso(stored.scored_at),
+        "total": rubric.total(),
+        "level": rubric.level,
+        "suggested_level": suggested_level(scenario, rubric.checklist),
+        "ratings": [
+            {
+                "dimension": name,
+                "weight": weight,
+                "rating": rubric.ratings[name],
+                "label": RATINGS[rubric.ratings[name]],
+                "points": round(weight * rubric.ratings[name] / 3, 1),
+            }
+            for name, (weight, _question) in DIMENSIONS.items()
+        ],
+        "checklist": [
+            {"statement": statement, "level": level, "yes": rubric.checklist.get(statement, False)}
+            for statement, level in levels.items()
+        ],
+        "notes": rubric.notes,
+    }
+
+
+def render(card: dict[str, Any], fmt: str) -> str:
+    """The scorecard as ``json``, ``md`` (Markdown) or ``html`` (a printable page)."""
+    if fmt == "json":
+        import json
+
+        return json.dumps(card, indent=2, ensure_ascii=False) + "\n"
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown scorecard format {fmt!r}: use one of {', '.join(FORMATS)}")
+    return _TEMPLATES.get_template(f"scorecard.{fmt}").render(card=card, minutes=minutes)
+
+
+def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]]:
+    """One row per session of this scenario: both scores side by side with the derived figures."""
+    rows = []
+    for interview in store.sessions():
+        if interview.scenario_id != scenario.id:
+            continue
+        card = build(store, scenario, interview.id)
+        automatic, rubric = card["automatic"], card["interviewer"]
+        rows.append(
+            {
+                "session": interview.id,
+                "candidate": interview.candidate,
+                "automatic_total": automatic["total"] if automatic else None,
+                "late": automatic["late"] if automatic else None,
+                "rubric_total": rubric["total"] if rubric else None,
+                "level": rubric["level"] if rubric else None,
+                **card["figures"],
+            }
+        )
+    return rows
+
+
+def minutes(seconds: float | None) -> str:
+    """``m:ss`` for a duration, ``—`` when there is none."""
+    if seconds is None:
+        return "—"
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"

@@ -1,0 +1,85 @@
+"""The interviewer's part of the score: weighted dimensions, a yes/no checklist and a level.
+
+The automatic score judges the answer; the rubric judges the investigation and the reasoning,
+which only a person watching can.  Its dimensions and weights follow the public production-
+debugging interview guide the scenarios are modelled on (systematic approach 30, tool use 25,
+correlating data 25, root cause 15, fix 5); each is rated 0-3, one step per level, so a
+dimension's rating reads the same as the level it supports.  The checklist is the scenario's own
+rubric (pass / strong / exceptional statements), answered yes or no, which keeps free text from
+being scored on impression.  The level the checklist supports is suggested; the interviewer's
+chosen level is what counts, and the scorecard shows both.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from obsim.scenario import Scenario
+
+LEVELS = ("no pass", "pass", "strong", "exceptional")
+Level = Literal["no pass", "pass", "strong", "exceptional"]
+RATINGS = {0: "not shown", 1: "pass", 2: "strong", 3: "exceptional"}
+
+#: name -> (weight, the question the interviewer answers)
+DIMENSIONS: dict[str, tuple[int, str]] = {
+    "systematic_approach": (30, "Forms hypotheses and tests them, narrowing from symptoms to cause"),
+    "tool_use": (25, "Uses metrics, logs, traces, database and jobs views fluently, each for what it shows"),
+    "correlating_data": (25, "Lines up signals across views and time to find what changed first"),
+    "root_cause": (15, "Names the mechanism and the code responsible, not a symptom"),
+    "fix": (5, "Separates mitigation from a lasting fix and explains why the fix works"),
+}
+#: share of a level's checklist statements that must be answered yes for the level above pass
+MAJORITY = 2 / 3
+
+
+class RubricScore(BaseModel):
+    """What the interviewer records: a 0-3 rating per dimension, the checklist, a level, notes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ratings: dict[str, int] = Field(description="dimension -> 0..3")
+    checklist: dict[str, bool] = Field(default_factory=dict, description="statement -> yes/no")
+    level: Level
+    notes: str = Field(default="", max_length=10_000)
+
+    @model_validator(mode="after")
+    def _known_dimensions(self) -> RubricScore:
+        unknown = set(self.ratings) - set(DIMENSIONS)
+        if unknown:
+            raise ValueError(f"unknown dimension(s): {', '.join(sorted(unknown))}")
+        missing = set(DIMENSIONS) - set(self.ratings)
+        if missing:
+            raise ValueError(f"rate every dimension; missing: {', '.join(sorted(missing))}")
+        for name, rating in self.ratings.items():
+            if rating not in RATINGS:
+                raise ValueError(f"{name}: a rating is 0, 1, 2 or 3, not {rating}")
+        return self
+
+    def total(self) -> float:
+        """Weighted 0-100: each dimension contributes weight x rating / 3."""
+        return round(sum(DIMENSIONS[name][0] * rating / 3 for name, rating in self.ratings.items()), 1)
+
+
+def checklist(scenario: Scenario) -> dict[str, str]:
+    """The scenario's rubric statements, each with the level it belongs to, in ladder order."""
+    rubric = scenario.rubric
+    levels = (("pass", rubric.pass_), ("strong", rubric.strong), ("exceptional", rubric.exceptional))
+    return {statement: level for level, statements in levels for statement in statements}
+
+
+def suggested_level(scenario: Scenario, answers: dict[str, bool]) -> Level:
+    """The level the checklist supports: every pass statement, then most of each level above."""
+    by_level: dict[str, list[bool]] = {}
+    for statement, level in checklist(scenario).items():
+        by_level.setdefault(level, []).append(answers.get(statement, False))
+    if not all(by_level["pass"]):
+        return "no pass"
+    reached: Level = "pass"
+    for level in ("strong", "exceptional"):
+        yes = by_level[level]
+        if sum(yes) < MAJORITY * len(yes):
+            break
+        reached = level  # type: ignore[assignment]
+    return reached
