@@ -170,7 +170,10 @@ def _score_rubric(session_id: str) -> None:
     try:
         rubric = RubricScore(
             ratings={name: int(form.get(f"rating.{name}", "")) for name in DIMENSIONS},
-            checklist={statement: form.get(f"check.{index}") == "yes" for index, statement in enumerate(checklist(scenario()))},
+            checklist={
+                statement: form.get(f"check.{index}") == "yes"
+                for index, statement in enumerate(checklist(scenario()))
+            },
             level=form.get("level", ""),
             notes=form.get("notes", ""),
         )

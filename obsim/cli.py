@@ -176,7 +176,9 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
     session = interviews.get(args.session)
     if session is None:
         raise ScenarioError(f"no interview session {args.session}")
-    text = scorecard.render(scorecard.build(interviews, scenarios.load(session.scenario_id), session.id), args.format)
+    text = scorecard.render(
+        scorecard.build(interviews, scenarios.load(session.scenario_id), session.id), args.format
+    )
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -191,10 +193,14 @@ def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return
-    print("| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |")
+    print(
+        "| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |"
+    )
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        auto = "—" if r["automatic_total"] is None else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
+        auto = (
+            "—" if r["automatic_total"] is None else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
+        )
         rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
         print(
             f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "

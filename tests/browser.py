@@ -1,8 +1,9 @@
 """Browser plumbing shared by the UI tests that drive a real headless Chromium.
 
 - :func:`serve` starts ``python -m obsim.cli serve DATASET --port N --brief ...`` as a subprocess on
-  a free 127.0.0.1 port and yields its base URL (the server's output goes to a log file whose tail
-  is shown if it does not come up).
+  a free 127.0.0.1 port and yields its base URL; :func:`run_obsim` runs any serving ``obsim``
+  command the same way and yields a :class:`Server` whose printed output can be read (the links an
+  interview prints).  The output's tail is shown if the server does not come up.
 - :func:`launch` starts Debian's ``/usr/bin/chromium`` through Playwright's sync API;
   :func:`open_page` opens a tab of :data:`VIEWPORT` with a :class:`Problems` collector attached:
   console errors, uncaught page errors, failed requests and 4xx/5xx responses.
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -83,42 +85,53 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclass
+class Server:
+    """A running ``obsim`` server: its base URL and what it has printed so far."""
+
+    base: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
 @contextmanager
 def serve(dataset: Path, brief: str, timeout: float = 60.0) -> Iterator[str]:
     """``obsim serve`` over ``dataset`` on a free local port; yields ``http://127.0.0.1:PORT``."""
-    port = free_port()
+    with run_obsim(["serve", str(Path(dataset).resolve()), "--brief", brief], timeout=timeout) as server:
+        yield server.base
+
+
+@contextmanager
+def run_obsim(arguments: list[str], port: int | None = None, timeout: float = 60.0) -> Iterator[Server]:
+    """``python -m obsim.cli ARGUMENTS --port N`` until it answers HTTP (any status) on 127.0.0.1."""
+    port = port or free_port()
     with tempfile.NamedTemporaryFile(prefix="obsim-serve-", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "obsim.cli",
-                "serve",
-                str(Path(dataset).resolve()),
-                "--port",
-                str(port),
-                "--brief",
-                brief,
-            ],
+            [sys.executable, "-m", "obsim.cli", *arguments, "--port", str(port)],
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    base = f"http://127.0.0.1:{port}"
+    server = Server(f"http://127.0.0.1:{port}", log_path)
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                urllib.request.urlopen(base + "/code/", timeout=5).read()
+                urllib.request.urlopen(server.base + "/code/", timeout=5).read()
                 break
+            except urllib.error.HTTPError:
+                break  # it answers: an interview server refuses visitors without a link
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"obsim serve did not come up on {base}:\n{tail}") from None
+                    raise RuntimeError(
+                        f"obsim did not come up on {server.base}:\n{server.output()[-2000:]}"
+                    ) from None
                 time.sleep(0.2)
-        yield base
+        yield server
     finally:
         process.terminate()
         try:

@@ -3,7 +3,9 @@ and what a candidate or an anonymous client must not reach."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from obsim.interview.store import InterviewStore
 pytestmark = pytest.mark.slow
 
 LEAK = scenarios.load("connection-leak")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -78,8 +81,12 @@ def test_a_candidate_cannot_reach_the_console_or_the_answers(setup):
     assert ada.get("/code/../scenarios/connection-leak/fix.patch").status_code == 404
 
 
+def requests_of(interviews: InterviewStore, session: str) -> list[str]:
+    return [e.detail["path"] for e in interviews.events(session) if e.kind in ("view", "api")]
+
+
 def test_the_investigation_is_recorded_per_candidate_and_hints_reach_only_their_candidate(setup):
-    app, interviews, token, _, _ = setup
+    app, interviews, token, _, dataset = setup
     console = interviewer(app, token)
     ada, bob = new_candidate(app, console, "Ada"), new_candidate(app, console, "Bob")
     ada_id, bob_id = session_id(interviews, "Ada"), session_id(interviews, "Bob")
@@ -88,12 +95,14 @@ def test_the_investigation_is_recorded_per_candidate_and_hints_reach_only_their_
     assert ada.get("/api/logs", query_string={"query": query, "from": "now-30m"}).status_code == 200
     assert bob.get("/database").status_code == 200
 
-    ada_events = interviews.events(ada_id)
+    joined, *ada_events = interviews.events(ada_id)
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert joined.kind == "join" and joined.detail["dataset"]["code_hash"] == manifest["code_hash"]
     assert [(e.kind, e.detail["path"]) for e in ada_events] == [("view", "/"), ("api", "/api/logs")]
     logs = ada_events[1]
     assert logs.detail["args"]["query"] == query and logs.detail["status"] == 200 and logs.detail["bytes"] > 0
     assert logs.sim_time == pytest.approx(logs.detail["range"][1]) and logs.detail["range"][0] < logs.sim_time
-    assert [e.detail["path"] for e in interviews.events(bob_id)] == ["/database"]
+    assert requests_of(interviews, bob_id) == ["/database"]
 
     hint = LEAK.hints[0].text
     assert console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": 0}).status_code == 302
@@ -158,7 +167,7 @@ def test_a_restart_loses_nothing(setup):
     survivor = restarted.test_client()
     survivor.set_cookie("obsim_candidate", ada.get_cookie("obsim_candidate").value)
     assert survivor.get("/").status_code == 200
-    assert [e.detail["path"] for e in again.events(session_id(again, "Ada"))] == ["/jobs", "/"]
+    assert requests_of(again, session_id(again, "Ada")) == ["/jobs", "/"]
 
 
 def test_obsim_interview_new_list_delete_on_the_servers_database(setup, capsys):
@@ -178,3 +187,175 @@ def test_obsim_interview_new_list_delete_on_the_servers_database(setup, capsys):
     assert main(["interview", "--db", url, "delete", grace]) == 0
     assert client.get("/").status_code == 403
     assert main(["interview", "--db", url, "delete", grace]) == 2
+
+
+RUBRIC = {
+    "rating.systematic_approach": "2",
+    "rating.tool_use": "3",
+    "rating.correlating_data": "2",
+    "rating.root_cause": "3",
+    "rating.fix": "1",
+    "check.0": "yes",
+    "check.1": "yes",
+    "check.2": "yes",
+    "level": "strong",
+    "notes": "Went straight to the pool; needed no hint.",
+}
+
+
+def test_the_interviewer_scores_the_rubric_and_a_bad_form_stores_nothing(setup):
+    app, interviews, token, _, _ = setup
+    console = interviewer(app, token)
+    new_candidate(app, console, "Ada")
+    ada_id = session_id(interviews, "Ada")
+    missing_rating = {k: v for k, v in RUBRIC.items() if k != "rating.fix"}
+    for bad in (missing_rating, {**RUBRIC, "level": "genius"}, {**RUBRIC, "rating.fix": "7"}):
+        response = console.post(f"/interviewer/sessions/{ada_id}/rubric", data=bad)
+        assert response.status_code == 400 and "rubric was not saved" in response.get_data(as_text=True)
+        assert interviews.rubric(ada_id) is None
+    assert console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC).status_code == 302
+    stored = interviews.rubric(ada_id).body
+    assert stored["level"] == "strong" and stored["ratings"]["tool_use"] == 3
+    assert sum(stored["checklist"].values()) == 3  # the three pass statements
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    expected = round(30 * 2 / 3 + 25 + 25 * 2 / 3 + 15 + 5 / 3, 1)
+    assert f"<strong>{expected}</strong> / 100, level <strong>strong</strong>" in page
+    assert "the checklist suggests pass" in page, "three pass statements support pass, not strong"
+
+
+def test_scorecards_show_both_scores_apart_with_what_makes_them_reproducible(setup):
+    app, interviews, token, _, dataset = setup
+    console = interviewer(app, token)
+    ada, bob = new_candidate(app, console, "Ada"), new_candidate(app, console, "Bob")
+    ada_id = session_id(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    ada.get("/database", query_string={"at": "2026-03-10T15:00:00Z"})
+    ada.get(
+        "/api/metrics/query_range", query_string={"query": "db_client_connection_count", "from": "now-1h"}
+    )
+    assert ada.post("/notes", data={"text": "pool at 200, all idle in transaction"}).status_code == 204
+    ada.post("/submit", data={"root_cause": "Leaked transactions", "mechanism": "resource-leak"})
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": 0})
+    console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC)
+
+    card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.json")
+    assert card.status_code == 200 and "attachment" in card.headers["Content-Disposition"]
+    card = card.json
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert card["scenario"]["version"] == LEAK.version and card["seed"] == LEAK.default_seed
+    assert card["dataset"]["code_hash"] == manifest["code_hash"]
+    assert card["automatic"]["source"].startswith("automatic") and card["interviewer"]["source"].startswith(
+        "interviewer"
+    )
+    assert card["automatic"]["total"] == interviews.submissions(ada_id)[0].automatic_score["total"]
+    assert card["interviewer"]["level"] == "strong"
+    figures = card["figures"]
+    assert figures["queries"] == 1 and figures["views_used"] == ["database", "metrics"]
+    assert figures["hints_used"] == 1 and figures["time_to_submission_s"] >= 0
+    kinds = [e["kind"] for e in card["timeline"]]
+    assert kinds[0] == "join" and {"notes", "submission", "hint", "rubric"} <= set(kinds)
+    assert any("idle in transaction" in e["description"] for e in card["timeline"])
+
+    markdown = console.get(f"/interviewer/sessions/{ada_id}/scorecard.md").get_data(as_text=True)
+    assert "## Automatic score (computed by obsim)" in markdown
+    assert "## Interviewer's rubric (scored by a person)" in markdown
+    assert manifest["code_hash"][:12] in markdown and "/api/metrics/query_range" in markdown
+    html = console.get(f"/interviewer/sessions/{ada_id}/scorecard.html").get_data(as_text=True)
+    assert "Automatic score · computed by obsim" in html and "@media print" in html
+
+    compare = console.get("/interviewer/compare").get_data(as_text=True)
+    assert compare.count('data-testid="compare-row"') == 2 and "Ada" in compare and "Bob" in compare
+    for client in (ada, bob, app.test_client()):
+        for path in (f"/interviewer/sessions/{ada_id}/scorecard.json", "/interviewer/compare"):
+            response = client.get(path)
+            assert response.status_code == 403 and "Leaked transactions" not in response.get_data(
+                as_text=True
+            )
+
+
+def test_scorecard_and_compare_from_the_command_line(setup, capsys, tmp_path):
+    from obsim.cli import main
+
+    app, interviews, token, url, _ = setup
+    console = interviewer(app, token)
+    ada = new_candidate(app, console, "Ada")
+    ada.post("/submit", data={"root_cause": "Leaked transactions", "mechanism": "resource-leak"})
+    ada_id = session_id(interviews, "Ada")
+    out = tmp_path / "ada.html"
+    assert main(["interview", "--db", url, "scorecard", ada_id, "--format", "html", "-o", str(out)]) == 0
+    assert "Scorecard: Ada" in out.read_text()
+    capsys.readouterr()
+    assert main(["interview", "--db", url, "scorecard", ada_id, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["candidate"] == "Ada"
+    assert main(["interview", "--db", url, "compare", "connection-leak"]) == 0
+    assert "| Ada |" in capsys.readouterr().out
+    assert main(["interview", "--db", url, "scorecard", "nope"]) == 2
+
+
+ANSWER_FILES = {
+    "INTERVIEW_GUIDE.md": "Interview guide — for interviewers only",
+    "scenarios/connection-leak/fix.patch": "diff --git",
+    "scenarios/cron-storm/fix.patch": "MAX_PARALLEL_TENANTS",
+    "scenarios/connection-leak/reference_submission.json": '"root_cause"',
+    "scenarios/connection-leak/scenario.toml": "[ground_truth]",
+}
+
+
+def attempts(relative: str) -> list[str]:
+    """Ways a curious candidate might ask for a file outside the service's code."""
+    encoded = relative.replace("/", "%2F")
+    return [
+        f"/code/../{relative}",
+        f"/code/..%2F{encoded}",
+        f"/code/%2e%2e/{relative}",
+        f"/code/lib/../../{relative}",
+        f"/api/code/file?path=../{relative}",
+        f"/api/code/file?path=..%2F{encoded}",
+        f"/api/code?path=../{relative.rsplit('/', 1)[0] if '/' in relative else ''}",
+        f"/static/../../{relative}",
+        f"/{relative}",
+    ]
+
+
+def test_nobody_on_the_candidate_side_reaches_the_answers(setup):
+    """The guide, fix patches, reference answers and ground truth: refused, and not in any body."""
+    app, _, token, _, _ = setup
+    console = interviewer(app, token)
+    ada = new_candidate(app, console, "Ada")
+    for client, who in ((ada, "candidate"), (app.test_client(), "anonymous")):
+        for relative, marker in ANSWER_FILES.items():
+            assert marker in (REPO_ROOT / relative).read_text(), "the marker must be in the file"
+            for path in attempts(relative):
+                response = client.get(path, follow_redirects=True)
+                body = response.get_data(as_text=True)
+                assert response.status_code in (400, 403, 404), (who, path, response.status_code)
+                assert marker not in body, (who, path)
+        for phrase in ("MAX_PARALLEL_TENANTS", "except BaseException", "for interviewers only"):
+            found = client.get("/api/code-search", query_string={"q": phrase})
+            if who == "anonymous":
+                assert found.status_code == 403
+            else:
+                assert found.status_code == 200 and found.json["matches"] == [], phrase
+            page = client.get("/code-search", query_string={"q": phrase})
+            assert page.status_code == (403 if who == "anonymous" else 200)
+            assert "fix.patch" not in page.get_data(as_text=True)
+        for wrong in ("", "x", token[:-1], token + "x", token.upper()):
+            response = client.get(f"/interviewer/login/{wrong}")
+            assert response.status_code in (403, 404) and "Set-Cookie" not in response.headers, wrong
+
+
+def test_one_candidate_never_sees_anothers_notes_or_submission(setup):
+    app, interviews, token, _, _ = setup
+    console = interviewer(app, token)
+    ada, bob = new_candidate(app, console, "Ada"), new_candidate(app, console, "Bob")
+    assert ada.post("/notes", data={"text": "ada-secret-note"}).status_code == 204
+    ada.post("/submit", data={"root_cause": "ada-secret-cause"})
+    for path in ("/submit", "/", "/logs"):
+        body = bob.get(path).get_data(as_text=True)
+        assert "ada-secret" not in body, path
+    assert "ada-secret-note" in ada.get("/submit").get_data(as_text=True), "Ada gets her own notes back"
+    too_long = ada.post("/notes", data={"text": "x" * 20_001})
+    assert too_long.status_code == 413
+    assert [
+        e.detail["text"] for e in interviews.events(session_id(interviews, "Ada")) if e.kind == "notes"
+    ] == ["ada-secret-note"]

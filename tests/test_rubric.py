@@ -45,7 +45,9 @@ def test_a_malformed_rubric_is_refused_with_the_reason(bad, message):
 
 def test_the_checklist_suggests_a_level_by_the_ladder():
     items = checklist(LEAK)
-    by_level = {level: [s for s, lv in items.items() if lv == level] for level in ("pass", "strong", "exceptional")}
+    by_level = {
+        level: [s for s, lv in items.items() if lv == level] for level in ("pass", "strong", "exceptional")
+    }
     assert all(by_level.values())
     yes = dict.fromkeys(items, True)
     assert suggested_level(LEAK, yes) == "exceptional"

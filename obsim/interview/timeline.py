@@ -21,7 +21,6 @@ VIEWS = {
     "jobs": "jobs",
     "code": "code",
     "code-search": "code",
-    "submit": "submit",
 }
 #: query arguments that only place or page a view; any other argument is the candidate asking something
 PLACEMENT_ARGS = frozenset({"from", "to", "step", "offset", "sort", "at", "line", "path", "mode"})
@@ -55,8 +54,10 @@ def describe(event: RecordedEvent, hints: tuple[Any, ...] = ()) -> str:
     detail = event.detail
     if is_request(event):
         args = " ".join(f"{name}={value}" for name, value in detail.get("args", {}).items())
-        return f"{detail.get('path', '?')} {args} → {detail.get('status')}, {detail.get('bytes', 0)} B".replace(
-            "  ", " "
+        return (
+            f"{detail.get('path', '?')} {args} → {detail.get('status')}, {detail.get('bytes', 0)} B".replace(
+                "  ", " "
+            )
         )
     if event.kind == "hint":
         index = detail.get("index", -1)
