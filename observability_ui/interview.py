@@ -10,13 +10,15 @@ is recorded (view or API call, its query, range and result size) against that se
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, render_template, request
 from pydantic import ValidationError
 
 from observability_ui.request_context import dataset
 from observability_ui.views.page import render
-from obsim.interview.store import InterviewSession, InterviewStore
+from obsim.interview.store import Event, InterviewSession, InterviewStore
+from obsim.interview.timeline import describe, view_of
 from obsim.scenario import Scenario
 from obsim.scoring import Submission, score
 from obsim.taxonomy import MECHANISMS
@@ -29,6 +31,7 @@ SCENARIO = "obsim_scenario"
 #: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
 DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
 MAX_NOTES = 20_000
+MAX_EVIDENCE_CHOICES = 40
 OPEN_ENDPOINTS = {"interview.join", "static", "assets.plotly"}
 
 
@@ -108,7 +111,39 @@ def join(token: str) -> Response:
     return response
 
 
-def _submission_from_form(form: dict[str, str]) -> dict[str, Any]:
+def _evidence_choices(session_id: str) -> list[Event]:
+    """The pages this candidate opened that can be cited as evidence, newest first, one per URL."""
+    choices: dict[str, Event] = {}
+    for event in reversed(store().events(session_id)):
+        if event.kind == "view" and view_of(event.detail["path"]) and event.detail["status"] == 200:
+            choices.setdefault(_link(event), event)
+    return list(choices.values())[:MAX_EVIDENCE_CHOICES]
+
+
+def _link(event: Event) -> str:
+    args = event.detail.get("args", {})
+    return event.detail["path"] + (f"?{urlencode(args)}" if args else "")
+
+
+def _cited(event: Event) -> dict[str, str]:
+    args = event.detail.get("args", {})
+    return {
+        "view": view_of(event.detail["path"]),
+        "query": args.get("query") or args.get("q") or "",
+        "link": _link(event),
+    }
+
+
+def _citations(session_id: str, chosen: list[str]) -> list[Event]:
+    """The recorded pages the candidate cites; an id that is not one of theirs is refused."""
+    mine = {str(event.id): event for event in _evidence_choices(session_id)}
+    unknown = [event_id for event_id in chosen if event_id not in mine]
+    if unknown:
+        abort(400, description="Evidence must be pages you opened in this interview.")
+    return [mine[event_id] for event_id in chosen]
+
+
+def _submission_from_form(form: dict[str, str], cited: list[Event]) -> dict[str, Any]:
     """The form's fields as a submission document (validated by the Submission model after)."""
     locations = []
     for line in form.get("locations", "").splitlines():
@@ -127,7 +162,8 @@ def _submission_from_form(form: dict[str, str]) -> dict[str, Any]:
         "mitigation": form.get("mitigation", "").strip(),
         "fix": form.get("fix", "").strip(),
         "prevention": form.get("prevention", "").strip(),
-        "evidence": [{"view": view} for view in request.form.getlist("evidence_views")],
+        "evidence": [{"view": view} for view in request.form.getlist("evidence_views")]
+        + [_cited(event) for event in cited],
     }
     for key in ("mechanism", "repeats", "starts_at", "confidence"):
         if form.get(key, "").strip():
@@ -143,7 +179,8 @@ def submit() -> str | tuple[str, int]:
     stored = None
     if request.method == "POST":
         try:
-            submission = Submission.model_validate(_submission_from_form(request.form.to_dict()))
+            cited = _citations(g.interview.id, request.form.getlist("evidence_events"))
+            submission = Submission.model_validate(_submission_from_form(request.form.to_dict(), cited))
         except ValidationError as error:
             errors = [
                 f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
@@ -163,6 +200,8 @@ def submit() -> str | tuple[str, int]:
         form=request.form,
         stored=stored,
         notes=latest_notes(g.interview.id),
+        evidence_choices=[(event.id, describe(event)) for event in _evidence_choices(g.interview.id)],
+        cited=set(request.form.getlist("evidence_events")),
     )
     return body, status
 

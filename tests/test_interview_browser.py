@@ -43,7 +43,8 @@ def submit_findings(page) -> None:
         "textarea[name=causal_chain]",
         "validation-service times out\ntransaction never rolled back\npool exhausted",
     )
-    page.check("input[name=evidence_views][value=database]")
+    page.locator("label", has_text="/database").locator("input[name=evidence_events]").check()
+    page.check("input[name=evidence_views][value=metrics]")
     page.fill("textarea[name=mitigation]", "Restart the service to free the connections")
     page.fill("textarea[name=fix]", "Roll back and close the session in a finally block for every exception")
     page.fill("input[name=confidence]", "0.8")
@@ -170,6 +171,9 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             assert "| database, logs, metrics, overview |" in markdown
             card = json.loads(console.request.get(session_url + "/scorecard.json").text())
             assert card["candidate"] == "Grace" and card["interviewer"]["level"] == "strong"
+            cited = card["submission"]["evidence"]
+            assert {"view": "metrics", "query": "", "link": "", "note": ""} in cited
+            assert any(e["view"] == "database" and e["link"].startswith("/database?at=") for e in cited), cited
             assert card["dataset"]["scenario"] == "connection-leak"
             with console.expect_navigation():
                 console.click("[data-testid=scorecard-html]")

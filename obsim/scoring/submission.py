@@ -42,10 +42,12 @@ class Location(_Strict):
 
 
 class EvidenceItem(_Strict):
-    """Something the candidate saw: the view, and the query or link that shows it."""
+    """Something the candidate saw: the view, the query, and in an interview the link to the
+    recorded page that showed it (path and query string, as the candidate opened it)."""
 
     view: View
     query: str = ""
+    link: str = ""
     note: str = ""
 
 
