@@ -18,9 +18,10 @@ from pydantic import ValidationError
 from observability_ui.request_context import dataset
 from observability_ui.views.page import render
 from obsim.interview.store import Event, InterviewSession, InterviewStore
-from obsim.interview.timeline import describe, view_of
+from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
 from obsim.scoring import Submission, score
+from obsim.scoring.evidence import view_of
 from obsim.taxonomy import MECHANISMS
 
 bp = Blueprint("interview", __name__)

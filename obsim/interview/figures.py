@@ -13,13 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from obsim.interview.store import Event, InterviewSession, as_utc
-from obsim.interview.timeline import is_query, is_request, view_of
+from obsim.interview.timeline import is_query, is_request
 from obsim.scenario import Scenario
-from obsim.scoring.evidence import evidence_seen, touches_decoy
-
-#: a look at a page counts until the next action, at most this long (a candidate reading code or
-#: talking to the interviewer is not on the page they left open)
-MAX_DWELL_S = 120.0
+from obsim.scoring.evidence import evidence_seen, time_on_decoys, view_of
 
 
 def investigation_figures(
@@ -35,7 +31,7 @@ def investigation_figures(
         "first_relevant_signal": first[0].signal if first else None,
         "evidence_seen": len(seen),
         "evidence_total": len(scenario.ground_truth.evidence) if scenario.ground_truth else 0,
-        "time_on_decoys_s": round(_decoy_dwell(scenario, requests), 1),
+        "time_on_decoys_s": round(sum(spent for _, spent in time_on_decoys(scenario, requests)), 1),
         "queries": sum(1 for e in requests if is_query(e)),
         "requests": len(requests),
         "views_used": sorted({view for e in requests if (view := view_of(e.detail.get("path", "")))}),
@@ -46,19 +42,3 @@ def investigation_figures(
 
 def _since(origin: datetime | None, moment: datetime) -> float | None:
     return round((as_utc(moment) - as_utc(origin)).total_seconds(), 1) if origin is not None else None
-
-
-def _decoy_dwell(scenario: Scenario, requests: list[Event]) -> float:
-    """Seconds spent on pages that show a decoy: each such request until the next one, capped."""
-    decoys = scenario.ground_truth.decoys if scenario.ground_truth else ()
-    total = 0.0
-    for event, following in zip(requests, [*requests[1:], None], strict=True):
-        if not any(touches_decoy(decoy, event) for decoy in decoys):
-            continue
-        dwell = (
-            (as_utc(following.wall_time) - as_utc(event.wall_time)).total_seconds()
-            if following is not None
-            else MAX_DWELL_S
-        )
-        total += min(max(dwell, 0.0), MAX_DWELL_S)
-    return total

@@ -10,18 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-#: the first path segment (after ``/api/``) -> the view a candidate was using
-VIEWS = {
-    "": "overview",
-    "overview": "overview",
-    "metrics": "metrics",
-    "logs": "logs",
-    "traces": "traces",
-    "database": "database",
-    "jobs": "jobs",
-    "code": "code",
-    "code-search": "code",
-}
 #: query arguments that only place or page a view; any other argument is the candidate asking something
 PLACEMENT_ARGS = frozenset({"from", "to", "step", "offset", "sort", "at", "line", "path", "mode"})
 
@@ -29,14 +17,6 @@ PLACEMENT_ARGS = frozenset({"from", "to", "step", "offset", "sort", "at", "line"
 class RecordedEvent(Protocol):
     kind: str
     detail: dict[str, Any]
-
-
-def view_of(path: str) -> str | None:
-    """The view a request path belongs to (``/api/logs/volume`` -> ``logs``), None for others."""
-    parts = path.strip("/").split("/")
-    if parts[0] == "api":
-        parts = parts[1:] or [""]
-    return VIEWS.get(parts[0])
 
 
 def is_request(event: RecordedEvent) -> bool:
