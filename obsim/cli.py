@@ -103,24 +103,30 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_dataset(
     path: Path, brief: str, args: argparse.Namespace, incident: scenarios.Scenario | None = None
 ) -> int:
-    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console."""
-    from werkzeug.serving import run_simple
+    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console.
 
-    from observability_ui.app import create_app
+    Tables, the interviewer's token and this launch's session are made here, once, before any
+    worker process starts; the workers then only open the same database.
+    """
+    from observability_ui.serving import Platform, serve
 
+    with Dataset.open(path):  # refuse a broken dataset here, not in every worker
+        pass
     base = f"http://{args.host}:{args.port}"
     if incident is None or incident.ground_truth is None:
-        app = create_app(path, brief=brief, preload=True)
+        platform = Platform(path, brief, behind_proxy=args.behind_proxy)
         print(f"\nobservability platform (open, no interview): {base}/")
     else:
         from obsim.interview.store import InterviewStore
 
-        interviews = InterviewStore(args.db or _default_interviews_url())
+        url = args.db or _default_interviews_url()
+        interviews = InterviewStore(url)
         token = interviews.interviewer_token(reset=args.new_interviewer_token)
         _, link = interviews.create_session(
             args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
         )
-        app = create_app(path, brief=brief, preload=True, interviews=interviews, incident=incident)
+        interviews.engine.dispose()  # no connection of this process is inherited by a worker
+        platform = Platform(path, brief, incident=incident, db_url=url, behind_proxy=args.behind_proxy)
         print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")
@@ -128,8 +134,10 @@ def _serve_dataset(
         else:
             print(f"interviewer console: {base}/interviewer/ (use the link printed at first launch,")
             print("  or restart with --new-interviewer-token)")
+    if args.behind_proxy:
+        print("  (behind the proxy: open these paths on its public https:// address)")
     print("stop with Ctrl-C", flush=True)
-    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+    serve(platform, args.host, args.port, workers=args.workers)
     return 0
 
 
@@ -266,6 +274,24 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--new-interviewer-token", action="store_true", help="replace the interviewer's secret link"
     )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes (default 1; more: gunicorn, with --db on PostgreSQL recommended)",
+    )
+    parser.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="trust one reverse proxy's X-Forwarded-For/-Proto/-Host (TLS there: Secure cookies)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, create_engine, delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 INTERVIEWER_TOKEN = "interviewer_token_sha256"
@@ -131,11 +131,23 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _engine(url: str) -> Engine:
+    """An engine fit for several server processes writing at once.
+
+    SQLite: a 30 s busy timeout, so a worker waits for another's write instead of failing with
+    "database is locked" (writes here are single small rows).  PostgreSQL (or any server):
+    connections are checked before use, so a worker survives a database restart.
+    """
+    if make_url(url).get_backend_name() == "sqlite":
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url, pool_pre_ping=True)
+
+
 class InterviewStore:
     """The interviews database: create it with a SQLAlchemy URL, then use its operations."""
 
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url, future=True)
+        self.engine: Engine = _engine(url)
         Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

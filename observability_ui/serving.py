@@ -1,0 +1,106 @@
+"""How the platform is served: one process (werkzeug) or several (gunicorn), directly or behind a
+TLS-terminating reverse proxy.
+
+One process is enough for an interview or two.  A team running many at once serves several
+gunicorn worker processes over one interviews database (PostgreSQL recommended): every request is
+recorded in that database as it happens and no worker keeps interview state in memory, so any
+worker can answer any candidate.  Each worker builds its own app after the fork (its own dataset
+connections, metric cache and database engine; nothing opened in the master is shared), and starts
+its own background metric preload.  The master only checks the dataset, creates the tables and
+mints the secrets before forking (``obsim.cli``), so workers never race to create them.
+
+Forwarded headers (``X-Forwarded-For``, ``-Proto``, ``-Host``) are believed only with
+``behind_proxy``: otherwise any client could claim to have come over TLS or from another address.
+gunicorn trusts them from 127.0.0.1 by default, which is turned off here so one flag decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import run_simple
+
+from observability_ui.app import create_app
+from obsim.interview.store import InterviewStore
+from obsim.scenario import Scenario
+
+# gthread: a slow query (a wide PromQL range) holds a thread, not a whole worker, and the worker's
+# heartbeat stays on its main thread, so gunicorn does not kill a worker busy with one.
+WORKER_CLASS = "gthread"
+THREADS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What to serve, as plain values each worker builds its own app from."""
+
+    dataset: Path
+    brief: str = ""
+    incident: Scenario | None = None
+    db_url: str | None = None  # the interviews database: serve an interview on ``incident``
+    behind_proxy: bool = False
+
+
+def build(platform: Platform) -> Flask:
+    """The app for one server process, with the metric preload started in this process."""
+    interviews = InterviewStore(platform.db_url) if platform.db_url is not None else None
+    app = create_app(
+        platform.dataset,
+        brief=platform.brief,
+        preload=True,
+        interviews=interviews,
+        incident=platform.incident,
+    )
+    if platform.behind_proxy:
+        trust_proxy(app)
+    return app
+
+
+def trust_proxy(app: Flask) -> None:
+    """Take the client's address, scheme and host from one reverse proxy's X-Forwarded-* headers.
+
+    Behind a TLS-terminating proxy this makes ``request.is_secure`` true, so the candidate's and
+    the interviewer's cookies get ``Secure``, and links the console prints use the public host.
+    Exactly one proxy is trusted (the last value of each header), so a client cannot prepend its own.
+    """
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+
+def serve(platform: Platform, host: str, port: int, workers: int = 1) -> None:
+    """Serve until interrupted: in this process for one worker, under gunicorn for more."""
+    if workers <= 1:
+        run_simple(host, port, build(platform), threaded=True, use_reloader=False)
+        return
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    _Gunicorn(
+        platform,
+        {
+            "bind": bind,
+            "workers": workers,
+            "worker_class": WORKER_CLASS,
+            "threads": THREADS_PER_WORKER,
+            "forwarded_allow_ips": "",  # forwarded headers are ProxyFix's job, and only when asked
+            "proc_name": "obsim",
+        },
+    ).run()
+
+
+class _Gunicorn(BaseApplication):
+    """gunicorn driven from Python: options from ``obsim``'s flags, each worker builds its app."""
+
+    def __init__(self, platform: Platform, options: dict[str, Any]) -> None:
+        self.platform = platform
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return build(self.platform)
