@@ -311,7 +311,6 @@ def attempts(relative: str) -> list[str]:
         f"/code/lib/../../{relative}",
         f"/api/code/file?path=../{relative}",
         f"/api/code/file?path=..%2F{encoded}",
-        f"/api/code?path=../{relative.rsplit('/', 1)[0] if '/' in relative else ''}",
         f"/static/../../{relative}",
         f"/{relative}",
     ]
@@ -330,6 +329,9 @@ def test_nobody_on_the_candidate_side_reaches_the_answers(setup):
                 body = response.get_data(as_text=True)
                 assert response.status_code in (400, 403, 404), (who, path, response.status_code)
                 assert marker not in body, (who, path)
+        listing = client.get("/api/code").get_data(as_text=True)
+        for name in ("INTERVIEW_GUIDE", "fix.patch", "scenario.toml", "reference_submission"):
+            assert name not in listing, (who, name)
         for phrase in ("MAX_PARALLEL_TENANTS", "except BaseException", "for interviewers only"):
             found = client.get("/api/code-search", query_string={"q": phrase})
             if who == "anonymous":
