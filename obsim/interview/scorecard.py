@@ -36,7 +36,7 @@ _TEMPLATES = Environment(
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return as_utc(moment).isoformat().replace("+00:00", "Z") if moment is not None else None
+    return as_utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z") if moment is not None else None
 
 
 def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[str, Any]:
