@@ -8,10 +8,11 @@ field, and nothing is half-loaded.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -185,10 +186,107 @@ class CodeLocation(_Strict):
         return lines
 
 
+View = Literal["overview", "metrics", "logs", "traces", "database", "jobs", "code"]
+
+
+class Check(_Strict):
+    """A figure computed from the dataset that must fall within bounds in every one of its windows.
+
+    This is what makes a claim such as "the pool is full at 10:00" testable (``tests/test_evidence.py``
+    runs every check on the scenario's dataset, and on the run with ``fix.patch`` applied).  ``kind``
+    says how ``query`` is read:
+
+    - ``promql``: a PromQL expression (the metrics view's dialect), evaluated over the window at the
+      15 s scrape resolution; ``reduce`` turns every point of every returned series into one figure;
+    - ``logql``: a LogQL query (the logs view's dialect); the figure is the number of matching records
+      in the window;
+    - ``sql``: one SELECT over the dataset's tables and views (``docs/dataset.md``: ``spans``,
+      ``db_sessions``, ``job_runs``, ``jobs``, ``logs``, ...) returning one number, with the window bound
+      to the named parameters ``:start`` and ``:end`` (epoch seconds).
+
+    No data (an empty result, a NULL, NaN) never satisfies a check.
+    """
+
+    kind: Literal["promql", "logql", "sql"]
+    query: str = Field(min_length=1)
+    reduce: Literal["max", "min", "mean"] | None = Field(
+        None, description="promql only (default max): how the points of the window become one figure"
+    )
+    at_least: float | None = Field(None, description="the figure must be at least this (in every window)")
+    at_most: float | None = Field(None, description="the figure must be at most this (in every window)")
+    windows: tuple[Window, ...] = Field(
+        (),
+        description="where the check applies when not where the signal is visible, e.g. a quiet "
+        "stretch for 'low otherwise'; empty: the item's windows",
+    )
+    fixed_removes: bool = Field(
+        False,
+        description="the symptom goes away with the reference fix: the check must fail on the fixed run",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_reduce(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("kind") == "promql" and raw.get("reduce") is None:
+            return {**raw, "reduce": "max"}
+        return raw
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Check:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give at_least, at_most or both")
+        if self.kind != "promql" and self.reduce is not None:
+            raise ValueError("reduce applies to promql checks only")
+        return self
+
+    def holds(self, figure: float | None) -> bool:
+        """Whether ``figure`` (None when there was no data) is within the bounds."""
+        if figure is None or math.isnan(figure):
+            return False
+        return (self.at_least is None or figure >= self.at_least) and (
+            self.at_most is None or figure <= self.at_most
+        )
+
+
+class Sighting(_Strict):
+    """A way to have a signal on screen: a view, and optionally what its query must mention.
+
+    A recorded page view or API call of ``view`` shows the signal when its time range (or the instant
+    in its ``at`` argument) overlaps one of the item's windows and, when ``terms`` are given, its path
+    or query arguments contain one of them (any case): a metric name, a log text, a service or route.
+    Leave ``terms`` empty for views that show the signal whatever is asked (the overview's panels).
+    """
+
+    view: View
+    terms: tuple[str, ...] = ()
+
+
 class Evidence(_Strict):
-    view: Literal["overview", "metrics", "logs", "traces", "database", "jobs", "code"]
+    """A signal in the data that shows part of the ground truth, where it shows and how to check it.
+
+    ``view`` is the view a candidate cites for it (automatic scoring compares cited views);
+    ``windows`` are the UTC stretches where the signal is visible (every window of an hourly fault);
+    ``checks`` prove the ``signal`` text against the dataset; ``seen`` lists the views (and query
+    terms) that have it on screen, for the interviewer's "evidence actually looked at".
+    """
+
+    view: View
     signal: str
     description: str
+    windows: tuple[Window, ...] = Field(min_length=1)
+    checks: tuple[Check, ...] = Field(min_length=1)
+    seen: tuple[Sighting, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Evidence:
+        if self.view not in {sighting.view for sighting in self.seen}:
+            raise ValueError(f"seen must include the item's own view {self.view!r}")
+        return self
+
+    @property
+    def fixed_removes(self) -> bool:
+        """Whether the item is a symptom the reference fix removes (one of its checks says so)."""
+        return any(check.fixed_removes for check in self.checks)
 
 
 Terms = tuple[tuple[str, ...], ...]
@@ -204,10 +302,27 @@ class Statement(_Strict):
 
 
 class Decoy(_Strict):
+    """Something real but harmless that looks like a cause.
+
+    ``terms`` recognise the decoy named as the cause in a submission and ``files`` its code (both cost
+    points when blamed).  ``checks`` prove it is really in the data (over ``windows``, or each check's
+    own); ``seen`` lists the views and query terms whose viewing counts as time spent on it, as does
+    opening one of ``files`` in the code view.  Empty ``windows`` mean at any time of the recording.
+    """
+
     description: str
     why_not: str
     terms: Terms = Field(min_length=1)
-    files: tuple[str, ...] = ()  # code a candidate blaming the decoy would point at
+    files: tuple[str, ...] = ()
+    windows: tuple[Window, ...] = ()
+    checks: tuple[Check, ...] = ()
+    seen: tuple[Sighting, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> Decoy:
+        if not self.windows and any(not check.windows for check in self.checks):
+            raise ValueError("a check without windows of its own needs the decoy's windows")
+        return self
 
 
 class Timing(_Strict):

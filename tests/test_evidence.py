@@ -1,0 +1,360 @@
+"""The ground truth's evidence list checked against the data, the guide against the ground truth, and
+the recognition of evidence and decoys in a candidate's recorded investigation.
+
+Every ``[[ground_truth.evidence]]`` and ``[[ground_truth.decoys]]`` item carries checks (PromQL, LogQL
+or SQL with bounds, in windows).  Each check must hold on the scenario's dataset; a check marked
+``fixed_removes`` must fail on the run with the reference fix applied, so a symptom the fix removes is
+proven to be caused by the fault, not merely present.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from observability_ui.app import create_app
+from observability_ui.query import logql, promql
+from observability_ui.query.promql_store import MetricCache, MetricStore
+from obsim import scenario as scenarios
+from obsim.dataset.reader import Dataset
+from obsim.interview.store import InterviewStore
+from obsim.scenario import Check, Decoy, Evidence, Scenario, Window
+from obsim.scoring import evidence as recognition
+
+FAULTY = [s for s in scenarios.load_all() if s.faulty]
+LEAK = scenarios.load("connection-leak")
+GUIDE = Path(__file__).resolve().parent.parent / "INTERVIEW_GUIDE.md"
+SCRAPE_S = 15.0
+REDUCE = {"max": max, "min": min, "mean": statistics.fmean}
+
+
+# -- running a check on a dataset -----------------------------------------------------------------
+_caches: dict[Path, MetricCache] = {}
+
+
+def figure(dataset_dir: Path, check: Check, window: Window) -> float | None:
+    """The check's figure over one window, or None when the data has nothing there."""
+    start, end = window.start.timestamp(), window.end.timestamp()
+    with Dataset.open(dataset_dir) as dataset:
+        if check.kind == "promql":
+            store = MetricStore(dataset, _caches.setdefault(dataset_dir, MetricCache()))
+            found = promql.query_range(store, check.query, start, end, SCRAPE_S)
+            values = [v for s in found for _, v in s.points if v is not None and math.isfinite(v)]
+            return REDUCE[check.reduce](values) if values else None
+        if check.kind == "logql":
+            return float(
+                logql.search(dataset.connection, logql.parse(check.query), start, end, limit=1).total
+            )
+        row = dataset.connection.execute(check.query, {"start": start, "end": end}).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+
+def failures(dataset_dir: Path, check: Check, item_windows: tuple[Window, ...]) -> list[str]:
+    """Each window of ``check`` where its figure is out of bounds, described."""
+    out = []
+    for window in check.windows or item_windows:
+        value = figure(dataset_dir, check, window)
+        if not check.holds(value):
+            bounds = f"[{check.at_least}, {check.at_most}]"
+            out.append(
+                f"{check.query.strip()} over {window.start:%H:%M}-{window.end:%H:%M}: {value} not in {bounds}"
+            )
+    return out
+
+
+def _items(kind: str) -> list[Any]:
+    return [
+        pytest.param(s, item, id=f"{s.id}-{kind}-{index}")
+        for s in FAULTY
+        for index, item in enumerate(getattr(s.ground_truth, kind))
+    ]
+
+
+@pytest.mark.parametrize(("scenario", "item"), _items("evidence"))
+def test_every_evidence_check_holds_on_the_scenario_dataset(datasets, scenario: Scenario, item: Evidence):
+    problems = [p for check in item.checks for p in failures(datasets[scenario.id], check, item.windows)]
+    assert not problems, f"{item.signal}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize(("scenario", "item"), [p for p in _items("evidence") if p.values[1].fixed_removes])
+def test_the_fix_removes_each_symptom(datasets, scenario: Scenario, item: Evidence):
+    fixed = datasets[f"{scenario.id}-fixed"]
+    still = [
+        check.query.strip()
+        for check in item.checks
+        if check.fixed_removes and not failures(fixed, check, item.windows)
+    ]
+    assert not still, f"{item.signal}: still holds with the fix applied: {still}"
+
+
+@pytest.mark.parametrize(("scenario", "decoy"), _items("decoys"))
+def test_every_decoy_is_real(datasets, scenario: Scenario, decoy: Decoy):
+    assert decoy.checks, f"{decoy.description}: no check shows the decoy is in the data"
+    problems = [p for check in decoy.checks for p in failures(datasets[scenario.id], check, decoy.windows)]
+    assert not problems, f"{decoy.description}:\n" + "\n".join(problems)
+
+
+def test_a_symptom_check_fails_where_the_symptom_is_absent(datasets):
+    """The checks can fail: the leak's pool check run on the fixed run, and before the leak began."""
+    pool = LEAK.ground_truth.evidence[0]
+    full = next(c for c in pool.checks if c.reduce == "min" and c.at_least == 200)
+    assert failures(datasets["connection-leak-fixed"], full, pool.windows)
+    before = Window(
+        start=datetime(2026, 3, 10, 14, 5, tzinfo=UTC), end=datetime(2026, 3, 10, 14, 15, tzinfo=UTC)
+    )
+    assert not full.holds(figure(datasets["connection-leak"], full, before))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda e: e["checks"][0].update(at_least=None, at_most=None), "give at_least, at_most or both"),
+        (lambda e: e["checks"][0].update(kind="sql", reduce="max"), "reduce applies to promql checks only"),
+        (lambda e: e.update(seen=[{"view": "logs"}]), "seen must include the item's own view"),
+        (lambda e: e.update(windows=[]), "windows"),
+        (lambda e: e["checks"][0].update(kind="graphite"), "checks.0.kind"),
+    ],
+)
+def test_a_malformed_evidence_item_is_refused_naming_the_field(change, message):
+    raw = LEAK.model_dump(mode="json", by_alias=True)
+    change(raw["ground_truth"]["evidence"][0])
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Scenario.model_validate(raw)
+
+
+def test_a_decoy_check_needs_a_window():
+    raw = LEAK.model_dump(mode="json", by_alias=True)["ground_truth"]["decoys"][1]
+    raw["checks"][0]["windows"] = []
+    with pytest.raises(ValidationError, match="needs the decoy's windows"):
+        Decoy.model_validate(raw)
+
+
+# -- the interview guide agrees with the ground truth ----------------------------------------------
+TIME = re.compile(r"(?<![\d:])(\d\d):(\d\d)(?::(\d\d))?(?![\d:])")
+
+
+def chapter(scenario_id: str) -> str:
+    """The guide's section for one scenario: from its ``## Scenario N — `id``` heading to the next."""
+    text = GUIDE.read_text(encoding="utf-8")
+    start = re.search(rf"^## Scenario \d+ — `{re.escape(scenario_id)}`", text, re.MULTILINE)
+    assert start, f"INTERVIEW_GUIDE.md has no chapter for {scenario_id}"
+    following = re.search(r"^## ", text[start.end() :], re.MULTILINE)
+    return text[start.start() : start.end() + following.start() if following else len(text)]
+
+
+def named_times(scenario: Scenario, text: str) -> list[datetime]:
+    day = scenario.window.start
+    return [
+        day.replace(hour=int(h), minute=int(m), second=int(s or 0), microsecond=0)
+        for h, m, s in TIME.findall(text)
+    ]
+
+
+def windows_of(scenario: Scenario) -> list[Window]:
+    truth = scenario.ground_truth
+    items = [*truth.evidence, *truth.decoys]
+    return [w for item in items for w in (*item.windows, *(w for c in item.checks for w in c.windows))]
+
+
+def covered(moment: datetime, windows: list[Window], slack: timedelta = timedelta(minutes=1)) -> bool:
+    return any(w.start - slack <= moment <= w.end + slack for w in windows)
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_the_guide_names_every_root_cause_with_its_lines(scenario: Scenario):
+    text = chapter(scenario.id)
+    for cause in scenario.ground_truth.root_causes:
+        assert f"`{cause.file}`" in text, cause.file
+        assert f"lines {cause.lines[0]}-{cause.lines[1]}" in text, (cause.file, cause.lines)
+        assert cause.function in text
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_every_time_the_guide_and_the_evidence_name_is_inside_an_evidence_window(scenario: Scenario):
+    truth = scenario.ground_truth
+    texts = [
+        chapter(scenario.id),
+        *(f"{i.signal} {i.description}" for i in truth.evidence),
+        *(f"{d.description} {d.why_not}" for d in truth.decoys),
+    ]
+    windows = windows_of(scenario)
+    outside = [
+        f"{m:%H:%M:%S}" for text in texts for m in named_times(scenario, text) if not covered(m, windows)
+    ]
+    assert not outside, f"times no evidence window covers: {outside}"
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_the_guide_states_the_ground_truth_timing(scenario: Scenario):
+    timing, text = scenario.ground_truth.timing, chapter(scenario.id)
+    if timing.repeats == "hourly":
+        first = scenario.window.start.replace(minute=timing.at_minute, second=0) + timedelta(hours=1)
+        tops = [first + timedelta(hours=n) for n in range(3)]
+        assert all(f"{t:%H:%M}" in text for t in tops if t < scenario.window.end), tops
+    else:
+        assert f"{timing.onset:%H:%M}" in text
+        assert covered(timing.onset, [w for item in scenario.ground_truth.evidence for w in item.windows])
+
+
+# -- recognising what a candidate looked at ---------------------------------------------------------
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class Event:
+    """A recorded event as the interview store keeps it."""
+
+    detail: dict[str, Any]
+    wall_time: datetime = T0
+    kind: str = "view"
+    sim_time: float | None = None
+
+
+def event(
+    path: str, /, start: str | None = None, end: str | None = None, status: int = 200, **args: str
+) -> Event:
+    detail: dict[str, Any] = {"path": path, "args": args, "status": status, "bytes": 100}
+    if start and end:
+        detail["range"] = [ts(start), ts(end)]
+    return Event(detail, kind="api" if path.startswith("/api/") else "view")
+
+
+def ts(hhmm: str, day: str = "2026-03-10") -> float:
+    return datetime.fromisoformat(f"{day}T{hhmm}:00+00:00").timestamp()
+
+
+def item(scenario: Scenario, view: str, index: int = 0) -> Evidence:
+    return [e for e in scenario.ground_truth.evidence if e.view == view][index]
+
+
+LEAK_END = LEAK.window.end.timestamp()
+
+
+def test_view_of_maps_pages_and_their_api_twins():
+    assert recognition.view_of("/") == recognition.view_of("/api/overview") == "overview"
+    assert recognition.view_of("/api/database/sessions") == recognition.view_of("/database") == "database"
+    assert recognition.view_of("/traces/0af7651916cd43dd8448eb211c80319c") == "traces"
+    assert (
+        recognition.view_of("/code/lib/database/transactions.py")
+        == recognition.view_of("/code-search")
+        == "code"
+    )
+    assert recognition.view_of("/submit") is None and recognition.view_of("/join/x") is None
+
+
+def test_an_event_shows_evidence_only_in_its_view_window_and_terms():
+    pool = item(LEAK, "metrics")
+    query = 'sum(db_client_connection_count{db_client_connection_state="used"})'
+    assert recognition.shows_evidence(pool, event("/", "14:00", "15:00"), LEAK_END)
+    assert recognition.shows_evidence(pool, event("/metrics", "14:30", "14:45", query=query), LEAK_END)
+    assert recognition.shows_evidence(
+        pool, event("/api/metrics/query_range", "15:00", "15:45", query=query), LEAK_END
+    )
+    assert not recognition.shows_evidence(pool, event("/", "14:00", "14:15"), LEAK_END), "before the leak"
+    assert not recognition.shows_evidence(pool, event("/metrics", "14:30", "14:45", query="up"), LEAK_END), (
+        "terms"
+    )
+    assert not recognition.shows_evidence(pool, event("/logs", "14:30", "14:45", query=query), LEAK_END), (
+        "view"
+    )
+    assert not recognition.shows_evidence(
+        pool, event("/metrics", "14:30", "14:45", 400, query=query), LEAK_END
+    )
+
+
+def test_an_instant_in_at_is_what_a_sessions_table_shows():
+    sessions = item(LEAK, "database")
+    assert recognition.shows_evidence(
+        sessions, event("/database", "14:00", "14:10", at="2026-03-10T15:00:00Z"), LEAK_END
+    )
+    assert recognition.shows_evidence(sessions, event("/database", "14:00", "14:10", at="now-10m"), LEAK_END)
+    assert not recognition.shows_evidence(
+        sessions, event("/database", "15:00", "15:45", at="2026-03-10T14:10:00Z"), LEAK_END
+    )
+    assert not recognition.shows_evidence(
+        sessions, event("/database", "15:00", "15:45", at="not a time"), LEAK_END
+    )
+    assert recognition.shows_evidence(sessions, event("/api/database/sessions", "15:00", "15:45"), LEAK_END)
+
+
+def test_decoys_are_touched_by_their_views_terms_windows_and_code():
+    validation, payment = LEAK.ground_truth.decoys
+    slow = 'histogram_quantile(0.99, rate(http_client_request_duration_seconds_bucket{peer_service="validation-service"}[5m]))'
+    assert recognition.touches_decoy(validation, event("/metrics", "14:20", "14:50", query=slow), LEAK_END)
+    assert not recognition.touches_decoy(
+        validation, event("/metrics", "14:00", "14:15", query=slow), LEAK_END
+    )
+    assert not recognition.touches_decoy(validation, event("/", "14:20", "14:50"), LEAK_END)
+    assert recognition.touches_decoy(
+        payment, event("/traces", "14:00", "14:05", service="payment-gateway"), LEAK_END
+    )
+    assert recognition.touches_decoy(payment, event("/code/lib/external_apis/payment_gateway.py"), LEAK_END)
+    assert recognition.touches_decoy(
+        payment, event("/api/code/file", path="services/billing_service/invoices.py"), LEAK_END
+    )
+    assert not recognition.touches_decoy(payment, event("/code/lib/database/transactions.py"), LEAK_END)
+    assert not recognition.touches_decoy(
+        payment, event("/code/lib/external_apis/payment_gateway.py", status=404), LEAK_END
+    )
+
+
+def test_derived_figures_from_a_session():
+    at = [T0 + timedelta(seconds=s) for s in (0, 30, 400, 460, 500)]
+    events = [
+        event("/traces", "14:00", "14:10", service="payment-gateway"),  # decoy, until the next: 30 s
+        event("/", "14:00", "14:15"),  # before the leak: nothing
+        event("/", "14:00", "15:45"),  # pool and idle-in-transaction panels
+        event("/database", "14:00", "14:10", at="2026-03-10T15:00:00Z"),
+        event("/code/lib/external_apis/payment_gateway.py"),  # the last event: dwell unknown
+    ]
+    for moment, recorded in zip(at, events, strict=True):
+        recorded.wall_time = moment
+    seen = recognition.evidence_seen(LEAK, reversed(events))
+    assert [(e.view, ev.wall_time) for e, ev in seen] == [
+        ("metrics", at[2]),
+        ("metrics", at[2]),
+        ("database", at[3]),
+    ]
+    assert recognition.time_to_first_signal(LEAK, events, T0) == 400
+    assert recognition.time_to_first_signal(LEAK, events[:2], T0) is None
+    spent = dict((d.description, s) for d, s in recognition.time_on_decoys(LEAK, events))
+    assert list(spent.values()) == [0.0, 30.0]
+
+
+@pytest.fixture
+def candidate(datasets, tmp_path):
+    """A candidate's browser in an interview over the real connection-leak dataset, and their events."""
+    interviews = InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
+    session_id, link = interviews.create_session("Ada", LEAK.id, LEAK.default_seed, 900)
+    app = create_app(datasets[LEAK.id], LEAK.brief, interviews=interviews, incident=LEAK)
+    client = app.test_client()
+    assert client.get(f"/join/{link}").status_code == 302
+    return client, lambda: interviews.events(session_id)
+
+
+def test_opening_the_sessions_at_the_leak_registers_the_database_evidence(candidate):
+    client, events = candidate
+    assert client.get("/database", query_string={"at": "2026-03-10T14:05:00Z"}).status_code == 200
+    assert (
+        client.get(
+            "/database", query_string={"at": "2026-03-10T15:10:00Z", "state": "idle in transaction"}
+        ).status_code
+        == 200
+    )
+    assert client.get("/code/lib/external_apis/payment_gateway.py").status_code == 200
+    wrong_hour, leak_time, code = events()
+    sessions = item(LEAK, "database")
+    assert not recognition.shows_evidence(sessions, wrong_hour, LEAK_END)
+    assert recognition.shows_evidence(sessions, leak_time, LEAK_END)
+    assert [(e.view, ev.detail["args"]["at"]) for e, ev in recognition.evidence_seen(LEAK, events())] == [
+        ("database", "2026-03-10T15:10:00Z")
+    ]
+    assert recognition.touches_decoy(LEAK.ground_truth.decoys[1], code, LEAK_END)
