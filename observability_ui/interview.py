@@ -21,7 +21,7 @@ from obsim.interview.store import Event, InterviewSession, InterviewStore
 from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
 from obsim.scoring import Submission, score
-from obsim.scoring.evidence import view_of
+from obsim.scoring.evidence import evidence_seen, view_of
 from obsim.taxonomy import MECHANISMS
 
 bp = Blueprint("interview", __name__)
@@ -188,7 +188,8 @@ def submit() -> str | tuple[str, int]:
                 for problem in error.errors()
             ]
         else:
-            result = score(scenario(), submission)
+            looked = evidence_seen(scenario(), store().events(g.interview.id))
+            result = score(scenario(), submission, on_screen={item.view for item, _ in looked})
             stored = store().submit(g.interview.id, submission.model_dump(mode="json"), result.to_json())
     status = 400 if errors else 200
     body = render(

@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from observability_ui.query import logql, promql
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
+from obsim.interview.figures import investigation_figures
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Check, Decoy, Evidence, Scenario, Window
 from obsim.scoring import evidence as recognition
@@ -323,10 +325,14 @@ def test_derived_figures_from_a_session():
         ("metrics", at[2]),
         ("database", at[3]),
     ]
-    assert recognition.time_to_first_signal(LEAK, events, T0) == 400
-    assert recognition.time_to_first_signal(LEAK, events[:2], T0) is None
     spent = dict((d.description, s) for d, s in recognition.time_on_decoys(LEAK, events))
     assert list(spent.values()) == [0.0, 30.0]
+    figures = investigation_figures(LEAK, SimpleNamespace(started_at=T0), events)
+    assert figures["time_to_first_relevant_signal_s"] == 400 and figures["time_on_decoys_s"] == 30
+    assert figures["evidence_seen"] == 3 and figures["queries"] == 1  # the trace search by service
+    assert figures["views_used"] == ["code", "database", "overview", "traces"]
+    early = investigation_figures(LEAK, SimpleNamespace(started_at=T0), events[:2])
+    assert early["time_to_first_relevant_signal_s"] is None and early["first_relevant_signal"] is None
 
 
 @pytest.fixture
@@ -350,7 +356,8 @@ def test_opening_the_sessions_at_the_leak_registers_the_database_evidence(candid
         == 200
     )
     assert client.get("/code/lib/external_apis/payment_gateway.py").status_code == 200
-    wrong_hour, leak_time, code = events()
+    joined, wrong_hour, leak_time, code = events()
+    assert joined.kind == "join"
     sessions = item(LEAK, "database")
     assert not recognition.shows_evidence(sessions, wrong_hour, LEAK_END)
     assert recognition.shows_evidence(sessions, leak_time, LEAK_END)

@@ -136,6 +136,8 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     assert good.status_code == 200 and "were submitted" in good.get_data(as_text=True)
     (stored,) = interviews.submissions(ada_id)
     assert stored.late is False and stored.automatic_score["total"] >= 60
+    evidence = next(p for p in stored.automatic_score["parts"] if p["name"] == "evidence")
+    assert evidence["points"] == 0 and "never had the signal on screen in database, metrics" in evidence["why"]
     assert stored.body["locations"][0] == {"file": "lib/database/transactions.py", "lines": [59, 76]}
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert f"{stored.automatic_score['total']}" in page and "exact lines" in page

@@ -207,3 +207,17 @@ def test_obsim_score_refuses_a_control_scenario_and_a_bad_file(tmp_path, capsys)
     assert "unknown mechanism" in capsys.readouterr().err
     assert main(["score", "baseline", "--submission", str(bad)]) == 2
     assert "nothing to score" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_in_an_interview_only_evidence_actually_on_screen_counts(scenario):
+    submission = reference(scenario)
+    cited = {item.view for item in submission.evidence}
+    assert len(cited) >= 2
+    full = part(score(scenario, submission, on_screen=cited), "evidence")
+    assert full == part(score(scenario, submission), "evidence") > 0
+    one = sorted(cited)[0]
+    partial = score(scenario, submission, on_screen={one})
+    assert 0 < part(partial, "evidence") < full
+    assert "never had the signal on screen in" in next(p.why for p in partial.parts if p.name == "evidence")
+    assert part(score(scenario, submission, on_screen=set()), "evidence") == 0

@@ -8,7 +8,8 @@ interviewer can audit it:
 - mechanism (15): the taxonomy kind, half credit for a neighbouring kind;
 - timing (10): whether and how it repeats, and when it starts (or the minute it recurs at);
 - causal chain (15): the chain's steps recognised in the root cause and chain text;
-- evidence (10): the views the ground truth's evidence lives in that the candidate cites;
+- evidence (10): the views the ground truth's evidence lives in that the candidate cites (in an
+  interview, only those whose signal their recorded investigation actually showed);
 - fix (15): a lasting fix recognised in the fix text; a mitigation offered as the fix earns nothing;
 - mitigation (5): an immediate mitigation recognised in the mitigation text.
 
@@ -62,8 +63,13 @@ class Score:
         return asdict(self)
 
 
-def score(scenario: Scenario, submission: Submission) -> Score:
-    """Score ``submission`` against ``scenario``'s ground truth (which a faulty scenario has)."""
+def score(scenario: Scenario, submission: Submission, on_screen: set[str] | None = None) -> Score:
+    """Score ``submission`` against ``scenario``'s ground truth (which a faulty scenario has).
+
+    In an interview, ``on_screen`` is the views whose evidence the candidate's recorded
+    investigation actually showed (``obsim.scoring.evidence.evidence_seen``): a cited view then
+    counts only if they looked at its signal.  Without it (a submission file) citations count.
+    """
     truth = scenario.ground_truth
     if truth is None:
         raise ValueError(f"scenario {scenario.id} has no ground truth to score against")
@@ -72,7 +78,7 @@ def score(scenario: Scenario, submission: Submission) -> Score:
         _mechanism(truth, submission),
         _timing(truth, submission),
         _causal_chain(truth, submission),
-        _evidence(truth, submission),
+        _evidence(truth, submission, on_screen),
         *_remedies(truth, submission),
     ]
     location_credit = parts[0].points / parts[0].max
@@ -156,10 +162,13 @@ def _causal_chain(truth: GroundTruth, submission: Submission) -> Part:
     return _part("causal_chain", len(hits) / len(truth.causal_chain), why)
 
 
-def _evidence(truth: GroundTruth, submission: Submission) -> Part:
+def _evidence(truth: GroundTruth, submission: Submission, on_screen: set[str] | None) -> Part:
     expected = {item.view for item in truth.evidence}
     cited = {item.view for item in submission.evidence} & expected
     why = f"cites {', '.join(sorted(cited)) or 'none'} of {', '.join(sorted(expected))}"
+    if on_screen is not None and cited - on_screen:
+        why += f"; never had the signal on screen in {', '.join(sorted(cited - on_screen))}"
+        cited &= on_screen
     return _part("evidence", len(cited) / len(expected), why)
 
 

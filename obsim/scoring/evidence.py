@@ -143,14 +143,6 @@ def evidence_seen(
     return list(first.values())
 
 
-def time_to_first_signal(
-    scenario: Scenario, events: Iterable[RecordedEvent], started_at: datetime
-) -> float | None:
-    """Wall seconds from ``started_at`` (the interview's start) to the first evidence on screen."""
-    seen = evidence_seen(scenario, events)
-    return (seen[0][1].wall_time - started_at).total_seconds() if seen else None
-
-
 def time_on_decoys(scenario: Scenario, events: Iterable[RecordedEvent]) -> list[tuple[Decoy, float]]:
     """Wall seconds spent on each decoy: every event touching it counts until the next event, at most
     :data:`MAX_DWELL_S`; the last event counts nothing, since when it was left is unknown."""
