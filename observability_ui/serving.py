@@ -16,6 +16,8 @@ gunicorn trusts them from 127.0.0.1 by default, which is turned off here so one 
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +73,25 @@ def trust_proxy(app: Flask) -> None:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
 
+#: a candidate link or the interviewer's login link: the path carries a secret
+SECRET_PATH = re.compile(r"(/(?:join|interviewer/login)/)([\w-]{4})[\w-]*")
+
+
+class RedactSecrets(logging.Filter):
+    """Keep the secrets in candidate and interviewer links out of the request log: only their first
+    four characters are logged, enough to tell requests apart, not to replay a link."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = SECRET_PATH.sub(r"\1\2…", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
 def serve(platform: Platform, host: str, port: int, workers: int = 1) -> None:
     """Serve until interrupted: in this process for one worker, under gunicorn for more."""
+    logging.getLogger("werkzeug").addFilter(RedactSecrets())
     if workers <= 1:
         run_simple(host, port, build(platform), threaded=True, use_reloader=False)
         return

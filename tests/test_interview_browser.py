@@ -133,6 +133,11 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             submit_findings(candidate)
             assert "were submitted" in candidate.locator("[data-testid=submitted]").inner_text()
 
+            # secrets are printed once, at launch, and never written to the request log
+            output = server.output()
+            assert output.count(login.rsplit("/", 1)[1]) == 1 and link.rsplit("/", 1)[1] not in output
+            assert "/join/" in output and "/interviewer/login/" in output.split("stop with Ctrl-C", 1)[1]
+
         with browser.run_obsim([*command, "--candidate", "Linus"], port=port, timeout=180):
             # nothing is lost: the interviewer's cookie, the candidate's link, the whole record
             browser.goto(console, session_url)
