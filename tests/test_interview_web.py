@@ -74,6 +74,8 @@ def test_a_candidate_cannot_reach_the_console_or_the_answers(setup):
         ada.post(f"/interviewer/sessions/{session_id(interviews, 'Ada')}/hint", data={"index": 0}).status_code
         == 403
     )
+    reveal = console.get(f"/interviewer/sessions/{session_id(interviews, 'Ada')}").get_data(as_text=True)
+    assert all(item.description in reveal for item in LEAK.ground_truth.evidence), "the walkthrough"
     summary_line = LEAK.ground_truth.summary.strip().splitlines()[0]
     for path in ("/", "/logs", "/code/", "/submit", "/api/openapi.json"):
         body = ada.get(path).get_data(as_text=True)
