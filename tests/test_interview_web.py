@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
@@ -75,7 +76,7 @@ def test_a_candidate_cannot_reach_the_console_or_the_answers(setup):
         == 403
     )
     reveal = console.get(f"/interviewer/sessions/{session_id(interviews, 'Ada')}").get_data(as_text=True)
-    assert all(item.description in reveal for item in LEAK.ground_truth.evidence), "the walkthrough"
+    assert all(str(escape(item.description)) in reveal for item in LEAK.ground_truth.evidence), "the walkthrough"
     summary_line = LEAK.ground_truth.summary.strip().splitlines()[0]
     for path in ("/", "/logs", "/code/", "/submit", "/api/openapi.json"):
         body = ada.get(path).get_data(as_text=True)
