@@ -162,9 +162,9 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
                 ("api" if path.startswith("/api/") else "view", path, params, 200) for path, params in plan(i)
             ]
             hint = [("hint", None, None, None)] if i in HINTED else []
-            assert recorded == hint + expected, f"candidate {i}"
+            assert recorded == [*hint, ("join", None, None, None), *expected], f"candidate {i}"
         every_event = sum(len(interviews.events(s.id)) for s in interviews.sessions())
-        assert every_event == CANDIDATES * len(plan(0)) + len(HINTED), "no stray event anywhere"
+        assert every_event == CANDIDATES * (1 + len(plan(0))) + len(HINTED), "no stray event anywhere"
         assert server.workers() == workers, "no worker died or was replaced"
         interviewer.close()
         interviews.engine.dispose()
