@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset, DatasetError
+from obsim.live import cli as live_cli
 from obsim.scenario import ScenarioError
 
 if TYPE_CHECKING:
@@ -371,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd = sub.add_parser("cache", help="list or clear cached datasets")
     cache_cmd.add_argument("action", choices=["list", "clear"])
     cache_cmd.set_defaults(func=_cache)
+
+    live_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,347 @@
+"""Live mode (``obsim live``): the scenarios' bugs on a real server, pool, database and scheduler.
+
+Each test starts ``obsim live`` as a real command on 127.0.0.1 with a strong time scale, watches
+what the real systems report while it runs (PostgreSQL's own pg_stat_activity, the service's
+``/metrics``, a real Prometheus, an OTLP receiver) and stops it with SIGINT, as Ctrl-C does, or lets
+it end on its own.  Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from obsim import scenario as scenarios
+from obsim.dataset.reader import Dataset
+from obsim.live.schedule import ScaledTrigger, Timeline
+from obsim.live.supervisor import free_port
+from tests.otlp_receiver import OtlpReceiver
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+SCALE = 120  # one scenario hour in 30 s
+POOL = 10
+# A session idle in transaction this long has been abandoned: the service's longest honest
+# transaction (a notification batch sending its emails) lasts a few seconds.
+LEAKED_FOR_S = 15.0
+STOP_TIMEOUT_S = 90.0
+
+
+class Live:
+    """``obsim live ...`` as a child process in its own session, killed whatever happens."""
+
+    def __init__(self, scenario: str, run_dir: Path, *options: str) -> None:
+        self.run_dir = run_dir
+        self.port = free_port()
+        self.command = [
+            sys.executable, "-m", "obsim.cli", "live", scenario, "--port", str(self.port), "--out", str(run_dir),
+            "--pool-size", str(POOL), "--time-scale", str(SCALE), *options,
+        ]  # fmt: skip
+        self.popen: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Live:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.popen = subprocess.Popen(
+            self.command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self.popen is not None
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+        _kill_leftovers(self.run_dir)
+
+    def ready(self, timeout: float = 120.0) -> dict[str, Any]:
+        def published() -> dict[str, Any] | None:
+            assert self.popen is not None and self.popen.poll() is None, self.output()
+            ready = self.run_dir / "ready.json"
+            return json.loads(ready.read_text()) if ready.exists() else None
+
+        return wait_for(published, timeout, "the live service to start")
+
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to the supervisor, which stops its process groups."""
+        assert self.popen is not None
+        self.popen.send_signal(signal.SIGINT)
+        return self.wait()
+
+    def wait(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        assert self.popen is not None
+        self.popen.wait(timeout)
+        return self.popen.returncode
+
+    def output(self) -> str:
+        if self.popen is None or self.popen.poll() is None:
+            return ""
+        return self.popen.stdout.read() if self.popen.stdout else ""
+
+    def requests(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "requests.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+def _run_processes(run_dir: Path) -> list[int]:
+    """Processes whose command line names this run directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(run_dir).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _kill_leftovers(run_dir: Path) -> None:
+    for pid in _run_processes(run_dir):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _abandoned_sessions(url: str) -> list[tuple[Any, ...]]:
+    """PostgreSQL's own view: the service's backends idle in transaction for over LEAKED_FOR_S."""
+    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True, connect_timeout=3) as connection:
+        return connection.execute(
+            "SELECT pid, state, query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'platform-api'"
+            " AND state = 'idle in transaction' AND state_change < now() - make_interval(secs => %s)",
+            (LEAKED_FOR_S,),
+        ).fetchall()
+
+
+def _pool_timeouts(live: Live) -> list[dict[str, Any]]:
+    return [r for r in live.requests() if r["outcome"] == "503" and r["error"] == "Database unavailable"]
+
+
+# -- Prometheus ------------------------------------------------------------------------------------
+
+
+class Prometheus:
+    """Debian's prometheus scraping the live service every second, on 127.0.0.1."""
+
+    def __init__(self, binary: str, workdir: Path, target_port: int) -> None:
+        self.port = free_port()
+        config = workdir / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: platform-api\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+        )
+        self.popen = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=(workdir / "prometheus.log").open("wb"), start_new_session=True,
+        )  # fmt: skip
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        answer = httpx.get(f"http://127.0.0.1:{self.port}/api/v1/query", params={"query": promql}, timeout=5)
+        answer.raise_for_status()
+        return answer.json()["data"]["result"]
+
+    def scalar(self, promql: str) -> float | None:
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+
+
+@pytest.fixture
+def prometheus_binary() -> str:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip(
+            "prometheus is not installed (Debian package 'prometheus'; scripts/install-test-tools.sh)"
+        )
+    return binary
+
+
+# -- tests -----------------------------------------------------------------------------------------
+
+
+def test_scaled_cron_fires_hourly_jobs_every_60_over_scale_minutes() -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    start = datetime(2026, 3, 10, 9, 50, tzinfo=UTC).timestamp()
+    real = time.time()
+    trigger = ScaledTrigger(CronTrigger(minute=0, timezone=UTC), Timeline(start, real, SCALE))
+    first = trigger.get_next_fire_time(None, datetime.fromtimestamp(real, UTC))
+    second = trigger.get_next_fire_time(first, first)
+    assert first is not None and second is not None
+    assert first.timestamp() - real == pytest.approx(600 / SCALE, abs=1e-3)  # 10:00 is 10 scenario minutes in
+    assert (second - first).total_seconds() == pytest.approx(3600 / SCALE, abs=1e-3)
+    # APScheduler asks again from the same previous fire once it has listed the due run times.
+    assert trigger.get_next_fire_time(first, first + timedelta(milliseconds=10)) == second
+
+
+def test_refuses_a_pool_postgres_cannot_hold(postgres_url: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "obsim.cli", "live", "connection-leak", "--db", postgres_url, "--pool-size", "100000",
+         "--out", str(tmp_path / "run")],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "max_connections" in result.stderr and "--pool-size" in result.stderr
+    assert not (tmp_path / "run" / "server.log").exists()
+
+
+def test_connection_leak_on_postgres(postgres_url: str, tmp_path: Path, prometheus_binary: str) -> None:
+    """The leak, live: real backends idle in transaction, pool timeouts, seen by Prometheus and OTLP."""
+    run_dir = tmp_path / "run"
+    with (
+        OtlpReceiver() as otlp,
+        Live(
+            "connection-leak", run_dir, "--db", postgres_url, "--load-scale", "3", "--duration", "90",
+            "--otlp-endpoint", otlp.endpoint,
+        ) as live,
+    ):  # fmt: skip
+        live.ready()
+        prometheus = Prometheus(prometheus_binary, tmp_path, live.port)
+        try:
+            # The validation service degrades at minute 20 (10 s in); each hung validation call
+            # abandons a transaction until all POOL connections are held.
+            leaked = wait_for(lambda: len(_abandoned_sessions(postgres_url)) >= POOL and _abandoned_sessions(postgres_url), 75, "the pool's connections to leak", 1.0)  # fmt: skip
+            assert all(row[1] == "idle in transaction" for row in leaked)
+            assert any("workflows" in row[2] for row in leaked), leaked
+            wait_for(lambda: _pool_timeouts(live), 20, "requests to time out waiting for a connection")
+            time.sleep(2)  # a couple more scrapes
+            # Once every worker thread waits for a connection, scrapes of /metrics time out too and
+            # Prometheus marks the series stale: what was seen is read over a range.
+            assert (
+                prometheus.scalar(
+                    'max_over_time(db_client_connection_max{db_client_connection_pool_name="platform-api"}[5m])'
+                )
+                == POOL
+            )
+            assert (
+                prometheus.scalar(
+                    'max_over_time(db_client_connection_count{db_client_connection_state="used"}[5m])'
+                )
+                == POOL
+            )
+            assert prometheus.scalar("max_over_time(db_client_connection_pending_requests[5m])") > 0
+            assert (
+                prometheus.scalar('max_over_time(pg_stat_activity_count{state="idle in transaction"}[5m])')
+                >= POOL
+            )
+        finally:
+            prometheus.stop()
+        assert live.interrupt() == 0, live.output()
+    assert not _run_processes(run_dir)
+
+    server_log = [
+        json.loads(line) for line in (run_dir / "server.log").read_text().splitlines() if line.startswith("{")
+    ]
+    assert any(entry.get("error.type") == "TimeoutError" and "QueuePool limit" in entry.get("error.message", "")
+               for entry in server_log)  # fmt: skip
+    # OTLP: the SDK delivered the service's spans and logs, trace-correlated.
+    assert any(s["name"] == "POST /api/v1/workflows" and s["service"] == "platform-api" for s in otlp.spans)
+    assert any(s["name"] == "db.connection.acquire" for s in otlp.spans)
+    assert any(log["body"] == "request completed" and log["trace_id"] for log in otlp.logs)
+    # The dataset the UI reads holds what PostgreSQL reported.
+    with Dataset.open(run_dir / "dataset") as dataset:
+        idle = dataset.connection.execute(
+            "SELECT count(*) FROM db_sessions WHERE state = 'idle in transaction'"
+        ).fetchone()[0]
+        spans = dataset.connection.execute("SELECT count(*) FROM spans").fetchone()[0]
+    assert idle >= POOL and spans > 100
+
+
+def test_connection_leak_fixed_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """With fix.patch, the same run leaks nothing, and every process stops on its own."""
+    patch = scenarios.fix_patch(scenarios.load("connection-leak"))
+    run_dir = tmp_path / "run"
+    with Live(
+        "connection-leak", run_dir, "--db", postgres_url, "--load-scale", "3", "--duration", "32", "--patch", str(patch)
+    ) as live:  # fmt: skip
+        live.ready()
+        worst = 0
+        while live.popen is not None and live.popen.poll() is None:
+            worst = max(worst, len(_abandoned_sessions(postgres_url)))
+            time.sleep(1.0)
+        assert live.wait() == 0, live.output()
+    assert not _run_processes(run_dir)
+    requests = live.requests()
+    assert len(requests) > 500
+    assert worst == 0
+    assert not _pool_timeouts(live)
+    assert sum(r["outcome"] in ("200", "201", "202") for r in requests) > 0.9 * len(requests)
+
+
+def test_cron_storm_on_sqlite(tmp_path: Path) -> None:
+    """The hourly jobs fire together at the scaled top of the hour and the pool saturates then."""
+    run_dir = tmp_path / "run"
+    with Live("cron-storm", run_dir, "--duration", "12") as live:
+        timeline = live.ready()["timeline"]
+        # The window starts at 09:50: 10:00 comes 10 scenario minutes in.
+        storm = timeline["real_start"] + 600 / SCALE
+        peak = {"used": 0.0, "pending": 0.0}
+        while time.time() < storm + 4:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{live.port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("db_client_connection_count{") and 'state="used"' in line:
+                    peak["used"] = max(peak["used"], float(line.rsplit(" ", 1)[1]))
+                if line.startswith("db_client_connection_pending_requests{"):
+                    peak["pending"] = max(peak["pending"], float(line.rsplit(" ", 1)[1]))
+            time.sleep(0.1)
+        assert live.wait() == 0, live.output()
+    assert peak["used"] == POOL and peak["pending"] > 0
+
+    hourly = {"sync_tenant_data", "generate_usage_reports", "cleanup_expired_records", "send_activity_digests",
+              "recompute_engagement_scores"}  # fmt: skip
+    started: dict[str, list[float]] = {job: [] for job in hourly}
+    for line in (run_dir / "server.log").read_text().splitlines():
+        if line.startswith("{") and '"job started"' in line:
+            entry = json.loads(line)
+            if entry["job.id"] in hourly:
+                started[entry["job.id"]].append(datetime.fromisoformat(entry["timestamp"]).timestamp())
+    for job, times in started.items():
+        assert len(times) == 1 and abs(times[0] - storm) < 0.5, (job, [t - storm for t in times])
+    requests = [
+        r for r in json.loads("[" + ",".join((run_dir / "requests.jsonl").read_text().splitlines()) + "]")
+    ]
+    before = sorted(r["duration"] for r in requests if r["start"] < storm)
+    during = [r["duration"] for r in requests if storm <= r["start"] < storm + 2]
+    assert before and during
+    assert max(during) > 4 * before[len(before) // 2]
