@@ -40,7 +40,8 @@ class ServiceModel:
         return self.healthy
 
 
-_RESPONSES = {
+#: service -> the JSON body of a successful (or rejected) call, as the real service would answer
+RESPONSES = {
     "validation-service": lambda rejected, n: {
         "valid": not rejected,
         "errors": [{"path": "steps[0].action", "message": "unknown action"}] if rejected else [],
@@ -82,5 +83,5 @@ class SimulatedServices(httpx.BaseTransport):
         if roll < behaviour.hang_rate + behaviour.error_rate:
             return httpx.Response(503, json={"error": "service unavailable"}, request=request)
         rejected = rng.random() < behaviour.reject_rate
-        body: dict[str, Any] = _RESPONSES.get(service.name, lambda r, n: {})(rejected, self.requests)
+        body: dict[str, Any] = RESPONSES.get(service.name, lambda r, n: {})(rejected, self.requests)
         return httpx.Response(200, json=body, request=request)

@@ -35,7 +35,7 @@ class Generated:
     manifest: dict
 
 
-def _apply_patch(patch: bytes, workdir: Path) -> Path:
+def apply_patch(patch: bytes, workdir: Path) -> Path:
     """Copy app_under_test into ``workdir`` and apply ``patch`` to the copy."""
     shutil.copytree(
         cache.REPO_ROOT / "app_under_test",
@@ -97,7 +97,7 @@ def generate(
             json.dumps(manifest),
         ]
         if patch is not None:
-            command += ["--app-root", str(_apply_patch(patch, Path(workdir)))]
+            command += ["--app-root", str(apply_patch(patch, Path(workdir)))]
         if quiet:
             command.append("--quiet")
         result = subprocess.run(command, cwd=cache.REPO_ROOT, stdout=subprocess.PIPE, text=True)

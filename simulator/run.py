@@ -59,7 +59,9 @@ def _behaviour(spec: ServiceBehaviour) -> external_services.ServiceBehaviour:
     )
 
 
-def _service_models(scenario: Scenario, start: float) -> dict[str, external_services.ServiceModel]:
+def service_models(scenario: Scenario, start: float) -> dict[str, external_services.ServiceModel]:
+    """Every external service's behaviour: healthy, plus the scenario's degradations placed on the
+    timeline that starts at ``start`` (shared by the simulated run and live mode's fake services)."""
     models = {name: external_services.ServiceModel(name, healthy) for name, healthy in _HEALTHY.items()}
     for degradation in scenario.degradations:
         end = start + degradation.end_minute * 60 if degradation.end_minute is not None else float("inf")
@@ -108,7 +110,7 @@ def simulate(
         }
         http_client.use_transport(
             external_services.SimulatedServices(
-                kernel, _service_models(scenario, start), hosts, stream(seed, "external-services")
+                kernel, service_models(scenario, start), hosts, stream(seed, "external-services")
             )
         )
         tracing.configure(settings.service_name, exporter=sink, ids=SeededIds(stream(seed, "app-trace-ids")))

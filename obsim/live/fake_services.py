@@ -22,8 +22,8 @@ from obsim.live import rundir
 from obsim.live.process import serve_until_signalled
 from obsim.live.schedule import Timeline
 from obsim.scenario import load_file
-from simulator.external_services import _RESPONSES, ServiceModel
-from simulator.run import _service_models
+from simulator.external_services import RESPONSES, ServiceModel
+from simulator.run import service_models
 
 HANG_S = 60.0
 SERVICES = ("validation-service", "payment-gateway", "email-provider")
@@ -69,7 +69,7 @@ class FakeServices:
         time.sleep(min(behaviour.latency_median_s * math.exp(gauss * sigma), HANG_S))
         if roll < behaviour.hang_rate + behaviour.error_rate:
             return _answer(start_response, "503 Service Unavailable", {"error": "service unavailable"})
-        body = _RESPONSES.get(service, lambda r, n: {})(verdict < behaviour.reject_rate, count)
+        body = RESPONSES.get(service, lambda r, n: {})(verdict < behaviour.reject_rate, count)
         return _answer(start_response, "200 OK", body)
 
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, help="stop at this time (epoch seconds)")
     args = parser.parse_args(argv)
     scenario = load_file(args.scenario_file)
-    models = _service_models(scenario, scenario.window.start.timestamp())
+    models = service_models(scenario, scenario.window.start.timestamp())
     app = FakeServices(models, args.run_dir, args.seed)
     serve_until_signalled(app, args.port, threads=48, name="external services", deadline=args.deadline)
     return 0

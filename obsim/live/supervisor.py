@@ -178,10 +178,10 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
         if options.otlp_endpoint:
             server_command += ["--otlp-endpoint", options.otlp_endpoint]
         if options.patch is not None:
-            from simulator.generate import _apply_patch
+            from simulator.generate import apply_patch
 
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="obsim-live-app-")))
-            server_command += ["--app-root", str(_apply_patch(options.patch.read_bytes(), workdir))]
+            server_command += ["--app-root", str(apply_patch(options.patch.read_bytes(), workdir))]
         try:
             services = _Process(
                 "services",
