@@ -20,7 +20,8 @@ class UiError(Exception):
 
 
 def dataset() -> Dataset:
-    """The dataset, opened once per request (SQLite connections belong to one thread)."""
+    """The dataset, opened once per request (SQLite connections belong to one thread); a live
+    recording is thereby reread, manifest and all, on every request."""
     if "dataset" not in g:
         g.dataset = Dataset.open(current_app.config["OBSIM_DATASET"])
     return g.dataset

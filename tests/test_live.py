@@ -129,6 +129,14 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def _ui_answer(ask: Callable[[str], Any], ui: str) -> Any:
+    """``ask(ui)``, or None while the UI process is still starting."""
+    try:
+        return ask(ui)
+    except httpx.TransportError:
+        return None
+
+
 def _abandoned_sessions(url: str) -> list[tuple[Any, ...]]:
     """PostgreSQL's own view: the service's backends idle in transaction for over LEAKED_FOR_S."""
     libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -223,19 +231,38 @@ def test_refuses_a_pool_postgres_cannot_hold(postgres_url: str, tmp_path: Path) 
     assert not (tmp_path / "run" / "server.log").exists()
 
 
+def _pool_max_samples(ui: str) -> tuple[float, float] | None:
+    """The candidate UI's answer over the last 15 minutes: its range end and how many scrapes of
+    the pool's size it holds (None before the first)."""
+    answer = httpx.get(
+        f"{ui}/api/metrics/query_range",
+        params={"query": "count_over_time(db_client_connection_max[15m])", "from": "now-15m"},
+        timeout=10,
+    ).json()
+    if not answer["series"]:
+        return None
+    return answer["range"]["end"], answer["series"][0]["points"][-1][1]
+
+
 def test_connection_leak_on_postgres(postgres_url: str, tmp_path: Path, prometheus_binary: str) -> None:
-    """The leak, live: real backends idle in transaction, pool timeouts, seen by Prometheus and OTLP."""
+    """The leak, live: real backends idle in transaction, pool timeouts, seen by Prometheus, OTLP
+    and the candidate UI following the recording."""
     run_dir = tmp_path / "run"
+    ui_port = free_port()
+    ui = f"http://127.0.0.1:{ui_port}"
     with (
         OtlpReceiver() as otlp,
         Live(
             "connection-leak", run_dir, "--db", postgres_url, "--load-scale", "3", "--duration", "90",
-            "--otlp-endpoint", otlp.endpoint,
+            "--otlp-endpoint", otlp.endpoint, "--ui-port", str(ui_port),
         ) as live,
     ):  # fmt: skip
         live.ready()
         prometheus = Prometheus(prometheus_binary, tmp_path, live.port)
         try:
+            first_end, first_count = wait_for(
+                lambda: _ui_answer(_pool_max_samples, ui), 30, "the candidate UI"
+            )
             # The validation service degrades at minute 20 (10 s in); each hung validation call
             # abandons a transaction until all POOL connections are held.
             leaked = wait_for(lambda: len(_abandoned_sessions(postgres_url)) >= POOL and _abandoned_sessions(postgres_url), 75, "the pool's connections to leak", 1.0)  # fmt: skip
@@ -262,6 +289,18 @@ def test_connection_leak_on_postgres(postgres_url: str, tmp_path: Path, promethe
                 prometheus.scalar('max_over_time(pg_stat_activity_count{state="idle in transaction"}[5m])')
                 >= POOL
             )
+
+            # The UI reads the recording as it grows: "last 15 minutes" ends later and holds a new scrape.
+            def newer() -> tuple[float, float] | None:
+                answer = _pool_max_samples(ui)
+                return answer if answer is not None and answer[1] > first_count else None
+
+            end, _ = wait_for(newer, 20, "a new scrape in the UI")
+            assert end > first_end
+            logs = httpx.get(f"{ui}/api/logs", params={"from": "now-5m"}, timeout=10).json()
+            assert max(entry["ts"] for entry in logs["entries"]) > first_end
+            assert httpx.get(f"{ui}/", timeout=10).status_code == 200
+            assert httpx.get(f"{ui}/database", timeout=10).status_code == 200
         finally:
             prometheus.stop()
         assert live.interrupt() == 0, live.output()
@@ -277,7 +316,12 @@ def test_connection_leak_on_postgres(postgres_url: str, tmp_path: Path, promethe
     assert any(s["name"] == "db.connection.acquire" for s in otlp.spans)
     assert any(log["body"] == "request completed" and log["trace_id"] for log in otlp.logs)
     # The dataset the UI reads holds what PostgreSQL reported.
+    assert sorted(path.name for path in (run_dir / "dataset").iterdir()) == [
+        "manifest.json",
+        "telemetry.sqlite",
+    ]
     with Dataset.open(run_dir / "dataset") as dataset:
+        assert not dataset.recording and dataset.window()[1] > end
         idle = dataset.connection.execute(
             "SELECT count(*) FROM db_sessions WHERE state = 'idle in transaction'"
         ).fetchone()[0]

@@ -4,7 +4,9 @@ A dataset never changes after it is written, so what a query reads is kept for e
 series metadata per sample name, and each series' samples as two numpy arrays (timestamps, values),
 loaded for all the series of a sample name in one scan the first time a selector needs them.  The
 whole metric data of a founding scenario is a few million floats, tens of megabytes at most; the
-views share one :class:`MetricCache` per dataset across requests and threads.
+views share one :class:`MetricCache` per dataset across requests and threads.  A live recording does
+change: it is read through a cache of its current extent instead (:meth:`MetricCache.for_dataset`),
+so new samples and series show up as soon as they are committed.
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ class MetricCache:
     samples: dict[int, Samples] = field(default_factory=dict)
     timelines: dict[bytes, np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # a live recording's cache and the extent (recorded-until moment) it holds the samples of
+    recording: tuple[float, MetricCache] | None = None
+
+    def for_dataset(self, dataset: Dataset) -> MetricCache:
+        """The cache to read ``dataset`` through: this one for a finished dataset, which never
+        changes; for a recording, one of its current snapshot's extent, replaced (never filled
+        further) once the recording has moved on, so no request sees samples older than its own."""
+        if not dataset.recording:
+            return self
+        extent = dataset.window()[1]
+        with self.lock:
+            if self.recording is None or self.recording[0] != extent:
+                self.recording = (extent, MetricCache())
+            return self.recording[1]
 
 
 class MetricStore:
@@ -60,7 +76,7 @@ class MetricStore:
     def __init__(self, dataset: Dataset, cache: MetricCache | None = None) -> None:
         self._connection = dataset.connection
         self.window = dataset.window()
-        self._cache = cache if cache is not None else MetricCache()
+        self._cache = (cache if cache is not None else MetricCache()).for_dataset(dataset)
         self.memo: dict[Hashable, Any] = {}  # results an evaluator may reuse for this store's lifetime
 
     def metric_names(self) -> list[str]:

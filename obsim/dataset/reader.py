@@ -1,7 +1,9 @@
-"""Read-only access to a finished dataset directory, shared by the UI and the exporters.
+"""Read-only access to a dataset directory, shared by the UI and the exporters.
 
 Opening validates the layout and the format version up front, so a reader never half-works on a
-dataset it does not understand.  The database is opened read-only: readers must never be able to
+dataset it does not understand.  A live recording is readable while it is written: each opened
+:class:`Dataset` reads one consistent snapshot of it, whose window ends where the recording has got
+to, so reopen it to see more.  The database is opened read-only: readers must never be able to
 alter a dataset that is the record of a generated incident.  The iterators stream rows from SQLite
 cursors because a dataset can hold millions of samples, spans and log records.
 """
@@ -9,7 +11,10 @@ cursors because a dataset can hold millions of samples, spans and log records.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +23,9 @@ from typing import Any, NamedTuple, Self
 from obsim.dataset.schema import DATABASE_NAME, FORMAT_VERSION, MANIFEST_NAME
 
 STAGING_MARKER = ".partial-"  # DatasetWriter builds a dataset in "<target>.partial-<pid>"
+# A recording still unfinished this long after its planned end was abandoned (its writer cannot be
+# checked from another host); a live run finishes its dataset well within a minute of its end.
+ABANDONED_AFTER_S = 300.0
 
 
 class DatasetError(Exception):
@@ -73,16 +81,23 @@ class LogRecord(NamedTuple):
 
 
 class Dataset:
-    """An open dataset: its manifest and a read-only connection to its telemetry database."""
+    """An open dataset: its manifest and a read-only connection to its telemetry database.
+
+    ``recording`` is true for a live recording still being written: the connection then holds one
+    read transaction, so every query of this object sees the same snapshot (the one
+    :meth:`window` describes) while the writer goes on committing.
+    """
 
     def __init__(self, path: Path, manifest: dict[str, Any], connection: sqlite3.Connection) -> None:
         self.path = path
         self.manifest = manifest
         self.connection = connection
+        self.recording = manifest.get("recording") is True
 
     @classmethod
     def open(cls, path: str | Path) -> Dataset:
-        """Validate ``path`` as a finished dataset of this format version and open it read-only."""
+        """Validate ``path`` as a dataset of this format version (finished, or a live recording whose
+        writer is still at work) and open it read-only."""
         path = Path(path)
         if not path.is_dir():
             raise DatasetError(f"{path}: no such dataset directory")
@@ -92,7 +107,15 @@ class Dataset:
         database = path / DATABASE_NAME
         if not database.is_file():
             raise DatasetError(f"{path}: missing {DATABASE_NAME}")
-        return cls(path, manifest, _connect_read_only(database))
+        dataset = cls(path, manifest, _connect_read_only(database))
+        if dataset.recording:
+            try:
+                _check_writer(path, manifest)
+                dataset.connection.execute("BEGIN")  # one snapshot; WAL readers do not block the writer
+            except BaseException:
+                dataset.close()
+                raise
+        return dataset
 
     # -- metadata ---------------------------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -100,11 +123,21 @@ class Dataset:
         return dict(self.connection.execute("SELECT key, value FROM meta ORDER BY key"))
 
     def window(self) -> tuple[float, float]:
-        """The incident window (epoch seconds) the candidate is shown, from the manifest."""
+        """The incident window (epoch seconds) the candidate is shown, from the manifest.
+
+        A recording's window ends at the moment it has recorded up to (``recorded_until`` in
+        ``meta``, as of this snapshot, at most its planned end), so times relative to the end, such
+        as ``now-15m``, move with the clock as the dataset is reopened.
+        """
         try:
-            return float(self.manifest["window_start"]), float(self.manifest["window_end"])
+            start = float(self.manifest["window_start"])
+            if not self.recording:
+                return start, float(self.manifest["window_end"])
+            row = self.connection.execute("SELECT value FROM meta WHERE key = 'recorded_until'").fetchone()
+            until = float(json.loads(row[0]))
+            return start, max(start, min(until, float(self.manifest["planned_end"])))
         except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{self.path}: manifest has no usable window_start/window_end") from exc
+            raise DatasetError(f"{self.path}: manifest or meta has no usable window") from exc
 
     # -- metrics ----------------------------------------------------------------------------------
     def metric_families(self) -> list[MetricFamily]:
@@ -190,6 +223,36 @@ def _load_manifest(path: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}; regenerate the dataset with this version of obsim"
         )
     return manifest
+
+
+def _check_writer(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a recording whose writer is gone: it will never move on nor be finished."""
+    writer = manifest.get("writer")
+    writer = writer if isinstance(writer, dict) else {}
+    pid = writer.get("pid")
+    if type(pid) is int and writer.get("host") == socket.gethostname() and not _alive(pid):
+        raise DatasetError(
+            f"{path}: live recording never finished: its writer (process {pid}) is gone, the run was "
+            "killed; record it again"
+        )
+    planned_end = manifest.get("planned_end")
+    if not isinstance(planned_end, int | float):
+        raise DatasetError(f"{path}: live recording without a planned_end")
+    if time.time() > planned_end + ABANDONED_AFTER_S:
+        raise DatasetError(
+            f"{path}: live recording never finished: it was due to end {time.time() - planned_end:.0f} s "
+            "ago; record it again"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _connect_read_only(database: Path) -> sqlite3.Connection:

@@ -2,7 +2,9 @@
 
 Rows are appended in batches as the simulation produces them and are never all held in memory.
 The dataset is built in a sibling temporary directory and renamed into place only by :meth:`finish`,
-so an interrupted run leaves nothing that looks like a usable dataset.
+so an interrupted run leaves nothing that looks like a usable dataset.  A live recording instead
+publishes at once (:meth:`DatasetWriter.publish_recording`) and commits as it goes, so the UI reads
+it while it is written; its manifest says so until :meth:`finish` marks it finished.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 import math
 import os
 import shutil
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +40,8 @@ _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjs
 _MAX_SHARED_STRINGS = 256
 _OWN = object()  # marks a key whose value the span keeps itself, in a template's identity
 _JSON_VALUE = object()  # marks a list or object value, identified by its JSON text
+# Leaving WAL mode needs every reader gone; the UI holds a connection only for one request.
+_UNWAL_TIMEOUT_S = 10.0
 
 
 def to_json(value: Any) -> str:
@@ -65,6 +71,7 @@ class DatasetWriter:
         self._shared_strings: dict[str, set[str]] = {}
         self._own_string_keys: set[str] = set()
         self._session_states: dict[tuple[Any, ...], int] = {}
+        self._recording = False
 
     # -- metrics --------------------------------------------------------------------------------
     def series_id(
@@ -217,26 +224,99 @@ class DatasetWriter:
         )
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def publish_recording(self, manifest: dict[str, Any], window_start: float, planned_end: float) -> Path:
+        """Publish the dataset now, empty, for readers to follow while rows are added and committed.
+
+        The database is switched to WAL mode (readers see each :meth:`commit` without blocking the
+        writer) with its indexes built up front, since the UI queries it from the first second.  The
+        manifest carries ``recording``, ``planned_end`` and the writer's process, and no
+        ``window_end``: that is known only when :meth:`finish` marks the dataset finished.
+        """
+        self.set_meta(format_version=str(FORMAT_VERSION), recorded_until=window_start)
+        self.db.execute("COMMIT")
+        self.db.executescript(INDEXES)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.close()  # WAL is checkpointed away: the directory can be renamed
+        self._write_manifest(
+            self.staging,
+            {
+                **manifest,
+                "format_version": FORMAT_VERSION,
+                "recording": True,
+                "window_start": window_start,
+                "planned_end": planned_end,
+                "writer": {"host": socket.gethostname(), "pid": os.getpid()},
+            },
+        )
+        self._publish()
+        self.db = sqlite3.connect(self.target / DATABASE_NAME, isolation_level=None)
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("BEGIN")
+        self._recording = True
+        return self.target
+
+    def commit(self, recorded_until: float) -> None:
+        """Make everything added so far visible to readers of a recording, which has all telemetry
+        up to ``recorded_until`` (epoch seconds): the end of its window while it is recorded."""
+        self.set_meta(recorded_until=recorded_until)
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+
     def finish(self, manifest: dict[str, Any]) -> Path:
-        """Index, close and publish the dataset; replaces an existing dataset at the target."""
+        """Index, close and publish the dataset; replaces an existing dataset at the target.
+
+        A recording is finalised in place: its manifest is replaced by ``manifest`` marked
+        ``recording: false``.
+        """
         self.set_meta(format_version=str(FORMAT_VERSION))
         self.db.execute("COMMIT")
+        manifest = {**manifest, "format_version": FORMAT_VERSION}
+        if self._recording:
+            self.db.execute("ANALYZE")
+            self._leave_wal()
+            self.db.close()
+            self._write_manifest(self.target, {**manifest, "recording": False})
+            self._recording = False  # finished: nothing left for abort() to drop
+            return self.target
         self.db.executescript(INDEXES)
         self.db.execute("ANALYZE")
         self.db.close()
-        manifest = {**manifest, "format_version": FORMAT_VERSION}
-        (self.staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        # Move an older dataset aside first so the target is never half-replaced.
+        self._write_manifest(self.staging, manifest)
+        self._publish()
+        return self.target
+
+    def _leave_wal(self) -> None:
+        """Back to a single-file database, as every finished dataset is; readers still open keep it
+        in WAL mode, which readers handle too, so give up after a while rather than fail the run."""
+        deadline = time.monotonic() + _UNWAL_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                if self.db.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete":
+                    return
+            except sqlite3.OperationalError:  # "database is locked": a reader holds it
+                pass
+            time.sleep(0.2)
+
+    @staticmethod
+    def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
+        """Replace the manifest atomically: a reader sees the old one or the new one, whole."""
+        staging = directory / f".{MANIFEST_NAME}.{os.getpid()}"
+        staging.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        os.replace(staging, directory / MANIFEST_NAME)
+
+    def _publish(self) -> None:
+        """Rename the staging directory to the target, moving an older dataset aside first so the
+        target is never half-replaced."""
         retired = self.target.with_name(f"{self.target.name}.retired-{os.getpid()}")
         if self.target.exists():
             os.replace(self.target, retired)
         os.replace(self.staging, self.target)
         shutil.rmtree(retired, ignore_errors=True)
-        return self.target
 
     def abort(self) -> None:
-        """Drop everything written so far."""
+        """Drop everything written so far, a published recording included: readers must not
+        follow a recording nobody will finish."""
         try:
             self.db.close()
         finally:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            shutil.rmtree(self.target if self._recording else self.staging, ignore_errors=True)

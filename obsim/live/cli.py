@@ -39,6 +39,9 @@ def register(subcommands: Any) -> None:
         "--patch", type=Path, help="unified diff to apply to a copy of app_under_test for this run"
     )
     live.add_argument("--out", type=Path, help="run directory (default: a new one beside the dataset cache)")
+    live.add_argument(
+        "--ui-port", type=int, help="also serve the candidate platform over the live dataset on this port"
+    )
     live.set_defaults(func=run)
 
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         load_scale=args.load_scale,
         patch=args.patch,
         out=args.out,
+        ui_port=args.ui_port,
     )
     try:
         result = run_live(options)

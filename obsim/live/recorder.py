@@ -3,7 +3,9 @@
 The application's spans and log records arrive on many threads; SQLite and the simulator's
 :class:`TelemetrySink` want one.  Emitters only put rows on a bounded queue; one recorder thread
 owns the :class:`DatasetWriter`, scrapes the metric registries every ``interval`` seconds of wall
-time (as Prometheus would), snapshots the database sessions, and publishes the dataset on stop.
+time (as Prometheus would) and snapshots the database sessions.  The dataset is published as a live
+recording when the recorder starts and committed every ``COMMIT_INTERVAL_S``, so the candidate UI
+follows the run; on stop it is finished: its window ends at the last moment recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from obsim.dataset.writer import DatasetWriter
 from simulator.telemetry import TelemetrySink
 
 QUEUE_LIMIT = 200_000  # rows waiting for the writer; beyond it rows are dropped and counted
+COMMIT_INTERVAL_S = 2.0  # how far the UI of a live run may lag behind it
+PUBLISH_TIMEOUT_S = 30.0
 SessionSource = Callable[[], list[tuple[Any, ...]]]
 
 
@@ -55,11 +59,19 @@ class LiveRecorder:
         self.started = time.time()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="telemetry-recorder", daemon=True)
+        self._recording = threading.Event()
         self._published = threading.Event()
         self._manifest: dict[str, Any] = {}
+        self._planned_end = 0.0
+        self._failed = False
 
-    def start(self) -> None:
+    def start(self, manifest: dict[str, Any], planned_end: float) -> None:
+        """Start recording and return once the dataset is published for readers (or raise)."""
+        self._manifest = manifest
+        self._planned_end = planned_end
         self._thread.start()
+        if not self._recording.wait(PUBLISH_TIMEOUT_S) or self._failed:
+            raise RuntimeError(f"the telemetry recorder did not publish {self.target}")
 
     def _put(self, item: tuple[str, Any]) -> None:
         try:
@@ -81,9 +93,8 @@ class LiveRecorder:
     def add_job_run(self, row: tuple[Any, ...]) -> None:
         self._put(("job_run", row))
 
-    def stop(self, manifest: dict[str, Any], timeout: float = 30.0) -> bool:
-        """Write what is queued, publish the dataset; False if the writer did not finish in time."""
-        self._manifest = manifest
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Write what is queued and finish the dataset; False if the writer did not finish in time."""
         self._queue.put(("stop", None))
         return self._published.wait(timeout)
 
@@ -92,16 +103,24 @@ class LiveRecorder:
         clock = _WallClock()
         writer = DatasetWriter(self.target)
         sink = TelemetrySink(clock, writer, self.app_parent)  # type: ignore[arg-type]
-        next_scrape = time.time()
+        next_scrape = next_commit = time.time()
         try:
+            writer.publish_recording(self._manifest, self.started, self._planned_end)
+            self._recording.set()
             while True:
                 now = time.time()
                 if now >= next_scrape:
                     clock.at = None
                     self._scrape(sink)
                     next_scrape = now + self.interval
+                if now >= next_commit:
+                    sink.flush()
+                    writer.commit(now)
+                    next_commit = now + COMMIT_INTERVAL_S
                 try:
-                    kind, payload = self._queue.get(timeout=max(0.0, next_scrape - time.time()))
+                    kind, payload = self._queue.get(
+                        timeout=max(0.0, min(next_scrape, next_commit) - time.time())
+                    )
                 except queue.Empty:
                     continue
                 if kind == "stop":
@@ -111,7 +130,7 @@ class LiveRecorder:
             self._scrape(sink)
             sink.flush()
             end = time.time()
-            writer.set_meta(requests=self.requests, live=True)
+            writer.set_meta(requests=self.requests, live=True, recorded_until=end)
             writer.finish(
                 {
                     **self._manifest,
@@ -124,6 +143,8 @@ class LiveRecorder:
         except BaseException:
             logging.getLogger(__name__).exception("telemetry recorder failed")
             writer.abort()
+            self._failed = True
+            self._recording.set()  # wake start(), which raises
             raise
 
     def _write(self, sink: TelemetrySink, clock: _WallClock, kind: str, payload: Any) -> None:

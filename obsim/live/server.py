@@ -213,7 +213,10 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         | EVENT_JOB_MAX_INSTANCES,
     )
     recorder.add_jobs(_job_rows(scheduler))
-    recorder.start()
+    recorder.start(
+        {"scenario": scenario.id, "seed": SEED, "live": True, "time_scale": args.time_scale},
+        planned_end=timeline.real_start + args.run_seconds,
+    )
     scheduler.start()
     log.info(
         "service started",
@@ -237,9 +240,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
     finally:
         log.info("service stopping")
         scheduler.shutdown(wait=False)
-        published = recorder.stop(
-            {"scenario": scenario.id, "seed": SEED, "live": True, "time_scale": args.time_scale}
-        )
+        published = recorder.stop()
         if bridge is not None:
             bridge.shutdown()
         engine.dispose()
@@ -259,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool-size", type=int, required=True)
     parser.add_argument("--time-scale", type=float, required=True)
     parser.add_argument("--deadline", type=float, help="stop at this time (epoch seconds)")
+    parser.add_argument(
+        "--run-seconds", type=float, required=True, help="how long the run lasts once the service is ready"
+    )
     parser.add_argument("--otlp-endpoint")
     parser.add_argument("--app-root", type=Path, help="directory holding the app_under_test package to run")
     args = parser.parse_args(argv)

@@ -2,7 +2,8 @@
 
 Three processes on 127.0.0.1, each in a process group of its own so that stopping one takes its
 threads and children with it: the external-service fakes, the application (``server``) and the
-clients (``load``).  The run lasts the scenario's window divided by the time scale unless
+clients (``load``); with ``ui_port``, a fourth serves the candidate platform over the dataset the
+application records (``ui``).  The run lasts the scenario's window divided by the time scale unless
 ``duration`` says otherwise; every process also has its own deadline and stops if this supervisor
 disappears, so nothing outlives a run.
 """
@@ -34,6 +35,7 @@ from simulator import cache
 
 STARTUP_TIMEOUT_S = 180.0  # migrating and seeding the scenario's data
 STOP_TIMEOUT_S = 45.0  # the application publishes its dataset before it exits
+STOP_MARGIN_S = DRAIN_S + 5  # after the load's deadline, before everything is stopped
 POLL_S = 0.2
 
 
@@ -53,6 +55,7 @@ class LiveOptions:
     load_scale: float = 1.0
     patch: Path | None = None
     out: Path | None = None
+    ui_port: int | None = None
 
     def run_seconds(self) -> float:
         return (
@@ -173,7 +176,7 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
             *python, "obsim.live.server", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
             "--port", str(options.port), "--services-port", str(services_port), "--db", db,
             "--pool-size", str(options.pool_size), "--time-scale", str(options.time_scale),
-            "--deadline", deadline,
+            "--deadline", deadline, "--run-seconds", str(seconds + STOP_MARGIN_S),
         ]  # fmt: skip
         if options.otlp_endpoint:
             server_command += ["--otlp-endpoint", options.otlp_endpoint]
@@ -206,12 +209,23 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
             announce(
                 f"service    http://{HOST}:{options.port}/  metrics http://{HOST}:{options.port}/metrics"
             )
+            watched = [services, server]
+            if options.ui_port is not None:
+                ui = _Process(
+                    "ui",
+                    [*python, "obsim.live.ui", "--dataset", str(run_dir / "dataset"),
+                     "--port", str(options.ui_port), "--deadline", deadline],
+                    run_dir,
+                )  # fmt: skip
+                processes.append(ui)
+                watched.append(ui)
+                announce(f"platform   http://{HOST}:{options.ui_port}/  (the candidate UI, live; ui.log)")
             announce(
                 f"timeline   x{options.time_scale:g}: the scenario's {options.scenario.window.duration_s / 60:.0f} min "
                 f"in {seconds:.0f} s; stop with Ctrl-C"
             )
-            while time.time() < end + DRAIN_S + 5 and load.alive():
-                for process in (services, server):
+            while time.time() < end + STOP_MARGIN_S and load.alive():
+                for process in watched:
                     if not process.alive():
                         raise LiveError(
                             f"{process.name} exited (code {process.popen.returncode}):\n{process.tail()}"
