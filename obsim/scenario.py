@@ -299,6 +299,9 @@ class Statement(_Strict):
 
     text: str = Field(min_length=1)
     terms: Terms = Field(min_length=1)
+    root: str | None = Field(
+        None, description="for an incident with several roots: which root this fix addresses"
+    )
 
 
 class Decoy(_Strict):
@@ -344,9 +347,12 @@ class Timing(_Strict):
 
 
 class GroundTruth(_Strict):
+    """What really happened.  An incident with two independent roots lists a mechanism and a timing
+    per root (``mechanism = [..]``, ``timing = [..]``); a submission is scored by its best match."""
+
     summary: str
-    mechanism: str
-    timing: Timing
+    mechanism: str | tuple[str, ...]
+    timing: Timing | tuple[Timing, ...]
     root_causes: tuple[CodeLocation, ...] = Field(min_length=1)
     causal_chain: tuple[Statement, ...] = Field(min_length=2)
     evidence: tuple[Evidence, ...] = Field(min_length=1)
@@ -356,10 +362,25 @@ class GroundTruth(_Strict):
 
     @field_validator("mechanism")
     @classmethod
-    def _known_mechanism(cls, mechanism: str) -> str:
-        if category(mechanism) not in MECHANISMS:
-            raise ValueError(f"mechanism must start with one of {', '.join(MECHANISMS)} and a colon")
+    def _known_mechanism(cls, mechanism: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for each in (mechanism,) if isinstance(mechanism, str) else mechanism:
+            if category(each) not in MECHANISMS:
+                raise ValueError(f"mechanism must start with one of {', '.join(MECHANISMS)} and a colon")
         return mechanism
+
+    @model_validator(mode="after")
+    def _fix_roots(self) -> GroundTruth:
+        if len({fix.root is None for fix in self.fixes}) > 1:
+            raise ValueError("fixes: give every fix a root, or none")
+        return self
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        return (self.mechanism,) if isinstance(self.mechanism, str) else self.mechanism
+
+    @property
+    def timings(self) -> tuple[Timing, ...]:
+        return (self.timing,) if isinstance(self.timing, Timing) else self.timing
 
 
 class Rubric(_Strict):

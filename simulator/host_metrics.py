@@ -77,26 +77,39 @@ class InfrastructureCollector(Collector):
         yield from self._activity()
 
     def _activity(self) -> Iterable[Metric]:
-        now = self.kernel.now
-        counts = dict.fromkeys(PG_STATES, 0)
-        oldest = dict.fromkeys(PG_STATES, 0.0)
-        for backend in self.postgres.activity():
-            counts[backend.state] += 1
-            if backend.xact_start is not None:
-                oldest[backend.state] = max(oldest[backend.state], now - backend.xact_start)
-        count = GaugeMetricFamily(
-            "pg_stat_activity_count", "Number of connections in this state.", labels=["datname", "state"]
+        sessions = ((backend.state, backend.xact_start) for backend in self.postgres.activity())
+        return pg_activity_families(
+            "platform", sessions, self.kernel.now, self.postgres.model.max_connections
         )
-        age = GaugeMetricFamily(
-            "pg_stat_activity_max_tx_duration",
-            "Max duration in seconds any active transaction has been running.",
-            labels=["datname", "state"],
-        )
-        for state in PG_STATES:
-            count.add_metric(["platform", state], counts[state])
-            age.add_metric(["platform", state], round(oldest[state], 3))
-        yield count
-        yield age
-        maximum = GaugeMetricFamily("pg_settings_max_connections", "Server parameter max_connections.")
-        maximum.add_metric([], self.postgres.model.max_connections)
-        yield maximum
+
+
+def pg_activity_families(
+    datname: str, sessions: Iterable[tuple[str, float | None]], now: float, max_connections: int
+) -> Iterable[Metric]:
+    """postgres_exporter's pg_stat_activity and max_connections families from (state, xact_start) rows.
+
+    Shared by the simulated server and live mode's collector over a real PostgreSQL, so both
+    report the same names, labels and help text.  States outside ``PG_STATES`` are not counted.
+    """
+    counts = dict.fromkeys(PG_STATES, 0)
+    oldest = dict.fromkeys(PG_STATES, 0.0)
+    for state, xact_start in sessions:
+        if state not in counts:
+            continue
+        counts[state] += 1
+        if xact_start is not None:
+            oldest[state] = max(oldest[state], now - xact_start)
+    count = GaugeMetricFamily(
+        "pg_stat_activity_count", "Number of connections in this state.", labels=["datname", "state"]
+    )
+    age = GaugeMetricFamily(
+        "pg_stat_activity_max_tx_duration",
+        "Max duration in seconds any active transaction has been running.",
+        labels=["datname", "state"],
+    )
+    for state in PG_STATES:
+        count.add_metric([datname, state], counts[state])
+        age.add_metric([datname, state], round(oldest[state], 3))
+    maximum = GaugeMetricFamily("pg_settings_max_connections", "Server parameter max_connections.")
+    maximum.add_metric([], max_connections)
+    return [count, age, maximum]

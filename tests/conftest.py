@@ -28,6 +28,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "connection-leak": ("connection-leak", False),
     "connection-leak-fixed": ("connection-leak", True),
     "baseline": ("baseline", False),
+    "storm-and-leak": ("storm-and-leak", False),
+    "storm-and-leak-fixed": ("storm-and-leak", True),
 }
 
 

@@ -92,3 +92,20 @@ def test_cli_list_and_validate(capsys, tmp_path):
     path.write_text(path.read_text().replace("tenants = 12", "tenants = 0"))
     assert main(["validate", str(path)]) == 2
     assert "data.tenants" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('{ root = "leak", text = "Make', '{ text = "Make', "give every fix a root, or none"),
+        ('  "resource-leak: transactions', '  "leaky-bucket: transactions', "mechanism must start with one of"),
+        ('{ repeats = "hourly", at_minute = 0 }', '{ repeats = "hourly" }', "an hourly fault needs at_minute"),
+    ],
+)
+def test_a_malformed_incident_with_two_roots_is_refused(tmp_path, old, new, expected):
+    path = _copy(tmp_path, "storm-and-leak")
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ScenarioError, match=expected):
+        scenarios.load_file(path)

@@ -221,3 +221,17 @@ def test_in_an_interview_only_evidence_actually_on_screen_counts(scenario):
     assert 0 < part(partial, "evidence") < full
     assert "never had the signal on screen in" in next(p.why for p in partial.parts if p.name == "evidence")
     assert part(score(scenario, submission, on_screen=set()), "evidence") == 0
+
+
+@pytest.mark.parametrize("found", ["cron-storm", "connection-leak"])
+def test_an_incident_with_two_roots_is_scored_by_the_best_match_of_each(found):
+    """storm-and-leak has both founding faults: a perfect account of one of them is half the answer."""
+    both = scenarios.load("storm-and-leak")
+    result = score(both, reference(scenarios.load(found)))
+    parts = {part.name: part for part in result.parts}
+    assert parts["location"].points == parts["location"].max / 2
+    assert parts["fix"].points == parts["fix"].max / 2, parts["fix"].why
+    assert parts["mechanism"].points == parts["mechanism"].max  # the best of the two mechanisms
+    assert parts["timing"].points >= parts["timing"].max / 2
+    assert 55 <= result.total <= 75, result.to_json()
+    assert score(both, reference(both)).total >= 90

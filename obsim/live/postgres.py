@@ -14,11 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import make_url
 
-from simulator.host_metrics import PG_STATES
+from simulator.host_metrics import pg_activity_families
 
 ADMIN_HEADROOM = 2  # this module's own connection and one for a human with psql
 
@@ -100,31 +100,8 @@ class PgActivityCollector(Collector):
     def __init__(self, activity: PgActivity) -> None:
         self.activity = activity
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
-        now = time.time()
-        counts = dict.fromkeys(PG_STATES, 0)
-        oldest = dict.fromkeys(PG_STATES, 0.0)
-        datname = self.activity.database
-        for row in self.activity.sessions():
-            state, xact_start = row[10], row[7]
-            if state not in counts:
-                continue
-            counts[state] += 1
-            if xact_start is not None:
-                oldest[state] = max(oldest[state], now - xact_start)
-        count = GaugeMetricFamily(
-            "pg_stat_activity_count", "Number of connections in this state.", labels=["datname", "state"]
+    def collect(self) -> Iterable[Metric]:
+        sessions = ((row[10], row[7]) for row in self.activity.sessions())
+        return pg_activity_families(
+            self.activity.database, sessions, time.time(), self.activity.max_connections()
         )
-        age = GaugeMetricFamily(
-            "pg_stat_activity_max_tx_duration",
-            "Max duration in seconds any active transaction has been running.",
-            labels=["datname", "state"],
-        )
-        for state in PG_STATES:
-            count.add_metric([datname, state], counts[state])
-            age.add_metric([datname, state], round(oldest[state], 3))
-        yield count
-        yield age
-        maximum = GaugeMetricFamily("pg_settings_max_connections", "Server parameter max_connections.")
-        maximum.add_metric([], self.activity.max_connections())
-        yield maximum

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from obsim.scenario import GroundTruth, Scenario, Statement
+from obsim.scenario import GroundTruth, Scenario, Statement, Timing
 from obsim.scoring.locations import closeness, relative_path
 from obsim.scoring.matching import affirmed, matches, normalise
 from obsim.scoring.submission import Submission
@@ -111,7 +111,10 @@ def _location(truth: GroundTruth, submission: Submission) -> Part:
 
 
 def _mechanism(truth: GroundTruth, submission: Submission) -> Part:
-    expected = category(truth.mechanism)
+    return max((_one_mechanism(category(each), submission) for each in truth.mechanisms), key=_points)
+
+
+def _one_mechanism(expected: str, submission: Submission) -> Part:
     if submission.mechanism is None:
         return _part("mechanism", 0.0, "no mechanism chosen")
     if submission.mechanism == expected:
@@ -122,7 +125,14 @@ def _mechanism(truth: GroundTruth, submission: Submission) -> Part:
 
 
 def _timing(truth: GroundTruth, submission: Submission) -> Part:
-    timing = truth.timing
+    return max((_one_timing(each, submission) for each in truth.timings), key=_points)
+
+
+def _points(part: Part) -> float:
+    return part.points
+
+
+def _one_timing(timing: Timing, submission: Submission) -> Part:
     share, notes = 0.0, []
     if submission.repeats == timing.repeats:
         share += 0.5
@@ -175,7 +185,13 @@ def _evidence(truth: GroundTruth, submission: Submission, on_screen: set[str] | 
 def _remedies(truth: GroundTruth, submission: Submission) -> list[Part]:
     fix_text = normalise([submission.fix])
     fixes = _recognised(truth.fixes, fix_text)
-    if fixes:
+    roots = {statement.root for statement in truth.fixes}
+    if fixes and len(roots) > 1:
+        fixed = {statement.root for statement in truth.fixes if statement.text in fixes}
+        fix = _part(
+            "fix", len(fixed) / len(roots), f"fixes {len(fixed)} of {len(roots)} roots: " + " | ".join(fixes)
+        )
+    elif fixes:
         fix = _part("fix", 1.0, "recognised: " + " | ".join(fixes))
     elif _recognised(truth.mitigations, fix_text):
         fix = _part("fix", 0.0, "the proposed fix is a mitigation, not a fix")
