@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -21,20 +22,48 @@ from simulator.kernel import Kernel
 
 _BATCH = 5000
 _APP_PARENT = str(Path(__file__).resolve().parent.parent) + "/"
+_SIMULATOR_DIR = str(Path(__file__).resolve().parent) + "/"
 _DEPLOY_ROOT = "/srv/platform-api/"
 _SITE_PACKAGES = sysconfig.get_paths()["purelib"] + "/"
+_STDLIB = sysconfig.get_paths()["stdlib"] + "/"
 _DEPLOY_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages/"
+_DEPLOY_STDLIB = "/usr/local/lib/python3.11/"
+# One frame of a formatted traceback: its "File" line, then its indented source and caret lines.
+_SIMULATOR_FRAME = re.compile(
+    r'  File "' + re.escape(_SIMULATOR_DIR) + r'[^"]*", line \d+, in [^\n]*\n(?:    [^\n]*\n)*'
+)
 _LOG_COLUMNS = frozenset(
     ("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id")
 )
 
 
 def as_deployed(text: str, app_parent: str = _APP_PARENT) -> str:
-    """Rewrite local checkout paths to the paths the service has in production.
+    """Rewrite local paths to the paths the service has in production.
 
-    Keeps stack traces identical whichever directory (or patched copy) the simulation ran from.
+    Keeps stack traces identical whichever directory (or patched copy) the simulation ran from, and
+    wherever the machine keeps its Python and its virtualenv (libraries first: a virtualenv may sit
+    inside the checkout).
     """
-    return text.replace(app_parent, _DEPLOY_ROOT).replace(_SITE_PACKAGES, _DEPLOY_SITE_PACKAGES)
+    return (
+        text.replace(_SITE_PACKAGES, _DEPLOY_SITE_PACKAGES)
+        .replace(app_parent, _DEPLOY_ROOT)
+        .replace(_STDLIB, _DEPLOY_STDLIB)
+    )
+
+
+def without_simulator_frames(attributes: dict[str, Any]) -> dict[str, Any]:
+    """A record's attributes with the simulator's own frames taken out of its stack trace.
+
+    The simulator stands in for the thread pool, the HTTP transport and the job executor the service
+    has in production; those frames are not the service's, and a candidate must not see them.
+    """
+    stack = attributes.get("error.stack")
+    if stack is not None:
+        attributes["error.stack"] = [f for f in stack if not f["file"].startswith(_SIMULATOR_DIR)]
+    formatted = attributes.get("exception.stacktrace")
+    if formatted is not None:
+        attributes["exception.stacktrace"] = _SIMULATOR_FRAME.sub("", formatted)
+    return attributes
 
 
 class SeededIds:
@@ -74,11 +103,18 @@ class TelemetrySink:
         event = None
         if len(events) == 1:  # stored as a template (the stack trace) and a time: see DatasetWriter
             name, at, event_attributes = events[0]
-            template = to_json([{"name": name, "time": 0, "attributes": event_attributes}])
+            attributes = without_simulator_frames(dict(event_attributes))
+            template = to_json([{"name": name, "time": 0, "attributes": attributes}])
             event, events_json = (as_deployed(template, self.app_parent), at), None
         elif events:
             events_json = as_deployed(
-                to_json([{"name": n, "time": t, "attributes": a} for n, t, a in events]), self.app_parent
+                to_json(
+                    [
+                        {"name": n, "time": t, "attributes": without_simulator_frames(dict(a))}
+                        for n, t, a in events
+                    ]
+                ),
+                self.app_parent,
             )
         self.add_span(
             span.trace_id,
@@ -144,9 +180,10 @@ class TelemetrySink:
     def add_log(self, entry: dict[str, Any]) -> None:
         """One structured record, as the application's JSON formatter builds it."""
         attributes = {k: v for k, v in entry.items() if k not in _LOG_COLUMNS}
-        attributes_json = to_json(attributes) if attributes else "{}"
         if "error.stack" in attributes:
-            attributes_json = as_deployed(attributes_json, self.app_parent)
+            attributes_json = as_deployed(to_json(without_simulator_frames(attributes)), self.app_parent)
+        else:
+            attributes_json = to_json(attributes) if attributes else "{}"
         self.logs.append(
             (
                 round(self.kernel.now, 6),
