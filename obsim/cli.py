@@ -19,9 +19,21 @@ if TYPE_CHECKING:
 
 
 def _print_scenarios(_: argparse.Namespace) -> int:
-    rows = [(s.id, s.title, s.difficulty, f"{s.time_limit_minutes} min") for s in scenarios.load_all()]
-    widths = [max(len(r[i]) for r in [("ID", "TITLE", "DIFFICULTY", "TIME LIMIT"), *rows]) for i in range(4)]
-    for row in [("ID", "TITLE", "DIFFICULTY", "TIME LIMIT"), *rows]:
+    from simulator import cache
+
+    header = ("ID", "TITLE", "DIFFICULTY", "TIME LIMIT", "DATASET")
+    rows = [
+        (
+            s.id,
+            s.title,
+            s.difficulty,
+            f"{s.time_limit_minutes} min",
+            "ready" if cache.is_cached(s) else "generated on first run",
+        )
+        for s in scenarios.load_all()
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 

@@ -62,6 +62,12 @@ def dataset_key(scenario: Scenario, seed: int, patch: bytes | None) -> str:
     return digest.hexdigest()[:20]
 
 
+def is_cached(scenario: Scenario, seed: int | None = None) -> bool:
+    """Whether the scenario's dataset (unpatched, default seed unless given) is ready to serve."""
+    key = dataset_key(scenario, scenario.default_seed if seed is None else seed, None)
+    return (cache_root() / key / MANIFEST_NAME).is_file()
+
+
 def cached_datasets() -> list[tuple[Path, dict]]:
     """Every complete dataset in the cache with its manifest, newest first."""
     root = cache_root()

@@ -83,10 +83,22 @@ def test_id_must_match_directory(tmp_path):
         scenarios.load_file(renamed / scenarios.SCENARIO_FILE)
 
 
-def test_cli_list_and_validate(capsys, tmp_path):
+def test_cli_list_and_validate(capsys, tmp_path, monkeypatch):
+    from obsim.dataset.schema import MANIFEST_NAME
+    from simulator import cache
+
+    monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
+    ready = scenarios.load("connection-leak")
+    key = cache.dataset_key(ready, ready.default_seed, None)
+    (tmp_path / "cache" / key).mkdir(parents=True)
+    (tmp_path / "cache" / key / MANIFEST_NAME).write_text("{}")
     assert main(["list"]) == 0
-    listed = capsys.readouterr().out
-    assert "cron-storm" in listed and "TIME LIMIT" in listed
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "TIME LIMIT" in listed["ID"] and "DIFFICULTY" in listed["ID"]
+    assert "medium" in listed["cron-storm"] and "18 min" in listed["cron-storm"]
+    assert listed["connection-leak"].endswith("ready")
+    assert listed["cron-storm"].endswith("generated on first run")
+    assert set(listed) - {"ID"} == {s.id for s in scenarios.load_all()}
     assert main(["validate"]) == 0
     path = _copy(tmp_path)
     path.write_text(path.read_text().replace("tenants = 12", "tenants = 0"))
@@ -98,8 +110,16 @@ def test_cli_list_and_validate(capsys, tmp_path):
     ("old", "new", "expected"),
     [
         ('{ root = "leak", text = "Make', '{ text = "Make', "give every fix a root, or none"),
-        ('  "resource-leak: transactions', '  "leaky-bucket: transactions', "mechanism must start with one of"),
-        ('{ repeats = "hourly", at_minute = 0 }', '{ repeats = "hourly" }', "an hourly fault needs at_minute"),
+        (
+            '  "resource-leak: transactions',
+            '  "leaky-bucket: transactions',
+            "mechanism must start with one of",
+        ),
+        (
+            '{ repeats = "hourly", at_minute = 0 }',
+            '{ repeats = "hourly" }',
+            "an hourly fault needs at_minute",
+        ),
     ],
 )
 def test_a_malformed_incident_with_two_roots_is_refused(tmp_path, old, new, expected):
