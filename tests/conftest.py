@@ -28,6 +28,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "connection-leak": ("connection-leak", False),
     "connection-leak-fixed": ("connection-leak", True),
     "baseline": ("baseline", False),
+    "redis-keys-scan": ("redis-keys-scan", False),
+    "redis-keys-scan-fixed": ("redis-keys-scan", True),
 }
 
 
