@@ -24,6 +24,7 @@ class Figures:
     peak_idle_in_transaction: float
     peak_db_cpu: float
     pool_timeouts: float
+    max_p95_latency_s: float  # the highest p95 of all requests over any 5 minutes (from the histogram)
 
     def value(self, name: str) -> float:
         return {
@@ -32,6 +33,7 @@ class Figures:
             "peak_pool_used_ratio": self.peak_pool_used / self.pool_max if self.pool_max else 0.0,
             "max_server_error_ratio": self.server_error_ratio,
             "peak_idle_in_transaction": self.peak_idle_in_transaction,
+            "max_p95_latency_s": self.max_p95_latency_s,
         }[name]
 
 
@@ -60,6 +62,40 @@ def _per_minute_totals(
             totals[int(ts // 60) - (1 if ts % 60 == 0 else 0)] += value - previous
             previous = value
     return totals
+
+
+def _quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """``histogram_quantile``: linear interpolation inside the bucket holding rank q, from cumulative
+    ``(upper bound, count)`` pairs sorted by bound (the last one ``+Inf``)."""
+    total = buckets[-1][1]
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / (count - below) if count > below else lower
+        lower, below = bound, count
+    return lower
+
+
+def _max_p95(series: dict[str, list[tuple[float, float]]], minutes: int = 5) -> float:
+    """The highest p95 latency of all requests over any ``minutes`` consecutive minutes."""
+    per_bound: dict[float, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for labels, points in series.items():
+        bound = float(json.loads(labels)["le"])
+        for minute, increase in _per_minute_totals({labels: points}).items():
+            per_bound[bound][minute] += increase
+    all_minutes = sorted({m for by_minute in per_bound.values() for m in by_minute})
+    best = 0.0
+    for first in all_minutes:
+        span = range(first, first + minutes)
+        if span[-1] > all_minutes[-1]:
+            break
+        buckets = sorted((bound, sum(per_bound[bound].get(m, 0.0) for m in span)) for bound in per_bound)
+        if buckets and buckets[-1][1] > 0:
+            best = max(best, _quantile(0.95, buckets))
+    return round(best, 4)
 
 
 def compute(db: sqlite3.Connection) -> Figures:
@@ -112,6 +148,7 @@ def compute(db: sqlite3.Connection) -> Figures:
         ),
         peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
         pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
+        max_p95_latency_s=_max_p95(_series(db, "http_server_request_duration_seconds_bucket")),
     )
 
 

@@ -82,6 +82,7 @@ Endpoint = Literal[
     "usage_report",
     "pay_invoice",
     "list_notifications",
+    "list_sessions",
 ]
 
 
@@ -90,6 +91,11 @@ class Load(_Strict):
     diurnal_amplitude: float = Field(0.3, ge=0, lt=1, description="relative swing around base_rps")
     peak_hour_utc: float = Field(15.0, ge=0, lt=24)
     mix: dict[Endpoint, float] = Field(min_length=1, description="relative weight of each endpoint")
+    from_minute: dict[Endpoint, float] = Field(
+        default_factory=dict,
+        description="window minute from which an endpoint of the mix gets traffic (a client release "
+        "that starts calling it); before it, requests go to the other endpoints",
+    )
 
     @field_validator("mix")
     @classmethod
@@ -98,6 +104,17 @@ class Load(_Strict):
         if bad:
             raise ValueError(f"weights must be positive: {', '.join(bad)}")
         return mix
+
+    @model_validator(mode="after")
+    def _starts_in_mix(self) -> Load:
+        unknown = sorted(set(self.from_minute) - set(self.mix))
+        if unknown:
+            raise ValueError(f"from_minute names endpoints missing from mix: {', '.join(unknown)}")
+        if any(minute < 0 for minute in self.from_minute.values()):
+            raise ValueError("from_minute values must be >= 0")
+        if all(self.from_minute.get(name, 0) > 0 for name in self.mix):
+            raise ValueError("from_minute must leave at least one endpoint with traffic from minute 0")
+        return self
 
 
 class Data(_Strict):
@@ -110,6 +127,16 @@ class Data(_Strict):
         ge=1,
         le=1000,
         description="production rows each seeded row stands for: scales the database's work per row",
+    )
+
+
+class App(_Strict):
+    """How the service under test is configured for the run: its environment variables."""
+
+    settings: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment of the service (lib/config.py: the field's name in upper case), "
+        'e.g. SESSION_STORE = "redis"',
     )
 
 
@@ -156,6 +183,7 @@ class Readiness(_Strict):
         "peak_pool_used_ratio",
         "max_server_error_ratio",
         "peak_idle_in_transaction",
+        "max_p95_latency_s",
     ]
     min: float | None = None
     max: float | None = None
@@ -401,6 +429,7 @@ class Scenario(_Strict):
     window: Window
     load: Load
     data: Data
+    app: App = Field(default_factory=App)
     degradations: tuple[Degradation, ...] = ()
     readiness: tuple[Readiness, ...] = ()
     hints: tuple[Hint, ...] = ()

@@ -1,9 +1,9 @@
 """Where generated datasets live, and the key that says when one can be reused.
 
 A dataset is reused only when everything that could change its bytes is the same: what the
-simulation reads of the scenario (its id, version, window, load, data, degradations and readiness
-checks, as parsed), the seed, the patch, the code of the application, simulator and dataset format,
-and the versions of the libraries on the request path.  Editing a scenario's brief, hints, ground
+simulation reads of the scenario (its id, version, window, load, data, app settings, degradations
+and readiness checks, as parsed), the seed, the patch, the code of the application, simulator and
+dataset format, and the versions of the libraries on the request path.  Editing a scenario's brief, hints, ground
 truth or rubric does not invalidate its datasets.  Directory names are that key's digest: opaque,
 so nothing a candidate sees names the incident.
 """
@@ -23,7 +23,7 @@ from obsim.scenario import Scenario
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
 SIMULATED_FIELDS = frozenset(
-    {"id", "version", "faulty", "window", "load", "data", "degradations", "readiness"}
+    {"id", "version", "faulty", "window", "load", "data", "app", "degradations", "readiness"}
 )
 _LIBRARIES = (
     "flask",
@@ -34,6 +34,7 @@ _LIBRARIES = (
     "faker",
     "httpx",
     "greenlet",
+    "redis",
 )
 
 

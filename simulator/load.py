@@ -96,6 +96,7 @@ BUILDERS: dict[str, RequestBuilder] = {
         "POST", f"/api/v1/billing/invoices/{g.rng.choice(t.open_invoice_ids or [0])}/pay", body={}
     ),
     "list_notifications": lambda g, t: Request("GET", "/api/v1/notifications"),
+    "list_sessions": lambda g, t: Request("GET", "/api/v1/sessions"),
 }
 
 
@@ -121,6 +122,15 @@ class LoadGenerator:
         names = sorted(load.mix)
         self._endpoints = [BUILDERS[name] for name in names]
         self._endpoint_cdf = list(itertools.accumulate(load.mix[name] for name in names))
+        # When each endpoint starts getting traffic (``load.from_minute``), on the kernel's clock,
+        # which starts at the window's start; live mode (no kernel) sends every endpoint throughout.
+        self._now: Callable[[], float] = (lambda: kernel.now) if kernel is not None else (lambda: 0.0)
+        self._opens_at = [
+            self._now() + load.from_minute[name] * 60
+            if kernel is not None and name in load.from_minute
+            else -math.inf
+            for name in names
+        ]
         self._tenant_cdf = list(itertools.accumulate(1.0 / (rank + 1) ** 0.8 for rank in range(len(tenants))))
         self._addresses = [f"198.51.100.{i}" for i in range(10, 250)]
 
@@ -135,7 +145,10 @@ class LoadGenerator:
     def next_request(self) -> Request:
         tenant_index = self._pick(self._tenant_cdf)
         tenant = self.tenants[tenant_index]
-        request = self._endpoints[self._pick(self._endpoint_cdf)](self, tenant)
+        endpoint = self._pick(self._endpoint_cdf)
+        while self._opens_at[endpoint] > self._now():
+            endpoint = self._pick(self._endpoint_cdf)
+        request = self._endpoints[endpoint](self, tenant)
         request.api_key = self.rng.choice(tenant.api_keys)
         request.client_addr = self._addresses[tenant_index % len(self._addresses)]
         return request

@@ -27,6 +27,9 @@ from simulator.kernel import Kernel
 from simulator.load import LoadGenerator
 from simulator.postgres import DatabaseServerModel, SimulatedPostgres
 from simulator.randomness import derive_seed, stream
+from simulator.redis_connection import connection_class
+from simulator.redis_exporter import RedisExporter
+from simulator.redis_server import KeyFamily, RedisModel, RedisServer
 from simulator.telemetry import SeededIds, SinkHandler, TelemetrySink
 from simulator.threads import VirtualClock, executor_factory
 from simulator.virtual_pool import virtual_pool_class
@@ -47,6 +50,15 @@ _HEALTHY: dict[str, external_services.ServiceBehaviour] = {
     "payment-gateway": external_services.ServiceBehaviour(0.25, 1.2, error_rate=0.002, reject_rate=0.05),
     "email-provider": external_services.ServiceBehaviour(0.12, 0.6, error_rate=0.001),
 }
+
+
+# The shared Redis instance's keys of its other clients, sized as production's INFO keyspace shows:
+# the web dashboard's browser sessions and CSRF tokens, and its rendered-fragment cache.
+REDIS_RESIDENT_KEYS = (
+    KeyFamily("web:sess:", 620_000, expiring=True),
+    KeyFamily("web:csrf:", 110_000, expiring=True),
+    KeyFamily("cache:fragment:", 310_000, expiring=True),
+)
 
 
 def _behaviour(spec: ServiceBehaviour) -> external_services.ServiceBehaviour:
@@ -82,7 +94,7 @@ def simulate(
     # Imported here: the worker puts the (possibly patched) application on sys.path first.
     from app_under_test import seed as app_seed
     from app_under_test.api.app import create_app
-    from app_under_test.lib import clock, concurrency, config, http_client, metrics, tracing
+    from app_under_test.lib import clock, concurrency, config, http_client, metrics, redis_client, tracing
     from app_under_test.lib.database import migrations
     from app_under_test.lib.database.client import db
     from app_under_test.lib.database.pool import ObservedQueuePool
@@ -99,7 +111,10 @@ def simulate(
     try:
         sink = TelemetrySink(kernel, writer, app_parent)
         settings = config.load_settings(
-            environ={}, database_url="sqlite://", host_name=APP_HOST, service_name="platform-api"
+            environ=dict(scenario.app.settings),
+            database_url="sqlite://",
+            host_name=APP_HOST,
+            service_name="platform-api",
         )
         clock.use(VirtualClock(kernel))
         concurrency.use_executor_factory(executor_factory(kernel))
@@ -131,6 +146,11 @@ def simulate(
                 read_bytes_per_step=base_model.read_bytes_per_step * scenario.data.volume_scale,
             ),
         )
+        # The world has a Redis when the service is configured to use one.
+        redis = None
+        if settings.session_store == "redis":
+            redis = RedisExporter(RedisServer(RedisModel(), REDIS_RESIDENT_KEYS))
+            redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
         app = create_app(
             settings,
             poolclass=virtual_pool_class(kernel, ObservedQueuePool),
@@ -149,6 +169,8 @@ def simulate(
         )
 
         infra = CollectorRegistry(auto_describe=True)
+        if redis is not None:
+            infra.register(redis)
         compute_rng = stream(seed, "app-compute")
         server = WsgiServer(
             kernel,
@@ -185,6 +207,9 @@ def simulate(
 
         def scrape() -> None:
             sink.scrape(registries)
+            if redis is not None:
+                for record in redis.ship_slowlog():
+                    sink.add_log(record)
             sink.add_sessions(_session_rows(kernel.now, postgres))
             if kernel.now + SCRAPE_INTERVAL_S <= end:
                 kernel.call_later(SCRAPE_INTERVAL_S, scrape)

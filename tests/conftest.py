@@ -30,6 +30,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "baseline": ("baseline", False),
     "storm-and-leak": ("storm-and-leak", False),
     "storm-and-leak-fixed": ("storm-and-leak", True),
+    "redis-keys-scan": ("redis-keys-scan", False),
+    "redis-keys-scan-fixed": ("redis-keys-scan", True),
 }
 
 

@@ -1,18 +1,20 @@
 """Per-application and per-request dependencies of the routes.
 
-The application's shared objects (settings, caches, service clients) are created once in
-:func:`install` and found again through :func:`dependencies`.  A request's ORM session is opened on
-first use and closed when the request ends, so routes that never touch the database never take a
-pool connection.
+The application's shared objects (settings, caches, service clients, the session store) are
+created once in :func:`install` and found again through :func:`dependencies`.  A request's ORM
+session is opened on first use and closed when the request ends, so routes that never touch the
+database never take a pool connection.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from app_under_test.lib import redis_client
 from app_under_test.lib.cache import TTLCache
 from app_under_test.lib.config import Settings
 from app_under_test.lib.database.client import db
@@ -27,6 +29,7 @@ class Dependencies:
     api_keys: TTLCache
     validation: ValidationServiceClient
     payments: PaymentGatewayClient
+    sessions: redis.Redis | None  # the API session store, when SESSION_STORE=redis
 
 
 def install(app: Flask, settings: Settings) -> None:
@@ -35,6 +38,7 @@ def install(app: Flask, settings: Settings) -> None:
         api_keys=TTLCache("api_keys", ttl=settings.cache_ttl_seconds),
         validation=ValidationServiceClient.from_settings(settings),
         payments=PaymentGatewayClient.from_settings(settings),
+        sessions=redis_client.connect(settings) if settings.session_store == "redis" else None,
     )
     app.teardown_request(close_request_session)
 

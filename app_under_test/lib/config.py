@@ -26,6 +26,11 @@ class Settings:
 
     cache_ttl_seconds: float = 60.0
 
+    session_store: str = "none"
+    redis_url: str = "redis://localhost:6379/0"
+    redis_timeout: float = 1.0
+    session_ttl_seconds: int = 1800
+
     validation_service_url: str = "http://validation.internal:8080"
     validation_service_timeout: float = 5.0
     payment_gateway_url: str = "https://payments.example.net"

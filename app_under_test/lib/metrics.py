@@ -90,6 +90,13 @@ TRANSACTION_DURATION = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+DB_CLIENT_OPERATION_DURATION = Histogram(
+    "db_client_operation_duration_seconds",
+    "Duration of database client operations, as the client sees them (queueing and network included).",
+    ["db_system_name", "db_operation_name"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
 CACHE_REQUESTS = Counter(
     "cache_requests",
     "Cache lookups by result.",

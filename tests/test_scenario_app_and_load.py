@@ -1,0 +1,47 @@
+"""Scenario options redis-keys-scan introduced: ``[app]`` settings, ``[load.from_minute]``, and the
+``max_p95_latency_s`` readiness figure."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+from pydantic import ValidationError
+
+from obsim.figures import _quantile
+from obsim.scenario import App, Load
+from simulator.kernel import Kernel
+from simulator.load import LoadGenerator
+
+
+def test_app_settings_default_to_none_and_are_strings():
+    assert App().settings == {}
+    assert App(settings={"SESSION_STORE": "redis"}).settings == {"SESSION_STORE": "redis"}
+    with pytest.raises(ValidationError):
+        App(settings={"DB_POOL_SIZE": 5})
+
+
+def test_from_minute_must_name_endpoints_of_the_mix_and_leave_traffic_at_the_start():
+    with pytest.raises(ValidationError, match="missing from mix"):
+        Load(base_rps=1, mix={"health": 1}, from_minute={"list_sessions": 5})
+    with pytest.raises(ValidationError, match="at least one endpoint"):
+        Load(base_rps=1, mix={"list_sessions": 1}, from_minute={"list_sessions": 5})
+
+
+def test_an_endpoint_gets_traffic_only_from_its_minute():
+    kernel = Kernel(start=0.0)
+    load = Load(base_rps=10, mix={"health": 1, "list_sessions": 1}, from_minute={"list_sessions": 10})
+    tenant = SimpleNamespace(api_keys=("k",))
+    generator = LoadGenerator(kernel, load, [tenant], lambda request: None, random.Random(1), end=1200.0)
+    before = {generator.next_request().path for _ in range(200)}
+    kernel.run(until=600.0)
+    after = {generator.next_request().path for _ in range(200)}
+    assert before == {"/health"}
+    assert after == {"/health", "/api/v1/sessions"}
+
+
+def test_quantile_interpolates_inside_the_bucket_like_prometheus():
+    buckets = [(0.1, 50.0), (0.2, 90.0), (0.5, 100.0), (float("inf"), 100.0)]
+    assert _quantile(0.5, buckets) == pytest.approx(0.1)
+    assert _quantile(0.95, buckets) == pytest.approx(0.35)
