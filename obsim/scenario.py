@@ -81,6 +81,7 @@ Endpoint = Literal[
     "report_summary",
     "usage_report",
     "pay_invoice",
+    "checkout",
     "list_notifications",
 ]
 
@@ -156,6 +157,7 @@ class Readiness(_Strict):
         "peak_pool_used_ratio",
         "max_server_error_ratio",
         "peak_idle_in_transaction",
+        "peak_request_queue_length",
     ]
     min: float | None = None
     max: float | None = None
