@@ -25,6 +25,7 @@ class Figures:
     peak_db_cpu: float
     pool_timeouts: float
     max_p95_latency_s: float  # the highest p95 of all requests over any 5 minutes (from the histogram)
+    peak_request_queue: float  # requests accepted by the web server and waiting for a worker thread
 
     def value(self, name: str) -> float:
         return {
@@ -34,6 +35,7 @@ class Figures:
             "max_server_error_ratio": self.server_error_ratio,
             "peak_idle_in_transaction": self.peak_idle_in_transaction,
             "max_p95_latency_s": self.max_p95_latency_s,
+            "peak_request_queue_length": self.peak_request_queue,
         }[name]
 
 
@@ -149,6 +151,7 @@ def compute(db: sqlite3.Connection) -> Figures:
         peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
         pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
         max_p95_latency_s=_max_p95(_series(db, "http_server_request_duration_seconds_bucket")),
+        peak_request_queue=peak("webserver_request_queue_length"),
     )
 
 

@@ -81,6 +81,7 @@ Endpoint = Literal[
     "report_summary",
     "usage_report",
     "pay_invoice",
+    "checkout",
     "list_notifications",
     "list_sessions",
 ]
@@ -184,6 +185,7 @@ class Readiness(_Strict):
         "max_server_error_ratio",
         "peak_idle_in_transaction",
         "max_p95_latency_s",
+        "peak_request_queue_length",
     ]
     min: float | None = None
     max: float | None = None

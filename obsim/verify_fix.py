@@ -90,6 +90,7 @@ def report(verdict: Verdict) -> str:
             f"{a.peak_idle_in_transaction:.0f}",
         ),
         ("DB CPU peak", f"{b.peak_db_cpu:.0%}", f"{a.peak_db_cpu:.0%}"),
+        ("request queue peak", f"{b.peak_request_queue:.0f}", f"{a.peak_request_queue:.0f}"),
     ]
     lines.append("")
     lines += [f"{name:40} {old:>14} {new:>14}" for name, old, new in rows]

@@ -25,6 +25,7 @@ RequestBuilder = Callable[["LoadGenerator", Any], Request]
 _STEP_TYPES = ("http_request", "transform", "filter", "notify", "delay")
 _SOURCES = ("crm", "billing", "webhook", "csv-upload", "warehouse")
 _KINDS = ("order", "invoice", "refund", "subscription", "event")
+_PLANS = ("starter", "team", "team", "business")
 
 
 def _page(rng: random.Random) -> str:
@@ -94,6 +95,11 @@ BUILDERS: dict[str, RequestBuilder] = {
     "usage_report": lambda g, t: Request("GET", "/api/v1/reports/usage"),
     "pay_invoice": lambda g, t: Request(
         "POST", f"/api/v1/billing/invoices/{g.rng.choice(t.open_invoice_ids or [0])}/pay", body={}
+    ),
+    "checkout": lambda g, t: Request(
+        "POST",
+        "/api/v1/billing/checkout",
+        body={"plan": g.rng.choice(_PLANS), "seats": g.rng.choice((1, 1, 2, 3, 5, 10, 25))},
     ),
     "list_notifications": lambda g, t: Request("GET", "/api/v1/notifications"),
     "list_sessions": lambda g, t: Request("GET", "/api/v1/sessions"),

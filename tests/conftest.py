@@ -32,6 +32,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "storm-and-leak-fixed": ("storm-and-leak", True),
     "redis-keys-scan": ("redis-keys-scan", False),
     "redis-keys-scan-fixed": ("redis-keys-scan", True),
+    "retry-storm": ("retry-storm", False),
+    "retry-storm-fixed": ("retry-storm", True),
 }
 
 

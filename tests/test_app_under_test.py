@@ -466,6 +466,24 @@ def test_billing_gateway_errors(
     assert failed.get_json()["service"] == "payment-gateway"
 
 
+def test_checkout_invoices_and_charges_a_plan_purchase(
+    client: FlaskClient, auth: dict[str, str], services: FakeServices
+) -> None:
+    bought = client.post("/api/v1/billing/checkout", json={"plan": "team", "seats": 3}, headers=auth)
+    assert bought.status_code == 201
+    assert bought.get_json()["status"] == "paid"
+    assert bought.get_json()["amount_cents"] == 3 * 2_900
+    charge = next(request for request in services.requests if request.url.path == "/v1/charges")
+    assert charge.headers["Idempotency-Key"] == f"invoice-{bought.get_json()['id']}"
+    for body in ({"plan": "gold", "seats": 1}, {"plan": "team", "seats": 0}, {"plan": "team", "seats": True}):
+        assert client.post("/api/v1/billing/checkout", json=body, headers=auth).status_code == 400
+
+    services.responses["/v1/charges"] = lambda _: httpx.Response(503)
+    failed = client.post("/api/v1/billing/checkout", json={"plan": "starter", "seats": 1}, headers=auth)
+    assert failed.status_code == 502
+    assert failed.get_json()["service"] == "payment-gateway"
+
+
 def test_notification_route(client: FlaskClient, auth: dict[str, str], tenant: TenantSeed) -> None:
     listed = client.get("/api/v1/notifications", headers=auth).get_json()
     expected = count_rows(Notification, Notification.user_id == tenant.user_ids[0])

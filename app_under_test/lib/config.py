@@ -34,7 +34,7 @@ class Settings:
     validation_service_url: str = "http://validation.internal:8080"
     validation_service_timeout: float = 5.0
     payment_gateway_url: str = "https://payments.example.net"
-    payment_gateway_timeout: float = 10.0
+    payment_gateway_timeout: float = 30.0
     payment_gateway_api_key: str = ""
     email_provider_url: str = "https://mail.example.net"
     email_provider_timeout: float = 5.0

@@ -19,6 +19,9 @@ class Charge:
 
 
 class PaymentGatewayClient(JsonServiceClient):
+    """The gateway authorises a charge with the card network before it answers, which takes up to
+    30 s for some issuers (``PAYMENT_GATEWAY_TIMEOUT``)."""
+
     service_name = "payment-gateway"
 
     @classmethod

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app_under_test.lib import clock
 from app_under_test.lib.errors import AppError, ConflictError, NotFoundError
-from app_under_test.lib.external_apis import PaymentGatewayClient
+from app_under_test.lib.external_apis import Charge, PaymentGatewayClient
 from app_under_test.models import Invoice
 from app_under_test.services.audit import record_event
 
@@ -28,11 +30,18 @@ def pay_invoice(
         raise NotFoundError("invoice", invoice_id)
     if invoice.status != "open":
         raise ConflictError(f"invoice {invoice_id} is {invoice.status}")
-    charge = gateway.charge(invoice.id, invoice.amount_cents, invoice.currency)
-    if not charge.succeeded:
-        raise PaymentDeclined(invoice_id)
+    return settle_invoice(session, actor_id, invoice, gateway.charge)
+
+
+def settle_invoice(
+    session: Session, actor_id: int, invoice: Invoice, charge: Callable[[int, int, str], Charge]
+) -> Invoice:
+    """Charge an open invoice with ``charge`` (the gateway's); on success mark it paid and commit."""
+    result = charge(invoice.id, invoice.amount_cents, invoice.currency)
+    if not result.succeeded:
+        raise PaymentDeclined(invoice.id)
     invoice.status = "paid"
     invoice.paid_at = clock.utcnow()
-    record_event(session, tenant_id, actor_id, "invoice.paid", f"invoice:{invoice.id}")
+    record_event(session, invoice.tenant_id, actor_id, "invoice.paid", f"invoice:{invoice.id}")
     session.commit()
     return invoice
