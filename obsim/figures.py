@@ -24,6 +24,7 @@ class Figures:
     peak_idle_in_transaction: float
     peak_db_cpu: float
     pool_timeouts: float
+    worker_oom_kills: float = 0.0  # the app container's out-of-memory kills over the window
 
     def value(self, name: str) -> float:
         return {
@@ -32,6 +33,7 @@ class Figures:
             "peak_pool_used_ratio": self.peak_pool_used / self.pool_max if self.pool_max else 0.0,
             "max_server_error_ratio": self.server_error_ratio,
             "peak_idle_in_transaction": self.peak_idle_in_transaction,
+            "worker_oom_kills": self.worker_oom_kills,
         }[name]
 
 
@@ -112,6 +114,7 @@ def compute(db: sqlite3.Connection) -> Figures:
         ),
         peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
         pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
+        worker_oom_kills=sum(points[-1][1] for points in _series(db, "container_oom_events_total").values()),
     )
 
 

@@ -80,6 +80,7 @@ Endpoint = Literal[
     "export_data",
     "report_summary",
     "usage_report",
+    "activity_report",
     "pay_invoice",
     "list_notifications",
 ]
@@ -156,6 +157,7 @@ class Readiness(_Strict):
         "peak_pool_used_ratio",
         "max_server_error_ratio",
         "peak_idle_in_transaction",
+        "worker_oom_kills",
     ]
     min: float | None = None
     max: float | None = None

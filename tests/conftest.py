@@ -28,6 +28,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "connection-leak": ("connection-leak", False),
     "connection-leak-fixed": ("connection-leak", True),
     "baseline": ("baseline", False),
+    "memory-leak": ("memory-leak", False),
+    "memory-leak-fixed": ("memory-leak", True),
 }
 
 

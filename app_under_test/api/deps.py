@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from app_under_test.api.response_cache import ResponseCache
 from app_under_test.lib.cache import TTLCache
 from app_under_test.lib.config import Settings
 from app_under_test.lib.database.client import db
@@ -27,6 +28,7 @@ class Dependencies:
     api_keys: TTLCache
     validation: ValidationServiceClient
     payments: PaymentGatewayClient
+    reports: ResponseCache
 
 
 def install(app: Flask, settings: Settings) -> None:
@@ -35,6 +37,7 @@ def install(app: Flask, settings: Settings) -> None:
         api_keys=TTLCache("api_keys", ttl=settings.cache_ttl_seconds),
         validation=ValidationServiceClient.from_settings(settings),
         payments=PaymentGatewayClient.from_settings(settings),
+        reports=ResponseCache("report_bodies"),
     )
     app.teardown_request(close_request_session)
 
