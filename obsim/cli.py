@@ -86,7 +86,8 @@ def _print_summary(path: Path, cached: bool) -> None:
     print(
         f"figures   5xx {f.server_error_ratio:.1%}, pool peak {f.peak_pool_used:.0f}/{f.pool_max:.0f}, "
         f"idle in transaction peak {f.peak_idle_in_transaction:.0f}, DB CPU peak {f.peak_db_cpu:.0%}, "
-        f"pool timeouts {f.pool_timeouts:.0f}, request queue peak {f.peak_request_queue:.0f}"
+        f"pool timeouts {f.pool_timeouts:.0f}, request queue peak {f.peak_request_queue:.0f}, "
+        f"OOM kills {f.worker_oom_kills:.0f}"
     )
     if figures.hourly_latency_ratios:
         ratios = ", ".join(f"{r:.1f}x" for r in figures.hourly_latency_ratios)

@@ -26,6 +26,7 @@ class Figures:
     pool_timeouts: float
     max_p95_latency_s: float  # the highest p95 of all requests over any 5 minutes (from the histogram)
     peak_request_queue: float  # requests accepted by the web server and waiting for a worker thread
+    worker_oom_kills: float = 0.0  # the app container's out-of-memory kills over the window
 
     def value(self, name: str) -> float:
         return {
@@ -36,6 +37,7 @@ class Figures:
             "peak_idle_in_transaction": self.peak_idle_in_transaction,
             "max_p95_latency_s": self.max_p95_latency_s,
             "peak_request_queue_length": self.peak_request_queue,
+            "worker_oom_kills": self.worker_oom_kills,
         }[name]
 
 
@@ -152,6 +154,7 @@ def compute(db: sqlite3.Connection) -> Figures:
         pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
         max_p95_latency_s=_max_p95(_series(db, "http_server_request_duration_seconds_bucket")),
         peak_request_queue=peak("webserver_request_queue_length"),
+        worker_oom_kills=sum(points[-1][1] for points in _series(db, "container_oom_events_total").values()),
     )
 
 

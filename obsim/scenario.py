@@ -80,6 +80,7 @@ Endpoint = Literal[
     "export_data",
     "report_summary",
     "usage_report",
+    "activity_report",
     "pay_invoice",
     "checkout",
     "list_notifications",
@@ -186,6 +187,7 @@ class Readiness(_Strict):
         "peak_idle_in_transaction",
         "max_p95_latency_s",
         "peak_request_queue_length",
+        "worker_oom_kills",
     ]
     min: float | None = None
     max: float | None = None

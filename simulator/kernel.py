@@ -104,6 +104,9 @@ class Kernel:
         self._hub: greenlet.greenlet = greenlet.getcurrent()
         self._failure: BaseException | None = None
         self._task_of: dict[greenlet.greenlet, Task] = {}
+        # Tasks of a killed process: kept referenced so they are never collected (which would run
+        # their cleanup code), and parked whenever a pending wake-up reaches them.
+        self._frozen: set[greenlet.greenlet] = set()
 
     # -- scheduling -------------------------------------------------------------------------
     def _push(self, at: float, callback: Callable[[Any], Any], arg: Any = None) -> None:
@@ -155,6 +158,8 @@ class Kernel:
             raise SimulationError("Kernel.sleep() called outside a task")
         self._push(self.now + max(seconds, 0.0), current.switch, None)
         self._hub.switch()
+        if self._frozen and current in self._frozen:
+            self.park()
 
     def wait(self, waiter: Wait, timeout: float | None = None) -> Any:
         """Block until ``waiter`` fires or ``timeout`` passes; returns its value or ``TIMED_OUT``."""
@@ -166,7 +171,23 @@ class Kernel:
         waiter.glet = current
         if timeout is not None:
             self._push(self.now + max(timeout, 0.0), waiter._expire, None)
-        return self._hub.switch()
+        value = self._hub.switch()
+        if self._frozen and current in self._frozen:
+            self.park()
+        return value
+
+    def freeze(self, glet: greenlet.greenlet) -> None:
+        """Stop a suspended task for good, as SIGKILL stops a process's threads: it never runs
+        again, not even its ``finally`` blocks."""
+        self._frozen.add(glet)
+
+    def park(self) -> None:
+        """Suspend the calling (frozen) task for good: any wake-up still pending for it finds it
+        here and goes straight back to the hub."""
+        if greenlet.getcurrent() is self._hub:
+            raise SimulationError("Kernel.park() called outside a task")
+        while True:
+            self._hub.switch()
 
     def join(self, task: Task, timeout: float | None = None) -> Any:
         if task.done:

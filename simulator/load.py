@@ -11,7 +11,9 @@ import bisect
 import itertools
 import math
 import random
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faker import Faker
@@ -50,6 +52,13 @@ def _records(rng: random.Random) -> list[dict[str, Any]]:
         }
         for _ in range(rng.randint(1, 12))
     ]
+
+
+def _activity_range(g: LoadGenerator) -> str:
+    """The dashboard's activity panel asks for the last day or week up to the current second."""
+    until = datetime.fromtimestamp(int(g.now()), UTC)
+    since = until - timedelta(days=g.rng.choice((1, 7, 7)))
+    return f"since={since:%Y-%m-%dT%H:%M:%SZ}&until={until:%Y-%m-%dT%H:%M:%SZ}"
 
 
 BUILDERS: dict[str, RequestBuilder] = {
@@ -93,6 +102,7 @@ BUILDERS: dict[str, RequestBuilder] = {
         "GET", "/api/v1/reports/summary", f"days={g.rng.choice((1, 7, 7, 30))}"
     ),
     "usage_report": lambda g, t: Request("GET", "/api/v1/reports/usage"),
+    "activity_report": lambda g, t: Request("GET", "/api/v1/reports/activity", _activity_range(g)),
     "pay_invoice": lambda g, t: Request(
         "POST", f"/api/v1/billing/invoices/{g.rng.choice(t.open_invoice_ids or [0])}/pay", body={}
     ),
@@ -139,6 +149,10 @@ class LoadGenerator:
         ]
         self._tenant_cdf = list(itertools.accumulate(1.0 / (rank + 1) ** 0.8 for rank in range(len(tenants))))
         self._addresses = [f"198.51.100.{i}" for i in range(10, 250)]
+
+    def now(self) -> float:
+        """The clients' clock: virtual time, or the wall clock when live mode sends the requests."""
+        return self.kernel.now if self.kernel is not None else time.time()
 
     def rate_at(self, now: float) -> float:
         hour = (now % 86400) / 3600.0

@@ -62,6 +62,7 @@ class Backend:
     state_change: float = 0.0
     query: str = ""
     closed: bool = False
+    executing: bool = False
 
 
 class SimulatedPostgres:
@@ -126,7 +127,9 @@ class SimulatedPostgres:
         self.read_bytes += int(steps * model.read_bytes_per_step)
         self.statements += 1
         if kernel.in_task():
+            backend.executing = True
             self._serve(cpu)
+            backend.executing = False
         else:
             self.cpu_seconds += cpu
         backend.state = "idle in transaction"
@@ -164,6 +167,11 @@ class SimulatedPostgres:
         backend.state_change = self.kernel.now
 
     def disconnect(self, backend: Backend) -> None:
+        """The client closed the connection, or its process died mid-statement: the backend ends
+        and its statement stops competing for CPU."""
+        if backend.executing:
+            backend.executing = False
+            self.running -= 1
         backend.closed = True
         self.backends.pop(backend.pid, None)
 

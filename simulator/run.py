@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from obsim.dataset.writer import DatasetWriter
 from obsim.scenario import Scenario, ServiceBehaviour
 from simulator import external_services
+from simulator.app_worker import Master, WorkerCollector
 from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel
@@ -95,7 +96,7 @@ def simulate(
     from app_under_test import seed as app_seed
     from app_under_test.api.app import create_app
     from app_under_test.lib import clock, concurrency, config, http_client, metrics, redis_client, tracing
-    from app_under_test.lib.database import migrations
+    from app_under_test.lib.database import migrations, transactions
     from app_under_test.lib.database.client import db
     from app_under_test.lib.database.pool import ObservedQueuePool
     from app_under_test.lib.logging import configure_logging
@@ -151,11 +152,11 @@ def simulate(
         if settings.session_store == "redis":
             redis = RedisExporter(RedisServer(RedisModel(), REDIS_RESIDENT_KEYS))
             redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
-        app = create_app(
-            settings,
-            poolclass=virtual_pool_class(kernel, ObservedQueuePool),
-            creator=lambda: postgres.connect(settings.service_name, APP_ADDRESS),
-        )
+        engine_options = {
+            "poolclass": virtual_pool_class(kernel, ObservedQueuePool),
+            "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
+        }
+        app = create_app(settings, **engine_options)
         migrations.migrate(db.engine)
         data = scenario.data
         summary = app_seed.seed_database(
@@ -172,11 +173,50 @@ def simulate(
         if redis is not None:
             infra.register(redis)
         compute_rng = stream(seed, "app-compute")
-        server = WsgiServer(
+
+        def rebuild_app() -> Any:
+            """A new worker process, set up as ``wsgi.py`` does: a new engine and pool, the
+            (idempotent) migrations, which also make the engine's first connection before any
+            request can race for it, and the app built by its factory."""
+            db.dispose()
+            db.configure(settings, **engine_options)
+            migrations.migrate(db.engine)
+            return create_app(settings)
+
+        def worker_ready() -> None:
+            # A new process starts with no request in flight and no transaction open.
+            metrics.HTTP_SERVER_ACTIVE.set(0)
+            transactions._open.clear()
+            logging.getLogger("platform.startup").info(
+                "service started", extra={"db.pool.size": settings.db_pool_size, "web.threads": WEB_THREADS}
+            )
+
+        def master_log(level: str, message: str) -> None:
+            sink.add_log(
+                {
+                    "service": settings.service_name,
+                    "host": APP_HOST,
+                    "level": level,
+                    "logger": "gunicorn.error",
+                    "message": message,
+                }
+            )
+
+        master = Master(
             kernel,
             app,
-            APP_HOST,
+            rebuild_app,
+            lambda: db.engine,
             WEB_THREADS,
+            scenario.data.volume_scale,
+            master_log,
+            worker_ready,
+        )
+        infra.register(WorkerCollector(master, APP_HOST))
+        server = WsgiServer(
+            kernel,
+            master,
+            APP_HOST,
             WEB_BACKLOG,
             lambda: APP_CPU_MEDIAN_S * compute_rng.lognormvariate(0.0, 0.5),
             infra,
@@ -201,9 +241,6 @@ def simulate(
         writer.add_jobs(jobs.job_rows())
 
         registries = [metrics.REGISTRY, infra]
-        logging.getLogger("platform.startup").info(
-            "service started", extra={"db.pool.size": settings.db_pool_size, "web.threads": WEB_THREADS}
-        )
 
         def scrape() -> None:
             sink.scrape(registries)

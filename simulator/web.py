@@ -18,17 +18,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from simulator.kernel import Kernel, Semaphore
+from simulator.app_worker import Master
+from simulator.kernel import Kernel
 from simulator.telemetry import SeededIds, TelemetrySink
 
 # Responses the gateway produces itself: (span status, error log message).
-_GATEWAY_ERRORS = {
-    502: ("error", "connect() failed (111: Connection refused) while connecting to upstream"),
-    504: (
-        "error",
-        "upstream timed out (110: Connection timed out) while reading response header from upstream",
-    ),
-}
+_REFUSED = "connect() failed (111: Connection refused) while connecting to upstream"
+_TIMED_OUT = "upstream timed out (110: Connection timed out) while reading response header from upstream"
+_CLOSED = "upstream prematurely closed connection while reading response header from upstream"
 _GATEWAY_BODIES = {502: "Bad Gateway", 504: "Request timeout"}
 _GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -49,27 +46,26 @@ class ConnectionRefused(Exception):
 
 
 class WsgiServer:
-    """One application host: ``threads`` workers serving the WSGI app in arrival order.
+    """One application host: its worker's threads serve the WSGI app in arrival order.
 
     Connections beyond ``backlog`` waiting ones are refused, as a full listen queue does.  Each
     request also spends modelled CPU time (``compute``) in the worker: the Python work of routing,
-    serialisation and ORM hydration, which takes no virtual time when the real code runs.
+    serialisation and ORM hydration, which takes no virtual time when the real code runs.  The
+    worker process itself (its app, threads and memory, and its restarts) is the ``master``'s.
     """
 
     def __init__(
         self,
         kernel: Kernel,
-        app: Any,
+        master: Master,
         host_name: str,
-        threads: int,
         backlog: int,
         compute: Callable[[], float],
         registry: CollectorRegistry,
     ):
         self.kernel = kernel
-        self.app = app
+        self.master = master
         self.host_name = host_name
-        self.workers = Semaphore(kernel, threads)
         self.backlog = backlog
         self.compute = compute
         self.completed = 0
@@ -86,23 +82,28 @@ class WsgiServer:
             ["host_name"],
             registry=registry,
         )
-        busy.labels(host_name).set_function(lambda: self.workers.in_use)
-        queued.labels(host_name).set_function(lambda: self.workers.waiting)
+        busy.labels(host_name).set_function(lambda: master.worker.threads.in_use)
+        queued.labels(host_name).set_function(lambda: master.backlog)
 
-    def serve(self, request: Request, traceparent: str) -> tuple[int, bytes]:
-        if self.workers.waiting >= self.backlog:
+    def serve(self, request: Request, traceparent: str, reset: Callable[[], None]) -> tuple[int, bytes]:
+        """Serve ``request``; ``reset`` is called instead if the worker dies before answering."""
+        if self.master.backlog >= self.backlog:
             raise ConnectionRefused()
-        self.workers.acquire()
+        worker = self.master.accept(reset)
+        worker.threads.acquire()
         try:
+            worker.stall()
             cpu = self.compute()
             self.busy_seconds += cpu
             self.kernel.sleep(cpu)
-            return self._call_app(request, traceparent)
+            answer = self._call_app(worker.app, request, traceparent)
+            self.master.finish(worker)
+            return answer
         finally:
-            self.workers.release()
+            worker.threads.release()
             self.completed += 1
 
-    def _call_app(self, request: Request, traceparent: str) -> tuple[int, bytes]:
+    def _call_app(self, app: Any, request: Request, traceparent: str) -> tuple[int, bytes]:
         body = b"" if request.body is None else json.dumps(request.body).encode()
         environ = {
             "REQUEST_METHOD": request.method,
@@ -134,7 +135,7 @@ class WsgiServer:
             status_holder.append(status)
             return lambda data: None
 
-        chunks = self.app(environ, start_response)
+        chunks = app(environ, start_response)
         try:
             payload = b"".join(chunks)
         finally:
@@ -179,9 +180,9 @@ class Gateway:
         arrived = kernel.now
         answered: list[int] = []
 
-        def respond(code: int, gateway_error: bool = False) -> None:
-            """Answer the client; ``gateway_error`` when the gateway itself failed (timeout, refused)
-            rather than passing on the application's own status."""
+        def respond(code: int, gateway_error: str | None = None) -> None:
+            """Answer the client; ``gateway_error`` is the gateway's own error log message when it
+            failed (timeout, refused, reset) rather than passing on the application's status."""
             if answered:
                 return
             answered.append(code)
@@ -196,7 +197,7 @@ class Gateway:
                 "upstream.address": f"{self.server.host_name}:8000",
             }
             if gateway_error:
-                status, message = _GATEWAY_ERRORS[code]
+                status, message = "error", gateway_error
             else:
                 status, message = ("error", None) if code >= 500 else ("unset", None)
             self.sink.add_span(
@@ -219,7 +220,7 @@ class Gateway:
                         "host": "lb-1",
                         "level": "error",
                         "logger": "proxy",
-                        "message": _GATEWAY_ERRORS[code][1],
+                        "message": gateway_error,
                         "trace_id": trace_id,
                         "span_id": span_id,
                         "http.request.method": request.method,
@@ -230,10 +231,12 @@ class Gateway:
                     }
                 )
 
-        kernel.call_later(self.upstream_timeout_s, lambda: respond(504, gateway_error=True))
+        kernel.call_later(self.upstream_timeout_s, lambda: respond(504, _TIMED_OUT))
         try:
-            status, _ = self.server.serve(request, f"00-{trace_id}-{span_id}-01")
+            status, _ = self.server.serve(
+                request, f"00-{trace_id}-{span_id}-01", lambda: respond(502, _CLOSED)
+            )
         except ConnectionRefused:
-            respond(502, gateway_error=True)
+            respond(502, _REFUSED)
             return
         respond(status)

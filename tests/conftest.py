@@ -31,6 +31,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "connection-leak": ("connection-leak", False),
     "storm-and-leak-fixed": ("storm-and-leak", True),
     "storm-and-leak": ("storm-and-leak", False),
+    "memory-leak-fixed": ("memory-leak", True),
+    "memory-leak": ("memory-leak", False),
     "retry-storm-fixed": ("retry-storm", True),
     "retry-storm": ("retry-storm", False),
     "redis-keys-scan-fixed": ("redis-keys-scan", True),

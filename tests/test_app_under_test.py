@@ -437,6 +437,19 @@ def test_report_routes(client: FlaskClient, auth: dict[str, str], settings: Sett
     assert sum(kind["records"] for kind in monthly["breakdown"].values()) == monthly["records"]
 
 
+def test_activity_report_route(client: FlaskClient, auth: dict[str, str]) -> None:
+    since, until = (NOW - timedelta(days=30)).isoformat(), NOW.isoformat()
+    query = {"since": since, "until": until}
+    report = client.get("/api/v1/reports/activity", query_string=query, headers=auth).get_json()
+    assert sum(kind["records"] for kind in report["by_kind"]) == 150
+    assert len(report["latest"]) == 25
+    assert report["latest"][0]["created_at"] >= report["latest"][-1]["created_at"]
+    again = client.get("/api/v1/reports/activity", query_string=query, headers=auth).get_json()
+    assert again == report
+    backwards = {"since": until, "until": since}
+    assert client.get("/api/v1/reports/activity", query_string=backwards, headers=auth).status_code == 400
+
+
 def test_billing_route(
     client: FlaskClient, auth: dict[str, str], tenant: TenantSeed, services: FakeServices
 ) -> None:

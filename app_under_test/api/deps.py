@@ -14,6 +14,7 @@ import redis
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
+from app_under_test.api.response_cache import ResponseCache
 from app_under_test.lib import redis_client
 from app_under_test.lib.cache import TTLCache
 from app_under_test.lib.config import Settings
@@ -30,6 +31,7 @@ class Dependencies:
     validation: ValidationServiceClient
     payments: PaymentGatewayClient
     sessions: redis.Redis | None  # the API session store, when SESSION_STORE=redis
+    reports: ResponseCache
 
 
 def install(app: Flask, settings: Settings) -> None:
@@ -39,6 +41,7 @@ def install(app: Flask, settings: Settings) -> None:
         validation=ValidationServiceClient.from_settings(settings),
         payments=PaymentGatewayClient.from_settings(settings),
         sessions=redis_client.connect(settings) if settings.session_store == "redis" else None,
+        reports=ResponseCache("report_bodies"),
     )
     app.teardown_request(close_request_session)
 

@@ -8,12 +8,14 @@ from typing import Any
 from flask import Blueprint, g
 
 from app_under_test.api import serializers
-from app_under_test.api.deps import request_session
-from app_under_test.api.middleware.validation import query_int
+from app_under_test.api.deps import dependencies, request_session
+from app_under_test.api.middleware.validation import invalid, query_datetime, query_int
 from app_under_test.lib import clock
 from app_under_test.services import data_service
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+DEFAULT_ACTIVITY_DAYS = 7
 
 
 @bp.get("/summary")
@@ -44,3 +46,26 @@ def usage() -> dict[str, Any]:
         "stats": serializers.tenant_stats(stats),
         "reports": [serializers.usage_report(report) for report in reports],
     }
+
+
+@bp.get("/activity")
+def activity() -> dict[str, Any]:
+    """The dashboard's activity panel: totals per kind and the latest records over a period."""
+    until = query_datetime("until", clock.utcnow())
+    since = query_datetime("since", until - timedelta(days=DEFAULT_ACTIVITY_DAYS))
+    if since >= until:
+        raise invalid("since", "must be before until")
+    tenant_id = g.tenant_id
+
+    def render() -> dict[str, Any]:
+        report = data_service.activity_report(request_session(), tenant_id, since, until)
+        return {
+            "since": serializers.iso(report.since),
+            "until": serializers.iso(report.until),
+            "by_kind": [
+                {"kind": t.kind, "records": t.records, "amount_cents": t.amount_cents} for t in report.by_kind
+            ],
+            "latest": [serializers.record(row) for row in report.latest],
+        }
+
+    return dependencies().reports.get_or_render((tenant_id, since, until), render)

@@ -1,5 +1,6 @@
 """Tenants' imported data records and everything derived from them: exports, reports, totals."""
 
+from app_under_test.services.data_service.activity import ActivityReport, activity_report
 from app_under_test.services.data_service.aggregates import DailyTotals, KindTotals
 from app_under_test.services.data_service.records import (
     NewRecord,
@@ -13,10 +14,12 @@ from app_under_test.services.data_service.stats import sync_tenant_stats
 from app_under_test.services.data_service.usage import generate_usage_reports
 
 __all__ = [
+    "ActivityReport",
     "ActivitySummary",
     "DailyTotals",
     "KindTotals",
     "NewRecord",
+    "activity_report",
     "activity_summary",
     "export_by_kind",
     "generate_usage_reports",
