@@ -24,6 +24,7 @@ class Figures:
     peak_idle_in_transaction: float
     peak_db_cpu: float
     pool_timeouts: float
+    peak_email_outbox_age: float  # seconds the oldest outbound email had waited, at its peak
 
     def value(self, name: str) -> float:
         return {
@@ -32,6 +33,7 @@ class Figures:
             "peak_pool_used_ratio": self.peak_pool_used / self.pool_max if self.pool_max else 0.0,
             "max_server_error_ratio": self.server_error_ratio,
             "peak_idle_in_transaction": self.peak_idle_in_transaction,
+            "peak_email_outbox_age_seconds": self.peak_email_outbox_age,
         }[name]
 
 
@@ -112,6 +114,7 @@ def compute(db: sqlite3.Connection) -> Figures:
         ),
         peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
         pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
+        peak_email_outbox_age=peak("email_outbox_oldest_pending_age_seconds"),
     )
 
 

@@ -75,6 +75,7 @@ Endpoint = Literal[
     "get_user",
     "create_user",
     "update_user",
+    "invite_user",
     "import_data",
     "list_records",
     "export_data",
@@ -156,6 +157,7 @@ class Readiness(_Strict):
         "peak_pool_used_ratio",
         "max_server_error_ratio",
         "peak_idle_in_transaction",
+        "peak_email_outbox_age_seconds",
     ]
     min: float | None = None
     max: float | None = None

@@ -28,6 +28,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "connection-leak": ("connection-leak", False),
     "connection-leak-fixed": ("connection-leak", True),
     "baseline": ("baseline", False),
+    "queue-backlog": ("queue-backlog", False),
+    "queue-backlog-fixed": ("queue-backlog", True),
 }
 
 

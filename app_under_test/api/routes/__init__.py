@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from app_under_test.api.middleware.auth import authenticate
-from app_under_test.api.routes import billing, data, health, metrics, notifications, reports, users, workflows
+from app_under_test.api.routes import (
+    billing,
+    data,
+    health,
+    invitations,
+    metrics,
+    notifications,
+    reports,
+    users,
+    workflows,
+)
 
 
 def register_routes(app: Flask) -> None:
@@ -13,6 +23,6 @@ def register_routes(app: Flask) -> None:
     app.register_blueprint(metrics.bp)
     api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
     api.before_request(authenticate)
-    for module in (workflows, users, data, reports, billing, notifications):
+    for module in (workflows, users, invitations, data, reports, billing, notifications):
         api.register_blueprint(module.bp)
     app.register_blueprint(api)
