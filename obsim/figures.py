@@ -26,7 +26,8 @@ class Figures:
     pool_timeouts: float
     max_p95_latency_s: float  # the highest p95 of all requests over any 5 minutes (from the histogram)
     peak_request_queue: float  # requests accepted by the web server and waiting for a worker thread
-    worker_oom_kills: float = 0.0  # the app container's out-of-memory kills over the window
+    worker_oom_kills: float  # the app container's out-of-memory kills over the window
+    peak_email_outbox_age: float  # seconds the oldest outbound email had waited, at its peak
 
     def value(self, name: str) -> float:
         return {
@@ -38,6 +39,7 @@ class Figures:
             "max_p95_latency_s": self.max_p95_latency_s,
             "peak_request_queue_length": self.peak_request_queue,
             "worker_oom_kills": self.worker_oom_kills,
+            "peak_email_outbox_age_seconds": self.peak_email_outbox_age,
         }[name]
 
 
@@ -155,6 +157,7 @@ def compute(db: sqlite3.Connection) -> Figures:
         max_p95_latency_s=_max_p95(_series(db, "http_server_request_duration_seconds_bucket")),
         peak_request_queue=peak("webserver_request_queue_length"),
         worker_oom_kills=sum(points[-1][1] for points in _series(db, "container_oom_events_total").values()),
+        peak_email_outbox_age=peak("email_outbox_oldest_pending_age_seconds"),
     )
 
 

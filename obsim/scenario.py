@@ -75,6 +75,7 @@ Endpoint = Literal[
     "get_user",
     "create_user",
     "update_user",
+    "invite_user",
     "import_data",
     "list_records",
     "export_data",
@@ -188,6 +189,7 @@ class Readiness(_Strict):
         "max_p95_latency_s",
         "peak_request_queue_length",
         "worker_oom_kills",
+        "peak_email_outbox_age_seconds",
     ]
     min: float | None = None
     max: float | None = None

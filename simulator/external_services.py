@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from simulator.kernel import Kernel
+from simulator.refusals import REFUSALS
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class SimulatedServices(httpx.BaseTransport):
         self.kernel.sleep(latency)
         if roll < behaviour.hang_rate + behaviour.error_rate:
             return httpx.Response(503, json={"error": "service unavailable"}, request=request)
+        refuse = REFUSALS.get(service.name)
+        refusal = refuse(request) if refuse is not None else None
+        if refusal is not None:
+            return refusal
         rejected = rng.random() < behaviour.reject_rate
         body: dict[str, Any] = RESPONSES.get(service.name, lambda r, n: {})(rejected, self.requests)
         return httpx.Response(200, json=body, request=request)

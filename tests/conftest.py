@@ -33,6 +33,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "storm-and-leak": ("storm-and-leak", False),
     "memory-leak-fixed": ("memory-leak", True),
     "memory-leak": ("memory-leak", False),
+    "queue-backlog-fixed": ("queue-backlog", True),
+    "queue-backlog": ("queue-backlog", False),
     "retry-storm-fixed": ("retry-storm", True),
     "retry-storm": ("retry-storm", False),
     "redis-keys-scan-fixed": ("redis-keys-scan", True),

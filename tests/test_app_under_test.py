@@ -31,6 +31,7 @@ from app_under_test.lib.logging import JsonFormatter
 from app_under_test.models import (
     AuditEvent,
     Notification,
+    OutboundEmail,
     Tenant,
     TenantStats,
     UsageReport,
@@ -379,6 +380,28 @@ def test_user_input_errors(client: FlaskClient, auth: dict[str, str], tenant: Te
     assert client.post("/api/v1/users", data="not json", headers=auth).status_code == 400
 
 
+def test_invitation_is_queued_and_sent_by_the_outbox_job(
+    client: FlaskClient, auth: dict[str, str], services: FakeServices, settings: Settings
+) -> None:
+    invited = client.post("/api/v1/invitations", json={"email": "Grace@Example.com"}, headers=auth)
+    assert invited.status_code == 201
+    assert invited.get_json()["email"] == "grace@example.com"
+    assert invited.get_json()["role"] == "member"
+    assert count_rows(OutboundEmail, OutboundEmail.status == "pending") == 1
+    assert "/v1/messages" not in services.paths()
+    member = client.get("/api/v1/users", headers=auth).get_json()["items"][0]["email"]
+    assert client.post("/api/v1/invitations", json={"email": member}, headers=auth).status_code == 409
+    bad = client.post("/api/v1/invitations", json={"email": "grace"}, headers=auth)
+    assert bad.get_json()["fields"] == {"email": "must be an email address"}
+
+    [job] = [job for job in create_scheduler(settings).get_jobs() if job.id == "send_outbound_emails"]
+    job.func(*job.args, **job.kwargs)
+
+    assert services.paths().count("/v1/messages") == 1
+    assert count_rows(OutboundEmail, OutboundEmail.status == "sent") == 1
+    assert sample("email_outbox_pending_messages") == 0
+
+
 def test_data_routes(client: FlaskClient, auth: dict[str, str]) -> None:
     records = [
         {"kind": "order", "amount_cents": 1250, "payload": {"order": "A-1"}},
@@ -639,12 +662,14 @@ def test_scheduler_declares_its_jobs_without_starting(settings: Settings) -> Non
         "report_long_running_transactions",
         "retry_failed_notifications",
         "advance_workflow_runs",
+        "send_outbound_emails",
     }
     for job_id in HOURLY_JOBS:
         assert str(jobs[job_id].trigger) == "cron[minute='0']"
     assert str(jobs["retry_failed_notifications"].trigger) == "cron[minute='*/5']"
     assert str(jobs["advance_workflow_runs"].trigger) == "cron[minute='*/2']"
     assert jobs["report_long_running_transactions"].trigger.interval == timedelta(minutes=1)
+    assert jobs["send_outbound_emails"].trigger.interval == timedelta(minutes=1)
     assert jobs["report_long_running_transactions"].kwargs == {
         "threshold_seconds": settings.db_transaction_timeout
     }

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from app_under_test.models import (
     DataRecord,
+    Invitation,
     Invoice,
     Notification,
     TenantStats,
@@ -130,4 +131,14 @@ def invoice(row: Invoice) -> Json:
         "status": row.status,
         "created_at": iso(row.created_at),
         "paid_at": iso(row.paid_at),
+    }
+
+
+def invitation(row: Invitation) -> Json:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "role": row.role,
+        "status": row.status,
+        "created_at": iso(row.created_at),
     }

@@ -104,6 +104,23 @@ CACHE_REQUESTS = Counter(
     registry=REGISTRY,
 )
 
+EMAIL_OUTBOX_PENDING = Gauge(
+    "email_outbox_pending_messages",
+    "Outbound emails waiting to be sent, as of the outbox job's last pass.",
+    registry=REGISTRY,
+)
+EMAIL_OUTBOX_OLDEST_AGE = Gauge(
+    "email_outbox_oldest_pending_age_seconds",
+    "How long the oldest outbound email waiting to be sent has waited, as of the outbox job's last pass.",
+    registry=REGISTRY,
+)
+EMAIL_OUTBOX_DELIVERIES = Counter(
+    "email_outbox_deliveries",
+    "Outbound email send attempts by result.",
+    ["result"],
+    registry=REGISTRY,
+)
+
 _collectors: dict[type, Collector] = {}
 
 

@@ -6,6 +6,7 @@ Routes read their inputs through these helpers, which raise :class:`RequestValid
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from flask import request
 
 from app_under_test.api.deps import dependencies
 from app_under_test.lib.errors import AppError
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class RequestValidationError(AppError):
@@ -45,6 +48,13 @@ def required_string(body: dict[str, Any], name: str, max_length: int = 200) -> s
     if len(value) > max_length:
         raise invalid(name, f"must be at most {max_length} characters")
     return value.strip()
+
+
+def required_email(body: dict[str, Any], name: str) -> str:
+    value = required_string(body, name, max_length=320)
+    if not _EMAIL.match(value):
+        raise invalid(name, "must be an email address")
+    return value
 
 
 def optional_string(body: dict[str, Any], name: str, max_length: int = 200) -> str | None:

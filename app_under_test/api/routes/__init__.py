@@ -10,6 +10,7 @@ from app_under_test.api.routes import (
     billing,
     data,
     health,
+    invitations,
     metrics,
     notifications,
     reports,
@@ -25,6 +26,6 @@ def register_routes(app: Flask) -> None:
     api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
     api.before_request(authenticate)
     api.before_request(track_session)
-    for module in (workflows, users, data, reports, billing, notifications, sessions):
+    for module in (workflows, users, invitations, data, reports, billing, notifications, sessions):
         api.register_blueprint(module.bp)
     app.register_blueprint(api)

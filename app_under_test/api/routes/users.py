@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, g
@@ -16,14 +15,13 @@ from app_under_test.api.middleware.validation import (
     optional_string,
     pagination,
     required_choice,
+    required_email,
     required_string,
 )
 from app_under_test.models.tenancy import ROLES
 from app_under_test.services import user_service
 
 bp = Blueprint("users", __name__, url_prefix="/users")
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @bp.get("")
@@ -36,9 +34,7 @@ def list_users() -> dict[str, Any]:
 @bp.post("")
 def create_user() -> tuple[dict[str, Any], int]:
     body = json_body()
-    email = required_string(body, "email", max_length=320)
-    if not _EMAIL.match(email):
-        raise invalid("email", "must be an email address")
+    email = required_email(body, "email")
     name = required_string(body, "name")
     role = required_choice(body, "role", ROLES)
     user = user_service.create_user(request_session(), g.tenant_id, g.user_id, email, name, role)

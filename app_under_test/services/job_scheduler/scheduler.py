@@ -1,8 +1,7 @@
 """The in-process job scheduler.
 
 Every API process runs the scheduler (unless ``SCHEDULER_ENABLED=false``); jobs are in memory and
-idempotent, so a restart only skips a run.  Times are UTC.
-"""
+idempotent, so a restart only skips a run.  Times are UTC."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from app_under_test.lib.config import Settings
 from app_under_test.lib.external_apis import EmailProviderClient
+from app_under_test.services.job_scheduler.jobs.email_outbox import send_outbound_emails
 from app_under_test.services.job_scheduler.jobs.monitoring import report_long_running_transactions
 from app_under_test.services.job_scheduler.jobs.notifications import (
     retry_failed_notifications,
@@ -94,6 +94,14 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
         CronTrigger(minute="*/2", timezone=UTC),
         id="advance_workflow_runs",
         name="Advance workflow runs",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        send_outbound_emails,
+        IntervalTrigger(minutes=1, timezone=UTC),
+        kwargs={"email": EmailProviderClient.from_settings(settings)},
+        id="send_outbound_emails",
+        name="Send outbound emails",
         replace_existing=True,
     )
     return scheduler

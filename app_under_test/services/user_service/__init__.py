@@ -1,6 +1,14 @@
-"""Users of a tenant: directory operations and engagement scoring."""
+"""Users of a tenant: directory operations, invitations and engagement scoring."""
 
 from app_under_test.services.user_service.engagement import recompute_engagement_scores
+from app_under_test.services.user_service.invitations import invite_user
 from app_under_test.services.user_service.users import create_user, get_user, list_users, update_user
 
-__all__ = ["create_user", "get_user", "list_users", "recompute_engagement_scores", "update_user"]
+__all__ = [
+    "create_user",
+    "get_user",
+    "invite_user",
+    "list_users",
+    "recompute_engagement_scores",
+    "update_user",
+]
