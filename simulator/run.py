@@ -177,8 +177,14 @@ def simulate(
         def rebuild_app() -> Any:
             """A new worker process, set up as ``wsgi.py`` does: a new engine and pool, the
             (idempotent) migrations, which also make the engine's first connection before any
-            request can race for it, and the app built by its factory."""
-            db.dispose()
+            request can race for it, and the app built by its factory.  The dead worker's engine is
+            let go silently: a killed process logs nothing, so its pool's dispose records are not
+            the service's."""
+            logging.disable(logging.CRITICAL)
+            try:
+                db.dispose()
+            finally:
+                logging.disable(logging.NOTSET)
             db.configure(settings, **engine_options)
             migrations.migrate(db.engine)
             return create_app(settings)

@@ -65,6 +65,11 @@ class VirtualQueue(QueueCommon[Any]):
 
 
 def virtual_pool_class(kernel: Kernel, base: type) -> type:
-    """A subclass of the pool class ``base`` (a QueuePool) whose waits run on ``kernel``."""
+    """A subclass of the pool class ``base`` (a QueuePool) whose waits run on ``kernel``.
+
+    It keeps ``base``'s module and name: SQLAlchemy names the pool's logger after its class, and the
+    service's log records must say what they say in production, not name the simulator.
+    """
     queue_class = type("VirtualQueue", (VirtualQueue,), {"kernel": kernel})
-    return type(f"Virtual{base.__name__}", (base,), {"_queue_class": queue_class})
+    identity = {"__module__": base.__module__, "__qualname__": base.__qualname__}
+    return type(base.__name__, (base,), {"_queue_class": queue_class, **identity})

@@ -108,3 +108,14 @@ def test_concurrent_statements_beyond_the_cores_are_slowed_down():
     kernel.run(until=100.0)
     cores = server.model.cores
     assert max(durations[32]) > durations[1][0] * (32 / cores) * 0.8
+
+
+def test_the_virtual_pool_logs_under_the_services_own_pool_class():
+    """SQLAlchemy names a pool's logger after its class: the records must not name the simulator."""
+    from sqlalchemy import log
+
+    from app_under_test.lib.database.pool import ObservedQueuePool
+
+    virtual = virtual_pool_class(Kernel(start=0.0), ObservedQueuePool)
+    assert issubclass(virtual, ObservedQueuePool) and virtual is not ObservedQueuePool
+    assert log._qual_logger_name_for_cls(virtual) == "app_under_test.lib.database.pool.ObservedQueuePool"
