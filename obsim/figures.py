@@ -28,6 +28,7 @@ class Figures:
     peak_request_queue: float  # requests accepted by the web server and waiting for a worker thread
     worker_oom_kills: float  # the app container's out-of-memory kills over the window
     peak_email_outbox_age: float  # seconds the oldest outbound email had waited, at its peak
+    peak_statements_per_request: float  # database statements per request, the highest over any 5 minutes
 
     def value(self, name: str) -> float:
         return {
@@ -40,6 +41,7 @@ class Figures:
             "peak_request_queue_length": self.peak_request_queue,
             "worker_oom_kills": self.worker_oom_kills,
             "peak_email_outbox_age_seconds": self.peak_email_outbox_age,
+            "peak_db_statements_per_request": self.peak_statements_per_request,
         }[name]
 
 
@@ -58,14 +60,19 @@ def _series(db: sqlite3.Connection, sample_name: str) -> dict[str, list[tuple[fl
 def _per_minute_totals(
     series: dict[str, list[tuple[float, float]]], keep=lambda labels: True
 ) -> dict[int, float]:
-    """Increase of summed counters per minute (minute = epoch minute of the scrape that ends it)."""
+    """Increase of summed counters per minute (minute = epoch minute of the scrape that ends it).
+
+    A counter that went down was reset (its process restarted, e.g. by a deploy) and counts again
+    from zero, as Prometheus's ``increase`` reads it."""
     totals: dict[int, float] = defaultdict(float)
     for labels, points in series.items():
         if not keep(json.loads(labels)):
             continue
         previous = 0.0
         for ts, value in points:
-            totals[int(ts // 60) - (1 if ts % 60 == 0 else 0)] += value - previous
+            totals[int(ts // 60) - (1 if ts % 60 == 0 else 0)] += (
+                value - previous if value >= previous else value
+            )
             previous = value
     return totals
 
@@ -102,6 +109,19 @@ def _max_p95(series: dict[str, list[tuple[float, float]]], minutes: int = 5) -> 
         if buckets and buckets[-1][1] > 0:
             best = max(best, _quantile(0.95, buckets))
     return round(best, 4)
+
+
+def _peak_ratio(numerator: dict[int, float], denominator: dict[int, float], minutes: int = 5) -> float:
+    """The highest ratio of two per-minute totals summed over any ``minutes`` consecutive minutes."""
+    best = 0.0
+    for first in sorted(denominator):
+        span = range(first, first + minutes)
+        if span[-1] not in denominator:
+            continue
+        below = sum(denominator.get(m, 0.0) for m in span)
+        if below > 0:
+            best = max(best, sum(numerator.get(m, 0.0) for m in span) / below)
+    return round(best, 3)
 
 
 def compute(db: sqlite3.Connection) -> Figures:
@@ -153,11 +173,14 @@ def compute(db: sqlite3.Connection) -> Figures:
             "pg_stat_activity_count", lambda lb: lb["state"] == "idle in transaction"
         ),
         peak_db_cpu=peak("system_cpu_utilization_ratio", lambda lb: lb["host_name"] == "db-1"),
-        pool_timeouts=sum(points[-1][1] for points in timeouts.values()),
+        pool_timeouts=sum(_per_minute_totals(timeouts).values()),
         max_p95_latency_s=_max_p95(_series(db, "http_server_request_duration_seconds_bucket")),
         peak_request_queue=peak("webserver_request_queue_length"),
-        worker_oom_kills=sum(points[-1][1] for points in _series(db, "container_oom_events_total").values()),
+        worker_oom_kills=sum(_per_minute_totals(_series(db, "container_oom_events_total")).values()),
         peak_email_outbox_age=peak("email_outbox_oldest_pending_age_seconds"),
+        peak_statements_per_request=_peak_ratio(
+            _per_minute_totals(_series(db, "db_client_operation_duration_seconds_count")), count_per_minute
+        ),
     )
 
 

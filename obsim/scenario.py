@@ -29,6 +29,9 @@ from obsim.taxonomy import MECHANISMS, category
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO_FILE = "scenario.toml"
 FIX_PATCH = "fix.patch"
+PREVIOUS_RELEASE_PATCH = "previous_release.patch"
+#: The version the service reports when no deploy happens in the window.
+SERVICE_VERSION = "4.18.2"
 DEFAULT_SCENARIO = "cron-storm"
 
 
@@ -177,6 +180,27 @@ class Degradation(_Strict):
         return self
 
 
+class Deploy(_Strict):
+    """A release rolled out during the window.
+
+    The run starts on the previous release: the checkout's ``app_under_test`` with
+    ``previous_release`` (a unified diff in the scenario's directory) applied.  At ``at_minute`` the
+    service is redeployed onto the checkout's code, the code the candidate reads (or the patched
+    code, when a fix is being verified).  Each release reports its version in its telemetry.
+    """
+
+    at_minute: float = Field(gt=0)
+    from_version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+    to_version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")
+    previous_release: str = Field(PREVIOUS_RELEASE_PATCH, pattern=r"^[^/\\]+\.patch$")
+
+    @model_validator(mode="after")
+    def _new_version(self) -> Deploy:
+        if self.from_version == self.to_version:
+            raise ValueError("to_version must differ from from_version")
+        return self
+
+
 class Readiness(_Strict):
     """A figure the generated dataset must show before it is served (see obsim.figures)."""
 
@@ -190,6 +214,7 @@ class Readiness(_Strict):
         "peak_request_queue_length",
         "worker_oom_kills",
         "peak_email_outbox_age_seconds",
+        "peak_db_statements_per_request",
     ]
     min: float | None = None
     max: float | None = None
@@ -437,6 +462,7 @@ class Scenario(_Strict):
     data: Data
     app: App = Field(default_factory=App)
     degradations: tuple[Degradation, ...] = ()
+    deploy: Deploy | None = None
     readiness: tuple[Readiness, ...] = ()
     hints: tuple[Hint, ...] = ()
     ground_truth: GroundTruth | None = None
@@ -448,6 +474,17 @@ class Scenario(_Strict):
         if self.faulty and (self.ground_truth is None or self.rubric is None):
             raise ValueError("a faulty scenario needs ground_truth and rubric")
         return self
+
+    @model_validator(mode="after")
+    def _deploy_in_window(self) -> Scenario:
+        if self.deploy is not None and self.deploy.at_minute * 60 >= self.window.duration_s:
+            raise ValueError("deploy.at_minute must fall inside the window")
+        return self
+
+    @property
+    def service_version(self) -> str:
+        """The version of the checkout's code in this scenario: what runs after any deploy."""
+        return self.deploy.to_version if self.deploy is not None else SERVICE_VERSION
 
     @property
     def directory(self) -> Path:
@@ -503,6 +540,17 @@ def available(root: Path = SCENARIOS_DIR) -> list[str]:
 
 def load_all(root: Path = SCENARIOS_DIR) -> list[Scenario]:
     return [load(scenario_id, root) for scenario_id in available(root)]
+
+
+def previous_release(scenario: Scenario) -> bytes | None:
+    """The diff that turns the checkout's code into the release a deploy replaces, if any."""
+    if scenario.deploy is None:
+        return None
+    path = scenario.directory / scenario.deploy.previous_release
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read the previous release's patch: {error}") from error
 
 
 def fix_patch(scenario: Scenario) -> Path | None:

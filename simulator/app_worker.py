@@ -15,6 +15,9 @@ where the container's usage crosses its limit and the kernel's OOM killer sends 
 - the master logs what gunicorn logs and forks a new worker, which serves after ``boot_s``.
   Connections arriving meanwhile wait in the listen socket's backlog, which the master owns.
 
+A deploy (:meth:`Master.reload`) replaces the worker gracefully instead: the new one boots on the
+new code while the old one serves, then the old one drains.
+
 Simplifications: the scheduled jobs are modelled as running outside the killed worker (they keep
 their own tasks and sessions), and the application's metric registry survives a restart, as
 prometheus_client's multiprocess mode keeps a dead worker's counters.  What a new process starts
@@ -170,6 +173,23 @@ class Master:
         booting = self.worker = self._fork()
         self.log("info", f"Booting worker with pid: {booting.pid}")
         self.kernel.call_later(self.boot_s, lambda: self._ready(booting, self.build()))
+
+    def reload(self, build: Callable[[], Any]) -> None:
+        """A deploy: gunicorn's HUP.  A worker is forked on the new code (``build`` makes its
+        application, and makes every later worker's); the old worker serves until the new one is
+        ready, then stops taking requests and finishes those it has."""
+        self.log("info", "Handling signal: hup")
+        self.log("info", "Hang up: Master")
+        self.build = build
+        booting = self._fork()
+        self.log("info", f"Booting worker with pid: {booting.pid}")
+
+        def take_over() -> None:
+            old, self.worker = self.worker, booting
+            self._ready(booting, build())
+            self.log("info", f"Worker exiting (pid: {old.pid})")
+
+        self.kernel.call_later(self.boot_s, take_over)
 
     def _fork(self) -> WorkerProcess:
         pid = self._next_pid

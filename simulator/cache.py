@@ -1,10 +1,11 @@
 """Where generated datasets live, and the key that says when one can be reused.
 
 A dataset is reused only when everything that could change its bytes is the same: what the
-simulation reads of the scenario (its id, version, window, load, data, app settings, degradations
-and readiness checks, as parsed), the seed, the patch, the code of the application, simulator and
-dataset format, and the versions of the libraries on the request path.  Editing a scenario's brief, hints, ground
-truth or rubric does not invalidate its datasets.  Directory names are that key's digest: opaque,
+simulation reads of the scenario (its id, version, window, load, data, app settings, degradations,
+deploy and readiness checks, as parsed, and the previous release a deploy replaces), the seed, the
+patch, the code of the application, simulator and dataset format, and the versions of the libraries
+on the request path.  Editing a scenario's brief, hints, ground truth or rubric does not invalidate
+its datasets.  Directory names are that key's digest: opaque,
 so nothing a candidate sees names the incident.
 """
 
@@ -18,12 +19,12 @@ from importlib import metadata
 from pathlib import Path
 
 from obsim.dataset.schema import FORMAT_VERSION, MANIFEST_NAME
-from obsim.scenario import Scenario
+from obsim.scenario import Scenario, previous_release
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
 SIMULATED_FIELDS = frozenset(
-    {"id", "version", "faulty", "window", "load", "data", "app", "degradations", "readiness"}
+    {"id", "version", "faulty", "window", "load", "data", "app", "degradations", "deploy", "readiness"}
 )
 _LIBRARIES = (
     "flask",
@@ -59,6 +60,7 @@ def dataset_key(scenario: Scenario, seed: int, patch: bytes | None) -> str:
     digest.update(scenario.model_dump_json(include=set(SIMULATED_FIELDS)).encode())
     digest.update(f"seed={seed}".encode())
     digest.update(hashlib.sha256(patch or b"").digest())
+    digest.update(hashlib.sha256(previous_release(scenario) or b"").digest())
     digest.update(code_hash().encode())
     return digest.hexdigest()[:20]
 

@@ -99,6 +99,16 @@ class JobRunner:
             )
         return rows
 
+    def reload(self, scheduler: Any) -> None:
+        """The scheduler restarted on new code (a deploy): each job keeps its schedule and its
+        runs in progress, and its next runs call the new code's function."""
+        replacements = {job.id: job for job in scheduler.get_jobs()}
+        for spec in self.specs:
+            replacement = replacements.get(spec.id)
+            if replacement is not None:
+                replacement.trigger = spec.job.trigger
+                spec.job = replacement
+
     def start(self) -> None:
         """Start the scheduler at the kernel's current time, as ``scheduler.start()`` would."""
         now = datetime.fromtimestamp(self.kernel.now, UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -19,9 +19,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
-from obsim.scenario import Scenario, ServiceBehaviour
-from simulator import external_services
+from obsim.scenario import Deploy, Scenario, ServiceBehaviour, previous_release
+from simulator import external_services, release
 from simulator.app_worker import Master, WorkerCollector
+from simulator.generate import apply_patch
 from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel
@@ -31,6 +32,7 @@ from simulator.randomness import derive_seed, stream
 from simulator.redis_connection import connection_class
 from simulator.redis_exporter import RedisExporter
 from simulator.redis_server import KeyFamily, RedisModel, RedisServer
+from simulator.release import ServiceCode
 from simulator.telemetry import SeededIds, SinkHandler, TelemetrySink
 from simulator.threads import VirtualClock, executor_factory
 from simulator.virtual_pool import virtual_pool_class
@@ -45,6 +47,7 @@ WEB_BACKLOG = 2048  # gunicorn's default listen backlog
 APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
 APP_LOG_LINE_BYTES = 420  # the app host's disk writes are its JSON log lines
+DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
 
 _HEALTHY: dict[str, external_services.ServiceBehaviour] = {
     "validation-service": external_services.ServiceBehaviour(0.06, 0.35, error_rate=0.0005, reject_rate=0.03),
@@ -92,17 +95,23 @@ def simulate(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Run the scenario's window and write the dataset to ``out``; returns the summary counts."""
-    # Imported here: the worker puts the (possibly patched) application on sys.path first.
-    from app_under_test import seed as app_seed
-    from app_under_test.api.app import create_app
-    from app_under_test.lib import clock, concurrency, config, http_client, metrics, redis_client, tracing
-    from app_under_test.lib.database import migrations, transactions
-    from app_under_test.lib.database.client import db
-    from app_under_test.lib.database.pool import ObservedQueuePool
-    from app_under_test.lib.logging import configure_logging
-    from app_under_test.services.job_scheduler import create_scheduler
+    with tempfile.TemporaryDirectory(prefix="obsim-release-") as workdir:
+        return _simulate(scenario, seed, out, manifest, progress, Path(workdir))
 
-    app_parent = str(Path(sys.modules["app_under_test"].__file__).resolve().parent.parent) + "/"
+
+def _simulate(
+    scenario: Scenario,
+    seed: int,
+    out: Path,
+    manifest: dict[str, Any],
+    progress: Callable[[float], None] | None,
+    workdir: Path,
+) -> dict[str, Any]:
+    # The code to run is whatever app_under_test the worker put first on sys.path (the checkout or
+    # a patched copy); a scenario with a deploy starts on the release before it.
+    deployed_root = release.installed_root()
+    previous = previous_release(scenario)
+    code = release.load(deployed_root if previous is None else apply_patch(previous, workdir))
     start = scenario.window.start.timestamp()
     end = scenario.window.end.timestamp()
     random.seed(derive_seed(seed, "apscheduler-jitter"))  # CronTrigger's jitter draws from module random
@@ -110,27 +119,16 @@ def simulate(
     kernel = Kernel(start=start)
     writer = DatasetWriter(out)
     try:
-        sink = TelemetrySink(kernel, writer, app_parent)
-        settings = config.load_settings(
-            environ=dict(scenario.app.settings),
-            database_url="sqlite://",
-            host_name=APP_HOST,
-            service_name="platform-api",
-        )
-        clock.use(VirtualClock(kernel))
-        concurrency.use_executor_factory(executor_factory(kernel))
+        sink = TelemetrySink(kernel, writer, code.parent)
         hosts = {
             "validation.internal": "validation-service",
             "payments.example.net": "payment-gateway",
             "mail.example.net": "email-provider",
         }
-        http_client.use_transport(
-            external_services.SimulatedServices(
-                kernel, service_models(scenario, start), hosts, stream(seed, "external-services")
-            )
+        transport = external_services.SimulatedServices(
+            kernel, service_models(scenario, start), hosts, stream(seed, "external-services")
         )
-        tracing.configure(settings.service_name, exporter=sink, ids=SeededIds(stream(seed, "app-trace-ids")))
-        configure_logging(settings, handler=SinkHandler(sink))
+        app_trace_ids = SeededIds(stream(seed, "app-trace-ids"))
         # What the JSON formatter never reads, LogRecord need not collect: the calling frame, the
         # thread and the process (the logging HOWTO's "Optimization" settings).
         logging._srcfile = None  # type: ignore[attr-defined]
@@ -147,20 +145,49 @@ def simulate(
                 read_bytes_per_step=base_model.read_bytes_per_step * scenario.data.volume_scale,
             ),
         )
+        redis: RedisExporter | None = None
+
+        def wire(code: ServiceCode, version: str) -> Any:
+            """Start a process on ``code``: its settings, and the world's clock, threads, network,
+            trace and log exporters installed where the service takes them.  Returns the settings."""
+            settings = code.config.load_settings(
+                environ={**scenario.app.settings, "SERVICE_VERSION": version},
+                database_url="sqlite://",
+                host_name=APP_HOST,
+                service_name="platform-api",
+            )
+            code.clock.use(VirtualClock(kernel))
+            code.concurrency.use_executor_factory(executor_factory(kernel))
+            code.http_client.use_transport(transport)
+            code.tracing.configure(
+                settings.service_name,
+                exporter=sink,
+                ids=app_trace_ids,
+                service_version=settings.service_version,
+            )
+            code.logging.configure_logging(settings, handler=SinkHandler(sink))
+            if redis is not None:
+                code.redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
+            return settings
+
+        first_version = scenario.deploy.from_version if scenario.deploy else scenario.service_version
+        settings = wire(code, first_version)
         # The world has a Redis when the service is configured to use one.
-        redis = None
         if settings.session_store == "redis":
             redis = RedisExporter(RedisServer(RedisModel(), REDIS_RESIDENT_KEYS))
-            redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
-        engine_options = {
-            "poolclass": virtual_pool_class(kernel, ObservedQueuePool),
-            "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
-        }
-        app = create_app(settings, **engine_options)
-        migrations.migrate(db.engine)
+            code.redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
+
+        def engine_options(code: ServiceCode, settings: Any) -> dict[str, Any]:
+            return {
+                "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool),
+                "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
+            }
+
+        app = code.app.create_app(settings, **engine_options(code, settings))
+        code.migrations.migrate(code.database.db.engine)
         data = scenario.data
-        summary = app_seed.seed_database(
-            db.engine,
+        summary = code.seed.seed_database(
+            code.database.db.engine,
             seed=derive_seed(seed, "seed-data"),
             tenants=data.tenants,
             users_per_tenant=data.users_per_tenant,
@@ -173,6 +200,7 @@ def simulate(
         if redis is not None:
             infra.register(redis)
         compute_rng = stream(seed, "app-compute")
+        running = {"code": code, "settings": settings}
 
         def rebuild_app() -> Any:
             """A new worker process, set up as ``wsgi.py`` does: a new engine and pool, the
@@ -180,21 +208,24 @@ def simulate(
             request can race for it, and the app built by its factory.  The dead worker's engine is
             let go silently: a killed process logs nothing, so its pool's dispose records are not
             the service's."""
-            logging.disable(logging.CRITICAL)
-            try:
-                db.dispose()
-            finally:
-                logging.disable(logging.NOTSET)
-            db.configure(settings, **engine_options)
-            migrations.migrate(db.engine)
-            return create_app(settings)
+            code, settings = running["code"], running["settings"]
+            _dispose_silently(code.database.db)
+            code.database.db.configure(settings, **engine_options(code, settings))
+            code.migrations.migrate(code.database.db.engine)
+            return code.app.create_app(settings)
 
         def worker_ready() -> None:
             # A new process starts with no request in flight and no transaction open.
-            metrics.HTTP_SERVER_ACTIVE.set(0)
-            transactions._open.clear()
+            code, settings = running["code"], running["settings"]
+            code.metrics.HTTP_SERVER_ACTIVE.set(0)
+            code.transactions._open.clear()
             logging.getLogger("platform.startup").info(
-                "service started", extra={"db.pool.size": settings.db_pool_size, "web.threads": WEB_THREADS}
+                "service started",
+                extra={
+                    "db.pool.size": settings.db_pool_size,
+                    "web.threads": WEB_THREADS,
+                    "service.version": settings.service_version,
+                },
             )
 
         def master_log(level: str, message: str) -> None:
@@ -212,7 +243,7 @@ def simulate(
             kernel,
             app,
             rebuild_app,
-            lambda: db.engine,
+            lambda: running["code"].database.db.engine,
             WEB_THREADS,
             scenario.data.volume_scale,
             master_log,
@@ -243,10 +274,39 @@ def simulate(
         load = LoadGenerator(
             kernel, scenario.load, list(summary.tenants), gateway.handle, stream(seed, "load"), end
         )
-        jobs = JobRunner(kernel, create_scheduler(settings), sink, end)
+        jobs = JobRunner(kernel, code.scheduler.create_scheduler(settings), sink, end)
         writer.add_jobs(jobs.job_rows())
 
-        registries = [metrics.REGISTRY, infra]
+        registries = [code.metrics.REGISTRY, infra]
+
+        def redeploy(deploy: Deploy) -> None:
+            """The deploy: the pipeline ships the new release and reloads the service (gunicorn's
+            HUP, the scheduler restarted); the new worker takes over once it has booted, and the
+            old one finishes what it had accepted."""
+            sink.add_log(
+                _pipeline_log(f"deploy started: platform-api {deploy.from_version} -> {deploy.to_version}")
+            )
+
+            def boot() -> Any:
+                old = running["code"]
+                code = release.load(deployed_root)
+                settings = wire(code, deploy.to_version)
+                sink.app_parents = (*sink.app_parents, code.parent)
+                running.update(code=code, settings=settings)
+                app = code.app.create_app(settings, **engine_options(code, settings))
+                code.migrations.migrate(code.database.db.engine)
+                registries[0] = code.metrics.REGISTRY
+                jobs.reload(code.scheduler.create_scheduler(settings))
+                kernel.call_later(DEPLOY_GRACE_S, lambda: _dispose_silently(old.database.db))
+                kernel.call_later(
+                    DEPLOY_GRACE_S,
+                    lambda: sink.add_log(
+                        _pipeline_log(f"deploy finished: platform-api {deploy.to_version} on {APP_HOST}")
+                    ),
+                )
+                return app
+
+            master.reload(boot)
 
         def scrape() -> None:
             sink.scrape(registries)
@@ -260,6 +320,9 @@ def simulate(
         kernel.call_at(start, scrape)
         jobs.start()
         kernel.spawn(load.run, name="load")
+        if scenario.deploy is not None:
+            deploy = scenario.deploy
+            kernel.call_at(start + deploy.at_minute * 60, lambda: redeploy(deploy))
 
         step = 60.0
         at = start
@@ -276,6 +339,27 @@ def simulate(
     except BaseException:
         writer.abort()
         raise
+
+
+def _dispose_silently(db: Any) -> None:
+    """Let a gone process's engine go: a killed or exited process logs nothing more, so its pool's
+    dispose records are not the service's."""
+    logging.disable(logging.CRITICAL)
+    try:
+        db.dispose()
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _pipeline_log(message: str) -> dict[str, Any]:
+    """A line of the deploy pipeline's log, which ships to the same log store as the service's."""
+    return {
+        "service": "deploy-pipeline",
+        "host": "ci-runner-2",
+        "level": "info",
+        "logger": "deploy",
+        "message": message,
+    }
 
 
 def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:

@@ -37,18 +37,17 @@ _LOG_COLUMNS = frozenset(
 )
 
 
-def as_deployed(text: str, app_parent: str = _APP_PARENT) -> str:
+def as_deployed(text: str, app_parents: tuple[str, ...] = (_APP_PARENT,)) -> str:
     """Rewrite local paths to the paths the service has in production.
 
-    Keeps stack traces identical whichever directory (or patched copy) the simulation ran from, and
-    wherever the machine keeps its Python and its virtualenv (libraries first: a virtualenv may sit
-    inside the checkout).
+    Keeps stack traces identical whichever directory (or patched copy, or earlier release) the
+    simulation ran the service's code from, and wherever the machine keeps its Python and its
+    virtualenv (libraries first: a virtualenv may sit inside the checkout).
     """
-    return (
-        text.replace(_SITE_PACKAGES, _DEPLOY_SITE_PACKAGES)
-        .replace(app_parent, _DEPLOY_ROOT)
-        .replace(_STDLIB, _DEPLOY_STDLIB)
-    )
+    text = text.replace(_SITE_PACKAGES, _DEPLOY_SITE_PACKAGES)
+    for app_parent in app_parents:
+        text = text.replace(app_parent, _DEPLOY_ROOT)
+    return text.replace(_STDLIB, _DEPLOY_STDLIB)
 
 
 def without_simulator_frames(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +84,9 @@ class TelemetrySink:
     def __init__(self, kernel: Kernel, writer: DatasetWriter, app_parent: str) -> None:
         self.kernel = kernel
         self.writer = writer
-        self.app_parent = app_parent
+        # Where the service's code runs from: one directory, or each release's when a deploy
+        # switches the code mid-run.
+        self.app_parents: tuple[str, ...] = (app_parent,)
         self.spans: list[tuple[Any, ...]] = []
         self.logs: list[tuple[Any, ...]] = []
         self.samples: list[tuple[int, float, float]] = []
@@ -105,7 +106,7 @@ class TelemetrySink:
             name, at, event_attributes = events[0]
             attributes = without_simulator_frames(dict(event_attributes))
             template = to_json([{"name": name, "time": 0, "attributes": attributes}])
-            event, events_json = (as_deployed(template, self.app_parent), at), None
+            event, events_json = (as_deployed(template, self.app_parents), at), None
         elif events:
             events_json = as_deployed(
                 to_json(
@@ -114,7 +115,7 @@ class TelemetrySink:
                         for n, t, a in events
                     ]
                 ),
-                self.app_parent,
+                self.app_parents,
             )
         self.add_span(
             span.trace_id,
@@ -181,7 +182,7 @@ class TelemetrySink:
         """One structured record, as the application's JSON formatter builds it."""
         attributes = {k: v for k, v in entry.items() if k not in _LOG_COLUMNS}
         if "error.stack" in attributes:
-            attributes_json = as_deployed(to_json(without_simulator_frames(attributes)), self.app_parent)
+            attributes_json = as_deployed(to_json(without_simulator_frames(attributes)), self.app_parents)
         else:
             attributes_json = to_json(attributes) if attributes else "{}"
         self.logs.append(

@@ -31,6 +31,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "connection-leak": ("connection-leak", False),
     "storm-and-leak-fixed": ("storm-and-leak", True),
     "storm-and-leak": ("storm-and-leak", False),
+    "n-plus-one-deploy": ("n-plus-one-deploy", False),
+    "n-plus-one-deploy-fixed": ("n-plus-one-deploy", True),
     "memory-leak-fixed": ("memory-leak", True),
     "memory-leak": ("memory-leak", False),
     "queue-backlog-fixed": ("queue-backlog", True),

@@ -53,7 +53,8 @@ class Metrics:
         return sorted(total.items())
 
     def increase_per_minute(self, name: str, predicate=lambda labels: True) -> dict[int, float]:
-        """Counter increase per minute [m*60, m*60+60), from the scrapes that end in it."""
+        """Counter increase per minute [m*60, m*60+60), from the scrapes that end in it (a counter
+        that went down restarted from zero)."""
         out: dict[int, float] = defaultdict(float)
         for (n, key), points in self.series.items():
             if n != name or not predicate(dict(key)):
@@ -61,7 +62,7 @@ class Metrics:
             previous = 0.0
             for ts, value in points:
                 minute = int(ts // 60) - (1 if ts % 60 == 0 else 0)
-                out[minute] += value - previous
+                out[minute] += value - previous if value >= previous else value
                 previous = value
         return dict(out)
 

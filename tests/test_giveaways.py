@@ -97,5 +97,5 @@ def test_stack_traces_lose_the_simulators_frames_and_keep_the_services():
         "httpx.ReadTimeout: timed out\n"
     )
     assert cleaned["error.stack"] == [stack[1]]
-    deployed = telemetry.as_deployed(f"{app}lib/http_client.py", str(REPO) + "/")
+    deployed = telemetry.as_deployed(f"{app}lib/http_client.py", (str(REPO) + "/",))
     assert deployed == "/srv/platform-api/app_under_test/lib/http_client.py"

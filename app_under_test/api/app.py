@@ -9,6 +9,7 @@ from flask import Flask
 from app_under_test.api import deps
 from app_under_test.api.middleware import error_handler, request_logging, telemetry
 from app_under_test.api.routes import register_routes
+from app_under_test.lib import metrics
 from app_under_test.lib.config import Settings, load_settings
 from app_under_test.lib.database.client import db
 
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, **engine_options: Any) -> Flask
     other request handling.
     """
     settings = settings or load_settings()
+    metrics.BUILD.info({"version": settings.service_version})
     if not db.configured:
         db.configure(settings, **engine_options)
     app = Flask("app_under_test")

@@ -14,6 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class Settings:
     service_name: str = "platform-api"
+    service_version: str = "unknown"
     environment: str = "production"
     host_name: str = "app-1"
     log_level: str = "INFO"

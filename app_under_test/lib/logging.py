@@ -1,7 +1,7 @@
 """Structured JSON logging with trace correlation.
 
-Every record becomes one JSON object with the service, host, level, logger, message, the current
-trace and span ids, any ``extra=`` fields, and for exceptions the type, message and stack frames.
+Every record becomes one JSON object with the service and its version, host, level, logger,
+message, the current trace and span ids, any ``extra=`` fields, and for exceptions the type, message and stack frames.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), No
 
 
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str, host: str) -> None:
+    def __init__(self, service: str, host: str, version: str = "unknown") -> None:
         super().__init__()
         self.service = service
         self.host = host
+        self.version = version
 
     def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         """The structured record, before serialisation."""
@@ -33,6 +34,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "service": self.service,
+            "service.version": self.version,
             "host": self.host,
         }
         span = tracing.current_span()
@@ -59,7 +61,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(settings: Settings, handler: logging.Handler | None = None) -> logging.Handler:
     """Send every logger's records, as JSON, to ``handler`` (default: standard output)."""
     handler = handler or logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(settings.service_name, settings.host_name))
+    handler.setFormatter(JsonFormatter(settings.service_name, settings.host_name, settings.service_version))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -6,7 +6,7 @@ measured with :mod:`app_under_test.lib.clock`, never with ``Histogram.time()``.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.registry import Collector
 
 disable_created_metrics()
@@ -32,6 +32,11 @@ _LATENCY_BUCKETS = (
     60.0,
 )
 
+BUILD = Info(
+    "service_build",
+    "The build of the service this process runs.",
+    registry=REGISTRY,
+)
 HTTP_SERVER_DURATION = Histogram(
     "http_server_request_duration_seconds",
     "Duration of HTTP server requests.",

@@ -42,16 +42,21 @@ class _DiscardingExporter:
 
 
 _service_name = "platform-api"
+_service_version = "unknown"
 _exporter: SpanExporter = _DiscardingExporter()
 _ids: IdGenerator = RandomIds()
 _current: ContextVar[Span | None] = ContextVar("current_span", default=None)
 
 
 def configure(
-    service_name: str, exporter: SpanExporter | None = None, ids: IdGenerator | None = None
+    service_name: str,
+    exporter: SpanExporter | None = None,
+    ids: IdGenerator | None = None,
+    service_version: str = "unknown",
 ) -> None:
-    global _service_name, _exporter, _ids
+    global _service_name, _service_version, _exporter, _ids
     _service_name = service_name
+    _service_version = service_version
     _exporter = exporter or _DiscardingExporter()
     _ids = ids or RandomIds()
 
@@ -167,17 +172,20 @@ def start_span(
 ) -> Any:
     """A span (use it as a context manager), child of the current span or of ``traceparent``.
 
-    With ``only_in_trace``, work outside any trace gets a no-op span instead of a new trace.
+    With ``only_in_trace``, work outside any trace gets a no-op span instead of a new trace.  The
+    first span of the process's part of a trace carries the running build (``service.version``), so
+    a trace says which release served it.
     """
     parent = _current.get()
     if parent is not None:
         return Span(name, kind, parent.trace_id, parent.span_id, attributes or {})
     remote = parse_traceparent(traceparent) if traceparent else None
-    if remote is not None:
-        return Span(name, kind, remote[0], remote[1], attributes or {})
-    if only_in_trace:
+    if remote is None and only_in_trace:
         return _NOOP
-    return Span(name, kind, _ids.trace_id(), None, attributes or {})
+    attributes = {**(attributes or {}), "service.version": _service_version}
+    if remote is not None:
+        return Span(name, kind, remote[0], remote[1], attributes)
+    return Span(name, kind, _ids.trace_id(), None, attributes)
 
 
 def current_span() -> Span | None:

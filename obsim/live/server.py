@@ -149,6 +149,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         database_url=args.db,
         db_pool_size=args.pool_size,
         host_name=socket.gethostname(),
+        service_version=scenario.service_version,
         validation_service_url=f"{services}/validation-service",
         payment_gateway_url=f"{services}/payment-gateway",
         email_provider_url=f"{services}/email-provider",
@@ -171,7 +172,9 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         bridge = OtlpBridge(args.otlp_endpoint, settings.service_name, settings.host_name)
         exporters.append(bridge)
         log_sinks.append(bridge.emit_log)
-    tracing.configure(settings.service_name, exporter=FanoutExporter(exporters))
+    tracing.configure(
+        settings.service_name, exporter=FanoutExporter(exporters), service_version=settings.service_version
+    )
     configure_logging(settings, handler=FanoutHandler(log_sinks))
     log = logging.getLogger("platform.startup")
 

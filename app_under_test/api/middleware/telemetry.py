@@ -35,6 +35,7 @@ def _start_server_span() -> None:
             "http.request.method": request.method,
             "http.route": route,
             "url.path": request.path,
+            "url.query": request.query_string.decode("latin-1"),
             "client.address": request.remote_addr or "",
             "user_agent.original": request.headers.get("User-Agent", ""),
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g
+from sqlalchemy.orm import Session
 
 from app_under_test.api import serializers
 from app_under_test.api.deps import dependencies, request_session
@@ -15,7 +16,7 @@ from app_under_test.api.middleware.validation import (
     query_choice,
     required_string,
 )
-from app_under_test.models.workflows import WORKFLOW_STATUSES
+from app_under_test.models.workflows import WORKFLOW_STATUSES, Workflow
 from app_under_test.services import workflow_engine, workflow_service
 
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
@@ -27,8 +28,9 @@ MAX_STEPS = 50
 def list_workflows() -> dict[str, Any]:
     page, page_size = pagination()
     status = query_choice("status", WORKFLOW_STATUSES)
-    result = workflow_service.list_workflows(request_session(), g.tenant_id, status, page, page_size)
-    return serializers.page(result, serializers.workflow)
+    session = request_session()
+    result = workflow_service.list_workflows(session, g.tenant_id, status, page, page_size)
+    return serializers.page(result, lambda row: _with_latest_run(session, row))
 
 
 @bp.post("")
@@ -69,6 +71,14 @@ def list_runs(workflow_id: int) -> dict[str, Any]:
     page, page_size = pagination()
     result = workflow_engine.list_runs(request_session(), g.tenant_id, workflow_id, page, page_size)
     return serializers.page(result, serializers.run)
+
+
+def _with_latest_run(session: Session, workflow: Workflow) -> dict[str, Any]:
+    """A list row also shows the workflow's most recent run, so the page shows what is failing."""
+    body = serializers.workflow(workflow)
+    last_run = workflow_engine.latest_run(session, workflow.id)
+    body["last_run"] = serializers.run(last_run) if last_run is not None else None
+    return body
 
 
 def _definition(body: dict[str, Any]) -> dict[str, Any]:

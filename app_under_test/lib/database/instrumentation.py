@@ -1,8 +1,10 @@
-"""Spans for every statement and pool gauges, attached to an engine with :func:`instrument`.
+"""Spans and a duration histogram for every statement, and pool gauges, attached to an engine with
+:func:`instrument`.
 
 Each statement gets a client span named after its operation and table, carrying ``db.statement``
 and the application frame that issued it (``code.*``), which is what makes a slow query traceable
-to a line of code.
+to a line of code.  The same statements (those of requests and jobs, not the process's own
+start-up) are timed in ``db_client_operation_duration_seconds`` by operation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event
 
-from app_under_test.lib import metrics, tracing
+from app_under_test.lib import clock, metrics, tracing
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 _PACKAGE_PREFIX = str(_PACKAGE_ROOT) + "/"
@@ -66,9 +68,17 @@ def _before_cursor_execute(conn, cursor, statement, parameters, context, execute
     span = tracing.start_span(_span_name(statement), kind="client", attributes=attributes, only_in_trace=True)
     span.__enter__()
     conn.info["current_span"] = span
+    if isinstance(span, tracing.Span):
+        conn.info["statement_started"] = clock.monotonic()
 
 
 def _after_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    started = conn.info.pop("statement_started", None)
+    if started is not None:
+        operation = _span_name(statement).split(" ", 1)[0]
+        metrics.DB_CLIENT_OPERATION_DURATION.labels("postgresql", operation).observe(
+            clock.monotonic() - started
+        )
     span = conn.info.pop("current_span", None)
     if span is not None:
         span.set_attribute("db.response.returned_rows", max(cursor.rowcount, 0))
@@ -77,6 +87,8 @@ def _after_cursor_execute(conn, cursor, statement, parameters, context, executem
 
 def _handle_error(exception_context) -> None:  # type: ignore[no-untyped-def]
     conn = exception_context.connection
+    if conn is not None:
+        conn.info.pop("statement_started", None)
     span = conn.info.pop("current_span", None) if conn is not None else None
     if span is not None:
         error = exception_context.original_exception

@@ -1,0 +1,98 @@
+"""Releases of the service's code: import one from a directory, and switch to another mid-run.
+
+A deploy in production starts new processes on new code, and nothing of the old processes' memory
+survives: not their metric registry, caches, pool, nor the scheduler's job objects.  The simulation
+runs the service inside its own process, so a deploy forgets every module of the running release
+(``sys.modules``) and imports ``app_under_test`` again from the new release's directory.  Code still
+running on the old release (requests in flight, job runs) keeps its own module objects until it
+finishes, as a gracefully stopped worker finishes its requests.
+
+:class:`ServiceCode` gathers the modules the simulation wires into its world, so that every release
+is wired the same way (:mod:`simulator.run`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+PACKAGE = "app_under_test"
+
+
+@dataclass(frozen=True)
+class ServiceCode:
+    """One release's modules, as the simulation uses them."""
+
+    root: Path  # the directory that holds the package
+    package: ModuleType
+    seed: ModuleType
+    app: ModuleType  # app_under_test.api.app: create_app
+    clock: ModuleType
+    concurrency: ModuleType
+    config: ModuleType
+    http_client: ModuleType
+    metrics: ModuleType
+    redis_client: ModuleType
+    tracing: ModuleType
+    logging: ModuleType
+    migrations: ModuleType
+    transactions: ModuleType
+    database: ModuleType  # app_under_test.lib.database.client: the ``db`` singleton
+    pool: ModuleType  # app_under_test.lib.database.pool: ObservedQueuePool
+    scheduler: ModuleType  # app_under_test.services.job_scheduler: create_scheduler
+
+    @property
+    def parent(self) -> str:
+        """The directory prefix of the code's files, as stack traces show them."""
+        return str(self.root.resolve()) + "/"
+
+
+def installed_root() -> Path:
+    """The directory the package is imported from now (the checkout, or a patched copy first on
+    ``sys.path``), without importing it."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"{PACKAGE} is not importable")
+    return Path(spec.origin).resolve().parent.parent
+
+
+def load(root: Path) -> ServiceCode:
+    """Import the service's code from ``root``, forgetting whatever release was imported before."""
+    root = root.resolve()
+    for name in [name for name in sys.modules if name == PACKAGE or name.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+    if str(root) in sys.path:
+        sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+
+    def module(name: str) -> ModuleType:
+        return importlib.import_module(f"{PACKAGE}.{name}")
+
+    package = importlib.import_module(PACKAGE)
+    origin = Path(package.__file__ or "").resolve()
+    if not origin.is_relative_to(root):
+        raise ImportError(f"{PACKAGE} was imported from {origin}, not from {root}")
+    return ServiceCode(
+        root=root,
+        package=package,
+        seed=module("seed"),
+        app=module("api.app"),
+        clock=module("lib.clock"),
+        concurrency=module("lib.concurrency"),
+        config=module("lib.config"),
+        http_client=module("lib.http_client"),
+        metrics=module("lib.metrics"),
+        redis_client=module("lib.redis_client"),
+        tracing=module("lib.tracing"),
+        logging=module("lib.logging"),
+        migrations=module("lib.database.migrations"),
+        transactions=module("lib.database.transactions"),
+        database=module("lib.database.client"),
+        pool=module("lib.database.pool"),
+        scheduler=module("services.job_scheduler"),
+    )
