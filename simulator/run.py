@@ -221,11 +221,7 @@ def _simulate(
             code.transactions._open.clear()
             logging.getLogger("platform.startup").info(
                 "service started",
-                extra={
-                    "db.pool.size": settings.db_pool_size,
-                    "web.threads": WEB_THREADS,
-                    "service.version": settings.service_version,
-                },
+                extra={"db.pool.size": settings.db_pool_size, "web.threads": WEB_THREADS},
             )
 
         def master_log(level: str, message: str) -> None:
