@@ -240,6 +240,10 @@ PATHS: dict[str, Schema] = {
                     **NULLABLE_NUMBER,
                     "description": "share of all requests the gateway answered with 5xx (its timeouts included)",
                 },
+                "deploys": {
+                    **_array(_object({"at": NUMBER, "version": STRING})),
+                    "description": "releases that started serving inside the range (a new service_build_info version)",
+                },
             }
         ),
     ),

@@ -4,6 +4,7 @@ and nothing reaches beyond the dataset and the service's code."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -157,3 +158,20 @@ def test_obsim_serve_answers_over_real_http(datasets):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_overview_marks_the_deploys_inside_the_range(datasets, client):
+    app = create_app(datasets["n-plus-one-deploy"], brief="The workflows page is slow.")
+    app.testing = True
+    deployed = app.test_client()
+    page = deployed.get("/?from=now-1h").get_data(as_text=True)
+    assert "deploy 4.19.0" in page  # the marker in every chart's figure
+    assert "2026-04-14 13:52:15 UTC" in page  # the first scrape that saw the new version
+    hidden = deployed.get("/?from=now-1h&deploys=hide").get_data(as_text=True)
+    assert "deploy 4.19.0" not in hidden and 'data-testid="deploys"' in hidden
+    assert deployed.get("/api/overview?from=now-1h").json["deploys"] == [
+        {"at": datetime(2026, 4, 14, 13, 52, 15, tzinfo=UTC).timestamp(), "version": "4.19.0"}
+    ]
+    assert deployed.get("/api/overview?from=now-10m").json["deploys"] == []  # it began before the range
+    assert client.get("/api/overview").json["deploys"] == []
+    assert 'data-testid="deploys"' not in client.get("/").get_data(as_text=True)

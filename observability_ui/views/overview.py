@@ -1,7 +1,8 @@
 """The overview dashboard: RED per route, the connection pool, hosts, the database, jobs.
 
 Each panel is a PromQL query evaluated at the scrape resolution and drawn with max-per-bucket
-downsampling; "explore" opens the same query in the metrics explorer with the same range.
+downsampling; "explore" opens the same query in the metrics explorer with the same range.  Deploys
+inside the range are marked on every chart (``deploys=hide`` turns the markers off).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from flask import Blueprint
+from flask import Blueprint, request
 
-from observability_ui import charts
+from observability_ui import annotations, charts
 from observability_ui.query import promql
 from observability_ui.request_context import time_range
 from observability_ui.timerange import TimeRange
@@ -184,13 +185,16 @@ def gateway_error_percent(span: float, at: float) -> float | None:
 @bp.get("/")
 def page() -> str:
     tr = time_range(default="now-3h")
+    deploys = annotations.deploys(tr)
+    show_deploys = request.args.get("deploys") != "hide"
+    markers = annotations.layout(deploys) if show_deploys else {}
     panels = []
     for panel in PANELS:
         lines = [charts.line(s["name"], s["points"]) for s in panel_series(panel, tr)]
         panels.append(
             {
                 "title": panel.title,
-                "figure": charts.figure(lines, panel.unit, panel.y_format),
+                "figure": charts.figure(lines, panel.unit, panel.y_format, **markers),
                 "explore": panel.queries[0].expr,
             }
         )
@@ -199,6 +203,8 @@ def page() -> str:
         tr,
         page_title="Overview",
         panels=panels,
+        deploys=deploys,
+        show_deploys=show_deploys,
         red=red_table(tr.span, tr.end),
         gateway_errors=gateway_error_percent(tr.span, tr.end),
         series_name=series_name,
@@ -220,4 +226,5 @@ def api_overview() -> dict:
         ],
         "routes": red_table(tr.span, tr.end),
         "gateway_5xx_percent": gateway_error_percent(tr.span, tr.end),
+        "deploys": [deploy.as_json() for deploy in annotations.deploys(tr)],
     }
