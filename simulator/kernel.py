@@ -89,6 +89,12 @@ class Wait:
             self.glet.switch(TIMED_OUT)
 
 
+def _call(callback: Callable[[], Any]) -> None:
+    """Heap entry callback of :meth:`Kernel.call_at`: the entry's argument is the callback itself,
+    which spares a closure per scheduled call."""
+    callback()
+
+
 class Kernel:
     """Virtual clock, event heap and task scheduler.
 
@@ -114,7 +120,7 @@ class Kernel:
 
     def call_at(self, at: float, callback: Callable[[], Any]) -> None:
         """Run a non-blocking callback in the hub at virtual time ``at``."""
-        self._push(max(at, self.now), lambda _: callback())
+        self._push(max(at, self.now), _call, callback)
 
     def call_later(self, delay: float, callback: Callable[[], Any]) -> None:
         self.call_at(self.now + delay, callback)

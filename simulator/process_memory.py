@@ -20,7 +20,6 @@ collection traverses every tracked object and stops the whole process for that l
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,13 +29,47 @@ from typing import Any
 APP_PACKAGE = "app_under_test"
 _LEAVES = (str, bytes, int, float, bool, type(None), datetime, date, time, timedelta)
 _CONTAINERS = (dict, list, tuple, set, frozenset)
+_HAVE_GC = 1 << 14  # Py_TPFLAGS_HAVE_GC: instances of the type can be tracked by the collector
+_ATOMIC = frozenset(_LEAVES)  # never tracked: checked first, as most values are of these types
+
+
+def tracked_at_rest(item: Any) -> bool:
+    """Whether the collector tracks ``item`` once a collection has examined it.
+
+    ``gc.is_tracked`` is not used: CPython untracks a tuple (or a dict) that holds nothing
+    trackable only when a collection happens to examine it, so its answer depends on when the
+    process's real collector last ran, and with it the measured heap, the modelled collections and a
+    whole dataset would change with how many objects anything in the process allocates.  This is
+    CPython's own rule (``_PyTuple_MaybeUntrack``, ``_PyDict_MaybeUntrack``), applied as if that
+    collection had run: what long-lived store entries are.
+    """
+    kind = type(item)
+    if kind in _ATOMIC or not kind.__flags__ & _HAVE_GC:
+        return False
+    if kind is tuple:
+        return _holds_trackable(item)
+    if kind is dict:
+        return _holds_trackable(item.values()) or _holds_trackable(item)
+    return True
+
+
+def _holds_trackable(values: Iterable[Any]) -> bool:
+    """Whether any of ``values`` keeps its tuple or dict tracked (``_PyObject_GC_MAY_BE_TRACKED``)."""
+    for value in values:
+        kind = type(value)
+        if kind in _ATOMIC:
+            continue
+        if kind.__flags__ & _HAVE_GC and (kind is not tuple or tracked_at_rest(value)):
+            return True
+    return False
 
 
 def deep_size(value: Any) -> tuple[int, int]:
     """``(bytes, tracked objects)`` of ``value`` and everything it holds.
 
     Walks plain data (containers, scalars, dates) and the application's own objects; anything else
-    (clients, engines, locks) counts its own size only, so the walk never leaves the data.
+    (clients, engines, locks) counts its own size only, so the walk never leaves the data.  Tracked
+    means tracked by the collector at rest (:func:`tracked_at_rest`).
     """
     seen: set[int] = set()
     stack = [value]
@@ -47,9 +80,9 @@ def deep_size(value: Any) -> tuple[int, int]:
             continue
         seen.add(id(item))
         size += sys.getsizeof(item)
-        objects += gc.is_tracked(item)
         if isinstance(item, _LEAVES):
             continue
+        objects += tracked_at_rest(item)
         if isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -106,13 +139,20 @@ class RetainedHeap:
 
     @staticmethod
     def _update(store: _Store) -> None:
+        """Forget the entries the application removed and measure the ones it added.
+
+        Runs after every request, so the unchanged case must be cheap: comparing the two key views
+        is a set comparison done in C (a same-size swap of keys, a TTL cache expiring and refilling,
+        still shows), and the differences are taken the same way.
+        """
         entries, mapping = store.entries, store.mapping
-        if len(entries) != len(mapping) or any(key not in mapping for key in entries):
-            for key in [key for key in entries if key not in mapping]:
-                gone_size, gone_objects = entries.pop(key)
-                store.size -= gone_size
-                store.objects -= gone_objects
-        for key in [key for key in mapping if key not in entries]:
+        if entries.keys() == mapping.keys():
+            return
+        for key in entries.keys() - mapping.keys():
+            gone_size, gone_objects = entries.pop(key)
+            store.size -= gone_size
+            store.objects -= gone_objects
+        for key in mapping.keys() - entries.keys():
             key_size, key_objects = deep_size(key)
             value_size, value_objects = deep_size(mapping[key])
             entries[key] = (key_size + value_size, key_objects + value_objects)
@@ -143,6 +183,8 @@ class PauseHistogram:
         self.sum = 0.0
 
     def observe(self, seconds: float, times: int = 1) -> None:
+        if times == 0:  # most requests trigger no collection of some generation: nothing to add
+            return
         self.count += times
         self.sum += seconds * times
         for index, bound in enumerate(GC_PAUSE_BUCKETS):
@@ -173,11 +215,16 @@ class GcModel:
         young, self._allocated = divmod(self._allocated, costs.threshold0)
         pause = 0.0
         gen0 = gen1 = 0
-        for _ in range(young):
-            self._gen1_due += 1
-            if self._gen1_due < costs.threshold1:
-                gen0 += 1
-                continue
+        while young:
+            # The young collections up to the next one that is due to collect generation 1 too are
+            # counted at once: only that one has more to decide.
+            until_gen1 = costs.threshold1 - self._gen1_due
+            if young < until_gen1:
+                self._gen1_due += young
+                gen0 += young
+                break
+            young -= until_gen1
+            gen0 += until_gen1 - 1
             self._gen1_due = 0
             self._gen2_due += 1
             if self._gen2_due >= costs.threshold2 and self._long_lived_pending > self._long_lived_total / 4:

@@ -66,6 +66,7 @@ class DatasetWriter:
         self._series: dict[tuple[str, str], int] = {}
         self._families: set[str] = set()
         self._traces: dict[str, int] = {}
+        self._new_traces: list[tuple[int, str]] = []  # inserted with the next span_records batch
         self._templates: dict[tuple[Any, ...], int] = {}
         self._event_templates: dict[str, int] = {}
         self._shared_strings: dict[str, set[str]] = {}
@@ -107,7 +108,10 @@ class DatasetWriter:
         )
 
     def add_span_records(self, rows: Sequence[SpanRecordRow]) -> None:
-        """Rows made by :meth:`span_record`."""
+        """Rows made by :meth:`span_record`, with the traces they registered first."""
+        if self._new_traces:
+            self.db.executemany("INSERT INTO traces(id, trace_id) VALUES (?, ?)", self._new_traces)
+            self._new_traces = []
         self.db.executemany("INSERT INTO span_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def span_record(
@@ -129,12 +133,14 @@ class DatasetWriter:
         """One span as a ``span_records`` row, registering its trace and templates on first sight.
 
         A span with exactly one event may pass it as ``event``: the JSON array of that one event with
-        its time set to 0, and the time; ``events_json`` is then None.
+        its time set to 0, and the time; ``events_json`` is then None.  A new trace's row is written
+        with the batch that :meth:`add_span_records` writes (one statement for many traces, not one
+        each), so a row must reach that method before the dataset is committed or finished.
         """
         trace = self._traces.get(trace_id)
         if trace is None:
             trace = self._traces[trace_id] = len(self._traces) + 1
-            self.db.execute("INSERT INTO traces(id, trace_id) VALUES (?, ?)", (trace, trace_id))
+            self._new_traces.append((trace, trace_id))
         template, own_json = self._template(service, name, kind, attributes)
         event_template = event_time = None
         if event is not None:
@@ -161,20 +167,23 @@ class DatasetWriter:
         """
         identity: list[Any] = [service, name, kind]
         own: dict[str, Any] = {}
+        own_string_keys, shared_strings = self._own_string_keys, self._shared_strings
         for key, value in attributes.items():
             kind_of_value = type(value)
             if kind_of_value is int or (kind_of_value is float and math.isfinite(value)):
                 own[key] = value
                 identity.append((key, _OWN))
             elif kind_of_value is str:
-                if key not in self._own_string_keys:
-                    seen = self._shared_strings.setdefault(key, set())
+                if key not in own_string_keys:
+                    seen = shared_strings.get(key)
+                    if seen is None:
+                        seen = shared_strings[key] = set()
                     if value in seen or len(seen) < _MAX_SHARED_STRINGS:
                         seen.add(value)
                         identity.append((key, value))
                         continue
-                    self._own_string_keys.add(key)
-                    del self._shared_strings[key]
+                    own_string_keys.add(key)
+                    del shared_strings[key]
                 own[key] = value
                 identity.append((key, _OWN))
             elif kind_of_value is list or kind_of_value is dict:
