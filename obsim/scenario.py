@@ -70,6 +70,7 @@ class Window(_Strict):
 Endpoint = Literal[
     "health",
     "list_workflows",
+    "list_workflows_with_last_run",
     "get_workflow",
     "create_workflow",
     "start_run",

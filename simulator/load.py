@@ -77,6 +77,10 @@ def _invitee(g: LoadGenerator) -> str:
 BUILDERS: dict[str, RequestBuilder] = {
     "health": lambda g, t: Request("GET", "/health"),
     "list_workflows": lambda g, t: Request("GET", "/api/v1/workflows", _page(g.rng)),
+    # The dashboard's Workflows page, which also shows each workflow's latest run.
+    "list_workflows_with_last_run": lambda g, t: Request(
+        "GET", "/api/v1/workflows", f"{_page(g.rng)}&include=last_run"
+    ),
     "get_workflow": lambda g, t: Request("GET", f"/api/v1/workflows/{g.rng.choice(t.workflow_ids)}"),
     "create_workflow": lambda g, t: Request(
         "POST",

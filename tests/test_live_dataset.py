@@ -27,7 +27,9 @@ from obsim.live.recorder import COMMIT_INTERVAL_S, LiveRecorder
 
 SCRAPE_S = 15.0
 START = time.time() - 3600.0  # an hour recorded so far, ending about now
-PLANNED_END = START + 7200.0
+# Planned to run on for the rest of the day: the reader gives up on a recording whose planned end
+# is long past, and these tests may run a good while after this module was imported.
+PLANNED_END = START + 24 * 3600.0
 LABELS = {"route": "/a"}
 
 

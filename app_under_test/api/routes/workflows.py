@@ -22,15 +22,19 @@ from app_under_test.services import workflow_engine, workflow_service
 bp = Blueprint("workflows", __name__, url_prefix="/workflows")
 
 MAX_STEPS = 50
+LIST_INCLUDES = ("last_run",)  # optional expansions of the list's rows, as ?include=
 
 
 @bp.get("")
 def list_workflows() -> dict[str, Any]:
     page, page_size = pagination()
     status = query_choice("status", WORKFLOW_STATUSES)
+    include = query_choice("include", LIST_INCLUDES)
     session = request_session()
     result = workflow_service.list_workflows(session, g.tenant_id, status, page, page_size)
-    return serializers.page(result, lambda row: _with_latest_run(session, row))
+    if include == "last_run":
+        return serializers.page(result, lambda row: _with_latest_run(session, row))
+    return serializers.page(result, serializers.workflow)
 
 
 @bp.post("")
