@@ -76,7 +76,9 @@ def test_a_candidate_cannot_reach_the_console_or_the_answers(setup):
         == 403
     )
     reveal = console.get(f"/interviewer/sessions/{session_id(interviews, 'Ada')}").get_data(as_text=True)
-    assert all(str(escape(item.description)) in reveal for item in LEAK.ground_truth.evidence), "the walkthrough"
+    assert all(str(escape(item.description)) in reveal for item in LEAK.ground_truth.evidence), (
+        "the walkthrough"
+    )
     summary_line = LEAK.ground_truth.summary.strip().splitlines()[0]
     for path in ("/", "/logs", "/code/", "/submit", "/api/openapi.json"):
         body = ada.get(path).get_data(as_text=True)
@@ -140,7 +142,9 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     (stored,) = interviews.submissions(ada_id)
     assert stored.late is False and stored.automatic_score["total"] >= 60
     evidence = next(p for p in stored.automatic_score["parts"] if p["name"] == "evidence")
-    assert evidence["points"] == 0 and "never had the signal on screen in database, metrics" in evidence["why"]
+    assert (
+        evidence["points"] == 0 and "never had the signal on screen in database, metrics" in evidence["why"]
+    )
     assert stored.body["locations"][0] == {"file": "lib/database/transactions.py", "lines": [59, 76]}
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert f"{stored.automatic_score['total']}" in page and "exact lines" in page
