@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ui clean
+.PHONY: run test lint bench bench-floor bench-ui clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_generate.py
+
+bench-floor: $(STAMP)
+	$(BIN)/python benchmarks/bench_app_floor.py
 
 bench-ui: $(STAMP)
 	$(BIN)/python benchmarks/bench_ui.py

@@ -64,6 +64,13 @@ REDIS_RESIDENT_KEYS = (
     KeyFamily("cache:fragment:", 310_000, expiring=True),
 )
 
+# Where the service's settings point its external clients: host name -> simulated service.
+SERVICE_HOSTS = {
+    "validation.internal": "validation-service",
+    "payments.example.net": "payment-gateway",
+    "mail.example.net": "email-provider",
+}
+
 
 def _behaviour(spec: ServiceBehaviour) -> external_services.ServiceBehaviour:
     return external_services.ServiceBehaviour(
@@ -120,13 +127,8 @@ def _simulate(
     writer = DatasetWriter(out)
     try:
         sink = TelemetrySink(kernel, writer, code.parent)
-        hosts = {
-            "validation.internal": "validation-service",
-            "payments.example.net": "payment-gateway",
-            "mail.example.net": "email-provider",
-        }
         transport = external_services.SimulatedServices(
-            kernel, service_models(scenario, start), hosts, stream(seed, "external-services")
+            kernel, service_models(scenario, start), SERVICE_HOSTS, stream(seed, "external-services")
         )
         app_trace_ids = SeededIds(stream(seed, "app-trace-ids"))
         # What the JSON formatter never reads, LogRecord need not collect: the calling frame, the
