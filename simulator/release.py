@@ -8,19 +8,26 @@ running on the old release (requests in flight, job runs) keeps its own module o
 finishes, as a gracefully stopped worker finishes its requests.
 
 :class:`ServiceCode` gathers the modules the simulation wires into its world, so that every release
-is wired the same way (:mod:`simulator.run`).
+is wired the same way (:mod:`simulator.run`).  Live mode's server process deploys the same way
+(:mod:`obsim.live.server`), and both write the deploy pipeline's log lines and let the old
+release's pool go with the helpers here, so a deploy reads the same in either dataset.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+from obsim.scenario import Deploy
 
 PACKAGE = "app_under_test"
+DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
 
 
 @dataclass(frozen=True)
@@ -96,3 +103,34 @@ def load(root: Path) -> ServiceCode:
         pool=module("lib.database.pool"),
         scheduler=module("services.job_scheduler"),
     )
+
+
+def dispose_silently(db: Any) -> None:
+    """Let a gone process's engine go: a killed or exited process logs nothing more, so its pool's
+    dispose records are not the service's."""
+    logging.disable(logging.CRITICAL)
+    try:
+        db.dispose()
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def deploy_started(deploy: Deploy) -> dict[str, Any]:
+    """The pipeline's line when it starts shipping ``deploy``."""
+    return _pipeline_log(f"deploy started: platform-api {deploy.from_version} -> {deploy.to_version}")
+
+
+def deploy_finished(deploy: Deploy, host: str) -> dict[str, Any]:
+    """The pipeline's line once the old release on ``host`` has stopped."""
+    return _pipeline_log(f"deploy finished: platform-api {deploy.to_version} on {host}")
+
+
+def _pipeline_log(message: str) -> dict[str, Any]:
+    """A line of the deploy pipeline's log, which ships to the same log store as the service's."""
+    return {
+        "service": "deploy-pipeline",
+        "host": "ci-runner-2",
+        "level": "info",
+        "logger": "deploy",
+        "message": message,
+    }

@@ -47,7 +47,6 @@ WEB_BACKLOG = 2048  # gunicorn's default listen backlog
 APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
 APP_LOG_LINE_BYTES = 420  # the app host's disk writes are its JSON log lines
-DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
 
 _HEALTHY: dict[str, external_services.ServiceBehaviour] = {
     "validation-service": external_services.ServiceBehaviour(0.06, 0.35, error_rate=0.0005, reject_rate=0.03),
@@ -211,7 +210,7 @@ def _simulate(
             let go silently: a killed process logs nothing, so its pool's dispose records are not
             the service's."""
             code, settings = running["code"], running["settings"]
-            _dispose_silently(code.database.db)
+            release.dispose_silently(code.database.db)
             code.database.db.configure(settings, **engine_options(code, settings))
             code.migrations.migrate(code.database.db.engine)
             return code.app.create_app(settings)
@@ -281,9 +280,7 @@ def _simulate(
             """The deploy: the pipeline ships the new release and reloads the service (gunicorn's
             HUP, the scheduler restarted); the new worker takes over once it has booted, and the
             old one finishes what it had accepted."""
-            sink.add_log(
-                _pipeline_log(f"deploy started: platform-api {deploy.from_version} -> {deploy.to_version}")
-            )
+            sink.add_log(release.deploy_started(deploy))
 
             def boot() -> Any:
                 old = running["code"]
@@ -295,12 +292,9 @@ def _simulate(
                 code.migrations.migrate(code.database.db.engine)
                 registries[0] = code.metrics.REGISTRY
                 jobs.reload(code.scheduler.create_scheduler(settings))
-                kernel.call_later(DEPLOY_GRACE_S, lambda: _dispose_silently(old.database.db))
+                kernel.call_later(release.DEPLOY_GRACE_S, lambda: release.dispose_silently(old.database.db))
                 kernel.call_later(
-                    DEPLOY_GRACE_S,
-                    lambda: sink.add_log(
-                        _pipeline_log(f"deploy finished: platform-api {deploy.to_version} on {APP_HOST}")
-                    ),
+                    release.DEPLOY_GRACE_S, lambda: sink.add_log(release.deploy_finished(deploy, APP_HOST))
                 )
                 return app
 
@@ -337,27 +331,6 @@ def _simulate(
     except BaseException:
         writer.abort()
         raise
-
-
-def _dispose_silently(db: Any) -> None:
-    """Let a gone process's engine go: a killed or exited process logs nothing more, so its pool's
-    dispose records are not the service's."""
-    logging.disable(logging.CRITICAL)
-    try:
-        db.dispose()
-    finally:
-        logging.disable(logging.NOTSET)
-
-
-def _pipeline_log(message: str) -> dict[str, Any]:
-    """A line of the deploy pipeline's log, which ships to the same log store as the service's."""
-    return {
-        "service": "deploy-pipeline",
-        "host": "ci-runner-2",
-        "level": "info",
-        "logger": "deploy",
-        "message": message,
-    }
 
 
 def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:

@@ -1,9 +1,9 @@
 """Live mode (``obsim live``): the scenarios' bugs on a real server, pool, database and scheduler.
 
 Each test starts ``obsim live`` as a real command on 127.0.0.1 with a strong time scale, watches
-what the real systems report while it runs (PostgreSQL's own pg_stat_activity, the service's
-``/metrics``, a real Prometheus, an OTLP receiver) and stops it with SIGINT, as Ctrl-C does, or lets
-it end on its own.  Every wait is bounded.
+what the real systems report while it runs (PostgreSQL's own pg_stat_activity, a real Redis, the
+service's ``/metrics``, a real Prometheus, an OTLP receiver) and stops it with SIGINT, as Ctrl-C
+does, or lets it end on its own.  Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -389,3 +390,162 @@ def test_cron_storm_on_sqlite(tmp_path: Path) -> None:
     during = [r["duration"] for r in requests if storm <= r["start"] < storm + 2]
     assert before and during
     assert max(during) > 4 * before[len(before) // 2]
+
+
+# -- Redis -----------------------------------------------------------------------------------------
+
+REDIS = os.environ.get("OBSIM_TEST_REDIS", "redis://127.0.0.1:6379")  # a server; each test picks an index
+
+
+def _empty_redis_index(index: int) -> str:
+    """The URL of database ``index`` of the test Redis; skips without a Redis or if it holds keys."""
+    import redis
+
+    url = f"{REDIS}/{index}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        size = client.dbsize()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS} ({error}); scripts/install-test-tools.sh starts one")
+    finally:
+        client.close()
+    if size:
+        pytest.skip(f"database {index} of {REDIS} holds {size} keys; the test needs it empty")
+    return url
+
+
+def _redis(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=3, decode_responses=True)
+
+
+def _p(values: list[float], quantile: float) -> float:
+    """``quantile`` of sorted ``values``."""
+    return values[min(len(values) - 1, int(quantile * len(values)))]
+
+
+def test_redis_keys_scan_on_a_real_redis(tmp_path: Path) -> None:
+    """KEYS on the seeded keyspace blocks the real Redis and every request's session write waits."""
+    url = _empty_redis_index(13)
+    run_dir = tmp_path / "run"
+    with Live(
+        "redis-keys-scan", run_dir, "--redis-url", url, "--duration", "15", "--load-scale", "2"
+    ) as live:
+        live.ready()
+        assert _redis(url).dbsize() >= 1_040_000  # the shared instance's other clients' keys
+        assert live.wait() == 0, live.output()
+    assert not _run_processes(run_dir)
+    assert _redis(url).dbsize() == 0  # the index live mode found empty is flushed
+
+    with Dataset.open(run_dir / "dataset") as dataset:
+        sql = dataset.connection.execute
+        keys = sorted(row[0] for row in sql("SELECT duration FROM spans WHERE name = 'KEYS'"))
+        sets = sorted(row[0] for row in sql("SELECT duration FROM spans WHERE name = 'SET'"))
+        api = sorted(
+            row[0]
+            for row in sql(
+                "SELECT duration FROM spans WHERE kind = 'server' AND parent_span_id IS NULL"
+                " AND name LIKE '% /api/%' AND name != 'GET /api/v1/sessions'"
+            )
+        )
+        slowlog = [row[0] for row in sql("SELECT message FROM logs WHERE service = 'redis'")]
+        figures = dict(
+            sql(
+                "SELECT s.sample_name || s.labels, max(m.value) FROM metric_series s"
+                " JOIN metric_samples m ON m.series_id = s.id WHERE s.family LIKE 'redis%' GROUP BY s.id"
+            ).fetchall()
+        )
+    assert len(keys) >= 5 and _p(keys, 0.5) > 0.05, keys  # each KEYS walks a million keys
+    instance = url.split("//")[1].rsplit("/", 1)[0]
+
+    def figure(name: str, **labels: str) -> float:
+        return figures[
+            name + json.dumps({**labels, "instance": instance}, sort_keys=True, separators=(",", ":"))
+        ]
+
+    # The session writes of every endpoint queue behind KEYS: slow from the API's side (p95), while
+    # Redis's own time per SET, from INFO commandstats, stays in microseconds.
+    server_set_s = figure("redis_commands_duration_seconds_total", cmd="set") / figure(
+        "redis_commands_total", cmd="set"
+    )
+    assert server_set_s < 0.001 and _p(sets, 0.95) > 0.05, (server_set_s, sets[-10:])
+    assert _p(api, 0.95) > 0.1, api[-10:]  # the API's p95: about 30 ms without KEYS in the simulation
+    assert any(message.startswith("slowlog: KEYS session:") for message in slowlog), slowlog
+    assert figure("redis_db_keys", db="db13") >= 1_040_000
+    assert figure("redis_commands_total", cmd="keys") >= len(keys)
+    assert figure("redis_up") == 1
+
+
+def test_refuses_a_redis_index_that_is_not_empty(tmp_path: Path) -> None:
+    url = _empty_redis_index(12)
+    client = _redis(url)
+    client.set("someone-else:key", "kept")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "obsim.cli", "live", "redis-keys-scan", "--redis-url", url,
+             "--out", str(tmp_path / "run")],
+            cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert "holds 1 keys" in result.stderr and "--redis-url" in result.stderr
+        assert not (tmp_path / "run" / "server.log").exists()
+        assert client.get("someone-else:key") == "kept"  # not live mode's to flush
+    finally:
+        client.flushdb()
+
+
+def test_refuses_to_start_without_redis(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = subprocess.run(
+        [sys.executable, "-m", "obsim.cli", "live", "redis-keys-scan", "--redis-url", url, "--out", str(tmp_path / "run")],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert f"no Redis answers at {url}" in result.stderr and "redis-server" in result.stderr
+    assert not (tmp_path / "run" / "server.log").exists()
+
+
+# -- deploys ---------------------------------------------------------------------------------------
+
+
+def test_deploy_switches_the_release_mid_run(tmp_path: Path) -> None:
+    """n-plus-one-deploy: 4.18.2 serves until the scaled deploy moment, then 4.19.0 and its N+1."""
+    run_dir = tmp_path / "run"
+    with Live("n-plus-one-deploy", run_dir, "--duration", "15") as live:
+        timeline = live.ready()["timeline"]
+        assert live.wait() == 0, live.output()
+    assert not _run_processes(run_dir)
+    deploy_at = timeline["real_start"] + 12 * 60 / SCALE
+
+    with Dataset.open(run_dir / "dataset") as dataset:
+        sql = dataset.connection.execute
+        pipeline = sql(
+            "SELECT ts, message FROM logs WHERE service = 'deploy-pipeline' ORDER BY ts"
+        ).fetchall()
+        started = sql(
+            "SELECT ts, json_extract(attributes, '$.\"service.version\"') FROM logs"
+            " WHERE service = 'platform-api' AND message = 'service started' ORDER BY ts"
+        ).fetchall()
+        builds = sql(
+            "SELECT json_extract(s.labels, '$.version'), min(m.ts), max(m.ts) FROM metric_series s"
+            " JOIN metric_samples m ON m.series_id = s.id WHERE s.family = 'service_build' GROUP BY s.id"
+        ).fetchall()
+        statements = dict(
+            sql(
+                "SELECT s.start > :deployed, avg((SELECT count(*) FROM spans c WHERE c.trace_id = s.trace_id"
+                " AND c.kind = 'client' AND c.name LIKE 'SELECT%')) FROM spans s WHERE s.service = 'platform-api'"
+                " AND s.kind = 'server' AND s.name = 'GET /api/v1/workflows' GROUP BY 1",
+                {"deployed": started[-1][0]},
+            ).fetchall()
+        )  # fmt: skip
+    assert [message for _, message in pipeline] == [
+        "deploy started: platform-api 4.18.2 -> 4.19.0",
+        f"deploy finished: platform-api 4.19.0 on {socket.gethostname()}",
+    ]
+    assert abs(pipeline[0][0] - deploy_at) < 1.0
+    assert [version for _, version in started] == ["4.18.2", "4.19.0"]
+    versions = {version: (first, last) for version, first, last in builds}
+    assert set(versions) == {"4.18.2", "4.19.0"} and versions["4.18.2"][1] < versions["4.19.0"][0]
+    # One SELECT on workflow_runs per row only on the new release.
+    assert statements[0] <= 3 and statements[1] >= 10, statements

@@ -166,7 +166,7 @@ def test_the_ui_follows_a_recording(recording: tuple[DatasetWriter, int]) -> Non
 def test_the_live_recorder_publishes_at_once_commits_as_it_goes_and_finishes(tmp_path: Path) -> None:
     registry = CollectorRegistry()
     Counter("jobs", "jobs run", registry=registry).inc()
-    recorder = LiveRecorder(tmp_path / "dataset", "/nowhere/", [registry], None, interval=SCRAPE_S)
+    recorder = LiveRecorder(tmp_path / "dataset", ["/nowhere/"], [registry], None, interval=SCRAPE_S)
     recorder.start({"scenario": "hand-made", "live": True}, planned_end=time.time() + 60)
     with Dataset.open(recorder.target) as dataset:
         assert dataset.recording

@@ -4,3 +4,7 @@
 connection pool, scheduler), ``fake_services`` the external services, ``load`` the clients.
 ``docs/LIVE.md`` describes what runs and how the scenario's timeline is scaled.
 """
+
+#: The Redis database index live mode claims when the service uses Redis (``--redis-url``); here,
+#: not in ``redis_instance``, so that the command line names it without importing redis-py.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"

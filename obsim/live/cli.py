@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from obsim.live import DEFAULT_REDIS_URL
+
 
 def register(subcommands: Any) -> None:
     live = subcommands.add_parser(
@@ -42,6 +44,12 @@ def register(subcommands: Any) -> None:
     live.add_argument(
         "--ui-port", type=int, help="also serve the candidate platform over the live dataset on this port"
     )
+    live.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help="an empty Redis database index for a scenario whose service uses Redis: seeded with the "
+        f"shared instance's keys, flushed when the run ends (default {DEFAULT_REDIS_URL})",
+    )
     live.set_defaults(func=run)
 
 
@@ -61,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         patch=args.patch,
         out=args.out,
         ui_port=args.ui_port,
+        redis_url=args.redis_url,
     )
     try:
         result = run_live(options)

@@ -27,6 +27,7 @@ QUEUE_LIMIT = 200_000  # rows waiting for the writer; beyond it rows are dropped
 COMMIT_INTERVAL_S = 2.0  # how far the UI of a live run may lag behind it
 PUBLISH_TIMEOUT_S = 30.0
 SessionSource = Callable[[], list[tuple[Any, ...]]]
+LogSource = Callable[[], list[dict[str, Any]]]  # log records another system ships at each scrape
 
 
 class _WallClock:
@@ -44,15 +45,17 @@ class LiveRecorder:
     def __init__(
         self,
         target: Path,
-        app_parent: str,
+        app_parents: Sequence[str],
         registries: Sequence[CollectorRegistry],
         sessions: SessionSource | None,
         interval: float,
+        shipped_logs: Sequence[LogSource] = (),
     ) -> None:
         self.target = target
-        self.app_parent = app_parent
+        self.app_parents = tuple(app_parents)  # each release's code directory, as stack traces show it
         self.registries = list(registries)
         self.sessions = sessions
+        self.shipped_logs = list(shipped_logs)
         self.interval = interval
         self.dropped = 0
         self.requests = 0
@@ -93,6 +96,10 @@ class LiveRecorder:
     def add_job_run(self, row: tuple[Any, ...]) -> None:
         self._put(("job_run", row))
 
+    def replace_registry(self, old: CollectorRegistry, new: CollectorRegistry) -> None:
+        """Scrape ``new`` instead of ``old`` from the next scrape on (a new release's registry)."""
+        self.registries = [new if registry is old else registry for registry in self.registries]
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Write what is queued and finish the dataset; False if the writer did not finish in time."""
         self._queue.put(("stop", None))
@@ -102,7 +109,8 @@ class LiveRecorder:
     def _run(self) -> None:
         clock = _WallClock()
         writer = DatasetWriter(self.target)
-        sink = TelemetrySink(clock, writer, self.app_parent)  # type: ignore[arg-type]
+        sink = TelemetrySink(clock, writer, self.app_parents[0])  # type: ignore[arg-type]
+        sink.app_parents = self.app_parents
         next_scrape = next_commit = time.time()
         try:
             writer.publish_recording(self._manifest, self.started, self._planned_end)
@@ -167,3 +175,11 @@ class LiveRecorder:
                 sink.add_sessions(self.sessions())
             except Exception:  # the database may be down; the scrape goes on without its sessions
                 logging.getLogger(__name__).warning("database session snapshot failed", exc_info=True)
+        for source in self.shipped_logs:
+            try:
+                records = source()
+            except Exception:  # as a log shipper whose source is down: nothing shipped this time
+                logging.getLogger(__name__).warning("shipping log records failed", exc_info=True)
+                continue
+            for record in records:
+                sink.add_log(record)

@@ -4,18 +4,30 @@ One process, as the simulated web-server model has it: waitress's worker threads
 app, which checks connections out of its own SQLAlchemy QueuePool against the real database, and
 APScheduler's BackgroundScheduler runs the app's declared jobs in the same process.  The only
 changes to production wiring are the ones live mode exists for: the app's external-service URLs
-point at the local fakes, every job's trigger is read on the scenario's scaled timeline, and
-telemetry also goes to the dataset recorder (and OTLP).  With ``--app-root`` the application is
-imported from that directory (a patched copy).
+point at the local fakes (and its Redis at ``--redis-url``), every job's trigger is read on the
+scenario's scaled timeline, and telemetry also goes to the dataset recorder (and OTLP).  The
+service is configured as the simulator configures it: the scenario's ``[app.settings]`` as its
+environment, live mode's arguments on top.  With ``--app-root`` the application is imported from
+that directory (a patched copy).
+
+A scenario with a ``[deploy]`` starts on ``--previous-app-root`` and, at the deploy's moment on the
+scaled timeline, redeploys in this process as :mod:`simulator.release` does: the running release's
+modules are forgotten and the new code imported afresh, booted and wired like the first (its own
+pool, metric registry and scheduler), and the WSGI server hands new requests to it while the old
+release finishes the ones it had accepted.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import socket
 import sys
+import threading
 import time
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,13 +35,16 @@ from typing import Any
 from obsim.live import rundir
 from obsim.live.process import serve_until_signalled
 from obsim.live.schedule import Timeline, scale_jobs
-from obsim.scenario import Scenario, load_file
+from obsim.scenario import Deploy, Scenario, load_file
+from simulator import release
+from simulator.release import ServiceCode
 
 WEB_THREADS = 64  # as simulator/run.py's web server
 WEB_BACKLOG = 2048
 WEB_CONNECTION_LIMIT = 512
 SCRAPE_INTERVAL_S = 15.0
 SEED = 1
+DRAIN_POLL_S = 0.1
 
 
 class NotEmptyError(Exception):
@@ -120,51 +135,180 @@ class JobRunListener:
         )
 
 
-def run(args: argparse.Namespace, scenario: Scenario) -> int:
-    # Imported here: main() first puts the (possibly patched) application on sys.path.
-    from apscheduler.events import (
-        EVENT_JOB_ERROR,
-        EVENT_JOB_EXECUTED,
-        EVENT_JOB_MAX_INSTANCES,
-        EVENT_JOB_MISSED,
-        EVENT_JOB_SUBMITTED,
-    )
-    from sqlalchemy import func, select
+class ServedApp:
+    """The WSGI application waitress serves: the running release's Flask app.
 
-    from app_under_test import seed as app_seed
-    from app_under_test.api.app import create_app
-    from app_under_test.lib import config, metrics, tracing
-    from app_under_test.lib.database import migrations
-    from app_under_test.lib.database.client import db
-    from app_under_test.lib.logging import configure_logging
-    from app_under_test.models import Tenant
-    from app_under_test.services.job_scheduler import create_scheduler
-    from obsim.live import postgres
+    A deploy swaps in the new release's app; requests already accepted finish on the old one, which
+    counts them so that the deploy knows when the old release has drained, as gunicorn's old worker
+    exits once it has answered what it had accepted.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.current = app
+        self._in_flight: Counter[int] = Counter()  # by id() of the release's app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        app = self.current
+        with self._lock:
+            self._in_flight[id(app)] += 1
+        try:
+            return app(environ, start_response)
+        finally:
+            with self._lock:
+                self._in_flight[id(app)] -= 1
+
+    def in_flight(self, app: Any) -> int:
+        with self._lock:
+            return self._in_flight[id(app)]
+
+
+def service_settings(args: argparse.Namespace, scenario: Scenario, code: ServiceCode, version: str) -> Any:
+    """As the simulator configures the service (``simulator.run``), live mode's arguments winning."""
+    services = f"http://127.0.0.1:{args.services_port}"
+    overrides: dict[str, Any] = {
+        "database_url": args.db,
+        "db_pool_size": args.pool_size,
+        "host_name": socket.gethostname(),
+        "validation_service_url": f"{services}/validation-service",
+        "payment_gateway_url": f"{services}/payment-gateway",
+        "email_provider_url": f"{services}/email-provider",
+    }
+    if args.redis_url is not None:
+        overrides["redis_url"] = args.redis_url
+    return code.config.load_settings(
+        environ={**scenario.app.settings, "SERVICE_VERSION": version}, **overrides
+    )
+
+
+@dataclass
+class RunningRelease:
+    """One release running in this process: its modules, settings, app and scheduler."""
+
+    code: ServiceCode
+    settings: Any
+    app: Any
+    scheduler: Any = None
+
+
+class LiveService:
+    """Wires each release of the service's code the same way, starts the first, and deploys the next.
+
+    Every release gets the scenario's ``[app.settings]`` with live mode's own arguments on top (the
+    database, the pool size, the fakes' URLs, the real Redis), the shared trace exporter and log
+    handler, a pool of its own against the database, the live collectors in its metric registry
+    and a scheduler whose jobs run on the scaled timeline.
+    """
+
+    def __init__(
+        self, args: argparse.Namespace, scenario: Scenario, recorder: Any, exporter: Any, handler: Any
+    ) -> None:
+        self.args = args
+        self.scenario = scenario
+        self.recorder = recorder
+        self.exporter = exporter
+        self.handler = handler
+        self.listener = JobRunListener(recorder)
+        self.collectors: list[Any] = []  # the live collectors (PostgreSQL's, Redis's) every registry gets
+        self.timeline: Timeline | None = None  # set once the data is seeded: scenario time starts then
+        self.running: RunningRelease | None = None
+        self.served: ServedApp | None = None
+
+    def boot(self, code: ServiceCode, settings: Any) -> RunningRelease:
+        """A new process on ``code``, as ``wsgi.py`` starts one: telemetry, its engine, the app, the
+        (idempotent) migrations; and the live collectors in its metric registry."""
+        from obsim.live import postgres
+
+        code.tracing.configure(
+            settings.service_name, exporter=self.exporter, service_version=settings.service_version
+        )
+        code.logging.configure_logging(settings, handler=self.handler)
+        engine = code.database.db.configure(settings, **_engine_options(self.args.db))
+        if not postgres.is_postgres(self.args.db):
+            _use_wal(engine)
+        app = code.app.create_app(settings)
+        code.migrations.migrate(engine)
+        for collector in self.collectors:
+            code.metrics.register_collector(collector)
+        return RunningRelease(code, settings, app)
+
+    def start(self, running: RunningRelease) -> None:
+        """Let ``running`` serve: its scheduler started on the scaled timeline."""
+        from apscheduler.events import (
+            EVENT_JOB_ERROR,
+            EVENT_JOB_EXECUTED,
+            EVENT_JOB_MAX_INSTANCES,
+            EVENT_JOB_MISSED,
+            EVENT_JOB_SUBMITTED,
+        )
+
+        assert self.timeline is not None
+        scheduler = running.code.scheduler.create_scheduler(running.settings)
+        scale_jobs(scheduler, self.timeline)
+        scheduler.add_listener(
+            self.listener,
+            EVENT_JOB_SUBMITTED
+            | EVENT_JOB_EXECUTED
+            | EVENT_JOB_ERROR
+            | EVENT_JOB_MISSED
+            | EVENT_JOB_MAX_INSTANCES,
+        )
+        if self.running is None:  # the jobs table lists the declarations once; a deploy keeps them
+            self.recorder.add_jobs(_job_rows(scheduler))
+        running.scheduler = scheduler
+        scheduler.start()
+        self.running = running
+        logging.getLogger("platform.startup").info(
+            "service started",
+            extra={
+                "db.pool.size": running.settings.db_pool_size,
+                "web.threads": WEB_THREADS,
+                "time_scale": self.args.time_scale,
+            },
+        )
+
+    def deploy(self, deploy: Deploy, root: Path) -> None:
+        """The pipeline ships the release at ``root``: a new process boots on it and takes the new
+        requests, a new scheduler replaces the old one, and the old release's pool is let go once its
+        requests have finished (at most ``DEPLOY_GRACE_S``)."""
+        assert self.running is not None and self.served is not None
+        old = self.running
+        self.recorder.add_log(time.time(), release.deploy_started(deploy))
+        code = release.load(root)
+        new = self.boot(code, service_settings(self.args, self.scenario, code, deploy.to_version))
+        old.scheduler.shutdown(wait=False)
+        self.start(new)
+        self.recorder.replace_registry(old.code.metrics.REGISTRY, code.metrics.REGISTRY)
+        self.served.current = new.app
+        drained = time.monotonic() + release.DEPLOY_GRACE_S
+        while self.served.in_flight(old.app) and time.monotonic() < drained:
+            time.sleep(DRAIN_POLL_S)
+        release.dispose_silently(old.code.database.db)
+        self.recorder.add_log(time.time(), release.deploy_finished(deploy, new.settings.host_name))
+
+
+def run(args: argparse.Namespace, scenario: Scenario) -> int:
+    from obsim.live import postgres, redis_instance
     from obsim.live.recorder import LiveRecorder
     from obsim.live.telemetry import FanoutExporter, FanoutHandler, stdout_sink
 
-    services = f"http://127.0.0.1:{args.services_port}"
-    settings = config.load_settings(
-        environ={},
-        database_url=args.db,
-        db_pool_size=args.pool_size,
-        host_name=socket.gethostname(),
-        service_version=scenario.service_version,
-        validation_service_url=f"{services}/validation-service",
-        payment_gateway_url=f"{services}/payment-gateway",
-        email_provider_url=f"{services}/email-provider",
-    )
+    deployed_root = args.app_root.resolve() if args.app_root is not None else release.installed_root()
+    first_root = args.previous_app_root.resolve() if args.previous_app_root is not None else deployed_root
+    code = release.load(first_root)
+    first_version = scenario.deploy.from_version if scenario.deploy is not None else scenario.service_version
     activity = postgres.PgActivity(args.db) if postgres.is_postgres(args.db) else None
-    app_parent = str(Path(sys.modules["app_under_test"].__file__).resolve().parent.parent) + "/"  # type: ignore[arg-type]
+    monitor = redis_instance.RedisMonitor(args.redis_url) if args.redis_url is not None else None
     recorder = LiveRecorder(
         args.run_dir / "dataset",
-        app_parent,
-        [metrics.REGISTRY],
+        list(dict.fromkeys([code.parent, str(deployed_root) + "/"])),
+        [code.metrics.REGISTRY],
         activity.sessions if activity is not None else None,
         SCRAPE_INTERVAL_S,
+        [monitor.ship_slowlog] if monitor is not None else [],
     )
     exporters: list[Any] = [recorder]
     log_sinks: list[Any] = [stdout_sink, recorder.add_log]
+    settings = service_settings(args, scenario, code, first_version)
     bridge = None
     if args.otlp_endpoint:
         from obsim.live.otlp import OtlpBridge
@@ -172,67 +316,35 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         bridge = OtlpBridge(args.otlp_endpoint, settings.service_name, settings.host_name)
         exporters.append(bridge)
         log_sinks.append(bridge.emit_log)
-    tracing.configure(
-        settings.service_name, exporter=FanoutExporter(exporters), service_version=settings.service_version
-    )
-    configure_logging(settings, handler=FanoutHandler(log_sinks))
-    log = logging.getLogger("platform.startup")
-
-    engine = db.configure(settings, **_engine_options(args.db))
-    if not postgres.is_postgres(args.db):
-        _use_wal(engine)
-    app = create_app(settings)
-    migrations.migrate(engine)
-    with engine.connect() as connection:
-        if connection.scalar(select(func.count()).select_from(Tenant)):
-            raise NotEmptyError(
-                f"{engine.url.render_as_string()} already holds tenants: live mode seeds its own data "
-                "and needs an empty database"
-            )
-    data = scenario.data
-    summary = app_seed.seed_database(
-        engine,
-        seed=SEED,
-        tenants=data.tenants,
-        users_per_tenant=data.users_per_tenant,
-        workflows_per_tenant=data.workflows_per_tenant,
-        records_per_tenant=data.records_per_tenant,
-        now=datetime.now(UTC) - timedelta(minutes=1),
-    )
-    engine.pool.dispose()  # seeding's connections; the service starts with an empty pool
+    service = LiveService(args, scenario, recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
     if activity is not None:
-        metrics.register_collector(postgres.PgActivityCollector(activity))
+        service.collectors.append(postgres.PgActivityCollector(activity))
+    if monitor is not None:
+        service.collectors.append(redis_instance.RedisInfoCollector(monitor))
+    first = service.boot(code, settings)
+    summary = _seed(code, scenario)
+    code.database.db.engine.pool.dispose()  # seeding's connections; the service starts with an empty pool
 
-    scheduler = create_scheduler(settings)
     timeline = Timeline(scenario.window.start.timestamp(), time.time(), args.time_scale)
-    scale_jobs(scheduler, timeline)
-    listener = JobRunListener(recorder)
-    scheduler.add_listener(
-        listener,
-        EVENT_JOB_SUBMITTED
-        | EVENT_JOB_EXECUTED
-        | EVENT_JOB_ERROR
-        | EVENT_JOB_MISSED
-        | EVENT_JOB_MAX_INSTANCES,
-    )
-    recorder.add_jobs(_job_rows(scheduler))
+    service.timeline = timeline
     recorder.start(
         {"scenario": scenario.id, "seed": SEED, "live": True, "time_scale": args.time_scale},
         planned_end=timeline.real_start + args.run_seconds,
     )
-    scheduler.start()
-    log.info(
-        "service started",
-        extra={
-            "db.pool.size": settings.db_pool_size,
-            "web.threads": WEB_THREADS,
-            "time_scale": args.time_scale,
-        },
-    )
+    service.start(first)
+    service.served = ServedApp(first.app)
+    deploy_timer = None
+    if scenario.deploy is not None:
+        at = timeline.to_real(timeline.scenario_start + scenario.deploy.at_minute * 60)
+        deploy_timer = threading.Timer(
+            max(0.0, at - time.time()), _deploy_or_log, (service, scenario.deploy, deployed_root)
+        )
+        deploy_timer.daemon = True
+        deploy_timer.start()
     rundir.write_ready(args.run_dir, timeline, list(summary.tenants), args.port)
     try:
         serve_until_signalled(
-            app,
+            service.served,
             args.port,
             threads=WEB_THREADS,
             name="platform-api",
@@ -241,16 +353,54 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
             connection_limit=WEB_CONNECTION_LIMIT,
         )
     finally:
-        log.info("service stopping")
-        scheduler.shutdown(wait=False)
+        logging.getLogger("platform.startup").info("service stopping")
+        if deploy_timer is not None:
+            deploy_timer.cancel()
+        running = service.running
+        assert running is not None
+        running.scheduler.shutdown(wait=False)
         published = recorder.stop()
         if bridge is not None:
             bridge.shutdown()
-        engine.dispose()
+        running.code.database.db.engine.dispose()
         if activity is not None:
             activity.close()
+        if monitor is not None:
+            monitor.close()
         print(f"dataset {'published' if published else 'NOT published'}: {recorder.target}", file=sys.stderr)
     return 0
+
+
+def _seed(code: ServiceCode, scenario: Scenario) -> Any:
+    """Seed the scenario's data into the empty database (or raise NotEmptyError)."""
+    from sqlalchemy import func, select
+
+    tenant = importlib.import_module(f"{release.PACKAGE}.models").Tenant
+    engine = code.database.db.engine
+    with engine.connect() as connection:
+        if connection.scalar(select(func.count()).select_from(tenant)):
+            raise NotEmptyError(
+                f"{engine.url.render_as_string()} already holds tenants: live mode seeds its own data "
+                "and needs an empty database"
+            )
+    data = scenario.data
+    return code.seed.seed_database(
+        engine,
+        seed=SEED,
+        tenants=data.tenants,
+        users_per_tenant=data.users_per_tenant,
+        workflows_per_tenant=data.workflows_per_tenant,
+        records_per_tenant=data.records_per_tenant,
+        now=datetime.now(UTC) - timedelta(minutes=1),
+    )
+
+
+def _deploy_or_log(service: LiveService, deploy: Deploy, root: Path) -> None:
+    """The deploy, on its timer's thread: a failed deploy leaves the old release serving, as it would."""
+    try:
+        service.deploy(deploy, root)
+    except Exception:
+        logging.getLogger("platform.startup").exception("deploy failed: the previous release keeps serving")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,13 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--otlp-endpoint")
     parser.add_argument("--app-root", type=Path, help="directory holding the app_under_test package to run")
+    parser.add_argument(
+        "--previous-app-root",
+        type=Path,
+        help="the release to start on, when the scenario deploys --app-root's code during the run",
+    )
+    parser.add_argument("--redis-url", help="the Redis the service uses, when its settings use one")
     args = parser.parse_args(argv)
-    if args.app_root is not None:
-        sys.path.insert(0, str(args.app_root.resolve()))
-        import app_under_test
-
-        if not Path(app_under_test.__file__).resolve().is_relative_to(args.app_root.resolve()):
-            parser.error(f"app_under_test was imported from {app_under_test.__file__}, not {args.app_root}")
     try:
         return run(args, load_file(args.scenario_file))
     except NotEmptyError as error:

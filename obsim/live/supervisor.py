@@ -11,6 +11,7 @@ disappears, so nothing outlives a run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -27,16 +28,17 @@ from typing import Any
 
 import httpx
 
-from obsim.live import postgres, rundir
+from obsim.live import DEFAULT_REDIS_URL, postgres, redis_instance, rundir
 from obsim.live.load import CLIENT_TIMEOUT_S, DRAIN_S, SUMMARY
 from obsim.live.process import HOST, stop_on_signals
-from obsim.scenario import Scenario
+from obsim.scenario import Scenario, previous_release
 from simulator import cache
 
 STARTUP_TIMEOUT_S = 180.0  # migrating and seeding the scenario's data
 STOP_TIMEOUT_S = 45.0  # the application publishes its dataset before it exits
 STOP_MARGIN_S = DRAIN_S + 5  # after the load's deadline, before everything is stopped
 POLL_S = 0.2
+RESIDENT_TTL_MARGIN_S = 3600.0  # seeded keys that expire outlive every deadline of the run
 
 
 class LiveError(Exception):
@@ -56,6 +58,7 @@ class LiveOptions:
     patch: Path | None = None
     out: Path | None = None
     ui_port: int | None = None
+    redis_url: str = DEFAULT_REDIS_URL
 
     def run_seconds(self) -> float:
         return (
@@ -152,6 +155,50 @@ def _wait_ready(server: _Process, port: int, run_dir: Path) -> dict[str, Any]:
     raise LiveError(f"the application did not start within {STARTUP_TIMEOUT_S:.0f} s:\n{server.tail()}")
 
 
+def _release_roots(options: LiveOptions, stack: ExitStack) -> list[str]:
+    """Where the server imports the service's code from: a ``--patch``ed copy of the checkout, and
+    for a scenario that deploys, a copy with the previous release's patch to start on (the deploy
+    then ships the checkout's code, or the patched copy, as in the simulator)."""
+    from simulator.generate import GenerationError, apply_patch
+
+    def patched(patch: bytes) -> str:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="obsim-live-app-")))
+        try:
+            return str(apply_patch(patch, workdir))
+        except GenerationError as error:
+            raise LiveError(str(error)) from error
+
+    roots = []
+    if options.patch is not None:
+        roots += ["--app-root", patched(options.patch.read_bytes())]
+    previous = previous_release(options.scenario)
+    if previous is not None:
+        roots += ["--previous-app-root", patched(previous)]
+    return roots
+
+
+def _claim_redis(url: str) -> None:
+    try:
+        redis_instance.claim(url)
+    except redis_instance.RedisSetupError as error:
+        raise LiveError(str(error)) from error
+
+
+def _seed_redis(url: str, run_left_s: float) -> int:
+    """The other clients' keys of the shared instance, expiring ones outliving the run."""
+    from simulator.run import REDIS_RESIDENT_KEYS
+
+    return redis_instance.seed(url, REDIS_RESIDENT_KEYS, math.ceil(run_left_s + RESIDENT_TTL_MARGIN_S))
+
+
+def _release_redis(url: str, announce: Callable[[str], None]) -> None:
+    """Flush the index live mode claimed empty, whichever way the run ended."""
+    try:
+        redis_instance.flush(url)
+    except Exception as error:  # the run's outcome matters more; say what is left behind
+        announce(f"warning    could not flush {url} ({error}); flush it yourself")
+
+
 def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> LiveRun:
     """Run the scenario live until its (scaled) window ends or Ctrl-C; returns where everything is."""
     if options.time_scale <= 0 or options.pool_size < 1 or options.load_scale <= 0:
@@ -160,9 +207,11 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
     db = options.db or f"sqlite:///{run_dir / 'app.sqlite'}"
     if postgres.is_postgres(db):
         try:
-            postgres.check_capacity(db, options.pool_size)
+            # During a deploy the old release's pool drains while the new one fills.
+            postgres.check_capacity(db, options.pool_size * (2 if options.scenario.deploy else 1))
         except postgres.CapacityError as error:
             raise LiveError(str(error)) from error
+    redis_url = options.redis_url if redis_instance.uses_redis(options.scenario) else None
     scenario_file = str(options.scenario.source)
     services_port = free_port()
     seconds = options.run_seconds()
@@ -172,6 +221,9 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
     load_summary: dict[str, Any] = {}
     deadline = str(time.time() + STARTUP_TIMEOUT_S + seconds + CLIENT_TIMEOUT_S + 60)
     with ExitStack() as stack:
+        if redis_url is not None:
+            _claim_redis(redis_url)
+            stack.callback(_release_redis, redis_url, announce)
         server_command = [
             *python, "obsim.live.server", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
             "--port", str(options.port), "--services-port", str(services_port), "--db", db,
@@ -180,12 +232,14 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
         ]  # fmt: skip
         if options.otlp_endpoint:
             server_command += ["--otlp-endpoint", options.otlp_endpoint]
-        if options.patch is not None:
-            from simulator.generate import apply_patch
-
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="obsim-live-app-")))
-            server_command += ["--app-root", str(apply_patch(options.patch.read_bytes(), workdir))]
+        server_command += _release_roots(options, stack)
+        if redis_url is not None:
+            server_command += ["--redis-url", redis_url]
         try:
+            if redis_url is not None:
+                announce(f"seeding    {redis_url}: the shared instance's resident keys ...")
+                keys = _seed_redis(redis_url, float(deadline) - time.time())
+                announce(f"redis      {redis_url}: {keys:,} keys, flushed when the run ends")
             services = _Process(
                 "services",
                 [*python, "obsim.live.fake_services", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
