@@ -1,7 +1,9 @@
 """Session-wide datasets: each scenario is generated once per test run and shared by every test.
 
-All runs start together on a small worker pool (the machine has two cores), then each is exported
-to OpenMetrics and JSON lines, which is what the symptom tests read.  While working on one part,
+All runs start together on a small worker pool (the machine has two cores) as soon as the session
+starts, then each is exported to OpenMetrics and JSON lines, which is what the symptom tests read.
+Tests that need no dataset run first, while the runs generate: many of them mostly wait (live
+mode's real-time runs, the browser, servers starting), so they cost the generation little.  While working on one part,
 ``OBSIM_TEST_DATASETS=connection-leak,cron-storm pytest tests/test_ui_api.py`` starts only the
 listed runs up front; any other run is still generated if a test asks for it.
 """
@@ -74,6 +76,28 @@ class Datasets(Mapping[str, Path]):
 
     def __len__(self) -> int:
         return len(RUNS)
+
+
+def _needs_datasets(item: pytest.Item) -> bool:
+    return "datasets" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Run the tests that need no dataset first (a stable sort keeps each group's order)."""
+    items.sort(key=_needs_datasets)
+    config.stash[_GENERATE_UP_FRONT] = any(_needs_datasets(item) for item in items)
+
+
+_GENERATE_UP_FRONT = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_generation(request: pytest.FixtureRequest) -> None:
+    """Start the runs with the session when any selected test will need them."""
+    if request.config.stash.get(_GENERATE_UP_FRONT, False):
+        request.getfixturevalue("datasets")
 
 
 @pytest.fixture(scope="session")

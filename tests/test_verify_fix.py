@@ -26,9 +26,10 @@ def test_the_reference_fix_removes_every_symptom(datasets, capsys):
 
 
 def test_a_fix_for_another_incident_leaves_the_symptoms(datasets, capsys):
-    assert datasets["connection-leak"].is_dir()  # wait for the session's own generation
-    wrong = scenarios.fix_patch(scenarios.load("cron-storm"))
-    assert main(["verify-fix", "connection-leak", str(wrong)]) == 1
+    # redis-keys-scan is the shortest incident to run again; the connection leak's fix leaves it be.
+    assert datasets["redis-keys-scan"].is_dir()  # wait for the session's own generation
+    wrong = scenarios.fix_patch(scenarios.load("connection-leak"))
+    assert main(["verify-fix", "redis-keys-scan", str(wrong)]) == 1
     printed = capsys.readouterr().out
     assert "symptoms are NOT gone" in printed
 
