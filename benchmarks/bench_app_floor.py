@@ -16,8 +16,6 @@ code can reach, however cheap its simulator becomes; ``bench_generate.py`` measu
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import logging
 import random
 import statistics
@@ -33,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from bench_generate import machine  # noqa: E402
 
 from obsim import scenario as scenarios  # noqa: E402
+from simulator.web import wsgi_environ  # noqa: E402
 
 
 class _InstantClock:
@@ -51,37 +50,12 @@ class _FormatAndDrop(logging.Handler):
         self.format(record)
 
 
-def _environ(request: Any) -> dict[str, Any]:
-    body = b"" if request.body is None else json.dumps(request.body).encode()
-    return {
-        "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": request.path,
-        "QUERY_STRING": request.query,
-        "SERVER_NAME": "app-1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": request.client_addr,
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json" if body else "",
-        "HTTP_HOST": "api.platform.example.com",
-        "HTTP_USER_AGENT": request.user_agent,
-        "HTTP_X_API_KEY": request.api_key,
-        "HTTP_X_FORWARDED_FOR": request.client_addr,
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-
-
 def _call(app: Any, request: Any) -> int:
     """One request through the WSGI app, its body read and closed; returns the status code."""
     statuses: list[str] = []
-    chunks = app.wsgi_app(_environ(request), lambda status, headers, exc_info=None: statuses.append(status))
+    chunks = app.wsgi_app(
+        wsgi_environ(request, "app-1", None), lambda status, headers, exc_info=None: statuses.append(status)
+    )
     b"".join(chunks)
     getattr(chunks, "close", lambda: None)()
     return int(statuses[-1].split(" ", 1)[0])
