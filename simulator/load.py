@@ -147,7 +147,14 @@ class LoadGenerator:
         handle: Callable[[Request], None],
         rng: random.Random,
         end: float,
+        *,
+        scenario_clock: Callable[[], float] | None = None,
+        scenario_start: float | None = None,
     ) -> None:
+        """``scenario_clock`` reads scenario time and ``scenario_start`` is the window's start on
+        it; both default to the kernel's clock (which starts at the window's start).  Live mode
+        passes its compressed timeline's.  With neither a kernel nor a clock (the floor benchmark)
+        every endpoint gets traffic throughout."""
         self.kernel = kernel
         self.load = load
         self.tenants = tenants
@@ -160,12 +167,14 @@ class LoadGenerator:
         names = sorted(load.mix)
         self._endpoints = [BUILDERS[name] for name in names]
         self._endpoint_cdf = list(itertools.accumulate(load.mix[name] for name in names))
-        # When each endpoint starts getting traffic (``load.from_minute``), on the kernel's clock,
-        # which starts at the window's start; live mode (no kernel) sends every endpoint throughout.
-        self._now: Callable[[], float] = (lambda: kernel.now) if kernel is not None else (lambda: 0.0)
+        if scenario_clock is None and kernel is not None:
+            scenario_clock = lambda: kernel.now  # noqa: E731
+        self._scenario_now: Callable[[], float] = scenario_clock or (lambda: 0.0)
+        # When each endpoint starts getting traffic (``load.from_minute``), in scenario time.
+        start = scenario_start if scenario_start is not None else self._scenario_now()
         self._opens_at = [
-            self._now() + load.from_minute[name] * 60
-            if kernel is not None and name in load.from_minute
+            start + load.from_minute[name] * 60
+            if scenario_clock is not None and name in load.from_minute
             else -math.inf
             for name in names
         ]
@@ -188,7 +197,7 @@ class LoadGenerator:
         tenant_index = self._pick(self._tenant_cdf)
         tenant = self.tenants[tenant_index]
         endpoint = self._pick(self._endpoint_cdf)
-        while self._opens_at[endpoint] > self._now():
+        while self._opens_at[endpoint] > self._scenario_now():
             endpoint = self._pick(self._endpoint_cdf)
         request = self._endpoints[endpoint](self, tenant)
         request.api_key = self.rng.choice(tenant.api_keys)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from obsim.figures import _quantile
+from obsim.live.schedule import Timeline
 from obsim.scenario import App, Load
 from simulator.kernel import Kernel
 from simulator.load import LoadGenerator
@@ -36,6 +38,29 @@ def test_an_endpoint_gets_traffic_only_from_its_minute():
     generator = LoadGenerator(kernel, load, [tenant], lambda request: None, random.Random(1), end=1200.0)
     before = {generator.next_request().path for _ in range(200)}
     kernel.run(until=600.0)
+    after = {generator.next_request().path for _ in range(200)}
+    assert before == {"/health"}
+    assert after == {"/health", "/api/v1/sessions"}
+
+
+def test_live_clients_open_an_endpoint_at_its_minute_of_the_compressed_timeline():
+    """Live mode has no kernel: the clients read scenario time off the run's timeline."""
+    timeline = Timeline(scenario_start=1_000.0, real_start=50.0, scale=60.0)
+    wall = [51.0]  # one wall second in: scenario minute 1
+    load = Load(base_rps=10, mix={"health": 1, "list_sessions": 1}, from_minute={"list_sessions": 10})
+    tenant = SimpleNamespace(api_keys=("k",))
+    generator = LoadGenerator(
+        None,  # type: ignore[arg-type]
+        load,
+        [tenant],
+        lambda request: None,
+        random.Random(1),
+        end=math.inf,
+        scenario_clock=lambda: timeline.to_scenario(wall[0]),
+        scenario_start=timeline.scenario_start,
+    )
+    before = {generator.next_request().path for _ in range(200)}
+    wall[0] = 61.0  # scenario minute 11
     after = {generator.next_request().path for _ in range(200)}
     assert before == {"/health"}
     assert after == {"/health", "/api/v1/sessions"}

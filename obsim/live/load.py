@@ -2,7 +2,8 @@
 
 Arrivals are Poisson at the scenario's rate for the current *scenario* time (the diurnal curve is
 read on the scaled timeline), times ``--load-scale``; each request is built by the simulator's own
-builders (same endpoint mix, payloads and tenants' API keys).  Everything is bounded: the run's
+builders (same endpoint mix, payloads and tenants' API keys; an endpoint with a ``from_minute``
+opens at that minute of the compressed timeline).  Everything is bounded: the run's
 deadline, a cap on requests, a cap on requests in flight (an arrival beyond it is counted and
 dropped, as an overloaded client pool would), and the client's own timeout.  Only 127.0.0.1 is
 ever a target.
@@ -61,10 +62,18 @@ class LiveLoad:
         self.deadline = deadline
         self.out = out
         self.rng = random.Random(seed)
-        # The simulator's generator builds the requests; its clock-driven arrival loop is not used.
+        # The simulator's generator builds the requests, and opens each endpoint at its minute of
+        # the compressed timeline; its clock-driven arrival loop is not used.
         self.requests = LoadGenerator(
-            None, scenario.load, _tenants(ready), lambda request: None, self.rng, deadline
-        )  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            scenario.load,
+            _tenants(ready),
+            lambda request: None,
+            self.rng,
+            deadline,
+            scenario_clock=lambda: timeline.to_scenario(time.time()),
+            scenario_start=timeline.scenario_start,
+        )
         self.status: Counter[str] = Counter()
         self.sent = 0
         self.dropped = 0
