@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,11 +62,37 @@ def _resolve_scenario(name: str) -> scenarios.Scenario:
 def _generate(args: argparse.Namespace) -> int:
     from simulator.generate import generate
 
+    if args.all:
+        return _generate_all(args)
     loaded = _resolve_scenario(args.scenario)
     result = generate(
         loaded, seed=args.seed, patch_file=args.patch, out=args.out, use_cache=not args.no_cache
     )
     _print_summary(result.path, cached=result.cached)
+    return 0
+
+
+def _generate_all(args: argparse.Namespace) -> int:
+    """Every scenario's dataset, ``--jobs`` at a time: prepare an interview day ahead."""
+    from simulator.generate import generate_each
+
+    todo = scenarios.load_all()
+    jobs = args.jobs or min(len(todo), os.cpu_count() or 1)
+    print(f"generating {len(todo)} scenarios, {jobs} at a time (a cached one is ready at once)", flush=True)
+    failed = 0
+    for outcome in generate_each(todo, jobs, use_cache=not args.no_cache):
+        minutes, seconds = divmod(round(outcome.seconds), 60)
+        if outcome.generated is None:
+            failed += 1
+            print(f"failed     {outcome.scenario.id}: {outcome.error}", flush=True)
+        elif outcome.generated.cached:
+            print(f"cached     {outcome.scenario.id}", flush=True)
+        else:
+            print(f"generated  {outcome.scenario.id} in {minutes}m{seconds:02d}s", flush=True)
+    if failed:
+        print(f"obsim: error: {failed} of {len(todo)} scenarios failed to generate", file=sys.stderr)
+        return 1
+    print("every scenario is ready: `obsim run SCENARIO` serves it at once")
     return 0
 
 
@@ -308,6 +335,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _check_generate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.all and (args.scenario or args.seed is not None or args.patch or args.out):
+        parser.error("generate --all takes no scenario, --seed, --patch or --out")
+    if not args.all and args.scenario is None:
+        parser.error("generate needs a scenario (or --all)")
+    if args.jobs is not None and not args.all:
+        parser.error("--jobs goes with --all")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obsim", description="Observability-debugging interview simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -320,8 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=_validate)
 
-    gen = sub.add_parser("generate", help="generate a scenario's dataset")
-    gen.add_argument("scenario", help="scenario id or path to a scenario.toml")
+    gen = sub.add_parser(
+        "generate", help="generate a scenario's dataset (or every one's, ahead of interviews)"
+    )
+    gen.add_argument("scenario", nargs="?", help="scenario id or path to a scenario.toml")
+    gen.add_argument("--all", action="store_true", help="every scenario, at its default seed")
+    gen.add_argument(
+        "--jobs",
+        type=_positive,
+        help="with --all: scenarios generated at once (default: the machine's cores)",
+    )
     gen.add_argument("--seed", type=int)
     gen.add_argument("--patch", type=Path, help="unified diff to apply to app_under_test for this run")
     gen.add_argument("--out", type=Path, help="write the dataset exactly here")
@@ -391,7 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "generate":
+        _check_generate_args(parser, args)
     from obsim.scoring import SubmissionError
     from simulator.generate import GenerationError
 

@@ -82,6 +82,7 @@ def _needs_datasets(item: pytest.Item) -> bool:
     return "datasets" in getattr(item, "fixturenames", ())
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m have deselected: only the tests that will run count
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -209,6 +211,22 @@ def test_an_unfinished_or_aborted_dataset_cannot_be_opened(tmp_path: Path) -> No
     assert not writer.staging.exists()
     with pytest.raises(DatasetError, match="no such dataset directory"):
         Dataset.open(target)
+
+
+def test_a_new_run_removes_what_killed_runs_of_the_same_dataset_left(tmp_path: Path) -> None:
+    target = tmp_path / "dataset"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    killed = target.with_name(f"dataset.partial-{gone.pid}")
+    running = target.with_name(f"dataset.partial-{os.getppid()}")  # a run still going: not ours to take
+    other = tmp_path / f"other.partial-{gone.pid}"  # another dataset's leftover: its own rerun's job
+    for staging in (killed, running, other):
+        staging.mkdir()
+        (staging / "telemetry.sqlite").write_bytes(b"x" * 1024)
+    writer = DatasetWriter(target)
+    assert not killed.exists()
+    assert running.exists() and other.exists() and writer.staging.exists()
+    writer.abort()
 
 
 # -- OpenMetrics -----------------------------------------------------------------------------------

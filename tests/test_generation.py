@@ -17,7 +17,8 @@ from obsim.cli import main
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset, DatasetError
 from simulator.cache import dataset_key
-from simulator.generate import GenerationError, generate
+from simulator.generate import GenerationError, generate, generate_each
+from tests.conftest import RUNS
 
 
 def _short_scenario(root: Path, keep_readiness: bool = False) -> scenarios.Scenario:
@@ -94,6 +95,33 @@ def test_second_generation_is_served_from_the_cache(tmp_path, monkeypatch):
     assert not first.cached and second.cached
     assert first.path == second.path
     assert "short" not in first.path.name, "dataset directory names must be opaque"
+
+
+def test_generating_ahead_runs_side_by_side_and_one_failure_spares_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
+    good = _short_scenario(tmp_path / "good")
+    broken = _short_scenario(tmp_path / "broken")
+    broken.source.write_text("id = ")  # edited into garbage after it was loaded: the worker refuses it
+    outcomes = {id(o.scenario): o for o in generate_each([broken, good], jobs=2)}
+    assert outcomes[id(good)].generated is not None and not outcomes[id(good)].generated.cached
+    assert outcomes[id(broken)].generated is None
+    assert "failed with exit code" in str(outcomes[id(broken)].error)
+    (again,) = generate_each([good], jobs=1)
+    assert again.generated is not None and again.generated.cached
+    assert again.generated.path == outcomes[id(good)].generated.path
+
+
+def test_generate_all_reports_every_scenario_ready_once_generated(datasets, capsys):
+    """After the session's runs, every scenario's default dataset is in the cache."""
+    for name, (_, fixed) in RUNS.items():
+        if not fixed:
+            datasets[name]
+    assert main(["generate", "--all", "--jobs", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split()[1] for line in lines if line.startswith("cached")) == scenarios.available()
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "generated on first run" not in listing and listing.count(" ready") == len(scenarios.available())
 
 
 def test_a_dataset_missing_its_incident_is_refused(tmp_path):

@@ -230,7 +230,7 @@ def _check_writer(path: Path, manifest: dict[str, Any]) -> None:
     writer = manifest.get("writer")
     writer = writer if isinstance(writer, dict) else {}
     pid = writer.get("pid")
-    if type(pid) is int and writer.get("host") == socket.gethostname() and not _alive(pid):
+    if type(pid) is int and writer.get("host") == socket.gethostname() and not process_alive(pid):
         raise DatasetError(
             f"{path}: live recording never finished: its writer (process {pid}) is gone, the run was "
             "killed; record it again"
@@ -245,7 +245,8 @@ def _check_writer(path: Path, manifest: dict[str, Any]) -> None:
         )
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host has this id (a writer that is gone left its output unfinished)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from obsim.dataset.reader import STAGING_MARKER, process_alive
 from obsim.dataset.schema import DATABASE_NAME, DDL, FORMAT_VERSION, INDEXES, MANIFEST_NAME
 
 SpanRow = tuple[str, str, str | None, str, str, str, float, float, str, str | None, str, str]
@@ -49,12 +50,23 @@ def to_json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
 
 
+def _remove_abandoned_stagings(target: Path) -> None:
+    """Delete what killed runs of the same dataset left behind (``<target>.partial-<pid>`` of a
+    process that is gone): each can be hundreds of megabytes, and nothing else would reclaim them
+    short of ``obsim cache clear``.  A staging whose process still runs is another run's, and stays."""
+    for leftover in target.parent.glob(f"{target.name}{STAGING_MARKER}*"):
+        pid = leftover.name.rpartition(STAGING_MARKER)[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 class DatasetWriter:
     """Append telemetry to ``<target>.partial-<pid>/`` and publish it as ``target`` on finish."""
 
     def __init__(self, target: Path) -> None:
         self.target = Path(target)
-        self.staging = self.target.with_name(f"{self.target.name}.partial-{os.getpid()}")
+        self.staging = self.target.with_name(f"{self.target.name}{STAGING_MARKER}{os.getpid()}")
+        _remove_abandoned_stagings(self.target)
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
