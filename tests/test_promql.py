@@ -21,6 +21,7 @@ from obsim.dataset.writer import DatasetWriter
 T0 = 1_700_000_100.0  # a multiple of 15, like real scrape times
 SCRAPES = 121
 END = T0 + 15 * (SCRAPES - 1)
+DEPLOYED = 40
 
 
 def at(index: float) -> float:
@@ -48,10 +49,15 @@ def _write(target: Path) -> Path:
     rows: list[tuple[int, float, float]] = []
 
     def series(
-        family: str, mtype: str, sample: str, labels: dict[str, str], value: Callable[[int], float]
+        family: str,
+        mtype: str,
+        sample: str,
+        labels: dict[str, str],
+        value: Callable[[int], float],
+        scrapes: range = range(SCRAPES),
     ) -> None:
         sid = writer.series_id(family, mtype, f"{family} help", sample, labels)
-        rows.extend((sid, at(i), value(i)) for i in range(SCRAPES))
+        rows.extend((sid, at(i), value(i)) for i in scrapes)
 
     for (code, method), value in COUNTERS.items():
         series("http_requests", "counter", "http_requests_total", {"code": code, "method": method}, value)
@@ -67,6 +73,9 @@ def _write(target: Path) -> Path:
             series(*latency, "latency_seconds_bucket", bucket, lambda i, c=cumulative: float(c * i))
         series(*latency, "latency_seconds_count", {"route": route}, lambda i, c=cumulative: float(c * i))
         series(*latency, "latency_seconds_sum", {"route": route}, lambda i, s=sum_per_scrape: s * i)
+    # A release at scrape DEPLOYED: the old version's series is in no scrape from then on.
+    for version, scrapes in (("1", range(DEPLOYED)), ("2", range(DEPLOYED, SCRAPES))):
+        series("build_info", "gauge", "build_info", {"version": version}, lambda i: 1.0, scrapes)
     writer.add_samples(rows)
     return writer.finish({"scenario": "promql-test", "window_start": T0, "window_end": END})
 
@@ -104,6 +113,7 @@ def error(call: Callable[[], object]) -> QueryError:
 # -- metadata ---------------------------------------------------------------------------------------------
 def test_metric_and_label_listing(store: MetricStore) -> None:
     assert store.metric_names() == [
+        "build_info",
         "cpu_ratio",
         "http_requests_total",
         "latency_seconds_bucket",
@@ -165,6 +175,24 @@ def test_instant_selector_looks_back_five_minutes(store: MetricStore) -> None:
     assert instant(store, 'queue_length{host="a"}', T0 - 1) == {}
     (series,) = query_range(store, 'queue_length{host="b"}', END - 30, END + 600, 150)
     assert [time for time, _ in series.points] == [END - 30, END + 120, END + 270]
+
+
+def test_a_series_missing_from_a_scrape_is_stale_from_that_scrape(store: MetricStore) -> None:
+    """Prometheus's staleness markers: no five-minute overlap of the old and the new version."""
+
+    def versions(time: float) -> list[str]:
+        return sorted(series.labels["version"] for series in query_instant(store, "build_info", time))
+
+    assert versions(at(DEPLOYED - 1)) == ["1"]
+    assert versions(at(DEPLOYED) - 1) == ["1"]  # until the first scrape without it
+    assert versions(at(DEPLOYED)) == ["2"]
+    assert versions(at(DEPLOYED + 5)) == ["2"]
+    assert versions(END + 299) == ["2"]  # no scrape after the last: the lookback holds the newest
+    assert only(store, "count(build_info)", at(DEPLOYED) + 7) == 1
+    (old,) = query_range(store, 'build_info{version="1"}', at(DEPLOYED - 2), at(DEPLOYED + 2), 15)
+    assert [time for time, _ in old.points] == [at(DEPLOYED - 2), at(DEPLOYED - 1)]
+    # A range vector still holds the old samples its window covers, as in Prometheus.
+    assert only(store, 'count_over_time(build_info{version="1"}[1m])', at(DEPLOYED + 1)) == 2
 
 
 def test_offset_shifts_the_evaluation_time(store: MetricStore) -> None:

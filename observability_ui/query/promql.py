@@ -2,7 +2,8 @@
 
 Queries are parsed by ``promql-parser`` (the Rust promql-parser crate's Python binding), so syntax and
 type errors read like Prometheus's own, and evaluated by :mod:`observability_ui.query.promql_eval`
-with Prometheus 3 semantics: a 5 minute lookback for instant selectors, left-open range windows,
+with Prometheus 3 semantics: a 5 minute lookback for instant selectors that ends where a series went
+stale (the first scrape it was missing from), left-open range windows,
 extrapolated rate/increase/delta, classic-histogram ``histogram_quantile``, sum/avg/min/max/count/
 topk/bottomk with by/without, arithmetic and comparisons with one-to-one vector matching.  Anything
 else is refused with a :class:`QueryError` that says what is not supported.

@@ -30,7 +30,7 @@ from observability_ui.query.promql_functions import (
     clamp,
     count,
     divide,
-    latest,
+    instant,
     mean,
     nan_aware,
 )
@@ -46,7 +46,7 @@ from observability_ui.query.promql_model import (
     merge_rows,
     without_name,
 )
-from observability_ui.query.promql_store import MetricStore
+from observability_ui.query.promql_store import MetricStore, Samples, SeriesMeta
 
 LOOKBACK_DELTA = 300.0  # seconds an instant selector looks back for the latest sample, as in Prometheus
 BUCKET_LABEL = "le"
@@ -96,7 +96,7 @@ class Evaluator:
             promql_parser.NumberLiteral: lambda node: float(node.val),
             promql_parser.ParenExpr: lambda node: self.evaluate(node.expr),
             promql_parser.UnaryExpr: self._negate,
-            promql_parser.VectorSelector: lambda node: self._per_series(node, LOOKBACK_DELTA, latest),
+            promql_parser.VectorSelector: self._instant,
             promql_parser.Call: self._call,
             promql_parser.AggregateExpr: self._aggregate,
             promql_parser.BinaryExpr: self._binary,
@@ -131,24 +131,34 @@ class Evaluator:
         return QueryError(f"{what} is not supported", locate(self.query, pattern) if pattern else None)
 
     # -- selectors and functions ---------------------------------------------------------------------
+    def _matched(
+        self, selector: promql_parser.VectorSelector
+    ) -> tuple[list[SeriesMeta], list[Samples], np.ndarray]:
+        """The series a selector matches, their samples, and the window ends (steps less the offset)."""
+        if selector.at is not None:
+            raise self._unsupported("the @ modifier", "@")
+        offset = selector.offset.total_seconds() if selector.offset else 0.0
+        metas = self.store.select(selector, self.query)
+        return metas, self.store.arrays(metas), np.array(self.steps) - offset
+
     def _series_arrays(
         self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel
     ) -> Arrays:
         """``kernel`` applied to each matched series' samples in the ``span`` seconds before each step."""
-        if selector.at is not None:
-            raise self._unsupported("the @ modifier", "@")
-        offset = selector.offset.total_seconds() if selector.offset else 0.0
-        ends = np.array(self.steps) - offset
-        metas = self.store.select(selector, self.query)
-        series = [(samples.timestamps, samples.values) for samples in self.store.arrays(metas)]
-        values, present = kernel(Windows.of(series, ends, span))
-        return [(meta.labels, values[index], present[index]) for index, meta in enumerate(metas)]
+        metas, samples, ends = self._matched(selector)
+        return _windowed(metas, samples, ends, span, kernel)
+
+    def _instant_arrays(self, selector: promql_parser.VectorSelector) -> Arrays:
+        """An instant selector: the newest sample in the lookback, none once the series is stale."""
+        metas, samples, ends = self._matched(selector)
+        kernel = instant(self.store.scrape_intervals(samples), self.store.last_scrape())
+        return _windowed(metas, samples, ends, LOOKBACK_DELTA, kernel)
 
     def _per_series(self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel) -> Vector:
-        return [
-            Row(labels, _optional(values, present))
-            for labels, values, present in self._series_arrays(selector, span, kernel)
-        ]
+        return _rows(self._series_arrays(selector, span, kernel))
+
+    def _instant(self, selector: promql_parser.VectorSelector) -> Vector:
+        return _rows(self._instant_arrays(selector))
 
     def _operand_arrays(self, node: promql_parser.Expr) -> Arrays | None:
         """An aggregation's operand as arrays when it is a selector or a range function of one.
@@ -160,7 +170,7 @@ class Evaluator:
         if isinstance(node, promql_parser.ParenExpr):
             return self._operand_arrays(node.expr)
         if isinstance(node, promql_parser.VectorSelector):
-            return self._series_arrays(node, LOOKBACK_DELTA, latest)
+            return self._instant_arrays(node)
         if (
             isinstance(node, promql_parser.Call)
             and node.func.name in RANGE_FUNCTIONS
@@ -380,6 +390,17 @@ def _map_values(rows: Vector, function: Callable[[float], float]) -> Vector:
 
 
 # -- per-step reductions ------------------------------------------------------------------------------
+def _windowed(
+    metas: list[SeriesMeta], samples: list[Samples], ends: np.ndarray, span: float, kernel: RangeKernel
+) -> Arrays:
+    values, present = kernel(Windows.of([(s.timestamps, s.values) for s in samples], ends, span))
+    return [(meta.labels, values[index], present[index]) for index, meta in enumerate(metas)]
+
+
+def _rows(arrays: Arrays) -> Vector:
+    return [Row(labels, _optional(values, present)) for labels, values, present in arrays]
+
+
 def _optional(values: np.ndarray, present: np.ndarray) -> list[float | None]:
     """Kernel output as a row's values: None where a step has no value."""
     if present.all():

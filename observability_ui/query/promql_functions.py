@@ -24,6 +24,7 @@ KernelResult = tuple[
 ]  # values and whether there is a value: one row per series, one column per step
 Reducer = Callable[[Sequence[float]], float]
 
+SCRAPE_SLACK_S = 1e-3  # scrape times are written as floats: equal within a millisecond
 EXTRAPOLATION_SLACK = 1.1  # a boundary gap up to 110% of the average sample spacing counts as "no gap"
 
 
@@ -78,11 +79,34 @@ RangeKernel = Callable[[Windows], KernelResult]
 
 
 def latest(windows: Windows) -> KernelResult:
-    """The instant-selector value at each end: the newest sample in the window (the lookback)."""
+    """The newest sample in each window: an instant selector's value, staleness aside."""
     present = windows.hi > windows.lo
     if not len(windows.values):
         return np.zeros(present.shape), present
     return windows.values[np.maximum(windows.hi - 1, 0)], present
+
+
+def instant(intervals: Array, last_scrape: float) -> RangeKernel:
+    """The instant-selector value at each end: the newest sample in the lookback window, unless the
+    series has gone stale since.
+
+    Prometheus writes a staleness marker at the first scrape a series is missing from (a release
+    that no longer exports it, a label value that is gone), and an instant selector finds nothing
+    from there on instead of repeating the old value for the whole lookback.  Datasets hold one
+    sample per series per scrape, so a series missed the scrape ``intervals[i]`` seconds after its
+    newest sample when that scrape happened (at or before ``last_scrape``) and the window's newest
+    sample is still the old one.
+    """
+
+    def kernel(windows: Windows) -> KernelResult:
+        values, present = latest(windows)
+        if not len(windows.values):
+            return values, present
+        next_scrape = windows.timestamps[np.maximum(windows.hi - 1, 0)] + intervals[:, None]
+        stale = (windows.ends >= next_scrape - SCRAPE_SLACK_S) & (next_scrape <= last_scrape + SCRAPE_SLACK_S)
+        return values, present & ~stale
+
+    return kernel
 
 
 def extrapolated_rate(is_counter: bool, is_rate: bool) -> RangeKernel:

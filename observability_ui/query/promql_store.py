@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 from collections.abc import Callable, Hashable, Iterable
@@ -53,6 +54,8 @@ class MetricCache:
     series: dict[str, list[SeriesMeta]] = field(default_factory=dict)
     samples: dict[int, Samples] = field(default_factory=dict)
     timelines: dict[bytes, np.ndarray] = field(default_factory=dict)
+    gaps: dict[int, float] = field(default_factory=dict)  # id of a shared timeline -> its scrape interval
+    last_scrape: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     # a live recording's cache and the extent (recorded-until moment) it holds the samples of
     recording: tuple[float, MetricCache] | None = None
@@ -107,6 +110,30 @@ class MetricStore:
             with self._cache.lock:
                 self._load([series_id for series_id in missing if series_id not in self._cache.samples])
         return [self._cache.samples[meta.id] for meta in metas]
+
+    def last_scrape(self) -> float:
+        """When the newest scrape was (-inf without metrics): staleness needs a scrape to have
+        happened after a series' newest sample."""
+        if self._cache.last_scrape is None:
+            (newest,) = self._connection.execute("SELECT max(ts) FROM metric_samples").fetchone()
+            self._cache.last_scrape = -math.inf if newest is None else float(newest)
+        return self._cache.last_scrape
+
+    def scrape_intervals(self, samples: list[Samples]) -> np.ndarray:
+        """Each series' scrape interval, its smallest gap between samples; a series with a single
+        sample takes the smallest of the others' (or none: infinity).  Series scraped together
+        share one timeline array, so the gap is computed once per timeline."""
+        gaps = self._cache.gaps
+        own = []
+        for series in samples:
+            gap = gaps.get(id(series.timestamps))
+            if gap is None:
+                timestamps = series.timestamps
+                gap = float(np.diff(timestamps).min()) if len(timestamps) > 1 else math.inf
+                gaps[id(timestamps)] = gap  # every timeline here is the cache's, alive as long as it
+            own.append(gap)
+        fallback = min(own, default=math.inf)
+        return np.array([fallback if math.isinf(gap) else gap for gap in own], dtype=np.float64)
 
     def _shared(self, timestamps: np.ndarray) -> np.ndarray:
         """One array per distinct scrape timeline: series scraped together share it (less memory,
