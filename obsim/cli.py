@@ -290,18 +290,27 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
+    from obsim.dataset.writer import directory_size
     from simulator import cache
 
     if args.action == "clear":
         print(f"removed {cache.clear()} cached dataset(s) from {cache.cache_root()}")
         return 0
+    if args.action == "prune":
+        removed, freed = cache.prune()
+        print(
+            f"removed {removed} outdated dataset(s) and interrupted runs' leftovers: {freed / 1e6:.1f} MB freed"
+        )
+        return 0
     entries = cache.cached_datasets()
     if not entries:
         print(f"no cached datasets in {cache.cache_root()}")
     for path, manifest in entries:
-        size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
-        patched = "  patched" if manifest.get("patch_sha256") else ""
-        print(f"{path.name}  {manifest.get('scenario')}  seed {manifest.get('seed')}  {size:.1f} MB{patched}")
+        size = directory_size(path) / 1e6
+        notes = ("  patched" if manifest.get("patch_sha256") else "") + (
+            "  outdated (older code: `obsim cache prune`)" if cache.is_outdated(manifest) else ""
+        )
+        print(f"{path.name}  {manifest.get('scenario')}  seed {manifest.get('seed')}  {size:.1f} MB{notes}")
     return 0
 
 
@@ -426,8 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(func=_export)
 
-    cache_cmd = sub.add_parser("cache", help="list or clear cached datasets")
-    cache_cmd.add_argument("action", choices=["list", "clear"])
+    cache_cmd = sub.add_parser("cache", help="list, prune or clear cached datasets")
+    cache_cmd.add_argument(
+        "action",
+        choices=["list", "prune", "clear"],
+        help="prune: remove datasets older code built and interrupted runs' leftovers; clear: everything",
+    )
     cache_cmd.set_defaults(func=_cache)
 
     live_cli.register(sub)

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from obsim.dataset.schema import FORMAT_VERSION, MANIFEST_NAME
+from obsim.dataset.writer import directory_size, remove_abandoned_stagings
 from obsim.scenario import Scenario, previous_release
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +82,26 @@ def cached_datasets() -> list[tuple[Path, dict]]:
         except (OSError, json.JSONDecodeError):
             continue
     return sorted(found, key=lambda item: item[0].stat().st_mtime, reverse=True)
+
+
+def is_outdated(manifest: dict) -> bool:
+    """Built by other code than this checkout's: no scenario's key can lead to it any more."""
+    return manifest.get("code_hash") != code_hash()
+
+
+def prune() -> tuple[int, int]:
+    """Remove the datasets other code built and what killed runs left; returns (datasets, bytes)."""
+    root = cache_root()
+    if not root.exists():
+        return 0, 0
+    current = code_hash()
+    removed = freed = 0
+    for path, manifest in cached_datasets():
+        if manifest.get("code_hash") != current:
+            freed += directory_size(path)
+            shutil.rmtree(path)
+            removed += 1
+    return removed, freed + remove_abandoned_stagings(root)
 
 
 def clear() -> int:

@@ -140,9 +140,12 @@ def generate_each(scenarios: Sequence[Scenario], jobs: int, use_cache: bool = Tr
             return Outcome(scenario, None, error, time.monotonic() - started)
         return Outcome(scenario, generated, None, time.monotonic() - started)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for future in as_completed([pool.submit(timed, scenario) for scenario in scenarios]):
             yield future.result()
+    finally:  # interrupted (Ctrl-C reaches the running workers too): start no more runs
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_readiness(scenario: Scenario, target: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,5 +190,22 @@ def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "logs.jsonl").stat().st_size > 0
     assert main(["export", str(tmp_path / "missing"), "--format", "jsonl", "--out", str(tmp_path / "x")]) == 2
     assert "error" in capsys.readouterr().err
+    generated = generate(scenario, quiet=True).path  # into the cache
+    outdated = generated.with_name("0" * 20)
+    shutil.copytree(generated, outdated)
+    manifest = json.loads((outdated / "manifest.json").read_text())
+    (outdated / "manifest.json").write_text(json.dumps({**manifest, "code_hash": "older code"}))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    leftover = generated.with_name(f"{'1' * 20}.partial-{gone.pid}")
+    leftover.mkdir()
+    (leftover / "telemetry.sqlite").write_bytes(b"x" * 1000)
+    capsys.readouterr()
     assert main(["cache", "list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listing if "outdated" in line] == [outdated.name]
+    assert main(["cache", "prune"]) == 0
+    assert "removed 1 outdated dataset(s)" in capsys.readouterr().out
+    assert not outdated.exists() and not leftover.exists() and generated.exists()
     assert main(["cache", "clear"]) == 0
+    assert not generated.exists()

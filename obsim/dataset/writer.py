@@ -9,6 +9,7 @@ it while it is written; its manifest says so until :meth:`finish` marks it finis
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -50,14 +51,23 @@ def to_json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=_JSON_OPTIONS).decode()
 
 
-def _remove_abandoned_stagings(target: Path) -> None:
-    """Delete what killed runs of the same dataset left behind (``<target>.partial-<pid>`` of a
-    process that is gone): each can be hundreds of megabytes, and nothing else would reclaim them
-    short of ``obsim cache clear``.  A staging whose process still runs is another run's, and stays."""
-    for leftover in target.parent.glob(f"{target.name}{STAGING_MARKER}*"):
+def remove_abandoned_stagings(directory: Path, dataset_name: str | None = None) -> int:
+    """Delete what killed runs left behind in ``directory`` (``<name>.partial-<pid>`` of a process
+    that is gone), of one dataset or of any; returns the bytes freed.  Each can be hundreds of
+    megabytes.  A staging whose process still runs is another run's, and stays."""
+    pattern = f"{glob.escape(dataset_name) if dataset_name else '*'}{STAGING_MARKER}*"
+    freed = 0
+    for leftover in directory.glob(pattern):
         pid = leftover.name.rpartition(STAGING_MARKER)[2]
         if pid.isdigit() and not process_alive(int(pid)):
+            freed += directory_size(leftover)
             shutil.rmtree(leftover, ignore_errors=True)
+    return freed
+
+
+def directory_size(directory: Path) -> int:
+    """Bytes in the files directly inside ``directory`` (a dataset has no subdirectories)."""
+    return sum(entry.stat().st_size for entry in directory.iterdir() if entry.is_file())
 
 
 class DatasetWriter:
@@ -66,7 +76,7 @@ class DatasetWriter:
     def __init__(self, target: Path) -> None:
         self.target = Path(target)
         self.staging = self.target.with_name(f"{self.target.name}{STAGING_MARKER}{os.getpid()}")
-        _remove_abandoned_stagings(self.target)
+        remove_abandoned_stagings(self.target.parent, self.target.name)  # a rerun of a killed run
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
