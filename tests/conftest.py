@@ -20,6 +20,8 @@ import pytest
 from obsim import scenario as scenarios
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
+from simulator import cache
+from simulator.generate import generate
 from tests.exported import Metrics
 from tests.postgres import postgres_url  # noqa: F401  (a fixture for every test module)
 
@@ -46,12 +48,16 @@ RUNS: dict[str, tuple[str, bool]] = {
 }
 
 
-def _generate(scenario_id: str, fixed: bool) -> Path:
-    from simulator.generate import generate
+# Where the session's runs go, read once: a test that points OBSIM_CACHE_DIR at a directory of its
+# own (and clears it) changes the environment of the whole process, these runs' threads included.
+_CACHE_ROOT = cache.cache_root()
 
+
+def _generate(scenario_id: str, fixed: bool) -> Path:
     loaded = scenarios.load(scenario_id)
     patch = scenarios.fix_patch(loaded) if fixed else None
-    return generate(loaded, patch_file=patch, quiet=True).path
+    key = cache.dataset_key(loaded, loaded.default_seed, patch.read_bytes() if patch else None)
+    return generate(loaded, patch_file=patch, out=_CACHE_ROOT / key, quiet=True).path
 
 
 class Datasets(Mapping[str, Path]):
