@@ -303,12 +303,13 @@ def _cache(args: argparse.Namespace) -> int:
         )
         return 0
     entries = cache.cached_datasets()
+    current = cache.code_hash()
     if not entries:
         print(f"no cached datasets in {cache.cache_root()}")
     for path, manifest in entries:
         size = directory_size(path) / 1e6
         notes = ("  patched" if manifest.get("patch_sha256") else "") + (
-            "  outdated (older code: `obsim cache prune`)" if cache.is_outdated(manifest) else ""
+            "  outdated (older code: `obsim cache prune`)" if manifest.get("code_hash") != current else ""
         )
         print(f"{path.name}  {manifest.get('scenario')}  seed {manifest.get('seed')}  {size:.1f} MB{notes}")
     return 0

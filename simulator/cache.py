@@ -84,13 +84,9 @@ def cached_datasets() -> list[tuple[Path, dict]]:
     return sorted(found, key=lambda item: item[0].stat().st_mtime, reverse=True)
 
 
-def is_outdated(manifest: dict) -> bool:
-    """Built by other code than this checkout's: no scenario's key can lead to it any more."""
-    return manifest.get("code_hash") != code_hash()
-
-
 def prune() -> tuple[int, int]:
-    """Remove the datasets other code built and what killed runs left; returns (datasets, bytes)."""
+    """Remove the datasets other code built (no scenario's key can lead to them any more) and what
+    killed runs left; returns (datasets, bytes)."""
     root = cache_root()
     if not root.exists():
         return 0, 0
