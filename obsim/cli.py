@@ -122,9 +122,16 @@ def _print_summary(path: Path, cached: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from simulator import cache
     from simulator.generate import generate
 
     loaded = _resolve_scenario(args.scenario)
+    if not cache.is_cached(loaded, args.seed):
+        print(
+            f"generating {loaded.id}: a few minutes, once for this code and seed"
+            " (`obsim generate --all` prepares every scenario ahead of interviews)",
+            flush=True,
+        )
     result = generate(loaded, seed=args.seed)
     _print_summary(result.path, cached=result.cached)
     return _serve_dataset(result.path, loaded.brief, args, loaded)
