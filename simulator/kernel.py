@@ -139,6 +139,8 @@ class Kernel:
             task = self._task_of.pop(glet)
             try:
                 task.result = fn(*args)
+            except KeyboardInterrupt as exc:  # Ctrl-C while this task ran: the run's, not the task's
+                self._failure = self._failure or exc
             except BaseException as exc:
                 if self._failure is None:
                     self._failure = SimulationError(f"task {task.name!r} crashed: {exc!r}")

@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         def progress(fraction: float) -> None:
             bar.update(round(fraction * 100) - bar.n)
 
-        counts = simulate(scenario, args.seed, args.out, json.loads(args.manifest), progress)
+        try:
+            counts = simulate(scenario, args.seed, args.out, json.loads(args.manifest), progress)
+        except KeyboardInterrupt:
+            print("simulation interrupted: nothing was published", file=sys.stderr)
+            return 130
     print(json.dumps(counts, sort_keys=True))
     return 0
 

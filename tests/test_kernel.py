@@ -92,6 +92,26 @@ def test_crashed_task_stops_the_run_loudly():
         kernel.run(until=5.0)
 
 
+def test_ctrl_c_inside_a_task_interrupts_the_run_not_the_task():
+    """The worker reports an interrupt as one, instead of as a crashed request."""
+    kernel = Kernel(start=0.0)
+    finished: list[float] = []
+
+    def interrupted() -> None:
+        kernel.sleep(1.0)
+        raise KeyboardInterrupt
+
+    def later() -> None:
+        kernel.sleep(2.0)
+        finished.append(kernel.now)
+
+    kernel.spawn(interrupted, name="request")
+    kernel.spawn(later, name="other")
+    with pytest.raises(KeyboardInterrupt):
+        kernel.run(until=5.0)
+    assert finished == [] and kernel.now < 2.0
+
+
 def test_blocking_outside_a_task_is_refused():
     kernel = Kernel(start=0.0)
     with pytest.raises(SimulationError):
