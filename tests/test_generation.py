@@ -89,16 +89,6 @@ def test_the_cache_key_follows_what_the_simulation_reads(tmp_path):
     assert dataset_key(scenario, 1, b"--- a\n+++ b\n") != key
 
 
-def test_second_generation_is_served_from_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
-    scenario = _short_scenario(tmp_path / "scenarios")
-    first = generate(scenario, quiet=True)
-    second = generate(scenario, quiet=True)
-    assert not first.cached and second.cached
-    assert first.path == second.path
-    assert "short" not in first.path.name, "dataset directory names must be opaque"
-
-
 def test_generating_ahead_runs_side_by_side_and_one_failure_spares_the_rest(tmp_path, monkeypatch):
     monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
     good = _short_scenario(tmp_path / "good")
@@ -111,6 +101,7 @@ def test_generating_ahead_runs_side_by_side_and_one_failure_spares_the_rest(tmp_
     (again,) = generate_each([good], jobs=1)
     assert again.generated is not None and again.generated.cached
     assert again.generated.path == outcomes[id(good)].generated.path
+    assert "short" not in again.generated.path.name, "dataset directory names must be opaque"
 
 
 def test_generate_all_reports_every_scenario_ready_once_generated(datasets, capsys):
@@ -182,15 +173,16 @@ def test_a_killed_run_leaves_no_usable_dataset(tmp_path):
 def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
     scenario = _short_scenario(tmp_path / "scenarios")
-    out = tmp_path / "dataset"
-    assert main(["generate", str(scenario.source), "--out", str(out)]) == 0
+    assert main(["generate", str(scenario.source)]) == 0
     summary = capsys.readouterr().out
     assert "requests" in summary and "pool peak" in summary
-    assert main(["export", str(out), "--format", "jsonl", "--out", str(tmp_path / "logs.jsonl")]) == 0
+    again = generate(scenario, quiet=True)
+    assert again.cached and f"dataset   {again.path}" in summary
+    generated = again.path
+    assert main(["export", str(generated), "--format", "jsonl", "--out", str(tmp_path / "logs.jsonl")]) == 0
     assert (tmp_path / "logs.jsonl").stat().st_size > 0
     assert main(["export", str(tmp_path / "missing"), "--format", "jsonl", "--out", str(tmp_path / "x")]) == 2
     assert "error" in capsys.readouterr().err
-    generated = generate(scenario, quiet=True).path  # into the cache
     outdated = generated.with_name("0" * 20)
     shutil.copytree(generated, outdated)
     manifest = json.loads((outdated / "manifest.json").read_text())
