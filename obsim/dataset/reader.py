@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
+import orjson
+
 from obsim.dataset.schema import DATABASE_NAME, FORMAT_VERSION, MANIFEST_NAME
 
 STAGING_MARKER = ".partial-"  # DatasetWriter builds a dataset in "<target>.partial-<pid>"
@@ -181,7 +183,7 @@ class Dataset:
         """Stream all spans ordered by start time (ties broken by ids, for deterministic output)."""
         rows = self.connection.execute("SELECT * FROM spans ORDER BY start, trace_id, span_id")
         for *head, attributes, events in rows:
-            yield Span(*head, json.loads(attributes), json.loads(events))
+            yield Span(*head, orjson.loads(attributes), orjson.loads(events))
 
     def logs(self) -> Iterator[LogRecord]:
         """Stream all log records ordered by time, then insertion order."""
@@ -190,7 +192,7 @@ class Dataset:
             " FROM logs ORDER BY ts, id"
         )
         for *head, attributes in rows:
-            yield LogRecord(*head, json.loads(attributes))
+            yield LogRecord(*head, orjson.loads(attributes))
 
     # -- lifecycle --------------------------------------------------------------------------------
     def close(self) -> None:

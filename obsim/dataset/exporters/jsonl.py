@@ -6,10 +6,11 @@ read the same way; the remaining attributes are merged in at the top level, as s
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from obsim.dataset.exporters._atomic import atomic_text_file
 from obsim.dataset.reader import Dataset, LogRecord
@@ -19,7 +20,7 @@ def export(dataset: Dataset, out: Path) -> None:
     """Write every log record of ``dataset``, in time order, to the file ``out``."""
     with atomic_text_file(out) as handle:
         for record in dataset.logs():
-            handle.write(json.dumps(_entry(record), ensure_ascii=False, allow_nan=False) + "\n")
+            handle.write(orjson.dumps(_entry(record), option=orjson.OPT_APPEND_NEWLINE).decode())
 
 
 def _entry(record: LogRecord) -> dict[str, Any]:
