@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import orjson
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -105,7 +106,7 @@ def test_otlp_export_parses_with_the_official_messages(datasets, tmp_path):
         total = sum(
             len(scope[items])
             for line in lines
-            for resource in json.loads(line)[key]
+            for resource in orjson.loads(line)[key]
             for scope in resource[inner]
         )
         assert total == (span_count if name == "traces.jsonl" else log_count), name
