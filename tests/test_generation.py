@@ -24,7 +24,7 @@ from tests.conftest import RUNS
 
 
 def _short_scenario(root: Path, keep_readiness: bool = False) -> scenarios.Scenario:
-    """connection-leak cut to 16 minutes, degrading from minute 4: small but exercising every path.
+    """connection-leak cut to 10 minutes, degrading from minute 3: small but exercising every path.
 
     Too short for the pool to fill, so its readiness assertions are dropped unless asked for.
     """
@@ -32,8 +32,8 @@ def _short_scenario(root: Path, keep_readiness: bool = False) -> scenarios.Scena
     if not keep_readiness:
         text = re.sub(r"\[\[readiness\]\]\n(?:\w+ = .*\n)+", "", text)
     text = text.replace('id = "connection-leak"', 'id = "short"')
-    text = re.sub(r"end = \S+", "end = 2026-03-10T14:16:00Z", text, count=1)
-    text = text.replace("start_minute = 20", "start_minute = 4")
+    text = re.sub(r"end = \S+", "end = 2026-03-10T14:10:00Z", text, count=1)
+    text = text.replace("start_minute = 20", "start_minute = 3")
     directory = root / "short"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / scenarios.SCENARIO_FILE).write_text(text)
