@@ -14,6 +14,11 @@ would add is modelled on top:
 * **Session state**, as psycopg's implicit transactions produce it: the first statement after a
   commit or rollback opens a transaction (``xact_start``); a backend is ``active`` while a statement
   runs, ``idle in transaction`` between statements, ``idle`` after commit/rollback.
+* **Statement text** as PostgreSQL's client stack shows it.  The engine compiles with psycopg's
+  ``pyformat`` parameters (``%(tenant_id_1)s``), so the service's spans record what SQLAlchemy
+  would hand psycopg; ``pg_stat_activity.query`` shows the server-side form with numbered
+  parameters (``$1``), as psycopg 3 sends it.  Neither shows SQLite's ``?``.  The shim turns the
+  text into SQLite's named form (``:tenant_id_1``) to run it (:func:`statement_forms`).
 
 Rollback does not undo SQLite's autocommitted writes: the model is about time and sessions, and no
 figure the candidate sees depends on rolled-back rows.
@@ -22,9 +27,11 @@ figure the candidate sees depends on rolled-back rows.
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from simulator.kernel import Kernel
 
@@ -32,6 +39,34 @@ from simulator.kernel import Kernel
 _STEP_GRANULARITY = 100
 # How often a long statement's share of the CPUs is recomputed.
 _QUANTUM_S = 0.25
+# The engine option that makes SQLAlchemy compile statements with psycopg's parameter style.
+PARAMSTYLE = "pyformat"
+_PYFORMAT_TOKEN = re.compile(r"%\((\w+)\)s|%%")
+
+
+class StatementForms(NamedTuple):
+    """One statement as SQLite runs it and as ``pg_stat_activity`` shows it."""
+
+    sqlite: str
+    server: str
+
+
+@lru_cache(maxsize=4096)
+def statement_forms(statement: str) -> StatementForms:
+    """``pyformat`` text (``%(name)s``, ``%%`` for a literal percent) in SQLite's named form
+    (``:name``) and in PostgreSQL's server-side form (``$1``, numbered by first appearance)."""
+    numbers: dict[str, int] = {}
+
+    def named(match: re.Match[str]) -> str:
+        return "%" if match.group(1) is None else ":" + match.group(1)
+
+    def numbered(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        return "$" + str(numbers.setdefault(name, len(numbers) + 1))
+
+    return StatementForms(_PYFORMAT_TOKEN.sub(named, statement), _PYFORMAT_TOKEN.sub(numbered, statement))
 
 
 @dataclass
@@ -104,8 +139,10 @@ class SimulatedPostgres:
         now = kernel.now
         if backend.xact_start is None:
             backend.xact_start = now
+        forms = statement_forms(sql)
+        sql = forms.sqlite
         backend.state = "active"
-        backend.query = sql
+        backend.query = forms.server
         backend.query_start = now
         backend.state_change = now
         ticks_before = self._ticks

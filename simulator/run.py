@@ -27,7 +27,7 @@ from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel
 from simulator.load import LoadGenerator
-from simulator.postgres import DatabaseServerModel, SimulatedPostgres
+from simulator.postgres import PARAMSTYLE, DatabaseServerModel, SimulatedPostgres
 from simulator.randomness import derive_seed, stream
 from simulator.redis_connection import connection_class
 from simulator.redis_exporter import RedisExporter
@@ -182,6 +182,7 @@ def _simulate(
             return {
                 "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool),
                 "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
+                "paramstyle": PARAMSTYLE,
             }
 
         app = code.app.create_app(settings, **engine_options(code, settings))
