@@ -335,6 +335,8 @@ def test_validation_service_failure_is_a_502(
     [error] = logs.with_message("upstream service error")
     assert error["level"] == "error"
     assert error["error.type"] == "ExternalServiceError"
+    # The record is the service's own: the peer is an attribute, not the record's service.
+    assert error["service"] == "platform-api" and error["peer.service"] == "validation-service"
 
 
 def test_user_routes(

@@ -178,7 +178,27 @@ def test_database_sessions_are_snapshotted_every_15_seconds(datasets):
         ).fetchone()
     assert all(round(b - a, 3) == 15.0 for a, b in itertools.pairwise(stamps))
     assert stuck[0] >= 150
-    assert re.search(r"FROM workflows", stuck[1])
+    assert re.search(r"FROM workflows WHERE workflows.tenant_id = \$1 AND workflows.name = \$2", stuck[1])
+
+
+def test_statements_read_as_postgresql_and_psycopg_write_them(datasets):
+    """No SQLite ``?`` placeholder anywhere: spans carry the driver's ``%(name)s``, the server ``$n``."""
+    with _db(datasets, "connection-leak") as dataset:
+        db = dataset.connection
+        statements = [
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT json_extract(attributes, '$.\"db.statement\"') FROM span_templates"
+                " WHERE json_extract(attributes, '$.\"db.statement\"') IS NOT NULL"
+            )
+        ]
+        queries = [row[0] for row in db.execute("SELECT DISTINCT query FROM db_session_states")]
+    assert len(statements) > 20 and len(queries) > 5
+    placeholder = re.compile(r"[=(,] *\?")
+    assert not [text for text in statements + queries if placeholder.search(text)]
+    assert any("%(tenant_id_1)s" in text for text in statements)
+    assert any(re.search(r"= \$1\b", text) for text in queries)
+    assert not any("%(" in text for text in queries)
 
 
 def test_app_under_test_says_nothing_about_its_faults():

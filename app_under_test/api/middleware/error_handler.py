@@ -44,7 +44,7 @@ def _app_error(error: AppError) -> ErrorResponse:
 
 
 def _upstream_error(error: ExternalServiceError) -> ErrorResponse:
-    _log_server_error("upstream service error", error, service=error.service)
+    _log_server_error("upstream service error", error, **{"peer.service": error.service})
     return {"error": "Upstream service unavailable", "service": error.service}, 502
 
 
