@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import console, interview, views
+from observability_ui import console, interview, openapi, views
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
@@ -59,6 +59,8 @@ def create_app(
         app.register_blueprint(interview.bp)
         app.register_blueprint(console.bp)
         interview.install(app, interviews, incident)
+    # After the interview's own check: a request without the candidate's link is refused for that.
+    app.before_request(_documented_parameters_only)
 
     @app.teardown_appcontext
     def _close(_: BaseException | None) -> None:
@@ -96,6 +98,19 @@ def create_app(
         return response
 
     return app
+
+
+def _documented_parameters_only() -> None:
+    """Refuse an ``/api/`` call whose query the OpenAPI document does not describe: the views read
+    only the parameters they know, so anything else would be silently ignored (``time=`` instead of
+    ``at=`` answering for the end of the recording)."""
+    if request.url_rule is None or not request.path.startswith("/api/"):
+        return
+    problem = openapi.undocumented_query(
+        openapi.path_of(request.url_rule.rule), request.args.to_dict(flat=False)
+    )
+    if problem is not None:
+        raise UiError(problem)
 
 
 def _preload_metrics(app: Flask) -> None:

@@ -16,10 +16,22 @@ import orjson
 from observability_ui.json_provider import OPTIONS
 
 MAX_POINTS = 720
+NO_DATA = {
+    "text": "No data",
+    "xref": "paper",
+    "yref": "paper",
+    "x": 0.5,
+    "y": 0.5,
+    "showarrow": False,
+    "font": {"size": 14},
+}
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """Plotly's UTC date text; milliseconds when the instant has them, as in the buckets of a range of
+    a few seconds, which would otherwise share one x."""
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return text[:-7] if ts == int(ts) else text[:-3]
 
 
 def downsample_max(
@@ -49,9 +61,26 @@ def line(name: str, points: Sequence[tuple[float, float]], **style: Any) -> dict
     }
 
 
-def figure(traces: Iterable[dict[str, Any]], y_title: str = "", y_format: str = "", **layout: Any) -> str:
-    """The JSON for a ``data-figure`` attribute."""
+def figure(
+    traces: Iterable[dict[str, Any]],
+    y_title: str = "",
+    y_format: str = "",
+    x_range: tuple[float, float] | None = None,
+    **layout: Any,
+) -> str:
+    """The JSON for a ``data-figure`` attribute.
+
+    With ``x_range`` (epoch seconds) the x-axis is that range whatever the data covers, as in
+    Grafana: a series that starts late is seen to start late.  A figure without traces says "No
+    data" instead of plotly's empty axes (a y-axis of 0 to 4, an x-axis in the year 2000).
+    """
+    data = list(traces)
     yaxis: dict[str, Any] = {"title": {"text": y_title}} if y_title else {}
     if y_format:
         yaxis["tickformat"] = y_format
-    return orjson.dumps({"data": list(traces), "layout": {"yaxis": yaxis, **layout}}, option=OPTIONS).decode()
+    if x_range is not None:
+        layout["xaxis"] = {**layout.get("xaxis", {}), "range": [_iso(x_range[0]), _iso(x_range[1])]}
+    if not data:
+        yaxis["showticklabels"] = False
+        layout["annotations"] = [*layout.get("annotations", []), NO_DATA]
+    return orjson.dumps({"data": data, "layout": {"yaxis": yaxis, **layout}}, option=OPTIONS).decode()

@@ -5,14 +5,22 @@ candidate who prefers ``curl``) sees exactly what the page shows.  The document 
 here rather than generated from decorators: the views stay plain Flask, and a test holds the two
 together — every ``/api/`` rule must be documented, every documented path must exist, and every
 real response is validated against its schema.
+
+The document is also what the app enforces: a query parameter an operation does not list is refused
+(:func:`undocumented_query`), so a script that says ``time=`` or ``limit=`` learns at once that it is
+not asking what it thinks, rather than getting an answer for the default window or page.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
+from observability_ui.views.code import SEARCH_LIMIT
 from observability_ui.views.database import HISTORY_COLUMNS, STATES
-from observability_ui.views.jobs import OUTCOMES
+from observability_ui.views.jobs import OUTCOMES, RUN_LIMIT
+from observability_ui.views.logs import PAGE_SIZE
 from observability_ui.views.traces import MAX_LIMIT
 
 Schema = dict[str, Any]
@@ -198,15 +206,25 @@ def _json(schema: Schema, description: str = "OK") -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-BAD_INPUT = _json(_ref("Error"), "The input cannot be used; `error` says why.")
+BAD_INPUT = _json(
+    _ref("Error"),
+    "The input cannot be used (a value it cannot read, or a query parameter this operation does not "
+    "list); `error` says why.",
+)
 NOT_FOUND = _json(_ref("Error"), "No such thing in this dataset.")
 BAD_QUERY = _json(_ref("Error"), "The query or range cannot be used; `error` says why and `position` where.")
 
 
 def _get(summary: str, parameters: list[Schema], ok: Schema, *errors: tuple[str, Schema]) -> Schema:
-    responses = {"200": _json(ok), **dict(errors or (("400", BAD_INPUT),))}
+    responses = {"200": _json(ok), "400": BAD_INPUT, **dict(errors)}
     return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
 
+
+WARNINGS: Schema = {
+    **_array(STRING),
+    "description": "what may make the answer not what was meant, e.g. a metric name no series has "
+    "(with the closest names): an empty `series` from a misspelt name looks like a quiet period",
+}
 
 LOG_PARAMETERS = [
     *RANGE_PARAMETERS,
@@ -247,14 +265,11 @@ PATHS: dict[str, Schema] = {
             }
         ),
     ),
-    "/api/metrics/names": _get(
-        "Every metric sample name.", [], _object({"names": _array(STRING)}), ("400", BAD_INPUT)
-    ),
+    "/api/metrics/names": _get("Every metric sample name.", [], _object({"names": _array(STRING)})),
     "/api/metrics/labels": _get(
         "A metric's label names and the values each takes.",
         [_query("metric", "A name from /api/metrics/names.", required=True)],
         _object({"metric": STRING, "labels": {"type": "object", "additionalProperties": _array(STRING)}}),
-        ("400", BAD_INPUT),
         ("404", NOT_FOUND),
     ),
     "/api/metrics/query_range": _get(
@@ -264,14 +279,25 @@ PATHS: dict[str, Schema] = {
             *RANGE_PARAMETERS,
             _query("step", "Seconds between points, at least 1.", NUMBER),
         ],
-        _object({"range": _ref("Range"), "step": NUMBER, "series": _array(_ref("RangeSeries"))}),
+        _object(
+            {
+                "range": _ref("Range"),
+                "step": NUMBER,
+                "series": _array(_ref("RangeSeries")),
+                "warnings": WARNINGS,
+            }
+        ),
         ("400", BAD_QUERY),
     ),
     "/api/metrics/query": _get(
         "Evaluate PromQL at one instant.",
         [_query("query", "PromQL.", required=True), *RANGE_PARAMETERS, AT_PARAMETER],
         _object(
-            {"at": NUMBER, "series": _array(_object({"labels": _ref("Labels"), "value": NULLABLE_NUMBER}))}
+            {
+                "at": NUMBER,
+                "series": _array(_object({"labels": _ref("Labels"), "value": NULLABLE_NUMBER})),
+                "warnings": WARNINGS,
+            }
         ),
         ("400", BAD_QUERY),
     ),
@@ -284,7 +310,10 @@ PATHS: dict[str, Schema] = {
                 "query": STRING,
                 "total": INTEGER,
                 "offset": INTEGER,
-                "limit": INTEGER,
+                "limit": {
+                    **INTEGER,
+                    "description": f"the page size, always {PAGE_SIZE}: page through `total` with `offset`",
+                },
                 "entries": _array(_ref("LogEntry")),
             }
         ),
@@ -311,7 +340,11 @@ PATHS: dict[str, Schema] = {
             _query("min_duration", "Whole-trace duration at least this: `250ms`, `2s`, `1.5m`."),
             _query("max_duration", "Whole-trace duration at most this."),
             _query("errors", "`1`: only traces with an error span.", {"type": "string", "enum": ["", "1"]}),
-            _query("limit", f"At most this many traces (1-{MAX_LIMIT}, default 50).", INTEGER),
+            _query(
+                "limit",
+                f"At most this many traces (1-{MAX_LIMIT}, default 50); a larger one is refused, not clamped.",
+                {**INTEGER, "minimum": 1, "maximum": MAX_LIMIT},
+            ),
         ],
         _object({"range": _ref("Range"), "total": INTEGER, "traces": _array(_ref("TraceSummary"))}),
     ),
@@ -331,6 +364,7 @@ PATHS: dict[str, Schema] = {
                         }
                     )
                 ),
+                "400": BAD_INPUT,
                 "404": NOT_FOUND,
             },
         }
@@ -374,7 +408,18 @@ PATHS: dict[str, Schema] = {
             _query("job", "One job id."),
             _query("outcome", "One outcome.", {"type": "string", "enum": ["", *OUTCOMES]}),
         ],
-        _object({"range": _ref("Range"), "total": INTEGER, "limit": INTEGER, "runs": _array(_ref("JobRun"))}),
+        _object(
+            {
+                "range": _ref("Range"),
+                "total": INTEGER,
+                "limit": {
+                    **INTEGER,
+                    "description": f"the most runs returned, always {RUN_LIMIT}: when `total` is larger, "
+                    "narrow the range or filter by `job` or `outcome`",
+                },
+                "runs": _array(_ref("JobRun")),
+            }
+        ),
     ),
     "/api/jobs/per_minute": _get(
         "Starts per minute by job, and the most runs in progress at once in each minute.",
@@ -400,8 +445,8 @@ PATHS: dict[str, Schema] = {
         _object(
             {
                 "matches": _array(_object({"path": STRING, "line": INTEGER, "text": STRING})),
-                "truncated": {"type": "boolean"},
-                "limit": INTEGER,
+                "truncated": {"type": "boolean", "description": "more lines matched than `limit`"},
+                "limit": {**INTEGER, "description": f"the most matches returned, always {SEARCH_LIMIT}"},
             }
         ),
     ),
@@ -416,8 +461,47 @@ def document() -> dict[str, Any]:
             "title": "obsim observability platform API",
             "version": "1",
             "description": "Read-only JSON behind every view. Times are epoch seconds, UTC. "
-            "Bad input gets a 4xx with an `error` message, never a stack trace.",
+            "Bad input gets a 4xx with an `error` message, never a stack trace; so does a query "
+            "parameter an operation does not list here, or one given twice.",
         },
         "paths": PATHS,
         "components": {"schemas": SCHEMAS},
     }
+
+
+_RULE_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")
+
+
+def path_of(rule: str) -> str:
+    """The document's path for a Flask rule: ``/api/traces/<trace_id>`` is ``/api/traces/{trace_id}``."""
+    return _RULE_VARIABLE.sub(r"{\1}", rule)
+
+
+def query_parameters(path: str) -> list[str]:
+    """The query parameters the document lists for ``path``'s GET, in its order (none if unlisted)."""
+    parameters = PATHS.get(path, {}).get("get", {}).get("parameters", [])
+    return [parameter["name"] for parameter in parameters if parameter["in"] == "query"]
+
+
+def undocumented_query(path: str, given: Mapping[str, list[str]]) -> str | None:
+    """Why a request's query cannot be answered as documented, or None when it can.
+
+    ``given`` maps each query parameter to its values (``request.args.to_dict(flat=False)``).  A
+    parameter the operation does not list would be ignored, and one given twice would be half
+    ignored: either way the answer would be for something other than what was asked.
+    """
+    accepted = query_parameters(path)
+    unknown = [name for name in given if name not in accepted]
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        listed = f"accepts {', '.join(accepted)}" if accepted else "takes no query parameters"
+        return (
+            f"unknown query parameter{plural} {', '.join(repr(name) for name in unknown)}: "
+            f"{path} {listed} (see /api/openapi.json)"
+        )
+    repeated = [name for name, values in given.items() if len(values) > 1]
+    if repeated:
+        plural = "s" if len(repeated) > 1 else ""
+        names = ", ".join(repr(name) for name in repeated)
+        return f"query parameter{plural} {names} given more than once: give each once"
+    return None

@@ -3,7 +3,8 @@
 A dataset is a recording, so "now" is the end of its window: ``now-1h`` means the last hour of
 the recording.  Accepted forms, as Grafana users type them: ``now``, ``now-15m``, ``now-2h``,
 ``now-1d``; ISO 8601 timestamps (UTC when no offset is given); epoch seconds or milliseconds.
-Ranges are clamped to the window; inverted, empty or absurd ranges are refused with a message.
+Ranges are clamped to the window and widened to at least :data:`MIN_SPAN_S`, and the range says so
+(``adjusted``) so the page can show it; inverted, empty or absurd ranges are refused with a message.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import UTC, datetime
 
 _RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+(?:\.\d+)?)\s*([smhdw]))?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MIN_SPAN_S = 60.0
+# Short enough to zoom in on the second a transaction began; a query needs some width to divide.
+MIN_SPAN_S = 1.0
 
 PRESETS = (
     ("Last 5 minutes", "now-5m"),
@@ -37,6 +39,7 @@ class TimeRange:
     end: float
     raw_from: str
     raw_to: str
+    adjusted: str = ""  # how the range differs from what was asked, for the time picker to say
 
     @property
     def span(self) -> float:
@@ -93,12 +96,24 @@ def resolve(
             f"the range {format_utc(start)} – {format_utc(end)} is outside the recorded window "
             f"{format_utc(window_start)} – {format_utc(window_end)}"
         )
-    start, end = max(start, window_start), min(end, window_end)
+    start, end, adjusted = _fit(start, end, window)
+    return TimeRange(start, end, raw_from, raw_to, adjusted)
+
+
+def _fit(start: float, end: float, window: tuple[float, float]) -> tuple[float, float, str]:
+    """Clip the range to the window and widen it to :data:`MIN_SPAN_S`, saying what changed: a range
+    quietly different from the one typed would have the candidate misread what the page shows."""
+    window_start, window_end = window
+    notes = []
+    if start < window_start or end > window_end:
+        start, end = max(start, window_start), min(end, window_end)
+        notes.append(f"clipped to the recording, {format_utc(window_start)} – {format_utc(window_end)}")
     if end - start < MIN_SPAN_S:
-        centre = (start + end) / 2
-        start = max(window_start, centre - MIN_SPAN_S / 2)
+        centre = (start + end) / 2  # kept in the middle, unless that would cross an end of the window
+        start = max(window_start, min(centre - MIN_SPAN_S / 2, window_end - MIN_SPAN_S))
         end = min(window_end, start + MIN_SPAN_S)
-    return TimeRange(start, end, raw_from, raw_to)
+        notes.append(f"widened to {MIN_SPAN_S:g} s, the shortest range shown")
+    return start, end, "; ".join(notes)
 
 
 def format_utc(ts: float, seconds: bool = True) -> str:

@@ -140,12 +140,25 @@ def _run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if target.is_dir():
-        return _serve_dataset(target, args.brief or "", args)
+        return _serve_dataset(target, args.brief or _recorded_scenario_brief(target), args)
     from simulator.generate import generate
 
     loaded = _resolve_scenario(args.target)
     result = generate(loaded, seed=args.seed)
     return _serve_dataset(result.path, loaded.brief, args, loaded)
+
+
+def _recorded_scenario_brief(path: Path) -> str:
+    """The brief of the scenario a dataset was generated from, so a bare dataset still shows the
+    incident it recorded; empty for a live recording or a scenario this checkout does not have."""
+    with Dataset.open(path) as dataset:
+        scenario_id = dataset.manifest.get("scenario")
+    if not isinstance(scenario_id, str) or scenario_id not in scenarios.available():
+        return ""
+    try:
+        return scenarios.load(scenario_id).brief
+    except ScenarioError:  # a broken scenario file must not keep its recording from being served
+        return ""
 
 
 def _serve_dataset(
@@ -400,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the observability platform over a dataset or a scenario")
     serve.add_argument("target", help="a dataset directory, or a scenario id (generated if not cached)")
     serve.add_argument("--seed", type=int)
-    serve.add_argument("--brief", help="incident brief to show with a bare dataset directory")
+    serve.add_argument(
+        "--brief",
+        help="incident brief to show with a bare dataset directory"
+        " (default: the brief of the scenario it was generated from)",
+    )
     _server_options(serve)
     serve.set_defaults(func=_serve)
 

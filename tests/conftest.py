@@ -20,6 +20,7 @@ import pytest
 from obsim import scenario as scenarios
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
+from obsim.dataset.writer import DatasetWriter
 from simulator import cache
 from simulator.generate import generate
 from tests.exported import Metrics
@@ -135,3 +136,30 @@ def exports(datasets, tmp_path_factory) -> dict[str, dict[str, Path]]:
 @pytest.fixture(scope="session")
 def metrics(exports) -> dict[str, Metrics]:
     return {name: Metrics.parse(files["metrics"]) for name, files in exports.items()}
+
+
+HANDMADE_START = 1_773_151_200.0  # 2026-03-10 14:00 UTC, a multiple of the 15 s scrape interval
+HANDMADE_SCRAPES = 241  # an hour
+
+
+@pytest.fixture(scope="session")
+def handmade_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An hour of a few real metric names, written by the real writer in a moment: for UI tests that
+    need an app over some data but not a simulated incident (no generation, so they run first)."""
+    writer = DatasetWriter(tmp_path_factory.mktemp("handmade") / "dataset")
+    pool = ("db_client_connection_count", "gauge", "connections", "db_client_connection_count")
+    requests = ("http_server_request_duration_seconds", "histogram", "duration")
+    series = {
+        writer.series_id(*pool, {"db_client_connection_state": "idle"}): lambda i: 3.0,
+        writer.series_id(*pool, {"db_client_connection_state": "used"}): lambda i: 7.0,
+        writer.series_id(
+            *requests, "http_server_request_duration_seconds_count", {"http_route": "/api/v1/workflows"}
+        ): float,
+    }
+    writer.add_samples(
+        (sid, HANDMADE_START + 15 * i, value(i))
+        for sid, value in series.items()
+        for i in range(HANDMADE_SCRAPES)
+    )
+    end = HANDMADE_START + 15 * (HANDMADE_SCRAPES - 1)
+    return writer.finish({"scenario": "hand-made", "window_start": HANDMADE_START, "window_end": end})

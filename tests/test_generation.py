@@ -201,3 +201,15 @@ def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
     assert not outdated.exists() and not leftover.exists() and generated.exists()
     assert main(["cache", "clear"]) == 0
     assert not generated.exists()
+
+
+def test_a_bare_dataset_is_served_with_the_brief_of_the_scenario_it_recorded(datasets, tmp_path):
+    from obsim.cli import _recorded_scenario_brief
+
+    recorded = datasets["memory-leak"]
+    assert _recorded_scenario_brief(recorded) == scenarios.load("memory-leak").brief != ""
+    foreign = tmp_path / "foreign"
+    shutil.copytree(recorded, foreign)
+    manifest = json.loads((foreign / "manifest.json").read_text())
+    (foreign / "manifest.json").write_text(json.dumps({**manifest, "scenario": "not-in-this-checkout"}))
+    assert _recorded_scenario_brief(foreign) == ""

@@ -60,6 +60,9 @@ def test_without_a_link_nothing_is_served(setup):
         assert response.status_code == 403 and "interview link" in response.get_data(as_text=True), path
     api = anonymous.get("/api/metrics/names")
     assert api.status_code == 403 and "error" in api.json
+    # the link is checked first: without one, not even the API's parameters are described
+    undocumented = anonymous.get("/api/metrics/names?bogus=1")
+    assert undocumented.status_code == 403 and "accepts" not in undocumented.json["error"]
     assert anonymous.get("/join/not-a-real-link").status_code == 404
     assert anonymous.get("/interviewer/").status_code == 403
     assert anonymous.get("/interviewer/login/wrong-token").status_code == 403
@@ -115,6 +118,13 @@ def test_the_investigation_is_recorded_per_candidate_and_hints_reach_only_their_
     assert hint not in bob.get("/logs").get_data(as_text=True)
     timeline = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert "/api/logs" in timeline and "timed out" in timeline and "released" in timeline
+
+    # a call refused for a parameter the API does not take is recorded as asked, with its 400
+    refused = ada.get("/api/metrics/query", query_string={"query": "up", "time": "now-1h"})
+    assert refused.status_code == 400 and "'time'" in refused.json["error"]
+    last = interviews.events(ada_id)[-1]
+    assert (last.kind, last.detail["path"], last.detail["status"]) == ("api", "/api/metrics/query", 400)
+    assert last.detail["args"] == {"query": "up", "time": "now-1h"}
 
 
 def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):

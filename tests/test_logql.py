@@ -215,6 +215,10 @@ def _number(record: Record, field: str) -> float | None:
                 r.service == "gateway" and "request" in r.message and 100 < _number(r, "duration_ms") < 1000
             ),
         ),
+        (
+            '{service="gateway"} | logfmt | duration_ms > 100',
+            lambda r: r.service == "gateway" and (_number(r, "duration_ms") or 0) > 100,
+        ),
     ],
 )
 def test_field_filters(db, text, predicate):
@@ -314,6 +318,7 @@ def test_build_from_form_values_round_trips(db):
         ('{level=~`a|b`,service="x"}|=`\\d`', '{level=~"a|b", service="x"} |= "\\\\d"'),
         ('{} | duration_ms>=1000 != "x"  | a.b="c\\td"', '{} != "x" | duration_ms >= 1000 | a.b="c\\td"'),
         ("{} | x = 2.5 | y == -1e3 | json", "{} | x == 2.5 | y == -1000"),
+        ('{} | logfmt | json | logfmt="x"', '{} | logfmt="x"'),
     ],
 )
 def test_canonical_text(text, canonical):
@@ -359,6 +364,24 @@ def test_syntax_errors_point_at_the_problem(text, position, fragment):
     assert caught.value.position == position
     assert fragment in caught.value.message
     assert str(caught.value) == f"{caught.value.message} at position {position}"
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "name"),
+    [
+        ('sum by (level) (count_over_time({service="platform-api"}[5m]))', 0, "sum"),
+        ('rate({service="platform-api"} |= "timeout" [1m])', 0, "rate"),
+        ("  bytes_over_time({}[5m])", 2, "bytes_over_time"),
+        ('topk(3, sum by (service) (rate({level="error"}[1m])))', 0, "topk"),
+        ("sum(count_over_time({}[1m])) without (host)", 0, "sum"),
+    ],
+)
+def test_metric_queries_are_named_and_pointed_elsewhere(text, position, name):
+    with pytest.raises(LogQueryError) as caught:
+        parse(text)
+    assert caught.value.position == position
+    assert caught.value.message.startswith(f"{name}(...) is a LogQL metric query; only log queries run here")
+    assert "volume chart" in caught.value.message and "PromQL on the Metrics page" in caught.value.message
 
 
 def test_overlong_queries_are_refused():

@@ -14,7 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from observability_ui.query.promql import MetricStore, QueryError, Series, query_instant, query_range
+from observability_ui.query.promql import (
+    MetricStore,
+    QueryError,
+    Series,
+    parse,
+    query_instant,
+    query_range,
+    selected_names,
+    unknown_metrics,
+)
+from observability_ui.query.promql_model import format_labels
 from obsim.dataset.reader import Dataset
 from obsim.dataset.writer import DatasetWriter
 
@@ -437,6 +447,30 @@ def test_functions_on_instant_vectors(store: MetricStore) -> None:
 )
 def test_ambiguous_matches_are_errors(store: MetricStore, expr: str, message: str) -> None:
     assert message in error(lambda: query_instant(store, expr, at(40))).message
+
+
+def test_labels_are_written_as_prometheus_writes_them(store: MetricStore) -> None:
+    failure = error(
+        lambda: query_instant(store, 'abs({__name__=~"queue_length|cpu_ratio", host="a"})', at(40))
+    )
+    assert failure.message.endswith(': {host="a"}')
+    assert (
+        format_labels({"b": 'say "hi"\n', "a": "c\\d", "c": "µs"}) == r'{a="c\\d", b="say \"hi\"\n", c="µs"}'
+    )
+
+
+def test_metric_names_no_series_has_are_found_wherever_they_are_selected(store: MetricStore) -> None:
+    expr = (
+        'sum(rate(http_requests_totl[5m])) / sum(queue_length) + count({__name__="nope"})'
+        " + topk(1, -http_requests_totl offset 1m)"
+    )
+    assert selected_names(parse(expr)) == ["http_requests_totl", "queue_length", "nope", "http_requests_totl"]
+    assert unknown_metrics(store, expr) == ["http_requests_totl", "nope"]
+    assert (
+        unknown_metrics(store, "histogram_quantile(0.9, sum by (le) (rate(latency_seconds_bucket[1m])))")
+        == []
+    )
+    assert unknown_metrics(store, "(" * 2000 + "queue_lenght" + ")" * 2000) == ["queue_lenght"]
 
 
 # -- guard rails ------------------------------------------------------------------------------------------

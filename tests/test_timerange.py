@@ -11,11 +11,13 @@ def test_relative_ranges_count_back_from_the_end_of_the_recording():
     r = resolve("now-1h", "now", WINDOW)
     assert (r.start, r.end) == (WINDOW[1] - 3600, WINDOW[1])
     assert r.query() == {"from": "now-1h", "to": "now"}
+    assert r.adjusted == ""
 
 
 def test_defaults_and_clamping_to_the_window():
     r = resolve(None, None, WINDOW, default="now-24h")
     assert (r.start, r.end) == WINDOW
+    assert r.adjusted == "clipped to the recording, 2026-03-10 09:50:00 UTC – 2026-03-10 13:10:00 UTC"
 
 
 def test_absolute_iso_and_epoch_forms_are_utc():
@@ -25,9 +27,18 @@ def test_absolute_iso_and_epoch_forms_are_utc():
     assert format_utc(r.start) == "2026-03-10 10:00:00 UTC"
 
 
-def test_a_tiny_range_is_widened_to_a_minute():
-    r = resolve("1773136800", "1773136801", WINDOW)
-    assert r.span == 60.0
+def test_a_few_seconds_are_kept_as_asked():
+    r = resolve("2026-03-10T10:00:03Z", "2026-03-10T10:00:06.5Z", WINDOW)
+    assert (r.start, r.end) == (1773136803.0, 1773136806.5)
+    assert r.adjusted == ""
+
+
+def test_a_range_under_a_second_is_widened_around_its_middle_and_says_so():
+    r = resolve("1773136800.2", "1773136800.4", WINDOW)
+    assert (r.start, r.end) == pytest.approx((1773136799.8, 1773136800.8))
+    assert r.adjusted == "widened to 1 s, the shortest range shown"
+    at_the_end = resolve("now-0.1s", "now", WINDOW)
+    assert (at_the_end.start, at_the_end.end) == (WINDOW[1] - 1.0, WINDOW[1])
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from flask.testing import FlaskClient
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_spec_validator import validate as validate_document
@@ -66,6 +67,14 @@ def _strict_json(text: str) -> object:
     return json.loads(text, parse_constant=refuse)
 
 
+def _validate(
+    spec: OpenAPI, path: str, query: str, response: Response, base_url: str = "http://localhost"
+) -> None:
+    """Check one exchange against the OpenAPI document: its status is documented, its body fits."""
+    request = Request(EnvironBuilder(path=path, query_string=query, base_url=base_url).get_environ())
+    spec.validate_response(WerkzeugOpenAPIRequest(request), WerkzeugOpenAPIResponse(response))
+
+
 def get(
     client: httpx.Client, spec: OpenAPI, path: str, params: dict[str, object] | None = None
 ) -> tuple[int, dict]:
@@ -73,14 +82,12 @@ def get(
     params = params or {}
     response = client.get(path, params=params)
     body = _strict_json(response.text)
-    request = Request(
-        EnvironBuilder(path=path, query_string=urlencode(params), base_url=str(client.base_url)).get_environ()
-    )
-    spec.validate_response(
-        WerkzeugOpenAPIRequest(request),
-        WerkzeugOpenAPIResponse(
-            Response(response.content, status=response.status_code, headers=dict(response.headers))
-        ),
+    _validate(
+        spec,
+        path,
+        urlencode(params),
+        Response(response.content, status=response.status_code, headers=dict(response.headers)),
+        str(client.base_url),
     )
     assert isinstance(body, dict)
     return response.status_code, body
@@ -88,6 +95,80 @@ def get(
 
 def test_the_document_is_valid_openapi() -> None:
     validate_document(openapi.document())
+
+
+@pytest.fixture(scope="module")
+def handmade(handmade_dataset: Path) -> FlaskClient:
+    app = create_app(handmade_dataset)
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def document_spec() -> OpenAPI:
+    return OpenAPI.from_dict(openapi.document())
+
+
+def local_get(
+    client: FlaskClient, spec: OpenAPI, path: str, query: list[tuple[str, str]]
+) -> tuple[int, dict]:
+    """GET through the app (no server), validated against the document as :func:`get` is."""
+    response = client.get(path, query_string=urlencode(query))
+    _validate(spec, path, urlencode(query), response)
+    return response.status_code, _strict_json(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "says"),
+    [
+        # Prometheus's names for the instant and the range: answered for the recording's end before
+        (
+            "/api/metrics/query",
+            [("query", "db_client_connection_count"), ("time", "2026-03-10T14:30:00Z")],
+            "unknown query parameter 'time': /api/metrics/query accepts query, from, to, at",
+        ),
+        (
+            "/api/metrics/query_range",
+            [("query", "db_client_connection_count"), ("start", "now-2h"), ("end", "now-1h")],
+            "unknown query parameters 'start', 'end': /api/metrics/query_range accepts query, from, to, step",
+        ),
+        # a page size that is not a parameter: 100 records came back, reported as limit 100
+        ("/api/logs", [("limit", "5000")], "'limit': /api/logs accepts from, to, query, service"),
+        ("/api/jobs/runs", [("limit", "1000")], "'limit': /api/jobs/runs accepts from, to, job, outcome"),
+        ("/api/dataset", [("verbose", "1")], "'verbose': /api/dataset takes no query parameters"),
+        ("/api/traces/" + "0" * 32, [("from", "now-1h")], "/api/traces/{trace_id} takes no query parameters"),
+        ("/api/logs", [("from", "now-5m"), ("from", "now-1h")], "'from' given more than once"),
+    ],
+)
+def test_an_undocumented_query_parameter_is_refused_by_name(
+    handmade, document_spec, path, query, says
+) -> None:
+    status, body = local_get(handmade, document_spec, path, query)
+    assert status == 400 and says in body["error"], body
+
+
+def test_every_documented_query_parameter_is_accepted(handmade, document_spec) -> None:
+    """The refusal is driven by the document: no parameter it lists is ever called unknown (the
+    views may still refuse an empty value, with their own documented 4xx)."""
+    for template in openapi.document()["paths"]:
+        query = [(name, "") for name in openapi.query_parameters(template)]
+        status, body = local_get(handmade, document_spec, template.format(trace_id="0" * 32), query)
+        assert status == 200 or "query parameter" not in body["error"], (template, body)
+
+
+def test_a_metric_name_no_series_has_is_named_with_the_closest(handmade, document_spec) -> None:
+    typo = "sum(rate(http_server_requst_duration_seconds_count[1m]))"
+    for path in ("/api/metrics/query", "/api/metrics/query_range"):
+        status, body = local_get(handmade, document_spec, path, [("query", typo)])
+        assert status == 200 and body["series"] == []
+        assert body["warnings"] == [
+            "no series named http_server_requst_duration_seconds_count in this recording; "
+            "did you mean http_server_request_duration_seconds_count?"
+        ]
+    _, known = local_get(
+        handmade, document_spec, "/api/metrics/query", [("query", "db_client_connection_count")]
+    )
+    assert len(known["series"]) == 2 and known["warnings"] == []
 
 
 def test_every_api_route_is_documented_and_nothing_else(dataset_path: Path) -> None:
@@ -165,6 +246,14 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
     assert all(
         "def transaction" in lines[hit["line"] - 1] for hit in hits if hit["path"].endswith("transactions.py")
     )
+    assert answers["/api/metrics/query"]["warnings"] == answers["/api/metrics/query_range"]["warnings"] == []
+    _, typo = get(
+        client, spec, "/api/metrics/query_range", {"query": "http_server_requst_duration_seconds_count"}
+    )
+    assert (
+        typo["series"] == []
+        and "did you mean http_server_request_duration_seconds_count" in typo["warnings"][0]
+    )
     volume = answers["/api/logs/volume"]
     _, matching = get(
         client, spec, "/api/logs", {"query": '{level="error"} |= "timed out"', "from": "now-1h"}
@@ -182,7 +271,22 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         ("/api/logs", {"query": '{level="error"'}, 400, ""),
         ("/api/logs", {"offset": "-5"}, 400, "negative"),
         ("/api/traces", {"min_duration": "fast"}, 400, "duration"),
-        ("/api/traces", {"limit": "100000"}, 400, "limit"),
+        ("/api/traces", {"limit": "100000"}, 400, "limit must be between 1 and 500"),
+        (
+            "/api/metrics/query",
+            {"query": PROMQL, "time": "2026-03-10T15:00:00Z"},
+            400,
+            "unknown query parameter 'time'",
+        ),
+        (
+            "/api/metrics/query_range",
+            {"query": PROMQL, "start": "now-2h", "end": "now-1h"},
+            400,
+            "'start', 'end'",
+        ),
+        ("/api/logs", {"limit": "5000"}, 400, "unknown query parameter 'limit'"),
+        ("/api/code-search", {"q": "def", "limit": "1000"}, 400, "unknown query parameter 'limit'"),
+        ("/api/traces/{trace_id}", {"trace_id": "0" * 32, "at": "now"}, 400, "takes no query parameters"),
         ("/api/traces/{trace_id}", {"trace_id": "0" * 32}, 404, "no trace"),
         ("/api/traces/{trace_id}", {"trace_id": "not-a-trace"}, 404, "not a trace id"),
         ("/api/database/sessions", {"state": "sleeping"}, 400, "unknown state"),

@@ -3,13 +3,20 @@ and nothing reaches beyond the dataset and the service's code."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from markupsafe import escape
 
 from observability_ui.app import create_app
+from observability_ui.views.metrics_common import series_name
+from observability_ui.views.overview import PANELS
 from obsim import scenario as scenarios
+from obsim.dataset.reader import Dataset
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +25,71 @@ SECRET_WORDS = re.compile(
     + r"|fix\.patch|ground.truth|scenario|INTERVIEW_GUIDE",
     re.I,
 )
+
+
+TYPO = "sum(rate(http_server_requst_duration_seconds_count[1m]))"
+HANDMADE_RANGE = {"from": "2026-03-10T14:30:00Z", "to": "2026-03-10T14:45:00Z"}
+HANDMADE_X_AXIS = ["2026-03-10 14:30:00", "2026-03-10 14:45:00"]
+
+
+@pytest.fixture(scope="module")
+def handmade(handmade_dataset):
+    app = create_app(handmade_dataset)
+    app.testing = True
+    return app.test_client()
+
+
+def figures(page: str) -> list[dict]:
+    """The plotly figures a page hands to the browser."""
+    return [json.loads(html.unescape(raw)) for raw in re.findall(r"data-figure='([^']*)'", page)]
+
+
+def test_a_series_is_named_as_prometheus_and_grafana_name_it():
+    assert series_name({"__name__": "x", "state": "idle"}) == 'x{state="idle"}'
+    assert series_name({"state": "idle", "pool": 'a "b"'}) == '{pool="a \\"b\\"", state="idle"}'
+    assert series_name({"__name__": "x"}) == "x" and series_name({}) == "value"
+    assert series_name({"http_route": "/a"}, "{http_route}") == "/a"
+    assert series_name({"state": "idle"}, "{http_route}") == '{state="idle"}'  # a legend it cannot fill
+
+
+def test_an_empty_graph_keeps_the_range_and_names_the_missing_metric(handmade):
+    response = handmade.get("/metrics", query_string={"query": TYPO, **HANDMADE_RANGE})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    (figure,) = figures(page)
+    assert figure["data"] == [] and figure["layout"]["xaxis"]["range"] == HANDMADE_X_AXIS  # not the year 2000
+    assert [note["text"] for note in figure["layout"]["annotations"]] == ["No data"]
+    hint = re.search(r'data-testid="no-series">(.*?)</div>', page, re.S)
+    assert hint and html.unescape(hint.group(1)) == (
+        "<p>no series named http_server_requst_duration_seconds_count in this recording; "
+        "did you mean http_server_request_duration_seconds_count?</p>"
+    )
+    table = handmade.get("/metrics", query_string={"query": TYPO, "mode": "table"}).get_data(as_text=True)
+    assert 'data-testid="no-series"' in table
+
+
+def test_the_metrics_graph_names_series_with_double_quotes_over_the_range(handmade):
+    page = handmade.get("/metrics", query_string={"query": "db_client_connection_count", **HANDMADE_RANGE})
+    text = page.get_data(as_text=True)
+    (figure,) = figures(text)
+    assert [trace["name"] for trace in figure["data"]] == [
+        'db_client_connection_count{db_client_connection_state="idle"}',
+        'db_client_connection_count{db_client_connection_state="used"}',
+    ]
+    assert figure["layout"]["xaxis"]["range"] == HANDMADE_X_AXIS and "annotations" not in figure["layout"]
+    assert str(escape('{db_client_connection_state="idle"}')) in text  # the table under the chart
+    assert 'data-testid="no-series"' not in text
+    assert "Labels of db_client_connection_count" in text  # the picker follows the queried metric
+
+
+def test_every_overview_chart_spans_the_selected_range(handmade):
+    charts = figures(handmade.get("/", query_string=HANDMADE_RANGE).get_data(as_text=True))
+    assert len(charts) == len(PANELS)
+    assert all(chart["layout"]["xaxis"]["range"] == HANDMADE_X_AXIS for chart in charts)
+    pool = charts[[panel.title for panel in PANELS].index("Connection pool")]
+    assert [trace["name"] for trace in pool["data"]] == ["idle", "used"]
+    cpu = charts[[panel.title for panel in PANELS].index("CPU utilisation by host")]
+    assert cpu["data"] == [] and cpu["layout"]["annotations"][-1]["text"] == "No data"
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +140,97 @@ def test_bad_input_is_a_clear_400(client, url, message):
     assert message in response.get_data(as_text=True)
 
 
+def test_a_misspelt_metric_is_named_with_the_closest_ones(client):
+    page = client.get("/metrics", query_string={"query": TYPO, "from": "now-1h"}).get_data(as_text=True)
+    assert "no series named http_server_requst_duration_seconds_count" in page
+    assert "did you mean http_server_request_duration_seconds_count" in page
+    pool = client.get(
+        "/metrics", query_string={"query": "sum by (db_client_connection_state) (db_client_connection_count)"}
+    )
+    names = [trace["name"] for trace in figures(pool.get_data(as_text=True))[0]["data"]]
+    assert names == ['{db_client_connection_state="idle"}', '{db_client_connection_state="used"}']
+
+
+METRIC_LOGQL = 'sum by (level) (count_over_time({service="platform-api"}[5m]))'
+
+
+@pytest.mark.parametrize(
+    ("url", "field", "typed", "message"),
+    [
+        ("/logs?query=" + quote(METRIC_LOGQL), "query", METRIC_LOGQL, "sum(...) is a LogQL metric query"),
+        ("/logs?query=%7Bnope%3D%22x%22%7D", "query", '{nope="x"}', "unknown stream label 'nope'"),
+        (
+            "/traces?service=platform-api&tags=http.response.status_code%3E%3D500",
+            "tags",
+            "http.response.status_code>=500",
+            "a tag matches one exact value",
+        ),
+        ("/traces?operation=GET%20/x&min_duration=fast", "min_duration", "fast", "min duration: cannot read"),
+        ("/database?at=yesterday&min_age=5", "at", "yesterday", "at: cannot read 'yesterday' as a time"),
+        ("/database?min_age=-3&at=now-5m", "min_age", "-3", "min_age cannot be negative"),
+    ],
+)
+def test_bad_input_is_shown_under_its_form_on_the_page_itself(client, url, field, typed, message):
+    response = client.get(url)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Cannot show this" not in page
+    assert "<nav>" in page and 'class="timepicker"' in page
+    typed_input = re.compile(rf'name="{field}" value="{re.escape(escape(typed))}"').search(
+        page, page.index("<main>")
+    )
+    assert typed_input, f"the typed {field} is not kept in the page's form"
+    # the message sits right under the form holding the input: nothing between them
+    form_end = page.index("</form>", typed_input.end()) + len("</form>")
+    error = re.compile(r'\s*<div class="error-box" role="alert" data-testid="input-error">(.*?)</div>', re.S)
+    shown = error.match(page, form_end)
+    assert shown, page[form_end : form_end + 300]
+    assert message in html.unescape(shown.group(1))
+    # the other inputs of the query string are kept as well
+    for name, values in parse_qs(urlsplit(url).query).items():
+        assert f'name="{name}" value="{escape(values[0])}"' in page, name
+
+
+def test_a_bad_range_keeps_the_page_and_what_was_typed(client):
+    response = client.get("/logs?from=yesterday&to=now&level=error")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert '<input name="from" value="yesterday" size="22" aria-invalid="true">' in page
+    error = html.unescape(re.search(r'data-testid="range-error">(.*?)</div>', page, re.S).group(1))
+    assert "cannot read 'yesterday' as a time" in error and "Showing now-15m to now instead" in error
+    assert 'data-testid="log-count"' in page, "the lines of the default range are listed"
+    assert "<option selected>error</option>" in page
+
+
+def test_a_range_of_a_few_seconds_is_kept_and_its_chart_has_sub_second_buckets(client):
+    page = client.get("/logs?from=2026-03-10T15:00:00Z&to=2026-03-10T15:00:03Z").get_data(as_text=True)
+    assert "2026-03-10 15:00:00 UTC → 2026-03-10 15:00:03 UTC" in page
+    assert 'data-testid="range-adjusted"' not in page
+    starts = figures(page)[0]["data"][0]["x"]
+    assert len(starts) == len(set(starts)) == 20 and starts[1] == "2026-03-10 15:00:00.150"
+    tiny = client.get("/logs?from=2026-03-10T15:00:00.2Z&to=2026-03-10T15:00:00.4Z").get_data(as_text=True)
+    assert "2026-03-10 14:59:59 UTC → 2026-03-10 15:00:00 UTC" in tiny
+    assert re.search(r'data-testid="range-adjusted">\(widened to 1 s, the shortest range shown\)', tiny)
+
+
+def test_the_route_table_of_a_range_under_a_minute_covers_the_minute_to_its_end(client):
+    short = client.get("/api/overview?from=now-10s").json["routes"]
+    assert short and short == client.get("/api/overview?from=now-1m").json["routes"]
+    page = client.get("/?from=now-10s").get_data(as_text=True)
+    assert "Routes over the minute up to the end of the range" in page
+
+
 def test_json_api_errors_are_4xx_json(client):
     response = client.get("/api/logs?query=%7B")
     assert response.status_code == 400 and "error" in response.json
     response = client.get("/api/database/sessions?from=yesterday")
     assert response.status_code == 400 and "cannot read" in response.json["error"]
+    response = client.get("/api/logs?query=" + quote(METRIC_LOGQL))
+    assert response.status_code == 400
+    assert response.json["error"].startswith("sum(...) is a LogQL metric query")
+    assert response.json["error"].endswith("(at position 0)")
+    response = client.get("/api/traces?tags=http.response.status_code%3E%3D500")
+    assert response.status_code == 400 and "a tag matches one exact value" in response.json["error"]
 
 
 @pytest.mark.parametrize(
@@ -112,11 +270,35 @@ def test_database_view_shows_the_stuck_sessions(client):
     counts = re.search(r"idle in transaction: (\d+)", page)
     assert counts and int(counts.group(1)) >= 150
     assert "max_connections" in page
-    # each session links to its application's logs and traces around the moment its transaction began
-    for view in ("logs", "traces"):
-        link = re.search(rf'href="(/{view}\?service=platform-api&amp;from=\d+&amp;to=\d+)"', page)
-        assert link, view
-        assert client.get(link.group(1).replace("&amp;", "&")).status_code == 200
+
+
+def test_a_session_links_to_the_seconds_around_its_transaction_start(client, datasets):
+    page = client.get("/database?state=idle%20in%20transaction&at=2026-03-10T15:00:00Z").get_data(
+        as_text=True
+    )
+    pid, logs, traces = (
+        html.unescape(part)
+        for part in re.search(
+            r'<td class="num">(\d+)</td>\s*<td>platform-api<div class="muted">\s*'
+            r'<a [^>]*href="([^"]+)">logs</a>\s*<a [^>]*href="([^"]+)">traces</a>',
+            page,
+        ).groups()
+    )
+    with Dataset.open(datasets["connection-leak"]) as dataset:
+        began, trace_id = dataset.connection.execute(
+            "SELECT s.xact_start, a.trace_id FROM db_sessions s JOIN spans a"
+            " ON a.name = 'db.connection.acquire' AND a.start = s.xact_start"
+            " WHERE s.pid = ? AND s.ts <= ? ORDER BY s.ts DESC LIMIT 1",
+            (int(pid), datetime(2026, 3, 10, 15, tzinfo=UTC).timestamp()),
+        ).fetchone()
+    for link in (logs, traces):
+        query = {key: values[0] for key, values in parse_qs(urlsplit(link).query).items()}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", query["from"]), "readable UTC"
+        start, end = (datetime.fromisoformat(query[key]).timestamp() for key in ("from", "to"))
+        assert start <= began - 2 and began + 2 <= end <= start + 6, (began, query)
+        opened = client.get(link).get_data(as_text=True)
+        assert f'<input name="from" value="{query["from"]}" size="22">' in opened
+    assert trace_id in client.get(traces).get_data(as_text=True), "the request that began it is listed"
 
 
 def test_logs_page_says_how_many_of_how_many(client):

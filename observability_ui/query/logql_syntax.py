@@ -7,7 +7,8 @@ so this is a hand-written tokenizer and recursive-descent parser.  It reports ev
 
 Grammar (whitespace is free between tokens)::
 
-    query        = selector { line_filter | "|" "json" | "|" field_filter }
+    query        = selector { line_filter | "|" parser | "|" field_filter }
+    parser       = "json" | "logfmt"                 (accepted, and a no-op: see below)
     selector     = "{" [ matcher { "," matcher } ] "}"
     matcher      = stream_label ( "=" | "!=" | "=~" | "!~" ) string
     stream_label = "service" | "level" | "host" | "logger"
@@ -21,7 +22,9 @@ Grammar (whitespace is free between tokens)::
 Differences from Loki: the empty selector ``{}`` is allowed (Loki needs one matcher), since a dataset
 is small enough for "all logs" to be a useful start; the stream labels are the fixed columns above;
 field names are the attribute keys as stored, dots included (``| http.route="/users"``), so no parser
-stage is needed and ``| json`` is accepted as a no-op; a field filter stage holds one comparison (no
+stage is needed and ``| json`` and ``| logfmt`` are accepted as no-ops; metric queries (``rate(...)``,
+``count_over_time(...)``, ``sum by (level) (...)``) are refused with a message pointing at the volume
+chart and PromQL, since this subset only selects lines; a field filter stage holds one comparison (no
 ``and``/``or``, durations or byte sizes); regexes are Python's ``re``, which shares RE2's common
 syntax; double-quoted strings know only the escapes listed above.
 """
@@ -43,6 +46,10 @@ NUMBER_OPS = (*_NUMBER_ONLY_OPS, "!=")
 LINE_OPS = ("|=", "!=", "|~", "!~")
 REGEX_OPS = ("=~", "!~", "|~")
 _COMPARISON_OPS = (*STRING_OPS, *_NUMBER_ONLY_OPS)
+# Loki's parser stages: the records are structured already, so each one is accepted and does nothing.
+PARSER_STAGES = ("json", "logfmt")
+# A function or aggregation applied to something: rate(, count_over_time(, sum by (level) (, topk(.
+_METRIC_QUERY = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(")
 # Longest first, so "|=" wins over "|" and ">=" over ">".
 _PUNCTUATION = ("|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "=", ">", "<", "|", "{", "}", ",")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -256,7 +263,7 @@ class _Parser:
                 line_filters.append(LineFilter(op, self.string(op)))
                 continue
             self.expect(("|",), "a line filter (|= != |~ !~) or a field filter like | duration_ms > 1000")
-            if not self.json_stage():
+            if not self.parser_stage():
                 field_filters.append(self.field_filter())
         return LogQuery(tuple(matchers), tuple(line_filters), tuple(field_filters))
 
@@ -281,9 +288,14 @@ class _Parser:
         op = self.expect(STRING_OPS, f"a matcher operator (= != =~ !~) after {label.text}").kind
         return LabelMatcher(label.text, op, self.string(op))
 
-    def json_stage(self) -> bool:
-        """Skip ``| json``: Grafana habit; the attributes are already fields, so it is a no-op here."""
-        is_stage = self.token.text == "json" and self.tokens[self.index + 1].kind not in _COMPARISON_OPS
+    def parser_stage(self) -> bool:
+        """Skip ``| json`` or ``| logfmt``: Grafana habit; the attributes are already fields, so a no-op.
+
+        A field of that name compared with something (``| json="x"``) is a field filter instead.
+        """
+        is_stage = (
+            self.token.text in PARSER_STAGES and self.tokens[self.index + 1].kind not in _COMPARISON_OPS
+        )
         if is_stage:
             self.advance()
         return is_stage
@@ -316,9 +328,22 @@ class _Parser:
         return value
 
 
+def _refuse_metric_query(text: str) -> None:
+    """Name a LogQL metric query for what it is, instead of failing on its first ``(`` as a syntax error."""
+    match = _METRIC_QUERY.match(text)
+    if match:
+        raise LogQueryError(
+            f"{match.group(1)}(...) is a LogQL metric query; only log queries run here, like "
+            '{service="platform-api"} |= "timeout". For counts over time, the Logs page\'s volume chart '
+            "shows the matching lines by level; for rates and sums, use PromQL on the Metrics page",
+            match.start(1),
+        )
+
+
 def parse(text: str) -> LogQuery:
     """Parse query text (at most :data:`MAX_QUERY_LENGTH` characters) into a :class:`LogQuery`."""
     _check_length(text)
+    _refuse_metric_query(text)
     return _Parser(text).query()
 
 

@@ -21,6 +21,7 @@ import promql_parser
 
 from observability_ui.query.promql_eval import Evaluator
 from observability_ui.query.promql_model import (
+    METRIC_NAME,
     QueryError,
     Series,
     Value,
@@ -30,12 +31,22 @@ from observability_ui.query.promql_model import (
 )
 from observability_ui.query.promql_store import MetricStore
 
-__all__ = ["MetricStore", "QueryError", "Series", "query_instant", "query_range"]
+__all__ = [
+    "MetricStore",
+    "QueryError",
+    "Series",
+    "parse",
+    "query_instant",
+    "query_range",
+    "selected_names",
+    "unknown_metrics",
+]
 
 MAX_POINTS = 11_000  # per series, Prometheus's limit for range queries
 WINDOW_SLACK = 86_400.0  # how far (seconds) a query may reach beyond the dataset's window
 
 _BRACKETS = {"parenthesis": "()", "brace": "{}", "bracket": "[]"}
+_OPERANDS = ("expr", "lhs", "rhs", "param", "vector_selector")  # what a node other than a call nests
 
 
 def query_range(store: MetricStore, expr: str, start: float, end: float, step: float) -> list[Series]:
@@ -82,6 +93,41 @@ def parse(expr: str) -> promql_parser.Expr:
         if not _is_parser_panic(exc):
             raise
         raise QueryError(f"the PromQL parser failed on this query: {exc}") from exc
+
+
+def selected_names(tree: promql_parser.Expr) -> list[str]:
+    """The metric names the expression's selectors name (``x`` of ``rate(x[5m])`` or of
+    ``{__name__="x"}``), left to right.  Walked with a stack: a query nested too deeply for the
+    evaluator's recursion is not a reason to fail here."""
+    names: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, promql_parser.VectorSelector):
+            names += [node.name] if node.name else _name_matches(node)
+            continue
+        children = node.args if isinstance(node, promql_parser.Call) else _operands(node)
+        stack.extend(reversed(children))
+    return names
+
+
+def _operands(node: promql_parser.Expr) -> list[promql_parser.Expr]:
+    return [child for name in _OPERANDS if (child := getattr(node, name, None)) is not None]
+
+
+def _name_matches(selector: promql_parser.VectorSelector) -> list[str]:
+    return [
+        matcher.value
+        for matcher in selector.matchers.matchers
+        if matcher.name == METRIC_NAME and matcher.op == promql_parser.MatchOp.Equal
+    ]
+
+
+def unknown_metrics(store: MetricStore, expr: str) -> list[str]:
+    """The metric names ``expr`` selects that no series of the dataset has, each once: an empty
+    result is then a misspelt name, not a quiet period, and the candidate should be told."""
+    known = set(store.metric_names())
+    return list(dict.fromkeys(name for name in selected_names(parse(expr)) if name not in known))
 
 
 def _is_parser_panic(exc: BaseException) -> bool:

@@ -7,6 +7,7 @@ plain float because the supported subset has no time-dependent scalar functions.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -51,8 +52,10 @@ def label_key(labels: dict[str, str]) -> LabelKey:
 
 
 def format_labels(labels: dict[str, str]) -> str:
-    """Labels as PromQL writes them, for error messages."""
-    return "{" + ", ".join(f'{name}="{value}"' for name, value in sorted(labels.items())) + "}"
+    """Labels as Prometheus and Grafana write them, ``{a="x", b="y"}``: sorted, values double-quoted
+    and escaped (JSON's escapes are PromQL's), so a legend or an error message pastes into a query."""
+    pairs = (f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in sorted(labels.items()))
+    return "{" + ", ".join(pairs) + "}"
 
 
 def without_name(labels: dict[str, str]) -> dict[str, str]:

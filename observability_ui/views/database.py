@@ -6,14 +6,15 @@ instant, with each session's transaction age and time in its state computed at t
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from flask import Blueprint, request
 
 from observability_ui import charts
 from observability_ui.request_context import UiError, dataset, instant, time_range
-from observability_ui.timerange import TimeRange
-from observability_ui.views.page import range_json, render
+from observability_ui.timerange import TimeRange, iso
+from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("database", __name__)
 
@@ -120,25 +121,24 @@ def history(db, start: float, end: float, column: str) -> dict[str, list[tuple[f
 HISTORY_COLUMNS = {"state": "state", "application": "application_name"}
 
 
+def _form() -> dict[str, str]:
+    """The table's filters and sort as typed, which the form shows back even when refused."""
+    keys = ("at", "state", "application", "min_age", "sort")
+    return {key: request.args.get(key, "xact_age" if key == "sort" else "") for key in keys}
+
+
 def _filters() -> dict[str, str]:
     """The table's filters and sort from the request, refused with a message when unknown."""
-    state = request.args.get("state", "")
-    if state and state not in STATES:
-        raise UiError(f"unknown state {state!r}; use one of: {', '.join(STATES)}")
-    sort = request.args.get("sort", "xact_age")
-    if sort not in SORTS:
-        raise UiError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
-    return {
-        "state": state,
-        "application": request.args.get("application", ""),
-        "min_age": request.args.get("min_age", ""),
-        "sort": sort,
-    }
+    form = _form()
+    if form["state"] and form["state"] not in STATES:
+        raise UiError(f"unknown state {form['state']!r}; use one of: {', '.join(STATES)}")
+    if form["sort"] not in SORTS:
+        raise UiError(f"unknown sort {form['sort']!r}; use one of: {', '.join(SORTS)}")
+    return form
 
 
-def _table() -> tuple[TimeRange, dict[str, str], float | None, list, dict[str, int]]:
-    """The range, the filters, the snapshot shown, its matching rows and its counts by state."""
-    tr = time_range()
+def _table(tr: TimeRange) -> tuple[float | None, list, dict[str, int]]:
+    """The snapshot shown, its rows matching the request's filters and its counts by state."""
     filters = _filters()
     db = dataset().connection
     snapshot, rows = sessions_at(
@@ -149,36 +149,58 @@ def _table() -> tuple[TimeRange, dict[str, str], float | None, list, dict[str, i
             "SELECT state, count(*) FROM db_sessions WHERE ts = ? GROUP BY state", (snapshot,)
         ).fetchall()
     )
-    return tr, filters, snapshot, rows, totals
+    return snapshot, rows, totals
+
+
+# A session's links open its application's logs and traces over these seconds around the moment its
+# transaction began: the request that began it started a moment before (its trace is listed), and a
+# quick one has logged its end by then; a slow one's lines are a click away on its trace.
+MOMENT_BEFORE_S = 2
+MOMENT_AFTER_S = 2
+
+
+def around(moment: float) -> dict[str, str]:
+    """The whole seconds around ``moment`` as the time picker shows them (ISO 8601 UTC): a range this
+    tight keeps the request that began the transaction on the first page of newest-first results."""
+    return {"from": iso(math.floor(moment) - MOMENT_BEFORE_S), "to": iso(math.ceil(moment) + MOMENT_AFTER_S)}
 
 
 @bp.get("/database")
-def page() -> str:
-    tr, filters, snapshot, rows, totals = _table()
+def page() -> tuple[str, int]:
+    tr, range_error = page_range("now-1h")
+    snapshot, rows, totals, error = None, [], {}, None
+    try:
+        snapshot, rows, totals = _table(tr)
+    except UiError as problem:
+        error = InputError(problem.message)
     db = dataset().connection
     applications = [r[0] for r in db.execute("SELECT DISTINCT application_name FROM db_sessions ORDER BY 1")]
     by_state = history(db, tr.start, tr.end, "state")
     by_app = history(db, tr.start, tr.end, "application_name")
-    return render(
+    body = render(
         "database.html",
         tr,
+        range_error,
         page_title="Database sessions",
+        error=error,
         snapshot=snapshot,
         rows=rows,
         totals=totals,
         states=STATES,
         applications=applications,
         max_connections=_max_connections(db, snapshot or tr.end),
-        filters=filters,
-        at_raw=request.args.get("at", ""),
+        form=_form(),
+        around=around,
         state_chart=charts.figure([charts.line(k, v) for k, v in by_state.items()], "sessions"),
         app_chart=charts.figure([charts.line(k, v) for k, v in by_app.items()], "sessions"),
     )
+    return body, status(range_error, error)
 
 
 @bp.get("/api/database/sessions")
 def api_sessions() -> dict:
-    tr, _, snapshot, rows, totals = _table()
+    tr = time_range()
+    snapshot, rows, totals = _table(tr)
     return {
         "snapshot": snapshot,
         "max_connections": _max_connections(dataset().connection, snapshot or tr.end),

@@ -13,7 +13,7 @@ from observability_ui.query import logql
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
-from observability_ui.views.page import range_json, render
+from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("logs", __name__)
 
@@ -27,14 +27,23 @@ LEVEL_COLOURS = {
 }
 
 
-def _query() -> tuple[str, logql.LogQuery]:
+FORM_FIELDS = ("service", "level", "contains", "trace_id")
+
+
+def _read_query() -> tuple[str, logql.LogQuery]:
+    """The query box's text, or the query the filter form builds; :class:`logql.LogQueryError` when
+    it cannot be used."""
     text = request.args.get("query", "").strip()
-    form = {key: request.args.get(key, "").strip() for key in ("service", "level", "contains", "trace_id")}
+    if text:
+        return text, logql.parse(text)
+    built = logql.build(**{key: request.args.get(key, "").strip() or None for key in FORM_FIELDS})
+    return str(built), built
+
+
+def _query() -> tuple[str, logql.LogQuery]:
+    """The query for the JSON API, whose error text carries the position."""
     try:
-        if text:
-            return text, logql.parse(text)
-        built = logql.build(**{key: value or None for key, value in form.items()})
-        return str(built), built
+        return _read_query()
     except logql.LogQueryError as error:
         where = f" (at position {error.position})" if error.position is not None else ""
         raise UiError(f"{error.message}{where}") from None
@@ -72,15 +81,9 @@ def with_filter(query: str, field: str, value: object, negate: bool = False) -> 
     return f'{query} | {field}{"!=" if negate else "="}"{text}"'
 
 
-@bp.get("/logs")
-def page() -> str:
-    tr = time_range(default="now-15m")
-    db = dataset().connection
-    text, query = _query()
-    offset = _offset()
-    found = _search(query, tr, offset)
+def _volume_chart(query: logql.LogQuery, tr: TimeRange) -> str:
     starts, counts = _volume(query, tr)
-    volume_chart = charts.figure(
+    return charts.figure(
         [
             {
                 "type": "bar",
@@ -96,21 +99,39 @@ def page() -> str:
         barmode="stack",
         bargap=0.05,
     )
-    services = [r[0] for r in db.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
-    return render(
+
+
+@bp.get("/logs")
+def page() -> tuple[str, int]:
+    tr, range_error = page_range("now-15m")
+    text = request.args.get("query", "").strip()
+    found = volume_chart = error = None
+    try:
+        text, query = _read_query()
+        found = _search(query, tr, _offset())
+        volume_chart = _volume_chart(query, tr)
+    except logql.LogQueryError as problem:
+        error = InputError(problem.message, text, problem.position)
+    except UiError as problem:
+        error = InputError(problem.message)
+    services = [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
+    body = render(
         "logs.html",
         tr,
+        range_error,
         page_title="Logs",
         query_text=text,
+        error=error,
         page=found,
         volume_chart=volume_chart,
         services=services,
         levels=logql.LEVELS,
-        form={key: request.args.get(key, "") for key in ("service", "level", "contains", "trace_id")},
+        form={key: request.args.get(key, "") for key in FORM_FIELDS},
         with_filter=with_filter,
         code_link=code_link,
         page_size=PAGE_SIZE,
     )
+    return body, status(range_error, error)
 
 
 @bp.get("/api/logs")

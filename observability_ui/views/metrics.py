@@ -3,6 +3,8 @@ or table at an instant, and errors that point at the position in the query."""
 
 from __future__ import annotations
 
+from difflib import get_close_matches
+
 from flask import Blueprint, request
 
 from observability_ui import charts
@@ -30,6 +32,40 @@ def _picker(metric: str) -> dict:
     return {"names": names, "metric": metric, "labels": labels}
 
 
+def _queried_metric(expr: str) -> str:
+    """The first metric the query selects by name, whose labels the picker lists."""
+    try:
+        return next(iter(promql.selected_names(promql.parse(expr))), "")
+    except promql.QueryError:
+        return ""
+
+
+def no_series_warnings(expr: str) -> list[str]:
+    """One warning per metric name the query selects that no series has, with the closest names:
+    a misspelt name otherwise looks exactly like a quiet period."""
+    names = store().metric_names()
+    warnings = []
+    for missing in promql.unknown_metrics(store(), expr):
+        close = get_close_matches(missing, names, n=3)
+        suggestion = f"; did you mean {' or '.join(close)}?" if close else ""
+        warnings.append(f"no series named {missing} in this recording{suggestion}")
+    return warnings
+
+
+def _graph(expr: str, tr: TimeRange) -> tuple[str, list[tuple[str, None]], int]:
+    """The chart over the whole range (empty or not), the series it lists and how many are not drawn."""
+    result = promql.query_range(store(), expr, tr.start, tr.end, SCRAPE_INTERVAL_S)
+    figure = charts.figure(
+        [charts.line(series_name(s.labels), s.points) for s in result[:MAX_SERIES_DRAWN]],
+        x_range=(tr.start, tr.end),
+    )
+    return figure, [(series_name(s.labels), None) for s in result], max(0, len(result) - MAX_SERIES_DRAWN)
+
+
+def _table(expr: str, at: float) -> list[tuple[str, float]]:
+    return [(series_name(s.labels), s.points[-1][1]) for s in promql.query_instant(store(), expr, at)]
+
+
 @bp.get("/metrics")
 def page() -> str:
     tr = time_range()
@@ -37,23 +73,19 @@ def page() -> str:
     mode = request.args.get("mode", "graph")
     if mode not in {"graph", "table"}:
         raise UiError("mode must be graph or table")
-    metric = request.args.get("metric", "") or (expr.split("{")[0].split("(")[-1].strip() if expr else "")
+    metric = request.args.get("metric", "") or _queried_metric(expr)
     error = position = None
     figure = rows = None
     truncated = 0
+    warnings: list[str] = []
     at = instant(tr.end)
     if expr:
         try:
             if mode == "graph":
-                result = promql.query_range(store(), expr, tr.start, tr.end, SCRAPE_INTERVAL_S)
-                truncated = max(0, len(result) - MAX_SERIES_DRAWN)
-                figure = charts.figure(
-                    [charts.line(series_name(s.labels), s.points) for s in result[:MAX_SERIES_DRAWN]]
-                )
-                rows = [(series_name(s.labels), None) for s in result]
+                figure, rows, truncated = _graph(expr, tr)
             else:
-                result = promql.query_instant(store(), expr, at)
-                rows = [(series_name(s.labels), s.points[-1][1]) for s in result]
+                rows = _table(expr, at)
+            warnings = no_series_warnings(expr)
         except promql.QueryError as problem:
             error, position = problem.message, problem.position
     status = 400 if error else 200
@@ -69,6 +101,7 @@ def page() -> str:
         figure=figure,
         rows=rows,
         truncated=truncated,
+        warnings=warnings,
         at=at,
         at_raw=request.args.get("at", ""),
     )
@@ -121,6 +154,7 @@ def api_query_range() -> dict | tuple[dict, int]:
         "range": range_json(tr),
         "step": step,
         "series": [{"labels": s.labels, "points": s.points} for s in result],
+        "warnings": no_series_warnings(request.args.get("query", "")),
     }
 
 
@@ -131,4 +165,8 @@ def api_query() -> dict | tuple[dict, int]:
         result = promql.query_instant(store(), request.args.get("query", ""), at)
     except promql.QueryError as problem:
         return _promql_error(problem)
-    return {"at": at, "series": [{"labels": s.labels, "value": s.points[-1][1]} for s in result]}
+    return {
+        "at": at,
+        "series": [{"labels": s.labels, "value": s.points[-1][1]} for s in result],
+        "warnings": no_series_warnings(request.args.get("query", "")),
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, g
 
 from observability_ui.query import promql
+from observability_ui.query.promql_model import METRIC_NAME, format_labels, without_name
 from observability_ui.request_context import METRIC_CACHE, UiError, dataset
 from observability_ui.timerange import TimeRange
 
@@ -19,16 +20,18 @@ def store() -> promql.MetricStore:
 
 
 def series_name(labels: dict[str, str], legend: str = "") -> str:
+    """A series' name in a legend or table: a panel's ``legend`` template filled in from the labels,
+    else the series as Prometheus and Grafana write it, ``name{label="value"}``."""
     if legend:
         try:
             return legend.format(**labels)
         except (KeyError, IndexError):
             pass
-    shown = {k: v for k, v in labels.items() if k != "__name__"}
-    name = labels.get("__name__", "")
+    shown = without_name(labels)
+    name = labels.get(METRIC_NAME, "")
     if not shown:
         return name or "value"
-    return f"{name}{{{', '.join(f'{k}={v!r}' for k, v in sorted(shown.items()))}}}"
+    return name + format_labels(shown)
 
 
 def range_series(expr: str, tr: TimeRange) -> list[promql.Series]:

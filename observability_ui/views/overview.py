@@ -125,9 +125,16 @@ PANELS = (
 )
 
 
+def summary_seconds(span: float) -> int:
+    """The seconds the route table and the gateway's 5xx share cover, ending at the range's end: the
+    range, but at least a minute, since ``increase`` needs two 15-second scrapes inside its window."""
+    return max(int(span), 60)
+
+
 def red_table(span: float, at: float) -> list[dict]:
-    """Rate, error share and latency quantiles per route over the selected range."""
-    window = f"{max(int(span), 60)}s"
+    """Rate, error share and latency quantiles per route over the selected range (at least a minute)."""
+    seconds = summary_seconds(span)
+    window = f"{seconds}s"
 
     def by_route(expr: str) -> dict[str, float]:
         return {
@@ -147,7 +154,7 @@ def red_table(span: float, at: float) -> list[dict]:
         rows.append(
             {
                 "route": route,
-                "rate": count / max(span, 1.0),
+                "rate": count / seconds,
                 "errors": 100.0 * errors.get(route, 0.0) / count if count else 0.0,
                 **{f"p{int(q * 100)}": quantiles[q].get(route) for q in quantiles},
             }
@@ -172,7 +179,7 @@ def panel_series(panel: Panel, tr: TimeRange) -> list[dict]:
 def gateway_error_percent(span: float, at: float) -> float | None:
     """The share of all client requests the gateway answered with a 5xx over the range: the
     application's own 5xx plus the gateway's timeouts, which the per-route table cannot see."""
-    window = f"{max(int(span), 60)}s"
+    window = f"{summary_seconds(span)}s"
     expr = (
         f'100 * sum(increase(gateway_responses_total{{code=~"5.."}}[{window}]))'
         f" / sum(increase(gateway_responses_total[{window}]))"
@@ -194,7 +201,7 @@ def page() -> str:
         panels.append(
             {
                 "title": panel.title,
-                "figure": charts.figure(lines, panel.unit, panel.y_format, **markers),
+                "figure": charts.figure(lines, panel.unit, panel.y_format, (tr.start, tr.end), **markers),
                 "explore": panel.queries[0].expr,
             }
         )
@@ -206,8 +213,8 @@ def page() -> str:
         deploys=deploys,
         show_deploys=show_deploys,
         red=red_table(tr.span, tr.end),
+        summary_seconds=summary_seconds(tr.span),
         gateway_errors=gateway_error_percent(tr.span, tr.end),
-        series_name=series_name,
     )
 
 

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, render_template, request
 
-from observability_ui.timerange import TimeRange, iso
+from observability_ui import request_context
+from observability_ui.timerange import TimeRange, iso, resolve
+
+
+@dataclass(frozen=True)
+class InputError:
+    """Input a page could not use, shown beside that input (``templates/_input_error.html``) while
+    the rest of the page, navigation, time picker and forms with what was typed, stays usable."""
+
+    message: str
+    text: str = ""  # the input as typed, to point at ``position`` in it
+    position: int | None = None
+
+
+def status(*errors: InputError | None) -> int:
+    """A page showing an input error answers 400, like the JSON API for the same input."""
+    return 400 if any(errors) else 200
+
+
+def page_range(default: str) -> tuple[TimeRange, InputError | None]:
+    """The request's range or, when it cannot be used, the default one and why, so that the page
+    stays with the typed range in the picker to correct (as Grafana keeps the last good range)."""
+    try:
+        return request_context.time_range(default), None
+    except request_context.UiError as error:
+        return resolve(None, None, request_context.dataset().window(), default), InputError(error.message)
 
 
 def range_args(time_range: TimeRange | None) -> dict[str, str]:
@@ -23,12 +49,16 @@ def range_json(time_range: TimeRange) -> dict[str, object]:
     }
 
 
-def render(template: str, time_range: TimeRange | None, **context: Any) -> str:
-    """Render a page with the navigation, the time picker and the current range in every link."""
+def render(
+    template: str, time_range: TimeRange | None, range_error: InputError | None = None, **context: Any
+) -> str:
+    """Render a page with the navigation, the time picker and the current range in every link;
+    ``range_error`` says why the range asked for was not used (the picker shows what was typed)."""
     keep = {k: v for k, v in request.args.items() if k not in {"from", "to", "offset"}}
     return render_template(
         template,
         time_range=time_range,
+        range_error=range_error,
         range_args=range_args(time_range),
         keep_args=keep,
         view_names=set(current_app.blueprints),

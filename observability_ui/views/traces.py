@@ -12,7 +12,7 @@ from flask import Blueprint, abort, request
 from observability_ui import charts
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.views.code import code_link
-from observability_ui.views.page import range_json, render
+from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("traces", __name__)
 
@@ -20,6 +20,7 @@ MAX_LIMIT = 500
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)?\s*$")
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1e-3}
 _TAG = re.compile(r'^\s*([\w.\-]+)\s*=\s*"?([^"]*)"?\s*$')
+_COMPARISON = re.compile(r"[<>]|!=")
 SERVICE_COLOURS = {"gateway": "#8c7ae6", "platform-api": "#5aa9e6"}
 
 
@@ -33,13 +34,25 @@ def parse_duration(raw: str, name: str) -> float | None:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _no_ranges(part: str) -> str:
+    """What to do instead when a tag compares (``>=500``): tags match one value, as Jaeger's do."""
+    if not _COMPARISON.search(part):
+        return ""
+    return (
+        " (a tag matches one exact value; for a range of values tick errors only, or filter the Logs"
+        " page with a query like {} | http.response.status_code >= 500)"
+    )
+
+
 def parse_tags(raw: str) -> list[tuple[str, str]]:
     """``key=value`` pairs separated by spaces or commas, e.g. ``http.response.status_code=503``."""
     tags = []
     for part in [p for p in re.split(r"[,\s]+(?=[\w.\-]+=)", raw.strip()) if p]:
         match = _TAG.match(part)
         if not match:
-            raise UiError(f"tags: cannot read {part!r}; use key=value, e.g. http.response.status_code=503")
+            raise UiError(
+                f"tags: cannot read {part!r}; use key=value, e.g. http.response.status_code=503{_no_ranges(part)}"
+            )
         tags.append((match.group(1), match.group(2)))
     return tags
 
@@ -119,15 +132,9 @@ def _filter_from_request() -> TraceFilter:
     return found
 
 
-@bp.get("/traces")
-def search() -> str:
-    tr = time_range(default="now-15m")
-    db = dataset().connection
-    f = _filter_from_request()
-    results, total = search_traces(db, tr.start, tr.end, f)
-    services = dataset().span_services()
-    operations = dataset().span_operations(f.service or "platform-api", "server")
-    scatter = charts.figure(
+def _scatter(results: list[dict[str, Any]]) -> str:
+    """Duration of each listed trace over time, errors apart; a click opens the trace."""
+    return charts.figure(
         [
             {
                 "type": "scatter",
@@ -146,18 +153,33 @@ def search() -> str:
         ],
         "trace duration (ms)",
     )
-    return render(
+
+
+@bp.get("/traces")
+def search() -> tuple[str, int]:
+    tr, range_error = page_range("now-15m")
+    results = total = scatter = error = None
+    service = request.args.get("service", "")
+    try:
+        f = _filter_from_request()
+        results, total = search_traces(dataset().connection, tr.start, tr.end, f)
+        scatter = _scatter(results)
+    except UiError as problem:
+        error = InputError(problem.message)
+    body = render(
         "traces.html",
         tr,
+        range_error,
         page_title="Traces",
+        error=error,
         results=results,
         total=total,
-        services=services,
-        operations=operations,
-        f=f,
+        services=dataset().span_services(),
+        operations=dataset().span_operations(service or "platform-api", "server"),
         args=request.args,
         scatter=scatter,
     )
+    return body, status(range_error, error)
 
 
 @dataclass
