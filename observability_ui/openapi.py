@@ -21,7 +21,7 @@ from observability_ui.views.code import SEARCH_LIMIT
 from observability_ui.views.database import HISTORY_COLUMNS, STATES
 from observability_ui.views.jobs import OUTCOMES, RUN_LIMIT
 from observability_ui.views.logs import PAGE_SIZE
-from observability_ui.views.traces import MAX_LIMIT
+from observability_ui.views.traces import MAX_LIMIT, SORTS
 
 Schema = dict[str, Any]
 
@@ -331,12 +331,17 @@ PATHS: dict[str, Schema] = {
         ),
     ),
     "/api/traces": _get(
-        "Traces in the range (default last 15 min) matching every filter, newest first.",
+        "Traces in the range (default last 15 min) matching every filter, in the order `sort` asks.",
         [
             *RANGE_PARAMETERS,
             _query("service", "A service with a span in the trace."),
             _query("operation", "A span name in the trace (with `service`, a span of that service)."),
-            _query("tags", "`key=value` pairs a span must carry, e.g. `http.response.status_code=503`."),
+            _query(
+                "tags",
+                "`key=value` pairs a span must carry, each the attribute's whole value, e.g."
+                " `http.response.status_code=503`; `error=true` is the same as `errors=1`. A form no"
+                " span can match (`=~`, `!=`, `>=`, an empty value, a key no span has) is refused.",
+            ),
             _query("min_duration", "Whole-trace duration at least this: `250ms`, `2s`, `1.5m`."),
             _query("max_duration", "Whole-trace duration at most this."),
             _query("errors", "`1`: only traces with an error span.", {"type": "string", "enum": ["", "1"]}),
@@ -345,8 +350,22 @@ PATHS: dict[str, Schema] = {
                 f"At most this many traces (1-{MAX_LIMIT}, default 50); a larger one is refused, not clamped.",
                 {**INTEGER, "minimum": 1, "maximum": MAX_LIMIT},
             ),
+            _query(
+                "sort",
+                "Order, as Jaeger's: "
+                + ", ".join(f"`{key}` ({label.lower()})" for key, (label, _) in SORTS.items())
+                + "; default `recent`.",
+                {"type": "string", "enum": ["", *SORTS]},
+            ),
         ],
-        _object({"range": _ref("Range"), "total": INTEGER, "traces": _array(_ref("TraceSummary"))}),
+        _object(
+            {
+                "range": _ref("Range"),
+                "sort": {"type": "string", "enum": list(SORTS)},
+                "total": INTEGER,
+                "traces": _array(_ref("TraceSummary")),
+            }
+        ),
     ),
     "/api/traces/{trace_id}": {
         "get": {

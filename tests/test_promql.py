@@ -432,6 +432,112 @@ def test_functions_on_instant_vectors(store: MetricStore) -> None:
         labels(host="a"): 6.0,
         labels(host="b"): 10.0,
     }
+    assert instant(store, "clamp(queue_length, 5, 8)", time) == {labels(host="a"): 5.0, labels(host="b"): 8.0}
+    assert instant(store, "clamp(queue_length, 8, 5)", time) == {}  # crossed bounds: no value at all
+
+
+# Scrapes 5 to 8, the samples in a one-minute window ending at scrape 8, at -45, -30, -15 and 0 s:
+# host a has 5, 6, 0, 1 and host b 12, 10, 11, 12.  Least squares by hand (sum x = -90, sum x² = 3150,
+# so the x variance term is 3150 - 90²/4 = 1125): host a's covariance term is -405 - (-90 · 12 / 4) =
+# -135, a slope of -0.12/s and a value at scrape 8 of 12/4 - 0.12 · 90/4 = 0.3; host b's is
+# -1005 - (-90 · 45 / 4) = 7.5, a slope of 1/150 per s and a value of 45/4 + 90/4/150 = 11.4.
+def test_deriv_is_the_least_squares_slope(store: MetricStore) -> None:
+    assert instant(store, "deriv(queue_length[1m])", at(8)) == {
+        labels(host="a"): pytest.approx(-0.12),
+        labels(host="b"): pytest.approx(1 / 150),
+    }
+    assert instant(store, 'deriv(http_requests_total{code="200"}[5m])', at(40)) == {
+        labels(code="200", method="GET"): pytest.approx(3 / 15)
+    }
+    assert instant(store, "deriv(cpu_ratio[5m])", at(40)) == {labels(host="a"): 0.0}  # constant: exactly flat
+    # A window holding one sample (15 s, left-open) or none has no slope, as at the first scrape.
+    assert instant(store, "deriv(queue_length[15s])", at(8)) == {}
+    assert instant(store, "deriv(queue_length[5m])", at(0)) == {}
+
+
+def test_predict_linear_extrapolates_the_regression_from_the_evaluation_time(store: MetricStore) -> None:
+    assert instant(store, "predict_linear(queue_length[1m], 60)", at(8)) == {
+        labels(host="a"): pytest.approx(0.3 - 0.12 * 60),
+        labels(host="b"): pytest.approx(11.4 + 60 / 150),
+    }
+    assert only(store, "sum(predict_linear(queue_length[1m], 60))", at(8)) == pytest.approx(-6.9 + 11.8)
+    # A counter of 6 + 3 per scrape is 126 at scrape 40 and climbs 0.2/s: 720 more an hour later.
+    steady = 'predict_linear(http_requests_total{code="200"}[5m]{offset}, 3600)'
+    assert only(store, steady.replace("{offset}", ""), at(40)) == pytest.approx(126 + 720)
+    # With an offset the window is older, but the prediction is still an hour after the evaluation
+    # time (Prometheus's intercept is at the step, not at the window's end): the same line, 846.
+    assert only(store, steady.replace("{offset}", " offset 5m"), at(40)) == pytest.approx(846)
+    assert only(store, "predict_linear(cpu_ratio[5m], 86400)", at(40)) == 0.5
+    assert instant(store, "predict_linear(queue_length[15s], 60)", at(8)) == {}  # one sample: no line
+    (series,) = query_range(
+        store, 'predict_linear(http_requests_total{code="200"}[5m], -60)', at(0), at(3), 15
+    )
+    assert series.points == [(at(i), pytest.approx(6 + 3 * i - 12)) for i in (1, 2, 3)]  # none at scrape 0
+
+
+def test_absent_gives_the_selectors_equality_labels_only_when_nothing_matches(store: MetricStore) -> None:
+    assert instant(store, 'absent(queue_length{host="c", job="x"})', at(8)) == {
+        labels(host="c", job="x"): 1.0
+    }
+    assert instant(store, 'absent(queue_length{host="a"})', at(8)) == {}
+    # Neither __name__, nor a regex, nor a label matched twice, nor an empty value becomes a label.
+    expr = 'absent({__name__="nope", job="a", job="b", pod=~"p.*", zone="eu", team=""})'
+    assert instant(store, expr, at(8)) == {labels(zone="eu"): 1.0}
+    assert instant(store, 'absent(sum(nope{job="a"}))', at(8)) == {labels(): 1.0}
+    # The new release's series exists from scrape 40: absent only at the steps before it.
+    (series,) = query_range(store, 'absent(build_info{version="2"})', at(36), at(42), 15)
+    assert series == Series({"version": "2"}, [(at(i), 1.0) for i in range(36, 40)])
+
+
+def test_absent_over_time_looks_for_any_sample_in_the_window(store: MetricStore) -> None:
+    # The old release's last sample is at scrape 39: a one-minute window holds it up to scrape 42.
+    (series,) = query_range(store, 'absent_over_time(build_info{version="1"}[1m])', at(38), at(45), 15)
+    assert series == Series({"version": "1"}, [(at(i), 1.0) for i in range(43, 46)])
+    assert query_range(store, "absent_over_time(queue_length[1m])", T0, END, 60) == []
+    assert instant(store, 'absent_over_time(nope{job="x"}[5m])', at(8)) == {labels(job="x"): 1.0}
+
+
+def test_label_replace_matches_the_whole_value_and_expands_go_templates(store: MetricStore) -> None:
+    time = at(60)  # host a: 4, host b: 10
+    node = 'label_replace(queue_length, "node", "node-$1", "host", "(.*)")'
+    assert instant(store, node, time) == {
+        labels(__name__="queue_length", host="a", node="node-a"): 4.0,
+        labels(__name__="queue_length", host="b", node="node-b"): 10.0,
+    }
+    family = r'label_replace(http_requests_total{method="GET"}, "family", "${1}xx", "code", "(\\d)\\d\\d")'
+    assert {dict(key)["family"] for key in instant(store, family, time)} == {"2xx", "5xx"}
+    # The regex must match the whole value: "" does not match "a", nor "2" or "0" the code "200".
+    untouched = instant(store, "queue_length", time)
+    assert instant(store, 'label_replace(queue_length, "node", "x", "host", "")', time) == untouched
+    codes = instant(store, "http_requests_total", time)
+    assert instant(store, 'label_replace(http_requests_total, "code", "x", "code", "2|0")', time) == codes
+    # "$1x" is the group named "1x" (none: empty), "$$" a dollar; an empty result removes the label.
+    templates = 'label_replace(queue_length{host="a"}, "host", "$1x$$", "host", "(a)")'
+    assert instant(store, templates, time) == {labels(__name__="queue_length", host="$"): 4.0}
+    removed = 'label_replace(queue_length{host="a"}, "host", "$2", "host", "(a)")'
+    assert instant(store, removed, time) == {labels(__name__="queue_length"): 4.0}
+    # A missing source label reads as "", which an empty-matching regex matches.
+    assert instant(store, 'label_replace(cpu_ratio, "zone", "eu", "missing", "")', time) == {
+        labels(__name__="cpu_ratio", host="a", zone="eu"): 0.5
+    }
+    same = 'label_replace(queue_length, "host", "same", "host", ".*")'
+    assert "same labelset" in error(lambda: query_instant(store, same, time)).message
+    bad = 'label_replace(queue_length, "node", "x", "host", "(")'
+    assert (
+        "invalid regular expression in label_replace()"
+        in error(lambda: query_instant(store, bad, time)).message
+    )
+
+
+def test_time_is_the_evaluation_time_of_each_step(store: MetricStore) -> None:
+    assert query_range(store, "time()", at(0), at(2), 15) == [Series({}, [(at(i), at(i)) for i in range(3)])]
+    assert instant(store, "time() - queue_length", at(60)) == {
+        labels(host="a"): at(60) - 4,
+        labels(host="b"): at(60) - 10,
+    }
+    (age,) = query_range(store, 'queue_length{host="b"} - time() + 1', at(0), at(2), 15)
+    assert age.points == [(at(i), QUEUE["b"](i) - at(i) + 1) for i in range(3)]
+    assert only(store, "-time() > bool -time() - 1", at(5)) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -507,8 +613,9 @@ def test_empty_query(store: MetricStore, expr: str) -> None:
 @pytest.mark.parametrize(
     ("expr", "position"),
     [
-        ("time()", 0),
+        ("vector(1)", 0),
         ("sort(queue_length)", 0),
+        ("topk(time(), queue_length)", 5),
         ("quantile(0.5, queue_length)", 0),
         ('count_values("v", queue_length)', 0),
         ("queue_length and cpu_ratio", 13),
@@ -524,6 +631,15 @@ def test_unsupported_constructs(store: MetricStore, expr: str, position: int) ->
     failure = error(lambda: query_range(store, expr, T0, END, 60))
     assert "is not supported" in failure.message
     assert failure.position == position
+
+
+def test_many_to_one_matching_is_refused_with_what_to_do_instead(store: MetricStore) -> None:
+    advice = "aggregate the side with more series by the matching labels first"
+    refused = error(lambda: query_instant(store, "queue_length / on(host) group_left cpu_ratio", at(40)))
+    assert refused.message.startswith("many-to-one matching (group_left/group_right) is not supported; ")
+    assert advice in refused.message
+    implicit = 'http_requests_total{method="GET"} / on(method) sum by (method) (http_requests_total)'
+    assert advice in error(lambda: query_instant(store, implicit, at(40))).message
 
 
 @pytest.mark.parametrize(

@@ -178,7 +178,7 @@ def test_database_sessions_are_snapshotted_every_15_seconds(datasets):
         ).fetchone()
     assert all(round(b - a, 3) == 15.0 for a, b in itertools.pairwise(stamps))
     assert stuck[0] >= 150
-    assert re.search(r"FROM workflows WHERE workflows.tenant_id = \$1 AND workflows.name = \$2", stuck[1])
+    assert re.search(r"FROM workflows\s+WHERE workflows.tenant_id = \$1 AND workflows.name = \$2", stuck[1])
 
 
 def test_statements_read_as_postgresql_and_psycopg_write_them(datasets):

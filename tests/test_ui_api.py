@@ -25,6 +25,8 @@ from werkzeug.wrappers import Request, Response
 
 from observability_ui import openapi
 from observability_ui.app import create_app
+from observability_ui.views.traces import SORTS
+from obsim.dataset.reader import Dataset
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +173,42 @@ def test_a_metric_name_no_series_has_is_named_with_the_closest(handmade, documen
     assert len(known["series"]) == 2 and known["warnings"] == []
 
 
+def test_the_functions_an_sre_reaches_for_answer_as_documented(handmade, document_spec) -> None:
+    """predict_linear, absent, label_replace and time() through the JSON API, over the hand-made hour:
+    a route's request count climbs by one per 15 s scrape (240 at 15:00) and the pool holds 3 idle
+    and 7 used connections throughout."""
+
+    def query(expr: str, **extra: str) -> dict:
+        status, body = local_get(
+            handmade, document_spec, "/api/metrics/query", [("query", expr), *extra.items()]
+        )
+        assert status == 200, body
+        return body
+
+    count = "http_server_request_duration_seconds_count"
+    assert query(f"predict_linear({count}[5m], 3600)")["series"] == [
+        {"labels": {"http_route": "/api/v1/workflows"}, "value": 240 + 3600 / 15}
+    ]
+    leaked = 'absent(db_client_connection_count{db_client_connection_state="leaked"})'
+    assert query(leaked)["series"] == [{"labels": {"db_client_connection_state": "leaked"}, "value": 1.0}]
+    assert query('absent(db_client_connection_count{db_client_connection_state="idle"})')["series"] == []
+    renamed = query(
+        'label_replace(db_client_connection_count, "state", "$1", "db_client_connection_state", "(u.*)")'
+    )
+    assert sorted(s["labels"].get("state", "") for s in renamed["series"]) == ["", "used"]
+    uptime = query(f"time() - {count} * 15", at="2026-03-10T14:30:00Z")["series"]
+    assert uptime == [{"labels": {"http_route": "/api/v1/workflows"}, "value": 1_773_151_200.0}]  # 14:00
+    status, body = local_get(
+        handmade,
+        document_spec,
+        "/api/metrics/query_range",
+        [("query", "time()"), ("from", "2026-03-10T14:30:00Z"), ("to", "2026-03-10T14:30:30Z")],
+    )
+    assert status == 200 and body["series"] == [
+        {"labels": {}, "points": [[1_773_153_000.0 + 15 * i] * 2 for i in range(3)]}
+    ]
+
+
 def test_every_api_route_is_documented_and_nothing_else(dataset_path: Path) -> None:
     app = create_app(dataset_path)
     routes = {
@@ -203,7 +241,7 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
             {"service": "platform-api", "offset": 100},
         ],
         "/api/logs/volume": [{"query": '{level="error"} |= "timed out"', "from": "now-1h"}],
-        "/api/traces": [{"min_duration": "5s", "limit": 10}],
+        "/api/traces": [{"min_duration": "5s", "limit": 10}, {"sort": "most_spans", "tags": "error=true"}],
         "/api/traces/{trace_id}": [{"trace_id": trace_id}],
         "/api/database/sessions": [{"state": "idle in transaction", "min_age": 60}, {"at": "now-100m"}],
         "/api/database/history": [{"by": "state"}, {"by": "application", "from": "now-2h"}],
@@ -261,6 +299,32 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
     assert sum(sum(counts) for counts in volume["levels"].values()) == matching["total"] > 0
 
 
+def test_trace_search_orders_as_jaeger_does(client, spec, dataset_path) -> None:
+    answers = {
+        sort: get(client, spec, "/api/traces", {"sort": sort, "from": "now-1h", "limit": 20})[1]
+        for sort in ("", *SORTS)
+    }
+    assert answers[""] == answers["recent"] and answers["recent"]["sort"] == "recent"
+    assert len({answer["total"] for answer in answers.values()}) == 1, "the same traces, in another order"
+    column = {
+        sort: [(t["start"], t["duration"], t["spans"]) for t in answers[sort]["traces"]] for sort in SORTS
+    }
+    assert column["recent"] == sorted(column["recent"], key=lambda t: -t[0])
+    assert column["longest"] == sorted(column["longest"], key=lambda t: (-t[1], -t[0]))
+    assert column["shortest"] == sorted(column["shortest"], key=lambda t: (t[1], -t[0]))
+    assert column["most_spans"] == sorted(column["most_spans"], key=lambda t: (-t[2], -t[0]))
+    window = answers["recent"]["range"]
+    with Dataset.open(dataset_path) as dataset:
+        roots, most = dataset.connection.execute(
+            "SELECT (SELECT max(duration) FROM spans WHERE parent_span_id IS NULL AND start BETWEEN ?1 AND ?2),"
+            " (SELECT max(n) FROM (SELECT count(*) AS n FROM spans WHERE trace_id IN (SELECT trace_id FROM spans"
+            "  WHERE parent_span_id IS NULL AND start BETWEEN ?1 AND ?2) GROUP BY trace_id))",
+            (window["start"], window["end"]),
+        ).fetchone()
+    assert column["longest"][0][1] == roots and column["most_spans"][0][2] == most
+    assert column["longest"][0][1] > 10 * max(t[1] for t in column["recent"]), "the timeouts, not the newest"
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "says"),
     [
@@ -272,6 +336,13 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         ("/api/logs", {"offset": "-5"}, 400, "negative"),
         ("/api/traces", {"min_duration": "fast"}, 400, "duration"),
         ("/api/traces", {"limit": "100000"}, 400, "limit must be between 1 and 500"),
+        ("/api/traces", {"sort": "oldest"}, 400, "unknown sort 'oldest'; use one of: recent, longest"),
+        ("/api/traces", {"tags": "db.statement=~SELECT.*"}, 400, "not a pattern"),
+        ("/api/traces", {"tags": "url.path!=/health"}, 400, "a tag matches one exact value"),
+        ("/api/traces", {"tags": "http.route=/x http.response.status_code>=500"}, 400, "status_code>=500"),
+        ("/api/traces", {"tags": "http.route="}, 400, "http.route has no value"),
+        ("/api/traces", {"tags": "error=false"}, 400, "only error=true"),
+        ("/api/traces", {"tags": "status=error"}, 400, "no span in this recording has the tag 'status'"),
         (
             "/api/metrics/query",
             {"query": PROMQL, "time": "2026-03-10T15:00:00Z"},

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlparse
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
@@ -98,3 +99,64 @@ def test_bad_query_shows_a_message_not_a_stack_trace(server, problems_and_page):
     reported = problems.take()
     assert reported and all("400" in problem for problem in reported), reported
     assert any(problem.startswith("response: 400 GET") and "(document)" in problem for problem in reported)
+
+
+def test_a_drag_inside_one_second_zooms_to_that_second(server, page, window):
+    start = window[1] - 600
+    range_from, range_to = (datetime.fromtimestamp(t, UTC).isoformat() for t in (start, start + 4))
+    page.goto(f"{server}/logs?" + urlencode({"from": range_from, "to": range_to}), wait_until="load")
+    browser.wait_for_charts(page)
+    browser.drag_zoom(page, page.locator("[data-figure]").first, start + 1.25, start + 1.75)
+    raw = browser.url_range(page.url)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,3}Z", value) for value in raw), raw
+    zoomed = [browser.epoch(value) for value in raw]
+    assert zoomed[0] == pytest.approx(start + 1.25, abs=0.05) and zoomed[1] == pytest.approx(
+        start + 1.75, abs=0.05
+    )
+    # kept to the millisecond, widened to the shortest range shown, not refused as ending before it starts
+    assert page.get_by_test_id("range-adjusted").inner_text() == "(widened to 1 s, the shortest range shown)"
+    assert page.get_by_test_id("range-error").count() == 0
+
+
+def test_a_fan_out_trace_opens_collapsed_and_unfolds_a_level_at_a_time(server, page):
+    (biggest,) = browser.get_json(server, "/api/traces", sort="most_spans", limit="1", **{"from": "now-3h"})[
+        "traces"
+    ]
+    spans = browser.get_json(server, f"/api/traces/{biggest['trace_id']}")["spans"]
+    children: dict[str | None, list[str]] = {}
+    for span in spans:
+        children.setdefault(span["parent_id"], []).append(span["span_id"])
+    (root,) = children[None]
+    assert len(children[root]) > 20 and len(spans) > 300, "a job fanning out over the tenants"
+    browser.goto(page, f"{server}/traces/{biggest['trace_id']}")
+    rows = page.locator("[data-testid=span]")
+    visible = page.locator("[data-testid=span]:visible")
+    assert visible.count() == 1 and page.evaluate("document.documentElement.scrollHeight") <= 1200
+    head = rows.first
+    toggle = head.get_by_test_id("span-toggle")
+    assert (
+        toggle.inner_text() == str(len(children[root])) and toggle.get_attribute("aria-expanded") == "false"
+    )
+    assert head.get_by_test_id("hidden-below").inner_text().startswith(f"{len(spans) - 1} spans")
+
+    toggle.click()  # one row per child, each collapsed in turn; the root's details stay closed
+    assert toggle.get_attribute("aria-expanded") == "true" and head.get_attribute("open") is None
+    assert not head.get_by_test_id("hidden-below").is_visible()
+    assert visible.count() == 1 + len(children[root])
+    tenant = next(span for span in children[root] if children.get(span))
+    row = page.locator(f"[data-span-id='{tenant}']")
+    row.get_by_test_id("span-toggle").click()
+    assert visible.count() == 1 + len(children[root]) + len(children[tenant])
+    row.locator(".wf-name").click()  # the name still opens the span's details
+    assert row.get_attribute("open") is not None and row.locator(".wf-detail").is_visible()
+
+    page.get_by_role("button", name="Expand all").click()
+    assert visible.count() == rows.count() == len(spans)
+    page.get_by_role("button", name="Collapse all").click()
+    assert visible.count() == 1 and toggle.get_attribute("aria-expanded") == "false"
+    # find in page opens a collapsed block holding a match (hidden="until-found"): as Chromium does
+    # then, reveal the block and fire beforematch; its toggle follows
+    page.locator(f"#wf-under-{root}").evaluate(
+        "block => { block.removeAttribute('hidden'); block.dispatchEvent(new Event('beforematch', {bubbles: true})); }"
+    )
+    assert toggle.get_attribute("aria-expanded") == "true" and visible.count() == 1 + len(children[root])

@@ -6,7 +6,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -15,6 +17,7 @@ from markupsafe import escape
 from observability_ui.app import create_app
 from observability_ui.views.metrics_common import series_name
 from observability_ui.views.overview import PANELS
+from observability_ui.views.traces import COLLAPSE_ABOVE
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
 
@@ -30,6 +33,7 @@ SECRET_WORDS = re.compile(
 TYPO = "sum(rate(http_server_requst_duration_seconds_count[1m]))"
 HANDMADE_RANGE = {"from": "2026-03-10T14:30:00Z", "to": "2026-03-10T14:45:00Z"}
 HANDMADE_X_AXIS = ["2026-03-10 14:30:00", "2026-03-10 14:45:00"]
+HANDMADE_X_AXIS_END = "2026-03-10 15:00:00"  # the hand-made hour's end: where a default range ends
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +94,75 @@ def test_every_overview_chart_spans_the_selected_range(handmade):
     assert [trace["name"] for trace in pool["data"]] == ["idle", "used"]
     cpu = charts[[panel.title for panel in PANELS].index("CPU utilisation by host")]
     assert cpu["data"] == [] and cpu["layout"]["annotations"][-1]["text"] == "No data"
+
+
+@pytest.mark.parametrize("path", ["/logs", "/database", "/jobs"])
+def test_the_charts_of_other_views_span_the_selected_range_even_when_empty(handmade, path):
+    charts = figures(handmade.get(path, query_string=HANDMADE_RANGE).get_data(as_text=True))
+    assert charts, path
+    for chart in charts:  # the hand-made hour has no logs, sessions or job runs
+        assert chart["layout"]["xaxis"]["range"] == HANDMADE_X_AXIS  # not the year 2000
+        assert chart["data"] or chart["layout"]["annotations"][-1]["text"] == "No data"
+
+
+@pytest.mark.parametrize(
+    ("url", "typed", "message", "default", "kept"),
+    [
+        (
+            "/metrics?from=yesterday&query=db_client_connection_count",
+            ("yesterday", "now"),
+            "cannot read 'yesterday'",
+            "now-1h",
+            ">db_client_connection_count</textarea>",
+        ),
+        (
+            "/?from=banana&to=now-5m&deploys=hide",
+            ("banana", "now-5m"),
+            "cannot read 'banana'",
+            "now-3h",
+            "<h2>Routes over the selected range</h2>",
+        ),
+        (
+            "/jobs?to=2020-01-01&outcome=error",
+            ("now-3h", "2020-01-01"),
+            "2020-01-01",
+            "now-3h",
+            "<option selected>error</option>",
+        ),
+    ],
+)
+def test_a_bad_range_keeps_the_metrics_overview_and_jobs_pages(handmade, url, typed, message, default, kept):
+    response = handmade.get(url)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Cannot show this" not in page and "<h1>" in page
+    for name, value in zip(("from", "to"), typed, strict=True):
+        assert f'<input name="{name}" value="{value}" size="22" aria-invalid="true">' in page
+    error = html.unescape(re.search(r'data-testid="range-error">(.*?)</div>', page, re.S).group(1))
+    assert message in error and f"Showing {default} to now instead" in error
+    charts = figures(page)
+    assert charts and all(chart["layout"]["xaxis"]["range"][1] == HANDMADE_X_AXIS_END for chart in charts)
+    assert kept in page  # the page itself, over the default range
+    for name, values in parse_qs(urlsplit(url).query).items():  # the picker keeps the other inputs
+        if name not in {"from", "to"}:
+            assert f'<input type="hidden" name="{name}" value="{values[0]}">' in page, name
+
+
+def test_a_promql_error_is_shown_by_the_shared_input_error_box(handmade):
+    response = handmade.get("/metrics", query_string={"query": "sum(rate(x[5m])", **HANDMADE_RANGE})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    box = re.search(r'<div class="error-box" role="alert" data-testid="input-error">(.*?)</div>', page, re.S)
+    assert box, "the PromQL error is not in the shared input-error box"
+    assert html.unescape(box.group(1)) == (
+        "<strong>Query error</strong>: unclosed left parenthesis\n  "
+        '<pre class="mono">sum(rate(x[5m])\n   ^ position 3</pre>'
+    )
+    assert 'aria-label="PromQL query" aria-invalid="true"' in page and not figures(page)
+    ok = handmade.get(
+        "/metrics", query_string={"query": "predict_linear(db_client_connection_count[5m], 600)"}
+    )
+    assert ok.status_code == 200 and 'data-testid="input-error"' not in ok.get_data(as_text=True)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +239,18 @@ METRIC_LOGQL = 'sum by (level) (count_over_time({service="platform-api"}[5m]))'
             "a tag matches one exact value",
         ),
         ("/traces?operation=GET%20/x&min_duration=fast", "min_duration", "fast", "min duration: cannot read"),
+        (
+            "/traces?tags=" + quote("db.statement=~SELECT.*"),
+            "tags",
+            "db.statement=~SELECT.*",
+            "tags: cannot match 'db.statement=~SELECT.*': a tag matches one whole value exactly, not a pattern",
+        ),
+        (
+            "/traces?errors=1&tags=" + quote("http.status_code=502"),
+            "tags",
+            "http.status_code=502",
+            "no span in this recording has the tag 'http.status_code'; did you mean http.response.status_code?",
+        ),
         ("/database?at=yesterday&min_age=5", "at", "yesterday", "at: cannot read 'yesterday' as a time"),
         ("/database?min_age=-3&at=now-5m", "min_age", "-3", "min_age cannot be negative"),
     ],
@@ -262,7 +347,126 @@ def test_trace_waterfall_links_code_and_logs(client):
     assert "db.connection.acquire" in page
     assert re.search(r'href="/code/[^"]+\?line=\d+#L-\d+"', page)
     assert re.search(r'href="/logs\?query=[^"]*' + trace_id, page), "no link to the trace's logs"
+    assert 'hidden="until-found"' not in page and 'aria-expanded="false"' not in page, (
+        "a small trace opens whole"
+    )
     assert client.get("/traces/" + "0" * 32).status_code == 404
+
+
+def listed(page: str) -> list[tuple[str, float]]:
+    """The trace search page's results: trace id and duration (ms), in the order listed."""
+    rows = re.findall(r'<td class="num">([\d.]+) ms</td>.*?href="/traces/([0-9a-f]{32})', page, re.S)
+    return [(trace_id, float(ms)) for ms, trace_id in rows]
+
+
+def test_trace_search_sorts_longest_first_on_request(client):
+    recent = client.get("/traces?errors=1&from=now-1h").get_data(as_text=True)
+    longest = client.get("/traces?errors=1&sort=longest&from=now-1h").get_data(as_text=True)
+    assert "sorted by most recent" in recent and '<option value="recent" selected>' in recent
+    assert "sorted by longest first" in longest and '<option value="longest" selected>' in longest
+    assert re.search(r"50 of (\d+) matching", recent).group(1) == re.search(
+        r"50 of (\d+) matching", longest
+    ).group(1)
+    durations = [ms for _, ms in listed(longest)]
+    assert len(durations) == 50 and durations == sorted(durations, reverse=True)
+    # the failing scenario's newest errors are the gateway's instant 502s; longest first shows the timeouts
+    assert max(ms for _, ms in listed(recent)) < 1 and durations[0] >= 29_000
+
+
+def test_the_jaeger_error_tag_means_errors_only(client):
+    ticked = client.get("/traces?errors=1&from=now-1h").get_data(as_text=True)
+    tagged = client.get("/traces?tags=error%3Dtrue&from=now-1h").get_data(as_text=True)
+    assert listed(tagged) == listed(ticked) and len(listed(tagged)) == 50
+    count = re.compile(r"50 of (\d+) matching traces")
+    assert count.search(tagged).group(1) == count.search(ticked).group(1)
+    both = client.get("/api/traces?tags=error%3Dtrue%20http.response.status_code%3D502&from=now-1h").json
+    assert (
+        both["total"]
+        == client.get("/api/traces?errors=1&tags=http.response.status_code%3D502&from=now-1h").json["total"]
+        > 0
+    )
+    assert client.get("/api/traces?tags=error%3Dfalse").json == {
+        "error": "tags: only error=true can be searched (traces with an error span), not 'error=false'"
+    }
+
+
+class Waterfall(HTMLParser):
+    """The trace page's waterfall as nested: each span row, the span whose subtree block holds it
+    and whether a block around it starts hidden; each toggle's state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[tuple[str | None, bool]] = []  # open divs: (subtree of which span, hidden)
+        self.rows: dict[str, tuple[str | None, bool]] = {}
+        self.toggles: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "div":
+            block = found.get("id") or ""
+            owner = block.removeprefix("wf-under-") if block.startswith("wf-under-") else None
+            self.blocks.append((owner, "hidden" in found))
+        elif tag == "details" and "data-span-id" in found:
+            owners = [owner for owner, _ in self.blocks if owner]
+            hidden = any(hidden for _, hidden in self.blocks)
+            self.rows[found["data-span-id"]] = (owners[-1] if owners else None, hidden)
+        elif tag == "button" and found.get("data-testid") == "span-toggle":
+            self.toggles[found["aria-controls"].removeprefix("wf-under-")] = found["aria-expanded"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div":
+            self.blocks.pop()
+
+
+def test_a_large_fan_out_opens_collapsed_with_every_span_under_its_parent(client):
+    (biggest,) = client.get(
+        "/api/traces?operation=job%20retry_failed_notifications&sort=most_spans&limit=1&from=now-24h"
+    ).json["traces"]
+    spans = client.get(f"/api/traces/{biggest['trace_id']}").json["spans"]
+    assert len(spans) == biggest["spans"]
+    parent = {s["span_id"]: s["parent_id"] for s in spans}
+    children = Counter(parent.values())
+    fans = {span for span, count in children.items() if span and count > COLLAPSE_ABOVE}
+    assert fans, "the job fans out, one span per notification"
+    collapsed = {span for span in children if span and (span in fans or parent[span] in fans)}
+
+    def under_collapsed(span: str) -> bool:
+        above = parent[span]
+        return above is not None and (above in collapsed or under_collapsed(above))
+
+    page = client.get(f"/traces/{biggest['trace_id']}").get_data(as_text=True)
+    waterfall = Waterfall()
+    waterfall.feed(page)
+    assert {span: owner for span, (owner, _) in waterfall.rows.items()} == parent
+    assert waterfall.toggles == {span: str(span not in collapsed).lower() for span in children if span}
+    hidden = {span for span, (_, is_hidden) in waterfall.rows.items() if is_hidden}
+    assert hidden == {span for span in parent if under_collapsed(span)} and len(hidden) > COLLAPSE_ABOVE
+    assert f"{len(hidden)} of {len(spans)} spans start hidden in collapsed subtrees" in page
+    for fan in fans:
+        count = re.search(rf'aria-controls="wf-under-{fan}"[^>]*>(\d+)</button>', page)
+        assert int(count.group(1)) == children[fan], "the toggle counts the children it hides"
+
+
+def test_siblings_starting_together_are_in_the_order_they_ran(client, datasets):
+    # a pool checkout and the statement it made possible start at the same instant; the checkout's
+    # span id sorts after the statement's, so an order by id alone would put the statement first
+    with Dataset.open(datasets["connection-leak"]) as dataset:
+        trace_id, acquire, statement = dataset.connection.execute(
+            "SELECT a.trace_id, a.span_id, b.span_id FROM spans a JOIN spans b ON b.trace_id = a.trace_id"
+            " AND b.parent_span_id = a.parent_span_id AND b.start = a.start AND b.span_id < a.span_id"
+            " WHERE a.name = 'db.connection.acquire' AND b.name LIKE 'SELECT %' LIMIT 1"
+        ).fetchone()
+    spans = client.get(f"/api/traces/{trace_id}").json["spans"]
+    order = [s["span_id"] for s in spans]
+    assert order.index(acquire) < order.index(statement)
+    by_parent: dict[str | None, list[dict]] = {}
+    for span in spans:
+        by_parent.setdefault(span["parent_id"], []).append(span)
+    for siblings in by_parent.values():
+        keys = [(s["start"], s["duration"]) for s in siblings]
+        assert keys == sorted(keys), "siblings in start order, those starting together by end"
+    page = client.get(f"/traces/{trace_id}").get_data(as_text=True)
+    assert page.index(f'data-span-id="{acquire}"') < page.index(f'data-span-id="{statement}"')
 
 
 def test_database_view_shows_the_stuck_sessions(client):

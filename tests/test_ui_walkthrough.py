@@ -133,6 +133,14 @@ def spans(page) -> list[dict]:
     )
 
 
+def expand_waterfall(page) -> None:
+    """A fan-out trace opens collapsed (one row for the job); show every span, as "Expand all" does."""
+    head = page.get_by_test_id("span").first.get_by_test_id("span-toggle")
+    assert head.get_attribute("aria-expanded") == "false", "a job over every tenant opens as one row"
+    page.get_by_role("button", name="Expand all").click()
+    assert page.locator("[data-testid=span]:visible").count() == page.get_by_test_id("span").count()
+
+
 def open_span(page, name: str):
     row = page.get_by_test_id("span").filter(has=page.locator(".wf-name", has_text=name)).first
     row.locator(".wf-name").click()  # the summary itself is display: contents, so has no box to click
@@ -466,6 +474,7 @@ def test_cron_storm_walkthrough(storm, tab):
     with page.expect_navigation(wait_until="load"):
         detail.get_by_role("link", name=trace_id).click()
     assert_range_kept(page, raw)
+    expand_waterfall(page)
     shown = spans(page)
     tenants = [s for s in shown if s["name"] == f"{job} tenant"]
     assert len(tenants) >= 50, "the job fans out one task per tenant"
@@ -527,6 +536,7 @@ def test_cron_storm_walkthrough(storm, tab):
     with page.expect_navigation(wait_until="load"):
         run.get_by_role("link", name="trace").click()
     assert_range_kept(page, raw)
+    expand_waterfall(page)
     shown = spans(page)
     assert sum(s["name"] == "generate_usage_reports tenant" for s in shown) >= 50
     relative, _ = open_code_from_span(page, open_span(page, "INSERT usage_reports"))

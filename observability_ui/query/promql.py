@@ -4,8 +4,10 @@ Queries are parsed by ``promql-parser`` (the Rust promql-parser crate's Python b
 type errors read like Prometheus's own, and evaluated by :mod:`observability_ui.query.promql_eval`
 with Prometheus 3 semantics: a 5 minute lookback for instant selectors that ends where a series went
 stale (the first scrape it was missing from), left-open range windows,
-extrapolated rate/increase/delta, classic-histogram ``histogram_quantile``, sum/avg/min/max/count/
-topk/bottomk with by/without, arithmetic and comparisons with one-to-one vector matching.  Anything
+extrapolated rate/increase/delta, irate/idelta, deriv and predict_linear (least squares), the
+``*_over_time`` functions, absent/absent_over_time, label_replace, abs/clamp/clamp_min/clamp_max,
+time(), classic-histogram ``histogram_quantile``, sum/avg/min/max/count/topk/bottomk with
+by/without, arithmetic and comparisons with one-to-one vector matching (on/ignoring).  Anything
 else is refused with a :class:`QueryError` that says what is not supported.
 
 All times are epoch seconds, like the dataset's.
@@ -28,6 +30,7 @@ from observability_ui.query.promql_model import (
     label_key,
     locate,
     mask_strings,
+    per_step,
 )
 from observability_ui.query.promql_store import MetricStore
 
@@ -154,8 +157,8 @@ def _evaluate(store: MetricStore, expr: str, tree: promql_parser.Expr, steps: li
 
 def _to_series(value: Value, steps: list[float]) -> list[Series]:
     """Result rows as public series, without series that have no point in the queried range."""
-    if isinstance(value, float):
-        return [Series({}, [(step, value) for step in steps])]
+    if not isinstance(value, list):
+        return [Series({}, list(zip(steps, per_step(value), strict=False)))]
     series = (
         Series(
             dict(row.labels), [(step, v) for step, v in zip(steps, row.values, strict=True) if v is not None]

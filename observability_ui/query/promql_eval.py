@@ -15,7 +15,6 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
 from typing import TypeVar
 
 import numpy as np
@@ -31,19 +30,25 @@ from observability_ui.query.promql_functions import (
     count,
     divide,
     instant,
+    latest,
     mean,
     nan_aware,
+    predict_linear,
 )
+from observability_ui.query.promql_labels import Relabel, absent_labels, label_replacer
 from observability_ui.query.promql_model import (
     METRIC_NAME,
     LabelKey,
     QueryError,
     Row,
+    Scalar,
+    Steps,
     Value,
     Vector,
     label_key,
     locate,
     merge_rows,
+    per_step,
     without_name,
 )
 from observability_ui.query.promql_store import MetricStore, Samples, SeriesMeta
@@ -62,6 +67,7 @@ ELEMENTWISE: dict[str, Callable[..., float]] = {
     "abs": abs,
     "clamp_min": lambda value, low: clamp(value, low, math.inf),
     "clamp_max": lambda value, high: clamp(value, -math.inf, high),
+    "clamp": clamp,
 }
 ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": operator.add,
@@ -78,10 +84,14 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
 }
 SET_OPERATORS = ("and", "or", "unless")
+# What to do instead of group_left/group_right, which the subset lacks: said wherever they come up.
+ONE_TO_ONE_ADVICE = (
+    "aggregate the side with more series by the matching labels first (sum by (...) or max by (...)),"
+    " so that each series has one partner"
+)
 
 Operation = Callable[[float, float], float | None]
 Arrays = list[tuple[dict[str, str], np.ndarray, np.ndarray]]  # labels, values, present: one per series
-Relabel = Callable[[dict[str, str]], dict[str, str]]
 T = TypeVar("T")
 
 
@@ -117,18 +127,22 @@ class Evaluator:
     # -- operands ------------------------------------------------------------------------------------
     def _vector(self, node: promql_parser.Expr) -> Vector:
         value = self.evaluate(node)
-        if isinstance(value, float):
+        if not isinstance(value, list):
             raise QueryError(f"expected an instant vector, got the scalar {node.prettify()}")
         return value
 
     def _scalar(self, node: promql_parser.Expr) -> float:
+        """A function's scalar parameter, which the subset takes as one number for every step."""
         value = self.evaluate(node)
-        if not isinstance(value, float):
+        if isinstance(value, list):
             raise QueryError(f"expected a scalar, got the instant vector {node.prettify()}")
+        if isinstance(value, Steps):
+            raise self._unsupported("a parameter that changes with time, such as time(),", r"\btime\s*\(")
         return value
 
-    def _unsupported(self, what: str, pattern: str | None) -> QueryError:
-        return QueryError(f"{what} is not supported", locate(self.query, pattern) if pattern else None)
+    def _unsupported(self, what: str, pattern: str | None, advice: str = "") -> QueryError:
+        message = f"{what} is not supported" + (f"; {advice}" if advice else "")
+        return QueryError(message, locate(self.query, pattern) if pattern else None)
 
     # -- selectors and functions ---------------------------------------------------------------------
     def _matched(
@@ -173,34 +187,69 @@ class Evaluator:
             return self._instant_arrays(node)
         if (
             isinstance(node, promql_parser.Call)
-            and node.func.name in RANGE_FUNCTIONS
-            and isinstance(node.args[0], promql_parser.MatrixSelector)
+            and isinstance(node.args[0] if node.args else None, promql_parser.MatrixSelector)
+            and (kernel := self._range_kernel(node)) is not None
         ):
             matrix = node.args[0]
-            arrays = self._series_arrays(
-                matrix.vector_selector, matrix.range.total_seconds(), RANGE_FUNCTIONS[node.func.name]
-            )
+            arrays = self._series_arrays(matrix.vector_selector, matrix.range.total_seconds(), kernel)
             renamed = [(without_name(labels), values, present) for labels, values, present in arrays]
             if len({label_key(labels) for labels, _, _ in renamed}) == len(renamed):
                 return renamed
         return None
 
+    def _matrix(self, node: promql_parser.Call) -> promql_parser.MatrixSelector:
+        """A range function's range vector, which the subset takes from a selector only."""
+        matrix = node.args[0]
+        if not isinstance(matrix, promql_parser.MatrixSelector):
+            raise self._unsupported("subqueries", r"\[[^\]]*:")
+        return matrix
+
+    def _range_kernel(self, node: promql_parser.Call) -> RangeKernel | None:
+        """The kernel of a function applied per series to a range vector; None for any other function."""
+        if node.func.name != "predict_linear":
+            return RANGE_FUNCTIONS.get(node.func.name)
+        # Prometheus predicts from the evaluation time, which an offset puts after the window's end.
+        offset = self._matrix(node).vector_selector.offset
+        return predict_linear(self._scalar(node.args[1]) + (offset.total_seconds() if offset else 0.0))
+
     def _call(self, node: promql_parser.Call) -> Value:
         name = node.func.name
-        if name in RANGE_FUNCTIONS:
-            matrix = node.args[0]
-            if not isinstance(matrix, promql_parser.MatrixSelector):
-                raise self._unsupported("subqueries", r"\[[^\]]*:")
-            span = matrix.range.total_seconds()
-            return _drop_names(self._per_series(matrix.vector_selector, span, RANGE_FUNCTIONS[name]))
+        kernel = self._range_kernel(node)
+        if kernel is not None:
+            matrix = self._matrix(node)
+            return _drop_names(self._per_series(matrix.vector_selector, matrix.range.total_seconds(), kernel))
         if name in ELEMENTWISE:
-            function = ELEMENTWISE[name]
-            rows = self._vector(node.args[0])
-            params = [self._scalar(arg) for arg in node.args[1:]]
-            return _drop_names(_map_values(rows, lambda value: function(value, *params)))
+            return self._elementwise(
+                name, self._vector(node.args[0]), [self._scalar(a) for a in node.args[1:]]
+            )
         if name == "histogram_quantile":
             return self._histogram_quantile(self._scalar(node.args[0]), self._vector(node.args[1]))
+        if name == "absent":
+            return self._absent(node, self._vector(node.args[0]))
+        if name == "absent_over_time":
+            matrix = self._matrix(node)
+            arrays = self._series_arrays(matrix.vector_selector, matrix.range.total_seconds(), latest)
+            return self._absent(node, _rows(arrays))
+        if name == "label_replace":
+            strings = [argument.val for argument in node.args[1:]]
+            return _relabel(self._vector(node.args[0]), label_replacer(*strings))
+        if name == "time":
+            return Steps(tuple(self.steps))
         raise self._unsupported(f"the function {name}()", rf"\b{name}\s*\(")
+
+    def _elementwise(self, name: str, rows: Vector, params: list[float]) -> Vector:
+        """abs, clamp_min, clamp_max and clamp of each value; clamp with its bounds crossed gives
+        nothing at all, as in Prometheus."""
+        if name == "clamp" and params[1] < params[0]:
+            return []
+        function = ELEMENTWISE[name]
+        return _drop_names(_map_values(rows, lambda value: function(value, *params)))
+
+    def _absent(self, node: promql_parser.Call, rows: Vector) -> Vector:
+        """absent and absent_over_time: 1 at each step where the argument has no series at all,
+        labelled from the argument's equality matchers."""
+        empty = [all(row.values[step] is None for row in rows) for step in range(len(self.steps))]
+        return [Row(absent_labels(node.args[0]), [1.0 if none else None for none in empty])]
 
     def _histogram_quantile(self, q: float, rows: Vector) -> Vector:
         """Classic-histogram quantiles: buckets are grouped by their labels other than ``le``.
@@ -257,6 +306,8 @@ class Evaluator:
         operand = self.evaluate(node.expr)
         if isinstance(operand, float):
             return -operand
+        if isinstance(operand, Steps):
+            return Steps(tuple(-value for value in operand.values))
         return _drop_names(_map_values(operand, operator.neg))
 
     def _binary(self, node: promql_parser.BinaryExpr) -> Value:
@@ -267,20 +318,31 @@ class Evaluator:
             raise self._unsupported(f"the operator '{op}'", re.escape(op))
         modifier = node.modifier
         if modifier is not None and modifier.card != promql_parser.VectorMatchCardinality.OneToOne:
-            raise self._unsupported("group_left/group_right", r"\bgroup_(left|right)\b")
+            raise self._unsupported(
+                "many-to-one matching (group_left/group_right)", r"\bgroup_(left|right)\b", ONE_TO_ONE_ADVICE
+            )
         return_bool = modifier is not None and modifier.return_bool
         lhs, rhs = self.evaluate(node.lhs), self.evaluate(node.rhs)
-        if isinstance(lhs, float) and isinstance(rhs, float):
-            return _apply(op, lhs, rhs)
+        if not isinstance(lhs, list) and not isinstance(rhs, list):
+            return _scalars(op, lhs, rhs)
         if isinstance(lhs, list) and isinstance(rhs, list):
             return _match(op, lhs, rhs, modifier.matching if modifier else None, return_bool)
         if isinstance(lhs, list):
             operation = _operation(op, return_bool, keep_right=False)
-            rows = [Row(row.labels, _combine(operation, row.values, repeat(rhs))) for row in lhs]
+            rows = [Row(row.labels, _combine(operation, row.values, per_step(rhs))) for row in lhs]
         else:
             operation = _operation(op, return_bool, keep_right=True)
-            rows = [Row(row.labels, _combine(operation, repeat(lhs), row.values)) for row in rhs]
+            rows = [Row(row.labels, _combine(operation, per_step(lhs), row.values)) for row in rhs]
         return _drop_names(rows) if op in ARITHMETIC or return_bool else rows
+
+
+def _scalars(op: str, lhs: Scalar, rhs: Scalar) -> Scalar:
+    """A binary operation between scalars: a constant when both are, else one value per step."""
+    if isinstance(lhs, float) and isinstance(rhs, float):
+        return _apply(op, lhs, rhs)
+    return Steps(
+        tuple(_apply(op, left, right) for left, right in zip(per_step(lhs), per_step(rhs), strict=False))
+    )
 
 
 def _apply(op: str, left: float, right: float) -> float:
@@ -331,7 +393,10 @@ def _match(
             continue
         labels = _restrict(without_name(row.labels) if drop_name else row.labels, matching)
         results.append((label_key(labels), Row(labels, _combine(operation, row.values, partner.values))))
-    collision = "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+    collision = (
+        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right),"
+        f" which this subset does not support; {ONE_TO_ONE_ADVICE}"
+    )
     return list(merge_rows(results, collision).values())
 
 
@@ -355,9 +420,14 @@ def _filter(labels: dict[str, str], names: set[str]) -> dict[str, str]:
 
 
 def _drop_names(rows: Vector) -> Vector:
-    """Drop ``__name__``; series that then look alike must not both have a value at one step."""
+    """Drop ``__name__`` (what functions and arithmetic do to their result)."""
+    return _relabel(rows, without_name)
+
+
+def _relabel(rows: Vector, relabel: Relabel) -> Vector:
+    """Rows with new labels; series that then look alike must not both have a value at one step."""
     renamed = (
-        (label_key(labels), Row(labels, row.values)) for row in rows for labels in [without_name(row.labels)]
+        (label_key(labels), Row(labels, row.values)) for row in rows for labels in [relabel(row.labels)]
     )
     return list(merge_rows(renamed, "vector cannot contain metrics with the same labelset").values())
 

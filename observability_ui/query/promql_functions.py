@@ -158,16 +158,15 @@ def _reset_adjusted(values: Array) -> Array:
     return values + np.concatenate(([0.0], np.cumsum(dropped)))
 
 
-def per_window(function: Callable[[Array, Array, int, int], float | None]) -> RangeKernel:
-    """A kernel from a function of one window's ``timestamps, values, lo, hi`` (None: no value)."""
+def per_window(function: Callable[[Array, Array, float], float | None]) -> RangeKernel:
+    """A kernel from a function of one window's ``timestamps``, ``values`` and end (None: no value)."""
 
     def kernel(windows: Windows) -> KernelResult:
         out = np.zeros(windows.lo.shape)
         present = np.zeros(windows.lo.shape, dtype=bool)
-        for index, (lo, hi) in enumerate(
-            zip(windows.lo.ravel().tolist(), windows.hi.ravel().tolist(), strict=True)
-        ):
-            result = function(windows.timestamps, windows.values, lo, hi)
+        bounds = zip(windows.lo.ravel().tolist(), windows.hi.ravel().tolist(), strict=True)
+        for index, ((lo, hi), end) in enumerate(zip(bounds, windows.ends.ravel().tolist(), strict=True)):
+            result = function(windows.timestamps[lo:hi], windows.values[lo:hi], end)
             if result is not None:
                 out.flat[index], present.flat[index] = result, True
         return out, present
@@ -178,19 +177,56 @@ def per_window(function: Callable[[Array, Array, int, int], float | None]) -> Ra
 def instant_value(is_rate: bool) -> RangeKernel:
     """irate (per-second, reset-aware) or idelta: from the last two samples of each window."""
 
-    def last_two(timestamps: Array, values: Array, lo: int, hi: int) -> float | None:
-        if hi - lo < 2:
+    def last_two(timestamps: Array, values: Array, _: float) -> float | None:
+        if len(values) < 2:
             return None
-        previous, last = float(values[hi - 2]), float(values[hi - 1])
+        previous, last = float(values[-2]), float(values[-1])
         result = last if is_rate and last < previous else last - previous
-        return result / float(timestamps[hi - 1] - timestamps[hi - 2]) if is_rate else result
+        return result / float(timestamps[-1] - timestamps[-2]) if is_rate else result
 
     return per_window(last_two)
 
 
 def over_time(reduce: Reducer) -> RangeKernel:
     """An ``*_over_time`` function: ``reduce`` applied to the values in each non-empty window."""
-    return per_window(lambda _, values, lo, hi: reduce(values[lo:hi].tolist()) if hi > lo else None)
+    return per_window(lambda _, values, __: reduce(values.tolist()) if len(values) else None)
+
+
+def linear_regression(timestamps: Array, values: Array, origin: float) -> tuple[float, float] | None:
+    """The least-squares line through a window's samples, as Prometheus's linearRegression: its slope
+    per second and its value at ``origin``; None under two samples, through which no line is fitted.
+
+    Times are taken relative to ``origin`` so that their squares keep their precision; constant values
+    give a flat line (NaN for a constant infinity) rather than a slope computed from float noise.
+    """
+    if len(values) < 2:
+        return None
+    if (values == values[0]).all():
+        return (math.nan, math.nan) if math.isinf(values[0]) else (0.0, float(values[0]))
+    x = timestamps - origin
+    n, sum_x, sum_y = len(values), float(x.sum()), float(values.sum())
+    covariance = float((x * values).sum()) - sum_x * sum_y / n
+    variance = float((x * x).sum()) - sum_x * sum_x / n
+    slope = divide(covariance, variance)
+    return slope, sum_y / n - slope * sum_x / n
+
+
+def deriv(timestamps: Array, values: Array, _: float) -> float | None:
+    """deriv: the regression's slope per second; Prometheus takes times relative to the first
+    sample, which changes nothing but the rounding."""
+    line = linear_regression(timestamps, values, float(timestamps[0]) if len(timestamps) else 0.0)
+    return None if line is None else line[0]
+
+
+def predict_linear(seconds: float) -> RangeKernel:
+    """predict_linear(v[range], seconds): the regression line's value ``seconds`` after the window's
+    end (the evaluation time: an offset is the caller's to add to ``seconds``)."""
+
+    def predict(timestamps: Array, values: Array, end: float) -> float | None:
+        line = linear_regression(timestamps, values, end)
+        return None if line is None else line[0] * seconds + line[1]
+
+    return per_window(predict)
 
 
 def nan_aware(pick: Callable[[Sequence[float]], float]) -> Reducer:
@@ -222,6 +258,7 @@ RANGE_FUNCTIONS: dict[str, RangeKernel] = {
     "avg_over_time": over_time(mean),
     "sum_over_time": over_time(sum),
     "count_over_time": over_time(count),
+    "deriv": per_window(deriv),
 }
 
 

@@ -2,7 +2,7 @@
 
 The engine evaluates every node of an expression over the whole grid of evaluation timestamps at once, so
 an instant vector is a list of :class:`Row`, each holding one value (or ``None``) per step; a scalar is a
-plain float because the supported subset has no time-dependent scalar functions.
+plain float, or :class:`Steps` when it changes with the evaluation time (``time()``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 METRIC_NAME = "__name__"
 
@@ -42,8 +43,21 @@ class Row:
     values: list[float | None]
 
 
+@dataclass(frozen=True)
+class Steps:
+    """A scalar with one value per step, such as ``time()``: a constant stays a float, cheaper."""
+
+    values: tuple[float, ...]
+
+
 Vector = list[Row]
-Value = Vector | float
+Scalar = float | Steps
+Value = Vector | Scalar
+
+
+def per_step(scalar: Scalar) -> Iterable[float]:
+    """A scalar's value at each step (a constant one repeats without end: zip it with the steps)."""
+    return repeat(scalar) if isinstance(scalar, float) else scalar.values
 
 
 def label_key(labels: dict[str, str]) -> LabelKey:

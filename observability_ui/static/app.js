@@ -1,12 +1,27 @@
-// Charts, drag-to-zoom and the time picker. Every chart is a plotly figure serialised by the server
-// into data-figure; zooming a chart navigates to the same page with the zoomed range in from/to,
-// so every view and link keeps it.
+// Charts, drag-to-zoom, the time picker, notes and the trace waterfall's collapsible subtrees.
+// Every chart is a plotly figure serialised by the server into data-figure; zooming a chart
+// navigates to the same page with the zoomed range in from/to, so every view and link keeps it.
 (function () {
   "use strict";
 
-  function isoSeconds(value) {
-    // plotly reports axis ranges as "YYYY-MM-DD HH:MM:SS.sss" in the axis' (UTC) time.
-    return String(value).replace(" ", "T").replace(/\.\d+$/, "") + "Z";
+  // plotly reports a date axis' range as "YYYY-MM-DD HH:MM:SS.ssss" in the axis' (UTC) time,
+  // leaving out the trailing parts that are zero ("2026-03-10 14:30", "2026-03-10").
+  const PLOTLY_DATE = /^(\d{4})-(\d\d)-(\d\d)(?: (\d\d):(\d\d)(?::(\d\d)(\.\d+)?)?)?$/;
+
+  function epochMs(value) {
+    const m = PLOTLY_DATE.exec(String(value));
+    if (!m) { return NaN; }
+    const whole = Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0), +(m[6] || 0));
+    return whole + Math.round(parseFloat(m[7] || "0") * 1000);
+  }
+
+  // A drag's ends as from/to: whole seconds (outwards, so all of the selection stays in view) once
+  // it spans a minute, milliseconds below that, so a drag inside one second is not an empty range.
+  function zoomedRange(a, b) {
+    const unit = b - a >= 60000 ? 1000 : 1;
+    return [Math.floor(a / unit) * unit, Math.ceil(b / unit) * unit].map(function (ms) {
+      return new Date(ms).toISOString().replace(".000Z", "Z");
+    });
   }
 
   function withRange(from, to) {
@@ -35,8 +50,11 @@
       Plotly.newPlot(el, figure.data, layout, { displaylogo: false, responsive: true,
         modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"] });
       el.on("plotly_relayout", function (event) {
-        const a = event["xaxis.range[0]"], b = event["xaxis.range[1]"];
-        if (a && b) { window.location.href = withRange(isoSeconds(a), isoSeconds(b)); }
+        const a = epochMs(event["xaxis.range[0]"]), b = epochMs(event["xaxis.range[1]"]);
+        if (a < b) {
+          const range = zoomedRange(a, b);
+          window.location.href = withRange(range[0], range[1]);
+        }
       });
       if (el.hasAttribute("data-click-trace")) {
         el.on("plotly_click", function (event) {
@@ -80,5 +98,35 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { renderCharts(); wirePicker(); wireAutosave(); });
+  // The trace waterfall's subtrees: a toggle shows or hides the block of its span's descendants
+  // (aria-controls), which the server renders open or collapsed. A collapsed block is
+  // hidden="until-found", so find in page still reaches the spans in it and opens it.
+  function setExpanded(toggle, expanded) {
+    toggle.setAttribute("aria-expanded", String(expanded));
+    const block = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (expanded) { block.removeAttribute("hidden"); } else { block.setAttribute("hidden", "until-found"); }
+  }
+
+  function wireWaterfall() {
+    document.querySelectorAll(".wf-toggle").forEach(function (toggle) {
+      toggle.addEventListener("click", function (event) {
+        event.preventDefault(); // the toggle sits in the span's summary: do not open its details
+        setExpanded(toggle, toggle.getAttribute("aria-expanded") !== "true");
+      });
+    });
+    document.querySelectorAll("[data-expand-all]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        const expanded = button.getAttribute("data-expand-all") === "true";
+        document.querySelectorAll(".wf-toggle").forEach(function (toggle) { setExpanded(toggle, expanded); });
+      });
+    });
+    document.addEventListener("beforematch", function (event) {
+      const toggle = document.querySelector(".wf-toggle[aria-controls='" + event.target.id + "']");
+      if (toggle) { toggle.setAttribute("aria-expanded", "true"); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    renderCharts(); wirePicker(); wireAutosave(); wireWaterfall();
+  });
 })();

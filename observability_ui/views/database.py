@@ -165,6 +165,13 @@ def around(moment: float) -> dict[str, str]:
     return {"from": iso(math.floor(moment) - MOMENT_BEFORE_S), "to": iso(math.ceil(moment) + MOMENT_AFTER_S)}
 
 
+def _history_chart(series: dict[str, list[tuple[float, float]]], tr: TimeRange) -> str:
+    """Session counts over the selected range, the x-axis pinned to it even with no snapshot in it."""
+    return charts.figure(
+        [charts.line(k, v) for k, v in series.items()], "sessions", x_range=(tr.start, tr.end)
+    )
+
+
 @bp.get("/database")
 def page() -> tuple[str, int]:
     tr, range_error = page_range("now-1h")
@@ -191,8 +198,8 @@ def page() -> tuple[str, int]:
         max_connections=_max_connections(db, snapshot or tr.end),
         form=_form(),
         around=around,
-        state_chart=charts.figure([charts.line(k, v) for k, v in by_state.items()], "sessions"),
-        app_chart=charts.figure([charts.line(k, v) for k, v in by_app.items()], "sessions"),
+        state_chart=_history_chart(by_state, tr),
+        app_chart=_history_chart(by_app, tr),
     )
     return body, status(range_error, error)
 

@@ -8,7 +8,7 @@ from flask import Blueprint, request
 
 from observability_ui import charts
 from observability_ui.request_context import UiError, dataset, time_range
-from observability_ui.views.page import range_json, render
+from observability_ui.views.page import page_range, range_json, render, status
 
 bp = Blueprint("jobs", __name__)
 
@@ -118,16 +118,17 @@ def _run_filters(known: list[str]) -> tuple[str, str]:
 
 
 @bp.get("/jobs")
-def page() -> str:
-    tr = time_range(default="now-3h")
+def page() -> tuple[str, int]:
+    tr, range_error = page_range("now-3h")
     db = dataset().connection
     known = _known_jobs()
     job, outcome = _run_filters(known)
     run_rows, total = runs(db, tr.start, tr.end, job, outcome)
     starts, concurrent = per_minute(db, tr.start, tr.end)
-    return render(
+    body = render(
         "jobs.html",
         tr,
+        range_error,
         page_title="Jobs",
         jobs=schedule(db, tr.end),
         runs=run_rows,
@@ -138,12 +139,14 @@ def page() -> str:
         starts_chart=charts.figure(
             [{**charts.line(name, points), "type": "bar"} for name, points in starts.items()],
             "starts / min",
+            x_range=(tr.start, tr.end),
             barmode="stack",
         ),
         concurrent_chart=charts.figure(
-            [charts.line("runs in progress (max per minute)", concurrent)], "runs"
+            [charts.line("runs in progress (max per minute)", concurrent)], "runs", x_range=(tr.start, tr.end)
         ),
     )
+    return body, status(range_error)
 
 
 @bp.get("/api/jobs")

@@ -96,6 +96,7 @@ def _volume_chart(query: logql.LogQuery, tr: TimeRange) -> str:
             if any(values)
         ],
         "lines",
+        x_range=(tr.start, tr.end),
         barmode="stack",
         bargap=0.05,
     )

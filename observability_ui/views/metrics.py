@@ -16,7 +16,7 @@ from observability_ui.views.metrics_common import (
     series_name,
     store,
 )
-from observability_ui.views.page import range_json, render
+from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("metrics", __name__)
 
@@ -67,15 +67,14 @@ def _table(expr: str, at: float) -> list[tuple[str, float]]:
 
 
 @bp.get("/metrics")
-def page() -> str:
-    tr = time_range()
+def page() -> tuple[str, int]:
+    tr, range_error = page_range("now-1h")
     expr = request.args.get("query", "").strip()
     mode = request.args.get("mode", "graph")
     if mode not in {"graph", "table"}:
         raise UiError("mode must be graph or table")
     metric = request.args.get("metric", "") or _queried_metric(expr)
-    error = position = None
-    figure = rows = None
+    error = figure = rows = None
     truncated = 0
     warnings: list[str] = []
     at = instant(tr.end)
@@ -87,17 +86,16 @@ def page() -> str:
                 rows = _table(expr, at)
             warnings = no_series_warnings(expr)
         except promql.QueryError as problem:
-            error, position = problem.message, problem.position
-    status = 400 if error else 200
+            error = InputError(problem.message, expr, problem.position)
     body = render(
         "metrics.html",
         tr,
+        range_error,
         page_title="Metrics",
         expr=expr,
         mode=mode,
         picker=_picker(metric),
         error=error,
-        position=position,
         figure=figure,
         rows=rows,
         truncated=truncated,
@@ -105,7 +103,7 @@ def page() -> str:
         at=at,
         at_raw=request.args.get("at", ""),
     )
-    return body, status
+    return body, status(range_error, error)
 
 
 def _promql_error(problem: promql.QueryError) -> tuple[dict, int]:

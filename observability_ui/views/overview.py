@@ -17,7 +17,7 @@ from observability_ui.query import promql
 from observability_ui.request_context import time_range
 from observability_ui.timerange import TimeRange
 from observability_ui.views.metrics_common import range_series, series_name, store
-from observability_ui.views.page import range_json, render
+from observability_ui.views.page import page_range, range_json, render, status
 
 bp = Blueprint("overview", __name__)
 
@@ -190,8 +190,8 @@ def gateway_error_percent(span: float, at: float) -> float | None:
 
 
 @bp.get("/")
-def page() -> str:
-    tr = time_range(default="now-3h")
+def page() -> tuple[str, int]:
+    tr, range_error = page_range("now-3h")
     deploys = annotations.deploys(tr)
     show_deploys = request.args.get("deploys") != "hide"
     markers = annotations.layout(deploys) if show_deploys else {}
@@ -205,9 +205,10 @@ def page() -> str:
                 "explore": panel.queries[0].expr,
             }
         )
-    return render(
+    body = render(
         "overview.html",
         tr,
+        range_error,
         page_title="Overview",
         panels=panels,
         deploys=deploys,
@@ -216,6 +217,7 @@ def page() -> str:
         summary_seconds=summary_seconds(tr.span),
         gateway_errors=gateway_error_percent(tr.span, tr.end),
     )
+    return body, status(range_error)
 
 
 @bp.get("/api/overview")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,9 +20,43 @@ bp = Blueprint("traces", __name__)
 MAX_LIMIT = 500
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)?\s*$")
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1e-3}
-_TAG = re.compile(r'^\s*([\w.\-]+)\s*=\s*"?([^"]*)"?\s*$')
-_COMPARISON = re.compile(r"[<>]|!=")
+# One tag: a key, an operator and a value, quoted or not. Only ``=`` can match (below); the other
+# operators are read so that the refusal can name them.
+_TAG = re.compile(r'^\s*([\w.\-]+)\s*(=~|!~|==|!=|>=|<=|=|<|>)\s*"?([^"]*)"?\s*$')
+# Tags are separated by spaces or commas before the next ``key<operator>``, outside quotes, so that
+# an unquoted value may hold spaces (``db.statement=SELECT count(*) FROM users``).
+_BETWEEN_TAGS = re.compile(r'[,\s]+(?=[\w.\-]+(?:[=<>]|!=|!~))(?=(?:[^"]*"[^"]*")*[^"]*$)')
+_RANGE_HINT = (
+    "a tag matches one exact value; for a range of values tick errors only, or filter the Logs"
+    " page with a query like {} | http.response.status_code >= 500"
+)
+_REGEX_HINT = (
+    "a tag matches one whole value exactly, not a pattern; type the whole value, or pick an Operation"
+)
+# What each operator but ``=`` would have meant, and what to do instead: a tag matches one value.
+_CANNOT_MATCH = {
+    "=~": _REGEX_HINT,
+    "!~": _REGEX_HINT,
+    "==": "write a single = between key and value",
+    "!=": _RANGE_HINT,
+    ">=": _RANGE_HINT,
+    "<=": _RANGE_HINT,
+    "<": _RANGE_HINT,
+    ">": _RANGE_HINT,
+}
+# Jaeger's tag for a span that failed; here it is the span's status, so it means "errors only".
+ERROR_TAG = ("error", "true")
 SERVICE_COLOURS = {"gateway": "#8c7ae6", "platform-api": "#5aa9e6"}
+# A span with more children than this starts collapsed, and so do those children: a job fanning out
+# over 80 tenants opens as one row, then one row per tenant, not as hundreds of rows.
+COLLAPSE_ABOVE = 20
+# Trace search orders, as Jaeger's: key -> (label, ORDER BY over the search's result columns).
+SORTS = {
+    "recent": ("Most recent", "start DESC"),
+    "longest": ("Longest first", "duration DESC, start DESC"),
+    "shortest": ("Shortest first", "duration, start DESC"),
+    "most_spans": ("Most spans", "spans DESC, start DESC"),
+}
 
 
 def parse_duration(raw: str, name: str) -> float | None:
@@ -34,27 +69,48 @@ def parse_duration(raw: str, name: str) -> float | None:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _no_ranges(part: str) -> str:
-    """What to do instead when a tag compares (``>=500``): tags match one value, as Jaeger's do."""
-    if not _COMPARISON.search(part):
-        return ""
-    return (
-        " (a tag matches one exact value; for a range of values tick errors only, or filter the Logs"
-        " page with a query like {} | http.response.status_code >= 500)"
-    )
+def _parse_tag(part: str) -> tuple[str, str]:
+    """One ``key=value``; any form no span could match is refused, saying why, rather than
+    searched for and answered with nothing."""
+    match = _TAG.match(part)
+    if not match:
+        raise UiError(f"tags: cannot read {part!r}; use key=value, e.g. http.response.status_code=503")
+    key, operator, value = match.groups()
+    if operator != "=":
+        raise UiError(f"tags: cannot match {part.strip()!r}: {_CANNOT_MATCH[operator]}")
+    if not value.strip():
+        raise UiError(f"tags: {key} has no value; use key=value, e.g. http.response.status_code=503")
+    if key == ERROR_TAG[0]:
+        if value.lower() != ERROR_TAG[1]:
+            raise UiError(f"tags: only error=true can be searched (traces with an error span), not {part!r}")
+        return ERROR_TAG
+    return key, value
 
 
 def parse_tags(raw: str) -> list[tuple[str, str]]:
-    """``key=value`` pairs separated by spaces or commas, e.g. ``http.response.status_code=503``."""
-    tags = []
-    for part in [p for p in re.split(r"[,\s]+(?=[\w.\-]+=)", raw.strip()) if p]:
-        match = _TAG.match(part)
-        if not match:
-            raise UiError(
-                f"tags: cannot read {part!r}; use key=value, e.g. http.response.status_code=503{_no_ranges(part)}"
-            )
-        tags.append((match.group(1), match.group(2)))
-    return tags
+    """``key=value`` pairs separated by spaces or commas, e.g. ``http.response.status_code=503``;
+    Jaeger's ``error=true`` comes back as :data:`ERROR_TAG`."""
+    return [_parse_tag(part) for part in _BETWEEN_TAGS.split(raw.strip()) if part]
+
+
+def tag_keys(db) -> list[str]:
+    """Every attribute key spans carry, sorted: a span has its template's keys, so the templates
+    tell without reading every span."""
+    rows = db.execute(
+        "SELECT DISTINCT j.key FROM span_templates, json_each(span_templates.attributes) j ORDER BY 1"
+    )
+    return [row[0] for row in rows]
+
+
+def check_tag_keys(db, tags: list[tuple[str, str]]) -> None:
+    """Refuse a key no span has (``http.status_code`` for ``http.response.status_code``): it would
+    find nothing, which looks like no trace failing that way."""
+    known = tag_keys(db) if tags else []
+    for key, _ in tags:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"the tags spans carry are {', '.join(known)}"
+            raise UiError(f"tags: no span in this recording has the tag {key!r}; {hint}")
 
 
 @dataclass
@@ -66,10 +122,44 @@ class TraceFilter:
     max_duration: float | None = None
     errors_only: bool = False
     limit: int = 50
+    sort: str = "recent"
 
 
-def search_traces(db, start: float, end: float, f: TraceFilter) -> tuple[list[dict[str, Any]], int]:
-    """Root spans of traces in the range matching the filter, newest first, and how many match in all."""
+# The search reads the span tables (docs/dataset.md) rather than the spans view: the partial index
+# on root spans (start, duration) serves the range and duration filters, a trace's spans are found
+# by the index on their trace's number, and a span's service and name are its template's.
+_RESULT = (
+    "SELECT t.trace_id, p.service, p.name, r.start AS start, r.duration AS duration, r.status,"
+    " (SELECT count(*) FROM span_records c WHERE c.trace = r.trace) AS spans,"
+    " (SELECT count(*) FROM span_records c WHERE c.trace = r.trace AND c.status = 'error') AS errors"
+    " FROM span_records r JOIN traces t ON t.id = r.trace JOIN span_templates p ON p.id = r.template"
+)
+# A span's value of a key is its own one, if it has one, else its template's (which holds a
+# placeholder where spans have their own): what the spans view's json_patch gives, key by key.
+_TAG_VALUE = "CAST(coalesce(json_extract(s.own_attributes, ?), json_extract(sp.attributes, ?)) AS TEXT)"
+
+
+def _span_clause(f: TraceFilter) -> tuple[str, list[Any]]:
+    """A span of the root ``r``'s trace with the filter's service, operation and every tag."""
+    inner, params = ["s.trace = r.trace"], []
+    if f.service:
+        inner.append("sp.service = ?")
+        params.append(f.service)
+    if f.operation:
+        inner.append("sp.name = ?")
+        params.append(f.operation)
+    for key, value in f.tags:
+        inner.append(f"{_TAG_VALUE} = ?")
+        params += [f'$."{key}"', f'$."{key}"', value]
+    joined = " AND ".join(inner)
+    return (
+        f"EXISTS (SELECT 1 FROM span_records s JOIN span_templates sp ON sp.id = s.template WHERE {joined})",
+        params,
+    )
+
+
+def _where(start: float, end: float, f: TraceFilter) -> tuple[str, list[Any]]:
+    """The search's conditions on a root span ``r``, and their parameters."""
     clauses = ["r.parent_span_id IS NULL", "r.start BETWEEN ? AND ?"]
     params: list[Any] = [start, end]
     if f.min_duration is not None:
@@ -79,31 +169,32 @@ def search_traces(db, start: float, end: float, f: TraceFilter) -> tuple[list[di
         clauses.append("r.duration <= ?")
         params.append(f.max_duration)
     if f.errors_only:
-        clauses.append("EXISTS (SELECT 1 FROM spans e WHERE e.trace_id = r.trace_id AND e.status = 'error')")
+        clauses.append("EXISTS (SELECT 1 FROM span_records e WHERE e.trace = r.trace AND e.status = 'error')")
     if f.service or f.operation or f.tags:
-        inner, inner_params = ["s.trace_id = r.trace_id"], []
-        if f.service:
-            inner.append("s.service = ?")
-            inner_params.append(f.service)
-        if f.operation:
-            inner.append("s.name = ?")
-            inner_params.append(f.operation)
-        for key, value in f.tags:
-            inner.append("CAST(json_extract(s.attributes, ?) AS TEXT) = ?")
-            inner_params += [f'$."{key}"', value]
-        clauses.append(f"EXISTS (SELECT 1 FROM spans s WHERE {' AND '.join(inner)})")
-        params += inner_params
-    where = " AND ".join(clauses)
-    total = db.execute(f"SELECT count(*) FROM spans r WHERE {where}", params).fetchone()[0]
+        clause, clause_params = _span_clause(f)
+        clauses.append(clause)
+        params += clause_params
+    return " AND ".join(clauses), params
+
+
+def search_traces(db, start: float, end: float, f: TraceFilter) -> tuple[list[dict[str, Any]], int]:
+    """Root spans of traces in the range matching the filter, in the filter's order, and how many
+    match in all. Most recent walks the root index backwards and stops at the limit; the other
+    orders rank every matching root of the range."""
+    where, params = _where(start, end, f)
+    total = db.execute(f"SELECT count(*) FROM span_records r WHERE {where}", params).fetchone()[0]
     rows = db.execute(
-        f"SELECT r.trace_id, r.service, r.name, r.start, r.duration, r.status,"
-        f" (SELECT count(*) FROM spans c WHERE c.trace_id = r.trace_id),"
-        f" (SELECT count(*) FROM spans c WHERE c.trace_id = r.trace_id AND c.status = 'error')"
-        f" FROM spans r WHERE {where} ORDER BY r.start DESC LIMIT ?",
-        [*params, f.limit],
+        f"{_RESULT} WHERE {where} ORDER BY {SORTS[f.sort][1]} LIMIT ?", [*params, f.limit]
     ).fetchall()
     keys = ("trace_id", "service", "name", "start", "duration", "status", "spans", "errors")
     return [dict(zip(keys, row, strict=True)) for row in rows], total
+
+
+def _sort_from_request() -> str:
+    sort = request.args.get("sort", "") or "recent"
+    if sort not in SORTS:
+        raise UiError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
+    return sort
 
 
 def _filter_from_request() -> TraceFilter:
@@ -114,14 +205,16 @@ def _filter_from_request() -> TraceFilter:
         raise UiError("limit must be a whole number") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise UiError(f"limit must be between 1 and {MAX_LIMIT}")
+    tags = parse_tags(args.get("tags", ""))
     found = TraceFilter(
         service=args.get("service", ""),
         operation=args.get("operation", ""),
-        tags=parse_tags(args.get("tags", "")),
+        tags=[tag for tag in tags if tag != ERROR_TAG],
         min_duration=parse_duration(args.get("min_duration", ""), "min duration"),
         max_duration=parse_duration(args.get("max_duration", ""), "max duration"),
-        errors_only=args.get("errors") == "1",
+        errors_only=args.get("errors") == "1" or ERROR_TAG in tags,
         limit=limit,
+        sort=_sort_from_request(),
     )
     if (
         found.min_duration is not None
@@ -129,6 +222,7 @@ def _filter_from_request() -> TraceFilter:
         and found.max_duration < found.min_duration
     ):
         raise UiError("max duration is below min duration")
+    check_tag_keys(dataset().connection, found.tags)
     return found
 
 
@@ -177,6 +271,7 @@ def search() -> tuple[str, int]:
         services=dataset().span_services(),
         operations=dataset().span_operations(service or "platform-api", "server"),
         args=request.args,
+        sorts=SORTS,
         scatter=scatter,
     )
     return body, status(range_error, error)
@@ -199,6 +294,10 @@ class SpanView:
     offset_pct: float = 0.0
     width_pct: float = 0.0
     code_url: str | None = None
+    children: list[SpanView] = field(default_factory=list)
+    below: int = 0  # spans in the subtree under this one
+    errors_below: int = 0  # of which failed, for a collapsed row to say so
+    collapsed: bool = False  # the waterfall starts with its descendants hidden
 
 
 SPAN_FIELDS = (
@@ -218,36 +317,68 @@ SPAN_FIELDS = (
 )
 
 
+def _tree(spans: list[SpanView]) -> list[SpanView]:
+    """Link each span to its children, in the order given, and return the roots: the spans whose
+    parent is not in the trace (its root, and any whose parent was never recorded)."""
+    by_id = {span.span_id: span for span in spans}
+    roots = []
+    for span in spans:
+        parent = by_id.get(span.parent_id) if span.parent_id else None
+        (parent.children if parent else roots).append(span)
+    return roots
+
+
+def _depth_first(roots: list[SpanView]) -> list[SpanView]:
+    ordered: list[SpanView] = []
+    stack = [(root, 0) for root in reversed(roots)]
+    while stack:
+        span, depth = stack.pop()
+        span.depth = depth
+        ordered.append(span)
+        stack.extend((child, depth + 1) for child in reversed(span.children))
+    return ordered
+
+
+def _fold(ordered: list[SpanView]) -> None:
+    """Count each subtree and collapse the large sibling groups (:data:`COLLAPSE_ABOVE`): their
+    parent and each of its children start collapsed, so opening the parent shows one row per child."""
+    for span in reversed(ordered):  # children before their parents
+        span.below = sum(1 + child.below for child in span.children)
+        span.errors_below = sum((child.status == "error") + child.errors_below for child in span.children)
+        if len(span.children) > COLLAPSE_ABOVE:
+            for member in (span, *span.children):
+                member.collapsed = bool(member.children)
+
+
 def load_trace(db, trace_id: str) -> list[SpanView]:
-    """The trace's spans in depth-first order (children by start time), laid out for a waterfall."""
+    """The trace's spans in depth-first order, laid out for a waterfall and linked into a tree
+    (``children``). Siblings are in start order; those starting at the same instant end first
+    first, so a pool checkout (``db.connection.acquire``, usually 0 s) comes before the statement
+    it made possible; the span id breaks the remaining ties, so the order is always the same."""
     rows = db.execute(
         "SELECT span_id, parent_span_id, service, name, kind, start, duration, status, status_message, attributes, events"
-        " FROM spans WHERE trace_id = ? ORDER BY start, span_id",
+        " FROM spans WHERE trace_id = ? ORDER BY start, duration, span_id",
         (trace_id,),
     ).fetchall()
     spans = [SpanView(*row[:9], attributes=json.loads(row[9]), events=json.loads(row[10])) for row in rows]
     if not spans:
         return []
-    by_parent: dict[str | None, list[SpanView]] = {}
-    ids = {s.span_id for s in spans}
-    for span in spans:
-        parent = span.parent_id if span.parent_id in ids else None
-        by_parent.setdefault(parent, []).append(span)
+    ordered = _depth_first(_tree(spans))
+    _fold(ordered)
     begin = min(s.start for s in spans)
-    finish = max(s.start + s.duration for s in spans)
-    total = max(finish - begin, 1e-6)
-    ordered: list[SpanView] = []
-    stack = [(root, 0) for root in reversed(by_parent.get(None, []))]
-    while stack:
-        span, depth = stack.pop()
-        span.depth = depth
+    total = max(max(s.start + s.duration for s in spans) - begin, 1e-6)
+    for span in ordered:
         span.offset_pct = 100 * (span.start - begin) / total
         span.width_pct = max(100 * span.duration / total, 0.2)
         if "code.filepath" in span.attributes:
             span.code_url = code_link(span.attributes["code.filepath"], span.attributes.get("code.lineno"))
-        ordered.append(span)
-        stack.extend((child, depth + 1) for child in reversed(by_parent.get(span.span_id, [])))
     return ordered
+
+
+def _rows_shown(spans: list[SpanView]) -> int:
+    """How many of these spans and their descendants the waterfall opens with: none under a
+    collapsed span."""
+    return sum(1 + (0 if span.collapsed else _rows_shown(span.children)) for span in spans)
 
 
 def _existing_trace(trace_id: str) -> list[SpanView]:
@@ -273,6 +404,7 @@ def _trace_logs(trace_id: str) -> list[tuple]:
 @bp.get("/traces/<trace_id>")
 def trace(trace_id: str) -> str:
     spans = _existing_trace(trace_id)
+    roots = [s for s in spans if s.depth == 0]
     begin = min(s.start for s in spans)
     end = max(s.start + s.duration for s in spans)
     logs = _trace_logs(trace_id)
@@ -283,6 +415,9 @@ def trace(trace_id: str) -> str:
         page_title=f"Trace {trace_id[:8]}",
         trace_id=trace_id,
         spans=spans,
+        roots=roots,
+        hidden=len(spans) - _rows_shown(roots),
+        collapse_above=COLLAPSE_ABOVE,
         begin=begin,
         end=end,
         logs=logs,
@@ -295,8 +430,9 @@ def trace(trace_id: str) -> str:
 @bp.get("/api/traces")
 def api_search() -> dict:
     tr = time_range(default="now-15m")
-    results, total = search_traces(dataset().connection, tr.start, tr.end, _filter_from_request())
-    return {"range": range_json(tr), "total": total, "traces": results}
+    f = _filter_from_request()
+    results, total = search_traces(dataset().connection, tr.start, tr.end, f)
+    return {"range": range_json(tr), "sort": f.sort, "total": total, "traces": results}
 
 
 @bp.get("/api/traces/<trace_id>")
