@@ -3,12 +3,11 @@ while SQLite runs the same statement with the same parameters underneath."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, event, insert, select, text
-from sqlalchemy.pool import QueuePool
+from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert, select, text
 
 from simulator.kernel import Kernel
-from simulator.postgres import PARAMSTYLE, DatabaseServerModel, SimulatedPostgres, statement_forms
-from simulator.virtual_pool import virtual_pool_class
+from simulator.postgres import PARAMSTYLE, statement_forms
+from tests.test_virtual_pool import make_engine
 
 
 def test_pyformat_text_becomes_sqlite_named_and_server_numbered():
@@ -31,13 +30,7 @@ def test_text_without_parameters_is_unchanged():
 
 def test_the_service_sees_psycopg_text_the_server_postgres_text_and_the_rows_are_real():
     kernel = Kernel(start=0.0)
-    server = SimulatedPostgres(kernel, DatabaseServerModel())
-    engine = create_engine(
-        "sqlite://",
-        creator=lambda: server.connect("test-app", "10.0.0.1"),
-        poolclass=virtual_pool_class(kernel, QueuePool),
-        paramstyle=PARAMSTYLE,
-    )
+    engine, server = make_engine(kernel, paramstyle=PARAMSTYLE)
     seen_by_service: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: seen_by_service.append(args[2]))
     table = Table("items", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(50)))

@@ -9,7 +9,7 @@ from simulator.postgres import DatabaseServerModel, SimulatedPostgres
 from simulator.virtual_pool import virtual_pool_class
 
 
-def make_engine(kernel: Kernel, size: int = 2, timeout: float = 10.0):
+def make_engine(kernel: Kernel, size: int = 2, timeout: float = 10.0, **engine_options):
     server = SimulatedPostgres(kernel, DatabaseServerModel())
     engine = create_engine(
         "sqlite://",
@@ -18,6 +18,7 @@ def make_engine(kernel: Kernel, size: int = 2, timeout: float = 10.0):
         pool_size=size,
         max_overflow=0,
         pool_timeout=timeout,
+        **engine_options,
     )
     with engine.connect() as conn:  # first connect outside any task, as the simulator does
         conn.execute(text("SELECT 1"))
