@@ -1,13 +1,16 @@
 """Generate a scenario's dataset: reuse the cache, or run the simulation in a worker process.
 
 ``--patch`` runs against a copy of the application with the unified diff applied (``git apply``),
-so the checkout itself is never modified.  The dataset is published only when the run completes.
+so the checkout itself is never modified.  The dataset is published only when the run completes
+and, for an unpatched run, only once it passed the scenario's readiness assertions: the worker
+checks them before it publishes, and it dies with this process, so nothing unchecked ever appears.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,11 +21,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from obsim.dataset.reader import Dataset
 from obsim.dataset.schema import MANIFEST_NAME
-from obsim.figures import compute, readiness_failures
 from obsim.scenario import Scenario
 from simulator import cache
+from simulator.worker import REFUSED
 
 GENERATOR_VERSION = "0.1.0"
 
@@ -98,18 +100,22 @@ def generate(
             str(target),
             "--manifest",
             json.dumps(manifest),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         if patch is not None:
             command += ["--app-root", str(apply_patch(patch, Path(workdir)))]
         if quiet:
             command.append("--quiet")
+        if patch is None:  # a proposed fix is run to see whether the symptoms go: no promise to check
+            command.append("--check-readiness")
         result = subprocess.run(command, cwd=cache.REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    if result.returncode == REFUSED:
+        raise GenerationError(json.loads(result.stdout.strip().splitlines()[-1])["refused"])
     if result.returncode != 0:
         raise GenerationError(
             f"generation of {scenario.id!r} (seed {seed}) failed with exit code {result.returncode}"
         )
-    if patch is None:
-        _check_readiness(scenario, target)
     return Generated(target, False, json.loads((target / MANIFEST_NAME).read_text()))
 
 
@@ -146,15 +152,3 @@ def generate_each(scenarios: Sequence[Scenario], jobs: int, use_cache: bool = Tr
             yield future.result()
     finally:  # interrupted (Ctrl-C reaches the running workers too): start no more runs
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _check_readiness(scenario: Scenario, target: Path) -> None:
-    """Refuse a dataset that does not show what the scenario promises (an unpatched run only)."""
-    with Dataset.open(target) as dataset:
-        failures = readiness_failures(scenario.readiness, compute(dataset.connection))
-    if failures:
-        shutil.rmtree(target)
-        raise GenerationError(
-            f"the generated dataset does not meet {scenario.id!r}'s readiness assertions: "
-            + "; ".join(failures)
-        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -99,10 +100,14 @@ def simulate(
     out: Path,
     manifest: dict[str, Any],
     progress: Callable[[float], None] | None = None,
+    check: Callable[[sqlite3.Connection], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the scenario's window and write the dataset to ``out``; returns the summary counts."""
+    """Run the scenario's window and write the dataset to ``out``; returns the summary counts.
+
+    ``check`` reads the finished dataset before it is published and raises to refuse it
+    (:meth:`DatasetWriter.finish`)."""
     with tempfile.TemporaryDirectory(prefix="obsim-release-") as workdir:
-        return _simulate(scenario, seed, out, manifest, progress, Path(workdir))
+        return _simulate(scenario, seed, out, manifest, progress, check, Path(workdir))
 
 
 def _simulate(
@@ -111,6 +116,7 @@ def _simulate(
     out: Path,
     manifest: dict[str, Any],
     progress: Callable[[float], None] | None,
+    check: Callable[[sqlite3.Connection], None] | None,
     workdir: Path,
 ) -> dict[str, Any]:
     # The code to run is whatever app_under_test the worker put first on sys.path (the checkout or
@@ -327,7 +333,7 @@ def _simulate(
         sink.flush()
         counts = dict(sink.counts, requests=load.sent, statements=postgres.statements)
         writer.set_meta(requests=load.sent)
-        writer.finish({**manifest, "counts": counts})
+        writer.finish({**manifest, "counts": counts}, check)
         return counts
     except BaseException:
         writer.abort()

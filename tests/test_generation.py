@@ -170,6 +170,46 @@ def test_a_killed_run_leaves_no_usable_dataset(tmp_path):
             Dataset.open(leftover)
 
 
+def _running(pid: int) -> bool:
+    """Whether the process runs (a zombie nobody reaped has ended: it can publish nothing)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_a_run_whose_parent_is_killed_stops_and_publishes_nothing(tmp_path):
+    scenario = _short_scenario(tmp_path / "scenarios", keep_readiness=True)
+    target = tmp_path / "orphaned"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from obsim.scenario import load_file;"
+            " from simulator.generate import generate;"
+            " generate(load_file(Path(sys.argv[1])), out=Path(sys.argv[2]), use_cache=False, quiet=True)",
+            str(scenario.source),
+            str(target),
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    deadline = time.monotonic() + 60
+    while not (stagings := list(tmp_path.glob("orphaned.partial-*"))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stagings, "the worker never started writing"
+    worker = int(stagings[0].name.rpartition(".partial-")[2])
+    assert _running(worker)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker), "the generation worker outlived the process that started it"
+    assert not target.exists(), "a dataset was published with nobody left to check it"
+
+
 def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
     scenario = _short_scenario(tmp_path / "scenarios")

@@ -17,7 +17,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -293,11 +293,14 @@ class DatasetWriter:
         self.db.execute("COMMIT")
         self.db.execute("BEGIN")
 
-    def finish(self, manifest: dict[str, Any]) -> Path:
+    def finish(
+        self, manifest: dict[str, Any], check: Callable[[sqlite3.Connection], None] | None = None
+    ) -> Path:
         """Index, close and publish the dataset; replaces an existing dataset at the target.
 
-        A recording is finalised in place: its manifest is replaced by ``manifest`` marked
-        ``recording: false``.
+        ``check`` reads the finished database before it is published and raises to refuse it, so a
+        dataset that fails it is never visible at the target, not even for a moment.  A recording
+        is finalised in place: its manifest is replaced by ``manifest`` marked ``recording: false``.
         """
         self.set_meta(format_version=str(FORMAT_VERSION))
         self.db.execute("COMMIT")
@@ -311,6 +314,8 @@ class DatasetWriter:
             return self.target
         self.db.executescript(INDEXES)
         self.db.execute("ANALYZE")
+        if check is not None:
+            check(self.db)
         self.db.close()
         self._write_manifest(self.staging, manifest)
         self._publish()
