@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 import promql_parser
 
+from observability_ui.query import budget
 from observability_ui.query.promql_functions import (
     RANGE_FUNCTIONS,
     RangeKernel,
@@ -113,6 +114,8 @@ class Evaluator:
         }
 
     def evaluate(self, node: promql_parser.Expr) -> Value:
+        """The node's value; each node first looks at the request's time budget."""
+        budget.check()
         handler = self._handlers.get(type(node))
         if handler is not None:
             return handler(node)
@@ -259,9 +262,8 @@ class Evaluator:
         """
         buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
         result = []
-        for labels, members in _group(
-            buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
-        ):
+        groups = _group(buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME}))
+        for labels, members in budget.checked(groups):
             members.sort(key=lambda bucket: bucket[0])
             bounds = np.array([bound for bound, _ in members])
             present = np.array([[value is not None for value in row.values] for _, row in members])
@@ -387,7 +389,7 @@ def _match(
     operation = _operation(op, return_bool, keep_right=False)
     drop_name = op in ARITHMETIC or return_bool
     results = []
-    for row in lhs:
+    for row in budget.checked(lhs):
         partner = right.get(signature(row.labels))
         if partner is None:
             continue
@@ -455,7 +457,8 @@ def _group(
 
 def _map_values(rows: Vector, function: Callable[[float], float]) -> Vector:
     return [
-        Row(row.labels, [None if value is None else function(value) for value in row.values]) for row in rows
+        Row(row.labels, [None if value is None else function(value) for value in row.values])
+        for row in budget.checked(rows)
     ]
 
 
@@ -468,7 +471,7 @@ def _windowed(
 
 
 def _rows(arrays: Arrays) -> Vector:
-    return [Row(labels, _optional(values, present)) for labels, values, present in arrays]
+    return [Row(labels, _optional(values, present)) for labels, values, present in budget.checked(arrays)]
 
 
 def _optional(values: np.ndarray, present: np.ndarray) -> list[float | None]:
@@ -505,7 +508,8 @@ def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]]) -> V
 def _reduce_steps(reduce: Reducer, members: Vector) -> list[float | None]:
     """``reduce`` over the members present at each step (no value where none is)."""
     results: list[float | None] = []
-    for column in zip(*(row.values for row in members), strict=True):
+    columns = zip(*(row.values for row in members), strict=True)
+    for column in budget.checked(columns, every=budget.CHECK_EVERY):
         present = [value for value in column if value is not None]
         results.append(reduce(present) if present else None)
     return results
@@ -521,7 +525,8 @@ def _select_k(groups: list[tuple[dict[str, str], Vector]], k: float, largest: bo
     for _, members in groups:
         limit = int(min(k, len(members)))
         picked: list[list[float | None]] = [[None] * len(row.values) for row in members]
-        for step, column in enumerate(zip(*(row.values for row in members), strict=True)):
+        columns = zip(*(row.values for row in members), strict=True)
+        for step, column in enumerate(budget.checked(columns, every=budget.CHECK_EVERY)):
             present = [index for index, value in enumerate(column) if value is not None]
             for index in _extremes(limit, present, column, largest):
                 picked[index][step] = column[index]
