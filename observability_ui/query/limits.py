@@ -5,7 +5,9 @@ thousand nested parentheses, or ten thousand ``1+1+...`` terms, overflow its sta
 server process (a segfault, not an exception), and a few thousand levels already cost seconds of CPU,
 quadratic in the depth.  The evaluator recurses per level too.  So the text is measured first: its
 length, and an estimate of its nesting depth that errs high, both far above anything a person writes
-(a dashboard's longest queries are a few hundred characters and a dozen levels deep).
+(a dashboard's longest queries are a few hundred characters and a dozen levels deep).  LogQL's
+hand-written parser loops over its tokens without recursing (its grammar nests nothing), so only
+the length applies to it.
 """
 
 from __future__ import annotations
