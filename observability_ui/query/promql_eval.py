@@ -251,7 +251,8 @@ class Evaluator:
     def _absent(self, node: promql_parser.Call, rows: Vector) -> Vector:
         """absent and absent_over_time: 1 at each step where the argument has no series at all,
         labelled from the argument's equality matchers."""
-        empty = [all(row.values[step] is None for row in rows) for step in range(len(self.steps))]
+        steps = budget.checked(range(len(self.steps)), every=budget.CHECK_EVERY)
+        empty = [all(row.values[step] is None for row in rows) for step in steps]
         return [Row(absent_labels(node.args[0]), [1.0 if none else None for none in empty])]
 
     def _histogram_quantile(self, q: float, rows: Vector) -> Vector:
@@ -331,10 +332,14 @@ class Evaluator:
             return _match(op, lhs, rhs, modifier.matching if modifier else None, return_bool)
         if isinstance(lhs, list):
             operation = _operation(op, return_bool, keep_right=False)
-            rows = [Row(row.labels, _combine(operation, row.values, per_step(rhs))) for row in lhs]
+            rows = [
+                Row(row.labels, _combine(operation, row.values, per_step(rhs))) for row in budget.checked(lhs)
+            ]
         else:
             operation = _operation(op, return_bool, keep_right=True)
-            rows = [Row(row.labels, _combine(operation, per_step(lhs), row.values)) for row in rhs]
+            rows = [
+                Row(row.labels, _combine(operation, per_step(lhs), row.values)) for row in budget.checked(rhs)
+            ]
         return _drop_names(rows) if op in ARITHMETIC or return_bool else rows
 
 
