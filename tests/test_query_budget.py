@@ -1,8 +1,9 @@
 """A hostile candidate's queries against the real platform: refused, or cut at the time budget,
 while everyone else's requests keep being answered.
 
-The platform runs as ``obsim serve`` runs it, one process of werkzeug's threaded server, here in a
-subprocess on 127.0.0.1: a query that crashed the parser would take that process down, not the tests.
+The platform runs as ``obsim serve`` runs it by default, one process of werkzeug's threaded server
+(``make_server``, which ``run_simple`` uses, to learn the free port it took), here in a subprocess on
+127.0.0.1: a query that crashed the parser would take that process down, not the tests.
 The dataset is written by the real writer in a moment: an hour of a gauge over many series (so an
 ``irate`` at a 1 s step is seconds of Python) and thousands of log lines (so a few hundred line
 filters, each a Python call per line, are seconds of SQLite); one series and one log line carry the
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 from observability_ui.query import regex
+from observability_ui.query.budget import QUERY_BUDGET_S
 from observability_ui.query.limits import MAX_NESTING_DEPTH, nesting_depth
 from obsim.dataset.writer import DatasetWriter
 
@@ -128,8 +130,8 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def platform(dataset: Path) -> Iterator[Platform]:
-    """Served with the production budget (10 s)."""
-    served = Platform(dataset, 10.0)
+    """Served with the production budget."""
+    served = Platform(dataset, QUERY_BUDGET_S)
     yield served
     served.stop()
 
@@ -194,7 +196,11 @@ def test_overlong_logql_is_refused(platform: Platform) -> None:
         ("/api/logs", f'{{}} !~ "{CATASTROPHIC}"', LOG_LINES),
         ("/api/metrics/query", f'load{{instance=~"{CATASTROPHIC}"}}', 0),
         ("/api/metrics/query", f'{{__name__=~"l(o+)+ad", instance=~"{CATASTROPHIC}"}}', 0),
-        ("/api/metrics/query", f'label_replace(load, "x", "$1", "instance", "({CATASTROPHIC})")', 501),
+        (
+            "/api/metrics/query",
+            f'label_replace(load, "x", "$1", "instance", "({CATASTROPHIC})")',
+            GAUGE_SERIES + 1,
+        ),
     ],
 )
 def test_catastrophic_regexes_are_answered_at_once(
