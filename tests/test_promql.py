@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from observability_ui.query import promql_eval
 from observability_ui.query.promql import (
     MetricStore,
     QueryError,
@@ -675,6 +676,17 @@ def test_queries_nested_beyond_the_limit_are_refused_before_parsing(store: Metri
     failure = error(lambda: query_instant(store, "(" * 65 + "1" + ")" * 65, at(1)))
     assert (
         failure.message.startswith("the query nests 65 levels deep") and "the limit is 64" in failure.message
+    )
+
+
+def test_a_query_over_the_points_limit_is_refused_before_reading_samples(
+    store: MetricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(promql_eval, "MAX_QUERY_POINTS", 2 * SCRAPES)
+    assert len(query_range(store, "queue_length", T0, END, 15)) == 2  # 2 series at 121 steps: the limit
+    failure = error(lambda: query_range(store, "queue_length - queue_length", T0, END, 15))
+    assert failure.message.startswith(
+        "the query would evaluate 484 points (2 series at 121 steps here); the limit is 242"
     )
 
 

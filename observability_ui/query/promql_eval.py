@@ -55,6 +55,12 @@ from observability_ui.query.promql_model import (
 from observability_ui.query.promql_store import MetricStore, Samples, SeriesMeta
 
 LOOKBACK_DELTA = 300.0  # seconds an instant selector looks back for the latest sample, as in Prometheus
+# Series times steps a query's selectors may evaluate, together, checked before any sample is read:
+# the evaluator and the response hold about 140 bytes per point at the peak (every series of
+# cron-storm at a 2 s step over its 3 hours, 6.2 million points: 880 MB, 7.8 s), so this bounds one
+# query's memory near 700 MB, as Prometheus's --query.max-samples bounds its own.  Every series of a
+# recording over 3 hours at the 15 s scrape step is under a million.
+MAX_QUERY_POINTS = 5_000_000
 BUCKET_LABEL = "le"
 
 AGGREGATORS: dict[str, Reducer] = {
@@ -103,6 +109,7 @@ class Evaluator:
         self.store = store
         self.query = query
         self.steps = steps
+        self.points = 0  # series x steps the selectors evaluated so far
         self._handlers: dict[type, Callable[[promql_parser.Expr], Value]] = {
             promql_parser.NumberLiteral: lambda node: float(node.val),
             promql_parser.ParenExpr: lambda node: self.evaluate(node.expr),
@@ -151,11 +158,19 @@ class Evaluator:
     def _matched(
         self, selector: promql_parser.VectorSelector
     ) -> tuple[list[SeriesMeta], list[Samples], np.ndarray]:
-        """The series a selector matches, their samples, and the window ends (steps less the offset)."""
+        """The series a selector matches, their samples, and the window ends (steps less the offset);
+        the query's points so far are counted first, and refused over :data:`MAX_QUERY_POINTS`."""
         if selector.at is not None:
             raise self._unsupported("the @ modifier", "@")
         offset = selector.offset.total_seconds() if selector.offset else 0.0
         metas = self.store.select(selector, self.query)
+        self.points += len(metas) * len(self.steps)
+        if self.points > MAX_QUERY_POINTS:
+            raise QueryError(
+                f"the query would evaluate {self.points:,} points ({len(metas):,} series at "
+                f"{len(self.steps):,} steps here); the limit is {MAX_QUERY_POINTS:,}: select fewer "
+                "series with label matchers, or use a larger step or a shorter range"
+            )
         return metas, self.store.arrays(metas), np.array(self.steps) - offset
 
     def _series_arrays(
