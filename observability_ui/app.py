@@ -8,6 +8,7 @@ read-only code of ``app_under_test``.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from observability_ui import console, interview, openapi, views
 from observability_ui.json_provider import OrjsonProvider
+from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
@@ -81,6 +83,12 @@ def create_app(
         if request.path.startswith("/api/"):
             return {"error": error.description}, error.code
         return render_template("error.html", message=error.description), error.code
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _interrupted(error: sqlite3.OperationalError) -> Any:
+        """A statement the request's time budget interrupted, in any view, is answered as such."""
+        cancelled = budget.cancellation(error)
+        return _unexpected(error) if cancelled is None else _ui_error(cancelled)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

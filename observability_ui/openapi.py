@@ -213,10 +213,15 @@ BAD_INPUT = _json(
 )
 NOT_FOUND = _json(_ref("Error"), "No such thing in this dataset.")
 BAD_QUERY = _json(_ref("Error"), "The query or range cannot be used; `error` says why and `position` where.")
+OVER_BUDGET = _json(
+    _ref("Error"),
+    "The request's queries ran longer than the time budget and were cancelled; `error` says so: "
+    "narrow the range or simplify the query.",
+)
 
 
 def _get(summary: str, parameters: list[Schema], ok: Schema, *errors: tuple[str, Schema]) -> Schema:
-    responses = {"200": _json(ok), "400": BAD_INPUT, **dict(errors)}
+    responses = {"200": _json(ok), "400": BAD_INPUT, **dict(errors), "503": OVER_BUDGET}
     return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
 
 
@@ -385,6 +390,7 @@ PATHS: dict[str, Schema] = {
                 ),
                 "400": BAD_INPUT,
                 "404": NOT_FOUND,
+                "503": OVER_BUDGET,
             },
         }
     },

@@ -1,35 +1,41 @@
-"""Per-request access to the dataset and the time range, and the error a view raises for bad input."""
+"""Per-request access to the dataset and the time range, the queries' time budget, and the error a
+view raises for bad input (:class:`UiError`)."""
 
 from __future__ import annotations
 
 from flask import current_app, g, request
 
+from observability_ui.errors import UiError
+from observability_ui.query import budget
 from observability_ui.timerange import TimeRange, TimeRangeError, parse_instant, resolve
 from obsim.dataset.reader import Dataset
 
+__all__ = ["METRIC_CACHE", "UiError", "close_dataset", "dataset", "instant", "time_range"]
+
 METRIC_CACHE = "obsim_metric_cache"  # app.extensions key: what has been read of the metrics, shared
-
-
-class UiError(Exception):
-    """A candidate's input that cannot be served; shown on the page, 400 from the JSON API."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+QUERY_BUDGET = "OBSIM_QUERY_BUDGET_S"  # app.config key: seconds a request's queries may take
 
 
 def dataset() -> Dataset:
     """The dataset, opened once per request (SQLite connections belong to one thread); a live
-    recording is thereby reread, manifest and all, on every request."""
+    recording is thereby reread, manifest and all, on every request.
+
+    Opening it starts the request's query budget: every query a view runs goes through this
+    connection, so from here its statements are cut at the deadline and the engines' loops check it.
+    """
     if "dataset" not in g:
-        g.dataset = Dataset.open(current_app.config["OBSIM_DATASET"])
+        opened = Dataset.open(current_app.config["OBSIM_DATASET"])
+        spending = budget.QueryBudget(current_app.config.get(QUERY_BUDGET, budget.QUERY_BUDGET_S))
+        spending.watch(opened.connection)
+        g.budget_token = budget.activate(spending)
+        g.dataset = opened
     return g.dataset
 
 
 def close_dataset() -> None:
     opened = g.pop("dataset", None)
     if opened is not None:
+        budget.deactivate(g.pop("budget_token"))
         opened.close()
 
 

@@ -6,8 +6,9 @@ followed by the attributes as JSON text, so ``|= "QueuePool"`` also finds it in 
 then filters fields (attribute keys, or columns such as ``trace_id``).  The syntax and its differences
 from Loki are documented in ``logql_syntax``; this module compiles a parsed query to one SQL ``WHERE``
 clause with bound parameters, so SQLite narrows by the ``ts`` (or ``trace_id``) index and does the text
-work in C.  Only regexes and field value conversion call back into Python, through functions registered
-on the connection, which a read-only connection allows.
+work in C.  Only regexes (on RE2, linear in the text) and field value conversion call back into
+Python, through functions registered on the connection, which a read-only connection allows; the
+request's time budget interrupts the statement between two rows (:mod:`.budget`).
 
 Field semantics follow Loki's label filters: a missing field reads as ``""`` for text comparisons (so
 ``| transaction!="x"`` keeps records without one) and never matches a numeric comparison; text that
@@ -24,6 +25,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from observability_ui.query import regex
 from observability_ui.query.logql_syntax import (
     COLUMN_FIELDS,
     FieldFilter,
@@ -32,7 +34,6 @@ from observability_ui.query.logql_syntax import (
     LogQuery,
     LogQueryError,
     build,
-    compile_regex,
     parse,
 )
 
@@ -134,12 +135,12 @@ def _field_number(value: Any) -> float | None:
 
 def _fullmatch(text: str, pattern: str) -> bool:
     """Stream matchers and field regexes match the whole value, as Loki's do."""
-    return compile_regex(pattern).fullmatch(text) is not None
+    return regex.matcher(pattern).fullmatch(text) is not None
 
 
 def _search(text: str, pattern: str) -> bool:
     """Line regexes match anywhere in the line, as Loki's ``|~`` does."""
-    return compile_regex(pattern).search(text) is not None
+    return regex.line_filter(pattern).search(text) is not None
 
 
 _FUNCTIONS = (

@@ -25,8 +25,9 @@ field names are the attribute keys as stored, dots included (``| http.route="/us
 stage is needed and ``| json`` and ``| logfmt`` are accepted as no-ops; metric queries (``rate(...)``,
 ``count_over_time(...)``, ``sum by (level) (...)``) are refused with a message pointing at the volume
 chart and PromQL, since this subset only selects lines; a field filter stage holds one comparison (no
-``and``/``or``, durations or byte sizes); regexes are Python's ``re``, which shares RE2's common
-syntax; double-quoted strings know only the escapes listed above.
+``and``/``or``, durations or byte sizes); double-quoted strings know only the escapes listed above.
+Regexes are RE2's, as Loki's are (:mod:`.regex`): stream matchers and field filters match the whole
+value, line filters anywhere in the line.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
-MAX_QUERY_LENGTH = 2000
+from observability_ui.query import regex
+from observability_ui.query.limits import QueryTooLarge, check_length
+
 STREAM_LABELS = ("service", "level", "host", "logger")
 # Text columns of the logs table a field filter reads directly instead of looking in the attributes.
 COLUMN_FIELDS = (*STREAM_LABELS, "trace_id", "span_id")
@@ -70,12 +72,6 @@ class LogQueryError(Exception):
         super().__init__(message if position is None else f"{message} at position {position}")
         self.message = message
         self.position = position
-
-
-@lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile once per distinct pattern: SQLite calls the regex functions once per candidate row."""
-    return re.compile(pattern)
 
 
 def quote(text: str) -> str:
@@ -151,8 +147,10 @@ class _Token:
 
 
 def _check_length(text: str) -> None:
-    if len(text) > MAX_QUERY_LENGTH:
-        raise LogQueryError(f"the query is {len(text)} characters long; the limit is {MAX_QUERY_LENGTH}")
+    try:
+        check_length(text)
+    except QueryTooLarge as exc:
+        raise LogQueryError(exc.message) from None
 
 
 def _read_string(text: str, start: int) -> _Token:
@@ -260,7 +258,7 @@ class _Parser:
         while self.token.kind != "end":
             if self.token.kind in LINE_OPS:
                 op = self.advance().kind
-                line_filters.append(LineFilter(op, self.string(op)))
+                line_filters.append(LineFilter(op, self.string(op, line=True)))
                 continue
             self.expect(("|",), "a line filter (|= != |~ !~) or a field filter like | duration_ms > 1000")
             if not self.parser_stage():
@@ -312,15 +310,17 @@ class _Parser:
             raise LogQueryError(f"{field} is text: compare it with a quoted string", number.position)
         return FieldFilter(field, "==" if op == "=" else op, number.value)
 
-    def string(self, op: str) -> str:
-        """The string operand of ``op``; a regex operand must compile, or the error points at it."""
+    def string(self, op: str, line: bool = False) -> str:
+        """The string operand of ``op`` (of a line filter when ``line``); a regex operand must compile
+        on RE2, or the error points at it."""
         token = self.expect(("string",), f"a quoted string after {op}")
         value = str(token.value)
         if op in REGEX_OPS:
+            check = regex.line_filter if line else regex.matcher
             try:
-                compile_regex(value)
-            except re.error as exc:
-                raise LogQueryError(f"invalid regex {token.text}: {exc}", token.position) from exc
+                check(value)
+            except regex.RegexError as exc:
+                raise LogQueryError(f"invalid regex {token.text}: {exc.reason}", token.position) from exc
         elif op in _NUMBER_ONLY_OPS:
             raise LogQueryError(
                 f"{op} compares numbers: write the value without quotes, like {op} 500", token.position
@@ -341,7 +341,8 @@ def _refuse_metric_query(text: str) -> None:
 
 
 def parse(text: str) -> LogQuery:
-    """Parse query text (at most :data:`MAX_QUERY_LENGTH` characters) into a :class:`LogQuery`."""
+    """Parse query text (at most :data:`~observability_ui.query.limits.MAX_QUERY_LENGTH` characters)
+    into a :class:`LogQuery`."""
     _check_length(text)
     _refuse_metric_query(text)
     return _Parser(text).query()

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import promql_parser
 
+from observability_ui.query import budget
+from observability_ui.query.limits import QueryTooLarge, check_promql
 from observability_ui.query.promql_eval import Evaluator
 from observability_ui.query.promql_model import (
     METRIC_NAME,
@@ -84,9 +86,17 @@ def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
 
 
 def parse(expr: str) -> promql_parser.Expr:
-    """Parse ``expr``, turning the parser's complaints into a :class:`QueryError` with a position."""
+    """Parse ``expr``, turning the parser's complaints into a :class:`QueryError` with a position.
+
+    Every candidate's query reaches the parser through here, after the size limits: a query nested
+    thousands of levels deep crashes the parser's process instead of failing (:mod:`.limits`).
+    """
     if not expr.strip():
         raise QueryError("empty query: enter a PromQL expression", 0)
+    try:
+        check_promql(expr)
+    except QueryTooLarge as exc:
+        raise QueryError(exc.message) from None
     try:
         return promql_parser.parse(expr)
     except ValueError as exc:
@@ -100,8 +110,7 @@ def parse(expr: str) -> promql_parser.Expr:
 
 def selected_names(tree: promql_parser.Expr) -> list[str]:
     """The metric names the expression's selectors name (``x`` of ``rate(x[5m])`` or of
-    ``{__name__="x"}``), left to right.  Walked with a stack: a query nested too deeply for the
-    evaluator's recursion is not a reason to fail here."""
+    ``{__name__="x"}``), left to right."""
     names: list[str] = []
     stack = [tree]
     while stack:
@@ -149,10 +158,7 @@ def _check_window(store: MetricStore, start: float, end: float) -> None:
 
 
 def _evaluate(store: MetricStore, expr: str, tree: promql_parser.Expr, steps: list[float]) -> list[Series]:
-    try:
-        return _to_series(Evaluator(store, expr, steps).evaluate(tree), steps)
-    except RecursionError as exc:  # the evaluator recurses once per nesting level of the expression
-        raise QueryError("the query is nested too deeply to evaluate") from exc
+    return _to_series(Evaluator(store, expr, steps).evaluate(tree), steps)
 
 
 def _to_series(value: Value, steps: list[float]) -> list[Series]:
@@ -163,7 +169,7 @@ def _to_series(value: Value, steps: list[float]) -> list[Series]:
         Series(
             dict(row.labels), [(step, v) for step, v in zip(steps, row.values, strict=True) if v is not None]
         )
-        for row in value
+        for row in budget.checked(value)
     )
     return sorted((item for item in series if item.points), key=lambda item: label_key(item.labels))
 

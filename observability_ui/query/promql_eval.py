@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 import promql_parser
 
+from observability_ui.query import budget
 from observability_ui.query.promql_functions import (
     RANGE_FUNCTIONS,
     RangeKernel,
@@ -54,6 +55,12 @@ from observability_ui.query.promql_model import (
 from observability_ui.query.promql_store import MetricStore, Samples, SeriesMeta
 
 LOOKBACK_DELTA = 300.0  # seconds an instant selector looks back for the latest sample, as in Prometheus
+# Series times steps a query's selectors may evaluate, together, checked before any sample is read:
+# the evaluator and the response hold about 140 bytes per point at the peak (every series of
+# cron-storm at a 2 s step over its 3 hours, 6.2 million points: 880 MB, 7.8 s), so this bounds one
+# query's memory near 700 MB, as Prometheus's --query.max-samples bounds its own.  Every series of a
+# recording over 3 hours at the 15 s scrape step is under a million.
+MAX_QUERY_POINTS = 5_000_000
 BUCKET_LABEL = "le"
 
 AGGREGATORS: dict[str, Reducer] = {
@@ -102,6 +109,7 @@ class Evaluator:
         self.store = store
         self.query = query
         self.steps = steps
+        self.points = 0  # series x steps the selectors evaluated so far
         self._handlers: dict[type, Callable[[promql_parser.Expr], Value]] = {
             promql_parser.NumberLiteral: lambda node: float(node.val),
             promql_parser.ParenExpr: lambda node: self.evaluate(node.expr),
@@ -113,6 +121,8 @@ class Evaluator:
         }
 
     def evaluate(self, node: promql_parser.Expr) -> Value:
+        """The node's value; each node first looks at the request's time budget."""
+        budget.check()
         handler = self._handlers.get(type(node))
         if handler is not None:
             return handler(node)
@@ -148,11 +158,19 @@ class Evaluator:
     def _matched(
         self, selector: promql_parser.VectorSelector
     ) -> tuple[list[SeriesMeta], list[Samples], np.ndarray]:
-        """The series a selector matches, their samples, and the window ends (steps less the offset)."""
+        """The series a selector matches, their samples, and the window ends (steps less the offset);
+        the query's points so far are counted first, and refused over :data:`MAX_QUERY_POINTS`."""
         if selector.at is not None:
             raise self._unsupported("the @ modifier", "@")
         offset = selector.offset.total_seconds() if selector.offset else 0.0
         metas = self.store.select(selector, self.query)
+        self.points += len(metas) * len(self.steps)
+        if self.points > MAX_QUERY_POINTS:
+            raise QueryError(
+                f"the query would evaluate {self.points:,} points ({len(metas):,} series at "
+                f"{len(self.steps):,} steps here); the limit is {MAX_QUERY_POINTS:,}: select fewer "
+                "series with label matchers, or use a larger step or a shorter range"
+            )
         return metas, self.store.arrays(metas), np.array(self.steps) - offset
 
     def _series_arrays(
@@ -248,7 +266,8 @@ class Evaluator:
     def _absent(self, node: promql_parser.Call, rows: Vector) -> Vector:
         """absent and absent_over_time: 1 at each step where the argument has no series at all,
         labelled from the argument's equality matchers."""
-        empty = [all(row.values[step] is None for row in rows) for step in range(len(self.steps))]
+        steps = budget.checked(range(len(self.steps)), every=budget.CHECK_EVERY)
+        empty = [all(row.values[step] is None for row in rows) for step in steps]
         return [Row(absent_labels(node.args[0]), [1.0 if none else None for none in empty])]
 
     def _histogram_quantile(self, q: float, rows: Vector) -> Vector:
@@ -259,9 +278,8 @@ class Evaluator:
         """
         buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
         result = []
-        for labels, members in _group(
-            buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
-        ):
+        groups = _group(buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME}))
+        for labels, members in budget.checked(groups):
             members.sort(key=lambda bucket: bucket[0])
             bounds = np.array([bound for bound, _ in members])
             present = np.array([[value is not None for value in row.values] for _, row in members])
@@ -329,10 +347,14 @@ class Evaluator:
             return _match(op, lhs, rhs, modifier.matching if modifier else None, return_bool)
         if isinstance(lhs, list):
             operation = _operation(op, return_bool, keep_right=False)
-            rows = [Row(row.labels, _combine(operation, row.values, per_step(rhs))) for row in lhs]
+            rows = [
+                Row(row.labels, _combine(operation, row.values, per_step(rhs))) for row in budget.checked(lhs)
+            ]
         else:
             operation = _operation(op, return_bool, keep_right=True)
-            rows = [Row(row.labels, _combine(operation, per_step(lhs), row.values)) for row in rhs]
+            rows = [
+                Row(row.labels, _combine(operation, per_step(lhs), row.values)) for row in budget.checked(rhs)
+            ]
         return _drop_names(rows) if op in ARITHMETIC or return_bool else rows
 
 
@@ -387,7 +409,7 @@ def _match(
     operation = _operation(op, return_bool, keep_right=False)
     drop_name = op in ARITHMETIC or return_bool
     results = []
-    for row in lhs:
+    for row in budget.checked(lhs):
         partner = right.get(signature(row.labels))
         if partner is None:
             continue
@@ -455,7 +477,8 @@ def _group(
 
 def _map_values(rows: Vector, function: Callable[[float], float]) -> Vector:
     return [
-        Row(row.labels, [None if value is None else function(value) for value in row.values]) for row in rows
+        Row(row.labels, [None if value is None else function(value) for value in row.values])
+        for row in budget.checked(rows)
     ]
 
 
@@ -468,7 +491,7 @@ def _windowed(
 
 
 def _rows(arrays: Arrays) -> Vector:
-    return [Row(labels, _optional(values, present)) for labels, values, present in arrays]
+    return [Row(labels, _optional(values, present)) for labels, values, present in budget.checked(arrays)]
 
 
 def _optional(values: np.ndarray, present: np.ndarray) -> list[float | None]:
@@ -505,7 +528,8 @@ def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]]) -> V
 def _reduce_steps(reduce: Reducer, members: Vector) -> list[float | None]:
     """``reduce`` over the members present at each step (no value where none is)."""
     results: list[float | None] = []
-    for column in zip(*(row.values for row in members), strict=True):
+    columns = zip(*(row.values for row in members), strict=True)
+    for column in budget.checked(columns, every=budget.CHECK_EVERY):
         present = [value for value in column if value is not None]
         results.append(reduce(present) if present else None)
     return results
@@ -521,7 +545,8 @@ def _select_k(groups: list[tuple[dict[str, str], Vector]], k: float, largest: bo
     for _, members in groups:
         limit = int(min(k, len(members)))
         picked: list[list[float | None]] = [[None] * len(row.values) for row in members]
-        for step, column in enumerate(zip(*(row.values for row in members), strict=True)):
+        columns = zip(*(row.values for row in members), strict=True)
+        for step, column in enumerate(budget.checked(columns, every=budget.CHECK_EVERY)):
             present = [index for index, value in enumerate(column) if value is not None]
             for index in _extremes(limit, present, column, largest):
                 picked[index][step] = column[index]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from observability_ui.query import budget
+
 Array = np.ndarray
 KernelResult = tuple[
     Array, Array
@@ -165,7 +167,10 @@ def per_window(function: Callable[[Array, Array, float], float | None]) -> Range
         out = np.zeros(windows.lo.shape)
         present = np.zeros(windows.lo.shape, dtype=bool)
         bounds = zip(windows.lo.ravel().tolist(), windows.hi.ravel().tolist(), strict=True)
-        for index, ((lo, hi), end) in enumerate(zip(bounds, windows.ends.ravel().tolist(), strict=True)):
+        windows_and_ends = budget.checked(
+            zip(bounds, windows.ends.ravel().tolist(), strict=True), every=budget.CHECK_EVERY
+        )
+        for index, ((lo, hi), end) in enumerate(windows_and_ends):
             result = function(windows.timestamps[lo:hi], windows.values[lo:hi], end)
             if result is not None:
                 out.flat[index], present.flat[index] = result, True

@@ -1,8 +1,8 @@
 """The label-only functions of the PromQL engine: the labels ``absent`` gives its series, and
 ``label_replace``'s regex and ``$1`` template, both as Prometheus 3 (promql/functions.go) does them.
 
-Regexes are Python's ``re``, as the selectors' are: RE2's syntax is a subset of it, with the same
-leftmost-first choice of submatches.  Templates are expanded by Go's ``Regexp.Expand`` rules, which
+Regexes are RE2's, as the selectors' are (:mod:`.regex`), with Go's leftmost-first choice of
+submatches.  Templates are expanded by Go's ``Regexp.Expand`` rules, which
 differ from Python's ``\\1``: ``$1`` and ``${1}``, names as long as possible (``$1x`` is the group
 named ``1x``, an empty string), ``$$`` for a dollar, and a ``$`` starting no name kept as it is.
 """
@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import promql_parser
 
+from observability_ui.query import regex
 from observability_ui.query.promql_model import METRIC_NAME, QueryError
 
 Relabel = Callable[[dict[str, str]], dict[str, str]]
@@ -42,14 +43,16 @@ def absent_labels(argument: promql_parser.Expr) -> dict[str, str]:
     return {name: value for name, value in labels.items() if value}  # an empty value is no label
 
 
-def label_replacer(destination: str, replacement: str, source: str, regex: str) -> Relabel:
-    """``label_replace``'s change to one label set: when ``regex`` matches the whole of the ``source``
+def label_replacer(destination: str, replacement: str, source: str, source_regex: str) -> Relabel:
+    """``label_replace``'s change to one label set: when ``source_regex`` matches the whole of the ``source``
     label's value (an absent label is ""), ``destination`` becomes ``replacement`` with the groups
     filled in (removed when that is empty); otherwise the labels are left as they are."""
     try:
-        pattern = re.compile(regex, re.DOTALL)
-    except re.error as exc:
-        raise QueryError(f"invalid regular expression in label_replace(): {regex} ({exc})") from None
+        pattern = regex.matcher(source_regex, capture=True)
+    except regex.RegexError as exc:
+        raise QueryError(
+            f"invalid regular expression in label_replace(): {source_regex} ({exc.reason})"
+        ) from None
     if not destination:
         raise QueryError("invalid destination label name in label_replace(): an empty name")
 
@@ -64,7 +67,7 @@ def label_replacer(destination: str, replacement: str, source: str, regex: str) 
     return relabel
 
 
-def expand(template: str, match: re.Match[str]) -> str:
+def expand(template: str, match: regex.Match) -> str:
     """``template`` with each ``$name`` or ``${name}`` replaced by that group of ``match`` (a number
     or a name; "" when there is no such group or it did not take part), as Go's Regexp.Expand."""
 

@@ -13,6 +13,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
 
+from observability_ui.query import budget
+
 METRIC_NAME = "__name__"
 
 LabelKey = tuple[tuple[str, str], ...]
@@ -83,7 +85,7 @@ def merge_rows(keyed_rows: Iterable[tuple[Hashable, Row]], collision: str) -> di
     two values for one key at the same step are ambiguous, which Prometheus reports as an error.
     """
     merged: dict[Hashable, Row] = {}
-    for key, row in keyed_rows:
+    for key, row in budget.checked(keyed_rows):
         existing = merged.get(key)
         if existing is None:
             merged[key] = row

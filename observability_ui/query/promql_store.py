@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import promql_parser
 
+from observability_ui.query import budget, regex
 from observability_ui.query.promql_model import METRIC_NAME, QueryError
 from obsim.dataset.reader import Dataset
 
@@ -146,7 +146,7 @@ class MetricStore:
 
     def _load(self, series_ids: list[int]) -> None:
         empty = Samples(np.zeros(0), np.zeros(0))
-        for first in range(0, len(series_ids), LOAD_CHUNK):
+        for first in budget.checked(range(0, len(series_ids), LOAD_CHUNK)):
             chunk = series_ids[first : first + LOAD_CHUNK]
             rows = self._connection.execute(
                 f"SELECT series_id, ts, value FROM metric_samples WHERE series_id IN"
@@ -192,18 +192,18 @@ def _labels(metric: str, encoded: str) -> dict[str, str]:
 
 
 def _predicate(matcher: promql_parser.Matcher, query: str) -> Predicate:
-    """A test for one label matcher; regexes are fully anchored, as in Prometheus."""
+    """A test for one label matcher; regexes are RE2's, fully anchored, as in Prometheus."""
     value = matcher.value
     if matcher.op == promql_parser.MatchOp.Equal:
         return value.__eq__
     if matcher.op == promql_parser.MatchOp.NotEqual:
         return value.__ne__
     try:
-        pattern = re.compile(value)
-    except re.error as exc:
+        pattern = regex.matcher(value)
+    except regex.RegexError as exc:
         position = query.find(value)
         raise QueryError(
-            f"invalid regular expression {value!r}: {exc}", position if position >= 0 else None
+            f"invalid regular expression {value!r}: {exc.reason}", position if position >= 0 else None
         ) from exc
     if matcher.op == promql_parser.MatchOp.Re:
         return lambda label: pattern.fullmatch(label) is not None
