@@ -99,8 +99,10 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
                 console.click("button:text('Start')")
             assert "used of 18 min" in console.locator("[data-testid=clock]").inner_text()
 
-            # the candidate investigates
+            # the candidate opens the link's start page and its button opens the platform
             browser.goto(candidate, link)
+            with candidate.expect_navigation():
+                candidate.click("button:text('Open the platform')")
             assert (
                 candidate.url == f"{base}/"
                 and "min left" in candidate.locator("[data-testid=time-left]").inner_text()
