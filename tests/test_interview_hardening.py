@@ -164,6 +164,8 @@ def test_after_the_limit_and_its_grace_the_interview_closes_until_extended(app, 
     timeline = console.get(f"/interviewer/sessions/{ada_id}/timeline").get_data(as_text=True)
     assert "extended the time by 5 min" in timeline and "grace after the limit to 3 min" in timeline
     assert "23 min" in console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").json["clock"]
+    assert (card["time_limit_s"], card["extended_s"], card["grace_s"]) == (18 * 60, 300, 180)
 
 
 def test_the_store_refuses_a_submission_the_clock_does_not_allow(interviews):
