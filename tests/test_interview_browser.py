@@ -141,6 +141,9 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             assert "/join/" in output and "/interviewer/login/" in output.split("stop with Ctrl-C", 1)[1]
 
         with browser.run_obsim([*command, "--candidate", "Linus"], port=port, timeout=180):
+            # while the server was down, the console's live timeline may have polled it in vain
+            restart_gap = problems.take()
+            assert all("/timeline" in p and "ERR_CONNECTION_REFUSED" in p for p in restart_gap), restart_gap
             # nothing is lost: the interviewer's cookie, the candidate's link, the whole record
             browser.goto(console, session_url)
             timeline = console.locator("[data-live]").inner_text()
