@@ -91,8 +91,10 @@ def test_the_clock_pauses_and_a_submission_after_the_limit_is_late(url, monkeypa
     assert store.get(session_id).remaining_s(clock[0]) == pytest.approx(200)
 
 
-def test_a_database_from_before_the_clock_columns_gets_them(url):
-    """An interviews file an earlier obsim made, without extended_s and grace_s, keeps working."""
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_database_from_before_the_clock_columns_gets_them(database, url, request):
+    """An interviews database an earlier obsim made, without extended_s and grace_s, keeps working."""
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else url
     store = InterviewStore(url)
     session_id, _ = store.create_session("Ada", "cron-storm", 1, 600)
     with store.engine.begin() as connection:
