@@ -282,9 +282,12 @@ def test_console_pages_are_not_cached_and_run_only_their_own_files(app, intervie
     ada_id = session_of(interviews, "Ada")
     pages = ["/interviewer/", f"/interviewer/sessions/{ada_id}", f"/interviewer/sessions/{ada_id}/timeline"]
     pages += ["/interviewer/compare", f"/interviewer/sessions/{ada_id}/scorecard.json"]
-    for path in pages:
-        response = console.get(path)
-        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", path
+    responses = {path: console.get(path) for path in pages}
+    error = console.post(f"/interviewer/sessions/{ada_id}/extend", data={"minutes": "0"})
+    assert error.status_code == 400
+    responses["an error page"] = error
+    for path, response in responses.items():
+        assert response.status_code in (200, 400) and response.headers["Cache-Control"] == "no-store", path
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "unsafe" not in policy, path
         body = response.get_data(as_text=True)
