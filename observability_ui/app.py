@@ -35,13 +35,15 @@ def create_app(
     preload: bool = False,
     interviews: InterviewStore | None = None,
     incident: Scenario | None = None,
+    public_url: str | None = None,
 ) -> Flask:
     """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
 
     ``preload`` reads every metric series into memory in the background, so the first dashboard a
     candidate opens does not wait for it (a server does this; a test app need not).  With
     ``interviews`` (and the ``incident`` being run) the platform becomes an interview: candidates
-    need their link, everything they do is recorded, and the interviewer's console is served.
+    need their link, everything they do is recorded, and the interviewer's console is served; its
+    links are built on ``public_url``, where candidates reach the server.
     """
     with Dataset.open(dataset_dir):  # refuse a broken dataset at start-up, not on first request
         pass
@@ -58,9 +60,11 @@ def create_app(
     if interviews is not None:
         if incident is None or incident.ground_truth is None:
             raise ValueError("an interview needs the faulty scenario it runs")
+        if public_url is None:
+            raise ValueError("an interview needs the public URL its links are built on")
         app.register_blueprint(interview.bp)
         app.register_blueprint(console.bp)
-        interview.install(app, interviews, incident)
+        interview.install(app, interviews, incident, public_url)
     # After the interview's own check: a request without the candidate's link is refused for that.
     app.before_request(_documented_parameters_only)
 

@@ -3,18 +3,24 @@ the ground truth, submissions with their automatic score.
 
 Reached only with the interviewer's token: ``/interviewer/login/<token>`` (the URL printed at
 launch) checks it against its stored digest in constant time and keeps it in an HttpOnly,
-SameSite=Strict cookie, so no other site can drive the console's forms.  Candidates, whose cookie
-is a different secret, get a 403 on every page here.
+SameSite=Strict cookie; a form posted from another site (another port of this host included) is
+refused by :mod:`protection`.  Candidates, whose cookie is a different secret, get a 403 on every
+page here.  Every answer here is ``Cache-Control: no-store`` (pages show the ground truth) under a
+Content-Security-Policy that runs only the console's own script and style files.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
+from observability_ui import protection
 from observability_ui.interview import scenario, store
 from obsim.interview import scorecard as scorecards
 from obsim.interview.figures import investigation_figures
@@ -23,7 +29,19 @@ from obsim.scoring.rubric import DIMENSIONS, RATINGS, RubricScore, checklist, su
 
 bp = Blueprint("console", __name__, url_prefix="/interviewer")
 
-INTERVIEWER_COOKIE = "obsim_interviewer"
+#: the console's pages load only their own files (``static/``, the plotly bundle of error pages)
+#: and post only to themselves
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
+    " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: the standalone printable scorecard: its one inline stylesheet, allowed by hash
+SCORECARD_CSP = (
+    "default-src 'none'; style-src {styles}; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+)
+#: how many minutes the interviewer may give at once (extend) or allow after the limit (grace)
+EXTEND_MINUTES = range(1, 61)
+GRACE_MINUTES = range(31)
 
 
 @bp.before_request
@@ -32,15 +50,27 @@ def _require_interviewer() -> Response | None:
         abort(404)
     if request.endpoint == "console.login":
         return None
-    if not store().is_interviewer(request.cookies.get(INTERVIEWER_COOKIE, "")):
+    if not store().is_interviewer(request.cookies.get(protection.cookie_name("interviewer"), "")):
         return Response(render_template("console/denied.html"), 403)
     g.interviewer = True
     return None
 
 
+@bp.after_request
+def _private(response: Response) -> Response:
+    """Nothing here may be kept by a browser or proxy cache, and pages run only the console's files."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    return {"describe_event": lambda event: describe(event, scenario().hints), "minutes": scorecards.minutes}
+    return {
+        "describe_event": lambda event: describe(event, scenario().hints),
+        "minutes": scorecards.minutes,
+        "in_minutes": lambda seconds: f"{seconds / 60:g}",
+    }
 
 
 @bp.get("/login/<token>")
@@ -49,7 +79,7 @@ def login(token: str) -> Response:
         return Response(render_template("console/denied.html"), 403)
     response = redirect(url_for("console.sessions"))
     response.set_cookie(
-        INTERVIEWER_COOKIE,
+        protection.cookie_name("interviewer"),
         token,
         httponly=True,
         samesite="Strict",
@@ -73,14 +103,14 @@ def sessions() -> str:
 
 @bp.post("/sessions")
 def create() -> str:
-    candidate = request.form.get("candidate", "").strip()
-    if not candidate or len(candidate) > 200:
-        abort(400, description="Give the candidate's name (at most 200 characters).")
+    candidate = request.form.get("candidate", "").strip()  # its length: protection.FIELD_LIMITS
+    if not candidate:
+        abort(400, description="Give the candidate's name.")
     incident = scenario()
     _, token = store().create_session(
         candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
     )
-    link = request.host_url.rstrip("/") + url_for("interview.join", token=token)
+    link = protection.public_url() + url_for("interview.join_page", token=token)
     return render_template(
         "console/sessions.html", rows=_rows(), scenario=incident, created=(candidate, link)
     )
@@ -140,10 +170,19 @@ def scorecard(session_id: str, fmt: str) -> Response:
         abort(404)
     body = scorecards.render(scorecards.build(store(), scenario(), session_id), fmt)
     response = Response(body, mimetype=scorecards.FORMATS[fmt])
-    if fmt != "html":
+    if fmt == "html":
+        response.headers["Content-Security-Policy"] = SCORECARD_CSP.format(styles=_style_hashes(body))
+    else:
         name = f"scorecard-{scenario().id}-{session_id}.{fmt}"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _style_hashes(page: str) -> str:
+    """CSP sources allowing exactly the inline ``<style>`` blocks of ``page`` (by SHA-256)."""
+    blocks = re.findall(r"<style>(.*?)</style>", page, flags=re.DOTALL)
+    digests = (base64.b64encode(hashlib.sha256(block.encode()).digest()).decode() for block in blocks)
+    return " ".join(f"'sha256-{digest}'" for digest in digests) or "'none'"
 
 
 @bp.get("/compare")
@@ -162,6 +201,17 @@ def _release_hint(session_id: str) -> None:
     if not 0 <= index < len(scenario().hints):
         abort(400, description="No such hint.")
     store().release_hint(session_id, index)
+
+
+def _minutes(allowed: range) -> float:
+    """The form's ``minutes`` in seconds; 400 unless a whole number in ``allowed``."""
+    try:
+        minutes = int(request.form.get("minutes", ""))
+    except ValueError:
+        minutes = -1
+    if minutes not in allowed:
+        abort(400, description=f"Give whole minutes from {allowed.start} to {allowed.stop - 1}.")
+    return minutes * 60.0
 
 
 def _score_rubric(session_id: str) -> None:
@@ -191,6 +241,8 @@ def _readable(error: ValueError) -> str:
 ACTIONS: dict[str, Callable[[str], None]] = {
     "start": lambda session_id: store().start(session_id),
     "pause": lambda session_id: store().pause(session_id),
+    "extend": lambda session_id: store().extend(session_id, _minutes(EXTEND_MINUTES)),
+    "grace": lambda session_id: store().set_grace(session_id, _minutes(GRACE_MINUTES)),
     "hint": _release_hint,
     "rubric": _score_rubric,
 }

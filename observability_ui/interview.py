@@ -3,8 +3,15 @@ the interviewer released, the clock and the submission.
 
 Only active when the app is given an :class:`InterviewStore` (``obsim run`` and ``obsim serve
 SCENARIO``); over a bare dataset the platform stays open, as for a self-guided look.  The link
-``/join/<token>`` puts the token in an HttpOnly, SameSite cookie; every later request carries it and
-is recorded (view or API call, its query, range and result size) against that session alone.
+``/join/<token>`` shows a start page whose button (a same-origin POST, so no other site can log a
+browser into a session of its choosing) puts the token in an HttpOnly, SameSite cookie; every later
+request carries it and is recorded (view or API call, its query, range and result size) against
+that session alone.
+
+The interviewer's clock decides what the candidate may do: before the start and while paused every
+page answers a waiting page (an API call a JSON 403 saying why) that reloads itself; past the time
+limit and its grace, investigation, notes and submissions are closed until the interviewer extends
+the time.  Refused requests are not recorded, so nothing before the start counts.
 """
 
 from __future__ import annotations
@@ -12,12 +19,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from pydantic import ValidationError
 
+from observability_ui import protection
 from observability_ui.request_context import dataset
 from observability_ui.views.page import render
-from obsim.interview.store import Event, InterviewSession, InterviewStore
+from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
 from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
 from obsim.scoring import Submission, score
@@ -26,14 +45,14 @@ from obsim.taxonomy import MECHANISMS
 
 bp = Blueprint("interview", __name__)
 
-CANDIDATE_COOKIE = "obsim_candidate"
 STORE = "obsim_interviews"
 SCENARIO = "obsim_scenario"
 #: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
 DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
-MAX_NOTES = 20_000
 MAX_EVIDENCE_CHOICES = 40
-OPEN_ENDPOINTS = {"interview.join", "static", "assets.plotly"}
+OPEN_ENDPOINTS = {"interview.join_page", "interview.join", "static", "assets.plotly"}
+#: how often a waiting, paused or closed page reloads itself, to open as soon as the clock allows
+GATE_REFRESH_S = 10
 
 
 def store() -> InterviewStore | None:
@@ -44,10 +63,13 @@ def scenario() -> Scenario:
     return current_app.extensions[SCENARIO]
 
 
-def install(app: Flask, interviews: InterviewStore, incident: Scenario) -> None:
-    """Require a candidate link on every candidate page and record what each candidate does."""
+def install(app: Flask, interviews: InterviewStore, incident: Scenario, public_url: str) -> None:
+    """Require a candidate link and a running clock on every candidate page, refuse cross-site and
+    oversized writes, and record what each candidate does; ``public_url`` is where candidates reach
+    the server (their links are built on it)."""
     app.extensions[STORE] = interviews
     app.extensions[SCENARIO] = incident
+    protection.install(app, public_url)
     app.before_request(_require_candidate)
     app.after_request(_record)
     app.context_processor(_interview_context)
@@ -56,15 +78,26 @@ def install(app: Flask, interviews: InterviewStore, incident: Scenario) -> None:
 def _require_candidate() -> Response | None:
     if request.endpoint in OPEN_ENDPOINTS or request.blueprint == "console":
         return None
-    token = request.cookies.get(CANDIDATE_COOKIE, "")
+    token = request.cookies.get(protection.cookie_name("candidate"), "")
     interview = store().session_for_link(token) if token else None
     if interview is None or interview.scenario_id != scenario().id:
-        message = "Open the interview link your interviewer sent you."
-        if request.path.startswith("/api/"):
-            return Response(f'{{"error": "{message}"}}', 403, mimetype="application/json")
-        return Response(render_template("error.html", message=message), 403)
+        return _refused("Open the interview link your interviewer sent you.")
+    refusal = interview.refusal()
+    if refusal is not None:
+        return _refused(refusal, interview.clock())
     g.interview = interview
     return None
+
+
+def _refused(message: str, clock: Clock | None = None) -> Response:
+    """A 403 saying why: JSON for the API, else a page that reloads itself while the clock decides."""
+    if request.path.startswith("/api/"):
+        body = {"error": message} | ({"clock": clock.value} if clock is not None else {})
+        response = current_app.json.response(body)
+        response.status_code = 403
+        return response
+    page = render_template("gate.html", message=message, refresh_s=GATE_REFRESH_S if clock else None)
+    return Response(page, 403)
 
 
 def _record(response: Response) -> Response:
@@ -94,20 +127,46 @@ def _interview_context() -> dict[str, Any]:
     return {
         "interview": interview,
         "released_hints": released,
-        "remaining_s": interview.remaining_s() if interview.started_at else None,
+        "remaining_s": interview.remaining_s(),
+        "grace_left_s": interview.limit_s() + interview.grace_s - interview.elapsed_s()
+        if interview.clock() is Clock.GRACE
+        else None,
     }
 
 
-@bp.get("/join/<token>")
-def join(token: str) -> Response:
+def _linked(token: str) -> InterviewSession:
     found = store().session_for_link(token) if store() is not None else None
     if found is None or found.scenario_id != scenario().id:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
+    return found
+
+
+@bp.get("/join/<token>")
+def join_page(token: str) -> str:
+    """The link's start page: it sets nothing, so a link opened by another site logs nobody in."""
+    found = _linked(token)
+    return render_template(
+        "gate.html",
+        message=f"{found.candidate}, your interview runs {found.limit_s() / 60:g} minutes on the clock"
+        " your interviewer keeps. Open the platform when you are ready.",
+        join=url_for("interview.join", token=token),
+    )
+
+
+@bp.post("/join/<token>")
+def join(token: str) -> Response:
+    """The start page's button: remember the link in this browser and open the platform."""
+    found = _linked(token)
     identity = {key: dataset().manifest.get(key) for key in DATASET_IDENTITY}
     store().record(found.id, "join", {"dataset": identity})
-    response = redirect("/")
+    response = redirect("/", code=303)
     response.set_cookie(
-        CANDIDATE_COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, path="/"
+        protection.cookie_name("candidate"),
+        token,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+        path="/",
     )
     return response
 
@@ -190,7 +249,10 @@ def submit() -> str | tuple[str, int]:
         else:
             looked = evidence_seen(scenario(), store().events(g.interview.id))
             result = score(scenario(), submission, on_screen={item.view for item, _ in looked})
-            stored = store().submit(g.interview.id, submission.model_dump(mode="json"), result.to_json())
+            try:
+                stored = store().submit(g.interview.id, submission.model_dump(mode="json"), result.to_json())
+            except InterviewClosed as closed:  # the clock ran out while this request was answered
+                abort(403, description=str(closed))
     status = 400 if errors else 200
     body = render(
         "submit.html",
@@ -210,13 +272,11 @@ def submit() -> str | tuple[str, int]:
 
 @bp.post("/notes")
 def notes() -> Response:
-    """The candidate's scratch notes, saved as they type (the interviewer sees each saved version)."""
+    """The candidate's scratch notes, saved as they type (the interviewer sees each saved version;
+    their length is limited in :data:`protection.FIELD_LIMITS`)."""
     if store() is None or g.get("interview") is None:
         abort(404)
-    text = request.form.get("text", "")
-    if len(text) > MAX_NOTES:
-        abort(413, description=f"Notes are limited to {MAX_NOTES} characters.")
-    store().record(g.interview.id, "notes", {"text": text})
+    store().record(g.interview.id, "notes", {"text": request.form.get("text", "")})
     return Response(status=204)
 
 

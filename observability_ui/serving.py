@@ -46,6 +46,7 @@ class Platform:
     incident: Scenario | None = None
     db_url: str | None = None  # the interviews database: serve an interview on ``incident``
     behind_proxy: bool = False
+    public_url: str | None = None  # where candidates reach the server: links are built on it
 
 
 def build(platform: Platform) -> Flask:
@@ -57,6 +58,7 @@ def build(platform: Platform) -> Flask:
         preload=True,
         interviews=interviews,
         incident=platform.incident,
+        public_url=platform.public_url,
     )
     if platform.behind_proxy:
         trust_proxy(app)
@@ -67,7 +69,8 @@ def trust_proxy(app: Flask) -> None:
     """Take the client's address, scheme and host from one reverse proxy's X-Forwarded-* headers.
 
     Behind a TLS-terminating proxy this makes ``request.is_secure`` true, so the candidate's and
-    the interviewer's cookies get ``Secure``, and links the console prints use the public host.
+    the interviewer's cookies get ``Secure``.  Links are never built on the forwarded host: they use
+    the public URL given at launch.
     Exactly one proxy is trusted (the last value of each header), so a client cannot prepend its own.
     """
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]

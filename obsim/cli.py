@@ -173,7 +173,7 @@ def _serve_dataset(
 
     with Dataset.open(path):  # refuse a broken dataset here, not in every worker
         pass
-    base = f"http://{args.host}:{args.port}"
+    base = args.public_url or _bound_url(args.host, args.port)
     if incident is None or incident.ground_truth is None:
         platform = Platform(path, brief, behind_proxy=args.behind_proxy)
         print(f"\nobservability platform (open, no interview): {base}/")
@@ -187,7 +187,9 @@ def _serve_dataset(
             args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
         )
         interviews.engine.dispose()  # no connection of this process is inherited by a worker
-        platform = Platform(path, brief, incident=incident, db_url=url, behind_proxy=args.behind_proxy)
+        platform = Platform(
+            path, brief, incident=incident, db_url=url, behind_proxy=args.behind_proxy, public_url=base
+        )
         print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")
@@ -195,11 +197,22 @@ def _serve_dataset(
         else:
             print(f"interviewer console: {base}/interviewer/ (use the link printed at first launch,")
             print("  or restart with --new-interviewer-token)")
-    if args.behind_proxy:
-        print("  (behind the proxy: open these paths on its public https:// address)")
     print("stop with Ctrl-C", flush=True)
     serve(platform, args.host, args.port, workers=args.workers)
     return 0
+
+
+def _bound_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _public_url(text: str) -> str:
+    from observability_ui.protection import public_origin
+
+    try:
+        return public_origin(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _default_interviews_url() -> str:
@@ -356,6 +369,12 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="trust one reverse proxy's X-Forwarded-For/-Proto/-Host (TLS there: Secure cookies)",
     )
+    parser.add_argument(
+        "--public-url",
+        type=_public_url,
+        help="where candidates reach the server, e.g. https://interviews.example.com: the links printed"
+        " and made in the console use it (default http://HOST:PORT; required with --behind-proxy)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -477,6 +496,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "generate":
         _check_generate_args(parser, args)
+    if getattr(args, "behind_proxy", False) and args.public_url is None:
+        parser.error(
+            "--behind-proxy needs --public-url (the proxy's address, e.g. https://interviews.example.com)"
+        )
     from obsim.scoring import SubmissionError
     from simulator.generate import GenerationError
 

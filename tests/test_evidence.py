@@ -341,9 +341,12 @@ def candidate(datasets, tmp_path):
     """A candidate's browser in an interview over the real connection-leak dataset, and their events."""
     interviews = InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
     session_id, link = interviews.create_session("Ada", LEAK.id, LEAK.default_seed, 900)
-    app = create_app(datasets[LEAK.id], LEAK.brief, interviews=interviews, incident=LEAK)
+    interviews.start(session_id)
+    app = create_app(
+        datasets[LEAK.id], LEAK.brief, interviews=interviews, incident=LEAK, public_url="http://localhost"
+    )
     client = app.test_client()
-    assert client.get(f"/join/{link}").status_code == 302
+    assert client.post(f"/join/{link}").status_code == 303
     return client, lambda: interviews.events(session_id)
 
 

@@ -34,6 +34,7 @@ HINTED = {i for i in range(CANDIDATES) if i % 3 == 0}  # these get hint 0 releas
 @dataclass
 class Server:
     base: str
+    port: int
     process: subprocess.Popen[bytes]
     interviewer_login: str  # the /interviewer/login/<token> path printed at launch
     candidate_join: str  # the launch session's /join/<token> path
@@ -78,10 +79,10 @@ def obsim_serve(tmp_path: Path, *options: str, timeout: float = 60.0) -> Iterato
                 raise RuntimeError(f"obsim serve did not come up on {base}:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
         printed = log_path.read_text()
-        login = re.search(r"interviewer console: http://[^/]+(/interviewer/login/[\w-]+)", printed)
-        join = re.search(r"candidate link \(.*\): http://[^/]+(/join/[\w-]+)", printed)
+        login = re.search(r"interviewer console: https?://[^/]+(/interviewer/login/[\w-]+)", printed)
+        join = re.search(r"candidate link \(.*\): https?://[^/]+(/join/[\w-]+)", printed)
         assert login and join, printed
-        yield Server(base, process, login.group(1), join.group(1))
+        yield Server(base, port, process, login.group(1), join.group(1))
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -130,6 +131,8 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
         for i in HINTED:
             released = interviewer.post(f"/interviewer/sessions/{ids[i]}/hint", data={"index": "0"})
             assert released.status_code == 302
+        for session in ids.values():
+            assert interviewer.post(f"/interviewer/sessions/{session}/start").status_code == 302
 
         everyone_joined = threading.Barrier(CANDIDATES, timeout=60)
 
@@ -137,8 +140,8 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
             """Join, wait for all, run the plan; returns every unexpected status and whether the hint showed."""
             with httpx.Client(base_url=server.base, timeout=60) as client:
                 problems = []
-                joined = client.get(links[i])
-                if joined.status_code != 302 or "obsim_candidate" not in client.cookies:
+                joined = client.post(links[i])
+                if joined.status_code != 303 or f"obsim_candidate_{server.port}" not in client.cookies:
                     problems.append(f"join {joined.status_code}")
                 everyone_joined.wait()
                 last = None
@@ -172,19 +175,22 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
 
 def test_forwarded_headers_are_believed_only_behind_a_proxy(datasets, tmp_path):
     """Against the real multi-worker server both ways: left alone, gunicorn itself would trust
-    X-Forwarded-Proto from 127.0.0.1."""
+    X-Forwarded-Proto from 127.0.0.1.  Links never follow the forwarded host: they use the public
+    URL (given with --behind-proxy, else the bound address)."""
     assert datasets["connection-leak"].is_dir()
-    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "interviews.example.com"}
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "forged.example"}
+    public = "https://interviews.example.com"
     db = f"sqlite:///{tmp_path / 'interviews.sqlite'}"
     for behind_proxy in (False, True):
-        flags = ["--behind-proxy"] if behind_proxy else []
+        flags = ["--behind-proxy", "--public-url", public] if behind_proxy else []
         with obsim_serve(tmp_path, "--workers", "2", "--db", db, "--new-interviewer-token", *flags) as server:
-            join = httpx.get(server.base + server.candidate_join, headers=forwarded)
+            join = httpx.post(server.base + server.candidate_join, headers=forwarded)
             login = httpx.get(server.base + server.interviewer_login, headers=forwarded)
-            for response in (join, login):
-                assert response.status_code == 302
+            suffix = "443" if behind_proxy else str(server.port)
+            for response, status, role in ((join, 303, "candidate"), (login, 302, "interviewer")):
+                assert response.status_code == status
                 attributes = [part.strip() for part in response.headers["set-cookie"].split(";")]
-                assert "HttpOnly" in attributes
+                assert attributes[0].startswith(f"obsim_{role}_{suffix}=") and "HttpOnly" in attributes
                 assert ("Secure" in attributes) is behind_proxy, (behind_proxy, attributes)
             assert "SameSite=Lax" in join.headers["set-cookie"]
             assert "SameSite=Strict" in login.headers["set-cookie"]
@@ -193,11 +199,11 @@ def test_forwarded_headers_are_believed_only_behind_a_proxy(datasets, tmp_path):
             created = httpx.post(
                 server.base + "/interviewer/sessions",
                 data={"candidate": "remote"},
-                headers={**forwarded, "Cookie": f"obsim_interviewer={token}"},
+                headers={**forwarded, "Cookie": f"obsim_interviewer_{suffix}={token}"},
             )
             assert created.status_code == 200
             origin = re.search(r"(https?://[^/\s\"<]+)/join/[\w-]+", created.text).group(1)
-            assert origin == ("https://interviews.example.com" if behind_proxy else server.base)
+            assert origin == (public if behind_proxy else server.base)
 
-            direct = httpx.get(server.base + server.candidate_join)
+            direct = httpx.post(server.base + server.candidate_join)
             assert "Secure" not in direct.headers["set-cookie"], "plain HTTP straight to the server"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from obsim.interview import store as store_module
-from obsim.interview.store import InterviewStore, digest
+from obsim.interview.store import DEFAULT_GRACE_S, Clock, InterviewStore, digest
 
 
 @pytest.fixture
@@ -82,8 +83,26 @@ def test_the_clock_pauses_and_a_submission_after_the_limit_is_late(url, monkeypa
     clock[0] += timedelta(seconds=200)
     assert store.get(session_id).remaining_s(clock[0]) == pytest.approx(300)
     assert store.submit(session_id, {}, {"total": 0}).late is False
-    clock[0] += timedelta(seconds=400)
+    clock[0] += timedelta(seconds=400)  # 100 s into the default grace
+    assert store.get(session_id).clock(clock[0]) is Clock.GRACE
     assert store.submit(session_id, {}, {"total": 0}).late is True
+    store.extend(session_id, 300)
+    assert store.get(session_id).clock(clock[0]) is Clock.RUNNING
+    assert store.get(session_id).remaining_s(clock[0]) == pytest.approx(200)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_database_from_before_the_clock_columns_gets_them(database, url, request):
+    """An interviews database an earlier obsim made, without extended_s and grace_s, keeps working."""
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else url
+    store = InterviewStore(url)
+    session_id, _ = store.create_session("Ada", "cron-storm", 1, 600)
+    with store.engine.begin() as connection:
+        for column in ("extended_s", "grace_s"):
+            connection.execute(text(f"ALTER TABLE interview_sessions DROP COLUMN {column}"))
+    store.engine.dispose()
+    again = InterviewStore(url)
+    assert again.get(session_id).grace_s == DEFAULT_GRACE_S and again.get(session_id).extended_s == 0
 
 
 def test_deleting_a_session_removes_all_its_data(url):
@@ -91,6 +110,7 @@ def test_deleting_a_session_removes_all_its_data(url):
     keep, _ = store.create_session("Ada", "cron-storm", 1, 900)
     gone, link = store.create_session("Bob", "cron-storm", 1, 900)
     for session_id in (keep, gone):
+        store.start(session_id)
         store.record(session_id, "view", {"path": "/"})
         store.release_hint(session_id, 0)
         store.submit(session_id, {}, {"total": 0})

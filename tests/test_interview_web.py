@@ -17,6 +17,7 @@ from obsim.interview.store import InterviewStore
 pytestmark = pytest.mark.slow
 
 LEAK = scenarios.load("connection-leak")
+PUBLIC = "http://localhost:8000"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,7 +26,9 @@ def setup(datasets, tmp_path):
     url = f"sqlite:///{tmp_path / 'interviews.sqlite'}"
     interviews = InterviewStore(url)
     token = interviews.interviewer_token()
-    app = create_app(datasets["connection-leak"], LEAK.brief, interviews=interviews, incident=LEAK)
+    app = create_app(
+        datasets["connection-leak"], LEAK.brief, interviews=interviews, incident=LEAK, public_url=PUBLIC
+    )
     return app, interviews, token, url, datasets["connection-leak"]
 
 
@@ -39,12 +42,15 @@ def interviewer(app, token):
 
 
 def new_candidate(app, console, name: str):
+    """A candidate who opened their link and pressed its button, their clock started."""
     page = console.post("/interviewer/sessions", data={"candidate": name}).get_data(as_text=True)
-    link = re.search(r"http://localhost(/join/[\w-]+)", page).group(1)
+    link = re.search(re.escape(PUBLIC) + r"(/join/[\w-]+)", page).group(1)
     client = app.test_client()
-    response = client.get(link)
-    assert response.status_code == 302 and "HttpOnly" in response.headers["Set-Cookie"]
+    response = client.post(link)
+    assert response.status_code == 303 and "HttpOnly" in response.headers["Set-Cookie"]
     assert "SameSite=Lax" in response.headers["Set-Cookie"]
+    started = re.search(r'href="(/interviewer/sessions/\w+)">' + re.escape(name) + "<", page).group(1)
+    assert console.post(f"{started}/start").status_code == 302
     return client
 
 
@@ -181,10 +187,10 @@ def test_a_restart_loses_nothing(setup):
 
     again = InterviewStore(url)
     assert again.interviewer_token() is None
-    restarted = create_app(dataset, LEAK.brief, interviews=again, incident=LEAK)
+    restarted = create_app(dataset, LEAK.brief, interviews=again, incident=LEAK, public_url=PUBLIC)
     assert "Ada" in interviewer(restarted, token).get("/interviewer/").get_data(as_text=True)
     survivor = restarted.test_client()
-    survivor.set_cookie("obsim_candidate", ada.get_cookie("obsim_candidate").value)
+    survivor.set_cookie("obsim_candidate_8000", ada.get_cookie("obsim_candidate_8000").value)
     assert survivor.get("/").status_code == 200
     assert requests_of(again, session_id(again, "Ada")) == ["/jobs", "/"]
 
@@ -197,7 +203,8 @@ def test_obsim_interview_new_list_delete_on_the_servers_database(setup, capsys):
     printed = capsys.readouterr().out
     link = re.search(r"http://127\.0\.0\.1:8000(/join/[\w-]+)", printed).group(1)
     client = app.test_client()
-    assert client.get(link).status_code == 302 and client.get("/").status_code == 200
+    interviews.start(session_id(interviews, "Grace"))
+    assert client.post(link).status_code == 303 and client.get("/").status_code == 200
     assert main(["interview", "--db", url, "list"]) == 0
     assert "Grace" in capsys.readouterr().out
     _, other_link = interviews.create_session("Eve", "cron-storm", 1, 900)

@@ -79,6 +79,10 @@
         if (target) { target.hidden = !target.hidden; }
       });
     });
+    // "Go back" on error pages: a script, not a javascript: URL, which the console's CSP would block
+    document.querySelectorAll("[data-back]").forEach(function (link) {
+      link.addEventListener("click", function (event) { event.preventDefault(); window.history.back(); });
+    });
   }
 
   // Scratch notes save themselves a moment after the candidate stops typing, and on submit without

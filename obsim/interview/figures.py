@@ -4,7 +4,9 @@ They describe *how* the candidate worked, which neither score captures on its ow
 had a relevant signal on screen (judged against the ground truth's evidence list), how long they
 spent on the scenario's decoys, how many questions they asked of the data, which views they used,
 how many hints they needed and when they submitted.  Times are seconds since the interview clock
-started (or, before it was started, since the candidate's first action).
+started; nothing the candidate did before the start counts (the platform refuses their requests
+until then, but a database from an earlier obsim may hold some), so no figure is ever negative and
+a session never started has no times at all.  A hint counts whenever it was released.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from obsim.scoring.evidence import evidence_seen, time_on_decoys, view_of
 def investigation_figures(
     scenario: Scenario, interview: InterviewSession, events: list[Event]
 ) -> dict[str, Any]:
-    requests = [e for e in events if is_request(e)]
-    origin = interview.started_at or (events[0].wall_time if events else None)
+    origin = interview.started_at
+    counted = [e for e in events if origin is not None and as_utc(e.wall_time) >= as_utc(origin)]
+    requests = [e for e in counted if is_request(e)]
     seen = evidence_seen(scenario, requests)
     first = min(seen, key=lambda pair: pair[1].wall_time, default=None)
-    submissions = [e for e in events if e.kind == "submission"]
+    submissions = [e for e in counted if e.kind == "submission"]
     return {
         "time_to_first_relevant_signal_s": _since(origin, first[1].wall_time) if first else None,
         "first_relevant_signal": first[0].signal if first else None,
@@ -35,7 +38,7 @@ def investigation_figures(
         "queries": sum(1 for e in requests if is_query(e)),
         "requests": len(requests),
         "views_used": sorted({view for e in requests if (view := view_of(e.detail.get("path", "")))}),
-        "hints_used": sum(1 for e in events if e.kind == "hint"),
+        "hints_used": sum(1 for e in events if e.kind == "hint"),  # a hint given early still helped
         "time_to_submission_s": _since(origin, submissions[0].wall_time) if submissions else None,
     }
 

@@ -68,6 +68,8 @@ def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[st
             "started_at": _iso(interview.started_at),
             "elapsed_s": round(interview.elapsed_s(), 1),
             "time_limit_s": interview.time_limit_s,
+            "extended_s": interview.extended_s,  # time the interviewer added to the limit
+            "grace_s": interview.grace_s,
         },
         "figures": investigation_figures(scenario, interview, events),
         "automatic": _automatic(latest, len(submissions)),

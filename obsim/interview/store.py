@@ -17,13 +17,43 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, create_engine, delete, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    delete,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 INTERVIEWER_TOKEN = "interviewer_token_sha256"
+#: after the time limit, the candidate may still submit (marked late) this long, unless the
+#: interviewer sets another grace for the session
+DEFAULT_GRACE_S = 120.0
+
+
+class Clock(StrEnum):
+    """Where a session's clock stands, which decides what its candidate may do."""
+
+    WAITING = "waiting"  # not started: nothing is open yet
+    RUNNING = "running"
+    PAUSED = "paused"  # nothing is open while paused
+    GRACE = "grace"  # past the limit: still open, a submission is marked late
+    CLOSED = "closed"  # past the limit and the grace: investigation, notes and submissions refused
+
+
+class InterviewClosed(ValueError):
+    """A candidate's write refused because the clock does not allow it (the message says why)."""
 
 
 def now() -> datetime:
@@ -63,6 +93,8 @@ class InterviewSession(Base):
     started_at: Mapped[datetime | None]
     paused_at: Mapped[datetime | None]
     paused_s: Mapped[float] = mapped_column(Float, default=0.0)
+    extended_s: Mapped[float] = mapped_column(Float, default=0.0)  # time the interviewer added
+    grace_s: Mapped[float] = mapped_column(Float, default=DEFAULT_GRACE_S)
 
     def elapsed_s(self, at: datetime | None = None) -> float:
         """Interview time used: from the start, minus pauses (a running pause counts up to ``at``)."""
@@ -72,8 +104,37 @@ class InterviewSession(Base):
         until = self.paused_at or at
         return max(0.0, (as_utc(until) - as_utc(self.started_at)).total_seconds() - self.paused_s)
 
+    def limit_s(self) -> float:
+        """The time limit with every extension the interviewer gave."""
+        return self.time_limit_s + self.extended_s
+
     def remaining_s(self, at: datetime | None = None) -> float:
-        return max(0.0, self.time_limit_s - self.elapsed_s(at))
+        return max(0.0, self.limit_s() - self.elapsed_s(at))
+
+    def clock(self, at: datetime | None = None) -> Clock:
+        if self.started_at is None:
+            return Clock.WAITING
+        if self.paused_at is not None:
+            return Clock.PAUSED
+        elapsed = self.elapsed_s(at)
+        if elapsed <= self.limit_s():
+            return Clock.RUNNING
+        return Clock.GRACE if elapsed <= self.limit_s() + self.grace_s else Clock.CLOSED
+
+    def refusal(self, at: datetime | None = None) -> str | None:
+        """Why the candidate may not work now (for them to read), or None while they may."""
+        clock = self.clock(at)
+        if clock is Clock.WAITING:
+            return "Your interviewer has not started the interview yet: this opens when they do."
+        if clock is Clock.PAUSED:
+            return "Your interviewer has paused the interview: this opens again when they resume it."
+        if clock is Clock.CLOSED:
+            return (
+                f"Time is up: the interview closed after its {self.limit_s() / 60:g} min and"
+                f" {self.grace_s / 60:g} min of grace. Investigation, notes and submissions are closed;"
+                " your interviewer has everything you sent before."
+            )
+        return None
 
 
 class Event(Base):
@@ -143,12 +204,32 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+#: columns added to ``interview_sessions`` after its first release, with their SQL default
+_LATER_COLUMNS = {"extended_s": "0", "grace_s": str(DEFAULT_GRACE_S)}
+
+
+def _add_clock_columns(engine: Engine) -> None:
+    """Give a database made by an earlier obsim the clock columns added since (``create_all`` makes
+    missing tables, never missing columns), so an existing interviews file keeps working."""
+    present = {column["name"] for column in inspect(engine).get_columns(InterviewSession.__tablename__)}
+    with engine.begin() as connection:
+        for name, default in _LATER_COLUMNS.items():
+            if name not in present:
+                connection.execute(
+                    text(
+                        f"ALTER TABLE {InterviewSession.__tablename__}"
+                        f" ADD COLUMN {name} FLOAT NOT NULL DEFAULT {default}"
+                    )
+                )
+
+
 class InterviewStore:
     """The interviews database: create it with a SQLAlchemy URL, then use its operations."""
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = _engine(url)
         Base.metadata.create_all(self.engine)
+        _add_clock_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -196,6 +277,8 @@ class InterviewStore:
                     started_at=None,
                     paused_at=None,
                     paused_s=0.0,
+                    extended_s=0.0,
+                    grace_s=DEFAULT_GRACE_S,
                 )
             )
         return session_id, token
@@ -239,6 +322,25 @@ class InterviewStore:
             if interview.started_at is not None and interview.paused_at is None:
                 interview.paused_at = now()
 
+    def extend(self, session_id: str, seconds: float) -> None:
+        """Give the candidate more time (reopening a closed interview); noted on the timeline."""
+        with self._clock_change(session_id, {"extended_by_s": seconds}) as interview:
+            interview.extended_s += seconds
+
+    def set_grace(self, session_id: str, seconds: float) -> None:
+        """How long after the limit a (late) submission is still taken; noted on the timeline."""
+        with self._clock_change(session_id, {"grace_s": seconds}) as interview:
+            interview.grace_s = seconds
+
+    @contextmanager
+    def _clock_change(self, session_id: str, detail: dict[str, Any]) -> Iterator[InterviewSession]:
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                raise KeyError(session_id)
+            yield interview
+            db.add(_event(session_id, "clock", detail))
+
     # -- what happens in a session -------------------------------------------------------------------
     def record(
         self, session_id: str, kind: str, detail: dict[str, Any], sim_time: float | None = None
@@ -271,12 +373,18 @@ class InterviewStore:
     def submit(
         self, session_id: str, body: dict[str, Any], automatic_score: dict[str, Any]
     ) -> SubmissionRecord:
-        """Store a validated submission with its automatic score; late when the time limit had passed."""
+        """Store a validated submission with its automatic score; late in the grace after the limit.
+
+        Refused (:class:`InterviewClosed`) unless the clock runs or is in its grace: decided here, in
+        the transaction that stores it, so no submission slips in as the interview closes."""
         with self.transaction() as db:
             interview = db.get(InterviewSession, session_id)
             if interview is None:
                 raise KeyError(session_id)
-            late = interview.started_at is not None and interview.remaining_s() <= 0
+            refusal = interview.refusal()
+            if refusal is not None:
+                raise InterviewClosed(refusal)
+            late = interview.clock() is Clock.GRACE
             record = SubmissionRecord(
                 session_id=session_id,
                 submitted_at=now(),

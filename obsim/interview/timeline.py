@@ -50,6 +50,10 @@ def describe(event: RecordedEvent, hints: tuple[Any, ...] = ()) -> str:
         return f"notes: {text[:200]}{'…' if len(text) > 200 else ''}"
     if event.kind == "join":
         return "opened the interview link"
+    if event.kind == "clock" and "extended_by_s" in detail:
+        return f"interviewer extended the time by {detail['extended_by_s'] / 60:g} min"
+    if event.kind == "clock":
+        return f"interviewer set the grace after the limit to {detail.get('grace_s', 0) / 60:g} min"
     if event.kind == "rubric":
         return f"interviewer scored the rubric: {detail.get('level')}"
     return ", ".join(f"{name}={value}" for name, value in detail.items())
