@@ -3,8 +3,8 @@
 Each node is evaluated once for all steps (a range query is not a loop of instant queries), which keeps
 the per-step work to list operations on values already in memory.  Label handling follows Prometheus 3:
 functions, arithmetic, ``bool`` comparisons and aggregations drop ``__name__``; selectors, filtering
-comparisons and topk/bottomk keep it.  Constructs outside the supported subset raise a :class:`QueryError`
-saying so, positioned at the first occurrence of the construct in the query text (the parser reports no
+comparisons, set operators, sort, topk/bottomk and last_over_time keep it.  Constructs Prometheus 3
+answers only behind a feature flag or for native histograms raise a :class:`QueryError` saying so, positioned at the first occurrence of the construct in the query text (the parser reports no
 node positions).
 """
 
@@ -15,27 +15,41 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import TypeVar
 
 import numpy as np
 import promql_parser
 
+from observability_ui.query.promql_elementwise import CALENDAR, MATH, calendar_part, round_to
 from observability_ui.query.promql_functions import (
     RANGE_FUNCTIONS,
     RangeKernel,
-    Reducer,
     Windows,
     bucket_quantiles,
     clamp,
-    count,
     divide,
     instant,
     latest,
-    mean,
-    nan_aware,
+    latest_time,
     predict_linear,
+    quantile_over_time,
 )
-from observability_ui.query.promql_labels import Relabel, absent_labels, label_replacer
+from observability_ui.query.promql_labels import (
+    Relabel,
+    absent_labels,
+    check_label_name,
+    label_joiner,
+    label_replacer,
+)
+from observability_ui.query.promql_matching import (
+    drop,
+    grouped_match,
+    keep,
+    restrict,
+    set_operation,
+    signature,
+)
 from observability_ui.query.promql_model import (
     METRIC_NAME,
     LabelKey,
@@ -51,20 +65,45 @@ from observability_ui.query.promql_model import (
     per_step,
     without_name,
 )
+from observability_ui.query.promql_reduce import (
+    compensated_mean,
+    compensated_sum,
+    quantile,
+    welford_variance,
+)
 from observability_ui.query.promql_store import MetricStore, Samples, SeriesMeta
 
 LOOKBACK_DELTA = 300.0  # seconds an instant selector looks back for the latest sample, as in Prometheus
 BUCKET_LABEL = "le"
 
-AGGREGATORS: dict[str, Reducer] = {
-    "sum": sum,
-    "avg": mean,
-    "max": nan_aware(max),
-    "min": nan_aware(min),
-    "count": count,
-}
+SUBQUERY_STEP = 60.0  # seconds between a subquery's evaluations when it names none: Prometheus's default
+MAX_SUBQUERY_POINTS = 110_000  # evaluation times of a subquery's expression, all steps together
+AGGREGATORS = ("sum", "avg", "max", "min", "count", "group", "stddev", "stdvar", "quantile")
+# Prometheus 3 evaluates these only behind --enable-feature=promql-experimental-functions.
+EXPERIMENTAL = (
+    "double_exponential_smoothing",
+    "first_over_time",
+    "info",
+    "limit_ratio",
+    "limitk",
+    "mad_over_time",
+    "sort_by_label",
+    "sort_by_label_desc",
+    "ts_of_first_over_time",
+    "ts_of_last_over_time",
+    "ts_of_max_over_time",
+    "ts_of_min_over_time",
+)
+NATIVE_HISTOGRAM_FUNCTIONS = (
+    "histogram_avg",
+    "histogram_count",
+    "histogram_fraction",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_sum",
+)
+KEEPS_NAME = ("last_over_time",)  # the range function whose result keeps __name__, as in Prometheus 3
 ELEMENTWISE: dict[str, Callable[..., float]] = {
-    "abs": abs,
     "clamp_min": lambda value, low: clamp(value, low, math.inf),
     "clamp_max": lambda value, high: clamp(value, -math.inf, high),
     "clamp": clamp,
@@ -74,6 +113,9 @@ ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "-": operator.sub,
     "*": operator.mul,
     "/": divide,
+    "%": lambda dividend, divisor: _numpy_float(np.fmod, dividend, divisor),
+    "^": lambda base, exponent: _numpy_float(np.power, base, exponent),
+    "atan2": math.atan2,
 }
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
@@ -84,11 +126,6 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
 }
 SET_OPERATORS = ("and", "or", "unless")
-# What to do instead of group_left/group_right, which the subset lacks: said wherever they come up.
-ONE_TO_ONE_ADVICE = (
-    "aggregate the side with more series by the matching labels first (sum by (...) or max by (...)),"
-    " so that each series has one partner"
-)
 
 Operation = Callable[[float, float], float | None]
 Arrays = list[tuple[dict[str, str], np.ndarray, np.ndarray]]  # labels, values, present: one per series
@@ -98,10 +135,14 @@ T = TypeVar("T")
 class Evaluator:
     """Evaluates expressions of one query at the given steps against a :class:`MetricStore`."""
 
-    def __init__(self, store: MetricStore, query: str, steps: list[float]) -> None:
+    def __init__(
+        self, store: MetricStore, query: str, steps: list[float], bounds: tuple[float, float] | None = None
+    ) -> None:
         self.store = store
         self.query = query
         self.steps = steps
+        # What @ start() and @ end() mean: the query's first and last step, also inside a subquery.
+        self.bounds = bounds or (steps[0], steps[-1])
         self._handlers: dict[type, Callable[[promql_parser.Expr], Value]] = {
             promql_parser.NumberLiteral: lambda node: float(node.val),
             promql_parser.ParenExpr: lambda node: self.evaluate(node.expr),
@@ -110,6 +151,7 @@ class Evaluator:
             promql_parser.Call: self._call,
             promql_parser.AggregateExpr: self._aggregate,
             promql_parser.BinaryExpr: self._binary,
+            promql_parser.StringLiteral: self._string_literal,
         }
 
     def evaluate(self, node: promql_parser.Expr) -> Value:
@@ -119,9 +161,7 @@ class Evaluator:
         if isinstance(node, promql_parser.MatrixSelector):
             raise self._unsupported("a range vector outside a function such as rate()", r"\[")
         if isinstance(node, promql_parser.SubqueryExpr):
-            raise self._unsupported("subqueries", r"\[[^\]]*:")
-        if isinstance(node, promql_parser.StringLiteral):
-            raise self._unsupported("a string literal here", "[\"'`]")
+            raise self._unsupported("a subquery outside a function such as max_over_time()", r"\[[^\]]*:")
         raise self._unsupported(f"the expression {node.prettify()}", None)
 
     # -- operands ------------------------------------------------------------------------------------
@@ -140,6 +180,17 @@ class Evaluator:
             raise self._unsupported("a parameter that changes with time, such as time(),", r"\btime\s*\(")
         return value
 
+    def _string_literal(self, node: promql_parser.StringLiteral) -> Value:
+        raise self._unsupported("a string literal here", "[\"'`]")
+
+    def _string(self, node: promql_parser.Expr) -> str:
+        """A function's string parameter, in as many parentheses as the candidate likes."""
+        while isinstance(node, promql_parser.ParenExpr):
+            node = node.expr
+        if not isinstance(node, promql_parser.StringLiteral):
+            raise QueryError(f"expected a string, got {node.prettify()}")
+        return node.val
+
     def _unsupported(self, what: str, pattern: str | None, advice: str = "") -> QueryError:
         message = f"{what} is not supported" + (f"; {advice}" if advice else "")
         return QueryError(message, locate(self.query, pattern) if pattern else None)
@@ -148,12 +199,28 @@ class Evaluator:
     def _matched(
         self, selector: promql_parser.VectorSelector
     ) -> tuple[list[SeriesMeta], list[Samples], np.ndarray]:
-        """The series a selector matches, their samples, and the window ends (steps less the offset)."""
-        if selector.at is not None:
-            raise self._unsupported("the @ modifier", "@")
-        offset = selector.offset.total_seconds() if selector.offset else 0.0
+        """The series a selector matches, their samples, and the window ends (the evaluation times, or
+        the ``@`` time, less the offset)."""
         metas = self.store.select(selector, self.query)
-        return metas, self.store.arrays(metas), np.array(self.steps) - offset
+        return metas, self.store.arrays(metas), self._window_ends(selector)
+
+    def _window_ends(self, node: promql_parser.VectorSelector | promql_parser.SubqueryExpr) -> np.ndarray:
+        """Where a selector's or subquery's windows end at each step: ``@`` fixes the time for every
+        step (``@ start()`` and ``@ end()`` are the query's first and last step), then the offset
+        moves it back."""
+        offset = node.offset.total_seconds() if node.offset else 0.0
+        if node.at is None:
+            times = np.array(self.steps)
+        else:
+            kind = node.at.type
+            if kind == promql_parser.AtModifierType.Start:
+                fixed = self.bounds[0]
+            elif kind == promql_parser.AtModifierType.End:
+                fixed = self.bounds[1]
+            else:
+                fixed = node.at.at.timestamp()
+            times = np.full(len(self.steps), fixed)
+        return times - offset
 
     def _series_arrays(
         self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel
@@ -162,11 +229,52 @@ class Evaluator:
         metas, samples, ends = self._matched(selector)
         return _windowed(metas, samples, ends, span, kernel)
 
-    def _instant_arrays(self, selector: promql_parser.VectorSelector) -> Arrays:
-        """An instant selector: the newest sample in the lookback, none once the series is stale."""
+    def _instant_arrays(self, selector: promql_parser.VectorSelector, pick: RangeKernel = latest) -> Arrays:
+        """An instant selector: the newest sample in the lookback (its value, or what ``pick`` reads
+        of it), none once the series is stale."""
         metas, samples, ends = self._matched(selector)
-        kernel = instant(self.store.scrape_intervals(samples), self.store.last_scrape())
+        kernel = instant(self.store.scrape_intervals(samples), self.store.last_scrape(), pick)
         return _windowed(metas, samples, ends, LOOKBACK_DELTA, kernel)
+
+    def _range_arrays(self, node: promql_parser.Expr, kernel: RangeKernel) -> Arrays:
+        """``kernel`` over a range vector: a matrix selector's samples, or a subquery's values."""
+        if isinstance(node, promql_parser.MatrixSelector):
+            return self._series_arrays(node.vector_selector, node.range.total_seconds(), kernel)
+        return self._subquery_arrays(node, kernel)
+
+    def _subquery_arrays(self, node: promql_parser.SubqueryExpr, kernel: RangeKernel) -> Arrays:
+        """``kernel`` over a subquery ``expr[range:step]``: the expression is evaluated once at every
+        multiple of ``step`` after the earliest window's start up to the latest window's end, as
+        Prometheus's evalSubquery does, and each result series is a range vector's samples."""
+        span = node.range.total_seconds()
+        step = node.step.total_seconds() if node.step else SUBQUERY_STEP
+        ends = self._window_ends(node)
+        first = math.floor((float(ends.min()) - span) / step) + 1  # the first multiple after the start
+        last = math.floor(float(ends.max()) / step)
+        if last - first + 1 > MAX_SUBQUERY_POINTS:
+            raise QueryError(
+                f"the subquery would evaluate its expression {last - first + 1:,} times (at most "
+                f"{MAX_SUBQUERY_POINTS:,}): use a longer subquery step or a shorter range",
+                locate(self.query, r"\[[^\]]*:"),
+            )
+        times = np.arange(first, last + 1) * step
+        if not len(times):
+            return []
+        inner = Evaluator(self.store, self.query, times.tolist(), self.bounds).evaluate(node.expr)
+        rows = (
+            inner
+            if isinstance(inner, list)
+            else [Row({}, [v for v, _ in zip(per_step(inner), times, strict=False)])]
+        )
+        series, labels = [], []
+        for row in rows:
+            present = np.array([value is not None for value in row.values])
+            if present.any():
+                values = np.array([0.0 if value is None else value for value in row.values])
+                series.append((times[present], values[present]))
+                labels.append(row.labels)
+        values, present = kernel(Windows.of(series, ends, span))
+        return [(labels[index], values[index], present[index]) for index in range(len(series))]
 
     def _per_series(self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel) -> Vector:
         return _rows(self._series_arrays(selector, span, kernel))
@@ -197,27 +305,45 @@ class Evaluator:
                 return renamed
         return None
 
-    def _matrix(self, node: promql_parser.Call) -> promql_parser.MatrixSelector:
-        """A range function's range vector, which the subset takes from a selector only."""
-        matrix = node.args[0]
-        if not isinstance(matrix, promql_parser.MatrixSelector):
-            raise self._unsupported("subqueries", r"\[[^\]]*:")
+    def _matrix(self, node: promql_parser.Call) -> promql_parser.MatrixSelector | promql_parser.SubqueryExpr:
+        """A range function's range vector argument (a matrix selector or a subquery), out of any
+        parentheses around it."""
+        index = node.func.arg_types.index(promql_parser.ValueType.Matrix)
+        matrix = node.args[index]
+        while isinstance(matrix, promql_parser.ParenExpr):
+            matrix = matrix.expr
         return matrix
 
     def _range_kernel(self, node: promql_parser.Call) -> RangeKernel | None:
         """The kernel of a function applied per series to a range vector; None for any other function."""
-        if node.func.name != "predict_linear":
-            return RANGE_FUNCTIONS.get(node.func.name)
+        name = node.func.name
+        if name == "quantile_over_time":
+            return quantile_over_time(self._scalar(node.args[0]))
+        if name != "predict_linear":
+            return RANGE_FUNCTIONS.get(name)
+        matrix = self._matrix(node)
+        inner = matrix.vector_selector if isinstance(matrix, promql_parser.MatrixSelector) else matrix
+        if inner.at is not None:
+            raise self._unsupported("the @ modifier in predict_linear()", "@")
         # Prometheus predicts from the evaluation time, which an offset puts after the window's end.
-        offset = self._matrix(node).vector_selector.offset
-        return predict_linear(self._scalar(node.args[1]) + (offset.total_seconds() if offset else 0.0))
+        return predict_linear(
+            self._scalar(node.args[1]) + (inner.offset.total_seconds() if inner.offset else 0.0)
+        )
 
     def _call(self, node: promql_parser.Call) -> Value:
         name = node.func.name
+        _refuse_function(self, name)
         kernel = self._range_kernel(node)
         if kernel is not None:
-            matrix = self._matrix(node)
-            return _drop_names(self._per_series(matrix.vector_selector, matrix.range.total_seconds(), kernel))
+            rows = _rows(self._range_arrays(self._matrix(node), kernel))
+            return rows if name in KEEPS_NAME else _drop_names(rows)
+        if name in MATH or name == "round":
+            rounding = [round_to(self._scalar(node.args[1]) if len(node.args) > 1 else 1.0)]
+            return _drop_names(_map_arrays(self._vector(node.args[0]), MATH.get(name) or rounding[0]))
+        if name in CALENDAR:
+            if not node.args:  # of the evaluation time
+                return [Row({}, calendar_part(name)(np.array(self.steps)).tolist())]
+            return _drop_names(_map_arrays(self._vector(node.args[0]), calendar_part(name)))
         if name in ELEMENTWISE:
             return self._elementwise(
                 name, self._vector(node.args[0]), [self._scalar(a) for a in node.args[1:]]
@@ -227,15 +353,43 @@ class Evaluator:
         if name == "absent":
             return self._absent(node, self._vector(node.args[0]))
         if name == "absent_over_time":
-            matrix = self._matrix(node)
-            arrays = self._series_arrays(matrix.vector_selector, matrix.range.total_seconds(), latest)
-            return self._absent(node, _rows(arrays))
+            return self._absent(node, _rows(self._range_arrays(self._matrix(node), latest)))
         if name == "label_replace":
-            strings = [argument.val for argument in node.args[1:]]
+            strings = [self._string(argument) for argument in node.args[1:]]
             return _relabel(self._vector(node.args[0]), label_replacer(*strings))
+        if name == "label_join":
+            strings = [self._string(argument) for argument in node.args[1:]]
+            return _relabel(self._vector(node.args[0]), label_joiner(strings[0], strings[1], strings[2:]))
+        if name == "timestamp":
+            return self._timestamp(node.args[0])
+        if name in ("sort", "sort_desc"):
+            return _sorted_by_value(self._vector(node.args[0]), descending=name == "sort_desc")
+        if name == "scalar":
+            return _to_scalar(self._vector(node.args[0]), len(self.steps))
+        if name == "vector":
+            scalar = self.evaluate(node.args[0])
+            return [Row({}, [value for value, _ in zip(per_step(scalar), self.steps, strict=False)])]
+        if name == "pi":
+            return math.pi
         if name == "time":
             return Steps(tuple(self.steps))
         raise self._unsupported(f"the function {name}()", rf"\b{name}\s*\(")
+
+    def _timestamp(self, argument: promql_parser.Expr) -> Vector:
+        """timestamp(v): a selector's sample times (Prometheus special-cases a bare selector); for
+        anything else, computed at the evaluation time, the evaluation time."""
+        if isinstance(argument, promql_parser.VectorSelector):
+            return _drop_names(_rows(self._instant_arrays(argument, latest_time)))
+        rows = self._vector(argument)
+        return _drop_names(
+            [
+                Row(
+                    row.labels,
+                    [None if v is None else t for v, t in zip(row.values, self.steps, strict=True)],
+                )
+                for row in rows
+            ]
+        )
 
     def _elementwise(self, name: str, rows: Vector, params: list[float]) -> Vector:
         """abs, clamp_min, clamp_max and clamp of each value; clamp with its bounds crossed gives
@@ -260,7 +414,7 @@ class Evaluator:
         buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
         result = []
         for labels, members in _group(
-            buckets, lambda bucket: _filter(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
+            buckets, lambda bucket: drop(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
         ):
             members.sort(key=lambda bucket: bucket[0])
             bounds = np.array([bound for bound, _ in members])
@@ -289,17 +443,19 @@ class Evaluator:
 
     def _aggregate_once(self, node: promql_parser.AggregateExpr) -> Vector:
         op = str(node.op)
-        if op not in AGGREGATORS and op not in ("topk", "bottomk"):
-            raise self._unsupported(f"the aggregation {op}", rf"\b{op}\b")
+        _refuse_function(self, op)
+        if op == "count_values":
+            label = check_label_name(self._string(node.param), "count_values")
+            return _count_values(self._vector(node.expr), label, node.modifier)
         relabel = _grouping(node.modifier)
-        if op in AGGREGATORS:
-            arrays = self._operand_arrays(node.expr)
-            if arrays is not None:
-                return _aggregate_arrays(op, _group(arrays, lambda item: relabel(item[0])))
-        groups = _group(self._vector(node.expr), lambda row: relabel(row.labels))
-        if op in AGGREGATORS:
-            return [Row(labels, _reduce_steps(AGGREGATORS[op], members)) for labels, members in groups]
-        return _select_k(groups, self._scalar(node.param), largest=op == "topk")
+        if op in ("topk", "bottomk"):
+            groups = _group(self._vector(node.expr), lambda row: relabel(row.labels))
+            return _select_k(groups, self._scalar(node.param), largest=op == "topk")
+        q = self._scalar(node.param) if op == "quantile" else math.nan
+        arrays = self._operand_arrays(node.expr)
+        if arrays is None:
+            arrays = _arrays(self._vector(node.expr))
+        return _aggregate_arrays(op, _group(arrays, lambda item: relabel(item[0])), q)
 
     # -- operators -----------------------------------------------------------------------------------
     def _negate(self, node: promql_parser.UnaryExpr) -> Value:
@@ -312,21 +468,24 @@ class Evaluator:
 
     def _binary(self, node: promql_parser.BinaryExpr) -> Value:
         op = str(node.op)
-        if op in SET_OPERATORS:
-            raise self._unsupported(f"the set operator '{op}'", rf"\b{op}\b")
-        if op not in ARITHMETIC and op not in COMPARISONS:
+        if op not in ARITHMETIC and op not in COMPARISONS and op not in SET_OPERATORS:
             raise self._unsupported(f"the operator '{op}'", re.escape(op))
         modifier = node.modifier
-        if modifier is not None and modifier.card != promql_parser.VectorMatchCardinality.OneToOne:
-            raise self._unsupported(
-                "many-to-one matching (group_left/group_right)", r"\bgroup_(left|right)\b", ONE_TO_ONE_ADVICE
-            )
+        fill = modifier.fill_values if modifier is not None else None
+        if fill is not None and (fill.lhs is not None or fill.rhs is not None):
+            raise self._unsupported("the experimental fill modifiers", r"\bfill")
         return_bool = modifier is not None and modifier.return_bool
         lhs, rhs = self.evaluate(node.lhs), self.evaluate(node.rhs)
+        matching = modifier.matching if modifier else None
+        if op in SET_OPERATORS:  # the parser lets only vectors have them
+            return set_operation(op, _as_vector(lhs), _as_vector(rhs), matching)
         if not isinstance(lhs, list) and not isinstance(rhs, list):
             return _scalars(op, lhs, rhs)
         if isinstance(lhs, list) and isinstance(rhs, list):
-            return _match(op, lhs, rhs, modifier.matching if modifier else None, return_bool)
+            if modifier is not None and modifier.card != promql_parser.VectorMatchCardinality.OneToOne:
+                operation = _operation(op, return_bool, keep_right=False)
+                return grouped_match(operation, lhs, rhs, modifier, op in ARITHMETIC or return_bool)
+            return _match(op, lhs, rhs, matching, return_bool)
         if isinstance(lhs, list):
             operation = _operation(op, return_bool, keep_right=False)
             rows = [Row(row.labels, _combine(operation, row.values, per_step(rhs))) for row in lhs]
@@ -376,49 +535,51 @@ def _match(
     op: str, lhs: Vector, rhs: Vector, matching: promql_parser.LabelModifier | None, return_bool: bool
 ) -> Vector:
     """One-to-one vector matching on all labels but ``__name__``, or on/ignoring the listed ones."""
-
-    def signature(labels: dict[str, str]) -> LabelKey:
-        return label_key(_restrict(without_name(labels), matching))
-
     right = merge_rows(
-        ((signature(row.labels), row) for row in rhs),
+        ((signature(row.labels, matching), row) for row in rhs),
         "many-to-many matching not allowed: found duplicate series on the right-hand side of the operation",
     )
     operation = _operation(op, return_bool, keep_right=False)
     drop_name = op in ARITHMETIC or return_bool
     results = []
     for row in lhs:
-        partner = right.get(signature(row.labels))
+        partner = right.get(signature(row.labels, matching))
         if partner is None:
             continue
-        labels = _restrict(without_name(row.labels) if drop_name else row.labels, matching)
+        labels = restrict(without_name(row.labels) if drop_name else row.labels, matching)
         results.append((label_key(labels), Row(labels, _combine(operation, row.values, partner.values))))
-    collision = (
-        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right),"
-        f" which this subset does not support; {ONE_TO_ONE_ADVICE}"
-    )
+    collision = "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
     return list(merge_rows(results, collision).values())
 
 
+def _as_vector(value: Value) -> Vector:
+    """A set operator's operand, which the parser has checked is an instant vector."""
+    assert isinstance(value, list)
+    return value
+
+
+def _numpy_float(function: Callable[[np.float64, float], np.float64], left: float, right: float) -> float:
+    """``%`` and ``^`` as Go's math.Mod and math.Pow: IEEE results (NaN, ±Inf) where Python raises."""
+    with np.errstate(all="ignore"):
+        return float(function(np.float64(left), right))
+
+
+def _refuse_function(evaluator: Evaluator, name: str) -> None:
+    """Refuse, by name, the functions and aggregations of Prometheus 3 this engine does not answer."""
+    where = rf"\b{name}\s*(\(|by|without)"
+    if name in EXPERIMENTAL:
+        raise evaluator._unsupported(
+            f"{name}, experimental in Prometheus 3 (--enable-feature=promql-experimental-functions),", where
+        )
+    if name in NATIVE_HISTOGRAM_FUNCTIONS:
+        raise evaluator._unsupported(
+            f"{name}(), which reads native histograms (the dataset's histograms are classic: use"
+            " histogram_quantile over the _bucket series),",
+            where,
+        )
+
+
 # -- label helpers ------------------------------------------------------------------------------------
-def _restrict(labels: dict[str, str], matching: promql_parser.LabelModifier | None) -> dict[str, str]:
-    """``on(...)`` keeps only the listed labels, ``ignoring(...)`` drops them."""
-    if matching is None:
-        return labels
-    names = set(matching.labels)
-    if matching.type == promql_parser.LabelModifierType.Include:
-        return _keep(labels, names)
-    return _filter(labels, names)
-
-
-def _keep(labels: dict[str, str], names: set[str]) -> dict[str, str]:
-    return {name: value for name, value in labels.items() if name in names}
-
-
-def _filter(labels: dict[str, str], names: set[str]) -> dict[str, str]:
-    return {name: value for name, value in labels.items() if name not in names}
-
-
 def _drop_names(rows: Vector) -> Vector:
     """Drop ``__name__`` (what functions and arithmetic do to their result)."""
     return _relabel(rows, without_name)
@@ -438,8 +599,8 @@ def _grouping(modifier: promql_parser.AggModifier | None) -> Relabel:
         return lambda labels: {}
     names = set(modifier.labels)
     if modifier.type == promql_parser.AggModifierType.By:
-        return lambda labels: _keep(labels, names)
-    return lambda labels: _filter(labels, {*names, METRIC_NAME})
+        return lambda labels: keep(labels, names)
+    return lambda labels: drop(labels, {*names, METRIC_NAME})
 
 
 def _group(
@@ -451,6 +612,63 @@ def _group(
         labels = labels_of(item)
         groups.setdefault(label_key(labels), (labels, []))[1].append(item)
     return list(groups.values())
+
+
+def _map_arrays(rows: Vector, function: Callable[[np.ndarray], np.ndarray]) -> Vector:
+    """``function`` applied to each row's values at once (a numpy ufunc: IEEE results, no raising)."""
+    result = []
+    for labels, values, present in _arrays(rows):
+        with np.errstate(all="ignore"):
+            result.append(Row(labels, _optional(function(values), present)))
+    return result
+
+
+def _sorted_by_value(rows: Vector, descending: bool) -> Vector:
+    """sort/sort_desc: rows by their value at the last step (an instant query's only one), NaN and
+    no value last either way; only an instant query's result keeps this order."""
+
+    def key(row: Row) -> tuple[int, float]:
+        value = row.values[-1] if row.values else None
+        if value is None or math.isnan(value):
+            return (1, 0.0)
+        return (0, -value if descending else value)
+
+    return sorted(rows, key=key)
+
+
+def _to_scalar(rows: Vector, steps: int) -> Steps:
+    """scalar(v): at each step the value of the only element, NaN when there are none or several."""
+    values = []
+    for step in range(steps):
+        present = [row.values[step] for row in rows if row.values[step] is not None]
+        values.append(present[0] if len(present) == 1 else math.nan)
+    return Steps(tuple(values))
+
+
+def _count_values(rows: Vector, label: str, modifier: promql_parser.AggModifier | None) -> Vector:
+    """count_values("label", v): per group and step, how many elements have each value, the value
+    written into ``label`` as Go's strconv.FormatFloat(v, 'f', -1, 64) writes it."""
+    by = modifier is None or modifier.type == promql_parser.AggModifierType.By
+    names = set(modifier.labels) if modifier else set()
+    counts: dict[LabelKey, tuple[dict[str, str], list[float | None]]] = {}
+    for row in rows:
+        for step, value in enumerate(row.values):
+            if value is None:
+                continue
+            labelled = {**row.labels, label: _go_float_text(value)}
+            group = keep(labelled, {*names, label}) if by else drop(labelled, {*names, METRIC_NAME})
+            entry = counts.setdefault(label_key(group), (group, [None] * len(row.values)))[1]
+            entry[step] = (entry[step] or 0.0) + 1.0
+    return [Row(labels, values) for labels, values in counts.values()]
+
+
+def _go_float_text(value: float) -> str:
+    """A float as Go's FormatFloat(value, 'f', -1, 64): the shortest digits, never an exponent."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return format(Decimal(repr(value)).normalize(), "f")
 
 
 def _map_values(rows: Vector, function: Callable[[float], float]) -> Vector:
@@ -478,23 +696,44 @@ def _optional(values: np.ndarray, present: np.ndarray) -> list[float | None]:
     return [value if has else None for value, has in zip(values.tolist(), present.tolist(), strict=True)]
 
 
-def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]]) -> Vector:
-    """sum/avg/min/max/count of each group at every step at once, over the members present at a step.
+def _arrays(rows: Vector) -> Arrays:
+    """Rows as arrays: values (0 where absent) and whether each step has one."""
+    return [
+        (
+            row.labels,
+            np.array([0.0 if value is None else value for value in row.values], dtype=np.float64),
+            np.array([value is not None for value in row.values], dtype=bool),
+        )
+        for row in rows
+    ]
 
-    Member rows are added in order, as the general path's reducers do; min and max ignore NaN unless
-    every present member is NaN.
+
+def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]], q: float) -> Vector:
+    """An aggregation of each group at every step at once, over the members present at a step.
+
+    Members are taken in order, one numpy operation each: sums and means are compensated as in
+    Prometheus; min and max ignore NaN unless every present member is NaN; quantile is computed per
+    step, over the values present there.
     """
     rows = []
     for labels, members in groups:
         values = np.stack([member[1] for member in members])
         present = np.stack([member[2] for member in members])
         counts = present.sum(axis=0)
-        if op == "count":
-            result = counts.astype(np.float64)
-        elif op in ("sum", "avg"):
-            result = np.where(present, values, 0.0).sum(axis=0)
-            if op == "avg":
-                result = result / np.maximum(counts, 1)
+        terms = zip(values, present, strict=True)
+        if op in ("count", "group"):
+            result = counts.astype(np.float64) if op == "count" else np.ones(len(counts))
+        elif op == "sum":
+            result = compensated_sum(terms, counts.shape)[0]
+        elif op == "avg":
+            result = compensated_mean(terms, counts.shape)[0]
+        elif op in ("stddev", "stdvar"):
+            result = welford_variance(terms, counts.shape)[0]
+            result = np.sqrt(result) if op == "stddev" else result
+        elif op == "quantile":
+            result = np.array(
+                [quantile(q, column[mask].tolist()) for column, mask in zip(values.T, present.T, strict=True)]
+            )
         else:
             pick = np.fmax if op == "max" else np.fmin
             result = pick.reduce(np.where(present, values, np.nan), axis=0)
@@ -502,17 +741,11 @@ def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]]) -> V
     return rows
 
 
-def _reduce_steps(reduce: Reducer, members: Vector) -> list[float | None]:
-    """``reduce`` over the members present at each step (no value where none is)."""
-    results: list[float | None] = []
-    for column in zip(*(row.values for row in members), strict=True):
-        present = [value for value in column if value is not None]
-        results.append(reduce(present) if present else None)
-    return results
-
-
 def _select_k(groups: list[tuple[dict[str, str], Vector]], k: float, largest: bool) -> Vector:
-    """topk/bottomk: per group and step, the k extreme elements keep their value (and labels)."""
+    """topk/bottomk: per group and step, the k extreme elements keep their value (and labels).
+
+    Each group's rows come out in Prometheus's order for an instant query: by value at the last step,
+    largest first for topk, smallest first for bottomk."""
     if math.isnan(k):
         raise QueryError("the parameter of topk/bottomk must be a number, got NaN")
     if k < 1:
@@ -525,7 +758,8 @@ def _select_k(groups: list[tuple[dict[str, str], Vector]], k: float, largest: bo
             present = [index for index, value in enumerate(column) if value is not None]
             for index in _extremes(limit, present, column, largest):
                 picked[index][step] = column[index]
-        result.extend(Row(row.labels, values) for row, values in zip(members, picked, strict=True))
+        chosen = [Row(row.labels, values) for row, values in zip(members, picked, strict=True)]
+        result.extend(_sorted_by_value(chosen, descending=largest))
     return result
 
 

@@ -13,10 +13,18 @@ whatever the function needs inside a window.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from observability_ui.query.promql_reduce import (
+    Terms,
+    compensated_mean,
+    compensated_sum,
+    compensated_variance,
+    quantile,
+)
 
 Array = np.ndarray
 KernelResult = tuple[
@@ -86,7 +94,15 @@ def latest(windows: Windows) -> KernelResult:
     return windows.values[np.maximum(windows.hi - 1, 0)], present
 
 
-def instant(intervals: Array, last_scrape: float) -> RangeKernel:
+def latest_time(windows: Windows) -> KernelResult:
+    """The timestamp of the newest sample in each window: what ``timestamp(selector)`` answers."""
+    present = windows.hi > windows.lo
+    if not len(windows.timestamps):
+        return np.zeros(present.shape), present
+    return windows.timestamps[np.maximum(windows.hi - 1, 0)], present
+
+
+def instant(intervals: Array, last_scrape: float, pick: RangeKernel = latest) -> RangeKernel:
     """The instant-selector value at each end: the newest sample in the lookback window, unless the
     series has gone stale since.
 
@@ -95,11 +111,11 @@ def instant(intervals: Array, last_scrape: float) -> RangeKernel:
     from there on instead of repeating the old value for the whole lookback.  Datasets hold one
     sample per series per scrape, so a series missed the scrape ``intervals[i]`` seconds after its
     newest sample when that scrape happened (at or before ``last_scrape``) and the window's newest
-    sample is still the old one.
+    sample is still the old one.  ``pick`` reads the newest sample: its value, or its time.
     """
 
     def kernel(windows: Windows) -> KernelResult:
-        values, present = latest(windows)
+        values, present = pick(windows)
         if not len(windows.values):
             return values, present
         next_scrape = windows.timestamps[np.maximum(windows.hi - 1, 0)] + intervals[:, None]
@@ -192,6 +208,63 @@ def over_time(reduce: Reducer) -> RangeKernel:
     return per_window(lambda _, values, __: reduce(values.tolist()) if len(values) else None)
 
 
+def window_terms(windows: Windows) -> Iterator[tuple[Array, Array]]:
+    """Every window's values as terms of a reduction: the first sample of each window, then the
+    second, ..., each with whether that window has so many samples."""
+    lengths = windows.hi - windows.lo
+    for position in range(int(lengths.max(initial=0))):
+        present = lengths > position
+        yield windows.values[np.where(present, windows.lo + position, 0)], present
+
+
+def reduced(reduce: Callable[[Terms, tuple[int, ...]], tuple[Array, Array]]) -> RangeKernel:
+    """A kernel reducing each window's values at once (a compensated sum, a mean, a variance): the
+    reduction runs once per position inside the windows, over all series and steps together."""
+
+    def kernel(windows: Windows) -> KernelResult:
+        values, count = reduce(window_terms(windows), windows.lo.shape)
+        return values, count > 0
+
+    return kernel
+
+
+def standard_deviation(terms: Terms, shape: tuple[int, ...]) -> tuple[Array, Array]:
+    variance, count = compensated_variance(terms, shape)
+    return np.sqrt(variance), count
+
+
+def pairwise_count(counts: Callable[[Array, Array], Array]) -> RangeKernel:
+    """changes or resets: how many neighbouring samples inside each window ``counts`` flags (previous
+    and next values given); a window with one sample has 0, an empty one no value."""
+
+    def kernel(windows: Windows) -> KernelResult:
+        present = windows.hi > windows.lo
+        values = windows.values
+        if len(values) < 2:
+            return np.zeros(present.shape), present
+        running = np.concatenate(([0], np.cumsum(counts(values[:-1], values[1:]))))
+        first = np.minimum(windows.lo, len(values) - 1)  # an empty window may start past the end
+        last = np.maximum(windows.hi - 1, first)  # pairs (k, k+1) with lo <= k < hi - 1
+        return (running[last] - running[first]).astype(np.float64), present
+
+    return kernel
+
+
+def changed(previous: Array, following: Array) -> Array:
+    """A change, as Prometheus's changes counts it: a different value, two NaNs being the same."""
+    return (previous != following) & ~(np.isnan(previous) & np.isnan(following))
+
+
+def present_over_time(windows: Windows) -> KernelResult:
+    present = windows.hi > windows.lo
+    return np.ones(present.shape), present
+
+
+def quantile_over_time(q: float) -> RangeKernel:
+    """quantile_over_time(q, v[range]): the q-quantile of each window's values."""
+    return per_window(lambda _, values, __: quantile(q, values.tolist()) if len(values) else None)
+
+
 def linear_regression(timestamps: Array, values: Array, origin: float) -> tuple[float, float] | None:
     """The least-squares line through a window's samples, as Prometheus's linearRegression: its slope
     per second and its value at ``origin``; None under two samples, through which no line is fitted.
@@ -239,10 +312,6 @@ def nan_aware(pick: Callable[[Sequence[float]], float]) -> Reducer:
     return reduce
 
 
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def count(values: Sequence[float]) -> float:
     return float(len(values))
 
@@ -255,10 +324,16 @@ RANGE_FUNCTIONS: dict[str, RangeKernel] = {
     "idelta": instant_value(is_rate=False),
     "max_over_time": over_time(nan_aware(max)),
     "min_over_time": over_time(nan_aware(min)),
-    "avg_over_time": over_time(mean),
-    "sum_over_time": over_time(sum),
+    "avg_over_time": reduced(compensated_mean),
+    "sum_over_time": reduced(compensated_sum),
     "count_over_time": over_time(count),
     "deriv": per_window(deriv),
+    "changes": pairwise_count(changed),
+    "resets": pairwise_count(lambda previous, following: following < previous),
+    "last_over_time": latest,
+    "present_over_time": present_over_time,
+    "stddev_over_time": reduced(standard_deviation),
+    "stdvar_over_time": reduced(compensated_variance),
 }
 
 
