@@ -771,6 +771,7 @@ def test_quantile_stddev_stdvar_group_and_count_values(store: MetricStore) -> No
         (f"hour(vector({T0}))", 22.0),
         (f"minute(vector({T0}))", 15.0),
         (f"day_of_week(vector({T0}))", 2.0),
+        (f"day_of_week(vector({T0 + 5 * 86_400}))", 0.0),  # Sunday is 0, as Go's Weekday
         (f"day_of_month(vector({T0}))", 14.0),
         (f"day_of_year(vector({T0}))", 318.0),
         (f"days_in_month(vector({T0}))", 30.0),
