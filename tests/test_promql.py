@@ -794,6 +794,9 @@ def test_functions_drop_the_metric_name_but_last_over_time_keeps_it(store: Metri
         labels(__name__="queue_length", host="b"): 10.0
     }
     assert instant(store, 'present_over_time(queue_length{host="b"}[1m])', time) == {labels(host="b"): 1.0}
+    assert instant(store, "count by (__name__) (last_over_time(queue_length[1m]))", time) == {
+        labels(__name__="queue_length"): 2.0
+    }
 
 
 def test_changes_resets_and_window_statistics(store: MetricStore) -> None:
@@ -909,3 +912,18 @@ def test_label_join_and_parenthesised_string_arguments(store: MetricStore) -> No
         "invalid destination label name"
         in error(lambda: query_instant(store, 'label_join(cpu_ratio, "", "-", "host")', at(1))).message
     )
+
+
+def test_sums_over_time_of_whole_numbers_take_prefix_sums_with_the_same_result() -> None:
+    from observability_ui.query.promql_functions import RANGE_FUNCTIONS, Windows, window_terms
+    from observability_ui.query.promql_reduce import compensated_mean, compensated_sum
+
+    timestamps = np.arange(40, dtype=np.float64) * 15
+    counts = np.array([float((7 * i) % 11 * 1000 + i) for i in range(40)])
+    ends = timestamps[8:] + 7  # each window holds 8 samples
+    windows = Windows.of([(timestamps, counts), (timestamps, -counts)], ends, 120.0)
+    for name, reduce in (("sum_over_time", compensated_sum), ("avg_over_time", compensated_mean)):
+        values, present = RANGE_FUNCTIONS[name](windows)
+        expected, number = reduce(window_terms(windows), windows.lo.shape)
+        assert present.all() and (number == 8).all()
+        assert values.tolist() == expected.tolist()

@@ -191,6 +191,21 @@ class Evaluator:
             raise QueryError(f"expected a string, got {node.prettify()}")
         return node.val
 
+    def _refuse(self, name: str) -> None:
+        """Refuse, by name, the functions and aggregations of Prometheus 3 this engine does not answer."""
+        where = rf"\b{name}\s*(\(|by|without)"
+        if name in EXPERIMENTAL:
+            raise self._unsupported(
+                f"{name}, experimental in Prometheus 3 (--enable-feature=promql-experimental-functions),",
+                where,
+            )
+        if name in NATIVE_HISTOGRAM_FUNCTIONS:
+            raise self._unsupported(
+                f"{name}(), which reads native histograms (the dataset's histograms are classic: use"
+                " histogram_quantile over the _bucket series),",
+                where,
+            )
+
     def _unsupported(self, what: str, pattern: str | None, advice: str = "") -> QueryError:
         message = f"{what} is not supported" + (f"; {advice}" if advice else "")
         return QueryError(message, locate(self.query, pattern) if pattern else None)
@@ -300,6 +315,8 @@ class Evaluator:
         ):
             matrix = node.args[0]
             arrays = self._series_arrays(matrix.vector_selector, matrix.range.total_seconds(), kernel)
+            if node.func.name in KEEPS_NAME:
+                return arrays
             renamed = [(without_name(labels), values, present) for labels, values, present in arrays]
             if len({label_key(labels) for labels, _, _ in renamed}) == len(renamed):
                 return renamed
@@ -332,14 +349,16 @@ class Evaluator:
 
     def _call(self, node: promql_parser.Call) -> Value:
         name = node.func.name
-        _refuse_function(self, name)
+        self._refuse(name)
         kernel = self._range_kernel(node)
         if kernel is not None:
             rows = _rows(self._range_arrays(self._matrix(node), kernel))
             return rows if name in KEEPS_NAME else _drop_names(rows)
-        if name in MATH or name == "round":
-            rounding = [round_to(self._scalar(node.args[1]) if len(node.args) > 1 else 1.0)]
-            return _drop_names(_map_arrays(self._vector(node.args[0]), MATH.get(name) or rounding[0]))
+        if name in MATH:
+            return _drop_names(_map_arrays(self._vector(node.args[0]), MATH[name]))
+        if name == "round":
+            to_nearest = self._scalar(node.args[1]) if len(node.args) > 1 else 1.0
+            return _drop_names(_map_arrays(self._vector(node.args[0]), round_to(to_nearest)))
         if name in CALENDAR:
             if not node.args:  # of the evaluation time
                 return [Row({}, calendar_part(name)(np.array(self.steps)).tolist())]
@@ -436,14 +455,14 @@ class Evaluator:
     def _aggregate(self, node: promql_parser.AggregateExpr) -> Vector:
         """Aggregations are memoised per store and steps: dashboards ask for the same one repeatedly
         (p50, p95 and p99 of one histogram aggregate the same buckets)."""
-        key = (str(node), self.steps[0], self.steps[-1], len(self.steps))
+        key = (str(node), self.steps[0], self.steps[-1], len(self.steps), self.bounds)
         if key not in self.store.memo:
             self.store.memo[key] = self._aggregate_once(node)
         return self.store.memo[key]
 
     def _aggregate_once(self, node: promql_parser.AggregateExpr) -> Vector:
         op = str(node.op)
-        _refuse_function(self, op)
+        self._refuse(op)
         if op == "count_values":
             label = check_label_name(self._string(node.param), "count_values")
             return _count_values(self._vector(node.expr), label, node.modifier)
@@ -562,21 +581,6 @@ def _numpy_float(function: Callable[[np.float64, float], np.float64], left: floa
     """``%`` and ``^`` as Go's math.Mod and math.Pow: IEEE results (NaN, ±Inf) where Python raises."""
     with np.errstate(all="ignore"):
         return float(function(np.float64(left), right))
-
-
-def _refuse_function(evaluator: Evaluator, name: str) -> None:
-    """Refuse, by name, the functions and aggregations of Prometheus 3 this engine does not answer."""
-    where = rf"\b{name}\s*(\(|by|without)"
-    if name in EXPERIMENTAL:
-        raise evaluator._unsupported(
-            f"{name}, experimental in Prometheus 3 (--enable-feature=promql-experimental-functions),", where
-        )
-    if name in NATIVE_HISTOGRAM_FUNCTIONS:
-        raise evaluator._unsupported(
-            f"{name}(), which reads native histograms (the dataset's histograms are classic: use"
-            " histogram_quantile over the _bucket series),",
-            where,
-        )
 
 
 # -- label helpers ------------------------------------------------------------------------------------

@@ -218,12 +218,31 @@ def window_terms(windows: Windows) -> Iterator[tuple[Array, Array]]:
 
 
 def reduced(reduce: Callable[[Terms, tuple[int, ...]], tuple[Array, Array]]) -> RangeKernel:
-    """A kernel reducing each window's values at once (a compensated sum, a mean, a variance): the
+    """A kernel reducing each window's values at once (a compensated variance, say): the
     reduction runs once per position inside the windows, over all series and steps together."""
 
     def kernel(windows: Windows) -> KernelResult:
         values, count = reduce(window_terms(windows), windows.lo.shape)
         return values, count > 0
+
+    return kernel
+
+
+def compensated_over_time(mean: bool) -> RangeKernel:
+    """sum_over_time, or avg_over_time when ``mean``: compensated as Prometheus's, computed from prefix
+    sums where they are exact (whole numbers whose running total stays below 2**52: counters and bucket
+    counts), which is the same number, and by the compensated reductions otherwise."""
+    reduce = compensated_mean if mean else compensated_sum
+
+    def kernel(windows: Windows) -> KernelResult:
+        counts = windows.hi - windows.lo
+        values = windows.values
+        magnitude = float(np.abs(values).sum()) if len(values) else 0.0
+        if magnitude < 2.0**52 and bool(np.all(np.mod(values, 1.0) == 0)):  # NaN and ±Inf fail this
+            prefix = np.concatenate(([0.0], np.cumsum(values)))
+            sums = prefix[windows.hi] - prefix[windows.lo]
+            return (sums / np.maximum(counts, 1) if mean else sums), counts > 0
+        return reduce(window_terms(windows), counts.shape)[0], counts > 0
 
     return kernel
 
@@ -324,8 +343,8 @@ RANGE_FUNCTIONS: dict[str, RangeKernel] = {
     "idelta": instant_value(is_rate=False),
     "max_over_time": over_time(nan_aware(max)),
     "min_over_time": over_time(nan_aware(min)),
-    "avg_over_time": reduced(compensated_mean),
-    "sum_over_time": reduced(compensated_sum),
+    "avg_over_time": compensated_over_time(mean=True),
+    "sum_over_time": compensated_over_time(mean=False),
     "count_over_time": over_time(count),
     "deriv": per_window(deriv),
     "changes": pairwise_count(changed),
