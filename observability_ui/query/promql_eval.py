@@ -4,8 +4,9 @@ Each node is evaluated once for all steps (a range query is not a loop of instan
 the per-step work to list operations on values already in memory.  Label handling follows Prometheus 3:
 functions, arithmetic, ``bool`` comparisons and aggregations drop ``__name__``; selectors, filtering
 comparisons, set operators, sort, topk/bottomk and last_over_time keep it.  Constructs Prometheus 3
-answers only behind a feature flag or for native histograms raise a :class:`QueryError` saying so, positioned at the first occurrence of the construct in the query text (the parser reports no
-node positions).
+answers only behind a feature flag or for native histograms raise a :class:`QueryError` saying so,
+positioned at the first occurrence of the construct in the query text (the parser reports no node
+positions).
 """
 
 from __future__ import annotations
@@ -78,7 +79,6 @@ BUCKET_LABEL = "le"
 
 SUBQUERY_STEP = 60.0  # seconds between a subquery's evaluations when it names none: Prometheus's default
 MAX_SUBQUERY_POINTS = 110_000  # evaluation times of a subquery's expression, all steps together
-AGGREGATORS = ("sum", "avg", "max", "min", "count", "group", "stddev", "stdvar", "quantile")
 # Prometheus 3 evaluates these only behind --enable-feature=promql-experimental-functions.
 EXPERIMENTAL = (
     "double_exponential_smoothing",
@@ -291,9 +291,6 @@ class Evaluator:
         values, present = kernel(Windows.of(series, ends, span))
         return [(labels[index], values[index], present[index]) for index in range(len(series))]
 
-    def _per_series(self, selector: promql_parser.VectorSelector, span: float, kernel: RangeKernel) -> Vector:
-        return _rows(self._series_arrays(selector, span, kernel))
-
     def _instant(self, selector: promql_parser.VectorSelector) -> Vector:
         return _rows(self._instant_arrays(selector))
 
@@ -411,7 +408,7 @@ class Evaluator:
         )
 
     def _elementwise(self, name: str, rows: Vector, params: list[float]) -> Vector:
-        """abs, clamp_min, clamp_max and clamp of each value; clamp with its bounds crossed gives
+        """clamp_min, clamp_max and clamp of each value; clamp with its bounds crossed gives
         nothing at all, as in Prometheus."""
         if name == "clamp" and params[1] < params[0]:
             return []
