@@ -884,6 +884,13 @@ def test_the_at_modifier_fixes_the_evaluation_time(store: MetricStore) -> None:
         12.0
     )
     assert only(store, f'sum_over_time(queue_length{{host="a"}}[10m:1m] @ {at(60)})', END) == 28.0
+    # Inside a subquery, end() is still the query's end (scrape 90), not the subquery's last step (88).
+    (inner,) = query_range(
+        store, 'max_over_time((queue_length{host="a"} @ end())[10m:1m])', at(30), at(90), 60
+    )
+    assert {value for _, value in inner.points} == {QUEUE["a"](90)}
+    too_fine = error(lambda: query_range(store, "max_over_time(cpu_ratio[2d:1s])", T0, END, 60))
+    assert "subquery would evaluate its expression" in too_fine.message and too_fine.position == 23
 
 
 def test_sort_topk_and_bottomk_keep_prometheus_order_in_instant_queries(store: MetricStore) -> None:
