@@ -613,7 +613,7 @@ def test_empty_query(store: MetricStore, expr: str) -> None:
 @pytest.mark.parametrize(
     ("expr", "position"),
     [
-        ("topk(time(), queue_length)", 5),
+        ("predict_linear(queue_length[5m], time())", 0),
         ("limitk(1, queue_length)", 0),
         ("mad_over_time(queue_length[5m])", 0),
         ("histogram_count(latency_seconds_bucket)", 0),
@@ -934,3 +934,32 @@ def test_sums_over_time_of_whole_numbers_take_prefix_sums_with_the_same_result()
         expected, number = reduce(window_terms(windows), windows.lo.shape)
         assert present.all() and (number == 8).all()
         assert values.tolist() == expected.tolist()
+
+
+def test_parameters_may_change_with_time(store: MetricStore) -> None:
+    # Host a's queue is i % 7 at scrape i: a k of i % 7 - 3 picks up to three of the three counters.
+    topk = query_range(store, 'topk(scalar(queue_length{host="a"}) - 3, http_requests_total)', T0, END, 15)
+    picked = [sum(1 for series in topk for time, _ in series.points if time == at(i)) for i in range(SCRAPES)]
+    assert picked == [min(max(i % 7 - 3, 0), 3) for i in range(SCRAPES)]
+    # q of (i % 7) / 6: the smallest counter where it is 0, the largest where it is 1.
+    (median,) = query_range(
+        store, 'quantile(scalar(queue_length{host="a"}) / 6, http_requests_total)', T0, END, 15
+    )
+    values = dict(median.points)
+    for i in range(SCRAPES):
+        counters = [value(i) for value in COUNTERS.values()]
+        if i % 7 in (0, 6):
+            assert values[at(i)] == (min(counters) if i % 7 == 0 else max(counters))
+    (bounded,) = query_range(store, 'clamp(cpu_ratio, scalar(queue_length{host="a"}), 3)', T0, END, 15)
+    assert bounded.points == [
+        (at(i), max(i % 7, 0.5)) for i in range(SCRAPES) if i % 7 <= 3
+    ]  # crossed above 3
+    (rounded,) = query_range(store, 'round(queue_length{host="b"}, time() - time() + 4)', T0, END, 15)
+    assert rounded.points == [(at(i), 4.0 * math.floor(QUEUE["b"](i) / 4 + 0.5)) for i in range(SCRAPES)]
+    varying = 'histogram_quantile(scalar(queue_length{host="a"}) / 6, sum by (le) (rate(latency_seconds_bucket[1m])))'
+    (quantiles,) = query_range(store, varying, at(10), END, 15)
+    for time, value in quantiles.points:
+        fixed = varying.replace(
+            'scalar(queue_length{host="a"}) / 6', repr(QUEUE["a"](round((time - T0) / 15)) / 6)
+        )
+        assert value == only(store, fixed, time)

@@ -116,6 +116,10 @@ INSTANT = [
     "year()",
     "pi() * 2",
     "histogram_quantile(0.9, sum by (le) (rate(http_server_request_duration_seconds_bucket[5m])))",
+    # parameters that change with time
+    "quantile(scalar(http_server_active_requests) / 10, system_cpu_utilization_ratio)",
+    "round(system_cpu_utilization_ratio, scalar(http_server_active_requests) / 100)",
+    "clamp_max(pg_stat_activity_count, scalar(http_server_active_requests))",
 ]
 ORDERED = [
     "sort(gateway_responses_total)",
@@ -134,6 +138,9 @@ RANGE = [
     "quantile(0.5, system_cpu_utilization_ratio) and on() hour() > 0",
     "system_cpu_utilization_ratio @ {early}",
     "stddev_over_time(system_cpu_utilization_ratio[10m])",
+    "topk(scalar(http_server_active_requests), gateway_responses_total)",
+    "histogram_quantile(scalar(http_server_active_requests) / 10,"
+    " sum by (le) (rate(http_server_request_duration_seconds_bucket[5m])))",
 ]
 
 

@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from observability_ui.query.promql_functions import divide
-
 Array = np.ndarray
 
 
@@ -53,10 +51,12 @@ MATH: dict[str, Callable[[Array], Array]] = {
 }
 
 
-def round_to(to_nearest: float) -> Callable[[Array], Array]:
-    """round(v, to_nearest): the nearest multiple, ties rounded up; Prometheus divides by the inverse
-    of ``to_nearest``, which loses less precision than multiplying by it."""
-    inverse = divide(1.0, to_nearest)
+def round_to(to_nearest: float | Array) -> Callable[[Array], Array]:
+    """round(v, to_nearest): the nearest multiple (of each step's ``to_nearest``), ties rounded up;
+    Prometheus divides by the inverse of ``to_nearest``, which loses less precision than multiplying
+    by it (the inverse of 0 is +Inf, as in Go)."""
+    with np.errstate(divide="ignore"):
+        inverse = np.divide(1.0, to_nearest)
     return lambda values: np.floor(values * inverse + 0.5) / inverse
 
 

@@ -171,14 +171,23 @@ class Evaluator:
             raise QueryError(f"expected an instant vector, got the scalar {node.prettify()}")
         return value
 
-    def _scalar(self, node: promql_parser.Expr) -> float:
-        """A function's scalar parameter, which the subset takes as one number for every step."""
+    def _param(self, node: promql_parser.Expr) -> list[float]:
+        """A scalar parameter's value at each step: a number, or one that changes with time
+        (``scalar(x)``, ``time()``), as Prometheus evaluates parameters at every step."""
         value = self.evaluate(node)
         if isinstance(value, list):
             raise QueryError(f"expected a scalar, got the instant vector {node.prettify()}")
-        if isinstance(value, Steps):
-            raise self._unsupported("a parameter that changes with time, such as time(),", r"\btime\s*\(")
-        return value
+        return [number for number, _ in zip(per_step(value), self.steps, strict=False)]
+
+    def _scalar(self, node: promql_parser.Expr, function: str) -> float:
+        """The scalar parameter of a range function (quantile_over_time, predict_linear), whose kernels
+        take one number: one that changes with time is refused."""
+        values = set(self._param(node))
+        if len(values) > 1:
+            raise self._unsupported(
+                f"a parameter of {function}() that changes with time", rf"\b{function}\s*\("
+            )
+        return values.pop()
 
     def _string_literal(self, node: promql_parser.StringLiteral) -> Value:
         raise self._unsupported("a string literal here", "[\"'`]")
@@ -332,7 +341,7 @@ class Evaluator:
         """The kernel of a function applied per series to a range vector; None for any other function."""
         name = node.func.name
         if name == "quantile_over_time":
-            return quantile_over_time(self._scalar(node.args[0]))
+            return quantile_over_time(self._scalar(node.args[0], name))
         if name != "predict_linear":
             return RANGE_FUNCTIONS.get(name)
         matrix = self._matrix(node)
@@ -341,7 +350,7 @@ class Evaluator:
             raise self._unsupported("the @ modifier in predict_linear()", "@")
         # Prometheus predicts from the evaluation time, which an offset puts after the window's end.
         return predict_linear(
-            self._scalar(node.args[1]) + (inner.offset.total_seconds() if inner.offset else 0.0)
+            self._scalar(node.args[1], name) + (inner.offset.total_seconds() if inner.offset else 0.0)
         )
 
     def _call(self, node: promql_parser.Call) -> Value:
@@ -354,7 +363,7 @@ class Evaluator:
         if name in MATH:
             return _drop_names(_map_arrays(self._vector(node.args[0]), MATH[name]))
         if name == "round":
-            to_nearest = self._scalar(node.args[1]) if len(node.args) > 1 else 1.0
+            to_nearest = np.array(self._param(node.args[1])) if len(node.args) > 1 else 1.0
             return _drop_names(_map_arrays(self._vector(node.args[0]), round_to(to_nearest)))
         if name in CALENDAR:
             if not node.args:  # of the evaluation time
@@ -362,10 +371,10 @@ class Evaluator:
             return _drop_names(_map_arrays(self._vector(node.args[0]), calendar_part(name)))
         if name in ELEMENTWISE:
             return self._elementwise(
-                name, self._vector(node.args[0]), [self._scalar(a) for a in node.args[1:]]
+                name, self._vector(node.args[0]), [self._param(a) for a in node.args[1:]]
             )
         if name == "histogram_quantile":
-            return self._histogram_quantile(self._scalar(node.args[0]), self._vector(node.args[1]))
+            return self._histogram_quantile(self._param(node.args[0]), self._vector(node.args[1]))
         if name == "absent":
             return self._absent(node, self._vector(node.args[0]))
         if name == "absent_over_time":
@@ -407,13 +416,20 @@ class Evaluator:
             ]
         )
 
-    def _elementwise(self, name: str, rows: Vector, params: list[float]) -> Vector:
-        """clamp_min, clamp_max and clamp of each value; clamp with its bounds crossed gives
-        nothing at all, as in Prometheus."""
-        if name == "clamp" and params[1] < params[0]:
-            return []
+    def _elementwise(self, name: str, rows: Vector, params: list[list[float]]) -> Vector:
+        """clamp_min, clamp_max and clamp of each value, with the bounds of its step; clamp with its
+        bounds crossed gives nothing at that step, as in Prometheus."""
         function = ELEMENTWISE[name]
-        return _drop_names(_map_values(rows, lambda value: function(value, *params)))
+        per_step_bounds = list(zip(*params, strict=True))
+        open_at = [not (name == "clamp" and bounds[1] < bounds[0]) for bounds in per_step_bounds]
+
+        def clamped(values: list[float | None]) -> list[float | None]:
+            return [
+                function(value, *bounds) if value is not None and usable else None
+                for value, bounds, usable in zip(values, per_step_bounds, open_at, strict=True)
+            ]
+
+        return _drop_names([Row(row.labels, clamped(row.values)) for row in rows])
 
     def _absent(self, node: promql_parser.Call, rows: Vector) -> Vector:
         """absent and absent_over_time: 1 at each step where the argument has no series at all,
@@ -421,12 +437,14 @@ class Evaluator:
         empty = [all(row.values[step] is None for row in rows) for step in range(len(self.steps))]
         return [Row(absent_labels(node.args[0]), [1.0 if none else None for none in empty])]
 
-    def _histogram_quantile(self, q: float, rows: Vector) -> Vector:
-        """Classic-histogram quantiles: buckets are grouped by their labels other than ``le``.
+    def _histogram_quantile(self, qs: list[float], rows: Vector) -> Vector:
+        """Classic-histogram quantiles (``qs`` at each step): buckets are grouped by their labels other
+        than ``le``.
 
         Series without a numeric ``le`` are ignored, as Prometheus does.  At each step only the buckets
-        with a value count; steps are computed together per set of buckets present.
+        with a value count; steps are computed together per set of buckets present and quantile.
         """
+        by_step = np.array(qs)
         buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
         result = []
         for labels, members in _group(
@@ -442,9 +460,11 @@ class Evaluator:
             for pattern in {tuple(column) for column in present.T.tolist()}:
                 if not any(pattern):
                     continue
-                steps = np.flatnonzero((pattern == present.T).all(axis=1))
                 used = np.flatnonzero(pattern)
-                values[steps] = bucket_quantiles(q, bounds[used], counts[np.ix_(used, steps)])
+                matching = (pattern == present.T).all(axis=1)
+                for q in set(by_step[matching].tolist()):
+                    steps = np.flatnonzero(matching & ((by_step == q) | (np.isnan(by_step) & math.isnan(q))))
+                    values[steps] = bucket_quantiles(q, bounds[used], counts[np.ix_(used, steps)])
             result.append(Row(labels, _optional(values, present.any(axis=0))))
         return result
 
@@ -466,8 +486,8 @@ class Evaluator:
         relabel = _grouping(node.modifier)
         if op in ("topk", "bottomk"):
             groups = _group(self._vector(node.expr), lambda row: relabel(row.labels))
-            return _select_k(groups, self._scalar(node.param), largest=op == "topk")
-        q = self._scalar(node.param) if op == "quantile" else math.nan
+            return _select_k(groups, self._param(node.param), largest=op == "topk")
+        q = self._param(node.param) if op == "quantile" else []
         arrays = self._operand_arrays(node.expr)
         if arrays is None:
             arrays = _arrays(self._vector(node.expr))
@@ -709,12 +729,12 @@ def _arrays(rows: Vector) -> Arrays:
     ]
 
 
-def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]], q: float) -> Vector:
+def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]], qs: list[float]) -> Vector:
     """An aggregation of each group at every step at once, over the members present at a step.
 
     Members are taken in order, one numpy operation each: sums and means are compensated as in
     Prometheus; min and max ignore NaN unless every present member is NaN; quantile is computed per
-    step, over the values present there.
+    step, over the values present there, with that step's ``qs``.
     """
     rows = []
     for labels, members in groups:
@@ -732,9 +752,8 @@ def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]], q: f
             result = welford_variance(terms, counts.shape)[0]
             result = np.sqrt(result) if op == "stddev" else result
         elif op == "quantile":
-            result = np.array(
-                [quantile(q, column[mask].tolist()) for column, mask in zip(values.T, present.T, strict=True)]
-            )
+            columns = zip(qs, values.T, present.T, strict=True)
+            result = np.array([quantile(q, column[mask].tolist()) for q, column, mask in columns])
         else:
             pick = np.fmax if op == "max" else np.fmin
             result = pick.reduce(np.where(present, values, np.nan), axis=0)
@@ -742,22 +761,23 @@ def _aggregate_arrays(op: str, groups: list[tuple[dict[str, str], Arrays]], q: f
     return rows
 
 
-def _select_k(groups: list[tuple[dict[str, str], Vector]], k: float, largest: bool) -> Vector:
-    """topk/bottomk: per group and step, the k extreme elements keep their value (and labels).
+def _select_k(groups: list[tuple[dict[str, str], Vector]], ks: list[float], largest: bool) -> Vector:
+    """topk/bottomk: per group and step, the k (of that step) extreme elements keep their value and
+    labels; a k below 1 selects nothing.
 
     Each group's rows come out in Prometheus's order for an instant query: by value at the last step,
     largest first for topk, smallest first for bottomk."""
-    if math.isnan(k):
+    if any(math.isnan(k) for k in ks):
         raise QueryError("the parameter of topk/bottomk must be a number, got NaN")
-    if k < 1:
+    if max(ks) < 1:
         return []
     result = []
     for _, members in groups:
-        limit = int(min(k, len(members)))
         picked: list[list[float | None]] = [[None] * len(row.values) for row in members]
         for step, column in enumerate(zip(*(row.values for row in members), strict=True)):
+            limit = int(min(ks[step], len(members)))
             present = [index for index, value in enumerate(column) if value is not None]
-            for index in _extremes(limit, present, column, largest):
+            for index in _extremes(max(limit, 0), present, column, largest):
                 picked[index][step] = column[index]
         chosen = [Row(row.labels, values) for row, values in zip(members, picked, strict=True)]
         result.extend(_sorted_by_value(chosen, descending=largest))
