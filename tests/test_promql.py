@@ -963,3 +963,50 @@ def test_parameters_may_change_with_time(store: MetricStore) -> None:
             'scalar(queue_length{host="a"}) / 6', repr(QUEUE["a"](round((time - T0) / 15)) / 6)
         )
         assert value == only(store, fixed, time)
+
+
+INF = math.inf
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "bounds", "counts", "expected"),
+    [  # histograms.test, "Test histogram_fraction" and the cases after it (at 50m)
+        (0, 4, [0, 2, 4, 6, INF], [0, 10, 20, 30, 30], 0.6666666666666666),
+        (0, 6, [0, 2, 4, 6, INF], [0, 10, 20, 30, 30], 1.0),
+        (0, 3.5, [0, 2, 4, 6, INF], [0, 10, 20, 30, 30], 0.5833333333333334),
+        (0, 0.2, [0, 0.1, 0.2, 1, INF], [0, 50, 70, 110, 110], 0.6363636363636364),
+        (0, 1.5, [1, 2, 3, INF], [1, 3, 6, 100], 0.02),
+        (-4, -2, [-3, -2, -1, INF], [10, 12, 15, 100], 0.02),
+        (-INF, -1.5, [-3, -2, -1, INF], [10, 12, 15, 100], 0.135),
+        (-INF, INF, [1, 2, 3, INF], [1, 3, 6, 100], 1.0),
+        (-INF, INF, [-3, -2, -1, INF], [10, 12, 15, 100], 1.0),
+        (4, 5, [1, 2, 3, INF], [1, 3, 6, 100], 0.0),
+        (0, 1, [-3, -2, -1, INF], [10, 12, 15, 100], 0.0),
+        (2, 5, [1, 2, 3, INF], [1, 3, 6, 100], 0.03),
+        (400, INF, [1, 2, 3, INF], [1, 3, 6, 100], 0.94),
+    ],
+)
+def test_bucket_fraction(
+    lower: float, upper: float, bounds: list[float], counts: list[float], expected: float
+) -> None:
+    from observability_ui.query.promql_functions import bucket_fraction
+
+    assert bucket_fraction(lower, upper, bounds, counts) == expected
+
+
+def test_histogram_fraction_and_first_over_time(store: MetricStore) -> None:
+    # Per scrape /a observes 5, 3, 2, 0 into le 0.1, 0.5, 1, +Inf and /b 1, 1, 4, 4.
+    assert instant(store, "histogram_fraction(0, 0.1, latency_seconds_bucket)", at(60)) == {
+        labels(route="/a"): 0.5,
+        labels(route="/b"): 0.1,
+    }
+    assert only(
+        store, 'histogram_fraction(0.1, 0.3, rate(latency_seconds_bucket{route="/b"}[5m]))', at(60)
+    ) == (pytest.approx(0.5 * 1 / 10))
+    assert math.isnan(
+        only(store, 'histogram_fraction(0, 1, latency_seconds_bucket{le!="+Inf", route="/a"})', at(60))
+    )
+    # A 1m window at scrape 60 holds scrapes 57..60: host a's queue is 1, 2, 3, 4.
+    assert instant(store, 'first_over_time(queue_length{host="a"}[1m])', at(60)) == {
+        labels(__name__="queue_length", host="a"): 1.0
+    }

@@ -27,6 +27,7 @@ from observability_ui.query.promql_functions import (
     RANGE_FUNCTIONS,
     RangeKernel,
     Windows,
+    bucket_fraction,
     bucket_quantiles,
     clamp,
     divide,
@@ -82,7 +83,6 @@ MAX_SUBQUERY_POINTS = 110_000  # evaluation times of a subquery's expression, al
 # Prometheus 3 evaluates these only behind --enable-feature=promql-experimental-functions.
 EXPERIMENTAL = (
     "double_exponential_smoothing",
-    "first_over_time",
     "info",
     "limit_ratio",
     "limitk",
@@ -97,12 +97,11 @@ EXPERIMENTAL = (
 NATIVE_HISTOGRAM_FUNCTIONS = (
     "histogram_avg",
     "histogram_count",
-    "histogram_fraction",
     "histogram_stddev",
     "histogram_stdvar",
     "histogram_sum",
 )
-KEEPS_NAME = ("last_over_time",)  # the range function whose result keeps __name__, as in Prometheus 3
+KEEPS_NAME = ("first_over_time", "last_over_time")  # range functions keeping __name__, as in Prometheus 3
 ELEMENTWISE: dict[str, Callable[..., float]] = {
     "clamp_min": lambda value, low: clamp(value, low, math.inf),
     "clamp_max": lambda value, high: clamp(value, -math.inf, high),
@@ -375,6 +374,9 @@ class Evaluator:
             )
         if name == "histogram_quantile":
             return self._histogram_quantile(self._param(node.args[0]), self._vector(node.args[1]))
+        if name == "histogram_fraction":
+            lowers, uppers = self._param(node.args[0]), self._param(node.args[1])
+            return self._histogram_fraction(lowers, uppers, self._vector(node.args[2]))
         if name == "absent":
             return self._absent(node, self._vector(node.args[0]))
         if name == "absent_over_time":
@@ -438,24 +440,11 @@ class Evaluator:
         return [Row(absent_labels(node.args[0]), [1.0 if none else None for none in empty])]
 
     def _histogram_quantile(self, qs: list[float], rows: Vector) -> Vector:
-        """Classic-histogram quantiles (``qs`` at each step): buckets are grouped by their labels other
-        than ``le``.
-
-        Series without a numeric ``le`` are ignored, as Prometheus does.  At each step only the buckets
-        with a value count; steps are computed together per set of buckets present and quantile.
-        """
+        """Classic-histogram quantiles (``qs`` at each step).  Steps are computed together per set of
+        buckets present and quantile."""
         by_step = np.array(qs)
-        buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
         result = []
-        for labels, members in _group(
-            buckets, lambda bucket: drop(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
-        ):
-            members.sort(key=lambda bucket: bucket[0])
-            bounds = np.array([bound for bound, _ in members])
-            present = np.array([[value is not None for value in row.values] for _, row in members])
-            counts = np.array(
-                [[value or 0.0 for value in row.values] for _, row in members], dtype=np.float64
-            )
+        for labels, bounds, present, counts in _classic_histograms(rows):
             values = np.zeros(len(self.steps))
             for pattern in {tuple(column) for column in present.T.tolist()}:
                 if not any(pattern):
@@ -465,6 +454,19 @@ class Evaluator:
                 for q in set(by_step[matching].tolist()):
                     steps = np.flatnonzero(matching & ((by_step == q) | (np.isnan(by_step) & math.isnan(q))))
                     values[steps] = bucket_quantiles(q, bounds[used], counts[np.ix_(used, steps)])
+            result.append(Row(labels, _optional(values, present.any(axis=0))))
+        return result
+
+    def _histogram_fraction(self, lowers: list[float], uppers: list[float], rows: Vector) -> Vector:
+        """histogram_fraction over classic histograms: per histogram and step, over the buckets present."""
+        result = []
+        for labels, bounds, present, counts in _classic_histograms(rows):
+            values = np.zeros(len(self.steps))
+            for step in np.flatnonzero(present.any(axis=0)).tolist():
+                used = present[:, step]
+                values[step] = bucket_fraction(
+                    lowers[step], uppers[step], bounds[used].tolist(), counts[used, step].tolist()
+                )
             result.append(Row(labels, _optional(values, present.any(axis=0))))
         return result
 
@@ -789,6 +791,24 @@ def _extremes(limit: int, indexes: list[int], column: Sequence[float | None], la
     if largest:
         return heapq.nlargest(limit, indexes, key=lambda i: (not math.isnan(column[i]), column[i]))
     return heapq.nsmallest(limit, indexes, key=lambda i: (math.isnan(column[i]), column[i]))
+
+
+def _classic_histograms(rows: Vector) -> list[tuple[dict[str, str], np.ndarray, np.ndarray, np.ndarray]]:
+    """The classic histograms among ``rows``: buckets grouped by their labels other than ``le`` (and
+    ``__name__``), each as its labels, its bounds in ascending order, and per bucket and step whether
+    it has a value and its cumulative count.  Series without a numeric ``le`` are ignored, as
+    Prometheus does."""
+    buckets = [(bound, row) for row in rows if (bound := _upper_bound(row.labels)) is not None]
+    histograms = []
+    for labels, members in _group(
+        buckets, lambda bucket: drop(bucket[1].labels, {BUCKET_LABEL, METRIC_NAME})
+    ):
+        members.sort(key=lambda bucket: bucket[0])
+        bounds = np.array([bound for bound, _ in members])
+        present = np.array([[value is not None for value in row.values] for _, row in members])
+        counts = np.array([[value or 0.0 for value in row.values] for _, row in members], dtype=np.float64)
+        histograms.append((labels, bounds, present, counts))
+    return histograms
 
 
 def _upper_bound(labels: dict[str, str]) -> float | None:

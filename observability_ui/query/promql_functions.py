@@ -94,6 +94,14 @@ def latest(windows: Windows) -> KernelResult:
     return windows.values[np.maximum(windows.hi - 1, 0)], present
 
 
+def earliest(windows: Windows) -> KernelResult:
+    """The oldest sample in each window: first_over_time."""
+    present = windows.hi > windows.lo
+    if not len(windows.values):
+        return np.zeros(present.shape), present
+    return windows.values[np.minimum(windows.lo, len(windows.values) - 1)], present
+
+
 def latest_time(windows: Windows) -> KernelResult:
     """The timestamp of the newest sample in each window: what ``timestamp(selector)`` answers."""
     present = windows.hi > windows.lo
@@ -350,6 +358,7 @@ RANGE_FUNCTIONS: dict[str, RangeKernel] = {
     "changes": pairwise_count(changed),
     "resets": pairwise_count(lambda previous, following: following < previous),
     "last_over_time": latest,
+    "first_over_time": earliest,
     "present_over_time": present_over_time,
     "stddev_over_time": reduced(standard_deviation),
     "stdvar_over_time": reduced(compensated_variance),
@@ -391,6 +400,46 @@ def bucket_quantiles(q: float, bounds: Sequence[float], counts: Array) -> Array:
     result = np.where(index == len(unique) - 1, unique[-2], inside)
     result = np.where((index == 0) & (unique[0] <= 0), unique[0], result)
     return np.where(total == 0, math.nan, result)
+
+
+def bucket_fraction(lower: float, upper: float, bounds: Sequence[float], counts: Sequence[float]) -> float:
+    """The fraction of a classic histogram's observations between ``lower`` and ``upper`` (cumulative
+    ``counts`` of the buckets with upper bounds ``bounds``), as Prometheus's BucketFraction: buckets with
+    the same bound are merged, the ranks at both ends interpolated linearly inside their buckets (the
+    first one starting at 0 if its bound is positive, at -Inf otherwise); a bucket with an infinite
+    side contributes nothing of its inside.  Without a +Inf bucket or observations the answer is NaN.
+    """
+    merged: dict[float, float] = {}
+    for bound, count in sorted(zip(bounds, counts, strict=True)):
+        merged[bound] = merged.get(bound, 0.0) + count
+    buckets = sorted(merged.items())
+    if not buckets or buckets[-1][0] != math.inf:
+        return math.nan
+    total = buckets[-1][1]
+    if total == 0 or math.isnan(lower) or math.isnan(upper):
+        return math.nan
+    if lower >= upper:
+        return 0.0
+    rank = 0.0
+    ranks: dict[str, float] = {}  # "lower" and "upper", once found
+    for index, (upper_bound, count) in enumerate(buckets):
+        lower_bound = buckets[index - 1][0] if index else (0.0 if upper_bound > 0 else -math.inf)
+        for name, value in (("lower", lower), ("upper", upper)):
+            if name not in ranks and lower_bound >= value:  # the value is at this bucket's lower edge
+                ranks[name] = rank
+        for name, value in (("lower", lower), ("upper", upper)):
+            if name not in ranks and lower_bound < value < upper_bound:
+                inside = (
+                    count
+                    if lower_bound == -math.inf
+                    else (rank + (count - rank) * (value - lower_bound) / (upper_bound - lower_bound))
+                )
+                ranks[name] = inside
+        if len(ranks) == 2:
+            break
+        rank = count
+    low, high = (min(ranks.get(name, total), total) for name in ("lower", "upper"))
+    return (high - low) / total
 
 
 def _correct_precision(counts: Array, tolerance: float = 1e-12) -> Array:
