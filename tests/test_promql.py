@@ -613,11 +613,9 @@ def test_empty_query(store: MetricStore, expr: str) -> None:
 @pytest.mark.parametrize(
     ("expr", "position"),
     [
-        ("predict_linear(queue_length[5m], time())", 0),
         ("limitk(1, queue_length)", 0),
         ("mad_over_time(queue_length[5m])", 0),
         ("histogram_count(latency_seconds_bucket)", 0),
-        ("predict_linear(queue_length[5m] @ 100, 60)", 32),
         ("queue_length + fill(0) cpu_ratio", 15),
         ("rate(http_requests_total[5m])[10m:1m]", 29),
         ("queue_length[5m]", 12),
@@ -884,6 +882,9 @@ def test_the_at_modifier_fixes_the_evaluation_time(store: MetricStore) -> None:
         12.0
     )
     assert only(store, f'sum_over_time(queue_length{{host="a"}}[10m:1m] @ {at(60)})', END) == 28.0
+    # predict_linear predicts from the evaluation time, wherever @ put the window: 186 + 0.2/s * (900 + 60) s.
+    fixed = f'predict_linear(http_requests_total{{code="200"}}[5m] @ {at(60)}, 60)'
+    assert only(store, fixed, END) == pytest.approx(186 + 0.2 * (END + 60 - at(60)))
     # Inside a subquery, end() is still the query's end (scrape 90), not the subquery's last step (88).
     (inner,) = query_range(
         store, 'max_over_time((queue_length{host="a"} @ end())[10m:1m])', at(30), at(90), 60
@@ -956,6 +957,18 @@ def test_parameters_may_change_with_time(store: MetricStore) -> None:
     ]  # crossed above 3
     (rounded,) = query_range(store, 'round(queue_length{host="b"}, time() - time() + 4)', T0, END, 15)
     assert rounded.points == [(at(i), 4.0 * math.floor(QUEUE["b"](i) / 4 + 0.5)) for i in range(SCRAPES)]
+    # 200/GET is 6 + 3i, a slope of 0.2/s: predicted i % 7 seconds ahead, and as a 1m window's top or bottom.
+    ahead = 'predict_linear(http_requests_total{code="200"}[5m], scalar(queue_length{host="a"}))'
+    (predicted,) = query_range(store, ahead, at(30), END, 15)
+    assert [value for _, value in predicted.points] == pytest.approx(
+        [6 + 3 * i + 0.2 * (i % 7) for i in range(30, SCRAPES)]
+    )
+    extreme = 'quantile_over_time(scalar(queue_length{host="a"}) / 6, http_requests_total{code="200"}[1m])'
+    (window,) = query_range(store, extreme, at(30), END, 15)
+    for time, value in window.points:
+        i = round((time - T0) / 15)
+        if i % 7 in (0, 6):
+            assert value == (6 + 3 * (i - 3) if i % 7 == 0 else 6 + 3 * i)
     varying = 'histogram_quantile(scalar(queue_length{host="a"}) / 6, sum by (le) (rate(latency_seconds_bucket[1m])))'
     (quantiles,) = query_range(store, varying, at(10), END, 15)
     for time, value in quantiles.points:

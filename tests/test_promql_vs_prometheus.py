@@ -120,6 +120,10 @@ INSTANT = [
     "quantile(scalar(http_server_active_requests) / 10, system_cpu_utilization_ratio)",
     "round(system_cpu_utilization_ratio, scalar(http_server_active_requests) / 100)",
     "clamp_max(pg_stat_activity_count, scalar(http_server_active_requests))",
+    "quantile_over_time(scalar(http_server_active_requests) / 10, system_cpu_utilization_ratio[10m])",
+    "predict_linear(process_resident_memory_bytes[10m], scalar(http_server_active_requests) * 60)",
+    "predict_linear(process_resident_memory_bytes[10m] @ {early}, 600)",
+    "predict_linear(sum(pg_stat_activity_count)[10m:1m] offset 2m, 300)",
 ]
 ORDERED = [
     "sort(gateway_responses_total)",

@@ -178,16 +178,6 @@ class Evaluator:
             raise QueryError(f"expected a scalar, got the instant vector {node.prettify()}")
         return [number for number, _ in zip(per_step(value), self.steps, strict=False)]
 
-    def _scalar(self, node: promql_parser.Expr, function: str) -> float:
-        """The scalar parameter of a range function (quantile_over_time, predict_linear), whose kernels
-        take one number: one that changes with time is refused."""
-        values = set(self._param(node))
-        if len(values) > 1:
-            raise self._unsupported(
-                f"a parameter of {function}() that changes with time", rf"\b{function}\s*\("
-            )
-        return values.pop()
-
     def _string_literal(self, node: promql_parser.StringLiteral) -> Value:
         raise self._unsupported("a string literal here", "[\"'`]")
 
@@ -340,17 +330,14 @@ class Evaluator:
         """The kernel of a function applied per series to a range vector; None for any other function."""
         name = node.func.name
         if name == "quantile_over_time":
-            return quantile_over_time(self._scalar(node.args[0], name))
+            return quantile_over_time(np.array(self._param(node.args[0])))
         if name != "predict_linear":
             return RANGE_FUNCTIONS.get(name)
         matrix = self._matrix(node)
         inner = matrix.vector_selector if isinstance(matrix, promql_parser.MatrixSelector) else matrix
-        if inner.at is not None:
-            raise self._unsupported("the @ modifier in predict_linear()", "@")
-        # Prometheus predicts from the evaluation time, which an offset puts after the window's end.
-        return predict_linear(
-            self._scalar(node.args[1], name) + (inner.offset.total_seconds() if inner.offset else 0.0)
-        )
+        # Prometheus predicts from the evaluation time, which an offset or @ moves from the window's end.
+        ahead = np.array(self._param(node.args[1])) + (np.array(self.steps) - self._window_ends(inner))
+        return predict_linear(ahead)
 
     def _call(self, node: promql_parser.Call) -> Value:
         name = node.func.name

@@ -182,15 +182,18 @@ def _reset_adjusted(values: Array) -> Array:
     return values + np.concatenate(([0.0], np.cumsum(dropped)))
 
 
-def per_window(function: Callable[[Array, Array, float], float | None]) -> RangeKernel:
-    """A kernel from a function of one window's ``timestamps``, ``values`` and end (None: no value)."""
+def per_window(function: Callable[..., float | None], params: Array | None = None) -> RangeKernel:
+    """A kernel from a function of one window's ``timestamps``, ``values`` and end (None: no value),
+    and of the window's step's entry of ``params`` when given (a parameter that changes with time)."""
 
     def kernel(windows: Windows) -> KernelResult:
         out = np.zeros(windows.lo.shape)
         present = np.zeros(windows.lo.shape, dtype=bool)
         bounds = zip(windows.lo.ravel().tolist(), windows.hi.ravel().tolist(), strict=True)
-        for index, ((lo, hi), end) in enumerate(zip(bounds, windows.ends.ravel().tolist(), strict=True)):
-            result = function(windows.timestamps[lo:hi], windows.values[lo:hi], end)
+        extra = [()] * out.size if params is None else [(p,) for p in np.broadcast_to(params, out.shape).flat]
+        cells = zip(bounds, windows.ends.ravel().tolist(), extra, strict=True)
+        for index, ((lo, hi), end, param) in enumerate(cells):
+            result = function(windows.timestamps[lo:hi], windows.values[lo:hi], end, *param)
             if result is not None:
                 out.flat[index], present.flat[index] = result, True
         return out, present
@@ -287,9 +290,9 @@ def present_over_time(windows: Windows) -> KernelResult:
     return np.ones(present.shape), present
 
 
-def quantile_over_time(q: float) -> RangeKernel:
-    """quantile_over_time(q, v[range]): the q-quantile of each window's values."""
-    return per_window(lambda _, values, __: quantile(q, values.tolist()) if len(values) else None)
+def quantile_over_time(qs: Array) -> RangeKernel:
+    """quantile_over_time(q, v[range]): the q-quantile (``qs`` per step) of each window's values."""
+    return per_window(lambda _, values, __, q: quantile(q, values.tolist()) if len(values) else None, qs)
 
 
 def linear_regression(timestamps: Array, values: Array, origin: float) -> tuple[float, float] | None:
@@ -318,15 +321,16 @@ def deriv(timestamps: Array, values: Array, _: float) -> float | None:
     return None if line is None else line[0]
 
 
-def predict_linear(seconds: float) -> RangeKernel:
-    """predict_linear(v[range], seconds): the regression line's value ``seconds`` after the window's
-    end (the evaluation time: an offset is the caller's to add to ``seconds``)."""
+def predict_linear(seconds: Array) -> RangeKernel:
+    """predict_linear(v[range], seconds): the regression line's value ``seconds`` (per step) after the
+    window's end.  Prometheus predicts from the evaluation time, which an offset or ``@`` moves away
+    from the window's end: that difference is the caller's to add to ``seconds``."""
 
-    def predict(timestamps: Array, values: Array, end: float) -> float | None:
+    def predict(timestamps: Array, values: Array, end: float, ahead: float) -> float | None:
         line = linear_regression(timestamps, values, end)
-        return None if line is None else line[0] * seconds + line[1]
+        return None if line is None else line[0] * ahead + line[1]
 
-    return per_window(predict)
+    return per_window(predict, seconds)
 
 
 def nan_aware(pick: Callable[[Sequence[float]], float]) -> Reducer:
