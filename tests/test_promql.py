@@ -1023,3 +1023,34 @@ def test_histogram_fraction_and_first_over_time(store: MetricStore) -> None:
     assert instant(store, 'first_over_time(queue_length{host="a"}[1m])', at(60)) == {
         labels(__name__="queue_length", host="a"): 1.0
     }
+
+
+@pytest.fixture(scope="module")
+def reset_counter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricStore]:
+    """functions.test's testcounter_reset_middle_total: 0+10x4 0+10x5, every 5 minutes from T0."""
+    writer = DatasetWriter(tmp_path_factory.mktemp("reset") / "ds")
+    sid = writer.series_id(
+        "testcounter_reset_middle", "counter", "help", "testcounter_reset_middle_total", {}
+    )
+    values = [0, 10, 20, 30, 40, 0, 10, 20, 30, 40, 50]
+    writer.add_samples([(sid, T0 + 300 * i, float(value)) for i, value in enumerate(values)])
+    path = writer.finish({"scenario": "promql-test", "window_start": T0, "window_end": T0 + 3000})
+    with Dataset.open(path) as dataset:
+        yield MetricStore(dataset)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expr", "expected"),
+    [  # functions.test, "predict_linear should return correct result" (times relative to T0)
+        (50, "predict_linear(testcounter_reset_middle_total[50m], 3600)", 70.0),
+        (50, "predict_linear(testcounter_reset_middle_total[50m], 1h)", 70.0),
+        (50, "predict_linear(testcounter_reset_middle_total[55m] @ {at}, 3600)", 76.81818181818181),
+        (10, "predict_linear(testcounter_reset_middle_total[55m] @ {at}, 3600)", 51.36363636363637),
+        (70, "predict_linear(testcounter_reset_middle_total[55m] @ {at}, 3600)", 89.54545454545455),
+    ],
+)
+def test_predict_linear_from_prometheus_test_data(
+    reset_counter: MetricStore, minutes: int, expr: str, expected: float
+) -> None:
+    query = expr.format(at=repr(T0 + 3000))
+    assert only(reset_counter, query, T0 + 60 * minutes) == pytest.approx(expected, rel=1e-12)
