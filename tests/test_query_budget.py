@@ -35,7 +35,7 @@ GAUGE_SERIES = 500
 LOG_LINES = 12_000
 EVIL = "a" * 32  # fullmatch of (a+)+b on it backtracks 2**32 ways in Python's re
 CATASTROPHIC = "(a+)+b"
-SMALL_BUDGET_S = 0.5
+SMALL_BUDGET_S = 2.0  # over the first read of the metric arrays, even on a busy machine
 # Python calls per log line: seconds of work over LOG_LINES, within the 2000-character limit.
 MANY_FILTERS = "{}" + ' |~ "."' * 280
 # irate is a Python call per series and step: 3.6 million points at a 1 s step, about 10 s unbounded
@@ -269,7 +269,9 @@ def test_a_query_over_the_budget_is_cancelled_with_503_and_the_reason(
     assert response.json()["error"] == (
         f"the query ran longer than {SMALL_BUDGET_S:g} s; narrow the range or simplify the query"
     )
-    assert SMALL_BUDGET_S <= took < SMALL_BUDGET_S + 1.0
+    # Cut at the budget, give or take one uninterruptible numpy step on a busy machine; uncut, each
+    # of these runs for tens of seconds.
+    assert SMALL_BUDGET_S <= took < 3 * SMALL_BUDGET_S
     # The same query over a few seconds fits: the budget cuts work, not requests.
     cheap, _ = hurried.get(path, **{**params, "from": "now-10s", "to": "now"})
     assert cheap.status_code == 200, cheap.text

@@ -1,1 +1,1 @@
-"""Query languages over a dataset: a PromQL subset for metrics, a LogQL subset for logs."""
+"""Query languages over a dataset: PromQL for metrics, a LogQL subset for logs."""

@@ -1,14 +1,13 @@
-"""A PromQL subset over a dataset's metrics: the query engine behind the UI's metrics explorer.
+"""PromQL over a dataset's metrics: the query engine behind the UI's metrics explorer.
 
 Queries are parsed by ``promql-parser`` (the Rust promql-parser crate's Python binding), so syntax and
 type errors read like Prometheus's own, and evaluated by :mod:`observability_ui.query.promql_eval`
 with Prometheus 3 semantics: a 5 minute lookback for instant selectors that ends where a series went
-stale (the first scrape it was missing from), left-open range windows,
-extrapolated rate/increase/delta, irate/idelta, deriv and predict_linear (least squares), the
-``*_over_time`` functions, absent/absent_over_time, label_replace, abs/clamp/clamp_min/clamp_max,
-time(), classic-histogram ``histogram_quantile``, sum/avg/min/max/count/topk/bottomk with
-by/without, arithmetic and comparisons with one-to-one vector matching (on/ignoring).  Anything
-else is refused with a :class:`QueryError` that says what is not supported.
+stale (the first scrape it was missing from), left-open range windows, extrapolated rate/increase/delta,
+offset and ``@``, subqueries, every stable function and aggregation for float samples, and vector
+matching one-to-one, many-to-one (group_left/group_right) and for the set operators.  What Prometheus 3
+has only behind a feature flag, or only for native histograms, is refused with a :class:`QueryError`
+that names it.
 
 All times are epoch seconds, like the dataset's.
 """
@@ -47,6 +46,8 @@ __all__ = [
     "unknown_metrics",
 ]
 
+ORDERING_FUNCTIONS = ("sort", "sort_desc")
+ORDERING_AGGREGATIONS = ("topk", "bottomk")
 MAX_POINTS = 11_000  # per series, Prometheus's limit for range queries
 WINDOW_SLACK = 86_400.0  # how far (seconds) a query may reach beyond the dataset's window
 
@@ -158,11 +159,23 @@ def _check_window(store: MetricStore, start: float, end: float) -> None:
 
 
 def _evaluate(store: MetricStore, expr: str, tree: promql_parser.Expr, steps: list[float]) -> list[Series]:
-    return _to_series(Evaluator(store, expr, steps).evaluate(tree), steps)
+    value = Evaluator(store, expr, steps).evaluate(tree)
+    return _to_series(value, steps, keep_order=len(steps) == 1 and _orders(tree))
 
 
-def _to_series(value: Value, steps: list[float]) -> list[Series]:
-    """Result rows as public series, without series that have no point in the queried range."""
+def _orders(tree: promql_parser.Expr) -> bool:
+    """Whether the outermost operation orders its result (sort, sort_desc, topk, bottomk): Prometheus
+    returns an instant query's vector in the order evaluation left it, a range query's series by labels."""
+    while isinstance(tree, promql_parser.ParenExpr):
+        tree = tree.expr
+    if isinstance(tree, promql_parser.Call):
+        return tree.func.name in ORDERING_FUNCTIONS
+    return isinstance(tree, promql_parser.AggregateExpr) and str(tree.op) in ORDERING_AGGREGATIONS
+
+
+def _to_series(value: Value, steps: list[float], keep_order: bool = False) -> list[Series]:
+    """Result rows as public series, without series that have no point in the queried range; sorted
+    by labels unless ``keep_order``."""
     if not isinstance(value, list):
         return [Series({}, list(zip(steps, per_step(value), strict=False)))]
     series = (
@@ -171,7 +184,8 @@ def _to_series(value: Value, steps: list[float]) -> list[Series]:
         )
         for row in budget.checked(value)
     )
-    return sorted((item for item in series if item.points), key=lambda item: label_key(item.labels))
+    present = [item for item in series if item.points]
+    return present if keep_order else sorted(present, key=lambda item: label_key(item.labels))
 
 
 # -- syntax error positions ---------------------------------------------------------------------------

@@ -13,12 +13,19 @@ whatever the function needs inside a window.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from observability_ui.query import budget
+from observability_ui.query.promql_reduce import (
+    Terms,
+    compensated_mean,
+    compensated_sum,
+    compensated_variance,
+    quantile,
+)
 
 Array = np.ndarray
 KernelResult = tuple[
@@ -88,7 +95,23 @@ def latest(windows: Windows) -> KernelResult:
     return windows.values[np.maximum(windows.hi - 1, 0)], present
 
 
-def instant(intervals: Array, last_scrape: float) -> RangeKernel:
+def earliest(windows: Windows) -> KernelResult:
+    """The oldest sample in each window: first_over_time."""
+    present = windows.hi > windows.lo
+    if not len(windows.values):
+        return np.zeros(present.shape), present
+    return windows.values[np.minimum(windows.lo, len(windows.values) - 1)], present
+
+
+def latest_time(windows: Windows) -> KernelResult:
+    """The timestamp of the newest sample in each window: what ``timestamp(selector)`` answers."""
+    present = windows.hi > windows.lo
+    if not len(windows.timestamps):
+        return np.zeros(present.shape), present
+    return windows.timestamps[np.maximum(windows.hi - 1, 0)], present
+
+
+def instant(intervals: Array, last_scrape: float, pick: RangeKernel = latest) -> RangeKernel:
     """The instant-selector value at each end: the newest sample in the lookback window, unless the
     series has gone stale since.
 
@@ -97,11 +120,11 @@ def instant(intervals: Array, last_scrape: float) -> RangeKernel:
     from there on instead of repeating the old value for the whole lookback.  Datasets hold one
     sample per series per scrape, so a series missed the scrape ``intervals[i]`` seconds after its
     newest sample when that scrape happened (at or before ``last_scrape``) and the window's newest
-    sample is still the old one.
+    sample is still the old one.  ``pick`` reads the newest sample: its value, or its time.
     """
 
     def kernel(windows: Windows) -> KernelResult:
-        values, present = latest(windows)
+        values, present = pick(windows)
         if not len(windows.values):
             return values, present
         next_scrape = windows.timestamps[np.maximum(windows.hi - 1, 0)] + intervals[:, None]
@@ -160,18 +183,20 @@ def _reset_adjusted(values: Array) -> Array:
     return values + np.concatenate(([0.0], np.cumsum(dropped)))
 
 
-def per_window(function: Callable[[Array, Array, float], float | None]) -> RangeKernel:
-    """A kernel from a function of one window's ``timestamps``, ``values`` and end (None: no value)."""
+def per_window(function: Callable[..., float | None], params: Array | None = None) -> RangeKernel:
+    """A kernel from a function of one window's ``timestamps``, ``values`` and end (None: no value),
+    and of the window's step's entry of ``params`` when given (a parameter that changes with time)."""
 
     def kernel(windows: Windows) -> KernelResult:
         out = np.zeros(windows.lo.shape)
         present = np.zeros(windows.lo.shape, dtype=bool)
         bounds = zip(windows.lo.ravel().tolist(), windows.hi.ravel().tolist(), strict=True)
-        windows_and_ends = budget.checked(
-            zip(bounds, windows.ends.ravel().tolist(), strict=True), every=budget.CHECK_EVERY
+        extra = [()] * out.size if params is None else [(p,) for p in np.broadcast_to(params, out.shape).flat]
+        cells = budget.checked(
+            zip(bounds, windows.ends.ravel().tolist(), extra, strict=True), every=budget.CHECK_EVERY
         )
-        for index, ((lo, hi), end) in enumerate(windows_and_ends):
-            result = function(windows.timestamps[lo:hi], windows.values[lo:hi], end)
+        for index, ((lo, hi), end, param) in enumerate(cells):
+            result = function(windows.timestamps[lo:hi], windows.values[lo:hi], end, *param)
             if result is not None:
                 out.flat[index], present.flat[index] = result, True
         return out, present
@@ -195,6 +220,82 @@ def instant_value(is_rate: bool) -> RangeKernel:
 def over_time(reduce: Reducer) -> RangeKernel:
     """An ``*_over_time`` function: ``reduce`` applied to the values in each non-empty window."""
     return per_window(lambda _, values, __: reduce(values.tolist()) if len(values) else None)
+
+
+def window_terms(windows: Windows) -> Iterator[tuple[Array, Array]]:
+    """Every window's values as terms of a reduction: the first sample of each window, then the
+    second, ..., each with whether that window has so many samples."""
+    lengths = windows.hi - windows.lo
+    for position in range(int(lengths.max(initial=0))):
+        present = lengths > position
+        yield windows.values[np.where(present, windows.lo + position, 0)], present
+
+
+def reduced(reduce: Callable[[Terms, tuple[int, ...]], tuple[Array, Array]]) -> RangeKernel:
+    """A kernel reducing each window's values at once (a compensated variance, say): the
+    reduction runs once per position inside the windows, over all series and steps together."""
+
+    def kernel(windows: Windows) -> KernelResult:
+        values, count = reduce(window_terms(windows), windows.lo.shape)
+        return values, count > 0
+
+    return kernel
+
+
+def compensated_over_time(mean: bool) -> RangeKernel:
+    """sum_over_time, or avg_over_time when ``mean``: compensated as Prometheus's, computed from prefix
+    sums where they are exact (whole numbers whose running total stays below 2**52: counters and bucket
+    counts), which is the same number, and by the compensated reductions otherwise."""
+    reduce = compensated_mean if mean else compensated_sum
+
+    def kernel(windows: Windows) -> KernelResult:
+        counts = windows.hi - windows.lo
+        values = windows.values
+        magnitude = float(np.abs(values).sum()) if len(values) else 0.0
+        if magnitude < 2.0**52 and bool(np.all(np.mod(values, 1.0) == 0)):  # NaN and ±Inf fail this
+            prefix = np.concatenate(([0.0], np.cumsum(values)))
+            sums = prefix[windows.hi] - prefix[windows.lo]
+            return (sums / np.maximum(counts, 1) if mean else sums), counts > 0
+        return reduce(window_terms(windows), counts.shape)[0], counts > 0
+
+    return kernel
+
+
+def standard_deviation(terms: Terms, shape: tuple[int, ...]) -> tuple[Array, Array]:
+    variance, count = compensated_variance(terms, shape)
+    return np.sqrt(variance), count
+
+
+def pairwise_count(counts: Callable[[Array, Array], Array]) -> RangeKernel:
+    """changes or resets: how many neighbouring samples inside each window ``counts`` flags (previous
+    and next values given); a window with one sample has 0, an empty one no value."""
+
+    def kernel(windows: Windows) -> KernelResult:
+        present = windows.hi > windows.lo
+        values = windows.values
+        if len(values) < 2:
+            return np.zeros(present.shape), present
+        running = np.concatenate(([0], np.cumsum(counts(values[:-1], values[1:]))))
+        first = np.minimum(windows.lo, len(values) - 1)  # an empty window may start past the end
+        last = np.maximum(windows.hi - 1, first)  # pairs (k, k+1) with lo <= k < hi - 1
+        return (running[last] - running[first]).astype(np.float64), present
+
+    return kernel
+
+
+def changed(previous: Array, following: Array) -> Array:
+    """A change, as Prometheus's changes counts it: a different value, two NaNs being the same."""
+    return (previous != following) & ~(np.isnan(previous) & np.isnan(following))
+
+
+def present_over_time(windows: Windows) -> KernelResult:
+    present = windows.hi > windows.lo
+    return np.ones(present.shape), present
+
+
+def quantile_over_time(qs: Array) -> RangeKernel:
+    """quantile_over_time(q, v[range]): the q-quantile (``qs`` per step) of each window's values."""
+    return per_window(lambda _, values, __, q: quantile(q, values.tolist()) if len(values) else None, qs)
 
 
 def linear_regression(timestamps: Array, values: Array, origin: float) -> tuple[float, float] | None:
@@ -223,15 +324,16 @@ def deriv(timestamps: Array, values: Array, _: float) -> float | None:
     return None if line is None else line[0]
 
 
-def predict_linear(seconds: float) -> RangeKernel:
-    """predict_linear(v[range], seconds): the regression line's value ``seconds`` after the window's
-    end (the evaluation time: an offset is the caller's to add to ``seconds``)."""
+def predict_linear(seconds: Array) -> RangeKernel:
+    """predict_linear(v[range], seconds): the regression line's value ``seconds`` (per step) after the
+    window's end.  Prometheus predicts from the evaluation time, which an offset or ``@`` moves away
+    from the window's end: that difference is the caller's to add to ``seconds``."""
 
-    def predict(timestamps: Array, values: Array, end: float) -> float | None:
+    def predict(timestamps: Array, values: Array, end: float, ahead: float) -> float | None:
         line = linear_regression(timestamps, values, end)
-        return None if line is None else line[0] * seconds + line[1]
+        return None if line is None else line[0] * ahead + line[1]
 
-    return per_window(predict)
+    return per_window(predict, seconds)
 
 
 def nan_aware(pick: Callable[[Sequence[float]], float]) -> Reducer:
@@ -242,10 +344,6 @@ def nan_aware(pick: Callable[[Sequence[float]], float]) -> Reducer:
         return pick(numbers) if numbers else math.nan
 
     return reduce
-
-
-def mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
 
 
 def count(values: Sequence[float]) -> float:
@@ -260,10 +358,17 @@ RANGE_FUNCTIONS: dict[str, RangeKernel] = {
     "idelta": instant_value(is_rate=False),
     "max_over_time": over_time(nan_aware(max)),
     "min_over_time": over_time(nan_aware(min)),
-    "avg_over_time": over_time(mean),
-    "sum_over_time": over_time(sum),
+    "avg_over_time": compensated_over_time(mean=True),
+    "sum_over_time": compensated_over_time(mean=False),
     "count_over_time": over_time(count),
     "deriv": per_window(deriv),
+    "changes": pairwise_count(changed),
+    "resets": pairwise_count(lambda previous, following: following < previous),
+    "last_over_time": latest,
+    "first_over_time": earliest,
+    "present_over_time": present_over_time,
+    "stddev_over_time": reduced(standard_deviation),
+    "stdvar_over_time": reduced(compensated_variance),
 }
 
 
@@ -302,6 +407,46 @@ def bucket_quantiles(q: float, bounds: Sequence[float], counts: Array) -> Array:
     result = np.where(index == len(unique) - 1, unique[-2], inside)
     result = np.where((index == 0) & (unique[0] <= 0), unique[0], result)
     return np.where(total == 0, math.nan, result)
+
+
+def bucket_fraction(lower: float, upper: float, bounds: Sequence[float], counts: Sequence[float]) -> float:
+    """The fraction of a classic histogram's observations between ``lower`` and ``upper`` (cumulative
+    ``counts`` of the buckets with upper bounds ``bounds``), as Prometheus's BucketFraction: buckets with
+    the same bound are merged, the ranks at both ends interpolated linearly inside their buckets (the
+    first one starting at 0 if its bound is positive, at -Inf otherwise); a bucket with an infinite
+    side contributes nothing of its inside.  Without a +Inf bucket or observations the answer is NaN.
+    """
+    merged: dict[float, float] = {}
+    for bound, count in sorted(zip(bounds, counts, strict=True)):
+        merged[bound] = merged.get(bound, 0.0) + count
+    buckets = sorted(merged.items())
+    if not buckets or buckets[-1][0] != math.inf:
+        return math.nan
+    total = buckets[-1][1]
+    if total == 0 or math.isnan(lower) or math.isnan(upper):
+        return math.nan
+    if lower >= upper:
+        return 0.0
+    rank = 0.0
+    ranks: dict[str, float] = {}  # "lower" and "upper", once found
+    for index, (upper_bound, count) in enumerate(buckets):
+        lower_bound = buckets[index - 1][0] if index else (0.0 if upper_bound > 0 else -math.inf)
+        for name, value in (("lower", lower), ("upper", upper)):
+            if name not in ranks and lower_bound >= value:  # the value is at this bucket's lower edge
+                ranks[name] = rank
+        for name, value in (("lower", lower), ("upper", upper)):
+            if name not in ranks and lower_bound < value < upper_bound:
+                inside = (
+                    count
+                    if lower_bound == -math.inf
+                    else (rank + (count - rank) * (value - lower_bound) / (upper_bound - lower_bound))
+                )
+                ranks[name] = inside
+        if len(ranks) == 2:
+            break
+        rank = count
+    low, high = (min(ranks.get(name, total), total) for name in ("lower", "upper"))
+    return (high - low) / total
 
 
 def _correct_precision(counts: Array, tolerance: float = 1e-12) -> Array:

@@ -53,8 +53,7 @@ def label_replacer(destination: str, replacement: str, source: str, source_regex
         raise QueryError(
             f"invalid regular expression in label_replace(): {source_regex} ({exc.reason})"
         ) from None
-    if not destination:
-        raise QueryError("invalid destination label name in label_replace(): an empty name")
+    check_label_name(destination, "label_replace", "destination ")
 
     def relabel(labels: dict[str, str]) -> dict[str, str]:
         match = pattern.fullmatch(labels.get(source, ""))
@@ -65,6 +64,29 @@ def label_replacer(destination: str, replacement: str, source: str, source_regex
         return {**changed, destination: value} if value else changed
 
     return relabel
+
+
+def label_joiner(destination: str, separator: str, sources: list[str]) -> Relabel:
+    """``label_join``'s change to one label set: ``destination`` becomes the ``sources`` labels'
+    values (an absent one is "") joined with ``separator``, and is removed when that is empty."""
+    for source in sources:
+        check_label_name(source, "label_join", "source ")
+    check_label_name(destination, "label_join", "destination ")
+
+    def relabel(labels: dict[str, str]) -> dict[str, str]:
+        value = separator.join(labels.get(source, "") for source in sources)
+        changed = {name: existing for name, existing in labels.items() if name != destination}
+        return {**changed, destination: value} if value else changed
+
+    return relabel
+
+
+def check_label_name(name: str, function: str, role: str = "") -> str:
+    """``name`` if Prometheus 3 accepts it as a label name (any non-empty UTF-8 text), else the
+    error Prometheus gives."""
+    if not name:
+        raise QueryError(f"invalid {role}label name in {function}(): an empty name")
+    return name
 
 
 def expand(template: str, match: regex.Match) -> str:
