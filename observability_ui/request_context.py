@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from observability_ui.timerange import TimeRange, TimeRangeError, parse_instant, resolve
+from observability_ui.timerange import TimeRange, TimeRangeError, resolve, resolve_instant
 from obsim.dataset.reader import Dataset
 
 METRIC_CACHE = "obsim_metric_cache"  # app.extensions key: what has been read of the metrics, shared
@@ -51,6 +51,6 @@ def instant(default: float) -> float:
     if not raw:
         return default
     try:
-        return parse_instant(raw, dataset().window()[1])
+        return resolve_instant(raw, dataset().window())
     except TimeRangeError as error:
         raise UiError(f"at: {error}") from None
