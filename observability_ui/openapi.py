@@ -570,7 +570,9 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": "Read-only JSON behind every view. Times are epoch seconds, UTC. "
             "Bad input gets a 4xx with an `error` message, never a stack trace; so does a query "
-            "parameter an operation does not list here, or one given twice.",
+            "parameter an operation does not list here, or one given twice. Every parameter is "
+            "read by its schema below (ASCII digits, finite numbers within the bounds stated); an "
+            "empty value means the default.",
         },
         "paths": PATHS,
         "components": {"schemas": SCHEMAS},
