@@ -52,14 +52,14 @@ class Invalid(ValueError):
     """One parameter's value cannot be used; the message says why, without the parameter's name."""
 
 
-def check(name: str, raw: str, schema: Schema) -> Any:
+def check(raw: str, schema: Schema) -> Any:
     """The value of ``raw`` under ``schema``: an ``int`` for an integer, a ``float`` for a number,
     else the text; :class:`Invalid` saying why not."""
     if "anyOf" in schema:
         problems = []
         for option in schema["anyOf"]:
             try:
-                return check(name, raw, option)
+                return check(raw, option)
             except Invalid as problem:
                 problems.append(str(problem))
         raise Invalid(problems[0])  # the first option is the parameter's real type; "" is the other
@@ -107,11 +107,13 @@ def _number(raw: str) -> float:
 
 def _bounds(number: float, schema: Schema) -> Any:
     low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
-    if not low <= number <= high:
-        if high == math.inf:
-            raise Invalid(f"must be at least {low:g}, not {number:g}")
-        raise Invalid(f"must be between {low:g} and {high:g}, not {number:g}")
-    return number
+    if low <= number <= high:
+        return number
+    if high == math.inf:
+        raise Invalid(f"must be at least {low:g}, not {number:g}")
+    if low == -math.inf:
+        raise Invalid(f"must be at most {high:g}, not {number:g}")
+    raise Invalid(f"must be between {low:g} and {high:g}, not {number:g}")
 
 
 def read(parameters: Iterable[Schema], given: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -125,7 +127,7 @@ def read(parameters: Iterable[Schema], given: Mapping[str, str]) -> tuple[dict[s
             errors[name] = f"{name} is required: {parameter['description']}"
             continue
         try:
-            value = check(name, raw, parameter["schema"])
+            value = check(raw, parameter["schema"])
         except Invalid as problem:
             errors[name] = f"{name}: {problem}"
             continue

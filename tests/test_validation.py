@@ -60,7 +60,7 @@ STEP = {"type": "number", "minimum": 1, "maximum": 86400}
     ],
 )
 def test_a_value_its_schema_admits_is_read_as_its_type(raw: str, schema: dict, expected: Any) -> None:
-    value = params.check("x", raw, schema)
+    value = params.check(raw, schema)
     assert value == expected and type(value) is type(expected)
 
 
@@ -79,6 +79,8 @@ def test_a_value_its_schema_admits_is_read_as_its_type(raw: str, schema: dict, e
         ("1_5", STEP, "number in ASCII digits"),
         ("9" * 400, STEP, "is out of range"),  # float() makes it inf
         ("0.5", STEP, "between 1 and 86400, not 0.5"),
+        ("-1", {"type": "number", "minimum": 0}, "must be at least 0, not -1"),
+        ("7", {"type": "integer", "maximum": 5}, "must be at most 5, not 7"),
         ("true", {"type": "string", "enum": ["", "1"]}, "unknown value 'true'; use one of: 1"),
         ("x" * 201, {"type": "string", "maxLength": 200}, "longer than 200 characters"),
         (
@@ -91,7 +93,7 @@ def test_a_value_its_schema_admits_is_read_as_its_type(raw: str, schema: dict, e
 )
 def test_a_value_its_schema_refuses_is_refused_saying_why(raw: str, schema: dict, says: str) -> None:
     with pytest.raises(params.Invalid, match=re.escape(says)):
-        params.check("x", raw, schema)
+        params.check(raw, schema)
 
 
 def _parameter_schemas() -> list[tuple[str, str, dict]]:

@@ -18,7 +18,7 @@ from observability_ui.views.page import InputError, page_range, range_json, rend
 bp = Blueprint("logs", __name__)
 
 PAGE_SIZE = 100
-MAX_OFFSET = 1_000_000_000  # past any recording's records; larger would overflow SQLite's integers
+MAX_OFFSET = 1_000_000_000  # past any recording's records, and far inside SQLite's 64-bit integers
 LEVEL_COLOURS = {
     "debug": "#6b7785",
     "info": "#5aa9e6",
