@@ -15,6 +15,7 @@ which shows it beside the input it concerns (:func:`value` raises it) with the r
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -46,6 +47,8 @@ ENFORCED = {
     "format",
 }
 DOCUMENTING = {"description", "default", "examples"}
+# An unknown service, job... is answered with the known ones, all of them up to this many.
+LISTED_AT_MOST = 30
 
 
 class Invalid(ValueError):
@@ -158,8 +161,13 @@ def ensure(*names: str) -> None:
 
 def known(name: str, typed: str, values: list[str]) -> str:
     """``typed`` when it is one of the recording's ``values`` (a service, a job...), else a
-    :class:`UiError` listing them: an unknown one would only find nothing, which reads as a quiet
-    period rather than a typo."""
-    if typed and typed not in values:
-        raise UiError(f"unknown {name} {shown(typed)}; use one of: {', '.join(values) or '(none recorded)'}")
-    return typed
+    :class:`UiError` listing them (the closest ones, of a long list): an unknown one would only find
+    nothing, which reads as a quiet period rather than a typo."""
+    if not typed or typed in values:
+        return typed
+    if len(values) <= LISTED_AT_MOST:
+        listed = f"use one of: {', '.join(values) or '(none recorded)'}"
+    else:
+        close = difflib.get_close_matches(typed, values, n=5, cutoff=0.5) or values[:5]
+        listed = f"{len(values)} are known, among them: {', '.join(close)}"
+    raise UiError(f"unknown {name} {shown(typed)}; {listed}")

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, status_co
 
 from observability_ui import openapi, params
 from observability_ui.app import create_app
+from observability_ui.request_context import UiError
 
 TRACE = "0" * 32
 HUGE = "9" * 5000
@@ -94,6 +95,19 @@ def test_a_value_its_schema_admits_is_read_as_its_type(raw: str, schema: dict, e
 def test_a_value_its_schema_refuses_is_refused_saying_why(raw: str, schema: dict, says: str) -> None:
     with pytest.raises(params.Invalid, match=re.escape(says)):
         params.check(raw, schema)
+
+
+def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
+    assert params.known("job", "", ["a"]) == "" and params.known("job", "a", ["a"]) == "a"
+    with pytest.raises(UiError, match=r"^unknown job 'x'; use one of: a, b$"):
+        params.known("job", "x", ["a", "b"])
+    with pytest.raises(UiError, match=r"use one of: \(none recorded\)$"):
+        params.known("service", "x", [])
+    many = [f"GET /api/v1/users/{n}" for n in range(100)] + ["GET /api/v1/workflows"]
+    with pytest.raises(
+        UiError, match=r"'GET /api/v1/workflow'; 101 are known, among them: GET /api/v1/workflows,"
+    ):
+        params.known("operation", "GET /api/v1/workflow", many)  # the closest first, not all 101
 
 
 def _parameter_schemas() -> list[tuple[str, str, dict]]:
