@@ -23,7 +23,7 @@ from markupsafe import escape
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, status_code_conformance
 
-from observability_ui import openapi, params
+from observability_ui import openapi, params, views
 from observability_ui.app import create_app
 from observability_ui.request_context import UiError
 
@@ -272,6 +272,8 @@ def test_each_input_found_failing_or_ignored_is_a_clear_400(client, url, says) -
         ("/code/README.md?line=" + HUGE, "line: longer than 16 characters"),
         ("/code/README.md?line=twelve", "line: cannot read 'twelve'"),
         ("/code/README.md?line=9-3", "line: the range 9-3 ends before it starts"),
+        ("/code/?line=%C2%84", "line: cannot read"),  # the file list once ignored any line
+        ("/code/?line=12", "line: pick a file to highlight its lines in"),
         ("/code-search", "q is required"),
         ("/code-search?q=" + "x" * 201, "q: longer than 200 characters"),
         ("/logs?limit=5", "unknown query parameter 'limit': /logs accepts from, to, query"),
@@ -353,3 +355,36 @@ def test_no_input_gets_a_5xx_and_no_invalid_input_a_2xx(case: Any, app: Flask) -
             status_code_conformance,
         ],
     )
+
+
+def _pages_document() -> dict[str, Any]:
+    """The pages as an OpenAPI document of their own: each page's rule with the parameters the layer
+    reads it by (``openapi.PAGES``), so that the same property is tested on the HTML twins."""
+    site = Flask(__name__)
+    for blueprint in views.BLUEPRINTS:
+        site.register_blueprint(blueprint)
+    paths = {}
+    for rule in site.url_map.iter_rules():
+        if rule.endpoint in openapi.PAGES:
+            in_path = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                for name in sorted(rule.arguments)
+            ]
+            paths[openapi.path_of(rule.rule)] = {
+                "get": {
+                    "parameters": in_path + openapi.PAGES[rule.endpoint],
+                    "responses": {"default": {"description": "the page, or the page with the refusal"}},
+                }
+            }
+    return {"openapi": "3.1.0", "info": {"title": "obsim pages", "version": "1"}, "paths": paths}
+
+
+page_schema = schemathesis.openapi.from_dict(json.loads(json.dumps(_pages_document())))
+page_schema.config.generation.update(
+    modes=["positive", "negative"], max_examples=25, deterministic=True, database="none"
+)
+
+
+@page_schema.parametrize()
+def test_no_page_answers_a_5xx_or_a_2xx_to_invalid_input(case: Any, app: Flask) -> None:
+    case.call_and_validate(app=app, checks=[not_a_server_error, negative_data_rejection])

@@ -104,10 +104,12 @@ def _line_range(raw: str) -> tuple[int, ...]:
 @bp.get("/code/<path:relative>")
 def browse(relative: str = "") -> str:
     files = visible_files()
+    lines = _line_range(params.value("line", ""))
     if not relative:
+        if lines:
+            raise UiError("line: pick a file to highlight its lines in")
         return render("code.html", None, page_title="Code", files=files, path=None, source=None, css=_css())
     path = resolve_path(relative)
-    lines = _line_range(params.value("line", ""))
     source = Markup(_highlighted(path, path.stat().st_mtime, lines))
     return render(
         "code.html",
