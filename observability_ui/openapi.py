@@ -89,7 +89,10 @@ RANGE_PARAMETERS = [
     _query("to", "End, in the same forms; default `now`, the end of the recording.", TIME),
 ]
 AT_PARAMETER = _query(
-    "at", "The instant to show (same forms as `from`), inside the recording; default: the range's end.", TIME
+    "at",
+    "The instant to show (same forms as `from`), inside the recording; default: the range's end"
+    " (`to`). Given, it is the instant shown: the range does not move it.",
+    TIME,
 )
 PROMQL_PARAMETER = _query("query", "PromQL.", {**QUERY_TEXT, "minLength": 1}, required=True)
 
