@@ -340,8 +340,8 @@ RUN_PARAMETERS = [
 CODE_SEARCH_PARAMETERS = [
     _query(
         "q",
-        f"Text to find, up to {SEARCH_MAX_LENGTH} characters.",
-        {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH},
+        f"Text to find (not only spaces), up to {SEARCH_MAX_LENGTH} characters.",
+        {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH, "pattern": r"^\s*\S[\s\S]*$"},
         required=True,
     )
 ]

@@ -55,14 +55,14 @@ class Invalid(ValueError):
     """One parameter's value cannot be used; the message says why, without the parameter's name."""
 
 
-def check(raw: str, schema: Schema) -> Any:
+def check(raw: str, schema: Schema, form: str = "see /api/openapi.json") -> Any:
     """The value of ``raw`` under ``schema``: an ``int`` for an integer, a ``float`` for a number,
-    else the text; :class:`Invalid` saying why not."""
+    else the text; :class:`Invalid` saying why not (``form`` says what a pattern means)."""
     if "anyOf" in schema:
         problems = []
         for option in schema["anyOf"]:
             try:
-                return check(raw, option)
+                return check(raw, option, form)
             except Invalid as problem:
                 problems.append(str(problem))
         raise Invalid(problems[0])  # the first option is the parameter's real type; "" is the other
@@ -81,7 +81,7 @@ def check(raw: str, schema: Schema) -> Any:
     if len(raw) > schema.get("maxLength", math.inf):
         raise Invalid(f"longer than {schema['maxLength']} characters")
     if "pattern" in schema and not re.fullmatch(schema["pattern"], raw):
-        raise Invalid(f"cannot read {shown(raw)}: {schema.get('description', 'see /api/openapi.json')}")
+        raise Invalid(f"cannot read {shown(raw)}: {form}")
     if "format" in schema and raw:  # empty is the default here too
         try:
             FORMATS[schema["format"]](raw)
@@ -130,7 +130,7 @@ def read(parameters: Iterable[Schema], given: Mapping[str, str]) -> tuple[dict[s
             errors[name] = f"{name} is required: {parameter['description']}"
             continue
         try:
-            value = check(raw, parameter["schema"])
+            value = check(raw, parameter["schema"], parameter["description"])
         except Invalid as problem:
             errors[name] = f"{name}: {problem}"
             continue

@@ -126,8 +126,6 @@ def browse(relative: str = "") -> str:
 def search_code(needle: str) -> tuple[list[tuple[str, int, str]], bool]:
     """Lines containing ``needle`` (any case) as (file, line number, text), and whether more matched."""
     results: list[tuple[str, int, str]] = []
-    if not needle.strip():
-        return results, False
     lowered = needle.lower()
     for relative in visible_files():
         for number, line in enumerate((CODE_ROOT / relative).read_text(errors="replace").splitlines(), 1):
