@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import console, interview, openapi, views
+from observability_ui import console, interview, openapi, params, views
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCache, MetricStore
@@ -66,7 +66,7 @@ def create_app(
         app.register_blueprint(console.bp)
         interview.install(app, interviews, incident, public_url)
     # After the interview's own check: a request without the candidate's link is refused for that.
-    app.before_request(_documented_parameters_only)
+    app.before_request(_read_query)
 
     @app.teardown_appcontext
     def _close(_: BaseException | None) -> None:
@@ -80,13 +80,13 @@ def create_app(
     def _ui_error(error: UiError) -> Any:
         if request.path.startswith("/api/"):
             return {"error": error.message}, error.status
-        return render_template("error.html", message=error.message), error.status
+        return _error_page(error.message), error.status
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
         if request.path.startswith("/api/"):
             return {"error": error.description}, error.code
-        return render_template("error.html", message=error.description), error.code
+        return _error_page(error.description), error.code
 
     @app.errorhandler(sqlite3.OperationalError)
     def _interrupted(error: sqlite3.OperationalError) -> Any:
@@ -100,7 +100,7 @@ def create_app(
         message = "Something went wrong on this page. Try another time range or query."
         if request.path.startswith("/api/"):
             return {"error": message}, 500
-        return render_template("error.html", message=message), 500
+        return _error_page(message), 500
 
     @app.after_request
     def _headers(response: Any) -> Any:
@@ -112,17 +112,37 @@ def create_app(
     return app
 
 
-def _documented_parameters_only() -> None:
-    """Refuse an ``/api/`` call whose query the OpenAPI document does not describe: the views read
-    only the parameters they know, so anything else would be silently ignored (``time=`` instead of
-    ``at=`` answering for the end of the recording)."""
-    if request.url_rule is None or not request.path.startswith("/api/"):
+def _read_query() -> None:
+    """The one validation layer (:mod:`params`): read the query of every API call and page by its
+    OpenAPI schema before the view runs.  A parameter the endpoint does not take, or one given
+    twice, is refused outright, as is an ``/api/`` call with any value that cannot be used; a page
+    keeps those problems for its view to show beside the input, the rest of the page still drawn."""
+    if request.url_rule is None or request.endpoint is None:
+        return
+    parameters = openapi.parameters_for(request.endpoint, request.url_rule.rule)
+    if parameters is None:
         return
     problem = openapi.undocumented_query(
-        openapi.path_of(request.url_rule.rule), request.args.to_dict(flat=False)
+        openapi.path_of(request.url_rule.rule),
+        [parameter["name"] for parameter in parameters],
+        request.args.to_dict(flat=False),
     )
     if problem is not None:
         raise UiError(problem)
+    values, errors = params.read(parameters, request.args)
+    if errors and request.path.startswith("/api/"):
+        raise UiError("; ".join(errors.values()))
+    params.store(values, errors)
+
+
+def _error_page(message: str) -> str:
+    """The error page, whose link opens the view that failed without its query: built from the
+    endpoint Flask matched, never from the raw path, which is the requester's (``/\\evil.example``
+    would be a link off the platform); with no view matched, the overview."""
+    endpoint, arguments = request.endpoint, request.view_args or {}
+    if endpoint is None or request.url_rule is None or "GET" not in (request.url_rule.methods or ()):
+        endpoint, arguments = "overview.page", {}
+    return render_template("error.html", message=message, reset_url=url_for(endpoint, **arguments))
 
 
 def _preload_metrics(app: Flask) -> None:

@@ -6,9 +6,12 @@ here rather than generated from decorators: the views stay plain Flask, and a te
 together — every ``/api/`` rule must be documented, every documented path must exist, and every
 real response is validated against its schema.
 
-The document is also what the app enforces: a query parameter an operation does not list is refused
-(:func:`undocumented_query`), so a script that says ``time=`` or ``limit=`` learns at once that it is
-not asking what it thinks, rather than getting an answer for the default window or page.
+The document is also what the app enforces (:mod:`observability_ui.params`, one hook in ``app.py``):
+a query parameter an operation does not list is refused (:func:`undocumented_query`), so a script
+that says ``time=`` or ``limit=`` learns at once that it is not asking what it thinks; and every
+listed one is read by its schema, so the schemas below state the real constraints (bounds, enums,
+lengths, patterns, the ``instant`` format of a time).  Each page is checked against its ``/api/``
+twin's parameters (:data:`PAGES`), so a value refused by the API is refused by the page too.
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from observability_ui.views.code import SEARCH_LIMIT
-from observability_ui.views.database import HISTORY_COLUMNS, STATES
+from observability_ui.query.limits import MAX_QUERY_LENGTH
+from observability_ui.query.logql import LEVELS
+from observability_ui.timerange import shown
+from observability_ui.views.code import MAX_PATH_LENGTH, SEARCH_LIMIT, SEARCH_MAX_LENGTH
+from observability_ui.views.database import HISTORY_COLUMNS, MAX_MIN_AGE_S, STATES
+from observability_ui.views.database import SORTS as SESSION_SORTS
 from observability_ui.views.jobs import OUTCOMES, RUN_LIMIT
-from observability_ui.views.logs import PAGE_SIZE
-from observability_ui.views.traces import MAX_LIMIT, SORTS
+from observability_ui.views.logs import MAX_OFFSET, PAGE_SIZE
+from observability_ui.views.metrics import MAX_STEP_S
+from observability_ui.views.traces import DURATION_PATTERN, MAX_LIMIT, SORTS
 
 Schema = dict[str, Any]
 
@@ -55,15 +63,39 @@ def _query(name: str, description: str, schema: Schema | None = None, required: 
         "in": "query",
         "required": required,
         "description": description,
-        "schema": schema or STRING,
+        "schema": schema or TEXT,
     }
 
 
+def _or_empty(schema: Schema) -> Schema:
+    """A number a form may send empty: empty is the default, as for every parameter."""
+    return {"anyOf": [schema, {"const": ""}]}
+
+
+def _one_of(*values: str) -> Schema:
+    """One of ``values``, or empty for the default."""
+    return {"type": "string", "enum": ["", *values]}
+
+
+# Free text: long enough for any real query or filter, short of a pasted file.
+TEXT: Schema = {"type": "string", "maxLength": 200}
+QUERY_TEXT: Schema = {"type": "string", "maxLength": MAX_QUERY_LENGTH}
+# A time as the picker reads it (observability_ui/timerange.py): now-15m, ISO 8601 or epoch s/ms,
+# ASCII digits only, between 1970 and 9999, at most ten years back.
+TIME: Schema = {"type": "string", "maxLength": 64, "format": "instant"}
+NAMED = "; one the recording has (an unknown one is refused, with the known ones listed)"
+
 RANGE_PARAMETERS = [
-    _query("from", "Start: `now-15m`, ISO 8601 (UTC unless an offset is given) or epoch seconds/ms."),
-    _query("to", "End, in the same forms; default `now`, the end of the recording."),
+    _query("from", "Start: `now-15m`, ISO 8601 (UTC unless an offset is given) or epoch seconds/ms.", TIME),
+    _query("to", "End, in the same forms; default `now`, the end of the recording.", TIME),
 ]
-AT_PARAMETER = _query("at", "The instant to show (same forms as `from`); default: the range's end.")
+AT_PARAMETER = _query(
+    "at",
+    "The instant to show (same forms as `from`), inside the recording; default: the range's end"
+    " (`to`). Given, it is the instant shown: the range does not move it.",
+    TIME,
+)
+PROMQL_PARAMETER = _query("query", "PromQL.", {**QUERY_TEXT, "minLength": 1}, required=True)
 
 POINT: Schema = {
     "type": "array",
@@ -233,11 +265,91 @@ WARNINGS: Schema = {
 
 LOG_PARAMETERS = [
     *RANGE_PARAMETERS,
-    _query("query", 'LogQL, e.g. `{service="platform-api",level="error"} |= "timeout"`.'),
-    _query("service", "Form filter, used when `query` is empty."),
-    _query("level", "Form filter, used when `query` is empty."),
-    _query("contains", "Form filter (line contains), used when `query` is empty."),
-    _query("trace_id", "Form filter, used when `query` is empty."),
+    _query(
+        "query",
+        'LogQL, e.g. `{service="platform-api",level="error"} |= "timeout"`; give it or the form filters,'
+        " not both (they would contradict it).",
+        QUERY_TEXT,
+    ),
+    _query("service", "Form filter" + NAMED + "."),
+    _query("level", "Form filter.", _one_of(*LEVELS)),
+    _query("contains", "Form filter (line contains)."),
+    _query(
+        "trace_id",
+        "Form filter: a trace id, 32 lowercase hex characters.",
+        {"type": "string", "pattern": "^([0-9a-f]{32})?$"},
+    ),
+]
+LOG_SEARCH_PARAMETERS = [
+    *LOG_PARAMETERS,
+    _query(
+        "offset",
+        "Records to skip, for paging.",
+        _or_empty({"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+    ),
+]
+TRACE_SEARCH_PARAMETERS = [
+    *RANGE_PARAMETERS,
+    _query("service", "A service with a span in the trace" + NAMED + "."),
+    _query(
+        "operation",
+        "A span name in the trace (with `service`, a span of that service)" + NAMED + ".",
+    ),
+    _query(
+        "tags",
+        "`key=value` pairs a span must carry, each the attribute's whole value, e.g."
+        " `http.response.status_code=503`; `error=true` is the same as `errors=1`. A form no"
+        " span can match (`=~`, `!=`, `>=`, an empty value, a key no span has) is refused.",
+        {"type": "string", "maxLength": 1000},
+    ),
+    _query(
+        "min_duration",
+        "Whole-trace duration at least this: `250ms`, `2s`, `1.5m` (a bare number is milliseconds).",
+        {"type": "string", "maxLength": 32, "pattern": DURATION_PATTERN},
+    ),
+    _query(
+        "max_duration",
+        "Whole-trace duration at most this, in the same forms.",
+        {"type": "string", "maxLength": 32, "pattern": DURATION_PATTERN},
+    ),
+    _query("errors", "`1`: only traces with an error span.", _one_of("1")),
+    _query(
+        "limit",
+        f"At most this many traces (1-{MAX_LIMIT}, default 50); a larger one is refused, not clamped.",
+        _or_empty({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+    ),
+    _query(
+        "sort",
+        "Order, as Jaeger's: "
+        + ", ".join(f"`{key}` ({label.lower()})" for key, (label, _) in SORTS.items())
+        + "; default `recent`.",
+        _one_of(*SORTS),
+    ),
+]
+SESSION_PARAMETERS = [
+    *RANGE_PARAMETERS,
+    AT_PARAMETER,
+    _query("state", "Only sessions in this state.", _one_of(*STATES)),
+    _query("application", "Only sessions of this application_name" + NAMED + "."),
+    _query(
+        "min_age",
+        "Only transactions open at least this many seconds.",
+        _or_empty({"type": "number", "minimum": 0, "maximum": MAX_MIN_AGE_S}),
+    ),
+    _query("sort", "Order (default xact_age).", _one_of(*SESSION_SORTS)),
+]
+RUN_PARAMETERS = [
+    *RANGE_PARAMETERS,
+    _query("job", "One job id" + NAMED + "."),
+    _query("outcome", "One outcome.", _one_of(*OUTCOMES)),
+]
+CODE_SEARCH_PARAMETERS = [
+    _query(
+        "q",
+        f"Text to find (not only spaces), up to {SEARCH_MAX_LENGTH} characters.",
+        {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH, "pattern": r"^\s*\S[\s\S]*$"},
+        required=True,
+    )
 ]
 
 PATHS: dict[str, Schema] = {
@@ -273,16 +385,20 @@ PATHS: dict[str, Schema] = {
     "/api/metrics/names": _get("Every metric sample name.", [], _object({"names": _array(STRING)})),
     "/api/metrics/labels": _get(
         "A metric's label names and the values each takes.",
-        [_query("metric", "A name from /api/metrics/names.", required=True)],
+        [_query("metric", "A name from /api/metrics/names.", {**TEXT, "minLength": 1}, required=True)],
         _object({"metric": STRING, "labels": {"type": "object", "additionalProperties": _array(STRING)}}),
         ("404", NOT_FOUND),
     ),
     "/api/metrics/query_range": _get(
         "Evaluate PromQL over the range (default last hour) at `step` seconds (default 15).",
         [
-            _query("query", "PromQL.", required=True),
+            PROMQL_PARAMETER,
             *RANGE_PARAMETERS,
-            _query("step", "Seconds between points, at least 1.", NUMBER),
+            _query(
+                "step",
+                f"Seconds between points, 1 to {MAX_STEP_S:g}.",
+                _or_empty({"type": "number", "minimum": 1, "maximum": MAX_STEP_S}),
+            ),
         ],
         _object(
             {
@@ -296,7 +412,7 @@ PATHS: dict[str, Schema] = {
     ),
     "/api/metrics/query": _get(
         "Evaluate PromQL at one instant.",
-        [_query("query", "PromQL.", required=True), *RANGE_PARAMETERS, AT_PARAMETER],
+        [PROMQL_PARAMETER, *RANGE_PARAMETERS, AT_PARAMETER],
         _object(
             {
                 "at": NUMBER,
@@ -308,7 +424,7 @@ PATHS: dict[str, Schema] = {
     ),
     "/api/logs": _get(
         "One page of matching log records, newest first, and how many match in all.",
-        [*LOG_PARAMETERS, _query("offset", "Records to skip, for paging.", INTEGER)],
+        LOG_SEARCH_PARAMETERS,
         _object(
             {
                 "range": _ref("Range"),
@@ -337,32 +453,7 @@ PATHS: dict[str, Schema] = {
     ),
     "/api/traces": _get(
         "Traces in the range (default last 15 min) matching every filter, in the order `sort` asks.",
-        [
-            *RANGE_PARAMETERS,
-            _query("service", "A service with a span in the trace."),
-            _query("operation", "A span name in the trace (with `service`, a span of that service)."),
-            _query(
-                "tags",
-                "`key=value` pairs a span must carry, each the attribute's whole value, e.g."
-                " `http.response.status_code=503`; `error=true` is the same as `errors=1`. A form no"
-                " span can match (`=~`, `!=`, `>=`, an empty value, a key no span has) is refused.",
-            ),
-            _query("min_duration", "Whole-trace duration at least this: `250ms`, `2s`, `1.5m`."),
-            _query("max_duration", "Whole-trace duration at most this."),
-            _query("errors", "`1`: only traces with an error span.", {"type": "string", "enum": ["", "1"]}),
-            _query(
-                "limit",
-                f"At most this many traces (1-{MAX_LIMIT}, default 50); a larger one is refused, not clamped.",
-                {**INTEGER, "minimum": 1, "maximum": MAX_LIMIT},
-            ),
-            _query(
-                "sort",
-                "Order, as Jaeger's: "
-                + ", ".join(f"`{key}` ({label.lower()})" for key, (label, _) in SORTS.items())
-                + "; default `recent`.",
-                {"type": "string", "enum": ["", *SORTS]},
-            ),
-        ],
+        TRACE_SEARCH_PARAMETERS,
         _object(
             {
                 "range": _ref("Range"),
@@ -376,7 +467,13 @@ PATHS: dict[str, Schema] = {
         "get": {
             "summary": "A trace's spans in waterfall order and its logs.",
             "parameters": [
-                {"name": "trace_id", "in": "path", "required": True, "schema": STRING},
+                {
+                    "name": "trace_id",
+                    "in": "path",
+                    "required": True,
+                    "description": "32 lowercase hex characters.",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                },
             ],
             "responses": {
                 "200": _json(
@@ -396,14 +493,7 @@ PATHS: dict[str, Schema] = {
     },
     "/api/database/sessions": _get(
         "pg_stat_activity as sampled at or just before the instant, with counts by state.",
-        [
-            *RANGE_PARAMETERS,
-            AT_PARAMETER,
-            _query("state", "Only sessions in this state.", {"type": "string", "enum": ["", *STATES]}),
-            _query("application", "Only sessions of this application_name."),
-            _query("min_age", "Only transactions open at least this many seconds.", NUMBER),
-            _query("sort", "Order: xact_age (default), state_age, pid, state, application."),
-        ],
+        SESSION_PARAMETERS,
         _object(
             {
                 "snapshot": NULLABLE_NUMBER,
@@ -417,7 +507,7 @@ PATHS: dict[str, Schema] = {
         "Sessions per snapshot over the range, by state or by application.",
         [
             *RANGE_PARAMETERS,
-            _query("by", "Grouping (default state).", {"type": "string", "enum": list(HISTORY_COLUMNS)}),
+            _query("by", "Grouping (default state).", _one_of(*HISTORY_COLUMNS)),
         ],
         _object({"range": _ref("Range"), "by": STRING, "series": _array(_ref("NamedSeries"))}),
     ),
@@ -428,11 +518,7 @@ PATHS: dict[str, Schema] = {
     ),
     "/api/jobs/runs": _get(
         "Job runs scheduled in the range (default last 3 h), newest first.",
-        [
-            *RANGE_PARAMETERS,
-            _query("job", "One job id."),
-            _query("outcome", "One outcome.", {"type": "string", "enum": ["", *OUTCOMES]}),
-        ],
+        RUN_PARAMETERS,
         _object(
             {
                 "range": _ref("Range"),
@@ -460,13 +546,20 @@ PATHS: dict[str, Schema] = {
     "/api/code": _get("Every file of the service's code.", [], _object({"files": _array(STRING)})),
     "/api/code/file": _get(
         "One file's lines (line 1 first).",
-        [_query("path", "A path from /api/code.", required=True)],
+        [
+            _query(
+                "path",
+                "A path from /api/code.",
+                {"type": "string", "minLength": 1, "maxLength": MAX_PATH_LENGTH},
+                required=True,
+            )
+        ],
         _object({"path": STRING, "lines": _array(STRING)}),
         ("404", NOT_FOUND),
     ),
     "/api/code-search": _get(
         "Lines of the code containing the text (any case).",
-        [_query("q", "Text to find, up to 200 characters.", required=True)],
+        CODE_SEARCH_PARAMETERS,
         _object(
             {
                 "matches": _array(_object({"path": STRING, "line": INTEGER, "text": STRING})),
@@ -487,7 +580,9 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": "Read-only JSON behind every view. Times are epoch seconds, UTC. "
             "Bad input gets a 4xx with an `error` message, never a stack trace; so does a query "
-            "parameter an operation does not list here, or one given twice.",
+            "parameter an operation does not list here, or one given twice. Every parameter is "
+            "read by its schema below (ASCII digits, finite numbers within the bounds stated); an "
+            "empty value means the default.",
         },
         "paths": PATHS,
         "components": {"schemas": SCHEMAS},
@@ -504,29 +599,73 @@ def path_of(rule: str) -> str:
 
 def query_parameters(path: str) -> list[str]:
     """The query parameters the document lists for ``path``'s GET, in its order (none if unlisted)."""
+    return [parameter["name"] for parameter in _operation_query(path)]
+
+
+def _operation_query(path: str) -> list[Schema]:
     parameters = PATHS.get(path, {}).get("get", {}).get("parameters", [])
-    return [parameter["name"] for parameter in parameters if parameter["in"] == "query"]
+    return [parameter for parameter in parameters if parameter["in"] == "query"]
 
 
-def undocumented_query(path: str, given: Mapping[str, list[str]]) -> str | None:
+# Each page's query parameters: its ``/api/`` twin's (the page is drawn by the same functions), and
+# what only a page has (the explorer's mode and metric picker, deploy markers, a code line).
+PAGES: dict[str, list[Schema]] = {
+    "overview.page": [
+        *RANGE_PARAMETERS,
+        _query("deploys", "`hide`: no deploy markers on the charts.", _one_of("hide")),
+    ],
+    "metrics.page": [
+        _query("query", "PromQL.", QUERY_TEXT),
+        *RANGE_PARAMETERS,
+        AT_PARAMETER,
+        _query("mode", "`graph` over the range (default) or `table` at `at`.", _one_of("graph", "table")),
+        _query("metric", "The metric whose labels the picker lists" + NAMED + "."),
+    ],
+    "logs.page": LOG_SEARCH_PARAMETERS,
+    "traces.search": TRACE_SEARCH_PARAMETERS,
+    "traces.trace": RANGE_PARAMETERS,
+    "database.page": SESSION_PARAMETERS,
+    "jobs.page": RUN_PARAMETERS,
+    "code.browse": [
+        _query(
+            "line",
+            "A line or lines to highlight: `12` or `12-20`.",
+            {"type": "string", "maxLength": 16, "pattern": "^([0-9]{1,6}(-[0-9]{1,6})?)?$"},
+        )
+    ],
+    "code.search": CODE_SEARCH_PARAMETERS,
+}
+
+
+def parameters_for(endpoint: str, rule: str) -> list[Schema] | None:
+    """The query parameters of the view ``endpoint`` served at the Flask ``rule``: an ``/api/``
+    operation's from the document, a page's from :data:`PAGES`; None for what is neither (static
+    files, the interview's own pages, which read no query)."""
+    path = path_of(rule)
+    if path in PATHS:
+        return _operation_query(path)
+    return PAGES.get(endpoint)
+
+
+def undocumented_query(path: str, accepted: list[str], given: Mapping[str, list[str]]) -> str | None:
     """Why a request's query cannot be answered as documented, or None when it can.
 
-    ``given`` maps each query parameter to its values (``request.args.to_dict(flat=False)``).  A
-    parameter the operation does not list would be ignored, and one given twice would be half
-    ignored: either way the answer would be for something other than what was asked.
+    ``accepted`` names the parameters ``path`` takes and ``given`` maps each query parameter to its
+    values (``request.args.to_dict(flat=False)``).  A parameter not accepted would be ignored, and
+    one given twice would be half ignored: either way the answer would be for something other than
+    what was asked.
     """
-    accepted = query_parameters(path)
     unknown = [name for name in given if name not in accepted]
     if unknown:
         plural = "s" if len(unknown) > 1 else ""
         listed = f"accepts {', '.join(accepted)}" if accepted else "takes no query parameters"
         return (
-            f"unknown query parameter{plural} {', '.join(repr(name) for name in unknown)}: "
+            f"unknown query parameter{plural} {', '.join(shown(name) for name in unknown)}: "
             f"{path} {listed} (see /api/openapi.json)"
         )
     repeated = [name for name, values in given.items() if len(values) > 1]
     if repeated:
         plural = "s" if len(repeated) > 1 else ""
-        names = ", ".join(repr(name) for name in repeated)
+        names = ", ".join(shown(name) for name in repeated)
         return f"query parameter{plural} {names} given more than once: give each once"
     return None

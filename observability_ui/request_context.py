@@ -7,7 +7,7 @@ from flask import current_app, g, request
 
 from observability_ui.errors import UiError
 from observability_ui.query import budget
-from observability_ui.timerange import TimeRange, TimeRangeError, parse_instant, resolve
+from observability_ui.timerange import TimeRange, TimeRangeError, resolve, resolve_instant
 from obsim.dataset.reader import Dataset
 
 __all__ = ["METRIC_CACHE", "UiError", "close_dataset", "dataset", "instant", "time_range"]
@@ -57,6 +57,6 @@ def instant(default: float) -> float:
     if not raw:
         return default
     try:
-        return parse_instant(raw, dataset().window()[1])
+        return resolve_instant(raw, dataset().window())
     except TimeRangeError as error:
         raise UiError(f"at: {error}") from None

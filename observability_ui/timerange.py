@@ -5,6 +5,10 @@ the recording.  Accepted forms, as Grafana users type them: ``now``, ``now-15m``
 ``now-1d``; ISO 8601 timestamps (UTC when no offset is given); epoch seconds or milliseconds.
 Ranges are clamped to the window and widened to at least :data:`MIN_SPAN_S`, and the range says so
 (``adjusted``) so the page can show it; inverted, empty or absurd ranges are refused with a message.
+
+Only what a person types is read: ASCII digits, no sign, exponent, ``_`` or ``nan``/``inf`` (which
+Python's ``float()`` would take), a look-back of at most :data:`MAX_LOOKBACK_S`, and instants between
+1970 and 9999 (what a UTC date can show): anything else could only be a typo or a probe.
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-_RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+(?:\.\d+)?)\s*([smhdw]))?$")
+_RELATIVE = re.compile(r"now(?:\s*-\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]))?", re.ASCII)
+_EPOCH = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# The instants a time may name: from the epoch to the last second a UTC date can be written for.
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+# How far back ``now-...`` may reach: far beyond any recording, short of nonsense.
+MAX_LOOKBACK_S = 10 * 366 * 86400
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Short enough to zoom in on the second a transaction began; a query needs some width to divide.
 MIN_SPAN_S = 1.0
@@ -56,28 +65,48 @@ class TimeRange:
 
 
 def parse_instant(text: str, now: float) -> float:
+    """Epoch seconds for one typed time; :class:`TimeRangeError` saying why it cannot be one."""
     value = text.strip()
     if not value:
         raise TimeRangeError("empty time")
-    match = _RELATIVE.match(value)
+    match = _RELATIVE.fullmatch(value)
     if match:
         amount, unit = match.groups()
-        return now - (float(amount) * _UNIT_SECONDS[unit] if amount else 0.0)
-    try:
+        back = float(amount) * _UNIT_SECONDS[unit] if amount else 0.0
+        if not back <= MAX_LOOKBACK_S:  # also refuses an amount too long to be finite
+            raise TimeRangeError(f"{shown(value)} reaches back more than {MAX_LOOKBACK_S // 86400} days")
+        return now - back
+    if _EPOCH.fullmatch(value):
         number = float(value)
-    except ValueError:
-        pass
-    else:
-        return number / 1000.0 if number > 1e11 else number
+        return _bounded(number / 1000.0 if number > 1e11 else number, value)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if value.isascii() else None
     except ValueError:
+        parsed = None
+    if parsed is None:
         raise TimeRangeError(
-            f"cannot read {value!r} as a time: use now-15m, an ISO timestamp like 2026-03-10T10:00:00Z, or epoch seconds"
-        ) from None
+            f"cannot read {shown(value)} as a time: use now-15m, an ISO timestamp like 2026-03-10T10:00:00Z, or epoch seconds"
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return _bounded(parsed.timestamp(), value)
+
+
+def check_instant(text: str) -> None:
+    """Refuse a time no recording could resolve (unreadable, not finite, absurd): what can be told
+    without the recording; whether it falls inside the window is :func:`resolve`'s question."""
+    parse_instant(text, LATEST)
+
+
+def _bounded(moment: float, typed: str) -> float:
+    if not 0.0 <= moment <= LATEST:  # not finite fails too
+        raise TimeRangeError(f"{shown(typed)} is not a time between 1970 and 9999")
+    return moment
+
+
+def shown(typed: str, limit: int = 40) -> str:
+    """The typed text quoted for a message, cut short: a 5,000-digit number is not repeated back."""
+    return repr(typed if len(typed) <= limit else typed[:limit] + "…")
 
 
 def resolve(
@@ -87,8 +116,8 @@ def resolve(
     window_start, window_end = window
     raw_from = (raw_from or default).strip()
     raw_to = (raw_to or "now").strip()
-    start = parse_instant(raw_from, window_end)
-    end = parse_instant(raw_to, window_end)
+    start = _named_instant("from", raw_from, window_end)
+    end = _named_instant("to", raw_to, window_end)
     if end <= start:
         raise TimeRangeError(f"the range ends ({format_utc(end)}) before it starts ({format_utc(start)})")
     if end < window_start or start > window_end:
@@ -98,6 +127,25 @@ def resolve(
         )
     start, end, adjusted = _fit(start, end, window)
     return TimeRange(start, end, raw_from, raw_to, adjusted)
+
+
+def resolve_instant(raw: str, window: tuple[float, float]) -> float:
+    """One instant (``at``) inside the recorded window: outside it there is nothing to show, and
+    showing the nearest snapshot instead would answer for another time than the one asked."""
+    moment = parse_instant(raw, window[1])
+    if not window[0] <= moment <= window[1]:
+        raise TimeRangeError(
+            f"{format_utc(moment)} is outside the recorded window "
+            f"{format_utc(window[0])} – {format_utc(window[1])}"
+        )
+    return moment
+
+
+def _named_instant(name: str, raw: str, now: float) -> float:
+    try:
+        return parse_instant(raw, now)
+    except TimeRangeError as error:
+        raise TimeRangeError(f"{name}: {error}") from None
 
 
 def _fit(start: float, end: float, window: tuple[float, float]) -> tuple[float, float, str]:

@@ -154,8 +154,8 @@ def _range(**params: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("query", "limit"),
     [
-        ("(" * 10_000 + "1" + ")" * 10_000, "the limit is 2000"),  # segfaulted promql-parser
-        ("+".join(["1"] * 10_000), "the limit is 2000"),  # so did a long chain of operators
+        ("(" * 10_000 + "1" + ")" * 10_000, "longer than 2000 characters"),  # segfaulted promql-parser
+        ("+".join(["1"] * 10_000), "longer than 2000 characters"),  # so did a long chain of operators
         ("(" * 900 + "1" + ")" * 900, "the limit is 64"),  # 7 s of parsing at 6,000
         ("x" + "[1m:]" * 300, "the limit is 64"),  # subqueries of subqueries nest too
         ("-" * 1500 + "1", "the limit is 64"),
@@ -185,7 +185,7 @@ def test_the_nesting_estimate_counts_brackets_and_operators_but_not_strings_or_m
 def test_overlong_logql_is_refused(platform: Platform) -> None:
     response, _ = platform.get("/api/logs", query="{}" + ' |= "x"' * 300)
     assert response.status_code == 400
-    assert "the limit is 2000" in response.json()["error"]
+    assert "longer than 2000 characters" in response.json()["error"]
 
 
 # -- regexes on RE2 ------------------------------------------------------------------------------------

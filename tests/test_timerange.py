@@ -1,8 +1,10 @@
 """The UI's time picker: relative to the recording's end, absolute, clamped, clear errors."""
 
+import re
+
 import pytest
 
-from observability_ui.timerange import TimeRangeError, format_utc, resolve
+from observability_ui.timerange import TimeRangeError, check_instant, format_utc, resolve, resolve_instant
 
 WINDOW = (1773136200.0, 1773148200.0)  # 2026-03-10 09:50 - 13:10 UTC
 
@@ -58,3 +60,34 @@ def test_bad_ranges_are_refused_with_a_reason(start, end, message):
 def test_step_never_finer_than_the_scrape_interval():
     assert resolve("now-5m", "now", WINDOW).step() == 15.0
     assert resolve("now-3h", "now", WINDOW).step() == 45.0
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("nan", "cannot read 'nan'"),  # float() reads these four
+        ("inf", "cannot read 'inf'"),
+        ("1e300", "cannot read '1e300'"),
+        ("1_773_136_800", "cannot read '1_773_136_800'"),
+        ("١٧٧٣١٣٦٨٠٠", "cannot read"),  # and Arabic-Indic digits
+        ("now-١h", "cannot read"),
+        ("-1773136800", "cannot read"),
+        ("9" * 30, "is not a time between 1970 and 9999"),
+        ("9" * 400, "is not a time between 1970 and 9999"),  # float() makes it inf
+        ("now-99999999999999d", "reaches back more than 3660 days"),
+        ("now-" + "9" * 400 + "s", "reaches back more than"),
+    ],
+)
+def test_a_time_no_one_would_type_is_refused_naming_its_parameter(typed, message):
+    with pytest.raises(TimeRangeError, match=f"^from: .*{re.escape(message)}"):
+        resolve(typed, "now", WINDOW)
+    with pytest.raises(TimeRangeError, match=re.escape(message)):
+        check_instant(typed)
+
+
+def test_an_instant_outside_the_recording_is_refused_not_snapped_to_its_edge():
+    assert resolve_instant("now-5m", WINDOW) == WINDOW[1] - 300
+    assert resolve_instant("2026-03-10T09:50:00Z", WINDOW) == WINDOW[0]
+    for outside in ("0", "2026-03-10T09:49:59Z", "2099-01-01"):
+        with pytest.raises(TimeRangeError, match="outside the recorded window"):
+            resolve_instant(outside, WINDOW)

@@ -7,17 +7,17 @@ anything else in the repository (scenarios, the interview guide, fix patches).
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, url_for
 from markupsafe import Markup
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_for_filename
 from pygments.util import ClassNotFound
 
+from observability_ui import params
 from observability_ui.request_context import UiError
 from observability_ui.views.page import render
 
@@ -26,6 +26,10 @@ bp = Blueprint("code", __name__)
 CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
 VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini"}
 SEARCH_LIMIT = 200
+SEARCH_MAX_LENGTH = 200
+# Longer than any file's path in the code; a longer one is no file (and a name past the file
+# system's limit would fail to be looked up at all).
+MAX_PATH_LENGTH = 200
 NO_SUCH_FILE = "no such file in the service's code"
 
 
@@ -45,7 +49,14 @@ def visible_files(root: Path = CODE_ROOT) -> list[str]:
 
 def resolve_path(relative: str, root: Path = CODE_ROOT) -> Path:
     """The file for ``relative``, or 404 for anything outside the visible code."""
-    if not relative or "\\" in relative or relative.startswith("/") or "%" in relative:
+    if (
+        not relative
+        or len(relative) > MAX_PATH_LENGTH
+        or not relative.isprintable()
+        or "\\" in relative
+        or relative.startswith("/")
+        or "%" in relative
+    ):
         abort(404, description=NO_SUCH_FILE)
     parts = relative.split("/")
     if any(part in {"", ".", ".."} for part in parts):
@@ -80,22 +91,25 @@ def _highlighted(path: Path, mtime: float, highlight_lines: tuple[int, ...]) -> 
 
 
 def _line_range(raw: str) -> tuple[int, ...]:
-    match = re.fullmatch(r"(\d+)(?:-(\d+))?", raw.strip()) if raw else None
-    if not match:
+    """The lines ``line`` asks to highlight (``12`` or ``12-20``, the schema's pattern), at most 500."""
+    if not raw:
         return ()
-    first = int(match.group(1))
-    last = int(match.group(2) or first)
-    return tuple(range(first, min(last, first + 500) + 1))
+    first, _, last = raw.partition("-")
+    if last and int(last) < int(first):
+        raise UiError(f"line: the range {raw} ends before it starts")
+    return tuple(range(int(first), min(int(last or first), int(first) + 500) + 1))
 
 
 @bp.get("/code/")
 @bp.get("/code/<path:relative>")
 def browse(relative: str = "") -> str:
     files = visible_files()
+    lines = _line_range(params.value("line", ""))
     if not relative:
+        if lines:
+            raise UiError("line: pick a file to highlight its lines in")
         return render("code.html", None, page_title="Code", files=files, path=None, source=None, css=_css())
     path = resolve_path(relative)
-    lines = _line_range(request.args.get("line", ""))
     source = Markup(_highlighted(path, path.stat().st_mtime, lines))
     return render(
         "code.html",
@@ -111,11 +125,7 @@ def browse(relative: str = "") -> str:
 
 def search_code(needle: str) -> tuple[list[tuple[str, int, str]], bool]:
     """Lines containing ``needle`` (any case) as (file, line number, text), and whether more matched."""
-    if len(needle) > 200:
-        raise UiError("search text is longer than 200 characters")
     results: list[tuple[str, int, str]] = []
-    if not needle.strip():
-        return results, False
     lowered = needle.lower()
     for relative in visible_files():
         for number, line in enumerate((CODE_ROOT / relative).read_text(errors="replace").splitlines(), 1):
@@ -128,7 +138,7 @@ def search_code(needle: str) -> tuple[list[tuple[str, int, str]], bool]:
 
 @bp.get("/code-search")
 def search() -> str:
-    needle = request.args.get("q", "")
+    needle = params.value("q")
     results, truncated = search_code(needle)
     return render(
         "code_search.html",
@@ -164,14 +174,14 @@ def api_files() -> dict:
 
 @bp.get("/api/code/file")
 def api_file() -> dict:
-    relative = request.args.get("path", "")
+    relative = params.value("path")
     path = resolve_path(relative)
     return {"path": relative, "lines": path.read_text(encoding="utf-8", errors="replace").splitlines()}
 
 
 @bp.get("/api/code-search")
 def api_search() -> dict:
-    results, truncated = search_code(request.args.get("q", ""))
+    results, truncated = search_code(params.value("q"))
     return {
         "matches": [{"path": path, "line": number, "text": text} for path, number, text in results],
         "truncated": truncated,

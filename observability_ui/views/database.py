@@ -11,13 +11,14 @@ from collections import defaultdict
 
 from flask import Blueprint, request
 
-from observability_ui import charts
+from observability_ui import charts, params
 from observability_ui.request_context import UiError, dataset, instant, time_range
 from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("database", __name__)
 
+MAX_MIN_AGE_S = 7 * 86400.0  # a week: longer than any recording, so any real filter fits
 STATES = ("active", "idle", "idle in transaction", "idle in transaction (aborted)")
 SORTS = {
     "pid": "pid",
@@ -50,19 +51,6 @@ def _snapshot_time(db, at: float) -> float | None:
     if row[0] is None:
         row = db.execute("SELECT min(ts) FROM db_sessions").fetchone()
     return row[0]
-
-
-def _min_age() -> float:
-    raw = request.args.get("min_age", "").strip()
-    if not raw:
-        return 0.0
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UiError(f"min_age must be a number of seconds, not {raw!r}") from None
-    if value < 0:
-        raise UiError("min_age cannot be negative")
-    return value
 
 
 def _max_connections(db, at: float) -> float | None:
@@ -127,22 +115,18 @@ def _form() -> dict[str, str]:
     return {key: request.args.get(key, "xact_age" if key == "sort" else "") for key in keys}
 
 
-def _filters() -> dict[str, str]:
-    """The table's filters and sort from the request, refused with a message when unknown."""
-    form = _form()
-    if form["state"] and form["state"] not in STATES:
-        raise UiError(f"unknown state {form['state']!r}; use one of: {', '.join(STATES)}")
-    if form["sort"] not in SORTS:
-        raise UiError(f"unknown sort {form['sort']!r}; use one of: {', '.join(SORTS)}")
-    return form
-
-
 def _table(tr: TimeRange) -> tuple[float | None, list, dict[str, int]]:
     """The snapshot shown, its rows matching the request's filters and its counts by state."""
-    filters = _filters()
     db = dataset().connection
+    application = params.known("application", params.value("application", ""), applications(db))
+    params.ensure("at")
     snapshot, rows = sessions_at(
-        db, instant(tr.end), filters["state"], filters["application"], _min_age(), filters["sort"]
+        db,
+        instant(tr.end),
+        params.value("state", ""),
+        application,
+        params.value("min_age", 0.0),
+        params.value("sort", "xact_age"),
     )
     totals = dict(
         db.execute(
@@ -150,6 +134,14 @@ def _table(tr: TimeRange) -> tuple[float | None, list, dict[str, int]]:
         ).fetchall()
     )
     return snapshot, rows, totals
+
+
+def applications(db) -> list[str]:
+    """Every application_name the sessions had, sorted: the filter's choices."""
+    rows = db.execute(
+        "SELECT DISTINCT application_name FROM db_sessions WHERE application_name IS NOT NULL ORDER BY 1"
+    )
+    return [row[0] for row in rows]
 
 
 # A session's links open its application's logs and traces over these seconds around the moment its
@@ -181,7 +173,6 @@ def page() -> tuple[str, int]:
     except UiError as problem:
         error = InputError(problem.message)
     db = dataset().connection
-    applications = [r[0] for r in db.execute("SELECT DISTINCT application_name FROM db_sessions ORDER BY 1")]
     by_state = history(db, tr.start, tr.end, "state")
     by_app = history(db, tr.start, tr.end, "application_name")
     body = render(
@@ -194,7 +185,7 @@ def page() -> tuple[str, int]:
         rows=rows,
         totals=totals,
         states=STATES,
-        applications=applications,
+        applications=applications(db),
         max_connections=_max_connections(db, snapshot or tr.end),
         form=_form(),
         around=around,
@@ -219,9 +210,7 @@ def api_sessions() -> dict:
 @bp.get("/api/database/history")
 def api_history() -> dict:
     tr = time_range()
-    by = request.args.get("by", "state")
-    if by not in HISTORY_COLUMNS:
-        raise UiError(f"unknown grouping {by!r}; use one of: {', '.join(HISTORY_COLUMNS)}")
+    by = params.value("by", "state")
     series = history(dataset().connection, tr.start, tr.end, HISTORY_COLUMNS[by])
     return {
         "range": range_json(tr),

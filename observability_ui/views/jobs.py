@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from observability_ui import charts
-from observability_ui.request_context import UiError, dataset, time_range
+from observability_ui import charts, params
+from observability_ui.request_context import dataset, time_range
 from observability_ui.views.page import page_range, range_json, render, status
 
 bp = Blueprint("jobs", __name__)
@@ -107,14 +107,8 @@ def _known_jobs() -> list[str]:
 
 
 def _run_filters(known: list[str]) -> tuple[str, str]:
-    """The job and outcome asked for, refused with a message when unknown."""
-    job = request.args.get("job", "")
-    if job and job not in known:
-        raise UiError(f"unknown job {job!r}")
-    outcome = request.args.get("outcome", "")
-    if outcome and outcome not in OUTCOMES:
-        raise UiError(f"unknown outcome {outcome!r}; use one of: {', '.join(OUTCOMES)}")
-    return job, outcome
+    """The job and outcome asked for; a job the recording lacks is refused with the known ones."""
+    return params.known("job", params.value("job", ""), known), params.value("outcome", "")
 
 
 @bp.get("/jobs")

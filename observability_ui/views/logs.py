@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from observability_ui import charts
+from observability_ui import charts, params
 from observability_ui.query import logql
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.timerange import TimeRange
@@ -18,6 +18,7 @@ from observability_ui.views.page import InputError, page_range, range_json, rend
 bp = Blueprint("logs", __name__)
 
 PAGE_SIZE = 100
+MAX_OFFSET = 1_000_000_000  # past any recording's records, and far inside SQLite's 64-bit integers
 LEVEL_COLOURS = {
     "debug": "#6b7785",
     "info": "#5aa9e6",
@@ -32,12 +33,26 @@ FORM_FIELDS = ("service", "level", "contains", "trace_id")
 
 def _read_query() -> tuple[str, logql.LogQuery]:
     """The query box's text, or the query the filter form builds; :class:`logql.LogQueryError` when
-    it cannot be used."""
-    text = request.args.get("query", "").strip()
+    it cannot be used, :class:`UiError` for a filter naming what the recording lacks, or for both
+    a query and filters: the query would contradict the filters or silently drop them."""
+    text = params.value("query", "").strip()
+    form = {key: params.value(key, "").strip() for key in FORM_FIELDS}
+    given = [key for key, value in form.items() if value]
+    if text and given:
+        raise UiError(
+            f"give either query or the filters ({', '.join(FORM_FIELDS)}), not both: "
+            f"add {', '.join(given)} to the query instead"
+        )
     if text:
         return text, logql.parse(text)
-    built = logql.build(**{key: request.args.get(key, "").strip() or None for key in FORM_FIELDS})
+    params.known("service", form["service"], log_services())
+    built = logql.build(**{key: value or None for key, value in form.items()})
     return str(built), built
+
+
+def log_services() -> list[str]:
+    """The services that logged, sorted: the filter form's choices."""
+    return [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
 
 
 def _query() -> tuple[str, logql.LogQuery]:
@@ -47,16 +62,6 @@ def _query() -> tuple[str, logql.LogQuery]:
     except logql.LogQueryError as error:
         where = f" (at position {error.position})" if error.position is not None else ""
         raise UiError(f"{error.message}{where}") from None
-
-
-def _offset() -> int:
-    try:
-        offset = int(request.args.get("offset", "0"))
-    except ValueError:
-        raise UiError("offset must be a whole number") from None
-    if offset < 0:
-        raise UiError("offset cannot be negative")
-    return offset
 
 
 def _search(query: logql.LogQuery, tr: TimeRange, offset: int) -> logql.LogPage:
@@ -105,17 +110,17 @@ def _volume_chart(query: logql.LogQuery, tr: TimeRange) -> str:
 @bp.get("/logs")
 def page() -> tuple[str, int]:
     tr, range_error = page_range("now-15m")
-    text = request.args.get("query", "").strip()
+    text = request.args.get("query", "").strip()  # as typed, to show back in the query box
     found = volume_chart = error = None
     try:
         text, query = _read_query()
-        found = _search(query, tr, _offset())
+        found = _search(query, tr, params.value("offset", 0))
         volume_chart = _volume_chart(query, tr)
     except logql.LogQueryError as problem:
         error = InputError(problem.message, text, problem.position)
     except UiError as problem:
         error = InputError(problem.message)
-    services = [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
+    services = log_services()
     body = render(
         "logs.html",
         tr,
@@ -139,7 +144,7 @@ def page() -> tuple[str, int]:
 def api_search() -> dict:
     tr = time_range(default="now-15m")
     text, query = _query()
-    found = _search(query, tr, _offset())
+    found = _search(query, tr, params.value("offset", 0))
     return {
         "range": range_json(tr),
         "query": text,

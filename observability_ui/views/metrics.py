@@ -7,7 +7,7 @@ from difflib import get_close_matches
 
 from flask import Blueprint, request
 
-from observability_ui import charts
+from observability_ui import charts, params
 from observability_ui.query import promql
 from observability_ui.request_context import UiError, instant, time_range
 from observability_ui.timerange import TimeRange
@@ -22,6 +22,7 @@ bp = Blueprint("metrics", __name__)
 
 MAX_SERIES_DRAWN = 60
 MAX_STEPS = 11_000
+MAX_STEP_S = 86_400.0  # a point a day: coarser says nothing over any recording
 
 
 def _picker(metric: str) -> dict:
@@ -69,14 +70,15 @@ def _table(expr: str, at: float) -> list[tuple[str, float]]:
 @bp.get("/metrics")
 def page() -> tuple[str, int]:
     tr, range_error = page_range("now-1h")
-    expr = request.args.get("query", "").strip()
-    mode = request.args.get("mode", "graph")
-    if mode not in {"graph", "table"}:
-        raise UiError("mode must be graph or table")
-    metric = request.args.get("metric", "") or _queried_metric(expr)
+    expr = params.value("query", "").strip()
+    mode = params.value("mode", "graph")
+    metric = params.known("metric", params.value("metric", ""), store().metric_names()) or _queried_metric(
+        expr
+    )
     error = figure = rows = None
     truncated = 0
     warnings: list[str] = []
+    params.ensure("at")  # read in either mode, so that a bad one is never kept for the table
     at = instant(tr.end)
     if expr:
         try:
@@ -111,15 +113,8 @@ def _promql_error(problem: promql.QueryError) -> tuple[dict, int]:
 
 
 def _step(tr: TimeRange) -> float:
-    raw = request.args.get("step", "").strip()
-    if not raw:
-        return SCRAPE_INTERVAL_S
-    try:
-        step = float(raw)
-    except ValueError:
-        raise UiError("step must be a number of seconds") from None
-    if not step >= 1.0:
-        raise UiError("step must be at least 1 second")
+    """The ``step`` asked for (the schema bounds it), refused when it would give too many points."""
+    step = params.value("step", SCRAPE_INTERVAL_S)
     if tr.span / step > MAX_STEPS:
         raise UiError(
             f"step {step:g} s gives more than {MAX_STEPS} points over this range; use a larger step"
@@ -134,7 +129,7 @@ def api_names() -> dict:
 
 @bp.get("/api/metrics/labels")
 def api_labels() -> dict:
-    metric = request.args.get("metric", "").strip()
+    metric = params.value("metric")
     if metric not in store().metric_names():
         raise UiError(f"unknown metric {metric!r}", status=404)
     return {"metric": metric, "labels": _picker(metric)["labels"]}
@@ -145,14 +140,14 @@ def api_query_range() -> dict | tuple[dict, int]:
     tr = time_range()
     step = _step(tr)
     try:
-        result = promql.query_range(store(), request.args.get("query", ""), tr.start, tr.end, step)
+        result = promql.query_range(store(), params.value("query"), tr.start, tr.end, step)
     except promql.QueryError as problem:
         return _promql_error(problem)
     return {
         "range": range_json(tr),
         "step": step,
         "series": [{"labels": s.labels, "points": s.points} for s in result],
-        "warnings": no_series_warnings(request.args.get("query", "")),
+        "warnings": no_series_warnings(params.value("query")),
     }
 
 
@@ -160,11 +155,11 @@ def api_query_range() -> dict | tuple[dict, int]:
 def api_query() -> dict | tuple[dict, int]:
     at = instant(time_range().end)
     try:
-        result = promql.query_instant(store(), request.args.get("query", ""), at)
+        result = promql.query_instant(store(), params.value("query"), at)
     except promql.QueryError as problem:
         return _promql_error(problem)
     return {
         "at": at,
         "series": [{"labels": s.labels, "value": s.points[-1][1]} for s in result],
-        "warnings": no_series_warnings(request.args.get("query", "")),
+        "warnings": no_series_warnings(params.value("query")),
     }

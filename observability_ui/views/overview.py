@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from flask import Blueprint, request
+from flask import Blueprint
 
-from observability_ui import annotations, charts
+from observability_ui import annotations, charts, params
 from observability_ui.query import promql
 from observability_ui.request_context import time_range
 from observability_ui.timerange import TimeRange
@@ -193,7 +193,7 @@ def gateway_error_percent(span: float, at: float) -> float | None:
 def page() -> tuple[str, int]:
     tr, range_error = page_range("now-3h")
     deploys = annotations.deploys(tr)
-    show_deploys = request.args.get("deploys") != "hide"
+    show_deploys = params.value("deploys") != "hide"
     markers = annotations.layout(deploys) if show_deploys else {}
     panels = []
     for panel in PANELS:

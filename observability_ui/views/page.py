@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, render_template, request
 
-from observability_ui import request_context
+from observability_ui import params, request_context
 from observability_ui.timerange import TimeRange, iso, resolve
 
 
@@ -30,6 +30,7 @@ def page_range(default: str) -> tuple[TimeRange, InputError | None]:
     """The request's range or, when it cannot be used, the default one and why, so that the page
     stays with the typed range in the picker to correct (as Grafana keeps the last good range)."""
     try:
+        params.ensure("from", "to")
         return request_context.time_range(default), None
     except request_context.UiError as error:
         return resolve(None, None, request_context.dataset().window(), default), InputError(error.message)

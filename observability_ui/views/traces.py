@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, abort, request
 
-from observability_ui import charts
+from observability_ui import charts, params
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.views.code import code_link
 from observability_ui.views.page import InputError, page_range, range_json, render, status
@@ -18,7 +18,10 @@ from observability_ui.views.page import InputError, page_range, range_json, rend
 bp = Blueprint("traces", __name__)
 
 MAX_LIMIT = 500
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)?\s*$")
+# A duration as Jaeger takes it; the OpenAPI schema states the same pattern, so the layer refuses
+# any other form before the search reads one.
+DURATION_PATTERN = r"^\s*(?:([0-9]+(?:\.[0-9]+)?)\s*(us|µs|ms|s|m)?)?\s*$"  # empty: no bound
+_DURATION = re.compile(DURATION_PATTERN)
 _UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, None: 1e-3}
 # One tag: a key, an operator and a value, quoted or not. Only ``=`` can match (below); the other
 # operators are read so that the refusal can name them.
@@ -59,14 +62,13 @@ SORTS = {
 }
 
 
-def parse_duration(raw: str, name: str) -> float | None:
-    """``150ms``, ``2s``, ``1.5m`` or a bare number of milliseconds, as Jaeger accepts."""
-    if not raw.strip():
-        return None
-    match = _DURATION.match(raw)
-    if not match:
-        raise UiError(f"{name}: cannot read {raw!r} as a duration; use e.g. 250ms, 2s or 1.5m")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+def parse_duration(raw: str) -> float | None:
+    """Seconds for ``150ms``, ``2s``, ``1.5m`` or a bare number of milliseconds, as Jaeger accepts;
+    None for an empty one.  Only :data:`DURATION_PATTERN` reaches here (the schema states it)."""
+    match = _DURATION.fullmatch(raw)
+    assert match is not None, "the validation layer admits only DURATION_PATTERN"
+    amount, unit = match.groups()
+    return None if amount is None else float(amount) * _UNITS[unit]
 
 
 def _parse_tag(part: str) -> tuple[str, str]:
@@ -190,39 +192,38 @@ def search_traces(db, start: float, end: float, f: TraceFilter) -> tuple[list[di
     return [dict(zip(keys, row, strict=True)) for row in rows], total
 
 
-def _sort_from_request() -> str:
-    sort = request.args.get("sort", "") or "recent"
-    if sort not in SORTS:
-        raise UiError(f"unknown sort {sort!r}; use one of: {', '.join(SORTS)}")
-    return sort
+def operations(db, service: str) -> list[str]:
+    """Every span name (of ``service``'s spans, when given), sorted: what ``operation`` can match."""
+    where, args = ("WHERE service = ?", (service,)) if service else ("", ())
+    return [
+        row[0] for row in db.execute(f"SELECT DISTINCT name FROM span_templates {where} ORDER BY 1", args)
+    ]
 
 
 def _filter_from_request() -> TraceFilter:
-    args = request.args
-    try:
-        limit = int(args.get("limit", "50"))
-    except ValueError:
-        raise UiError("limit must be a whole number") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise UiError(f"limit must be between 1 and {MAX_LIMIT}")
-    tags = parse_tags(args.get("tags", ""))
+    """The search the request asks for; a :class:`UiError` for a filter that could match nothing
+    for a reason other than there being no such trace (an unknown service, operation or tag)."""
+    tags = parse_tags(params.value("tags", ""))
     found = TraceFilter(
-        service=args.get("service", ""),
-        operation=args.get("operation", ""),
+        service=params.value("service", ""),
+        operation=params.value("operation", ""),
         tags=[tag for tag in tags if tag != ERROR_TAG],
-        min_duration=parse_duration(args.get("min_duration", ""), "min duration"),
-        max_duration=parse_duration(args.get("max_duration", ""), "max duration"),
-        errors_only=args.get("errors") == "1" or ERROR_TAG in tags,
-        limit=limit,
-        sort=_sort_from_request(),
+        min_duration=parse_duration(params.value("min_duration", "")),
+        max_duration=parse_duration(params.value("max_duration", "")),
+        errors_only=params.value("errors") == "1" or ERROR_TAG in tags,
+        limit=params.value("limit", 50),
+        sort=params.value("sort", "recent"),
     )
     if (
         found.min_duration is not None
         and found.max_duration is not None
         and found.max_duration < found.min_duration
     ):
-        raise UiError("max duration is below min duration")
-    check_tag_keys(dataset().connection, found.tags)
+        raise UiError("max_duration is below min_duration")
+    db = dataset().connection
+    params.known("service", found.service, dataset().span_services())
+    params.known("operation", found.operation, operations(db, found.service))
+    check_tag_keys(db, found.tags)
     return found
 
 
@@ -403,12 +404,13 @@ def _trace_logs(trace_id: str) -> list[tuple]:
 
 @bp.get("/traces/<trace_id>")
 def trace(trace_id: str) -> str:
+    # the range only travels on, in the page's links; a bad one is refused before the trace is sought
+    tr = time_range(default="now-15m") if params.value("from") or params.value("to") else None
     spans = _existing_trace(trace_id)
     roots = [s for s in spans if s.depth == 0]
     begin = min(s.start for s in spans)
     end = max(s.start + s.duration for s in spans)
     logs = _trace_logs(trace_id)
-    tr = time_range(default="now-15m") if request.args.get("from") else None
     return render(
         "trace.html",
         tr,
