@@ -59,7 +59,7 @@ def test_blaming_a_decoy_scores_at_most_40(scenario, decoy):
             **reference(scenario).model_dump(mode="json"),
             "root_cause": f"The root cause is this: {decoy.description}.",
             "locations": [{"file": f, "lines": [1, 20]} for f in decoy.files],
-            "mechanism": "slow-dependency",
+            "mechanism": decoy.description,
             "causal_chain": [decoy.description],
             "fix": f"Fix the component behind this: {decoy.description}.",
         }
@@ -154,11 +154,31 @@ def test_timing_credit_for_the_hourly_storm_and_the_leak_onset():
     assert part(score(leak, Submission(repeats="hourly", starts_at="2026-03-10T15:30:00Z")), "timing") == 0
 
 
-def test_a_neighbouring_mechanism_earns_half():
+def test_the_mechanism_is_read_from_the_text_and_a_neighbouring_account_earns_half():
     leak = scenarios.load("connection-leak")
-    assert part(score(leak, Submission(mechanism="resource-leak")), "mechanism") == 15
-    assert part(score(leak, Submission(mechanism="resource-exhaustion")), "mechanism") == 7.5
-    assert part(score(leak, Submission(mechanism="slow-dependency")), "mechanism") == 0
+    said = {
+        "Sessions are never closed when the validation call fails, so their connections leak.": 15,
+        "The connection pool is exhausted while the database is idle.": 7.5,
+        "The validation service is slow and the API waits on it.": 0,
+    }
+    for text, points in said.items():
+        assert part(score(leak, Submission(mechanism=text)), "mechanism") == points, text
+    in_the_cause = Submission(
+        root_cause="Each failed call leaves its transaction open, holding a connection."
+    )
+    assert part(score(leak, in_the_cause), "mechanism") == 15, (
+        "a mechanism explained in the root cause counts"
+    )
+
+
+def test_a_stored_submission_with_a_mechanism_picked_from_the_former_list_still_reads_and_scores():
+    """Before the mechanism was free text the form stored a taxonomy id, or null when none was picked."""
+    leak = scenarios.load("connection-leak")
+    stored = {**reference(leak).model_dump(mode="json"), "mechanism": "resource-leak"}
+    assert Submission.model_validate(stored).mechanism == "resource-leak"
+    assert score(leak, Submission.model_validate(stored)).total >= 90
+    unpicked = Submission.model_validate({"root_cause": "Leaked transactions", "mechanism": None})
+    assert unpicked.mechanism == "" and part(score(leak, unpicked), "mechanism") == 15, "read in the cause"
 
 
 @pytest.mark.parametrize(
@@ -166,7 +186,7 @@ def test_a_neighbouring_mechanism_earns_half():
     [
         ("[]", "a JSON object"),
         ("{not json", "not a readable JSON"),
-        ('{"mechanism": "gremlins"}', "unknown mechanism"),
+        ('{"repeats": "weekly"}', "repeats"),
         ('{"locations": [{"file": "x.py", "lines": [9, 3]}]}', "locations.0.lines"),
         ('{"starts_at": "2026-03-10T14:20:00"}', "UTC"),
         ('{"root_cause": "x", "blame": "Bob"}', "blame"),
@@ -202,9 +222,9 @@ def test_obsim_score_prints_the_score_as_json(capsys):
 
 def test_obsim_score_refuses_a_control_scenario_and_a_bad_file(tmp_path, capsys):
     bad = tmp_path / "bad.json"
-    bad.write_text('{"mechanism": "gremlins"}')
+    bad.write_text('{"repeats": "weekly"}')
     assert main(["score", "connection-leak", "--submission", str(bad)]) == 2
-    assert "unknown mechanism" in capsys.readouterr().err
+    assert "repeats" in capsys.readouterr().err
     assert main(["score", "baseline", "--submission", str(bad)]) == 2
     assert "nothing to score" in capsys.readouterr().err
 
