@@ -25,10 +25,11 @@ def part(result, name: str) -> float:
     return next(p.points for p in result.parts if p.name == name)
 
 
-def test_every_faulty_scenario_ships_a_reference_submission():
+def test_every_faulty_scenario_ships_a_reference_and_a_paraphrase_submission():
     assert {s.id for s in FAULTY} >= {"connection-leak", "cron-storm"}
     for scenario in FAULTY:
         assert (scenario.directory / "reference_submission.json").is_file(), scenario.id
+        assert (scenario.directory / "paraphrase_submission.json").is_file(), scenario.id
 
 
 @pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
@@ -36,6 +37,38 @@ def test_the_reference_submission_scores_at_least_90(scenario):
     result = score(scenario, reference(scenario))
     assert result.total >= 90, result.to_json()
     assert not result.penalties
+
+
+def paraphrase(scenario: Scenario) -> Submission:
+    return load_submission(scenario.directory / "paraphrase_submission.json")
+
+
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_a_correct_answer_in_other_words_scores_within_10_points_of_the_reference(scenario):
+    """``paraphrase_submission.json`` is the right diagnosis as a candidate would write it: their own
+    words, paths as a stack trace shows them, other queries.  Its mechanism alone is recognised."""
+    result = score(scenario, paraphrase(scenario))
+    assert abs(result.total - score(scenario, reference(scenario)).total) <= 10, result.to_json()
+    assert not result.penalties
+    mechanism_only = Submission(mechanism=paraphrase(scenario).mechanism)
+    assert part(score(scenario, mechanism_only), "mechanism") == 15
+
+
+def test_another_incidents_mechanism_earns_at_most_half():
+    """The terms recognise this incident's mechanism, not any account of a failure: the mechanism
+    another scenario's answers give (in either wording) is at most a neighbour here."""
+    for scenario in FAULTY:
+        kinds = {m.kind for m in scenario.ground_truth.mechanisms}
+        for other in FAULTY:
+            if kinds & {m.kind for m in other.ground_truth.mechanisms}:
+                continue
+            for answer in (reference(other), paraphrase(other)):
+                said = Submission(mechanism=answer.mechanism)
+                assert part(score(scenario, said), "mechanism") <= 7.5, (
+                    scenario.id,
+                    other.id,
+                    said.mechanism,
+                )
 
 
 @pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
