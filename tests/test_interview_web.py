@@ -132,7 +132,7 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     console = interviewer(app, token)
     ada = new_candidate(app, console, "Ada")
     ada_id = session_id(interviews, "Ada")
-    bad = ada.post("/submit", data={"root_cause": "x", "mechanism": "gremlins", "locations": "lib/x.py:9-3"})
+    bad = ada.post("/submit", data={"root_cause": "x", "locations": "lib/x.py:9-3"})
     assert bad.status_code == 400 and "Nothing was submitted" in bad.get_data(as_text=True)
     assert interviews.submissions(ada_id) == []
 
@@ -141,7 +141,7 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
         data={
             "root_cause": "Transactions leak when the validation call times out: no rollback, no close.",
             "locations": "lib/database/transactions.py:59-76\nservices/workflow_service/workflows.py:43-51",
-            "mechanism": "resource-leak",
+            "mechanism": "Each timed-out call leaves a pooled connection checked out, until none is left.",
             "repeats": "none",
             "starts_at": "2026-03-10T14:20:00Z",
             "fix": "Roll back and close in a finally block for every exception.",
@@ -316,6 +316,7 @@ ANSWER_FILES = {
     "scenarios/connection-leak/fix.patch": "diff --git",
     "scenarios/cron-storm/fix.patch": "MAX_PARALLEL_TENANTS",
     "scenarios/connection-leak/reference_submission.json": '"root_cause"',
+    "scenarios/connection-leak/paraphrase_submission.json": '"root_cause"',
     "scenarios/connection-leak/scenario.toml": "[ground_truth]",
 }
 
@@ -349,7 +350,7 @@ def test_nobody_on_the_candidate_side_reaches_the_answers(setup):
                 assert response.status_code in (400, 403, 404), (who, path, response.status_code)
                 assert marker not in body, (who, path)
         listing = client.get("/api/code").get_data(as_text=True)
-        for name in ("INTERVIEW_GUIDE", "fix.patch", "scenario.toml", "reference_submission"):
+        for name in ("INTERVIEW_GUIDE", "fix.patch", "scenario.toml", "reference_submission", "paraphrase"):
             assert name not in listing, (who, name)
         for phrase in ("MAX_PARALLEL_TENANTS", "except BaseException", "for interviewers only"):
             found = client.get("/api/code-search", query_string={"q": phrase})
