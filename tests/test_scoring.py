@@ -54,6 +54,13 @@ def test_a_correct_answer_in_other_words_scores_within_10_points_of_the_referenc
     assert part(score(scenario, mechanism_only), "mechanism") == 15
 
 
+@pytest.mark.parametrize("scenario", FAULTY, ids=lambda s: s.id)
+def test_each_mechanism_is_recognised_in_its_own_text(scenario):
+    for mechanism in scenario.ground_truth.mechanisms:
+        said = Submission(mechanism=mechanism.text)
+        assert part(score(scenario, said), "mechanism") == 15, mechanism.text
+
+
 def test_another_incidents_mechanism_earns_at_most_half():
     """The terms recognise this incident's mechanism, not any account of a failure: the mechanism
     another scenario's answers give (in either wording) is at most a neighbour here."""
