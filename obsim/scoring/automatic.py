@@ -117,7 +117,9 @@ def _mechanism(truth: GroundTruth, submission: Submission) -> Part:
 
 def _one_mechanism(mechanism: Mechanism, text: str) -> Part:
     """Full credit when ``text`` (the mechanism, root cause and chain together, since a candidate
-    may explain how it fails anywhere in them) says how it works, half for the neighbouring account."""
+    may explain how it fails anywhere in them) says how it works, half for the neighbouring account.
+    No sentence is dropped for a negation, as decoys' are: mechanisms are told with them ("the
+    connection is not returned", "never evicted")."""
     if not text:
         return _part("mechanism", 0.0, "no mechanism described")
     if matches(text, mechanism.terms):
