@@ -13,6 +13,7 @@ from markupsafe import escape
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
 from obsim.interview.store import InterviewStore
+from obsim.scoring import Submission, score
 
 pytestmark = pytest.mark.slow
 
@@ -158,6 +159,27 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     assert stored.body["locations"][0] == {"file": "lib/database/transactions.py", "lines": [59, 76]}
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert f"{stored.automatic_score['total']}" in page and "exact lines" in page
+
+
+def test_a_submission_stored_when_the_form_offered_a_list_still_renders_and_scores(setup):
+    """Bodies stored before the mechanism was free text hold a taxonomy id there (null when none
+    was picked), with the score of that time: the console and every scorecard still show them."""
+    app, interviews, token, _, _ = setup
+    console = interviewer(app, token)
+    new_candidate(app, console, "Ada")
+    ada_id = session_id(interviews, "Ada")
+    stored = Submission(root_cause="Leaked transactions hold every pool connection").model_dump(mode="json")
+    then = {"scenario": LEAK.id, "scenario_version": 1, "total": 15.0, "penalties": []}
+    then["parts"] = [{"name": "mechanism", "points": 15.0, "max": 15, "why": "resource-leak: right"}]
+    interviews.submit(ada_id, {**stored, "mechanism": "resource-leak"}, then)
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert "resource-leak: right" in page and "<strong>Mechanism:</strong> resource-leak" in page
+    for fmt in ("html", "md", "json"):
+        card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.{fmt}")
+        assert card.status_code == 200 and "resource-leak" in card.get_data(as_text=True), fmt
+    for picked in ("resource-leak", None):
+        rescored = score(LEAK, Submission.model_validate({**stored, "mechanism": picked}))
+        assert next(p.points for p in rescored.parts if p.name == "mechanism") == 15, picked
 
 
 def test_the_clock_and_deleting_a_session(setup):
