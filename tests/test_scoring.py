@@ -61,6 +61,27 @@ def test_each_mechanism_is_recognised_in_its_own_text(scenario):
         assert part(score(scenario, said), "mechanism") == 15, mechanism.text
 
 
+SYMPTOMS = {
+    "connection-leak": ["Requests are stuck waiting for a database connection.", "The database is slow."],
+    "cron-storm": ["The database CPU is saturated at 10:00.", "The jobs are slow."],
+    "memory-leak": [
+        "Workers restart every ten minutes and requests get 502.",
+        "The cache has a low hit ratio.",
+    ],
+    "n-plus-one-deploy": ["The 4.19.0 deploy made the workflow list slower."],
+    "queue-backlog": ["Invitation emails never arrive.", "The outbox sender job is busy."],
+    "redis-keys-scan": ["Redis is slow.", "Every endpoint got slower at 14:10."],
+    "retry-storm": ["All worker threads are busy.", "The payment gateway is timing out."],
+}
+
+
+@pytest.mark.parametrize(("scenario_id", "said"), [(s, t) for s, texts in SYMPTOMS.items() for t in texts])
+def test_a_symptom_is_not_the_mechanism(scenario_id, said):
+    """What the candidate sees is not why it happens: at most the neighbouring account's half."""
+    result = score(scenarios.load(scenario_id), Submission(mechanism=said))
+    assert part(result, "mechanism") <= 7.5
+
+
 def test_another_incidents_mechanism_earns_at_most_half():
     """The terms recognise this incident's mechanism, not any account of a failure: the mechanism
     another scenario's answers give (in either wording) is at most a neighbour here."""
@@ -199,6 +220,7 @@ def test_the_mechanism_is_read_from_the_text_and_a_neighbouring_account_earns_ha
     said = {
         "Sessions are never closed when the validation call fails, so their connections leak.": 15,
         "The connection pool is exhausted while the database is idle.": 7.5,
+        "All connections are checked out and requests are stuck waiting for one.": 7.5,
         "The validation service is slow and the API waits on it.": 0,
     }
     for text, points in said.items():
