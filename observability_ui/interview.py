@@ -37,11 +37,10 @@ from observability_ui import protection
 from observability_ui.request_context import dataset
 from observability_ui.views.page import render
 from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
-from obsim.interview.timeline import describe
+from obsim.interview.timeline import describe, is_request
 from obsim.scenario import Scenario
 from obsim.scoring import Submission, score
 from obsim.scoring.evidence import evidence_seen, view_of
-from obsim.taxonomy import MECHANISMS
 
 bp = Blueprint("interview", __name__)
 
@@ -172,10 +171,11 @@ def join(token: str) -> Response:
 
 
 def _evidence_choices(session_id: str) -> list[Event]:
-    """The pages this candidate opened that can be cited as evidence, newest first, one per URL."""
+    """The pages this candidate opened and the API calls they made (evidence seen through the API
+    counts like evidence seen on a page) that can be cited, newest first, one per URL."""
     choices: dict[str, Event] = {}
     for event in reversed(store().events(session_id)):
-        if event.kind == "view" and view_of(event.detail["path"]) and event.detail["status"] == 200:
+        if is_request(event) and view_of(event.detail["path"]) and event.detail["status"] == 200:
             choices.setdefault(_link(event), event)
     return list(choices.values())[:MAX_EVIDENCE_CHOICES]
 
@@ -218,6 +218,7 @@ def _submission_from_form(form: dict[str, str], cited: list[Event]) -> dict[str,
     document: dict[str, Any] = {
         "root_cause": form.get("root_cause", "").strip(),
         "locations": locations,
+        "mechanism": form.get("mechanism", "").strip(),
         "causal_chain": [step.strip() for step in form.get("causal_chain", "").splitlines() if step.strip()],
         "mitigation": form.get("mitigation", "").strip(),
         "fix": form.get("fix", "").strip(),
@@ -225,7 +226,7 @@ def _submission_from_form(form: dict[str, str], cited: list[Event]) -> dict[str,
         "evidence": [{"view": view} for view in request.form.getlist("evidence_views")]
         + [_cited(event) for event in cited],
     }
-    for key in ("mechanism", "repeats", "starts_at", "confidence"):
+    for key in ("repeats", "starts_at", "confidence"):
         if form.get(key, "").strip():
             document[key] = form[key].strip()
     return document
@@ -258,7 +259,6 @@ def submit() -> str | tuple[str, int]:
         "submit.html",
         None,
         page_title="Submit your findings",
-        mechanisms=MECHANISMS,
         views=("overview", "metrics", "logs", "traces", "database", "jobs", "code"),
         errors=errors,
         form=request.form,

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from obsim.taxonomy import MECHANISMS, category
+from obsim.taxonomy import MECHANISMS
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO_FILE = "scenario.toml"
@@ -364,6 +364,28 @@ class Statement(_Strict):
     )
 
 
+class Mechanism(_Strict):
+    """How the fault works, for the interviewer and for recognising it in a candidate's own words.
+
+    ``kind`` classifies it in the taxonomy (``obsim/taxonomy.py``), which only the interviewer's side
+    shows: the candidate writes the mechanism in prose rather than picking it from a list, so the
+    automatic score finds it with ``terms`` (see :data:`Terms`).  ``partial`` recognises a neighbouring,
+    half-right account, usually the symptom one level up ("the pool is exhausted" without the leak).
+    """
+
+    kind: str
+    text: str = Field(min_length=1)
+    terms: Terms = Field(min_length=1)
+    partial: Terms = ()
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in MECHANISMS:
+            raise ValueError(f"kind must be one of {', '.join(MECHANISMS)}")
+        return kind
+
+
 class Decoy(_Strict):
     """Something real but harmless that looks like a cause.
 
@@ -411,7 +433,7 @@ class GroundTruth(_Strict):
     per root (``mechanism = [..]``, ``timing = [..]``); a submission is scored by its best match."""
 
     summary: str
-    mechanism: str | tuple[str, ...]
+    mechanism: Mechanism | tuple[Mechanism, ...]
     timing: Timing | tuple[Timing, ...]
     root_causes: tuple[CodeLocation, ...] = Field(min_length=1)
     causal_chain: tuple[Statement, ...] = Field(min_length=2)
@@ -420,14 +442,6 @@ class GroundTruth(_Strict):
     mitigations: tuple[Statement, ...] = ()
     fixes: tuple[Statement, ...] = Field(min_length=1)
 
-    @field_validator("mechanism")
-    @classmethod
-    def _known_mechanism(cls, mechanism: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        for each in (mechanism,) if isinstance(mechanism, str) else mechanism:
-            if category(each) not in MECHANISMS:
-                raise ValueError(f"mechanism must start with one of {', '.join(MECHANISMS)} and a colon")
-        return mechanism
-
     @model_validator(mode="after")
     def _fix_roots(self) -> GroundTruth:
         if len({fix.root is None for fix in self.fixes}) > 1:
@@ -435,8 +449,8 @@ class GroundTruth(_Strict):
         return self
 
     @property
-    def mechanisms(self) -> tuple[str, ...]:
-        return (self.mechanism,) if isinstance(self.mechanism, str) else self.mechanism
+    def mechanisms(self) -> tuple[Mechanism, ...]:
+        return (self.mechanism,) if isinstance(self.mechanism, Mechanism) else self.mechanism
 
     @property
     def timings(self) -> tuple[Timing, ...]:

@@ -1,8 +1,9 @@
-"""The short taxonomy of failure mechanisms a candidate picks from and a ground truth is written in.
+"""The short taxonomy of failure mechanisms a ground truth is classified in, for the interviewer.
 
 Mechanism level, not symptom level: "the database is slow" is a symptom; why the database is slow
-is the mechanism.  Neighbouring kinds earn partial credit (a leak exhausts a pool; calling it
-exhaustion is half right).
+is the mechanism.  The list stays on the interviewer's side (the scenario files, the console, the
+guide): a candidate offered it would be answering a multiple-choice question, so they write the
+mechanism in their own words and each scenario's ``[ground_truth.mechanism]`` terms recognise it.
 """
 
 from __future__ import annotations
@@ -19,22 +20,3 @@ MECHANISMS: dict[str, str] = {
     "queue-backlog": "work arrives faster than it is processed, or a message is retried forever",
     "capacity": "the system is simply too small for legitimate load",
 }
-
-RELATED: frozenset[frozenset[str]] = frozenset(
-    frozenset(pair)
-    for pair in (
-        ("resource-leak", "resource-exhaustion"),
-        ("resource-leak", "memory-leak"),
-        ("resource-exhaustion", "capacity"),
-        ("resource-exhaustion", "contention"),
-        ("retry-storm", "resource-exhaustion"),
-        ("slow-dependency", "retry-storm"),
-        ("inefficient-query", "bad-deploy"),
-        ("queue-backlog", "retry-storm"),
-    )
-)
-
-
-def category(mechanism: str) -> str:
-    """The taxonomy id a ground truth's mechanism starts with (``"resource-leak: ..."``)."""
-    return mechanism.split(":", 1)[0].strip()

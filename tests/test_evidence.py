@@ -30,6 +30,7 @@ from obsim.interview.figures import investigation_figures
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Check, Decoy, Evidence, Scenario, Window
 from obsim.scoring import evidence as recognition
+from obsim.taxonomy import MECHANISMS
 
 FAULTY = [s for s in scenarios.load_all() if s.faulty]
 LEAK = scenarios.load("connection-leak")
@@ -239,6 +240,56 @@ def item(scenario: Scenario, view: str, index: int = 0) -> Evidence:
 
 
 LEAK_END = LEAK.window.end.timestamp()
+#: each page and the JSON API call that returns the same data (the code view's: ``/api/code/file``)
+API_TWIN = {
+    "/": "/api/overview",
+    "/metrics": "/api/metrics/query_range",
+    "/logs": "/api/logs",
+    "/traces": "/api/traces",
+    "/database": "/api/database/sessions",
+    "/jobs": "/api/jobs/runs",
+}
+PAGE = {"overview": "/", "metrics": "/metrics", "logs": "/logs", "traces": "/traces", "database": "/database"}
+PAGE |= {"jobs": "/jobs"}
+
+
+def api_twin(page: Event) -> Event:
+    """The API call that asks what ``page`` asked, over the same range, at the same moment."""
+    path, args = page.detail["path"], page.detail["args"]
+    if path.startswith("/code/"):
+        detail = {
+            **page.detail,
+            "path": "/api/code/file",
+            "args": {**args, "path": path.removeprefix("/code/")},
+        }
+    else:
+        detail = {**page.detail, "path": API_TWIN[path]}
+    return Event(detail, page.wall_time, "api", page.sim_time)
+
+
+def page_showing(view: str, term: str | None, span: tuple[float, float]) -> Event:
+    """The page of ``view`` asking about ``term`` over ``span`` (the code view: the file named ``term``)."""
+    if view == "code":
+        return Event({"path": f"/code/{term or 'app.py'}", "args": {}, "status": 200, "bytes": 100})
+    args = {"query": term} if term else {}
+    return Event({"path": PAGE[view], "args": args, "status": 200, "bytes": 100, "range": list(span)})
+
+
+@pytest.mark.parametrize(("scenario", "item"), _items("evidence"))
+def test_every_evidence_item_shows_through_the_api_as_on_its_page(scenario: Scenario, item: Evidence):
+    """Whichever way a candidate asked for a sighting's signal, page or JSON API, it is on screen; the
+    code view has no time, so opening the file counts whatever the item's windows."""
+    end = scenario.window.end.timestamp()
+    inside = (item.windows[0].start.timestamp(), item.windows[0].end.timestamp())
+    before = (inside[0] - 3600, inside[0] - 1800)
+    for sighting in item.seen:
+        page = page_showing(sighting.view, sighting.terms[0] if sighting.terms else None, inside)
+        assert recognition.shows_evidence(item, page, end), (sighting, page.detail)
+        assert recognition.shows_evidence(item, api_twin(page), end), (sighting, api_twin(page).detail)
+        outside = page_showing(sighting.view, sighting.terms[0] if sighting.terms else None, before)
+        if sighting.view != "code" and not any(w.start.timestamp() <= before[1] for w in item.windows):
+            assert not recognition.shows_evidence(item, outside, end), sighting
+            assert not recognition.shows_evidence(item, api_twin(outside), end), sighting
 
 
 def test_view_of_maps_pages_and_their_api_twins():
@@ -309,15 +360,18 @@ def test_decoys_are_touched_by_their_views_terms_windows_and_code():
     )
 
 
-def test_derived_figures_from_a_session():
+@pytest.mark.parametrize("through_the_api", [False, True], ids=["pages", "api"])
+def test_derived_figures_from_a_session(through_the_api: bool):
+    """The same investigation counts the same whether the candidate read pages or called the API."""
     at = [T0 + timedelta(seconds=s) for s in (0, 30, 400, 460, 500)]
-    events = [
+    pages = [
         event("/traces", "14:00", "14:10", service="payment-gateway"),  # decoy, until the next: 30 s
         event("/", "14:00", "14:15"),  # before the leak: nothing
         event("/", "14:00", "15:45"),  # pool and idle-in-transaction panels
         event("/database", "14:00", "14:10", at="2026-03-10T15:00:00Z"),
         event("/code/lib/external_apis/payment_gateway.py"),  # the last event: dwell unknown
     ]
+    events = [api_twin(page) for page in pages] if through_the_api else pages
     for moment, recorded in zip(at, events, strict=True):
         recorded.wall_time = moment
     seen = recognition.evidence_seen(LEAK, reversed(events))
@@ -347,11 +401,11 @@ def candidate(datasets, tmp_path):
     )
     client = app.test_client()
     assert client.post(f"/join/{link}").status_code == 303
-    return client, lambda: interviews.events(session_id)
+    return client, lambda: interviews.events(session_id), lambda: interviews.submissions(session_id)
 
 
 def test_opening_the_sessions_at_the_leak_registers_the_database_evidence(candidate):
-    client, events = candidate
+    client, events, _ = candidate
     assert client.get("/database", query_string={"at": "2026-03-10T14:05:00Z"}).status_code == 200
     assert (
         client.get(
@@ -369,3 +423,35 @@ def test_opening_the_sessions_at_the_leak_registers_the_database_evidence(candid
         ("database", "2026-03-10T15:10:00Z")
     ]
     assert recognition.touches_decoy(LEAK.ground_truth.decoys[1], code, LEAK_END)
+
+
+def test_api_calls_are_cited_like_pages_and_count_as_evidence_on_screen(candidate):
+    """A candidate reading the data through the JSON API cites those calls on the form, with their
+    query, and the automatic score credits what they showed; the form asks for the mechanism in
+    words and lists none of the taxonomy."""
+    client, events, submissions = candidate
+    pool_query = 'sum(db_client_connection_count{db_client_connection_state="used"})'
+    pool = {"query": pool_query, "from": "2026-03-10T14:30:00Z", "to": "2026-03-10T15:30:00Z"}
+    assert client.get("/api/metrics/query_range", query_string=pool).status_code == 200
+    assert (
+        client.get("/api/database/sessions", query_string={"at": "2026-03-10T15:10:00Z"}).status_code == 200
+    )
+    calls = [e for e in events() if e.kind == "api"]
+    form = client.get("/submit").get_data(as_text=True)
+    assert all(f'name="evidence_events" value="{call.id}"' in form for call in calls)
+    assert '<textarea name="mechanism"' in form and '<select name="mechanism"' not in form
+    for candidate_side in (form, client.get("/api/openapi.json").get_data(as_text=True)):
+        assert not [kind for kind in MECHANISMS if kind in candidate_side]
+
+    cause = "Transactions are never closed when the validation call times out, so connections leak."
+    posted = {"root_cause": cause, "evidence_events": [str(call.id) for call in calls]}
+    assert client.post("/submit", data=posted).status_code == 200
+    (stored,) = submissions()
+    cited = sorted((e["view"], e["link"].split("?")[0], e["query"]) for e in stored.body["evidence"])
+    assert cited == [
+        ("database", "/api/database/sessions", ""),
+        ("metrics", "/api/metrics/query_range", pool_query),
+    ]
+    evidence = next(p for p in stored.automatic_score["parts"] if p["name"] == "evidence")
+    assert evidence["why"].startswith("cites database, metrics of") and "never had" not in evidence["why"]
+    assert evidence["points"] == 5.0  # two of the four views the ground truth's evidence lives in

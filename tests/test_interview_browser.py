@@ -36,7 +36,7 @@ def submit_findings(page) -> None:
         "Transactions leak when the validation call times out: no rollback, no close.",
     )
     page.fill("textarea[name=locations]", "lib/database/transactions.py:59-76")
-    page.select_option("select[name=mechanism]", "resource-leak")
+    page.fill("textarea[name=mechanism]", "Sessions are never closed on the error path, so connections leak.")
     page.fill("input[name=starts_at]", "2026-03-10T14:20:00Z")
     page.select_option("select[name=repeats]", "none")
     page.fill(

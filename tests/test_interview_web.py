@@ -13,6 +13,7 @@ from markupsafe import escape
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
 from obsim.interview.store import InterviewStore
+from obsim.scoring import Submission, score
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +139,7 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     console = interviewer(app, token)
     ada = new_candidate(app, console, "Ada")
     ada_id = session_id(interviews, "Ada")
-    bad = ada.post("/submit", data={"root_cause": "x", "mechanism": "gremlins", "locations": "lib/x.py:9-3"})
+    bad = ada.post("/submit", data={"root_cause": "x", "locations": "lib/x.py:9-3"})
     assert bad.status_code == 400 and "Nothing was submitted" in bad.get_data(as_text=True)
     assert interviews.submissions(ada_id) == []
 
@@ -147,7 +148,7 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
         data={
             "root_cause": "Transactions leak when the validation call times out: no rollback, no close.",
             "locations": "lib/database/transactions.py:59-76\nservices/workflow_service/workflows.py:43-51",
-            "mechanism": "resource-leak",
+            "mechanism": "Each timed-out call leaves a pooled connection checked out, until none is left.",
             "repeats": "none",
             "starts_at": "2026-03-10T14:20:00Z",
             "fix": "Roll back and close in a finally block for every exception.",
@@ -164,6 +165,27 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     assert stored.body["locations"][0] == {"file": "lib/database/transactions.py", "lines": [59, 76]}
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert f"{stored.automatic_score['total']}" in page and "exact lines" in page
+
+
+def test_a_submission_stored_when_the_form_offered_a_list_still_renders_and_scores(setup):
+    """Bodies stored before the mechanism was free text hold a taxonomy id there (null when none
+    was picked), with the score of that time: the console and every scorecard still show them."""
+    app, interviews, token, _, _ = setup
+    console = interviewer(app, token)
+    new_candidate(app, console, "Ada")
+    ada_id = session_id(interviews, "Ada")
+    stored = Submission(root_cause="Leaked transactions hold every pool connection").model_dump(mode="json")
+    then = {"scenario": LEAK.id, "scenario_version": 1, "total": 15.0, "penalties": []}
+    then["parts"] = [{"name": "mechanism", "points": 15.0, "max": 15, "why": "resource-leak: right"}]
+    interviews.submit(ada_id, {**stored, "mechanism": "resource-leak"}, then)
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert "resource-leak: right" in page and "<strong>Mechanism:</strong> resource-leak" in page
+    for fmt in ("html", "md", "json"):
+        card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.{fmt}")
+        assert card.status_code == 200 and "resource-leak" in card.get_data(as_text=True), fmt
+    for picked in ("resource-leak", None):
+        rescored = score(LEAK, Submission.model_validate({**stored, "mechanism": picked}))
+        assert next(p.points for p in rescored.parts if p.name == "mechanism") == 15, picked
 
 
 def test_the_clock_and_deleting_a_session(setup):
@@ -323,6 +345,7 @@ ANSWER_FILES = {
     "scenarios/connection-leak/fix.patch": "diff --git",
     "scenarios/cron-storm/fix.patch": "MAX_PARALLEL_TENANTS",
     "scenarios/connection-leak/reference_submission.json": '"root_cause"',
+    "scenarios/connection-leak/paraphrase_submission.json": '"root_cause"',
     "scenarios/connection-leak/scenario.toml": "[ground_truth]",
 }
 
@@ -356,7 +379,7 @@ def test_nobody_on_the_candidate_side_reaches_the_answers(setup):
                 assert response.status_code in (400, 403, 404), (who, path, response.status_code)
                 assert marker not in body, (who, path)
         listing = client.get("/api/code").get_data(as_text=True)
-        for name in ("INTERVIEW_GUIDE", "fix.patch", "scenario.toml", "reference_submission"):
+        for name in ("INTERVIEW_GUIDE", "fix.patch", "scenario.toml", "reference_submission", "paraphrase"):
             assert name not in listing, (who, name)
         for phrase in ("MAX_PARALLEL_TENANTS", "except BaseException", "for interviewers only"):
             found = client.get("/api/code-search", query_string={"q": phrase})

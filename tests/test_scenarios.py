@@ -110,11 +110,7 @@ def test_cli_list_and_validate(capsys, tmp_path, monkeypatch):
     ("old", "new", "expected"),
     [
         ('{ root = "leak", text = "Make', '{ text = "Make', "give every fix a root, or none"),
-        (
-            '  "resource-leak: transactions',
-            '  "leaky-bucket: transactions',
-            "mechanism must start with one of",
-        ),
+        ('{ kind = "resource-leak"', '{ kind = "leaky-bucket"', "kind must be one of"),
         (
             '{ repeats = "hourly", at_minute = 0 }',
             '{ repeats = "hourly" }',

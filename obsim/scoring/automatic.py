@@ -5,7 +5,8 @@ interviewer can audit it:
 
 - location (30): for each root cause, the best of the submitted locations (exact lines > right
   function > right file > right layer); a scatter of many locations is scaled down;
-- mechanism (15): the taxonomy kind, half credit for a neighbouring kind;
+- mechanism (15): the mechanism recognised by its key terms in the mechanism, root cause and chain
+  text (the candidate writes it, never picks it), half credit for a neighbouring account;
 - timing (10): whether and how it repeats, and when it starts (or the minute it recurs at);
 - causal chain (15): the chain's steps recognised in the root cause and chain text;
 - evidence (10): the views the ground truth's evidence lives in that the candidate cites (in an
@@ -22,11 +23,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from obsim.scenario import GroundTruth, Scenario, Statement, Timing
+from obsim.scenario import GroundTruth, Mechanism, Scenario, Statement, Timing
 from obsim.scoring.locations import closeness, relative_path
 from obsim.scoring.matching import affirmed, matches, normalise
 from obsim.scoring.submission import Submission
-from obsim.taxonomy import RELATED, category
 
 WEIGHTS = {
     "location": 30,
@@ -111,17 +111,22 @@ def _location(truth: GroundTruth, submission: Submission) -> Part:
 
 
 def _mechanism(truth: GroundTruth, submission: Submission) -> Part:
-    return max((_one_mechanism(category(each), submission) for each in truth.mechanisms), key=_points)
+    text = normalise([submission.mechanism, submission.root_cause, *submission.causal_chain])
+    return max((_one_mechanism(each, text) for each in truth.mechanisms), key=_points)
 
 
-def _one_mechanism(expected: str, submission: Submission) -> Part:
-    if submission.mechanism is None:
-        return _part("mechanism", 0.0, "no mechanism chosen")
-    if submission.mechanism == expected:
-        return _part("mechanism", 1.0, f"{expected}: right")
-    if frozenset((submission.mechanism, expected)) in RELATED:
-        return _part("mechanism", 0.5, f"{submission.mechanism}: a neighbour of {expected}")
-    return _part("mechanism", 0.0, f"{submission.mechanism}: not {expected}")
+def _one_mechanism(mechanism: Mechanism, text: str) -> Part:
+    """Full credit when ``text`` (the mechanism, root cause and chain together, since a candidate
+    may explain how it fails anywhere in them) says how it works, half for the neighbouring account.
+    No sentence is dropped for a negation, as decoys' are: mechanisms are told with them ("the
+    connection is not returned", "never evicted")."""
+    if not text:
+        return _part("mechanism", 0.0, "no mechanism described")
+    if matches(text, mechanism.terms):
+        return _part("mechanism", 1.0, f"{mechanism.kind}: recognised")
+    if matches(text, mechanism.partial):
+        return _part("mechanism", 0.5, f"a neighbour of {mechanism.kind}: {mechanism.text} (half)")
+    return _part("mechanism", 0.0, f"{mechanism.kind} not recognised: {mechanism.text}")
 
 
 def _timing(truth: GroundTruth, submission: Submission) -> Part:

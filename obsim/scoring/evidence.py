@@ -95,7 +95,7 @@ def _sighted(
     matching = [s for s in seen if s.view == view]
     if not matching:
         return False
-    if windows:
+    if windows and view != "code":  # code reads the same whatever the time: its windows say when it bites
         span = shown_span(event, recording_end)
         if span is None or not _overlaps(span, windows):
             return False
@@ -108,9 +108,10 @@ def _end(scenario: Scenario) -> float:
 
 
 def shows_evidence(item: Evidence, event: RecordedEvent, recording_end: float) -> bool:
-    """Whether ``event`` (a successful view or API call) had ``item``'s signal on screen: one of its
-    views, a range or instant overlapping one of its windows, and one of the view's terms when it
-    has any.  ``recording_end`` resolves relative times such as ``at=now-5m``."""
+    """Whether ``event`` (a successful view or API call: the JSON API counts like the page it
+    mirrors) had ``item``'s signal on screen: one of its views, a range or instant overlapping one of
+    its windows (but for the code, which has no time), and one of the view's terms when it has any.
+    ``recording_end`` resolves relative times such as ``at=now-5m``."""
     return _sighted(item.seen, item.windows, event, recording_end)
 
 

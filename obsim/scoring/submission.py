@@ -2,7 +2,8 @@
 
 Every field is optional (the empty submission ``{}`` is valid and scores next to nothing), but
 what is given must be well formed: a location names a file of the service's code and a line
-range, a mechanism comes from the taxonomy, times are UTC.
+range, times are UTC.  The diagnosis itself (root cause, mechanism, chain, fix) is free text in
+the candidate's words: nothing here offers a list of answers to pick from.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from obsim.taxonomy import MECHANISMS
 
 View = Literal["overview", "metrics", "logs", "traces", "database", "jobs", "code"]
 
@@ -54,7 +53,7 @@ class EvidenceItem(_Strict):
 class Submission(_Strict):
     root_cause: str = ""
     locations: tuple[Location, ...] = ()
-    mechanism: str | None = None
+    mechanism: str = Field(default="", description="how the failure works, in the candidate's words")
     starts_at: datetime | None = None
     repeats: Literal["none", "hourly", "daily"] | None = None
     causal_chain: tuple[str, ...] = ()
@@ -64,12 +63,12 @@ class Submission(_Strict):
     prevention: str = ""
     confidence: float | None = Field(default=None, ge=0, le=1)
 
-    @field_validator("mechanism")
+    @field_validator("mechanism", mode="before")
     @classmethod
-    def _known_mechanism(cls, mechanism: str | None) -> str | None:
-        if mechanism is not None and mechanism not in MECHANISMS:
-            raise ValueError(f"unknown mechanism {mechanism!r}; use one of: {', '.join(MECHANISMS)}")
-        return mechanism
+    def _stored_choice(cls, mechanism: object) -> object:
+        """Submissions stored before the mechanism was free text hold a taxonomy id picked from a
+        list, or null when none was picked: the id reads as the words it is, null as nothing."""
+        return "" if mechanism is None else mechanism
 
     @field_validator("starts_at")
     @classmethod
