@@ -67,6 +67,17 @@ def _duration(text: object, where: str) -> float:
     return float(sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts))
 
 
+def format_duration(seconds: float) -> str:
+    """Seconds as Prometheus writes a duration: ``2m``, ``1h30m``, ``45s``; ``0s`` for none."""
+    parts, rest = [], round(seconds * 1000)
+    for unit in ("y", "w", "d", "h", "m", "s", "ms"):
+        size = round(_DURATION_UNITS[unit] * 1000)
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts) or "0s"
+
+
 # -- templates --------------------------------------------------------------------------------------
 # Annotations use Prometheus's Go templates; the rules need, and this supports, ``{{ $value }}`` and
 # ``{{ $labels.name }}`` with the humanize functions of Prometheus's template reference.

@@ -164,6 +164,7 @@ def page() -> tuple[str, int]:
         page_title="Alerts",
         listing=listing,
         timeline=_timeline(listing, tr),
+        duration=alerts.format_duration,
     )
     return body, status(range_error)
 
