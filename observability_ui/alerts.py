@@ -28,7 +28,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -406,12 +405,6 @@ class AlertCache:
             return result
 
 
-def evaluate_all(
-    rules: list[Rule], store: promql.MetricStore, window: tuple[float, float]
-) -> list[RuleHistory]:
-    return [evaluate(rule, store, window) for rule in rules]
-
-
-def describe(rule: Rule, instance: Instance) -> dict[str, Any]:
+def describe(rule: Rule, instance: Instance) -> dict[str, str]:
     """An instance's annotations, filled in with its labels and value."""
     return {name: expand(text, instance.labels, instance.value) for name, text in rule.annotations.items()}

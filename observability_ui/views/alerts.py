@@ -56,10 +56,7 @@ def _instance(
         "fired_at": instance.fired_at,
         "ended_at": instance.ended_at,
         "value": instance.value,
-        "annotations": {
-            name: alerts.expand(text, instance.labels, instance.value)
-            for name, text in rule.annotations.items()
-        },
+        "annotations": alerts.describe(rule, instance),
         "explore": _explore(
             rule, instance.active_at, instance.ended_at if instance.ended_at is not None else window_end
         ),
