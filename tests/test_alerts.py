@@ -152,6 +152,19 @@ def test_the_services_rules_load_and_every_expression_runs_on_the_engine(handmad
             alerts.evaluate(rule, store, dataset.window())  # an unsupported function raises here
 
 
+def test_every_metric_a_rule_reads_is_recorded(datasets):
+    """A misspelt name would leave its rule silent forever; Redis is only there when sessions use it."""
+    recorded: set[str] = set()
+    for run in ("baseline", "redis-keys-scan"):
+        with Dataset.open(datasets[run]) as dataset:
+            recorded |= set(promql.MetricStore(dataset).metric_names())
+    missing = {
+        rule.name: sorted(set(promql.selected_names(promql.parse(rule.expr))) - recorded)
+        for rule in alerts.load_rules()
+    }
+    assert not any(missing.values()), missing
+
+
 def _paging_line(scenario: scenarios.Scenario) -> tuple[str, float, str]:
     """The alert a brief's first line quotes, the moment it says the alert went out, and how."""
     match = PAGE_LINE.match(scenario.brief.strip())
