@@ -84,3 +84,14 @@ def figure(
         yaxis["showticklabels"] = False
         layout["annotations"] = [*layout.get("annotations", []), NO_DATA]
     return orjson.dumps({"data": data, "layout": {"yaxis": yaxis, **layout}}, option=OPTIONS).decode()
+
+
+def spans(name: str, rows: Iterable[tuple[str, float, float]], **style: Any) -> dict[str, Any]:
+    """Time spans as thick horizontal lines, one row per label, ``(row, start, end)`` in epoch
+    seconds: a state timeline, as Grafana's alert list draws pending and firing periods."""
+    x: list[str | None] = []
+    y: list[str | None] = []
+    for row, start, end in rows:
+        x += [_iso(start), _iso(end), None]  # None: a gap, so spans do not join up
+        y += [row, row, None]
+    return {"type": "scatter", "mode": "lines", "name": name, "x": x, "y": y, **style}

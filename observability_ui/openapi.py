@@ -571,6 +571,82 @@ PATHS: dict[str, Schema] = {
 }
 
 
+# The Alerts view (views/alerts.py): the service's alerting rules evaluated over the recording.
+SCHEMAS |= {
+    "AlertInstance": _object(
+        {
+            "labels": _ref("Labels"),
+            "state": {
+                "type": "string",
+                "enum": ["firing", "pending", "inactive"],
+                "description": "at the range's end",
+            },
+            "active_at": {
+                **NUMBER,
+                "description": "the evaluation that first returned it: pending from then",
+            },
+            "fired_at": {**NULLABLE_NUMBER, "description": "firing from then; null if it never fired"},
+            "ended_at": {
+                **NULLABLE_NUMBER,
+                "description": "the evaluation that no longer returned it (resolved, if it fired); "
+                "null while still active at the end of the recording",
+            },
+            "value": {
+                **NULLABLE_NUMBER,
+                "description": "the expression's value when it fired (or became pending)",
+            },
+            "annotations": {"type": "object", "additionalProperties": STRING},
+            "explore": {
+                **STRING,
+                "description": "the metrics explorer's URL of the expression over its interval",
+            },
+        }
+    ),
+    "AlertRule": _object(
+        {
+            "group": STRING,
+            "name": STRING,
+            "expr": STRING,
+            "interval": {**NUMBER, "description": "the group's evaluation interval, seconds"},
+            "for": {**NUMBER, "description": "seconds pending before firing"},
+            "keep_firing_for": NUMBER,
+            "labels": _ref("Labels"),
+            "annotations": {"type": "object", "additionalProperties": STRING, "description": "as written"},
+            "source": {**STRING, "description": "the rule file in the service's repository"},
+            "code_url": {**NULLABLE_STRING, "description": "the code browser's URL of the rule"},
+            "state": {
+                "type": "string",
+                "enum": ["firing", "pending", "inactive"],
+                "description": "at the range's end",
+            },
+            "instances": _array(_ref("AlertInstance")),
+        }
+    ),
+}
+PATHS["/api/alerts"] = _get(
+    "The service's alerting rules with their state at the range's end, the alerts pending or firing "
+    "within the range (default last 3 h), and every state change in it, oldest first.",
+    RANGE_PARAMETERS,
+    _object(
+        {
+            "range": _ref("Range"),
+            "rules": _array(_ref("AlertRule")),
+            "events": _array(
+                _object(
+                    {
+                        "ts": NUMBER,
+                        "alertname": STRING,
+                        "severity": STRING,
+                        "labels": _ref("Labels"),
+                        "state": {"type": "string", "enum": ["pending", "firing", "resolved", "inactive"]},
+                    }
+                )
+            ),
+        }
+    ),
+)
+
+
 def document() -> dict[str, Any]:
     """The whole OpenAPI document."""
     return {

@@ -248,6 +248,7 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         "/api/jobs": [{}],
         "/api/jobs/runs": [{"outcome": "success"}],
         "/api/jobs/per_minute": [{"from": "now-1h"}],
+        "/api/alerts": [{"from": "now-30m"}],
         "/api/code": [{}],
         "/api/code/file": [{"path": "lib/database/transactions.py"}],
         "/api/code-search": [{"q": "def transaction"}],
@@ -268,6 +269,8 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
     }
     assert pool == {"used": 200.0, "idle": 0.0}  # the leak holds the whole pool at the end
     assert answers["/api/overview"]["gateway_5xx_percent"] > 20  # the exhausted pool fails most requests
+    states = {rule["name"]: rule["state"] for rule in answers["/api/alerts"]["rules"]}
+    assert states["PlatformApiAvailabilitySLOBurn"] == "firing"  # and the availability page is out
     sessions = answers["/api/database/sessions"]
     assert sessions["snapshot"] <= end and sessions["counts_by_state"]["idle in transaction"] == len(
         sessions["sessions"]

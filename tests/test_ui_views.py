@@ -183,6 +183,8 @@ def client(datasets):
         "/database",
         "/database?state=idle%20in%20transaction&min_age=60&sort=xact_age",
         "/jobs?from=now-2h",
+        "/alerts?from=now-2h",
+        "/code/deploy/alerts/platform-api.rules.yml",
         "/code/",
         "/code/lib/database/transactions.py?line=59-76",
         "/code-search?q=transaction",

@@ -1,6 +1,17 @@
 """One blueprint per view; ``BLUEPRINTS`` is what the app registers, in navigation order."""
 
-from observability_ui.views import api_index, assets, code, database, jobs, logs, metrics, overview, traces
+from observability_ui.views import (
+    alerts,
+    api_index,
+    assets,
+    code,
+    database,
+    jobs,
+    logs,
+    metrics,
+    overview,
+    traces,
+)
 
 BLUEPRINTS = [
     assets.bp,
@@ -10,6 +21,7 @@ BLUEPRINTS = [
     traces.bp,
     database.bp,
     jobs.bp,
+    alerts.bp,
     code.bp,
     api_index.bp,
 ]
