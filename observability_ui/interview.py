@@ -16,7 +16,7 @@ the time.  Refused requests are not recorded, so nothing before the start counts
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from flask import (
@@ -38,7 +38,7 @@ from observability_ui.request_context import dataset
 from observability_ui.views.page import render
 from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
 from obsim.interview.timeline import describe, is_request
-from obsim.scenario import Scenario
+from obsim.scenario import Scenario, View
 from obsim.scoring import Submission, score
 from obsim.scoring.evidence import evidence_seen, view_of
 
@@ -259,7 +259,7 @@ def submit() -> str | tuple[str, int]:
         "submit.html",
         None,
         page_title="Submit your findings",
-        views=("overview", "metrics", "logs", "traces", "database", "jobs", "code"),
+        views=get_args(View),
         errors=errors,
         form=request.form,
         stored=stored,

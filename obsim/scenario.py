@@ -246,7 +246,7 @@ class CodeLocation(_Strict):
         return lines
 
 
-View = Literal["overview", "metrics", "logs", "traces", "database", "jobs", "code"]
+View = Literal["overview", "metrics", "logs", "traces", "database", "jobs", "alerts", "code"]
 
 
 class Check(_Strict):

@@ -296,6 +296,7 @@ def test_view_of_maps_pages_and_their_api_twins():
     assert recognition.view_of("/") == recognition.view_of("/api/overview") == "overview"
     assert recognition.view_of("/api/database/sessions") == recognition.view_of("/database") == "database"
     assert recognition.view_of("/traces/0af7651916cd43dd8448eb211c80319c") == "traces"
+    assert recognition.view_of("/alerts") == recognition.view_of("/api/alerts") == "alerts"
     assert (
         recognition.view_of("/code/lib/database/transactions.py")
         == recognition.view_of("/code-search")

@@ -32,6 +32,7 @@ _VIEWS: dict[str, View] = {
     "traces": "traces",
     "database": "database",
     "jobs": "jobs",
+    "alerts": "alerts",
     "code": "code",
     "code-search": "code",
 }

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-View = Literal["overview", "metrics", "logs", "traces", "database", "jobs", "code"]
+from obsim.scenario import View
 
 
 class SubmissionError(Exception):
