@@ -16,6 +16,9 @@ the time.  Refused requests are not recorded, so nothing before the start counts
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -46,7 +49,7 @@ from obsim.taxonomy import MECHANISMS
 bp = Blueprint("interview", __name__)
 
 STORE = "obsim_interviews"
-SCENARIO = "obsim_scenario"
+SERVED = "obsim_served_scenarios"
 #: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
 DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
 MAX_EVIDENCE_CHOICES = 40
@@ -59,16 +62,31 @@ def store() -> InterviewStore | None:
     return current_app.extensions.get(STORE)
 
 
+@dataclass(frozen=True)
+class Served:
+    """A scenario this server runs interviews on, and the dataset its candidates investigate."""
+
+    scenario: Scenario
+    dataset: Path
+
+
+def served() -> Mapping[str, Served]:
+    """The scenarios this server runs interviews on, by id."""
+    return current_app.extensions[SERVED]
+
+
 def scenario() -> Scenario:
-    return current_app.extensions[SCENARIO]
+    """The scenario of this request's candidate: each candidate investigates their own session's."""
+    return served()[g.interview.scenario_id].scenario
 
 
-def install(app: Flask, interviews: InterviewStore, incident: Scenario, public_url: str) -> None:
+def install(app: Flask, interviews: InterviewStore, incidents: Mapping[str, Served], public_url: str) -> None:
     """Require a candidate link and a running clock on every candidate page, refuse cross-site and
-    oversized writes, and record what each candidate does; ``public_url`` is where candidates reach
+    oversized writes, and record what each candidate does; ``incidents`` are the scenarios served
+    (a candidate's requests read their session's dataset), ``public_url`` is where candidates reach
     the server (their links are built on it)."""
     app.extensions[STORE] = interviews
-    app.extensions[SCENARIO] = incident
+    app.extensions[SERVED] = dict(incidents)
     protection.install(app, public_url)
     app.before_request(_require_candidate)
     app.after_request(_record)
@@ -80,13 +98,20 @@ def _require_candidate() -> Response | None:
         return None
     token = request.cookies.get(protection.cookie_name("candidate"), "")
     interview = store().session_for_link(token) if token else None
-    if interview is None or interview.scenario_id != scenario().id:
+    if interview is None or interview.scenario_id not in served():
         return _refused("Open the interview link your interviewer sent you.")
     refusal = interview.refusal()
     if refusal is not None:
         return _refused(refusal, interview.clock())
     g.interview = interview
+    _read_from(served()[interview.scenario_id])
     return None
+
+
+def _read_from(incident: Served) -> None:
+    """This request reads ``incident``'s dataset and shows its brief (see :mod:`request_context`)."""
+    g.dataset_dir = incident.dataset
+    g.brief = incident.scenario.brief.strip()
 
 
 def _refused(message: str, clock: Clock | None = None) -> Response:
@@ -136,7 +161,7 @@ def _interview_context() -> dict[str, Any]:
 
 def _linked(token: str) -> InterviewSession:
     found = store().session_for_link(token) if store() is not None else None
-    if found is None or found.scenario_id != scenario().id:
+    if found is None or found.scenario_id not in served():
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
     return found
 
@@ -157,6 +182,7 @@ def join_page(token: str) -> str:
 def join(token: str) -> Response:
     """The start page's button: remember the link in this browser and open the platform."""
     found = _linked(token)
+    _read_from(served()[found.scenario_id])
     identity = {key: dataset().manifest.get(key) for key in DATASET_IDENTITY}
     store().record(found.id, "join", {"dataset": identity})
     response = redirect("/", code=303)

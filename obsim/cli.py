@@ -271,25 +271,29 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
 def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
     from obsim.interview import scorecard
 
-    rows = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
+    groups = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(groups, indent=2))
         return
-    print(
-        "| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |"
-    )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        auto = (
-            "—" if r["automatic_total"] is None else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
-        )
-        rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
+    for group in groups:
+        print(f"\n{scorecard.dataset_label(group['dataset'])}\n")
         print(
-            f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "
-            f"| {scorecard.minutes(r['time_to_first_relevant_signal_s'])} | {r['evidence_seen']}/{r['evidence_total']} "
-            f"| {scorecard.minutes(r['time_on_decoys_s'])} | {r['queries']} | {r['hints_used']} "
-            f"| {scorecard.minutes(r['time_to_submission_s'])} |"
+            "| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |"
         )
+        print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        for r in group["rows"]:
+            auto = (
+                "—"
+                if r["automatic_total"] is None
+                else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
+            )
+            rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
+            print(
+                f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "
+                f"| {scorecard.minutes(r['time_to_first_relevant_signal_s'])} | {r['evidence_seen']}/{r['evidence_total']} "
+                f"| {scorecard.minutes(r['time_on_decoys_s'])} | {r['queries']} | {r['hints_used']} "
+                f"| {scorecard.minutes(r['time_to_submission_s'])} |"
+            )
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -146,14 +146,19 @@ def render(card: dict[str, Any], fmt: str) -> str:
 
 
 def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]]:
-    """One row per session of this scenario: both scores side by side with the derived figures."""
-    rows = []
+    """The sessions of this scenario side by side, both scores with the derived figures: one group
+    per dataset their candidates saw (scenario version, seed and code), since candidates who looked
+    at different data are not comparable; sessions never joined form a group of their own."""
+    groups: dict[str | None, dict[str, Any]] = {}
     for interview in store.sessions():
         if interview.scenario_id != scenario.id:
             continue
         card = build(store, scenario, interview.id)
         automatic, rubric = card["automatic"], card["interviewer"]
-        rows.append(
+        seen = card["dataset"] or {}
+        key = seen.get("cache_key") or seen.get("code_hash")
+        group = groups.setdefault(key, {"dataset": card["dataset"], "rows": []})
+        group["rows"].append(
             {
                 "session": interview.id,
                 "candidate": interview.candidate,
@@ -164,7 +169,17 @@ def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]
                 **card["figures"],
             }
         )
-    return rows
+    return list(groups.values())
+
+
+def dataset_label(seen: dict[str, Any] | None) -> str:
+    """Which data a comparison group's candidates investigated, in words."""
+    if seen is None:
+        return "not joined yet (no dataset seen)"
+    return (
+        f"dataset: {seen.get('scenario')} v{seen.get('scenario_version')}, seed {seen.get('seed')},"
+        f" code {seen.get('code_hash')}"
+    )
 
 
 def minutes(seconds: float | None) -> str:
