@@ -18,6 +18,7 @@ from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from observability_ui import console, interview, openapi, request_context, views
+from observability_ui.day import Day
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCache, MetricStore
@@ -38,6 +39,7 @@ def create_app(
     incident: Scenario | None = None,
     public_url: str | None = None,
     more_incidents: Sequence[interview.Served] = (),
+    day: Day | None = None,
 ) -> Flask:
     """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
 
@@ -47,7 +49,8 @@ def create_app(
     need their link, everything they do is recorded, and the interviewer's console is served; its
     links are built on ``public_url``, where candidates reach the server.  ``more_incidents`` are
     further scenarios the same interview server runs, each over its own dataset: a candidate's
-    requests read their own session's.
+    requests read their own session's; on an interview ``day`` also every scenario whose dataset
+    becomes ready.
     """
     served = [interview.Served(incident, dataset_dir)] if incident is not None else []
     served += more_incidents
@@ -74,7 +77,7 @@ def create_app(
             raise ValueError("an interview needs the public URL its links are built on")
         app.register_blueprint(interview.bp)
         app.register_blueprint(console.bp)
-        interview.install(app, interviews, {s.scenario.id: s for s in served}, public_url)
+        interview.install(app, interviews, {s.scenario.id: s for s in served}, public_url, day)
     # After the interview's own check: a request without the candidate's link is refused for that.
     app.before_request(_documented_parameters_only)
 

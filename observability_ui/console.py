@@ -22,7 +22,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from pydantic import ValidationError
 
 from observability_ui import protection
-from observability_ui.interview import DATASET_IDENTITY, served, store
+from observability_ui.interview import DATASET_IDENTITY, find_served, served, store, the_day
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
 from obsim.interview import scorecard as scorecards
@@ -91,7 +91,7 @@ class SessionScenario:
 
 
 def _scenario_of(interview: InterviewSession) -> SessionScenario:
-    here = served().get(interview.scenario_id)
+    here = find_served(interview.scenario_id)
     if here is not None:
         return SessionScenario(here.scenario, True, _dataset_changed(interview, here.dataset))
     try:
@@ -166,9 +166,34 @@ def _groups() -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def _home(created: tuple[str, Scenario, str] | None = None) -> str:
+    """The console's home: on an interview day the day's scenarios (ready, being prepared or not),
+    and every session grouped by scenario."""
+    day = the_day()
+    return render_template(
+        "console/sessions.html",
+        groups=_groups(),
+        served=served(),
+        day=day,
+        preparing=day is not None and any(p.finished is None for p in day.preparations.values()),
+        created=created,
+    )
+
+
 @bp.get("/")
 def sessions() -> str:
-    return render_template("console/sessions.html", groups=_groups(), served=served(), created=None)
+    return _home()
+
+
+@bp.post("/prepare")
+def prepare() -> Response:
+    """Start generating a scenario's dataset in the background: the server goes on answering, the
+    home page shows the preparation, and the scenario is served once its dataset is ready."""
+    day = the_day()
+    if day is None or request.form.get("scenario") not in day.scenarios:
+        abort(404, description="This server prepares no such scenario.")
+    day.prepare(request.form["scenario"])
+    return redirect(url_for("console.sessions"))
 
 
 @bp.post("/sessions")
@@ -176,17 +201,16 @@ def create() -> str:
     candidate = request.form.get("candidate", "").strip()  # its length: protection.FIELD_LIMITS
     if not candidate:
         abort(400, description="Give the candidate's name.")
-    chosen = request.form.get("scenario") or next(iter(served()))
-    if chosen not in served():
-        abort(400, description="This server does not serve that scenario.")
-    incident = served()[chosen].scenario
+    chosen = request.form.get("scenario", "")
+    here = find_served(chosen) if chosen else next(iter(served().values()), None)
+    if here is None:
+        abort(400, description="This server does not serve that scenario (is its dataset ready?).")
+    incident = here.scenario
     _, token = store().create_session(
         candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
     )
     link = protection.public_url() + url_for("interview.join_page", token=token)
-    return render_template(
-        "console/sessions.html", groups=_groups(), served=served(), created=(candidate, incident, link)
-    )
+    return _home(created=(candidate, incident, link))
 
 
 def _session(session_id: str) -> Any:
@@ -289,7 +313,7 @@ def compare() -> str:
     """The candidates of one scenario (``?scenario=``, default the first served) side by side: both
     scores and how they investigated, in one table per dataset they saw, so that only candidates who
     investigated the same data are compared."""
-    chosen = request.args.get("scenario") or next(iter(served()))
+    chosen = request.args.get("scenario") or next(iter(served()), "")
     known = {s.scenario_id for s in store().sessions()} | set(served())
     if chosen not in known:
         abort(404, description="No sessions of that scenario.")

@@ -16,6 +16,7 @@ from obsim.live import cli as live_cli
 from obsim.scenario import ScenarioError
 
 if TYPE_CHECKING:
+    from observability_ui.interview import Served
     from obsim.interview.store import InterviewStore
 
 
@@ -125,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     from simulator import cache
     from simulator.generate import generate
 
+    if args.scenario is None:
+        return _run_day(args)
     loaded = _resolve_scenario(args.scenario)
     if not cache.is_cached(loaded, args.seed):
         print(
@@ -137,15 +140,60 @@ def _run(args: argparse.Namespace) -> int:
     return _serve_dataset(result.path, loaded.brief, args, loaded)
 
 
+def _run_day(args: argparse.Namespace) -> int:
+    """An interview day: serve every faulty scenario whose dataset is ready (the default one is
+    generated first when none is); the console prepares the others in the background."""
+    from observability_ui.interview import Served
+    from simulator import cache
+    from simulator.generate import generate
+
+    if args.seed is not None:
+        raise ScenarioError("--seed goes with a scenario: an interview day serves each at its default seed")
+    day = [s for s in scenarios.load_all() if s.ground_truth is not None]
+    ready = [s for s in day if cache.is_cached(s)]
+    if not ready:
+        first = scenarios.load(scenarios.DEFAULT_SCENARIO)
+        print(f"no scenario is ready: generating {first.id} first (a few minutes)", flush=True)
+        ready = [first]
+    served = [Served(s, generate(s).path) for s in ready]
+    for incident in day:
+        state = "ready" if incident in ready else "not ready: prepare it from the console"
+        print(f"  {incident.id:18} {state}")
+    first, *more = served
+    return _serve_dataset(first.dataset, first.scenario.brief, args, first.scenario, tuple(more), day=True)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    target = Path(args.target)
+    if len(args.target) > 1:
+        return _serve_several(args)
+    target = Path(args.target[0])
     if target.is_dir():
         return _serve_dataset(target, args.brief or _recorded_scenario_brief(target), args)
     from simulator.generate import generate
 
-    loaded = _resolve_scenario(args.target)
+    loaded = _resolve_scenario(args.target[0])
     result = generate(loaded, seed=args.seed)
     return _serve_dataset(result.path, loaded.brief, args, loaded)
+
+
+def _serve_several(args: argparse.Namespace) -> int:
+    """One interview server over several prepared datasets, each of another faulty scenario."""
+    from observability_ui.interview import Served
+
+    served: dict[str, Served] = {}
+    for target in map(Path, args.target):
+        if not target.is_dir():
+            raise ScenarioError(f"{target}: several targets must all be dataset directories")
+        with Dataset.open(target) as dataset:
+            scenario_id = dataset.manifest.get("scenario")
+        if not isinstance(scenario_id, str) or scenario_id not in scenarios.available():
+            raise ScenarioError(f"{target}: not the dataset of a scenario in this checkout")
+        incident = scenarios.load(scenario_id)
+        if incident.ground_truth is None or scenario_id in served:
+            raise ScenarioError(f"{target}: {scenario_id} is a control scenario or given twice")
+        served[scenario_id] = Served(incident, target)
+    first, *more = served.values()
+    return _serve_dataset(first.dataset, first.scenario.brief, args, first.scenario, tuple(more))
 
 
 def _recorded_scenario_brief(path: Path) -> str:
@@ -162,9 +210,15 @@ def _recorded_scenario_brief(path: Path) -> str:
 
 
 def _serve_dataset(
-    path: Path, brief: str, args: argparse.Namespace, incident: scenarios.Scenario | None = None
+    path: Path,
+    brief: str,
+    args: argparse.Namespace,
+    incident: scenarios.Scenario | None = None,
+    more: tuple[Served, ...] = (),
+    day: bool = False,
 ) -> int:
-    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console.
+    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console
+    (over several, or a ``day``, candidates' sessions are made in the console).
 
     Tables, the interviewer's token and this launch's session are made here, once, before any
     worker process starts; the workers then only open the same database.
@@ -183,14 +237,24 @@ def _serve_dataset(
         url = args.db or _default_interviews_url()
         interviews = InterviewStore(url)
         token = interviews.interviewer_token(reset=args.new_interviewer_token)
-        _, link = interviews.create_session(
-            args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
-        )
+        if more or day:
+            print(f"\n{1 + len(more)} scenarios served: create each candidate's session in the console")
+        else:
+            _, link = interviews.create_session(
+                args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
+            )
+            print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
         interviews.engine.dispose()  # no connection of this process is inherited by a worker
         platform = Platform(
-            path, brief, incident=incident, db_url=url, behind_proxy=args.behind_proxy, public_url=base
+            path,
+            brief,
+            incident=incident,
+            db_url=url,
+            behind_proxy=args.behind_proxy,
+            public_url=base,
+            more_incidents=more,
+            day=day,
         )
-        print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")
             print("  (keep this link: it is shown only now; --new-interviewer-token replaces it)")
@@ -426,15 +490,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_generate)
 
     run = sub.add_parser(
-        "run", help="generate a scenario (if not cached) and serve the observability platform"
+        "run",
+        help="generate a scenario (if not cached) and serve it; without one, an interview day over every"
+        " scenario whose dataset is ready",
     )
-    run.add_argument("scenario", nargs="?", default=scenarios.DEFAULT_SCENARIO)
+    run.add_argument("scenario", nargs="?", help="scenario id or path to a scenario.toml (default: the day)")
     run.add_argument("--seed", type=int)
     _server_options(run)
     run.set_defaults(func=_run)
 
     serve = sub.add_parser("serve", help="serve the observability platform over a dataset or a scenario")
-    serve.add_argument("target", help="a dataset directory, or a scenario id (generated if not cached)")
+    serve.add_argument(
+        "target",
+        nargs="+",
+        help="a dataset directory, or a scenario id (generated if not cached); several dataset"
+        " directories of different scenarios: one interview server for them all",
+    )
     serve.add_argument("--seed", type=int)
     serve.add_argument(
         "--brief",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,7 @@ LEAK, CRON, REDIS = (scenarios.load(name) for name in ("connection-leak", "cron-
 POOL_SIZE = {LEAK.id: 11.0, CRON.id: 22.0, REDIS.id: 33.0}
 
 
-def small_dataset(directory: Path, incident: Scenario) -> Path:
+def small_dataset(directory: Path, incident: Scenario, cache_key: str | None = None) -> Path:
     """Ten minutes of one gauge whose value names the scenario, with the manifest's identity."""
     writer = DatasetWriter(directory / incident.id)
     sid = writer.series_id(
@@ -46,7 +48,7 @@ def small_dataset(directory: Path, incident: Scenario) -> Path:
             "scenario_version": incident.version,
             "seed": incident.default_seed,
             "code_hash": f"code-{incident.id}",
-            "cache_key": f"key-{incident.id}",
+            "cache_key": cache_key or f"key-{incident.id}",
             "window_start": HANDMADE_START,
             "window_end": HANDMADE_START + 600,
         }
@@ -270,3 +272,101 @@ def test_the_comparison_keeps_candidates_of_different_datasets_apart(tmp_path, i
     assert main(["interview", "--db", database, "compare", LEAK.id, "--format", "json"]) == 0
     groups = json.loads(capsys.readouterr().out)
     assert sorted([row["candidate"] for row in group["rows"]] for group in groups) == [["Ada"], ["Bob"]]
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty dataset cache of this test's own: which scenarios are ready is up to the test."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("OBSIM_CACHE_DIR", str(root))
+    return root
+
+
+def make_ready(incident: Scenario) -> Path:
+    """Put a hand-made dataset where the cache keeps ``incident``'s, as generation would."""
+    from simulator import cache
+
+    key = cache.dataset_key(incident, incident.default_seed, None)
+    return small_dataset(cache.cache_root() / "made" / key, incident, key).rename(cache.cache_root() / key)
+
+
+def launched(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The app ``obsim`` would serve for ``argv``, built as a server process builds it."""
+    from observability_ui import serving
+
+    platforms: list[serving.Platform] = []
+    monkeypatch.setattr(serving, "serve", lambda platform, *_, **__: platforms.append(platform))
+    assert main(argv) == 0
+    return serving.build(platforms[0])
+
+
+def test_obsim_run_without_a_scenario_serves_the_day_and_prepares_in_the_background(
+    tmp_path, interviews, token, cache_dir, monkeypatch
+):
+    from simulator import generate as generation
+
+    make_ready(LEAK)
+    released, asked = threading.Event(), []
+
+    def slow_generation(incident: Scenario, **_: object) -> None:
+        asked.append(incident.id)
+        assert released.wait(30), "the test never let the generation finish"
+        if incident.id == REDIS.id:
+            raise generation.GenerationError("the simulation refused: no hourly spike")
+        make_ready(incident)
+
+    app = launched(["run", "--db", str(interviews.engine.url), "--public-url", PUBLIC], monkeypatch)
+    monkeypatch.setattr(generation, "generate", slow_generation)
+    console = console_of(app, token)
+    assert interviews.sessions() == [], "a day's sessions are made in the console"
+
+    home = page(console, "/interviewer/")
+    rows = dict(
+        re.findall(r'data-testid="day-scenario" data-scenario="([\w-]+)">(.*?)</tr>', home, re.DOTALL)
+    )
+    assert set(rows) == {s.id for s in scenarios.load_all() if s.ground_truth is not None}
+    assert "<strong>ready</strong>" in rows[LEAK.id] and "not ready" in rows[CRON.id]
+    assert f"{CRON.time_limit_minutes} min" in rows[CRON.id] and CRON.difficulty in rows[CRON.id]
+    refused = console.post("/interviewer/sessions", data={"candidate": "Bob", "scenario": CRON.id})
+    assert refused.status_code == 400 and interviews.sessions() == []
+
+    for incident in (CRON, REDIS):  # answered at once, while the generations wait
+        assert console.post("/interviewer/prepare", data={"scenario": incident.id}).status_code == 302
+    home = page(console, "/interviewer/")
+    assert 'http-equiv="refresh"' in home and home.count("preparing for") == 2
+    assert page(console, "/interviewer/compare?scenario=connection-leak")  # the server still answers
+    released.set()
+    for _ in range(100):
+        if all(p.finished for p in app.extensions["obsim_interview_day"].preparations.values()):
+            break
+        time.sleep(0.05)
+    assert sorted(asked) == sorted([CRON.id, REDIS.id])
+    home = page(console, "/interviewer/")
+    rows = dict(
+        re.findall(r'data-testid="day-scenario" data-scenario="([\w-]+)">(.*?)</tr>', home, re.DOTALL)
+    )
+    assert "<strong>ready</strong>" in rows[CRON.id] and 'http-equiv="refresh"' not in home
+    assert "preparation failed: the simulation refused: no hourly spike" in rows[REDIS.id]
+
+    bob = joined(app, new_session(console, "Bob", CRON))
+    bob_id = session_of(interviews, "Bob")
+    console.post(f"/interviewer/sessions/{bob_id}/start")
+    answer = bob.get(
+        "/api/metrics/query",
+        query_string={"query": "db_client_connection_count", "at": str(HANDMADE_START + 300)},
+    ).json
+    assert "series" in answer, answer
+    assert [s["value"] for s in answer["series"]] == [POOL_SIZE[CRON.id]]
+
+
+def test_obsim_serve_over_several_datasets_is_one_interview_server(tmp_path, interviews, token, monkeypatch):
+    directories = [str(small_dataset(tmp_path, incident)) for incident in (LEAK, CRON)]
+    app = launched(
+        ["serve", *directories, "--db", str(interviews.engine.url), "--public-url", PUBLIC], monkeypatch
+    )
+    console = console_of(app, token)
+    for name, incident in (("Ada", LEAK), ("Bob", CRON)):
+        candidate = joined(app, new_session(console, name, incident))
+        console.post(f"/interviewer/sessions/{session_of(interviews, name)}/start")
+        assert candidate.get("/api/dataset").json["brief"] == incident.brief.strip()
+    assert main(["serve", directories[0], directories[0], "--db", str(interviews.engine.url)]) == 2
