@@ -21,8 +21,8 @@ from observability_ui import console, interview, openapi, request_context, views
 from observability_ui.day import Day
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
-from observability_ui.query.promql_store import MetricCache, MetricStore
-from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
+from observability_ui.query.promql_store import MetricCaches, MetricStore
+from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
 from obsim.dataset.reader import Dataset
 from obsim.interview.store import InterviewStore
@@ -40,6 +40,7 @@ def create_app(
     public_url: str | None = None,
     more_incidents: Sequence[interview.Served] = (),
     day: Day | None = None,
+    metric_memory_mb: int = DEFAULT_METRIC_MEMORY_MB,
 ) -> Flask:
     """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
 
@@ -50,7 +51,8 @@ def create_app(
     links are built on ``public_url``, where candidates reach the server.  ``more_incidents`` are
     further scenarios the same interview server runs, each over its own dataset: a candidate's
     requests read their own session's; on an interview ``day`` also every scenario whose dataset
-    becomes ready.
+    becomes ready.  The metric arrays read are kept per dataset, past ``metric_memory_mb`` only the
+    most recently used datasets'.
     """
     served = [interview.Served(incident, dataset_dir)] if incident is not None else []
     served += more_incidents
@@ -61,7 +63,7 @@ def create_app(
     app.json = OrjsonProvider(app)
     app.config["OBSIM_DATASET"] = str(dataset_dir)
     app.config["OBSIM_BRIEF"] = brief.strip()
-    app.extensions[METRIC_CACHE] = {}
+    app.extensions[METRIC_CACHE] = MetricCaches(metric_memory_mb * 1_000_000)
     if preload:
         for directory in {dataset_dir, *(s.dataset for s in served)}:
             threading.Thread(
@@ -140,5 +142,6 @@ def _documented_parameters_only() -> None:
 
 def _preload_metrics(app: Flask, directory: Path) -> None:
     with Dataset.open(directory) as dataset:
-        store = MetricStore(dataset, app.extensions[METRIC_CACHE].setdefault(str(directory), MetricCache()))
+        store = MetricStore(dataset, app.extensions[METRIC_CACHE].get(str(directory)))
         store.arrays(meta for name in store.metric_names() for meta in store.series(name))
+    app.extensions[METRIC_CACHE].trim()

@@ -7,7 +7,7 @@ from flask import current_app, g, request
 
 from observability_ui.errors import UiError
 from observability_ui.query import budget
-from observability_ui.query.promql_store import MetricCache
+from observability_ui.query.promql_store import MetricCache, MetricCaches
 from observability_ui.timerange import TimeRange, TimeRangeError, parse_instant, resolve
 from obsim.dataset.reader import Dataset
 
@@ -23,9 +23,12 @@ __all__ = [
     "time_range",
 ]
 
-#: app.extensions key: what has been read of each dataset's metrics, by dataset directory, shared
-#: by every request (and candidate) reading that dataset
+#: app.extensions key: what has been read of each dataset's metrics (:class:`MetricCaches`, by
+#: dataset directory), shared by every request (and candidate) reading that dataset
 METRIC_CACHE = "obsim_metric_cache"
+#: megabytes of metric arrays kept across datasets before the least recently used datasets' are
+#: dropped (a server for a day over every scenario must not hold them all); ``--metric-memory-mb``
+DEFAULT_METRIC_MEMORY_MB = 1024
 QUERY_BUDGET = "OBSIM_QUERY_BUDGET_S"  # app.config key: seconds a request's queries may take
 
 
@@ -42,8 +45,8 @@ def brief() -> str:
 
 def metric_cache() -> MetricCache:
     """What has been read of this request's dataset's metrics: one cache per dataset, never mixed."""
-    caches: dict[str, MetricCache] = current_app.extensions[METRIC_CACHE]
-    return caches.setdefault(dataset_dir(), MetricCache())
+    caches: MetricCaches = current_app.extensions[METRIC_CACHE]
+    return caches.get(dataset_dir())
 
 
 def dataset() -> Dataset:
@@ -63,10 +66,13 @@ def dataset() -> Dataset:
 
 
 def close_dataset() -> None:
+    """End the request's dataset use; metric arrays it read may have taken the caches past their
+    memory budget, so they are trimmed now, when this request's arrays count too."""
     opened = g.pop("dataset", None)
     if opened is not None:
         budget.deactivate(g.pop("budget_token"))
         opened.close()
+        current_app.extensions[METRIC_CACHE].trim()
 
 
 def time_range(default: str = "now-1h") -> TimeRange:

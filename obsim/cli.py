@@ -223,13 +223,15 @@ def _serve_dataset(
     Tables, the interviewer's token and this launch's session are made here, once, before any
     worker process starts; the workers then only open the same database.
     """
+    from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB
     from observability_ui.serving import Platform, serve
 
+    memory_mb = args.metric_memory_mb or DEFAULT_METRIC_MEMORY_MB
     with Dataset.open(path):  # refuse a broken dataset here, not in every worker
         pass
     base = args.public_url or _bound_url(args.host, args.port)
     if incident is None or incident.ground_truth is None:
-        platform = Platform(path, brief, behind_proxy=args.behind_proxy)
+        platform = Platform(path, brief, behind_proxy=args.behind_proxy, metric_memory_mb=memory_mb)
         print(f"\nobservability platform (open, no interview): {base}/")
     else:
         from obsim.interview.store import InterviewStore
@@ -254,6 +256,7 @@ def _serve_dataset(
             public_url=base,
             more_incidents=more,
             day=day,
+            metric_memory_mb=memory_mb,
         )
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")
@@ -436,6 +439,12 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         "--behind-proxy",
         action="store_true",
         help="trust one reverse proxy's X-Forwarded-For/-Proto/-Host (TLS there: Secure cookies)",
+    )
+    parser.add_argument(
+        "--metric-memory-mb",
+        type=_positive,
+        help="metric arrays kept in memory across datasets, in MB (default about a GB): past it, the least"
+        " recently used datasets' are dropped and read again when asked for",
     )
     parser.add_argument(
         "--public-url",

@@ -370,3 +370,39 @@ def test_obsim_serve_over_several_datasets_is_one_interview_server(tmp_path, int
         console.post(f"/interviewer/sessions/{session_of(interviews, name)}/start")
         assert candidate.get("/api/dataset").json["brief"] == incident.brief.strip()
     assert main(["serve", directories[0], directories[0], "--db", str(interviews.engine.url)]) == 2
+
+
+def test_metric_arrays_are_kept_per_dataset_within_a_memory_budget(tmp_path, interviews, token):
+    from observability_ui.query.promql_store import held_bytes
+    from observability_ui.request_context import METRIC_CACHE
+
+    app = server(tmp_path, interviews, LEAK, CRON, REDIS)
+    console = console_of(app, token)
+    caches = app.extensions[METRIC_CACHE]
+    candidates = {}
+    for name, incident in (("Ada", LEAK), ("Bob", CRON), ("Cy", REDIS)):
+        candidates[name] = joined(app, new_session(console, name, incident))
+        console.post(f"/interviewer/sessions/{session_of(interviews, name)}/start")
+
+    def pool_size(name: str) -> float:
+        answer = (
+            candidates[name]
+            .get(
+                "/api/metrics/query",
+                query_string={"query": "db_client_connection_count", "at": str(HANDMADE_START + 300)},
+            )
+            .json
+        )
+        return answer["series"][0]["value"]
+
+    assert pool_size("Ada") == POOL_SIZE[LEAK.id]
+    ada_cache = caches.get(str(app.extensions["obsim_served_scenarios"][LEAK.id].dataset))
+    one_dataset = held_bytes(ada_cache)
+    assert one_dataset > 0, "Ada's query read her dataset's arrays into its cache"
+    caches.budget_bytes = 2 * one_dataset  # room for two datasets' arrays
+    assert pool_size("Bob") == POOL_SIZE[CRON.id]
+    assert pool_size("Cy") == POOL_SIZE[REDIS.id]  # the third: Ada's, least recently used, is dropped
+    again = caches.get(str(app.extensions["obsim_served_scenarios"][LEAK.id].dataset))
+    assert again is not ada_cache and held_bytes(again) == 0
+    assert pool_size("Ada") == POOL_SIZE[LEAK.id]  # read again from her own dataset
+    assert pool_size("Bob") == POOL_SIZE[CRON.id] and pool_size("Cy") == POOL_SIZE[REDIS.id]
