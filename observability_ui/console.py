@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
@@ -81,38 +82,41 @@ class SessionScenario:
     Every console view of a session uses its own scenario, never the server's: one interviews
     database may hold sessions of scenarios this server does not run (another server's, or one whose
     dataset is not ready here).  Such a session is still shown from the scenario's definition in
-    this checkout (``served`` false: its candidate cannot investigate here), or, when this checkout
-    has no such scenario, with only what was recorded (``scenario`` None).  ``problem`` says which.
+    this checkout (its candidate cannot investigate here), or, when this checkout has no such
+    scenario, with only what was recorded (``scenario`` None).  ``problem`` says which, and says so
+    when the candidate saw another dataset than the one served now.
     """
 
     scenario: Scenario | None
-    served: bool
     problem: str | None
 
 
 def _scenario_of(interview: InterviewSession) -> SessionScenario:
     here = find_served(interview.scenario_id)
     if here is not None:
-        return SessionScenario(here.scenario, True, _dataset_changed(interview, here.dataset))
+        return SessionScenario(here.scenario, _dataset_changed(interview, here.dataset))
     try:
         known = scenarios.load(interview.scenario_id)
     except ScenarioError:
         return SessionScenario(
             None,
-            False,
             f"This server does not know the scenario {interview.scenario_id!r} (it is not in this"
             " checkout): its hints, ground truth, figures and rubric cannot be shown here; what was"
             " recorded, submitted and scored is below.",
         )
+    day = the_day()
+    if day is not None and known.id in day.scenarios:
+        why = f"{known.id}'s dataset is not ready: prepare it on the console's home page; until then"
+    else:
+        why = f"This server does not serve {known.id}:"
     return SessionScenario(
         known,
-        False,
-        f"This server does not serve {known.id}: its candidate can investigate only on a server"
-        " running it. Hints, ground truth and rubric below are that scenario's.",
+        f"{why} its candidate can investigate only on a server running it. Hints, ground truth and"
+        " rubric below are that scenario's.",
     )
 
 
-def _dataset_changed(interview: InterviewSession, directory: Any) -> str | None:
+def _dataset_changed(interview: InterviewSession, directory: Path) -> str | None:
     """Say so when the candidate joined on another dataset than the one served now (the cache was
     pruned, or the simulator's code changed): their record stands, but the data differs."""
     joined = next((e for e in store().events(interview.id) if e.kind == "join"), None)

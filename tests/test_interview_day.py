@@ -329,6 +329,8 @@ def test_obsim_run_without_a_scenario_serves_the_day_and_prepares_in_the_backgro
     assert f"{CRON.time_limit_minutes} min" in rows[CRON.id] and CRON.difficulty in rows[CRON.id]
     refused = console.post("/interviewer/sessions", data={"candidate": "Bob", "scenario": CRON.id})
     assert refused.status_code == 400 and interviews.sessions() == []
+    early, _ = interviews.create_session("Eve", CRON.id, CRON.default_seed, 1080.0)  # from the CLI
+    assert f"{CRON.id}&#39;s dataset is not ready" in page(console, f"/interviewer/sessions/{early}")
 
     for incident in (CRON, REDIS):  # answered at once, while the generations wait
         assert console.post("/interviewer/prepare", data={"scenario": incident.id}).status_code == 302
