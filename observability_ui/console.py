@@ -291,16 +291,17 @@ def timeline(session_id: str) -> str:
 @bp.get("/sessions/<session_id>/scorecard.<fmt>")
 def scorecard(session_id: str, fmt: str) -> Response:
     """The session's scorecard as printable HTML, Markdown or JSON (downloads, but for HTML), on the
-    session's own scenario."""
-    incident = _known_scenario(session_id)
+    session's own scenario (without it when this checkout lacks it: the record and scores remain)."""
+    interview = _session(session_id)
+    own = _scenario_of(interview)
     if fmt not in scorecards.FORMATS:
         abort(404)
-    body = scorecards.render(scorecards.build(store(), incident, session_id), fmt)
+    body = scorecards.render(scorecards.build(store(), own.scenario, session_id), fmt)
     response = Response(body, mimetype=scorecards.FORMATS[fmt])
     if fmt == "html":
         response.headers["Content-Security-Policy"] = SCORECARD_CSP.format(styles=_style_hashes(body))
     else:
-        name = f"scorecard-{incident.id}-{session_id}.{fmt}"
+        name = f"scorecard-{interview.scenario_id}-{session_id}.{fmt}"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

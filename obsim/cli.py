@@ -325,9 +325,15 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
     session = interviews.get(args.session)
     if session is None:
         raise ScenarioError(f"no interview session {args.session}")
-    text = scorecard.render(
-        scorecard.build(interviews, scenarios.load(session.scenario_id), session.id), args.format
-    )
+    try:
+        own: scenarios.Scenario | None = scenarios.load(session.scenario_id)
+    except ScenarioError as error:  # its record and scores stay readable without the scenario
+        print(
+            f"obsim: warning: {error}: the scorecard has no figures, hint texts or checklist levels",
+            file=sys.stderr,
+        )
+        own = None
+    text = scorecard.render(scorecard.build(interviews, own, session.id), args.format)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -182,11 +182,26 @@ def test_a_session_this_checkout_cannot_serve_keeps_its_record_readable(tmp_path
     assert "the retired cause" in shown and "<strong>42</strong> / 100" in shown and "/metrics" in shown
     assert 'data-testid="hint"' not in shown and 'data-testid="figures"' not in shown
     assert 'data-testid="ground-truth"' not in shown and 'action="rubric"' not in shown
-    for refused in (
-        console.get(f"/interviewer/sessions/{gone}/scorecard.json"),
-        console.post(f"/interviewer/sessions/{gone}/hint", data={"index": "0"}),
-    ):
-        assert refused.status_code == 409 and "retired-scenario" in refused.get_data(as_text=True)
+    refused = console.post(f"/interviewer/sessions/{gone}/hint", data={"index": "1"})
+    assert refused.status_code == 409 and "retired-scenario" in refused.get_data(as_text=True)
+    card = console.get(f"/interviewer/sessions/{gone}/scorecard.json").json
+    assert card["scenario"] == {
+        "id": "retired-scenario",
+        "title": None,
+        "version": None,
+        "difficulty": None,
+        "time_limit_minutes": None,
+    }
+    assert card["automatic"]["total"] == 42 and card["submission"] == {"root_cause": "the retired cause"}
+    assert card["figures"] is None and card["hints"][0]["text"] is None
+    assert [e["kind"] for e in card["timeline"]] == ["view", "submission", "hint"]
+    for fmt in ("md", "html"):
+        shown = page(console, f"/interviewer/sessions/{gone}/scorecard.{fmt}")
+        assert "this checkout does not have" in shown and "the retired cause" in shown and "hint #0" in shown
+    cli_card = tmp_path / "card.md"
+    database = str(interviews.engine.url)
+    assert main(["interview", "--db", database, "scorecard", gone, "-o", str(cli_card)]) == 0
+    assert "the retired cause" in cli_card.read_text()
 
 
 def test_a_candidate_who_saw_other_data_than_served_now_is_flagged(tmp_path, interviews, token):
