@@ -240,7 +240,7 @@ def _serve_dataset(
         interviews = InterviewStore(url)
         token = interviews.interviewer_token(reset=args.new_interviewer_token)
         if more or day:
-            print(f"\n{1 + len(more)} scenarios served: create each candidate's session in the console")
+            print(f"\nscenarios served: {1 + len(more)}; create each candidate's session in the console")
         else:
             _, link = interviews.create_session(
                 args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
