@@ -108,7 +108,7 @@ def _scenario_of(interview: InterviewSession) -> SessionScenario:
     if day is not None and known.id in day.scenarios:
         why = f"{known.id}'s dataset is not ready: prepare it on the console's home page; until then"
     else:
-        why = f"This server does not serve {known.id}:"
+        why = f"This server does not serve {known.id} (now: another server runs it, or its dataset is gone):"
     return SessionScenario(
         known,
         f"{why} its candidate can investigate only on a server running it. Hints, ground truth and"

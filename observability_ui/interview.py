@@ -40,6 +40,7 @@ from observability_ui import protection
 from observability_ui.day import Day
 from observability_ui.request_context import dataset
 from observability_ui.views.page import render
+from obsim.dataset.schema import MANIFEST_NAME
 from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
 from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
@@ -73,12 +74,11 @@ class Served:
 
 
 def served() -> Mapping[str, Served]:
-    """The scenarios this server runs interviews on now, by id (on an interview day, every one whose
-    dataset is ready)."""
+    """The scenarios this server runs interviews on now, by id: those whose dataset is there (on an
+    interview day, every one whose dataset is ready)."""
     day = the_day()
-    if day is not None:
-        for scenario_id in day.scenarios:
-            find_served(scenario_id)
+    for scenario_id in [*current_app.extensions[SERVED], *(day.scenarios if day is not None else ())]:
+        find_served(scenario_id)
     return current_app.extensions[SERVED]
 
 
@@ -88,8 +88,12 @@ def the_day() -> Day | None:
 
 
 def find_served(scenario_id: str) -> Served | None:
-    """The scenario if this server runs it: on an interview day, as soon as its dataset is ready."""
+    """The scenario if this server runs it: on an interview day, as soon as its dataset is ready; no
+    longer once its dataset is gone (``obsim cache prune`` or ``clear`` while serving)."""
     known: dict[str, Served] = current_app.extensions[SERVED]
+    here = known.get(scenario_id)
+    if here is not None and not (here.dataset / MANIFEST_NAME).is_file():
+        known.pop(scenario_id, None)
     if scenario_id not in known and (day := the_day()) is not None:
         ready = day.dataset(scenario_id)
         if ready is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -136,7 +137,7 @@ def test_two_servers_on_one_database_show_each_session_with_its_own_scenario(tmp
 
     # Bob's session on the connection-leak server: cron-storm's hints, evidence and rubric, said so
     shown = page(leak_console, f"/interviewer/sessions/{bob}")
-    assert shows(shown, CRON.title) and f"does not serve {CRON.id}" in shown
+    assert shows(shown, CRON.title) and f"does not serve {CRON.id} (now" in shown
     assert all(shows(shown, hint.text) for hint in CRON.hints)
     assert not any(shows(shown, hint.text) for hint in LEAK.hints)
     assert f"evidence seen 0/{len(CRON.ground_truth.evidence)}" in shown
@@ -423,3 +424,21 @@ def test_metric_arrays_are_kept_per_dataset_within_a_memory_budget(tmp_path, int
     assert again is not ada_cache and held_bytes(again) == 0
     assert pool_size("Ada") == POOL_SIZE[LEAK.id]  # read again from her own dataset
     assert pool_size("Bob") == POOL_SIZE[CRON.id] and pool_size("Cy") == POOL_SIZE[REDIS.id]
+
+
+def test_a_dataset_gone_while_served_is_said_so_and_the_record_stays(tmp_path, interviews, token):
+    app = server(tmp_path, interviews, LEAK)
+    console = console_of(app, token)
+    ada = joined(app, new_session(console, "Ada", LEAK))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    assert ada.get("/api/dataset").status_code == 200
+    shutil.rmtree(tmp_path / LEAK.id)  # the cache pruned under the server
+
+    refused = ada.get("/api/dataset")
+    assert refused.status_code == 403 and "interview link" in refused.json["error"]
+    shown = page(console, f"/interviewer/sessions/{ada_id}")
+    assert f"does not serve {LEAK.id} (now" in shown and "/api/dataset" in shown
+    assert "not served by this server" in group_of(page(console, "/interviewer/"), LEAK.id)
+    assert all(shows(shown, hint.text) for hint in LEAK.hints)  # still its own scenario's
+    assert console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").json["scenario"]["id"] == LEAK.id
