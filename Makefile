@@ -15,7 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/obsim run
+	$(BIN)/obsim run cron-storm
 
 test: $(STAMP)
 	bash scripts/install-test-tools.sh

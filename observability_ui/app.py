@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import console, interview, openapi, params, views
+from observability_ui import console, interview, openapi, params, request_context, views
+from observability_ui.day import Day
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
-from observability_ui.query.promql_store import MetricCache, MetricStore
-from observability_ui.request_context import METRIC_CACHE, UiError, close_dataset
+from observability_ui.query.promql_store import MetricCaches, MetricStore
+from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
 from obsim.dataset.reader import Dataset
 from obsim.interview.store import InterviewStore
@@ -36,6 +38,9 @@ def create_app(
     interviews: InterviewStore | None = None,
     incident: Scenario | None = None,
     public_url: str | None = None,
+    more_incidents: Sequence[interview.Served] = (),
+    day: Day | None = None,
+    metric_memory_mb: int = DEFAULT_METRIC_MEMORY_MB,
 ) -> Flask:
     """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
 
@@ -43,28 +48,38 @@ def create_app(
     candidate opens does not wait for it (a server does this; a test app need not).  With
     ``interviews`` (and the ``incident`` being run) the platform becomes an interview: candidates
     need their link, everything they do is recorded, and the interviewer's console is served; its
-    links are built on ``public_url``, where candidates reach the server.
+    links are built on ``public_url``, where candidates reach the server.  ``more_incidents`` are
+    further scenarios the same interview server runs, each over its own dataset: a candidate's
+    requests read their own session's; on an interview ``day`` also every scenario whose dataset
+    becomes ready.  The metric arrays read are kept per dataset, past ``metric_memory_mb`` only the
+    most recently used datasets'.
     """
-    with Dataset.open(dataset_dir):  # refuse a broken dataset at start-up, not on first request
-        pass
+    served = [interview.Served(incident, dataset_dir)] if incident is not None else []
+    served += more_incidents
+    for directory in {dataset_dir, *(s.dataset for s in served)}:
+        with Dataset.open(directory):  # refuse a broken dataset at start-up, not on first request
+            pass
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["OBSIM_DATASET"] = str(dataset_dir)
     app.config["OBSIM_BRIEF"] = brief.strip()
-    app.extensions[METRIC_CACHE] = MetricCache()
+    app.extensions[METRIC_CACHE] = MetricCaches(metric_memory_mb * 1_000_000)
     if preload:
-        threading.Thread(target=_preload_metrics, args=(app,), name="preload-metrics", daemon=True).start()
+        for directory in {dataset_dir, *(s.dataset for s in served)}:
+            threading.Thread(
+                target=_preload_metrics, args=(app, directory), name="preload-metrics", daemon=True
+            ).start()
 
     for blueprint in views.BLUEPRINTS:
         app.register_blueprint(blueprint)
     if interviews is not None:
-        if incident is None or incident.ground_truth is None:
-            raise ValueError("an interview needs the faulty scenario it runs")
+        if not served or any(s.scenario.ground_truth is None for s in served):
+            raise ValueError("an interview needs the faulty scenarios it runs")
         if public_url is None:
             raise ValueError("an interview needs the public URL its links are built on")
         app.register_blueprint(interview.bp)
         app.register_blueprint(console.bp)
-        interview.install(app, interviews, incident, public_url)
+        interview.install(app, interviews, {s.scenario.id: s for s in served}, public_url, day)
     # After the interview's own check: a request without the candidate's link is refused for that.
     app.before_request(_read_query)
 
@@ -74,7 +89,7 @@ def create_app(
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"brief": app.config["OBSIM_BRIEF"], "presets": PRESETS, "format_utc": format_utc}
+        return {"brief": request_context.brief(), "presets": PRESETS, "format_utc": format_utc}
 
     @app.errorhandler(UiError)
     def _ui_error(error: UiError) -> Any:
@@ -145,7 +160,8 @@ def _error_page(message: str) -> str:
     return render_template("error.html", message=message, reset_url=url_for(endpoint, **arguments))
 
 
-def _preload_metrics(app: Flask) -> None:
-    with Dataset.open(app.config["OBSIM_DATASET"]) as dataset:
-        store = MetricStore(dataset, app.extensions[METRIC_CACHE])
+def _preload_metrics(app: Flask, directory: Path) -> None:
+    with Dataset.open(directory) as dataset:
+        store = MetricStore(dataset, app.extensions[METRIC_CACHE].get(str(directory)))
         store.arrays(meta for name in store.metric_names() for meta in store.series(name))
+    app.extensions[METRIC_CACHE].trim()

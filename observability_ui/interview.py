@@ -16,6 +16,9 @@ the time.  Refused requests are not recorded, so nothing before the start counts
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -34,8 +37,10 @@ from flask import (
 from pydantic import ValidationError
 
 from observability_ui import protection
+from observability_ui.day import Day
 from observability_ui.request_context import dataset
 from observability_ui.views.page import render
+from obsim.dataset.schema import MANIFEST_NAME
 from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
 from obsim.interview.timeline import describe, is_request
 from obsim.scenario import Scenario, View
@@ -45,7 +50,8 @@ from obsim.scoring.evidence import evidence_seen, view_of
 bp = Blueprint("interview", __name__)
 
 STORE = "obsim_interviews"
-SCENARIO = "obsim_scenario"
+SERVED = "obsim_served_scenarios"
+DAY = "obsim_interview_day"
 #: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
 DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
 MAX_EVIDENCE_CHOICES = 40
@@ -58,16 +64,63 @@ def store() -> InterviewStore | None:
     return current_app.extensions.get(STORE)
 
 
+@dataclass(frozen=True)
+class Served:
+    """A scenario this server runs interviews on, and the dataset its candidates investigate."""
+
+    scenario: Scenario
+    dataset: Path
+
+
+def served() -> Mapping[str, Served]:
+    """The scenarios this server runs interviews on now, by id: those whose dataset is there (on an
+    interview day, every one whose dataset is ready)."""
+    day = the_day()
+    for scenario_id in [*current_app.extensions[SERVED], *(day.scenarios if day is not None else ())]:
+        find_served(scenario_id)
+    return current_app.extensions[SERVED]
+
+
+def the_day() -> Day | None:
+    """The interview day this server runs, if it runs one (``obsim run`` without a scenario)."""
+    return current_app.extensions.get(DAY)
+
+
+def find_served(scenario_id: str) -> Served | None:
+    """The scenario if this server runs it: on an interview day, as soon as its dataset is ready; no
+    longer once its dataset is gone (``obsim cache prune`` or ``clear`` while serving)."""
+    known: dict[str, Served] = current_app.extensions[SERVED]
+    here = known.get(scenario_id)
+    if here is not None and not (here.dataset / MANIFEST_NAME).is_file():
+        known.pop(scenario_id, None)
+    if scenario_id not in known and (day := the_day()) is not None:
+        ready = day.dataset(scenario_id)
+        if ready is not None:
+            known.setdefault(scenario_id, Served(day.scenarios[scenario_id], ready))
+    return known.get(scenario_id)
+
+
 def scenario() -> Scenario:
-    return current_app.extensions[SCENARIO]
+    """The scenario of this request's candidate: each candidate investigates their own session's."""
+    return current_app.extensions[SERVED][g.interview.scenario_id].scenario
 
 
-def install(app: Flask, interviews: InterviewStore, incident: Scenario, public_url: str) -> None:
+def install(
+    app: Flask,
+    interviews: InterviewStore,
+    incidents: Mapping[str, Served],
+    public_url: str,
+    day: Day | None = None,
+) -> None:
     """Require a candidate link and a running clock on every candidate page, refuse cross-site and
-    oversized writes, and record what each candidate does; ``public_url`` is where candidates reach
-    the server (their links are built on it)."""
+    oversized writes, and record what each candidate does; ``incidents`` are the scenarios served
+    (a candidate's requests read their session's dataset), and on an interview ``day`` those whose
+    dataset becomes ready; ``public_url`` is where candidates reach the server (their links are
+    built on it)."""
     app.extensions[STORE] = interviews
-    app.extensions[SCENARIO] = incident
+    app.extensions[SERVED] = dict(incidents)
+    if day is not None:
+        app.extensions[DAY] = day
     protection.install(app, public_url)
     app.before_request(_require_candidate)
     app.after_request(_record)
@@ -79,13 +132,21 @@ def _require_candidate() -> Response | None:
         return None
     token = request.cookies.get(protection.cookie_name("candidate"), "")
     interview = store().session_for_link(token) if token else None
-    if interview is None or interview.scenario_id != scenario().id:
+    incident = find_served(interview.scenario_id) if interview is not None else None
+    if interview is None or incident is None:
         return _refused("Open the interview link your interviewer sent you.")
     refusal = interview.refusal()
     if refusal is not None:
         return _refused(refusal, interview.clock())
     g.interview = interview
+    _read_from(incident)
     return None
+
+
+def _read_from(incident: Served) -> None:
+    """This request reads ``incident``'s dataset and shows its brief (see :mod:`request_context`)."""
+    g.dataset_dir = incident.dataset
+    g.brief = incident.scenario.brief.strip()
 
 
 def _refused(message: str, clock: Clock | None = None) -> Response:
@@ -135,7 +196,7 @@ def _interview_context() -> dict[str, Any]:
 
 def _linked(token: str) -> InterviewSession:
     found = store().session_for_link(token) if store() is not None else None
-    if found is None or found.scenario_id != scenario().id:
+    if found is None or find_served(found.scenario_id) is None:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
     return found
 
@@ -156,6 +217,7 @@ def join_page(token: str) -> str:
 def join(token: str) -> Response:
     """The start page's button: remember the link in this browser and open the platform."""
     found = _linked(token)
+    _read_from(current_app.extensions[SERVED][found.scenario_id])
     identity = {key: dataset().manifest.get(key) for key in DATASET_IDENTITY}
     store().record(found.id, "join", {"dataset": identity})
     response = redirect("/", code=303)

@@ -702,6 +702,7 @@ PAGES: dict[str, list[Schema]] = {
     "traces.trace": RANGE_PARAMETERS,
     "database.page": SESSION_PARAMETERS,
     "jobs.page": RUN_PARAMETERS,
+    "alerts.page": RANGE_PARAMETERS,
     "code.browse": [
         _query(
             "line",

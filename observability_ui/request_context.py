@@ -7,24 +7,57 @@ from flask import current_app, g, request
 
 from observability_ui.errors import UiError
 from observability_ui.query import budget
+from observability_ui.query.promql_store import MetricCache, MetricCaches
 from observability_ui.timerange import TimeRange, TimeRangeError, resolve, resolve_instant
 from obsim.dataset.reader import Dataset
 
-__all__ = ["METRIC_CACHE", "UiError", "close_dataset", "dataset", "instant", "time_range"]
+__all__ = [
+    "METRIC_CACHE",
+    "UiError",
+    "brief",
+    "close_dataset",
+    "dataset",
+    "dataset_dir",
+    "instant",
+    "metric_cache",
+    "time_range",
+]
 
-METRIC_CACHE = "obsim_metric_cache"  # app.extensions key: what has been read of the metrics, shared
+#: app.extensions key: what has been read of each dataset's metrics (:class:`MetricCaches`, by
+#: dataset directory), shared by every request (and candidate) reading that dataset
+METRIC_CACHE = "obsim_metric_cache"
+#: megabytes of metric arrays kept across datasets before the least recently used datasets' are
+#: dropped (a server for a day over every scenario must not hold them all); ``--metric-memory-mb``
+DEFAULT_METRIC_MEMORY_MB = 1024
 QUERY_BUDGET = "OBSIM_QUERY_BUDGET_S"  # app.config key: seconds a request's queries may take
 
 
+def dataset_dir() -> str:
+    """The dataset this request reads: its candidate's session's (``g.dataset_dir``, set by the
+    interview for a server running several scenarios), else the one the app was started on."""
+    return str(g.get("dataset_dir") or current_app.config["OBSIM_DATASET"])
+
+
+def brief() -> str:
+    """The incident brief shown with this request's dataset."""
+    return str(g.get("brief") or current_app.config["OBSIM_BRIEF"])
+
+
+def metric_cache() -> MetricCache:
+    """What has been read of this request's dataset's metrics: one cache per dataset, never mixed."""
+    caches: MetricCaches = current_app.extensions[METRIC_CACHE]
+    return caches.get(dataset_dir())
+
+
 def dataset() -> Dataset:
-    """The dataset, opened once per request (SQLite connections belong to one thread); a live
-    recording is thereby reread, manifest and all, on every request.
+    """This request's dataset (:func:`dataset_dir`), opened once per request (SQLite connections
+    belong to one thread); a live recording is thereby reread, manifest and all, on every request.
 
     Opening it starts the request's query budget: every query a view runs goes through this
     connection, so from here its statements are cut at the deadline and the engines' loops check it.
     """
     if "dataset" not in g:
-        opened = Dataset.open(current_app.config["OBSIM_DATASET"])
+        opened = Dataset.open(dataset_dir())
         spending = budget.QueryBudget(current_app.config.get(QUERY_BUDGET, budget.QUERY_BUDGET_S))
         spending.watch(opened.connection)
         g.budget_token = budget.activate(spending)
@@ -33,10 +66,13 @@ def dataset() -> Dataset:
 
 
 def close_dataset() -> None:
+    """End the request's dataset use; metric arrays it read may have taken the caches past their
+    memory budget, so they are trimmed now, when this request's arrays count too."""
     opened = g.pop("dataset", None)
     if opened is not None:
         budget.deactivate(g.pop("budget_token"))
         opened.close()
+        current_app.extensions[METRIC_CACHE].trim()
 
 
 def time_range(default: str = "now-1h") -> TimeRange:

@@ -28,6 +28,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import run_simple
 
 from observability_ui.app import create_app
+from observability_ui.day import Day
+from observability_ui.interview import Served
+from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB
+from obsim import scenario as scenarios
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
 
@@ -47,6 +51,9 @@ class Platform:
     db_url: str | None = None  # the interviews database: serve an interview on ``incident``
     behind_proxy: bool = False
     public_url: str | None = None  # where candidates reach the server: links are built on it
+    more_incidents: tuple[Served, ...] = ()  # further scenarios the interview runs, each its dataset
+    day: bool = False  # an interview day: also every library scenario as soon as its dataset is ready
+    metric_memory_mb: int = DEFAULT_METRIC_MEMORY_MB  # metric arrays kept across datasets
 
 
 def build(platform: Platform) -> Flask:
@@ -59,6 +66,9 @@ def build(platform: Platform) -> Flask:
         interviews=interviews,
         incident=platform.incident,
         public_url=platform.public_url,
+        more_incidents=platform.more_incidents,
+        day=Day(scenarios.load_all()) if platform.day else None,
+        metric_memory_mb=platform.metric_memory_mb,
     )
     if platform.behind_proxy:
         trust_proxy(app)

@@ -16,6 +16,7 @@ from obsim.live import cli as live_cli
 from obsim.scenario import ScenarioError
 
 if TYPE_CHECKING:
+    from observability_ui.interview import Served
     from obsim.interview.store import InterviewStore
 
 
@@ -125,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     from simulator import cache
     from simulator.generate import generate
 
+    if args.scenario is None:
+        return _run_day(args)
     loaded = _resolve_scenario(args.scenario)
     if not cache.is_cached(loaded, args.seed):
         print(
@@ -137,15 +140,60 @@ def _run(args: argparse.Namespace) -> int:
     return _serve_dataset(result.path, loaded.brief, args, loaded)
 
 
+def _run_day(args: argparse.Namespace) -> int:
+    """An interview day: serve every faulty scenario whose dataset is ready (the default one is
+    generated first when none is); the console prepares the others in the background."""
+    from observability_ui.interview import Served
+    from simulator import cache
+    from simulator.generate import generate
+
+    if args.seed is not None:
+        raise ScenarioError("--seed goes with a scenario: an interview day serves each at its default seed")
+    day = [s for s in scenarios.load_all() if s.ground_truth is not None]
+    ready = [s for s in day if cache.is_cached(s)]
+    if not ready:
+        first = scenarios.load(scenarios.DEFAULT_SCENARIO)
+        print(f"no scenario is ready: generating {first.id} first (a few minutes)", flush=True)
+        ready = [first]
+    served = [Served(s, generate(s).path) for s in ready]
+    for incident in day:
+        state = "ready" if incident in ready else "not ready: prepare it from the console"
+        print(f"  {incident.id:18} {state}")
+    first, *more = served
+    return _serve_dataset(first.dataset, first.scenario.brief, args, first.scenario, tuple(more), day=True)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    target = Path(args.target)
+    if len(args.target) > 1:
+        return _serve_several(args)
+    target = Path(args.target[0])
     if target.is_dir():
         return _serve_dataset(target, args.brief or _recorded_scenario_brief(target), args)
     from simulator.generate import generate
 
-    loaded = _resolve_scenario(args.target)
+    loaded = _resolve_scenario(args.target[0])
     result = generate(loaded, seed=args.seed)
     return _serve_dataset(result.path, loaded.brief, args, loaded)
+
+
+def _serve_several(args: argparse.Namespace) -> int:
+    """One interview server over several prepared datasets, each of another faulty scenario."""
+    from observability_ui.interview import Served
+
+    served: dict[str, Served] = {}
+    for target in map(Path, args.target):
+        if not target.is_dir():
+            raise ScenarioError(f"{target}: several targets must all be dataset directories")
+        with Dataset.open(target) as dataset:
+            scenario_id = dataset.manifest.get("scenario")
+        if not isinstance(scenario_id, str) or scenario_id not in scenarios.available():
+            raise ScenarioError(f"{target}: not the dataset of a scenario in this checkout")
+        incident = scenarios.load(scenario_id)
+        if incident.ground_truth is None or scenario_id in served:
+            raise ScenarioError(f"{target}: {scenario_id} is a control scenario or given twice")
+        served[scenario_id] = Served(incident, target)
+    first, *more = served.values()
+    return _serve_dataset(first.dataset, first.scenario.brief, args, first.scenario, tuple(more))
 
 
 def _recorded_scenario_brief(path: Path) -> str:
@@ -162,20 +210,28 @@ def _recorded_scenario_brief(path: Path) -> str:
 
 
 def _serve_dataset(
-    path: Path, brief: str, args: argparse.Namespace, incident: scenarios.Scenario | None = None
+    path: Path,
+    brief: str,
+    args: argparse.Namespace,
+    incident: scenarios.Scenario | None = None,
+    more: tuple[Served, ...] = (),
+    day: bool = False,
 ) -> int:
-    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console.
+    """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console
+    (over several, or a ``day``, candidates' sessions are made in the console).
 
     Tables, the interviewer's token and this launch's session are made here, once, before any
     worker process starts; the workers then only open the same database.
     """
+    from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB
     from observability_ui.serving import Platform, serve
 
+    memory_mb = args.metric_memory_mb or DEFAULT_METRIC_MEMORY_MB
     with Dataset.open(path):  # refuse a broken dataset here, not in every worker
         pass
     base = args.public_url or _bound_url(args.host, args.port)
     if incident is None or incident.ground_truth is None:
-        platform = Platform(path, brief, behind_proxy=args.behind_proxy)
+        platform = Platform(path, brief, behind_proxy=args.behind_proxy, metric_memory_mb=memory_mb)
         print(f"\nobservability platform (open, no interview): {base}/")
     else:
         from obsim.interview.store import InterviewStore
@@ -183,14 +239,25 @@ def _serve_dataset(
         url = args.db or _default_interviews_url()
         interviews = InterviewStore(url)
         token = interviews.interviewer_token(reset=args.new_interviewer_token)
-        _, link = interviews.create_session(
-            args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
-        )
+        if more or day:
+            print(f"\nscenarios served: {1 + len(more)}; create each candidate's session in the console")
+        else:
+            _, link = interviews.create_session(
+                args.candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
+            )
+            print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
         interviews.engine.dispose()  # no connection of this process is inherited by a worker
         platform = Platform(
-            path, brief, incident=incident, db_url=url, behind_proxy=args.behind_proxy, public_url=base
+            path,
+            brief,
+            incident=incident,
+            db_url=url,
+            behind_proxy=args.behind_proxy,
+            public_url=base,
+            more_incidents=more,
+            day=day,
+            metric_memory_mb=memory_mb,
         )
-        print(f"\ncandidate link ({args.candidate}): {base}/join/{link}")
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")
             print("  (keep this link: it is shown only now; --new-interviewer-token replaces it)")
@@ -258,9 +325,15 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
     session = interviews.get(args.session)
     if session is None:
         raise ScenarioError(f"no interview session {args.session}")
-    text = scorecard.render(
-        scorecard.build(interviews, scenarios.load(session.scenario_id), session.id), args.format
-    )
+    try:
+        own: scenarios.Scenario | None = scenarios.load(session.scenario_id)
+    except ScenarioError as error:  # its record and scores stay readable without the scenario
+        print(
+            f"obsim: warning: {error}: the scorecard has no figures, hint texts or checklist levels",
+            file=sys.stderr,
+        )
+        own = None
+    text = scorecard.render(scorecard.build(interviews, own, session.id), args.format)
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -271,25 +344,29 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
 def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
     from obsim.interview import scorecard
 
-    rows = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
+    groups = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(groups, indent=2))
         return
-    print(
-        "| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |"
-    )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        auto = (
-            "—" if r["automatic_total"] is None else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
-        )
-        rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
+    for group in groups:
+        print(f"\n{scorecard.dataset_label(group['dataset'])}\n")
         print(
-            f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "
-            f"| {scorecard.minutes(r['time_to_first_relevant_signal_s'])} | {r['evidence_seen']}/{r['evidence_total']} "
-            f"| {scorecard.minutes(r['time_on_decoys_s'])} | {r['queries']} | {r['hints_used']} "
-            f"| {scorecard.minutes(r['time_to_submission_s'])} |"
+            "| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |"
         )
+        print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        for r in group["rows"]:
+            auto = (
+                "—"
+                if r["automatic_total"] is None
+                else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
+            )
+            rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
+            print(
+                f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "
+                f"| {scorecard.minutes(r['time_to_first_relevant_signal_s'])} | {r['evidence_seen']}/{r['evidence_total']} "
+                f"| {scorecard.minutes(r['time_on_decoys_s'])} | {r['queries']} | {r['hints_used']} "
+                f"| {scorecard.minutes(r['time_to_submission_s'])} |"
+            )
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -370,6 +447,12 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
         help="trust one reverse proxy's X-Forwarded-For/-Proto/-Host (TLS there: Secure cookies)",
     )
     parser.add_argument(
+        "--metric-memory-mb",
+        type=_positive,
+        help="metric arrays kept in memory across datasets, in MB (default about a GB): past it, the least"
+        " recently used datasets' are dropped and read again when asked for",
+    )
+    parser.add_argument(
         "--public-url",
         type=_public_url,
         help="where candidates reach the server, e.g. https://interviews.example.com: the links printed"
@@ -422,15 +505,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_generate)
 
     run = sub.add_parser(
-        "run", help="generate a scenario (if not cached) and serve the observability platform"
+        "run",
+        help="generate a scenario (if not cached) and serve it; without one, an interview day over every"
+        " scenario whose dataset is ready",
     )
-    run.add_argument("scenario", nargs="?", default=scenarios.DEFAULT_SCENARIO)
+    run.add_argument("scenario", nargs="?", help="scenario id or path to a scenario.toml (default: the day)")
     run.add_argument("--seed", type=int)
     _server_options(run)
     run.set_defaults(func=_run)
 
     serve = sub.add_parser("serve", help="serve the observability platform over a dataset or a scenario")
-    serve.add_argument("target", help="a dataset directory, or a scenario id (generated if not cached)")
+    serve.add_argument(
+        "target",
+        nargs="+",
+        help="a dataset directory, or a scenario id (generated if not cached); several dataset"
+        " directories of different scenarios: one interview server for them all",
+    )
     serve.add_argument("--seed", type=int)
     serve.add_argument(
         "--brief",

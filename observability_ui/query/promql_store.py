@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,46 @@ class MetricCache:
             if self.recording is None or self.recording[0] != extent:
                 self.recording = (extent, MetricCache())
             return self.recording[1]
+
+
+def held_bytes(cache: MetricCache) -> int:
+    """The bytes of the sample arrays ``cache`` holds (a timeline shared by many series counted once)."""
+    arrays = {id(a): a for s in list(cache.samples.values()) for a in (s.timestamps, s.values)}
+    arrays |= {id(a): a for a in list(cache.timelines.values())}
+    return sum(array.nbytes for array in arrays.values())
+
+
+class MetricCaches:
+    """One :class:`MetricCache` per dataset, for a server reading several (an interview day), within a
+    memory budget: :meth:`trim`, run after each request that read metrics, drops the least recently
+    used datasets' caches (never the most recent one) until what is held fits ``budget_bytes``; a
+    dropped dataset is read again from SQLite when asked for.  A request already holding a dropped
+    cache keeps it to its end; the memory goes when nothing holds it."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._caches: OrderedDict[str, MetricCache] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> MetricCache:
+        """The cache of the dataset at ``key``, made the most recently used."""
+        with self._lock:
+            cache = self._caches.pop(key, None) or MetricCache()
+            self._caches[key] = cache
+            return cache
+
+    def trim(self) -> None:
+        """Drop the least recently used caches until the rest fit the budget (the newest always stays)."""
+        with self._lock:
+            if len(self._caches) < 2:
+                return
+            sizes = {key: held_bytes(cache) for key, cache in self._caches.items()}
+            total = sum(sizes.values())
+            for key in list(self._caches)[:-1]:  # oldest first
+                if total <= self.budget_bytes:
+                    break
+                total -= sizes[key]
+                del self._caches[key]
 
 
 class MetricStore:

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, url_for
 
 from observability_ui import alerts, charts
 from observability_ui.query.promql_model import format_labels
-from observability_ui.request_context import dataset, time_range
+from observability_ui.request_context import dataset, dataset_dir, time_range
 from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.code import code_link
 from observability_ui.views.metrics_common import store
@@ -32,7 +32,7 @@ def histories() -> list[alerts.RuleHistory]:
     window = dataset().window()
     step = min((rule.interval for rule in rules), default=alerts.DEFAULT_INTERVAL_S)
     # The rules as loaded are part of the key: an edited rule file is evaluated afresh.
-    key = (current_app.config["OBSIM_DATASET"], window[0], math.floor(window[1] / step), repr(rules))
+    key = (dataset_dir(), window[0], math.floor(window[1] / step), repr(rules))
     cache = current_app.extensions.setdefault(ALERT_CACHE, alerts.AlertCache())
     return cache.histories(key, lambda: [alerts.evaluate(rule, store(), window) for rule in rules])
 

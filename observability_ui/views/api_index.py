@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from observability_ui import openapi
-from observability_ui.request_context import dataset
+from observability_ui.request_context import brief, dataset
 from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.page import range_json
 
@@ -21,4 +21,4 @@ def document() -> dict:
 def describe() -> dict:
     start, end = dataset().window()
     window = TimeRange(start, end, iso(start), iso(end))
-    return {"window": range_json(window), "brief": current_app.config["OBSIM_BRIEF"]}
+    return {"window": range_json(window), "brief": brief()}

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 
 from observability_ui.query import promql
 from observability_ui.query.promql_model import METRIC_NAME, format_labels, without_name
-from observability_ui.request_context import METRIC_CACHE, UiError, dataset
+from observability_ui.request_context import UiError, dataset, metric_cache
 from observability_ui.timerange import TimeRange
 
 SCRAPE_INTERVAL_S = 15.0
 
 
 def store() -> promql.MetricStore:
-    """This request's store over the app-wide cache of what has been read of the metrics."""
+    """This request's store over the shared cache of what has been read of its dataset's metrics."""
     if "metric_store" not in g:
-        g.metric_store = promql.MetricStore(dataset(), current_app.extensions[METRIC_CACHE])
+        g.metric_store = promql.MetricStore(dataset(), metric_cache())
     return g.metric_store
 
 

@@ -39,8 +39,11 @@ def _iso(moment: datetime | None) -> str | None:
     return as_utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z") if moment is not None else None
 
 
-def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[str, Any]:
-    """The scorecard of one session as a JSON-ready document (KeyError for an unknown session)."""
+def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> dict[str, Any]:
+    """The scorecard of one session, on its own ``scenario``, as a JSON-ready document (KeyError
+    for an unknown session).  Without the scenario (one this checkout does not have) the record,
+    submission and both scores stay readable; what only the scenario knows is left out: figures,
+    hint texts, the checklist's levels."""
     interview = store.get(session_id)
     if interview is None:
         raise KeyError(session_id)
@@ -49,17 +52,18 @@ def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[st
     latest = submissions[-1] if submissions else None
     joined = next((e for e in events if e.kind == "join"), None)
     hint_times = {e.detail.get("index"): e.wall_time for e in events if e.kind == "hint"}
+    hints = scenario.hints if scenario else ()
     return {
         "format": FORMAT,
         "generated_at": _iso(datetime.now(UTC)),
         "session": interview.id,
         "candidate": interview.candidate,
         "scenario": {
-            "id": scenario.id,
-            "title": scenario.title,
-            "version": scenario.version,
-            "difficulty": scenario.difficulty,
-            "time_limit_minutes": scenario.time_limit_minutes,
+            "id": interview.scenario_id,
+            "title": scenario.title if scenario else None,
+            "version": scenario.version if scenario else None,
+            "difficulty": scenario.difficulty if scenario else None,
+            "time_limit_minutes": scenario.time_limit_minutes if scenario else None,
         },
         "seed": interview.seed,
         "dataset": joined.detail.get("dataset") if joined is not None else None,
@@ -71,21 +75,25 @@ def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[st
             "extended_s": interview.extended_s,  # time the interviewer added to the limit
             "grace_s": interview.grace_s,
         },
-        "figures": investigation_figures(scenario, interview, events),
+        "figures": investigation_figures(scenario, interview, events) if scenario else None,
         "automatic": _automatic(latest, len(submissions)),
         "interviewer": _interviewer(store, scenario, session_id),
         "submission": latest.body if latest is not None else None,
         "hints": [
-            {"index": index, "text": scenario.hints[index].text, "released_at": _iso(hint_times.get(index))}
+            {
+                "index": index,
+                "text": hints[index].text if index < len(hints) else None,
+                "released_at": _iso(hint_times.get(index)),
+            }
             for index in store.released_hints(session_id)
-            if index < len(scenario.hints)
+            if scenario is None or index < len(hints)
         ],
         "timeline": [
             {
                 "wall_time": _iso(event.wall_time),
                 "sim_time": _iso(datetime.fromtimestamp(event.sim_time, UTC)) if event.sim_time else None,
                 "kind": event.kind,
-                "description": describe(event, scenario.hints),
+                "description": describe(event, hints),
             }
             for event in events
         ],
@@ -104,18 +112,18 @@ def _automatic(latest: Any, count: int) -> dict[str, Any] | None:
     }
 
 
-def _interviewer(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[str, Any] | None:
+def _interviewer(store: InterviewStore, scenario: Scenario | None, session_id: str) -> dict[str, Any] | None:
     stored = store.rubric(session_id)
     if stored is None:
         return None
     rubric = RubricScore.model_validate(stored.body)
-    levels = checklist(scenario)
+    levels = checklist(scenario) if scenario else dict.fromkeys(rubric.checklist)
     return {
         "source": "interviewer: rubric scored by a person",
         "scored_at": _iso(stored.scored_at),
         "total": rubric.total(),
         "level": rubric.level,
-        "suggested_level": suggested_level(scenario, rubric.checklist),
+        "suggested_level": suggested_level(scenario, rubric.checklist) if scenario else None,
         "ratings": [
             {
                 "dimension": name,
@@ -146,14 +154,19 @@ def render(card: dict[str, Any], fmt: str) -> str:
 
 
 def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]]:
-    """One row per session of this scenario: both scores side by side with the derived figures."""
-    rows = []
+    """The sessions of this scenario side by side, both scores with the derived figures: one group
+    per dataset their candidates saw (scenario version, seed and code), since candidates who looked
+    at different data are not comparable; sessions never joined form a group of their own."""
+    groups: dict[str | None, dict[str, Any]] = {}
     for interview in store.sessions():
         if interview.scenario_id != scenario.id:
             continue
         card = build(store, scenario, interview.id)
         automatic, rubric = card["automatic"], card["interviewer"]
-        rows.append(
+        seen = card["dataset"] or {}
+        key = seen.get("cache_key") or seen.get("code_hash")
+        group = groups.setdefault(key, {"dataset": card["dataset"], "rows": []})
+        group["rows"].append(
             {
                 "session": interview.id,
                 "candidate": interview.candidate,
@@ -164,7 +177,17 @@ def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]
                 **card["figures"],
             }
         )
-    return rows
+    return list(groups.values())
+
+
+def dataset_label(seen: dict[str, Any] | None) -> str:
+    """Which data a comparison group's candidates investigated, in words."""
+    if seen is None:
+        return "not joined yet (no dataset seen)"
+    return (
+        f"dataset: {seen.get('scenario')} v{seen.get('scenario_version')}, seed {seen.get('seed')},"
+        f" code {seen.get('code_hash')}"
+    )
 
 
 def minutes(seconds: float | None) -> str:

@@ -1,0 +1,86 @@
+"""An interview day: one server for every faulty scenario of the library, each served as soon as its
+dataset is ready, the others prepared in the background from the console.
+
+A scenario is ready when its dataset (default seed, this code) is in the cache: the same test as
+``obsim list``.  The cache path of each scenario is computed once per process (hashing the code
+reads every source file), so looking a scenario up on a request costs one ``stat``.  A dataset that
+another process finished (``obsim generate --all``, another gunicorn worker's preparation) is found
+by that same look-up, so every worker starts serving it on its next request.
+
+A preparation runs ``simulator.generate`` (a subprocess) on a thread of this process: the server
+keeps answering meanwhile, and the console shows how long each preparation has run and how it
+ended.  Preparations are kept in this process only: under several workers, the console answered by
+another worker shows the scenario as not ready until the dataset is published.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from obsim.dataset.schema import MANIFEST_NAME
+from obsim.scenario import Scenario
+
+
+@dataclass
+class Preparation:
+    """One background generation: when it started, and when and how it ended."""
+
+    started: float
+    finished: float | None = None
+    error: str | None = None
+
+    def seconds(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+
+class Day:
+    """The scenarios of an interview day, where each one's dataset is or will be, and what is being
+    prepared."""
+
+    def __init__(self, incidents: Sequence[Scenario]) -> None:
+        from simulator import cache
+
+        self.scenarios = {
+            incident.id: incident for incident in incidents if incident.ground_truth is not None
+        }
+        root = cache.cache_root()
+        self._paths = {
+            incident.id: root / cache.dataset_key(incident, incident.default_seed, None)
+            for incident in self.scenarios.values()
+        }
+        self._lock = threading.Lock()
+        self.preparations: dict[str, Preparation] = {}
+
+    def dataset(self, scenario_id: str) -> Path | None:
+        """The scenario's dataset when it is ready, else None."""
+        path = self._paths.get(scenario_id)
+        return path if path is not None and (path / MANIFEST_NAME).is_file() else None
+
+    def prepare(self, scenario_id: str) -> bool:
+        """Start generating the scenario's dataset in the background; False when it is already
+        ready or under way in this process."""
+        with self._lock:
+            under_way = self.preparations.get(scenario_id)
+            if self.dataset(scenario_id) is not None or (
+                under_way is not None and under_way.finished is None
+            ):
+                return False
+            self.preparations[scenario_id] = Preparation(time.time())
+        threading.Thread(
+            target=self._generate, args=(scenario_id,), name=f"prepare-{scenario_id}", daemon=True
+        ).start()
+        return True
+
+    def _generate(self, scenario_id: str) -> None:
+        from simulator.generate import generate
+
+        preparation = self.preparations[scenario_id]
+        try:
+            generate(self.scenarios[scenario_id], quiet=True)
+        except Exception as error:  # shown in the console: never left "preparing" for ever
+            preparation.error = str(error) or type(error).__name__
+        preparation.finished = time.time()
