@@ -18,12 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
 
 from observability_ui import protection
 from observability_ui.interview import scenario, store
 from obsim.interview import scorecard as scorecards
-from obsim.interview.figures import investigation_figures
+from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.timeline import describe
 from obsim.scoring.rubric import DIMENSIONS, RATINGS, RubricScore, checklist, suggested_level
 
@@ -42,6 +43,10 @@ SCORECARD_CSP = (
 #: how many minutes the interviewer may give at once (extend) or allow after the limit (grace)
 EXTEND_MINUTES = range(1, 61)
 GRACE_MINUTES = range(31)
+#: how long the one-time value carrying a new candidate link survives the redirect after "New session"
+NEW_LINK_MAX_AGE_S = 120
+#: the session page's panels polled by ``static/console.js``, each rendered alone from its template
+LIVE_PANELS = ("clock", "figures", "submissions", "timeline")
 
 
 @bp.before_request
@@ -67,10 +72,33 @@ def _private(response: Response) -> Response:
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {
+        "safe": _safe(),
         "describe_event": lambda event: describe(event, scenario().hints),
         "minutes": scorecards.minutes,
         "in_minutes": lambda seconds: f"{seconds / 60:g}",
     }
+
+
+def _safe() -> bool:
+    """Whether pages hide what gives the answer away (safe to share a screen): yes unless this
+    browser chose to reveal it.  The answer is left out of the HTML, not just out of sight."""
+    return request.cookies.get(protection.cookie_name("console_reveal")) != "yes"
+
+
+@bp.post("/reveal")
+def reveal() -> Response:
+    """Turn the answer on (``reveal=yes``) or off for this browser, back to the page it came from."""
+    session_id = request.form.get("session", "")
+    back = url_for("console.session", session_id=session_id) if store().get(session_id) else None
+    response = redirect(back or url_for("console.sessions"), code=303)
+    name = protection.cookie_name("console_reveal")
+    if request.form.get("reveal") == "yes":
+        response.set_cookie(
+            name, "yes", httponly=True, samesite="Strict", secure=request.is_secure, path="/interviewer"
+        )
+    else:
+        response.delete_cookie(name, path="/interviewer")
+    return response
 
 
 @bp.get("/login/<token>")
@@ -96,13 +124,33 @@ def _rows() -> list[dict[str, Any]]:
     ]
 
 
+def _new_link_signer() -> URLSafeTimedSerializer:
+    """Signs the new candidate link carried across the redirect after "New session", keyed by the
+    interviewer's own secret (the cookie it travels beside), so no other page can plant one."""
+    key = request.cookies.get(protection.cookie_name("interviewer"), "")
+    return URLSafeTimedSerializer(key, salt="obsim-console-new-link")
+
+
 @bp.get("/")
-def sessions() -> str:
-    return render_template("console/sessions.html", rows=_rows(), scenario=scenario(), created=None)
+def sessions() -> Response:
+    """The sessions list; right after "New session", once, the candidate link it made."""
+    name = protection.cookie_name("console_new_link")
+    created = None
+    if name in request.cookies:
+        try:
+            created = tuple(_new_link_signer().loads(request.cookies[name], max_age=NEW_LINK_MAX_AGE_S))
+        except BadSignature:  # expired or not ours: the link is not shown again
+            created = None
+    page = render_template("console/sessions.html", rows=_rows(), scenario=scenario(), created=created)
+    response = Response(page)
+    response.delete_cookie(name, path="/interviewer")  # shown once: a reload no longer has it
+    return response
 
 
 @bp.post("/sessions")
-def create() -> str:
+def create() -> Response:
+    """Make a session and redirect (a reload makes no second one).  Its link crosses the redirect in
+    a signed, short-lived cookie read once, never in a URL that would land in history or logs."""
     candidate = request.form.get("candidate", "").strip()  # its length: protection.FIELD_LIMITS
     if not candidate:
         abort(400, description="Give the candidate's name.")
@@ -111,9 +159,17 @@ def create() -> str:
         candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
     )
     link = protection.public_url() + url_for("interview.join_page", token=token)
-    return render_template(
-        "console/sessions.html", rows=_rows(), scenario=incident, created=(candidate, link)
+    response = redirect(url_for("console.sessions"), code=303)
+    response.set_cookie(
+        protection.cookie_name("console_new_link"),
+        _new_link_signer().dumps([candidate, link]),
+        max_age=NEW_LINK_MAX_AGE_S,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        path="/interviewer",
     )
+    return response
 
 
 def _session(session_id: str) -> Any:
@@ -123,21 +179,45 @@ def _session(session_id: str) -> Any:
     return interview
 
 
-@bp.get("/sessions/<session_id>")
-def session(session_id: str) -> str:
+def _page_context(session_id: str) -> dict[str, Any]:
+    """What the session page and each of its live panels are rendered from."""
     interview = _session(session_id)
     incident = scenario()
-    released = set(store().released_hints(session_id))
+    events = store().events(session_id)
+    released = hint_releases(incident, interview, events)
+    return {
+        "interview": interview,
+        "scenario": incident,
+        "hints": [(index, hint, released.get(index)) for index, hint in enumerate(incident.hints)],
+        "next_hint": next((i for i in range(len(incident.hints)) if i not in released), None),
+        "events": events,
+        "submissions": store().submissions(session_id),
+        "figures": investigation_figures(incident, interview, events),
+    }
+
+
+@bp.get("/sessions/<session_id>")
+def session(session_id: str) -> str:
     return render_template(
-        "console/session.html",
-        interview=interview,
-        scenario=incident,
-        hints=[(index, hint, index in released) for index, hint in enumerate(incident.hints)],
-        events=store().events(session_id),
-        submissions=store().submissions(session_id),
-        rubric=_rubric_view(session_id),
-        figures=investigation_figures(incident, interview, store().events(session_id)),
+        "console/session.html", rubric=_rubric_view(session_id), **_page_context(session_id)
     )
+
+
+@bp.get("/sessions/<session_id>/live/<panel>")
+def live(session_id: str, panel: str) -> str:
+    """One panel of the session page alone, polled by ``console.js`` so the page stays current."""
+    if panel not in LIVE_PANELS:
+        abort(404)
+    return render_template(f"console/_{panel}.html", **_page_context(session_id))
+
+
+@bp.get("/sessions/<session_id>/hints/<int:index>")
+def hint_text(session_id: str, index: int) -> Response:
+    """One hint's text on demand, for the interviewer to read before releasing it in safe mode."""
+    _session(session_id)
+    if not 0 <= index < len(scenario().hints):
+        abort(404)
+    return Response(scenario().hints[index].text, mimetype="text/plain")
 
 
 def _rubric_view(session_id: str) -> dict[str, Any]:
@@ -155,13 +235,6 @@ def _rubric_view(session_id: str) -> dict[str, Any]:
     }
 
 
-@bp.get("/sessions/<session_id>/timeline")
-def timeline(session_id: str) -> str:
-    """The timeline panel alone, polled by the session page so it stays live."""
-    _session(session_id)
-    return render_template("console/_timeline.html", events=store().events(session_id))
-
-
 @bp.get("/sessions/<session_id>/scorecard.<fmt>")
 def scorecard(session_id: str, fmt: str) -> Response:
     """The session's scorecard as printable HTML, Markdown or JSON (downloads, but for HTML)."""
@@ -173,7 +246,7 @@ def scorecard(session_id: str, fmt: str) -> Response:
     if fmt == "html":
         response.headers["Content-Security-Policy"] = SCORECARD_CSP.format(styles=_style_hashes(body))
     else:
-        name = f"scorecard-{scenario().id}-{session_id}.{fmt}"
+        name = f"scorecard-{session_id}.{fmt}"  # no scenario id: a download folder may be on screen
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -257,4 +330,6 @@ def act(session_id: str, action: str) -> Response:
     if action not in ACTIONS:
         abort(404)
     ACTIONS[action](session_id)
-    return redirect(url_for("console.session", session_id=session_id))
+    # "#rubric-saved" tells console.js the typed rubric draft was stored and can be dropped
+    anchor = "rubric-saved" if action == "rubric" else None
+    return redirect(url_for("console.session", session_id=session_id, _anchor=anchor))

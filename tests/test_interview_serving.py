@@ -122,7 +122,9 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
         assert interviewer.get(server.interviewer_login).status_code == 302
         links = {}
         for i in range(CANDIDATES):
-            page = interviewer.post("/interviewer/sessions", data={"candidate": f"cand-{i:02d}"})
+            page = interviewer.post(
+                "/interviewer/sessions", data={"candidate": f"cand-{i:02d}"}, follow_redirects=True
+            )
             assert page.status_code == 200
             links[i] = re.search(re.escape(server.base) + r"(/join/[\w-]+)", page.text).group(1)
         interviews = InterviewStore(url)

@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from obsim.interview.figures import investigation_figures
+from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewStore, as_utc
 from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
@@ -48,7 +48,7 @@ def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[st
     submissions = store.submissions(session_id)
     latest = submissions[-1] if submissions else None
     joined = next((e for e in events if e.kind == "join"), None)
-    hint_times = {e.detail.get("index"): e.wall_time for e in events if e.kind == "hint"}
+    releases = hint_releases(scenario, interview, events)
     return {
         "format": FORMAT,
         "generated_at": _iso(datetime.now(UTC)),
@@ -75,11 +75,7 @@ def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[st
         "automatic": _automatic(latest, len(submissions)),
         "interviewer": _interviewer(store, scenario, session_id),
         "submission": latest.body if latest is not None else None,
-        "hints": [
-            {"index": index, "text": scenario.hints[index].text, "released_at": _iso(hint_times.get(index))}
-            for index in store.released_hints(session_id)
-            if index < len(scenario.hints)
-        ],
+        "hints": [_hint(scenario, index, release) for index, release in sorted(releases.items())],
         "timeline": [
             {
                 "wall_time": _iso(event.wall_time),
@@ -89,6 +85,26 @@ def build(store: InterviewStore, scenario: Scenario, session_id: str) -> dict[st
             }
             for event in events
         ],
+    }
+
+
+def _hint(scenario: Scenario, index: int, release: dict[str, Any]) -> dict[str, Any]:
+    """A released hint with when it went out on the interview clock and what is unusual about it."""
+    suggested = scenario.hints[index].after_minutes
+    flags = [
+        f"released at {minutes(release['clock_s'])}, before its suggested {suggested:g} min"
+        if release["early"]
+        else None,
+        "released before an earlier hint" if release["out_of_order"] else None,
+        "released after the submission" if release["after_submission"] else None,
+    ]
+    return {
+        "index": index,
+        "text": scenario.hints[index].text,
+        "released_at": _iso(release["released_at"]),
+        "clock_s": release["clock_s"],
+        "suggested_after_minutes": suggested,
+        "flags": [flag for flag in flags if flag],
     }
 
 

@@ -1,0 +1,208 @@
+"""The interviewer console shared on screen (issue 19): nothing that gives the answer away before
+the interviewer reveals it, no second session from a reload, hints flagged when given early or after
+the submission, live panels, scorecard exports that keep their tables and lists.
+
+Over the hand-made dataset and a real scenario (the console does not depend on the data), through
+Flask's test client and the real store.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from markupsafe import escape
+
+from observability_ui.app import create_app
+from obsim import scenario as scenarios
+from obsim.interview import scorecard
+from obsim.interview.store import InterviewStore
+from obsim.scoring.rubric import checklist
+
+LEAK = scenarios.load("connection-leak")
+PUBLIC = "http://interviews.test:8123"
+REVEAL_COOKIE = "obsim_console_reveal_8123"
+
+
+@pytest.fixture
+def interviews(tmp_path) -> InterviewStore:
+    return InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
+
+
+@pytest.fixture
+def app(handmade_dataset, interviews) -> Flask:
+    return create_app(handmade_dataset, LEAK.brief, interviews=interviews, incident=LEAK, public_url=PUBLIC)
+
+
+@pytest.fixture
+def console(app, interviews) -> FlaskClient:
+    client = app.test_client()
+    assert client.get(f"/interviewer/login/{interviews.interviewer_token(reset=True)}").status_code == 302
+    return client
+
+
+def new_session(console: FlaskClient, name: str) -> str:
+    """The candidate link shown once on the page the "New session" POST redirects to."""
+    created = console.post("/interviewer/sessions", data={"candidate": name})
+    assert created.status_code == 303
+    page = console.get(created.headers["Location"]).get_data(as_text=True)
+    return re.search(r"<code class=\"mono\">([^<]+)</code>", page).group(1)
+
+
+def joined(app: Flask, link: str) -> FlaskClient:
+    client = app.test_client()
+    assert (
+        client.post(link.removeprefix(PUBLIC), headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
+    )
+    return client
+
+
+def session_of(interviews: InterviewStore, name: str) -> str:
+    return next(s.id for s in interviews.sessions() if s.candidate == name)
+
+
+def epoch(hour: int, minute: int) -> float:
+    return datetime(2026, 3, 10, hour, minute, tzinfo=UTC).timestamp()
+
+
+def answer_phrases() -> list[str]:
+    """Everything on the session page that gives the answer away, as the page escapes it."""
+    truth = LEAK.ground_truth
+    phrases = [truth.summary.strip().splitlines()[0], LEAK.id]
+    phrases += [m.text for m in truth.mechanisms]
+    phrases += [c.description for c in truth.root_causes]
+    phrases += [e.signal for e in truth.evidence] + [e.description for e in truth.evidence]
+    phrases += [d.description for d in truth.decoys]
+    phrases += list(checklist(LEAK))
+    phrases += [hint.text for hint in LEAK.hints[1:]]  # hint 1 is released below: the candidate has it
+    return [str(escape(phrase)) for phrase in phrases]
+
+
+def test_the_session_page_is_safe_to_share_until_the_answer_is_revealed(app, console, interviews):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    # the overview over the leak's window: the expected first signal, on screen
+    detail = {"path": "/", "args": {}, "range": [epoch(14, 0), epoch(15, 45)], "status": 200, "bytes": 1}
+    interviews.record(ada_id, "view", detail, sim_time=epoch(15, 45))
+    assert ada.post("/submit", data={"root_cause": "something with the database"}).status_code == 200
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+
+    pages = {
+        "session": f"/interviewer/sessions/{ada_id}",
+        "sessions": "/interviewer/",
+        "compare": "/interviewer/compare",
+        **{panel: f"/interviewer/sessions/{ada_id}/live/{panel}" for panel in ("figures", "submissions")},
+    }
+    safe = {name: console.get(path).get_data(as_text=True) for name, path in pages.items()}
+    assert "Reveal the answer" in safe["session"] and LEAK.hints[0].text in safe["session"]
+    for name, html in safe.items():
+        shown = [phrase for phrase in answer_phrases() if phrase in html]
+        assert shown == [], name
+    # the next hint is readable on demand, only when asked for
+    assert console.get(f"/interviewer/sessions/{ada_id}/hints/1").text == LEAK.hints[1].text
+    assert f"/interviewer/sessions/{ada_id}/hints/1" in safe["session"]
+    assert 'name="check.' not in safe["session"]  # nothing ticked yet, so nothing carried hidden
+
+    revealed = console.post("/interviewer/reveal", data={"reveal": "yes", "session": ada_id})
+    assert revealed.status_code == 303 and revealed.headers["Location"] == pages["session"]
+    assert (
+        "HttpOnly" in revealed.headers["Set-Cookie"] and "SameSite=Strict" in revealed.headers["Set-Cookie"]
+    )
+    page = console.get(pages["session"]).get_data(as_text=True)
+    missing = [phrase for phrase in answer_phrases() if phrase != str(escape(LEAK.id)) and phrase not in page]
+    assert missing == [] and "do not share this screen" in page
+    assert LEAK.id in console.get("/interviewer/").get_data(as_text=True)
+
+    console.post("/interviewer/reveal", data={"reveal": "no", "session": ada_id})
+    assert console.get_cookie(REVEAL_COOKIE, path="/interviewer") is None
+    again = console.get(pages["session"]).get_data(as_text=True)
+    assert str(escape(LEAK.ground_truth.mechanisms[0].text)) not in again
+
+
+def test_a_ticked_checklist_survives_a_rubric_saved_in_safe_mode(console, app, interviews):
+    joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    ratings = {f"rating.{name}": "2" for name in ("systematic_approach", "tool_use", "correlating_data")}
+    rubric = {**ratings, "rating.root_cause": "2", "rating.fix": "1", "level": "pass", "notes": ""}
+    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+    assert (
+        console.post(f"/interviewer/sessions/{ada_id}/rubric", data={**rubric, "check.1": "yes"}).status_code
+        == 302
+    )
+    console.delete_cookie(REVEAL_COOKIE, path="/interviewer")
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert '<input type="hidden" name="check.1" value="yes">' in page and "check.0" not in page
+    saved = console.post(f"/interviewer/sessions/{ada_id}/rubric", data={**rubric, "check.1": "yes"})
+    assert saved.headers["Location"].endswith("#rubric-saved")
+    assert interviews.rubric(ada_id).body["checklist"][list(checklist(LEAK))[1]] is True
+
+
+def test_new_session_redirects_and_shows_its_link_once(app, console, interviews):
+    created = console.post("/interviewer/sessions", data={"candidate": "Ada"})
+    assert created.status_code == 303 and created.headers["Location"] == "/interviewer/"
+    assert "/join/" not in created.headers["Location"] and "/join/" not in created.get_data(as_text=True)
+    first = console.get("/interviewer/").get_data(as_text=True)
+    link = re.search(r"<code class=\"mono\">([^<]+)</code>", first).group(1)
+    assert link.startswith(f"{PUBLIC}/join/") and 'data-testid="new-link"' in first
+    # a reload shows the list without the link and makes no second session
+    reloaded = console.get("/interviewer/").get_data(as_text=True)
+    assert 'data-testid="new-link"' not in reloaded and link not in reloaded
+    assert [s.candidate for s in interviews.sessions()] == ["Ada"]
+    joined(app, link)  # the link shown once works
+
+    # the one-time value is signed with the interviewer's secret: a forged one shows nothing
+    console.set_cookie("obsim_console_new_link_8123", "forged.value", path="/interviewer")
+    assert 'data-testid="new-link"' not in console.get("/interviewer/").get_data(as_text=True)
+
+
+def test_a_hint_given_early_or_after_the_submission_is_flagged(app, console, interviews):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert page.count('data-confirm="Release hint') == len(LEAK.hints)
+    assert f"before its suggested {LEAK.hints[0].after_minutes:g} min" in page
+
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "1"})  # early, and skips hint 1
+    assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 200
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    flags = re.findall(r'data-testid="hint-flag">([^<]+)<', page)
+    early, out_of_order, late = (
+        "before its suggested minute",
+        "before an earlier hint",
+        "after the submission",
+    )
+    assert sorted(flags) == sorted([early, out_of_order, early, late])
+    assert "released at 0:0" in page and "The candidate submitted at" in page
+
+    card = scorecard.build(interviews, LEAK, ada_id)
+    by_index = {hint["index"]: hint for hint in card["hints"]}
+    assert (
+        by_index[1]["flags"][0].startswith("released at 0:0")
+        and "released before an earlier hint" in by_index[1]["flags"]
+    )
+    assert by_index[0]["flags"][-1] == "released after the submission"
+    markdown = scorecard.render(card, "md")
+    assert (
+        "**released after the submission**" in markdown and "**released before an earlier hint**" in markdown
+    )
+
+
+def test_the_clock_figures_and_submissions_are_live_panels(app, console, interviews):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    for panel in ("clock", "figures", "submissions", "timeline"):
+        assert f'data-live="/interviewer/sessions/{ada_id}/live/{panel}"' in page
+    assert "Not started" in console.get(f"/interviewer/sessions/{ada_id}/live/clock").text
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    ada.post("/submit", data={"root_cause": "the pool"})
+    assert "used of" in console.get(f"/interviewer/sessions/{ada_id}/live/clock").text
+    assert "submitted after 0:0" in console.get(f"/interviewer/sessions/{ada_id}/live/figures").text
+    assert "the pool" in console.get(f"/interviewer/sessions/{ada_id}/live/submissions").text
+    assert console.get(f"/interviewer/sessions/{ada_id}/live/rubric").status_code == 404
