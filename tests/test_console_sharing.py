@@ -206,3 +206,36 @@ def test_the_clock_figures_and_submissions_are_live_panels(app, console, intervi
     assert "submitted after 0:0" in console.get(f"/interviewer/sessions/{ada_id}/live/figures").text
     assert "the pool" in console.get(f"/interviewer/sessions/{ada_id}/live/submissions").text
     assert console.get(f"/interviewer/sessions/{ada_id}/live/rubric").status_code == 404
+
+
+def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(interviews):
+    ada_id, _ = interviews.create_session("Ada", LEAK.id, LEAK.default_seed, 900)
+    interviews.start(ada_id)
+    query = "sum by (a|b) (x) || y\n- not a list"
+    interviews.record(
+        ada_id, "api", {"path": "/api/logs", "args": {"query": query}, "status": 200, "bytes": 3}
+    )
+    body = {
+        "root_cause": "the pool | the <b>cache</b>\n- second line",
+        "causal_chain": ["one\n- two", "three"],
+    }
+    body["evidence"] = [{"view": "logs", "query": "a\n- b", "link": "", "note": ""}]
+    why = {"name": "location", "points": 1.0, "max": 25, "why": "cites a | b\nover two lines"}
+    interviews.submit(ada_id, body, {"total": 1.0, "parts": [why], "penalties": []})
+    markdown = scorecard.render(scorecard.build(interviews, LEAK, ada_id), "md")
+    lines = markdown.splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    header = None
+    for line in lines:  # every row of a table has as many cell borders as the table's header
+        if not line.startswith("|"):
+            header = None
+            continue
+        borders = len(re.findall(r"(?<!\\)\|", line))
+        header = header or borders
+        assert borders == header, line
+    assert "| location | 1.0 / 25 | cites a \\| b<br>over two lines |" in lines
+    assert any("sum by (a\\|b) (x) \\|\\| y<br>- not a list" in row for row in rows)
+    assert "**Root cause:** the pool | the &lt;b&gt;cache&lt;/b&gt;<br>- second line" in lines
+    assert [line for line in lines if line.startswith("1. ")] == ["1. one<br>- two", "1. three"]
+    assert "- logs: `a - b`" in lines
+    assert not any(line.startswith("- second") or line.startswith("- two") for line in lines)

@@ -35,6 +35,28 @@ _TEMPLATES = Environment(
 )
 
 
+def inline(text: object) -> str:
+    """Free text (a candidate's, a scenario's) as one Markdown line: a newline would end a list item
+    or let a line that starts with ``-`` or ``1.`` open a list of its own, and raw HTML would render
+    in a viewer, so line breaks become ``<br>`` and ``& < >`` are escaped."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "<br>".join(line.strip() for line in escaped.strip().splitlines())
+
+
+def cell(text: object) -> str:
+    """Free text in a Markdown table cell: one line, and a ``|`` escaped so it does not split the cell."""
+    return inline(text).replace("|", "\\|")
+
+
+def code(text: object) -> str:
+    """Free text in a Markdown code span: one line (a code span shows ``&lt;`` as typed, so nothing is
+    escaped; raw HTML never renders inside one)."""
+    return " ".join(line.strip() for line in str(text).strip().splitlines())
+
+
+_TEMPLATES.filters.update(inline=inline, cell=cell, code=code)
+
+
 def _iso(moment: datetime | None) -> str | None:
     return as_utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z") if moment is not None else None
 
