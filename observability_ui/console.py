@@ -20,6 +20,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from observability_ui import protection
 from observability_ui.interview import scenario, store
@@ -67,6 +68,18 @@ def _private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("Content-Security-Policy", CSP)
     return response
+
+
+@bp.errorhandler(HTTPException)
+def _console_error(error: HTTPException) -> tuple[str, int]:
+    """The console's own error page: its links lead back into the console (the candidate's error
+    page would link to views the interviewer's cookie cannot open)."""
+    session_id = (request.view_args or {}).get("session_id")
+    back = (
+        url_for("console.session", session_id=session_id) if session_id and store().get(session_id) else None
+    )
+    page = render_template("console/error.html", message=error.description, session_url=back)
+    return page, error.code or 500
 
 
 @bp.app_context_processor

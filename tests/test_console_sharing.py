@@ -239,3 +239,18 @@ def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(in
     assert [line for line in lines if line.startswith("1. ")] == ["1. one<br>- two", "1. three"]
     assert "- logs: `a - b`" in lines
     assert not any(line.startswith("- second") or line.startswith("- two") for line in lines)
+
+
+def test_console_errors_are_the_consoles_own_page_with_a_way_back(app, console, interviews):
+    missing = console.get("/interviewer/sessions/0123456789abcdef")
+    page = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and 'data-testid="console-error"' in page
+    assert "No such interview session." in page and 'href="/interviewer/"' in page
+    assert "Start this page afresh" not in page and "Back to the session" not in page
+    joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    refused = console.post(f"/interviewer/sessions/{ada_id}/rubric", data={"level": "pass"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "The rubric was not saved" in page
+    assert f'href="/interviewer/sessions/{ada_id}">Back to the session</a>' in page
+    assert refused.headers["Cache-Control"] == "no-store"
