@@ -9,18 +9,22 @@ Flask's test client and the real store.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
+from werkzeug.serving import make_server
 
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
 from obsim.interview import scorecard
 from obsim.interview.store import InterviewStore
 from obsim.scoring.rubric import checklist
+from tests import browser
 
 LEAK = scenarios.load("connection-leak")
 PUBLIC = "http://interviews.test:8123"
@@ -254,3 +258,61 @@ def test_console_errors_are_the_consoles_own_page_with_a_way_back(app, console, 
     assert refused.status_code == 400 and "The rubric was not saved" in page
     assert f'href="/interviewer/sessions/{ada_id}">Back to the session</a>' in page
     assert refused.headers["Cache-Control"] == "no-store"
+
+
+@pytest.fixture
+def served(handmade_dataset, interviews) -> Iterator[str]:
+    """The platform over the hand-made dataset on a free local port, in this process."""
+    port = browser.free_port()
+    base = f"http://127.0.0.1:{port}"
+    platform = create_app(handmade_dataset, LEAK.brief, interviews=interviews, incident=LEAK, public_url=base)
+    server = make_server("127.0.0.1", port, platform, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def test_in_a_browser_a_rubric_draft_survives_a_reload_and_a_refused_save(served, interviews):
+    browser.require_chromium()
+    with browser.launch() as chromium, browser.open_page(chromium) as (page, problems):
+        page.goto(f"{served}/interviewer/login/{interviews.interviewer_token(reset=True)}")
+        page.fill("input[name=candidate]", "Ada")
+        with page.expect_navigation():
+            page.click("text=New session")
+        with page.expect_navigation():
+            page.click("[data-testid=session-row] a:text('Ada')")
+        # safe to share: the next hint's text only when asked for
+        assert LEAK.hints[0].text not in page.content()
+        page.click("[data-testid=hint] a[data-peek]")
+        page.locator("[data-peek-text]", has_text=LEAK.hints[0].text).wait_for()
+
+        page.check("input[name='rating.tool_use'][value='3']")
+        page.fill("form.rubric textarea[name=notes]", "Went straight to the pool.")
+        page.reload()
+        page.locator("[data-testid=draft-restored]").wait_for()
+        assert page.is_checked("input[name='rating.tool_use'][value='3']")
+        assert page.input_value("form.rubric textarea[name=notes]") == "Went straight to the pool."
+
+        # refused (the form's own checks bypassed, as an old browser would): the draft waits
+        page.locator("form.rubric").evaluate("form => form.setAttribute('novalidate', '')")
+        with page.expect_navigation():
+            page.click("form.rubric button[type=submit]")
+        assert "The rubric was not saved" in page.content()
+        with page.expect_navigation():
+            page.click("text=Back to the session")
+        assert page.input_value("form.rubric textarea[name=notes]") == "Went straight to the pool."
+
+        for dimension in ("systematic_approach", "correlating_data", "root_cause", "fix"):
+            page.check(f"input[name='rating.{dimension}'][value='1']")
+        page.select_option("select[name=level]", "pass")
+        with page.expect_navigation():
+            page.click("form.rubric button[type=submit]")
+        page.locator("[data-testid=rubric-result]").wait_for()
+        assert interviews.rubric(session_of(interviews, "Ada")).body["notes"] == "Went straight to the pool."
+        page.reload()  # saved: no draft to restore any more
+        assert page.locator("[data-testid=draft-restored]").count() == 0
+        assert [p for p in problems.take() if "400" not in p] == []  # the refused save is the one
