@@ -85,11 +85,15 @@ def _console_error(error: HTTPException) -> tuple[str, int]:
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "safe": _safe(),
         "describe_event": lambda event: describe(event, scenario().hints),
         "minutes": scorecards.minutes,
         "in_minutes": lambda seconds: f"{seconds / 60:g}",
     }
+
+
+@bp.context_processor
+def _share_mode() -> dict[str, bool]:
+    return {"safe": _safe()}
 
 
 def _safe() -> bool:
