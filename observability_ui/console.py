@@ -13,21 +13,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from observability_ui import protection
 from observability_ui.interview import DATASET_IDENTITY, find_served, served, store, the_day
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
 from obsim.interview import scorecard as scorecards
-from obsim.interview.figures import investigation_figures
+from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewSession
 from obsim.interview.timeline import describe
 from obsim.scenario import Scenario, ScenarioError
@@ -48,6 +51,10 @@ SCORECARD_CSP = (
 #: how many minutes the interviewer may give at once (extend) or allow after the limit (grace)
 EXTEND_MINUTES = range(1, 61)
 GRACE_MINUTES = range(31)
+#: how long the one-time value carrying a new candidate link survives the redirect after "New session"
+NEW_LINK_MAX_AGE_S = 120
+#: the session page's panels polled by ``static/console.js``, each rendered alone from its template
+LIVE_PANELS = ("clock", "figures", "submissions", "timeline")
 
 
 @bp.before_request
@@ -68,6 +75,18 @@ def _private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("Content-Security-Policy", CSP)
     return response
+
+
+@bp.errorhandler(HTTPException)
+def _console_error(error: HTTPException) -> tuple[str, int]:
+    """The console's own error page: its links lead back into the console (the candidate's error
+    page would link to views the interviewer's cookie cannot open)."""
+    session_id = (request.view_args or {}).get("session_id")
+    back = (
+        url_for("console.session", session_id=session_id) if session_id and store().get(session_id) else None
+    )
+    page = render_template("console/error.html", message=error.description, session_url=back)
+    return page, error.code or 500
 
 
 @bp.app_context_processor
@@ -100,20 +119,26 @@ def _scenario_of(interview: InterviewSession) -> SessionScenario:
     except ScenarioError:
         return SessionScenario(
             None,
-            f"This server does not know the scenario {interview.scenario_id!r} (it is not in this"
+            f"This server does not know the scenario {_named(interview.scenario_id)} (it is not in this"
             " checkout): its hints, ground truth, figures and rubric cannot be shown here; what was"
             " recorded, submitted and scored is below.",
         )
     day = the_day()
+    name = known.title if _safe() else known.id  # an id may name the answer: not while safe to share
     if day is not None and known.id in day.scenarios:
-        why = f"{known.id}'s dataset is not ready: prepare it on the console's home page; until then"
+        why = f"{name}'s dataset is not ready: prepare it on the console's home page; until then"
     else:
-        why = f"This server does not serve {known.id} (now: another server runs it, or its dataset is gone):"
+        why = f"This server does not serve {name} (now: another server runs it, or its dataset is gone):"
     return SessionScenario(
         known,
         f"{why} its candidate can investigate only on a server running it. Hints, ground truth and"
         " rubric below are that scenario's.",
     )
+
+
+def _named(scenario_id: str) -> str:
+    """A scenario this checkout lacks, by its id unless the page is safe to share."""
+    return "of this session" if _safe() else repr(scenario_id)
 
 
 def _dataset_changed(interview: InterviewSession, directory: Path) -> str | None:
@@ -131,6 +156,47 @@ def _dataset_changed(interview: InterviewSession, directory: Path) -> str | None
         f"The candidate investigated another dataset (code {seen.get('code_hash')}) than this server"
         f" serves now (code {now.get('code_hash')}): their record stands, the data they saw differs."
     )
+
+
+@bp.context_processor
+def _share_mode() -> dict[str, Any]:
+    return {"safe": _safe(), "scenario_ref": _scenario_ref}
+
+
+def _safe() -> bool:
+    """Whether pages hide what gives the answer away (safe to share a screen): yes unless this
+    browser chose to reveal it.  The answer is left out of the HTML, not just out of sight."""
+    return request.cookies.get(protection.cookie_name("console_reveal")) != "yes"
+
+
+def _scenario_ref(scenario_id: str) -> str:
+    """How a page names a scenario in its forms and links: its id, or in safe mode a stand-in (a
+    scenario's id often names its answer), keyed by the interviewer's secret."""
+    if not _safe():
+        return scenario_id
+    key = request.cookies.get(protection.cookie_name("interviewer"), "").encode()
+    return "s-" + hmac.new(key, scenario_id.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def _scenario_id_of(value: str, known: Iterable[str]) -> str:
+    """The scenario id a form or link named, by its id or by its safe-mode stand-in."""
+    return next((s for s in known if value in (s, _scenario_ref(s))), value)
+
+
+@bp.post("/reveal")
+def reveal() -> Response:
+    """Turn the answer on (``reveal=yes``) or off for this browser, back to the page it came from."""
+    session_id = request.form.get("session", "")
+    back = url_for("console.session", session_id=session_id) if store().get(session_id) else None
+    response = redirect(back or url_for("console.sessions"), code=303)
+    name = protection.cookie_name("console_reveal")
+    if request.form.get("reveal") == "yes":
+        response.set_cookie(
+            name, "yes", httponly=True, samesite="Strict", secure=request.is_secure, path="/interviewer"
+        )
+    else:
+        response.delete_cookie(name, path="/interviewer")
+    return response
 
 
 @bp.get("/login/<token>")
@@ -184,9 +250,30 @@ def _home(created: tuple[str, Scenario, str] | None = None) -> str:
     )
 
 
+def _new_link_signer() -> URLSafeTimedSerializer:
+    """Signs the new candidate link carried across the redirect after "New session", keyed by the
+    interviewer's own secret (the cookie it travels beside), so no other page can plant one."""
+    key = request.cookies.get(protection.cookie_name("interviewer"), "")
+    return URLSafeTimedSerializer(key, salt="obsim-console-new-link")
+
+
 @bp.get("/")
-def sessions() -> str:
-    return _home()
+def sessions() -> Response:
+    """The console's home; right after "New session", once, the candidate link it made."""
+    name = protection.cookie_name("console_new_link")
+    created = None
+    if name in request.cookies:
+        try:
+            candidate, scenario_id, link = _new_link_signer().loads(
+                request.cookies[name], max_age=NEW_LINK_MAX_AGE_S
+            )
+        except (BadSignature, ValueError):  # expired or not ours: the link is not shown again
+            created = None
+        else:  # the link is shown even if its scenario stopped being served since
+            created = (candidate, _known_or_none(scenario_id), link)
+    response = Response(_home(created=created))
+    response.delete_cookie(name, path="/interviewer")  # shown once: a reload no longer has it
+    return response
 
 
 @bp.post("/prepare")
@@ -194,18 +281,21 @@ def prepare() -> Response:
     """Start generating a scenario's dataset in the background: the server goes on answering, the
     home page shows the preparation, and the scenario is served once its dataset is ready."""
     day = the_day()
-    if day is None or request.form.get("scenario") not in day.scenarios:
+    chosen = _scenario_id_of(request.form.get("scenario", ""), day.scenarios if day is not None else ())
+    if day is None or chosen not in day.scenarios:
         abort(404, description="This server prepares no such scenario.")
-    day.prepare(request.form["scenario"])
+    day.prepare(chosen)
     return redirect(url_for("console.sessions"))
 
 
 @bp.post("/sessions")
-def create() -> str:
+def create() -> Response:
+    """Make a session and redirect (a reload makes no second one).  Its link crosses the redirect in
+    a signed, short-lived cookie read once, never in a URL that would land in history or logs."""
     candidate = request.form.get("candidate", "").strip()  # its length: protection.FIELD_LIMITS
     if not candidate:
         abort(400, description="Give the candidate's name.")
-    chosen = request.form.get("scenario", "")
+    chosen = _scenario_id_of(request.form.get("scenario", ""), served())
     here = find_served(chosen) if chosen else next(iter(served().values()), None)
     if here is None:
         abort(400, description="This server does not serve that scenario (is its dataset ready?).")
@@ -214,7 +304,17 @@ def create() -> str:
         candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
     )
     link = protection.public_url() + url_for("interview.join_page", token=token)
-    return _home(created=(candidate, incident, link))
+    response = redirect(url_for("console.sessions"), code=303)
+    response.set_cookie(
+        protection.cookie_name("console_new_link"),
+        _new_link_signer().dumps([candidate, incident.id, link]),
+        max_age=NEW_LINK_MAX_AGE_S,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        path="/interviewer",
+    )
+    return response
 
 
 def _session(session_id: str) -> Any:
@@ -224,33 +324,57 @@ def _session(session_id: str) -> Any:
     return interview
 
 
-@bp.get("/sessions/<session_id>")
-def session(session_id: str) -> str:
+def _page_context(session_id: str) -> dict[str, Any]:
+    """What the session page and each of its live panels are rendered from."""
     interview = _session(session_id)
     own = _scenario_of(interview)
     incident = own.scenario
     events = store().events(session_id)
-    released = set(store().released_hints(session_id))
-    return render_template(
-        "console/session.html",
-        interview=interview,
-        own=own,
-        scenario=incident,
-        hints=[(index, hint, index in released) for index, hint in enumerate(incident.hints)]
-        if incident is not None
-        else [],
-        events=events,
-        describe_event=_describer(incident),
-        submissions=store().submissions(session_id),
-        rubric=_rubric_view(session_id, incident),
-        figures=investigation_figures(incident, interview, events) if incident is not None else None,
-    )
+    released = hint_releases(incident, interview, events) if incident is not None else {}
+    hints = incident.hints if incident is not None else ()
+    return {
+        "interview": interview,
+        "own": own,
+        "scenario": incident,
+        "hints": [(index, hint, released.get(index)) for index, hint in enumerate(hints)],
+        "next_hint": next((i for i in range(len(hints)) if i not in released), None),
+        "events": events,
+        "describe_event": _describer(incident),
+        "submissions": store().submissions(session_id),
+        "figures": investigation_figures(incident, interview, events) if incident is not None else None,
+    }
 
 
 def _describer(incident: Scenario | None) -> Callable[[Any], str]:
     """How the timeline describes an event: a released hint by its text in the session's scenario."""
     hints = incident.hints if incident is not None else ()
     return lambda event: describe(event, hints)
+
+
+@bp.get("/sessions/<session_id>")
+def session(session_id: str) -> str:
+    context = _page_context(session_id)
+    return render_template(
+        "console/session.html", rubric=_rubric_view(session_id, context["scenario"]), **context
+    )
+
+
+@bp.get("/sessions/<session_id>/live/<panel>")
+def live(session_id: str, panel: str) -> str:
+    """One panel of the session page alone, polled by ``console.js`` so the page stays current."""
+    if panel not in LIVE_PANELS:
+        abort(404)
+    return render_template(f"console/_{panel}.html", **_page_context(session_id))
+
+
+@bp.get("/sessions/<session_id>/hints/<int:index>")
+def hint_text(session_id: str, index: int) -> Response:
+    """One hint's text on demand, for the interviewer to read before releasing it in safe mode (the
+    session's own scenario's hint; 409 when this checkout does not have that scenario)."""
+    incident = _known_scenario(session_id)
+    if not 0 <= index < len(incident.hints):
+        abort(404)
+    return Response(incident.hints[index].text, mimetype="text/plain")
 
 
 def _rubric_view(session_id: str, incident: Scenario | None) -> dict[str, Any]:
@@ -279,15 +403,6 @@ def _known_scenario(session_id: str) -> Scenario:
     return own.scenario
 
 
-@bp.get("/sessions/<session_id>/timeline")
-def timeline(session_id: str) -> str:
-    """The timeline panel alone, polled by the session page so it stays live."""
-    own = _scenario_of(_session(session_id))
-    return render_template(
-        "console/_timeline.html", events=store().events(session_id), describe_event=_describer(own.scenario)
-    )
-
-
 @bp.get("/sessions/<session_id>/scorecard.<fmt>")
 def scorecard(session_id: str, fmt: str) -> Response:
     """The session's scorecard as printable HTML, Markdown or JSON (downloads, but for HTML), on the
@@ -301,7 +416,7 @@ def scorecard(session_id: str, fmt: str) -> Response:
     if fmt == "html":
         response.headers["Content-Security-Policy"] = SCORECARD_CSP.format(styles=_style_hashes(body))
     else:
-        name = f"scorecard-{interview.scenario_id}-{session_id}.{fmt}"
+        name = f"scorecard-{session_id}.{fmt}"  # no scenario id: a download folder may be on screen
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -318,8 +433,8 @@ def compare() -> str:
     """The candidates of one scenario (``?scenario=``, default the first served) side by side: both
     scores and how they investigated, in one table per dataset they saw, so that only candidates who
     investigated the same data are compared."""
-    chosen = request.args.get("scenario") or next(iter(served()), "")
     known = {s.scenario_id for s in store().sessions()} | set(served())
+    chosen = _scenario_id_of(request.args.get("scenario") or next(iter(served()), ""), known)
     if chosen not in known:
         abort(404, description="No sessions of that scenario.")
     try:
@@ -332,10 +447,27 @@ def compare() -> str:
     return render_template(
         "console/compare.html",
         scenario=incident,
-        scenario_ids=sorted(known),
+        scenario_ids=[(scenario_id, _title(scenario_id)) for scenario_id in sorted(known)],
         groups=scorecards.comparison(store(), incident),
-        dataset_label=scorecards.dataset_label,
+        dataset_label=lambda seen: scorecards.dataset_label(seen, name_scenario=not _safe()),
     )
+
+
+def _known_or_none(scenario_id: str) -> Scenario | None:
+    """A scenario by its id, served here or only in this checkout; None when this checkout lacks it."""
+    here = find_served(scenario_id)
+    if here is not None:
+        return here.scenario
+    try:
+        return scenarios.load(scenario_id)
+    except ScenarioError:
+        return None
+
+
+def _title(scenario_id: str) -> str:
+    """A scenario's title, for a page safe to share (its id may name the answer)."""
+    known = _known_or_none(scenario_id)
+    return known.title if known is not None else "a scenario not in this checkout"
 
 
 def _release_hint(session_id: str) -> None:
@@ -405,4 +537,6 @@ def act(session_id: str, action: str) -> Response:
     if action not in ACTIONS:
         abort(404)
     ACTIONS[action](session_id)
-    return redirect(url_for("console.session", session_id=session_id))
+    # "#rubric-saved" tells console.js the typed rubric draft was stored and can be dropped
+    anchor = "rubric-saved" if action == "rubric" else None
+    return redirect(url_for("console.session", session_id=session_id, _anchor=anchor))

@@ -115,14 +115,16 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             browser.wait_for_charts(candidate)
 
             # the interviewer's timeline follows without reloading the page, then a hint goes out
-            live = console.locator("[data-live]")
+            live = console.locator("[data-live$='/live/timeline']")
             live.locator("text=/metrics").first.wait_for(timeout=15_000)
             assert "/database" in live.inner_text() and "state" in live.inner_text()
             hint = console.locator("[data-testid=hint]").first
-            hint_text = hint.inner_text().split("(suggested")[0].strip()
+            console.once("dialog", lambda dialog: dialog.accept())  # a release asks first
             with console.expect_navigation():
                 hint.locator("button:text('Release')").click()
-            assert "released" in console.locator("[data-testid=hint]").first.inner_text()
+            released = console.locator("[data-testid=hint]").first.inner_text()
+            assert "released at" in released and "before its suggested minute" in released
+            hint_text = released.split("(suggested")[0].strip()  # its text, shown once released
             browser.goto(candidate, f"{base}/logs?query=%7Blevel%3D%22warning%22%7D")
             assert hint_text in candidate.locator("[data-testid=hints]").inner_text()
 
@@ -141,12 +143,12 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             assert "/join/" in output and "/interviewer/login/" in output.split("stop with Ctrl-C", 1)[1]
 
         with browser.run_obsim([*command, "--candidate", "Linus"], port=port, timeout=180):
-            # while the server was down, the console's live timeline may have polled it in vain
+            # while the server was down, the console's live panels may have polled it in vain
             restart_gap = problems.take()
-            assert all("/timeline" in p and "ERR_CONNECTION_REFUSED" in p for p in restart_gap), restart_gap
+            assert all("/live/" in p and "ERR_CONNECTION_REFUSED" in p for p in restart_gap), restart_gap
             # nothing is lost: the interviewer's cookie, the candidate's link, the whole record
             browser.goto(console, session_url)
-            timeline = console.locator("[data-live]").inner_text()
+            timeline = console.locator("[data-live$='/live/timeline']").inner_text()
             for expected in (
                 "/database",
                 QUERY.split("(")[0],
@@ -164,7 +166,9 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             )
             assert hint_text in candidate.locator("[data-testid=hints]").inner_text()
 
-            # the interviewer scores the rubric and exports the scorecard
+            # the interviewer reveals the answer (the checklist with it), scores the rubric, exports
+            with console.expect_navigation():
+                console.click("button:text('Reveal the answer')")
             score_rubric(console)
             result = console.locator("[data-testid=rubric-result]").inner_text()
             assert "level strong" in result and "the checklist suggests pass" in result

@@ -82,14 +82,19 @@ def token(interviews: InterviewStore) -> str:
 
 
 def console_of(app: Flask, token: str) -> FlaskClient:
+    """The interviewer's browser, the answer revealed (these tests read hints, ground truth, rubric
+    and scenario ids; what a page safe to share leaves out is tests/test_console_sharing.py's)."""
     client = app.test_client()
     assert client.get(f"/interviewer/login/{token}").status_code == 302
+    assert client.post("/interviewer/reveal", data={"reveal": "yes"}).status_code == 303
     return client
 
 
 def new_session(console: FlaskClient, name: str, incident: Scenario) -> str:
     """The candidate link the console hands out for a new session on ``incident``."""
-    page = console.post("/interviewer/sessions", data={"candidate": name, "scenario": incident.id})
+    created = console.post("/interviewer/sessions", data={"candidate": name, "scenario": incident.id})
+    assert created.status_code == 303
+    page = console.get(created.headers["Location"])
     assert page.status_code == 200
     return re.search(r"<code class=\"mono\">([^<]+)</code>", page.get_data(as_text=True)).group(1)
 
@@ -150,7 +155,7 @@ def test_two_servers_on_one_database_show_each_session_with_its_own_scenario(tmp
     # a hint released there is cron-storm's, and shows on its own server's timeline by its text
     hint = len(CRON.hints) - 1
     assert leak_console.post(f"/interviewer/sessions/{bob}/hint", data={"index": hint}).status_code == 302
-    assert shows(page(cron_console, f"/interviewer/sessions/{bob}/timeline"), CRON.hints[hint].text)
+    assert shows(page(cron_console, f"/interviewer/sessions/{bob}/live/timeline"), CRON.hints[hint].text)
 
     # each server's own session is shown as served, with nothing to say
     assert "scenario-problem" not in page(leak_console, f"/interviewer/sessions/{ada}")

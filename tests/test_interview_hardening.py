@@ -56,7 +56,9 @@ def console_of(app: Flask, interviews: InterviewStore) -> FlaskClient:
 
 def new_session(console: FlaskClient, name: str) -> str:
     """The candidate link the console hands out for a new session."""
-    page = console.post("/interviewer/sessions", data={"candidate": name}).get_data(as_text=True)
+    page = console.post("/interviewer/sessions", data={"candidate": name}, follow_redirects=True).get_data(
+        as_text=True
+    )
     return re.search(r"<code class=\"mono\">([^<]+)</code>", page).group(1)
 
 
@@ -161,7 +163,7 @@ def test_after_the_limit_and_its_grace_the_interview_closes_until_extended(app, 
     assert "min left" in ada.get("/").get_data(as_text=True)
     assert ada.post("/submit", data={"root_cause": "with the extra time"}).status_code == 200
     assert [s.late for s in interviews.submissions(ada_id)] == [True, False]
-    timeline = console.get(f"/interviewer/sessions/{ada_id}/timeline").get_data(as_text=True)
+    timeline = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
     assert "extended the time by 5 min" in timeline and "grace after the limit to 3 min" in timeline
     assert "23 min" in console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").json["clock"]
@@ -280,7 +282,11 @@ def test_console_pages_are_not_cached_and_run_only_their_own_files(app, intervie
     console = console_of(app, interviews)
     new_session(console, "Ada")  # not joined: the hand-made dataset has no code hash to show
     ada_id = session_of(interviews, "Ada")
-    pages = ["/interviewer/", f"/interviewer/sessions/{ada_id}", f"/interviewer/sessions/{ada_id}/timeline"]
+    pages = [
+        "/interviewer/",
+        f"/interviewer/sessions/{ada_id}",
+        f"/interviewer/sessions/{ada_id}/live/timeline",
+    ]
     pages += ["/interviewer/compare", f"/interviewer/sessions/{ada_id}/scorecard.json"]
     responses = {path: console.get(path) for path in pages}
     error = console.post(f"/interviewer/sessions/{ada_id}/extend", data={"minutes": "0"})
@@ -306,14 +312,16 @@ def test_console_pages_are_not_cached_and_run_only_their_own_files(app, intervie
 def test_links_are_built_on_the_public_url_never_on_the_host_header(app, interviews):
     token = console_of(app, interviews).get_cookie("obsim_interviewer_8123", path="/interviewer").value
     client = app.test_client(use_cookies=False)  # a client that sends its own Host and Cookie
-    page = client.post(
+    evil = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    created = client.post(
         "/interviewer/sessions",
         data={"candidate": "Ada"},
-        headers={
-            "Host": "evil.example",
-            "X-Forwarded-Host": "evil.example",
-            "Cookie": f"obsim_interviewer_8123={token}",
-        },
+        headers={**evil, "Cookie": f"obsim_interviewer_8123={token}"},
+    )
+    assert created.status_code == 303 and "evil.example" not in created.headers["Location"]
+    one_time = created.headers["Set-Cookie"].split(";")[0]  # the new link, carried to the next page
+    page = client.get(
+        "/interviewer/", headers={**evil, "Cookie": f"obsim_interviewer_8123={token}; {one_time}"}
     ).get_data(as_text=True)
     assert f"{PUBLIC}/join/" in page and "evil.example" not in page
 

@@ -122,7 +122,9 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
         assert interviewer.get(server.interviewer_login).status_code == 302
         links = {}
         for i in range(CANDIDATES):
-            page = interviewer.post("/interviewer/sessions", data={"candidate": f"cand-{i:02d}"})
+            page = interviewer.post(
+                "/interviewer/sessions", data={"candidate": f"cand-{i:02d}"}, follow_redirects=True
+            )
             assert page.status_code == 200
             links[i] = re.search(re.escape(server.base) + r"(/join/[\w-]+)", page.text).group(1)
         interviews = InterviewStore(url)
@@ -196,13 +198,19 @@ def test_forwarded_headers_are_believed_only_behind_a_proxy(datasets, tmp_path):
             assert "SameSite=Strict" in login.headers["set-cookie"]
 
             token = server.interviewer_login.rsplit("/", 1)[1]
+            cookie = f"obsim_interviewer_{suffix}={token}"
             created = httpx.post(
                 server.base + "/interviewer/sessions",
                 data={"candidate": "remote"},
-                headers={**forwarded, "Cookie": f"obsim_interviewer_{suffix}={token}"},
+                headers={**forwarded, "Cookie": cookie},
             )
-            assert created.status_code == 200
-            origin = re.search(r"(https?://[^/\s\"<]+)/join/[\w-]+", created.text).group(1)
+            assert created.status_code == 303 and "forged.example" not in created.headers["location"]
+            one_time = created.headers["set-cookie"].split(";")[0]  # the new link, for the next page
+            shown = httpx.get(
+                server.base + "/interviewer/", headers={**forwarded, "Cookie": f"{cookie}; {one_time}"}
+            )
+            assert shown.status_code == 200
+            origin = re.search(r"(https?://[^/\s\"<]+)/join/[\w-]+", shown.text).group(1)
             assert origin == (public if behind_proxy else server.base)
 
             direct = httpx.post(server.base + server.candidate_join)

@@ -44,7 +44,9 @@ def interviewer(app, token):
 
 def new_candidate(app, console, name: str):
     """A candidate who opened their link and pressed its button, their clock started."""
-    page = console.post("/interviewer/sessions", data={"candidate": name}).get_data(as_text=True)
+    page = console.post("/interviewer/sessions", data={"candidate": name}, follow_redirects=True).get_data(
+        as_text=True
+    )
     link = re.search(re.escape(PUBLIC) + r"(/join/[\w-]+)", page).group(1)
     client = app.test_client()
     response = client.post(link)
@@ -85,6 +87,7 @@ def test_a_candidate_cannot_reach_the_console_or_the_answers(setup):
         ada.post(f"/interviewer/sessions/{session_id(interviews, 'Ada')}/hint", data={"index": 0}).status_code
         == 403
     )
+    assert console.post("/interviewer/reveal", data={"reveal": "yes"}).status_code == 303
     reveal = console.get(f"/interviewer/sessions/{session_id(interviews, 'Ada')}").get_data(as_text=True)
     assert all(str(escape(item.description)) in reveal for item in LEAK.ground_truth.evidence), (
         "the walkthrough"
@@ -163,6 +166,7 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
         evidence["points"] == 0 and "never had the signal on screen in database, metrics" in evidence["why"]
     )
     assert stored.body["locations"][0] == {"file": "lib/database/transactions.py", "lines": [59, 76]}
+    console.post("/interviewer/reveal", data={"reveal": "yes"})  # why each part scored: the answer
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert f"{stored.automatic_score['total']}" in page and "exact lines" in page
 
@@ -178,6 +182,7 @@ def test_a_submission_stored_when_the_form_offered_a_list_still_renders_and_scor
     then = {"scenario": LEAK.id, "scenario_version": 1, "total": 15.0, "penalties": []}
     then["parts"] = [{"name": "mechanism", "points": 15.0, "max": 15, "why": "resource-leak: right"}]
     interviews.submit(ada_id, {**stored, "mechanism": "resource-leak"}, then)
+    console.post("/interviewer/reveal", data={"reveal": "yes"})
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert "resource-leak: right" in page and "<strong>Mechanism:</strong> resource-leak" in page
     for fmt in ("html", "md", "json"):

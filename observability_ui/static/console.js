@@ -1,13 +1,19 @@
-// The interviewer console: keep live panels current without reloading the page, so a rubric
-// being filled in is never lost to a refresh; ask before a form marked data-confirm is sent (here,
-// not in an inline handler: the console's Content-Security-Policy runs no inline script).
+// The interviewer console: keep the session page's live panels (clock, figures, submissions,
+// timeline) current without reloading it; keep a half-typed rubric as a draft in this browser, so
+// neither a reload nor a refused save loses it; fetch a hint's text only when the interviewer asks
+// (the safe-to-share page leaves it out); ask before a form marked data-confirm is sent (here, not in
+// an inline handler: the console's Content-Security-Policy runs no inline script).
 "use strict";
-document.addEventListener("DOMContentLoaded", () => {
+
+function confirmForms() {
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (event) => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
     });
   }
+}
+
+function pollLivePanels() {
   for (const panel of document.querySelectorAll("[data-live]")) {
     const refresh = async () => {
       try {
@@ -19,4 +25,58 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     setInterval(refresh, 5000);
   }
+}
+
+function peekHints() {
+  for (const link of document.querySelectorAll("a[data-peek]")) {
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      const response = await fetch(link.href, { credentials: "same-origin" });
+      const target = link.parentElement.querySelector("[data-peek-text]");
+      if (response.ok && target) target.textContent = await response.text();
+    });
+  }
+}
+
+// The draft is every named field's value (checked boxes and radios only), saved as typed and put
+// back on load; the server's "#rubric-saved" after a stored score says it is no longer needed.
+function keepRubricDraft() {
+  const form = document.querySelector("form[data-draft]");
+  if (!form) return;
+  const key = form.dataset.draft;
+  if (window.location.hash === "#rubric-saved") {
+    window.localStorage.removeItem(key);
+    window.history.replaceState(null, "", window.location.pathname + "#rubric");
+  }
+  const saved = window.localStorage.getItem(key);
+  if (saved) {
+    const values = JSON.parse(saved);
+    for (const field of form.elements) {
+      if (!field.name || field.type === "hidden" || !(field.name in values)) continue;
+      if (field.type === "checkbox" || field.type === "radio") {
+        field.checked = values[field.name].includes(field.value);
+      } else {
+        field.value = values[field.name][0];
+      }
+    }
+    form.insertAdjacentHTML("afterbegin", '<p class="flag" data-testid="draft-restored">Restored your unsaved draft.</p>');
+  }
+  const save = () => {
+    const values = {};
+    for (const field of form.elements) {
+      if (!field.name || field.type === "hidden") continue;
+      values[field.name] = values[field.name] || [];
+      if ((field.type !== "checkbox" && field.type !== "radio") || field.checked) values[field.name].push(field.value);
+    }
+    window.localStorage.setItem(key, JSON.stringify(values));
+  };
+  form.addEventListener("input", save);
+  form.addEventListener("change", save);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  confirmForms();
+  pollLivePanels();
+  peekHints();
+  keepRubricDraft();
 });

@@ -45,3 +45,39 @@ def investigation_figures(
 
 def _since(origin: datetime | None, moment: datetime) -> float | None:
     return round((as_utc(moment) - as_utc(origin)).total_seconds(), 1) if origin is not None else None
+
+
+def hint_releases(
+    scenario: Scenario | None, interview: InterviewSession, events: list[Event]
+) -> dict[int, dict[str, Any]]:
+    """When each released hint went out and whether it came too soon, by hint index.
+
+    A hint changes what a score means, so the hiring team must see one that was given before the
+    scenario suggests it (``early``: before its ``after_minutes`` on the interview clock, or before a
+    hint above it in the ladder, ``out_of_order``) or once the candidate had already submitted
+    (``after_submission``: it cannot have helped that submission, but it may have shaped a later one).
+    The clock time is the one recorded at the release (pauses excluded); an event from an older obsim
+    without it falls back to the clock's reading at that wall time.  Without the scenario (a session
+    of one this checkout lacks) every recorded release is kept, ``early`` only when before the start.
+    """
+    count = len(scenario.hints) if scenario is not None else None
+    first_submission = next((e.wall_time for e in events if e.kind == "submission"), None)
+    releases: dict[int, dict[str, Any]] = {}
+    for event in events:
+        index = event.detail.get("index", -1)
+        in_ladder = index >= 0 and (count is None or index < count)
+        if event.kind != "hint" or not in_ladder or index in releases:
+            continue
+        clock_s = event.detail.get("clock_s")
+        if clock_s is None:
+            clock_s = round(interview.elapsed_s(as_utc(event.wall_time)), 1)
+        releases[index] = {
+            "released_at": event.wall_time,
+            "clock_s": clock_s,
+            "early": interview.started_at is None
+            or (scenario is not None and clock_s < scenario.hints[index].after_minutes * 60),
+            "out_of_order": any(earlier not in releases for earlier in range(index)),
+            "after_submission": first_submission is not None
+            and as_utc(event.wall_time) >= as_utc(first_submission),
+        }
+    return releases

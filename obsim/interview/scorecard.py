@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from obsim.interview.figures import investigation_figures
+from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewStore, as_utc
 from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
@@ -33,6 +33,28 @@ _TEMPLATES = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+def inline(text: object) -> str:
+    """Free text (a candidate's, a scenario's) as one Markdown line: a newline would end a list item
+    or let a line that starts with ``-`` or ``1.`` open a list of its own, and raw HTML would render
+    in a viewer, so line breaks become ``<br>`` and ``& < >`` are escaped."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "<br>".join(line.strip() for line in escaped.strip().splitlines())
+
+
+def cell(text: object) -> str:
+    """Free text in a Markdown table cell: one line, and a ``|`` escaped so it does not split the cell."""
+    return inline(text).replace("|", "\\|")
+
+
+def code(text: object) -> str:
+    """Free text in a Markdown code span: one line (a code span shows ``&lt;`` as typed, so nothing is
+    escaped; raw HTML never renders inside one)."""
+    return " ".join(line.strip() for line in str(text).strip().splitlines())
+
+
+_TEMPLATES.filters.update(inline=inline, cell=cell, code=code)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -51,8 +73,8 @@ def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> 
     submissions = store.submissions(session_id)
     latest = submissions[-1] if submissions else None
     joined = next((e for e in events if e.kind == "join"), None)
-    hint_times = {e.detail.get("index"): e.wall_time for e in events if e.kind == "hint"}
     hints = scenario.hints if scenario else ()
+    releases = hint_releases(scenario, interview, events)
     return {
         "format": FORMAT,
         "generated_at": _iso(datetime.now(UTC)),
@@ -79,15 +101,7 @@ def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> 
         "automatic": _automatic(latest, len(submissions)),
         "interviewer": _interviewer(store, scenario, session_id),
         "submission": latest.body if latest is not None else None,
-        "hints": [
-            {
-                "index": index,
-                "text": hints[index].text if index < len(hints) else None,
-                "released_at": _iso(hint_times.get(index)),
-            }
-            for index in store.released_hints(session_id)
-            if scenario is None or index < len(hints)
-        ],
+        "hints": [_hint(scenario, index, release) for index, release in sorted(releases.items())],
         "timeline": [
             {
                 "wall_time": _iso(event.wall_time),
@@ -97,6 +111,26 @@ def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> 
             }
             for event in events
         ],
+    }
+
+
+def _hint(scenario: Scenario | None, index: int, release: dict[str, Any]) -> dict[str, Any]:
+    """A released hint with when it went out on the interview clock and what is unusual about it
+    (without the scenario, not its text nor its suggested minute)."""
+    suggested = scenario.hints[index].after_minutes if scenario is not None else None
+    early = f"before its suggested {suggested:g} min" if suggested is not None else "before the clock started"
+    flags = [
+        f"released at {minutes(release['clock_s'])}, {early}" if release["early"] else None,
+        "released before an earlier hint" if release["out_of_order"] else None,
+        "released after the submission" if release["after_submission"] else None,
+    ]
+    return {
+        "index": index,
+        "text": scenario.hints[index].text if scenario is not None else None,
+        "released_at": _iso(release["released_at"]),
+        "clock_s": release["clock_s"],
+        "suggested_after_minutes": suggested,
+        "flags": [flag for flag in flags if flag],
     }
 
 
@@ -180,14 +214,13 @@ def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]
     return list(groups.values())
 
 
-def dataset_label(seen: dict[str, Any] | None) -> str:
-    """Which data a comparison group's candidates investigated, in words."""
+def dataset_label(seen: dict[str, Any] | None, *, name_scenario: bool = True) -> str:
+    """Which data a comparison group's candidates investigated, in words (without the scenario's id
+    when ``name_scenario`` is false: on a screen shared with others, an id may name the answer)."""
     if seen is None:
         return "not joined yet (no dataset seen)"
-    return (
-        f"dataset: {seen.get('scenario')} v{seen.get('scenario_version')}, seed {seen.get('seed')},"
-        f" code {seen.get('code_hash')}"
-    )
+    scenario = f"{seen.get('scenario')} " if name_scenario else ""
+    return f"dataset: {scenario}v{seen.get('scenario_version')}, seed {seen.get('seed')}, code {seen.get('code_hash')}"
 
 
 def minutes(seconds: float | None) -> str:

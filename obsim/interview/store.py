@@ -357,8 +357,11 @@ class InterviewStore:
         with self.transaction() as db:
             if db.get(HintRelease, (session_id, hint_index)) is not None:
                 return False
+            interview = db.get(InterviewSession, session_id)
+            # the interview clock at the release (pauses excluded), so a hint given early can be told
+            clock_s = round(interview.elapsed_s(), 1) if interview is not None else None
             db.add(HintRelease(session_id=session_id, hint_index=hint_index, released_at=now()))
-            db.add(_event(session_id, "hint", {"index": hint_index}))
+            db.add(_event(session_id, "hint", {"index": hint_index, "clock_s": clock_s}))
             return True
 
     def released_hints(self, session_id: str) -> list[int]:
