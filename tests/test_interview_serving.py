@@ -101,7 +101,7 @@ def plan(i: int) -> list[tuple[str, dict[str, str]]]:
         ("/api/logs", {"query": f'{{service="platform-api"}} |= "{m}-api"', "from": "now-10m"}),
         ("/api/code-search", {"q": f"{m}-code"}),
         ("/api/metrics/query", {"query": f'db_client_connection_count{{marker="{m}-metrics"}}'}),
-        ("/traces", {"service": "platform-api", "operation": f"{m}-traces"}),
+        ("/traces", {"service": "platform-api", "tags": f"http.route={m}-traces"}),
     ]
 
 
