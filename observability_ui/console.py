@@ -203,16 +203,9 @@ def reveal() -> Response:
 def login(token: str) -> Response:
     if not store().is_interviewer(token):
         return Response(render_template("console/denied.html"), 403)
-    response = redirect(url_for("console.sessions"))
-    response.set_cookie(
-        protection.cookie_name("interviewer"),
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=request.is_secure,
-        path="/interviewer",
+    return protection.remember(
+        redirect(url_for("console.sessions")), "interviewer", token, samesite="Strict", path="/interviewer"
     )
-    return response
 
 
 def _groups() -> list[dict[str, Any]]:

@@ -220,16 +220,7 @@ def join(token: str) -> Response:
     _read_from(current_app.extensions[SERVED][found.scenario_id])
     identity = {key: dataset().manifest.get(key) for key in DATASET_IDENTITY}
     store().record(found.id, "join", {"dataset": identity})
-    response = redirect("/", code=303)
-    response.set_cookie(
-        protection.cookie_name("candidate"),
-        token,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure,
-        path="/",
-    )
-    return response
+    return protection.remember(redirect("/", code=303), "candidate", token, samesite="Lax", path="/")
 
 
 def _evidence_choices(session_id: str) -> list[Event]:

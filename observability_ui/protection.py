@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response
 
 PUBLIC_URL = "OBSIM_PUBLIC_URL"
 COOKIE_SUFFIX = "OBSIM_COOKIE_SUFFIX"
@@ -75,6 +76,15 @@ def cookie_name(role: str) -> str:
     """The name of ``role``'s cookie (``candidate``, ``interviewer``) on this server: with the public
     port in it, so a server on another port of the same host does not overwrite it."""
     return f"obsim_{role}_{current_app.config[COOKIE_SUFFIX]}"
+
+
+def remember(response: Response, role: str, token: str, samesite: str, path: str) -> Response:
+    """Keep ``role``'s secret link in this browser: HttpOnly (no script reads it), ``Secure``
+    behind TLS, under this server's own cookie name and only for the paths the role uses."""
+    response.set_cookie(
+        cookie_name(role), token, httponly=True, samesite=samesite, secure=request.is_secure, path=path
+    )
+    return response
 
 
 def refuse_cross_site() -> None:
