@@ -410,6 +410,16 @@ class Decoy(_Strict):
         return self
 
 
+class RedFlag(_Strict):
+    """A wrong conclusion the interview guide lists as a red flag ("the database is slow" when its
+    CPU sits at 5 %): not something in the data, but a cause a candidate may name.  ``terms``
+    recognise it named as the cause; blaming it costs points as blaming a decoy does."""
+
+    description: str
+    why_not: str
+    terms: Terms = Field(min_length=1)
+
+
 class Timing(_Strict):
     """When the fault shows: once from ``onset`` (UTC), or every hour at ``at_minute``."""
 
@@ -439,6 +449,7 @@ class GroundTruth(_Strict):
     causal_chain: tuple[Statement, ...] = Field(min_length=2)
     evidence: tuple[Evidence, ...] = Field(min_length=1)
     decoys: tuple[Decoy, ...] = ()
+    red_flags: tuple[RedFlag, ...] = ()
     mitigations: tuple[Statement, ...] = ()
     fixes: tuple[Statement, ...] = Field(min_length=1)
 

@@ -134,7 +134,56 @@ def test_every_decoy_is_seen_even_without_code_locations():
     scenario = scenarios.load("connection-leak")
     decoy = scenario.ground_truth.decoys[0]
     result = score(scenario, Submission(root_cause="The validation service is down and failing."))
-    assert result.penalties == [f"names a decoy as the cause: {decoy.description}"]
+    assert result.penalties == [f"Blamed a decoy as the cause: {decoy.description}"]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "flag"),
+    [(s, f) for s in FAULTY for f in s.ground_truth.red_flags],
+    ids=lambda item: getattr(item, "id", None) or item.description[:30],
+)
+def test_blaming_a_red_flag_of_the_guide_costs_as_a_decoy_does(scenario, flag):
+    """The reference's timing, evidence and mitigation kept, the cause swapped for what the guide
+    lists as a red flag ("the database is slow"): penalised and at most 40, like a decoy."""
+    blaming = Submission.model_validate(
+        {
+            **reference(scenario).model_dump(mode="json"),
+            "root_cause": f"The root cause is this: {flag.description}.",
+            "locations": [],
+            "mechanism": flag.description,
+            "causal_chain": [flag.description],
+            "fix": f"Fix this: {flag.description}.",
+        }
+    )
+    result = score(scenario, blaming)
+    assert result.penalties == [f"Blamed what the guide lists as a red flag: {flag.description}"]
+    assert result.total <= 40, result.to_json()
+    # the same words ruled out, or said beside the right code, cost nothing
+    ruled_out = blaming.model_copy(update={"root_cause": f"It is not this: {flag.description}."})
+    assert score(scenario, ruled_out).penalties == []
+    beside = blaming.model_copy(update={"locations": reference(scenario).locations})
+    assert score(scenario, beside).penalties == []
+
+
+def test_the_guides_database_is_slow_costs_points_on_the_connection_leak():
+    scenario = scenarios.load("connection-leak")
+    said = Submission(root_cause="The database is slow.", locations=({"file": "lib/database/pool.py"},))
+    plain = Submission(root_cause="Something else.", locations=({"file": "lib/database/pool.py"},))
+    assert score(scenario, said).total == max(0.0, score(scenario, plain).total - 15)
+
+
+def test_the_location_is_explained_in_plain_words():
+    """What the candidate named and how near it is, not "file:function: right layer"."""
+    scenario = scenarios.load("connection-leak")
+    cause = scenario.ground_truth.root_causes[0]  # lib/database/transactions.py, transaction()
+    named = score(scenario, Submission(locations=({"file": "lib/database/pool.py"},)))
+    why = next(p.why for p in named.parts if p.name == "location")
+    assert why.startswith("Named lib/database/pool.py — the right package (lib/database) but another file")
+    assert f"the fault is in transactions.py, in {cause.function}()" in why
+    exact = score(scenario, Submission(locations=({"file": cause.file, "lines": cause.lines},)))
+    assert "the exact lines of the fault" in next(p.why for p in exact.parts if p.name == "location")
+    for result in (named, exact):
+        assert not any(": right layer" in p.why or ": exact lines" in p.why for p in result.parts)
 
 
 def test_ruling_a_decoy_out_costs_nothing():
@@ -176,7 +225,7 @@ def test_paths_are_read_as_the_browser_the_repo_or_a_stack_trace_shows_them():
     inside = cause.file.removeprefix("app_under_test/")
     for written in (cause.file, inside, f"/srv/platform-api/{inside}", f"./{inside}"):
         result = score(scenario, Submission(locations=({"file": written, "lines": cause.lines},)))
-        assert "transaction: exact lines" in result.parts[0].why, written
+        assert "the exact lines of the fault in transaction()" in result.parts[0].why, written
 
 
 def test_a_whole_file_range_is_not_exact_lines():
@@ -201,7 +250,7 @@ def test_a_mitigation_offered_as_the_fix_earns_no_fix_points():
     scenario = scenarios.load("connection-leak")
     result = score(scenario, Submission(fix="Increase the pool size to 400 and restart the API."))
     fix = next(p for p in result.parts if p.name == "fix")
-    assert fix.points == 0 and "mitigation, not a fix" in fix.why
+    assert fix.points == 0 and "Offered a mitigation as the fix" in fix.why
     real = score(scenario, Submission(fix="Roll back and close the session in a finally block."))
     assert part(real, "fix") == 15
 
@@ -301,7 +350,9 @@ def test_in_an_interview_only_evidence_actually_on_screen_counts(scenario):
     one = sorted(cited)[0]
     partial = score(scenario, submission, on_screen={one})
     assert 0 < part(partial, "evidence") < full
-    assert "never had the signal on screen in" in next(p.why for p in partial.parts if p.name == "evidence")
+    assert "without ever having their signal on screen" in next(
+        p.why for p in partial.parts if p.name == "evidence"
+    )
     assert part(score(scenario, submission, on_screen=set()), "evidence") == 0
 
 

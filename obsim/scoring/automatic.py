@@ -15,18 +15,21 @@ interviewer can audit it:
 - mitigation (5): an immediate mitigation recognised in the mitigation text.
 
 Blaming a decoy costs 15 points (at most 30): pointing at its code, or naming it as the cause
-without finding the real one.  The interviewer's rubric is scored separately, by a person.
+without finding the real one; so does naming as the cause what the interview guide lists as a red
+flag (``red_flags`` in the ground truth, e.g. "the database is slow" while its CPU idles).  Every
+``why`` is written for a hiring manager: what the candidate said or named, and how near the answer.  The interviewer's rubric is scored separately, by a person.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
 
-from obsim.scenario import GroundTruth, Mechanism, Scenario, Statement, Timing
+from obsim.scenario import CodeLocation, GroundTruth, Mechanism, Scenario, Statement, Timing
 from obsim.scoring.locations import closeness, relative_path
 from obsim.scoring.matching import affirmed, matches, normalise
-from obsim.scoring.submission import Submission
+from obsim.scoring.submission import Location, Submission
 
 WEIGHTS = {
     "location": 30,
@@ -82,7 +85,7 @@ def score(scenario: Scenario, submission: Submission, on_screen: set[str] | None
         *_remedies(truth, submission),
     ]
     location_credit = parts[0].points / parts[0].max
-    penalties = _decoys_blamed(truth, submission, location_credit)
+    penalties = _blamed(truth, submission, location_credit)
     deducted = min(MAX_PENALTY, DECOY_PENALTY * len(penalties))
     total = max(0.0, sum(part.points for part in parts) - deducted)
     return Score(scenario.id, scenario.version, round(total, 1), parts, penalties)
@@ -94,20 +97,56 @@ def _part(name: str, share: float, why: str) -> Part:
 
 def _location(truth: GroundTruth, submission: Submission) -> Part:
     if not submission.locations:
-        return _part("location", 0.0, "no code location given")
+        return _part("location", 0.0, "Named no code location")
     found = []
     for cause in truth.root_causes:
-        level, credit = max(
-            (closeness(location, cause) for location in submission.locations), key=lambda pair: pair[1]
+        best, (level, credit) = max(
+            ((location, closeness(location, cause)) for location in submission.locations),
+            key=lambda pair: pair[1][1],
         )
-        found.append((credit, f"{relative_path(cause.file)}:{cause.function}: {level}"))
+        found.append((credit, _named(best, level, cause, submission.locations)))
     share = sum(credit for credit, _ in found) / len(found)
     allowed = len(truth.root_causes) + 1
     why = "; ".join(text for _, text in found)
     if len(submission.locations) > allowed:
         share *= allowed / len(submission.locations)
-        why += f"; {len(submission.locations)} locations given for {len(truth.root_causes)} causes (scaled)"
+        why += (
+            f"; {len(submission.locations)} places named for {_count(len(truth.root_causes), 'fault')},"
+            " so the credit is scaled down"
+        )
     return _part("location", share, why)
+
+
+def _named(best: Location, level: str, cause: CodeLocation, locations: tuple[Location, ...]) -> str:
+    """What the candidate named for one root cause and how near it is, in words a hiring manager
+    reads ("Named pool.py — the right package, lib/database, but the fault is in transactions.py,
+    in transaction()")."""
+    fault = (
+        f"{PurePosixPath(cause.file).name}, in {cause.function}() (lines {cause.lines[0]}-{cause.lines[1]})"
+    )
+    named = _place(best)
+    if level == "exact lines":
+        return f"Named {named} — the exact lines of the fault in {cause.function}()"
+    if level == "right function":
+        return f"Named {named} — the right function, {cause.function}(), though not the exact lines ({cause.lines[0]}-{cause.lines[1]})"
+    if level == "right file":
+        return f"Named {named} — the right file; the fault is in {cause.function}(), lines {cause.lines[0]}-{cause.lines[1]}"
+    if level == "right layer":
+        package = PurePosixPath(relative_path(cause.file)).parent
+        return f"Named {named} — the right package ({package}) but another file: the fault is in {fault}"
+    others = ", ".join(_place(location) for location in locations[:3]) + (" …" if len(locations) > 3 else "")
+    return (
+        f"Nothing named near the fault in {relative_path(cause.file)}, in {cause.function}() (named {others})"
+    )
+
+
+def _place(location: Location) -> str:
+    path = relative_path(location.file)
+    return f"{path} lines {location.lines[0]}-{location.lines[1]}" if location.lines else path
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _mechanism(truth: GroundTruth, submission: Submission) -> Part:
@@ -121,12 +160,16 @@ def _one_mechanism(mechanism: Mechanism, text: str) -> Part:
     No sentence is dropped for a negation, as decoys' are: mechanisms are told with them ("the
     connection is not returned", "never evicted")."""
     if not text:
-        return _part("mechanism", 0.0, "no mechanism described")
+        return _part("mechanism", 0.0, "Described no mechanism")
     if matches(text, mechanism.terms):
-        return _part("mechanism", 1.0, f"{mechanism.kind}: recognised")
+        return _part("mechanism", 1.0, f"Explained how it fails: {mechanism.text}")
     if matches(text, mechanism.partial):
-        return _part("mechanism", 0.5, f"a neighbour of {mechanism.kind}: {mechanism.text} (half)")
-    return _part("mechanism", 0.0, f"{mechanism.kind} not recognised: {mechanism.text}")
+        return _part(
+            "mechanism",
+            0.5,
+            f"Half: described what it looks like, not why it happens, which is: {mechanism.text}",
+        )
+    return _part("mechanism", 0.0, f"Did not explain how it fails, which is: {mechanism.text}")
 
 
 def _timing(truth: GroundTruth, submission: Submission) -> Part:
@@ -137,33 +180,38 @@ def _points(part: Part) -> float:
     return part.points
 
 
+REPEATS = {"none": "happens once", "hourly": "repeats every hour", "daily": "repeats every day"}
+
+
 def _one_timing(timing: Timing, submission: Submission) -> Part:
     share, notes = 0.0, []
     if submission.repeats == timing.repeats:
         share += 0.5
-        notes.append(f"repeats {timing.repeats}: right")
+        notes.append(f"Said it {REPEATS[timing.repeats]}: right")
+    elif submission.repeats is None:
+        notes.append(f"Did not say whether it repeats (it {REPEATS[timing.repeats]})")
     else:
-        notes.append(f"repeats {submission.repeats or 'not said'}, expected {timing.repeats}")
+        notes.append(f"Said it {REPEATS[submission.repeats]}, but it {REPEATS[timing.repeats]}")
     moment = submission.starts_at
     if moment is None:
-        notes.append("no start time")
+        notes.append("gave no start time")
     elif timing.repeats == "hourly":
         off = abs(moment.minute - (timing.at_minute or 0))
         if min(off, 60 - off) <= MINUTE_TOLERANCE:
             share += 0.5
-            notes.append(f"at minute {timing.at_minute}: right")
+            notes.append(f"at minute {timing.at_minute:02d} of the hour: right")
         else:
-            notes.append(f"at minute {moment.minute}, expected {timing.at_minute}")
+            notes.append(f"said minute {moment.minute:02d} of the hour, but it is {timing.at_minute:02d}")
     elif timing.onset is not None:
         off_s = abs((moment - timing.onset).total_seconds())
         if off_s <= ONSET_TOLERANCE_S:
             share += 0.5
-            notes.append(f"starts {_hhmm(timing.onset)}: right")
+            notes.append(f"said it starts at {_hhmm(moment)}: right")
         elif off_s <= 3 * ONSET_TOLERANCE_S:
             share += 0.25
-            notes.append(f"starts {_hhmm(moment)}, close to {_hhmm(timing.onset)}")
+            notes.append(f"said it starts at {_hhmm(moment)}: close to {_hhmm(timing.onset)} (half)")
         else:
-            notes.append(f"starts {_hhmm(moment)}, expected about {_hhmm(timing.onset)}")
+            notes.append(f"said it starts at {_hhmm(moment)}, but it starts about {_hhmm(timing.onset)}")
     return _part("timing", share, "; ".join(notes))
 
 
@@ -171,20 +219,35 @@ def _causal_chain(truth: GroundTruth, submission: Submission) -> Part:
     text = normalise([submission.root_cause, *submission.causal_chain])
     hits = [step for step in truth.causal_chain if matches(text, step.terms)]
     missed = [step.text for step in truth.causal_chain if step not in hits]
-    why = f"{len(hits)} of {len(truth.causal_chain)} steps"
+    why = f"Explained {len(hits)} of the {len(truth.causal_chain)} steps from trigger to outage"
     if missed:
-        why += "; missing: " + " | ".join(missed)
+        why += "; missing: " + "; ".join(missed)
     return _part("causal_chain", len(hits) / len(truth.causal_chain), why)
 
 
 def _evidence(truth: GroundTruth, submission: Submission, on_screen: set[str] | None) -> Part:
+    """Told in words, without a count of its own: the session page's one evidence count is the
+    figures' "evidence seen" (signals the candidate had on screen)."""
     expected = {item.view for item in truth.evidence}
     cited = {item.view for item in submission.evidence} & expected
-    why = f"cites {', '.join(sorted(cited)) or 'none'} of {', '.join(sorted(expected))}"
-    if on_screen is not None and cited - on_screen:
-        why += f"; never had the signal on screen in {', '.join(sorted(cited - on_screen))}"
-        cited &= on_screen
-    return _part("evidence", len(cited) / len(expected), why)
+    unseen = cited - on_screen if on_screen is not None else set()
+    counted = cited - unseen
+    why = (
+        f"Cited the {_views(counted)} where the evidence shows"
+        if counted
+        else "Cited none of the views where the evidence shows"
+    )
+    if expected - cited:
+        why += f"; not the {_views(expected - cited)}"
+    if unseen:
+        why += f"; cited the {_views(unseen)} without ever having their signal on screen (not counted)"
+    return _part("evidence", len(counted) / len(expected), why)
+
+
+def _views(views: set[str]) -> str:
+    names = sorted(views)
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{listed} view" + ("s" if len(names) > 1 else "")
 
 
 def _remedies(truth: GroundTruth, submission: Submission) -> list[Part]:
@@ -194,19 +257,25 @@ def _remedies(truth: GroundTruth, submission: Submission) -> list[Part]:
     if fixes and len(roots) > 1:
         fixed = {statement.root for statement in truth.fixes if statement.text in fixes}
         fix = _part(
-            "fix", len(fixed) / len(roots), f"fixes {len(fixed)} of {len(roots)} roots: " + " | ".join(fixes)
+            "fix",
+            len(fixed) / len(roots),
+            f"Proposed a lasting fix for {len(fixed)} of the {len(roots)} causes: " + "; ".join(fixes),
         )
     elif fixes:
-        fix = _part("fix", 1.0, "recognised: " + " | ".join(fixes))
+        fix = _part("fix", 1.0, "Proposed a lasting fix: " + "; ".join(fixes))
     elif _recognised(truth.mitigations, fix_text):
-        fix = _part("fix", 0.0, "the proposed fix is a mitigation, not a fix")
+        fix = _part(
+            "fix", 0.0, "Offered a mitigation as the fix: it relieves the symptom, it does not fix it"
+        )
     else:
-        fix = _part("fix", 0.0, "no lasting fix recognised")
+        fix = _part("fix", 0.0, "Proposed no lasting fix that is recognised")
     mitigations = _recognised(truth.mitigations, normalise([submission.mitigation]))
     mitigation = _part(
         "mitigation",
         1.0 if mitigations else 0.0,
-        "recognised: " + " | ".join(mitigations) if mitigations else "no immediate mitigation recognised",
+        "Proposed an immediate mitigation: " + "; ".join(mitigations)
+        if mitigations
+        else "Proposed no immediate mitigation that is recognised",
     )
     return [fix, mitigation]
 
@@ -215,17 +284,22 @@ def _recognised(statements: tuple[Statement, ...], text: str) -> list[str]:
     return [statement.text for statement in statements if matches(text, statement.terms)]
 
 
-def _decoys_blamed(truth: GroundTruth, submission: Submission, location_credit: float) -> list[str]:
-    """Decoys the submission blames: their code among its locations, or named as the cause when the
-    real code was not found (mentioning a decoy while explaining the real cause costs nothing)."""
+def _blamed(truth: GroundTruth, submission: Submission, location_credit: float) -> list[str]:
+    """Decoys and red flags the submission blames: a decoy's code among its locations, or a decoy or
+    a red flag of the guide named as the cause when the real code was not found (mentioning one
+    while explaining the real cause costs nothing)."""
     files = {relative_path(location.file) for location in submission.locations}
     cause_text = affirmed(normalise([submission.root_cause]))
+    named = location_credit < 0.35
     blamed = []
     for decoy in truth.decoys:
         if files & {relative_path(path) for path in decoy.files}:
-            blamed.append(f"points at the code of a decoy: {decoy.description}")
-        elif location_credit < 0.35 and matches(cause_text, decoy.terms):
-            blamed.append(f"names a decoy as the cause: {decoy.description}")
+            blamed.append(f"Blamed a decoy, pointing at its code: {decoy.description}")
+        elif named and matches(cause_text, decoy.terms):
+            blamed.append(f"Blamed a decoy as the cause: {decoy.description}")
+    for flag in truth.red_flags:
+        if named and matches(cause_text, flag.terms):
+            blamed.append(f"Blamed what the guide lists as a red flag: {flag.description}")
     return blamed
 
 
