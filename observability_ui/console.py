@@ -30,11 +30,11 @@ from observability_ui.interview import DATASET_IDENTITY, find_served, served, st
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
 from obsim.interview import scorecard as scorecards
+from obsim.interview import timeline
 from obsim.interview.figures import hint_releases, investigation_figures
-from obsim.interview.store import InterviewSession
-from obsim.interview.timeline import describe
+from obsim.interview.store import UNDO_HINT_S, InterviewSession
 from obsim.scenario import Scenario, ScenarioError
-from obsim.scoring.rubric import DIMENSIONS, RATINGS, RubricScore, checklist, suggested_level
+from obsim.scoring.rubric import DIMENSIONS, LEVEL_NAMES, RATINGS, RubricScore, checklist, suggested_level
 
 bp = Blueprint("console", __name__, url_prefix="/interviewer")
 
@@ -91,7 +91,12 @@ def _console_error(error: HTTPException) -> tuple[str, int]:
 
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    return {"minutes": scorecards.minutes, "in_minutes": lambda seconds: f"{seconds / 60:g}"}
+    return {
+        "minutes": scorecards.minutes,
+        "since_start": scorecards.since_start,
+        "part_name": scorecards.part_name,
+        "in_minutes": lambda seconds: f"{seconds / 60:g}",
+    }
 
 
 @dataclass(frozen=True)
@@ -331,17 +336,12 @@ def _page_context(session_id: str) -> dict[str, Any]:
         "scenario": incident,
         "hints": [(index, hint, released.get(index)) for index, hint in enumerate(hints)],
         "next_hint": next((i for i in range(len(hints)) if i not in released), None),
-        "events": events,
-        "describe_event": _describer(incident),
+        "undoable": store().undoable_hints(session_id),
+        "undo_s": UNDO_HINT_S,
+        "timeline": timeline.rows(incident, interview, events),
         "submissions": store().submissions(session_id),
         "figures": investigation_figures(incident, interview, events) if incident is not None else None,
     }
-
-
-def _describer(incident: Scenario | None) -> Callable[[Any], str]:
-    """How the timeline describes an event: a released hint by its text in the session's scenario."""
-    hints = incident.hints if incident is not None else ()
-    return lambda event: describe(event, hints)
 
 
 @bp.get("/sessions/<session_id>")
@@ -379,6 +379,7 @@ def _rubric_view(session_id: str, incident: Scenario | None) -> dict[str, Any]:
     return {
         "dimensions": DIMENSIONS,
         "ratings": RATINGS,
+        "level_names": LEVEL_NAMES,
         "checklist": list(enumerate(checklist(incident).items())) if incident is not None else None,
         "score": score,
         "scored_at": stored.scored_at if stored is not None else None,
@@ -463,7 +464,8 @@ def _title(scenario_id: str) -> str:
     return known.title if known is not None else "a scenario not in this checkout"
 
 
-def _release_hint(session_id: str) -> None:
+def _hint_index(session_id: str) -> int:
+    """The form's hint ``index`` in the session's own scenario's ladder; 400 otherwise."""
     incident = _known_scenario(session_id)
     try:
         index = int(request.form.get("index", ""))
@@ -471,7 +473,19 @@ def _release_hint(session_id: str) -> None:
         abort(400, description="Which hint? (index missing)")
     if not 0 <= index < len(incident.hints):
         abort(400, description="No such hint.")
-    store().release_hint(session_id, index)
+    return index
+
+
+def _release_hint(session_id: str) -> None:
+    store().release_hint(session_id, _hint_index(session_id))
+
+
+def _undo_hint(session_id: str) -> None:
+    """Take a release back while the candidate cannot have seen it: within ``UNDO_HINT_S`` and
+    before any page shown to them carried it (409 saying why otherwise; the release stands)."""
+    refusal = store().withdraw_hint(session_id, _hint_index(session_id))
+    if refusal is not None:
+        abort(409, description=refusal)
 
 
 def _minutes(allowed: range) -> float:
@@ -517,6 +531,7 @@ ACTIONS: dict[str, Callable[[str], None]] = {
     "extend": lambda session_id: store().extend(session_id, _minutes(EXTEND_MINUTES)),
     "grace": lambda session_id: store().set_grace(session_id, _minutes(GRACE_MINUTES)),
     "hint": _release_hint,
+    "undo-hint": _undo_hint,
     "rubric": _score_rubric,
 }
 

@@ -183,7 +183,9 @@ def _interview_context() -> dict[str, Any]:
     if interview is None:
         return {}
     hints = scenario().hints
-    released = [hints[index].text for index in store().released_hints(interview.id) if index < len(hints)]
+    # read as this page is built: from now on the candidate has seen them (a release can no longer be undone)
+    shown = store().hints_for_candidate(interview.id)
+    released = [hints[index].text for index in shown if index < len(hints)]
     return {
         "interview": interview,
         "released_hints": released,

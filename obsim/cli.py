@@ -351,18 +351,17 @@ def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
     for group in groups:
         print(f"\n{scorecard.dataset_label(group['dataset'])}\n")
         print(
-            "| candidate | automatic | rubric | level | first signal | evidence | on decoys | queries | hints | submitted |"
+            "| candidate | automatic | level | first signal | expected signals seen | on decoys | queries | hints | submitted |"
         )
-        print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
         for r in group["rows"]:
             auto = (
                 "—"
                 if r["automatic_total"] is None
                 else f"{r['automatic_total']}{' (late)' if r['late'] else ''}"
             )
-            rubric = "—" if r["rubric_total"] is None else r["rubric_total"]
             print(
-                f"| {r['candidate']} | {auto} | {rubric} | {r['level'] or '—'} "
+                f"| {r['candidate']} | {auto} | {r['level_name'] or 'not scored'} "
                 f"| {scorecard.minutes(r['time_to_first_relevant_signal_s'])} | {r['evidence_seen']}/{r['evidence_total']} "
                 f"| {scorecard.minutes(r['time_on_decoys_s'])} | {r['queries']} | {r['hints_used']} "
                 f"| {scorecard.minutes(r['time_to_submission_s'])} |"

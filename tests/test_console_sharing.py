@@ -293,7 +293,7 @@ def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(in
         borders = len(re.findall(r"(?<!\\)\|", line))
         header = header or borders
         assert borders == header, line
-    assert "| location | 1.0 / 25 | cites a \\| b<br>over two lines |" in lines
+    assert "| code location | 1.0 / 25 | cites a \\| b<br>over two lines |" in lines
     assert any("sum by (a\\|b) (x) \\|\\| y<br>- not a list" in row for row in rows)
     assert "**Root cause:** the pool | the &lt;b&gt;cache&lt;/b&gt;<br>- second line" in lines
     assert [line for line in lines if line.startswith("1. ")] == ["1. one<br>- two", "1. three"]

@@ -128,7 +128,10 @@ def test_the_candidate_waits_for_the_start_and_during_a_pause(app, interviews):
     assert ada.get("/metrics").status_code == 200
     # nothing refused was recorded or stored: the record starts at the start
     kinds = recorded(interviews, ada_id)
-    assert kinds == ["join", "view", "api", "view"] and interviews.submissions(ada_id) == []
+    assert kinds == ["join", "view", "api", "clock", "clock", "view"] and interviews.submissions(ada_id) == []
+    # the pause and the resume are on the timeline, for the interviewer and the scorecard
+    pause, resume = (e.detail["change"] for e in interviews.events(ada_id) if e.kind == "clock")
+    assert (pause, resume) == ("paused", "resumed")
 
 
 def test_after_the_limit_and_its_grace_the_interview_closes_until_extended(app, interviews):

@@ -93,16 +93,21 @@ def test_the_clock_pauses_and_a_submission_after_the_limit_is_late(url, monkeypa
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_database_from_before_the_clock_columns_gets_them(database, url, request):
-    """An interviews database an earlier obsim made, without extended_s and grace_s, keeps working."""
+    """An interviews database an earlier obsim made, without extended_s and grace_s, nor the hint
+    releases' seen_at, keeps working."""
     url = request.getfixturevalue("postgres_url") if database == "postgresql" else url
     store = InterviewStore(url)
     session_id, _ = store.create_session("Ada", "cron-storm", 1, 600)
+    store.release_hint(session_id, 0)
     with store.engine.begin() as connection:
         for column in ("extended_s", "grace_s"):
             connection.execute(text(f"ALTER TABLE interview_sessions DROP COLUMN {column}"))
+        connection.execute(text("ALTER TABLE hint_releases DROP COLUMN seen_at"))
     store.engine.dispose()
     again = InterviewStore(url)
     assert again.get(session_id).grace_s == DEFAULT_GRACE_S and again.get(session_id).extended_s == 0
+    assert again.hints_for_candidate(session_id) == [0]  # shown to the candidate: no undoing it now
+    assert again.withdraw_hint(session_id, 0) is not None and again.released_hints(session_id) == [0]
 
 
 def test_deleting_a_session_removes_all_its_data(url):

@@ -1,4 +1,4 @@
-"""The interviewer's rubric: weighted dimensions, the scenario's checklist and the level it supports."""
+"""The interviewer's rubric: rated dimensions, the scenario's checklist and the level it supports."""
 
 from __future__ import annotations
 
@@ -23,10 +23,7 @@ def test_weights_follow_the_guide_and_sum_to_100():
         "root_cause": 15,
         "fix": 5,
     }
-    assert RubricScore(ratings=ratings(3), level="exceptional").total() == 100
-    assert RubricScore(ratings=ratings(0), level="no pass").total() == 0
-    mixed = {**ratings(0), "systematic_approach": 3, "fix": 1}
-    assert RubricScore(ratings=mixed, level="pass").total() == pytest.approx(30 + 5 / 3, abs=0.1)
+    assert sum(weight for weight, _ in DIMENSIONS.values()) == 100
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 // The interviewer console: keep the session page's live panels (clock, figures, submissions,
 // timeline) current without reloading it; keep a half-typed rubric as a draft in this browser, so
-// neither a reload nor a refused save loses it; fetch a hint's text only when the interviewer asks
+// neither a reload nor a refused save loses it; drop a hint's Undo button once its time is up;
+// fetch a hint's text only when the interviewer asks
 // (the safe-to-share page leaves it out); ask before a form marked data-confirm is sent (here, not in
 // an inline handler: the console's Content-Security-Policy runs no inline script).
 "use strict";
@@ -35,6 +36,15 @@ function peekHints() {
       const target = link.parentElement.querySelector("[data-peek-text]");
       if (response.ok && target) target.textContent = await response.text();
     });
+  }
+}
+
+// A hint release can be undone for a few seconds, until the candidate's page shows it: the Undo
+// button goes once its time is up (the server refuses a late undo anyway, saying why).
+function expireUndo() {
+  for (const form of document.querySelectorAll("form[data-until]")) {
+    const left = Number(form.dataset.until) - Date.now();
+    window.setTimeout(() => form.remove(), Math.max(0, left));
   }
 }
 
@@ -78,5 +88,6 @@ document.addEventListener("DOMContentLoaded", () => {
   confirmForms();
   pollLivePanels();
   peekHints();
+  expireUndo();
   keepRubricDraft();
 });

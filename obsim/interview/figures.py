@@ -38,7 +38,7 @@ def investigation_figures(
         "queries": sum(1 for e in requests if is_query(e)),
         "requests": len(requests),
         "views_used": sorted({view for e in requests if (view := view_of(e.detail.get("path", "")))}),
-        "hints_used": sum(1 for e in events if e.kind == "hint"),  # a hint given early still helped
+        "hints_used": len(hint_releases(scenario, interview, events)),  # a hint given early still helped
         "time_to_submission_s": _since(origin, submissions[0].wall_time) if submissions else None,
     }
 
@@ -59,12 +59,16 @@ def hint_releases(
     The clock time is the one recorded at the release (pauses excluded); an event from an older obsim
     without it falls back to the clock's reading at that wall time.  Without the scenario (a session
     of one this checkout lacks) every recorded release is kept, ``early`` only when before the start.
+    A release the interviewer undid (``hint_withdrawn``, before the candidate saw it) is not one.
     """
     count = len(scenario.hints) if scenario is not None else None
     first_submission = next((e.wall_time for e in events if e.kind == "submission"), None)
     releases: dict[int, dict[str, Any]] = {}
     for event in events:
         index = event.detail.get("index", -1)
+        if event.kind == "hint_withdrawn":  # undone before the candidate saw it: as if never given
+            releases.pop(index, None)
+            continue
         in_ladder = index >= 0 and (count is None or index < count)
         if event.kind != "hint" or not in_ladder or index in releases:
             continue

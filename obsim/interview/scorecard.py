@@ -18,13 +18,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from obsim.interview import timeline
 from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewStore, as_utc
-from obsim.interview.timeline import describe
 from obsim.scenario import Scenario
-from obsim.scoring.rubric import DIMENSIONS, RATINGS, RubricScore, checklist, suggested_level
+from obsim.scoring.rubric import DIMENSIONS, LEVEL_NAMES, RATINGS, RubricScore, checklist, suggested_level
 
-FORMAT = "obsim-scorecard/1"
+FORMAT = "obsim-scorecard/2"  # 2: the rubric as ratings and a level (no total); the timeline in words
 FORMATS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -73,7 +73,6 @@ def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> 
     submissions = store.submissions(session_id)
     latest = submissions[-1] if submissions else None
     joined = next((e for e in events if e.kind == "join"), None)
-    hints = scenario.hints if scenario else ()
     releases = hint_releases(scenario, interview, events)
     return {
         "format": FORMAT,
@@ -102,15 +101,8 @@ def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> 
         "interviewer": _interviewer(store, scenario, session_id),
         "submission": latest.body if latest is not None else None,
         "hints": [_hint(scenario, index, release) for index, release in sorted(releases.items())],
-        "timeline": [
-            {
-                "wall_time": _iso(event.wall_time),
-                "sim_time": _iso(datetime.fromtimestamp(event.sim_time, UTC)) if event.sim_time else None,
-                "kind": event.kind,
-                "description": describe(event, hints),
-            }
-            for event in events
-        ],
+        # the console's rows, in its order: oldest first, in words, minutes since the clock started
+        "timeline": [row.to_json() for row in timeline.rows(scenario, interview, events)],
     }
 
 
@@ -152,21 +144,23 @@ def _interviewer(store: InterviewStore, scenario: Scenario | None, session_id: s
         return None
     rubric = RubricScore.model_validate(stored.body)
     levels = checklist(scenario) if scenario else dict.fromkeys(rubric.checklist)
+    suggested = suggested_level(scenario, rubric.checklist) if scenario else None
     return {
-        "source": "interviewer: rubric scored by a person",
+        "source": "interviewer: rubric scored by a person (ratings and a level, never added to a number)",
         "scored_at": _iso(stored.scored_at),
-        "total": rubric.total(),
         "level": rubric.level,
-        "suggested_level": suggested_level(scenario, rubric.checklist) if scenario else None,
+        "level_name": LEVEL_NAMES[rubric.level],
+        "suggested_level": suggested,
+        "suggested_level_name": LEVEL_NAMES[suggested] if suggested else None,
         "ratings": [
             {
                 "dimension": name,
+                "question": question,
                 "weight": weight,
                 "rating": rubric.ratings[name],
                 "label": RATINGS[rubric.ratings[name]],
-                "points": round(weight * rubric.ratings[name] / 3, 1),
             }
-            for name, (weight, _question) in DIMENSIONS.items()
+            for name, (weight, question) in DIMENSIONS.items()
         ],
         "checklist": [
             {"statement": statement, "level": level, "yes": rubric.checklist.get(statement, False)}
@@ -184,7 +178,9 @@ def render(card: dict[str, Any], fmt: str) -> str:
         return json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     if fmt not in FORMATS:
         raise ValueError(f"unknown scorecard format {fmt!r}: use one of {', '.join(FORMATS)}")
-    return _TEMPLATES.get_template(f"scorecard.{fmt}").render(card=card, minutes=minutes)
+    return _TEMPLATES.get_template(f"scorecard.{fmt}").render(
+        card=card, minutes=minutes, part_name=part_name, since_start=since_start
+    )
 
 
 def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]]:
@@ -206,8 +202,8 @@ def comparison(store: InterviewStore, scenario: Scenario) -> list[dict[str, Any]
                 "candidate": interview.candidate,
                 "automatic_total": automatic["total"] if automatic else None,
                 "late": automatic["late"] if automatic else None,
-                "rubric_total": rubric["total"] if rubric else None,
                 "level": rubric["level"] if rubric else None,
+                "level_name": rubric["level_name"] if rubric else None,
                 **card["figures"],
             }
         )
@@ -221,6 +217,27 @@ def dataset_label(seen: dict[str, Any] | None, *, name_scenario: bool = True) ->
         return "not joined yet (no dataset seen)"
     scenario = f"{seen.get('scenario')} " if name_scenario else ""
     return f"dataset: {scenario}v{seen.get('scenario_version')}, seed {seen.get('seed')}, code {seen.get('code_hash')}"
+
+
+#: how the automatic score's parts read on a page
+PART_NAMES = {
+    "location": "code location",
+    "mechanism": "mechanism",
+    "timing": "timing",
+    "causal_chain": "causal chain",
+    "evidence": "evidence cited",
+    "fix": "lasting fix",
+    "mitigation": "mitigation",
+}
+
+
+def part_name(name: str) -> str:
+    return PART_NAMES.get(name, name.replace("_", " "))
+
+
+def since_start(seconds: float | None) -> str:
+    """A timeline row's place on the interview: ``m:ss`` since the clock started, or before it."""
+    return "before start" if seconds is None else minutes(seconds)
 
 
 def minutes(seconds: float | None) -> str:

@@ -16,7 +16,7 @@ import hmac
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -32,6 +32,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -40,6 +41,8 @@ INTERVIEWER_TOKEN = "interviewer_token_sha256"
 #: after the time limit, the candidate may still submit (marked late) this long, unless the
 #: interviewer sets another grace for the session
 DEFAULT_GRACE_S = 120.0
+#: how long a hint release can be undone, provided the candidate has not loaded a page since
+UNDO_HINT_S = 10.0
 
 
 class Clock(StrEnum):
@@ -152,12 +155,16 @@ class Event(Base):
 
 
 class HintRelease(Base):
+    """A hint given to a session's candidate; ``seen_at`` is when a page shown to them first
+    carried it (None until then, which is what lets the interviewer still undo the release)."""
+
     __tablename__ = "hint_releases"
     session_id: Mapped[str] = mapped_column(
         ForeignKey("interview_sessions.id", ondelete="CASCADE"), primary_key=True
     )
     hint_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     released_at: Mapped[datetime]
+    seen_at: Mapped[datetime | None]
 
 
 class SubmissionRecord(Base):
@@ -204,23 +211,25 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-#: columns added to ``interview_sessions`` after its first release, with their SQL default
-_LATER_COLUMNS = {"extended_s": "0", "grace_s": str(DEFAULT_GRACE_S)}
+#: columns added after a table's first release: table -> column -> its SQL type and default
+_LATER_COLUMNS = {
+    "interview_sessions": {
+        "extended_s": "FLOAT NOT NULL DEFAULT 0",
+        "grace_s": f"FLOAT NOT NULL DEFAULT {DEFAULT_GRACE_S}",
+    },
+    "hint_releases": {"seen_at": "TIMESTAMP WITH TIME ZONE"},  # NULL: an older release, long past undoing
+}
 
 
-def _add_clock_columns(engine: Engine) -> None:
-    """Give a database made by an earlier obsim the clock columns added since (``create_all`` makes
+def _add_later_columns(engine: Engine) -> None:
+    """Give a database made by an earlier obsim the columns added since (``create_all`` makes
     missing tables, never missing columns), so an existing interviews file keeps working."""
-    present = {column["name"] for column in inspect(engine).get_columns(InterviewSession.__tablename__)}
-    with engine.begin() as connection:
-        for name, default in _LATER_COLUMNS.items():
-            if name not in present:
-                connection.execute(
-                    text(
-                        f"ALTER TABLE {InterviewSession.__tablename__}"
-                        f" ADD COLUMN {name} FLOAT NOT NULL DEFAULT {default}"
-                    )
-                )
+    for table, columns in _LATER_COLUMNS.items():
+        present = {column["name"] for column in inspect(engine).get_columns(table)}
+        with engine.begin() as connection:
+            for name, definition in columns.items():
+                if name not in present:
+                    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {definition}"))
 
 
 class InterviewStore:
@@ -229,7 +238,7 @@ class InterviewStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = _engine(url)
         Base.metadata.create_all(self.engine)
-        _add_clock_columns(self.engine)
+        _add_later_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -309,10 +318,11 @@ class InterviewStore:
             if interview is None:
                 raise KeyError(session_id)
             if interview.started_at is None:
-                interview.started_at = now()
+                interview.started_at = now()  # the timeline shows the start from this moment
             elif interview.paused_at is not None:
                 interview.paused_s += (now() - as_utc(interview.paused_at)).total_seconds()
                 interview.paused_at = None
+                db.add(_event(session_id, "clock", {"change": "resumed"}))
 
     def pause(self, session_id: str) -> None:
         with self.transaction() as db:
@@ -321,6 +331,7 @@ class InterviewStore:
                 raise KeyError(session_id)
             if interview.started_at is not None and interview.paused_at is None:
                 interview.paused_at = now()
+                db.add(_event(session_id, "clock", {"change": "paused"}))
 
     def extend(self, session_id: str, seconds: float) -> None:
         """Give the candidate more time (reopening a closed interview); noted on the timeline."""
@@ -360,18 +371,76 @@ class InterviewStore:
             interview = db.get(InterviewSession, session_id)
             # the interview clock at the release (pauses excluded), so a hint given early can be told
             clock_s = round(interview.elapsed_s(), 1) if interview is not None else None
-            db.add(HintRelease(session_id=session_id, hint_index=hint_index, released_at=now()))
+            db.add(HintRelease(session_id=session_id, hint_index=hint_index, released_at=now(), seen_at=None))
             db.add(_event(session_id, "hint", {"index": hint_index, "clock_s": clock_s}))
             return True
 
     def released_hints(self, session_id: str) -> list[int]:
         with self.transaction() as db:
-            rows = db.scalars(
-                select(HintRelease.hint_index)
-                .where(HintRelease.session_id == session_id)
-                .order_by(HintRelease.released_at)
+            return self._released(db, session_id)
+
+    @staticmethod
+    def _released(db: Session, session_id: str) -> list[int]:
+        rows = db.scalars(
+            select(HintRelease.hint_index)
+            .where(HintRelease.session_id == session_id)
+            .order_by(HintRelease.released_at)
+        )
+        return list(rows)
+
+    def hints_for_candidate(self, session_id: str) -> list[int]:
+        """The released hints, for a page shown to the candidate, who from then on has seen them.
+
+        The one way a candidate's page reads its hints: marking them seen (first, in the same
+        transaction) is what makes :meth:`withdraw_hint` refuse a hint the candidate may have read.
+        The mark is a single conditional write, as the withdrawal is a single conditional delete, so
+        the database orders the two: either the page is built without the hint, or the hint stays.
+        """
+        with self.transaction() as db:
+            db.execute(
+                update(HintRelease)
+                .where(HintRelease.session_id == session_id, HintRelease.seen_at.is_(None))
+                .values(seen_at=now())
             )
-            return list(rows)
+            return self._released(db, session_id)
+
+    def undoable_hints(self, session_id: str) -> dict[int, datetime]:
+        """Releases that can still be undone (unseen and recent), each with when that ends."""
+        with self.transaction() as db:
+            rows = db.scalars(
+                select(HintRelease).where(
+                    HintRelease.session_id == session_id,
+                    HintRelease.seen_at.is_(None),
+                    HintRelease.released_at >= now() - timedelta(seconds=UNDO_HINT_S),
+                )
+            )
+            return {row.hint_index: as_utc(row.released_at) + timedelta(seconds=UNDO_HINT_S) for row in rows}
+
+    def withdraw_hint(self, session_id: str, hint_index: int) -> str | None:
+        """Undo a hint's release: only within :data:`UNDO_HINT_S` of it and only while no page
+        shown to the candidate has carried it.  The withdrawal is noted on the timeline; returns
+        None when withdrawn, else why not (for the interviewer to read)."""
+        with self.transaction() as db:
+            withdrawn = db.execute(
+                delete(HintRelease).where(
+                    HintRelease.session_id == session_id,
+                    HintRelease.hint_index == hint_index,
+                    HintRelease.seen_at.is_(None),
+                    HintRelease.released_at >= now() - timedelta(seconds=UNDO_HINT_S),
+                )
+            ).rowcount
+            if withdrawn:
+                db.add(_event(session_id, "hint_withdrawn", {"index": hint_index}))
+                return None
+            release = db.get(HintRelease, (session_id, hint_index))
+        if release is None:
+            return f"Hint {hint_index + 1} is not released: there is nothing to undo."
+        if release.seen_at is not None:
+            return (
+                f"Hint {hint_index + 1} stays released: the candidate's page showed it at"
+                f" {as_utc(release.seen_at):%H:%M:%S} UTC."
+            )
+        return f"Hint {hint_index + 1} stays released: a release can be undone for {UNDO_HINT_S:g} s only."
 
     def submit(
         self, session_id: str, body: dict[str, Any], automatic_score: dict[str, Any]

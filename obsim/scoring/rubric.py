@@ -1,9 +1,12 @@
-"""The interviewer's part of the score: weighted dimensions, a yes/no checklist and a level.
+"""The interviewer's part of the score: a rating per dimension, a yes/no checklist and a level.
 
 The automatic score judges the answer; the rubric judges the investigation and the reasoning,
-which only a person watching can.  Its dimensions and weights follow the public production-
-debugging interview guide the scenarios are modelled on (systematic approach 30, tool use 25,
-correlating data 25, root cause 15, fix 5); each is rated 0-3, one step per level, so a
+which only a person watching can.  It is read as ratings and a level, never as a number out of
+100: a second figure beside the automatic score would invite adding the two, and a hiring manager
+reads "strong" faster than "71.7".  Its dimensions follow the public production-debugging
+interview guide the scenarios are modelled on, with the weight it gives each (systematic
+approach 30, tool use 25, correlating data 25, root cause 15, fix 5) shown as guidance for the
+level; each is rated on the guide's ladder (not shown, meets the bar, strong, exceptional), so a
 dimension's rating reads the same as the level it supports.  The checklist is the scenario's own
 rubric (pass / strong / exceptional statements), answered yes or no, which keeps free text from
 being scored on impression.  The level the checklist supports is suggested; the interviewer's
@@ -20,9 +23,16 @@ from obsim.scenario import Scenario
 
 LEVELS = ("no pass", "pass", "strong", "exceptional")
 Level = Literal["no pass", "pass", "strong", "exceptional"]
-RATINGS = {0: "not shown", 1: "pass", 2: "strong", 3: "exceptional"}
+#: how a level reads (the stored value stays the scenario rubric's own word)
+LEVEL_NAMES: dict[str, str] = {
+    "no pass": "does not meet the bar",
+    "pass": "meets the bar",
+    "strong": "strong",
+    "exceptional": "exceptional",
+}
+RATINGS = {0: "not shown", 1: "meets the bar", 2: "strong", 3: "exceptional"}
 
-#: name -> (weight, the question the interviewer answers)
+#: name -> (the guide's weight in %, guidance for the level; the question the interviewer answers)
 DIMENSIONS: dict[str, tuple[int, str]] = {
     "systematic_approach": (30, "Forms hypotheses and tests them, narrowing from symptoms to cause"),
     "tool_use": (25, "Uses metrics, logs, traces, database and jobs views fluently, each for what it shows"),
@@ -35,7 +45,8 @@ MAJORITY = 2 / 3
 
 
 class RubricScore(BaseModel):
-    """What the interviewer records: a 0-3 rating per dimension, the checklist, a level, notes."""
+    """What the interviewer records: a rating per dimension on the level ladder (0 not shown to 3
+    exceptional), the checklist, a level, notes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,10 +67,6 @@ class RubricScore(BaseModel):
             if rating not in RATINGS:
                 raise ValueError(f"{name}: a rating is 0, 1, 2 or 3, not {rating}")
         return self
-
-    def total(self) -> float:
-        """Weighted 0-100: each dimension contributes weight x rating / 3."""
-        return round(sum(DIMENSIONS[name][0] * rating / 3 for name, rating in self.ratings.items()), 1)
 
 
 def checklist(scenario: Scenario) -> dict[str, str]:

@@ -1,0 +1,235 @@
+"""The console read by a hiring manager (issue 19): the rubric as ratings and a level (never a
+second number out of 100), the automatic score explained in plain words with one evidence count on
+the page, a red flag of the guide blamed costing points, a hint release undone while the candidate
+cannot have seen it, and a timeline in words, in the same order in the console and every export.
+
+Through Flask's test client and the real store over the hand-made dataset (the console does not
+depend on the data); a candidate's requests are made for real where the hand-made data can answer
+them, and recorded through the store where only the scenario's window gives them their meaning.
+"""
+
+# ruff: noqa: F811  (the fixtures app, console and interviews are test_console_sharing's)
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from markupsafe import escape
+from sqlalchemy import update
+
+from obsim.interview import scorecard
+from obsim.interview.store import UNDO_HINT_S, HintRelease, now
+from tests.test_console_sharing import (  # noqa: F401
+    LEAK,
+    REVEAL_COOKIE,
+    app,
+    console,
+    epoch,
+    interviews,
+    joined,
+    new_session,
+    session_of,
+)
+
+RUBRIC = {
+    "rating.systematic_approach": "2",
+    "rating.tool_use": "3",
+    "rating.correlating_data": "2",
+    "rating.root_cause": "1",
+    "rating.fix": "0",
+    "level": "strong",
+    "notes": "Went to the database sessions early.",
+}
+
+
+def reveal(console) -> None:
+    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+
+
+def test_the_rubric_reads_as_ratings_and_a_level_never_a_second_number(app, console, interviews):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 200
+    assert console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC).status_code == 302
+
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    result = re.search(r'data-testid="rubric-result">(.*?)</p>', page, flags=re.DOTALL).group(1)
+    assert 'data-testid="rubric-level">strong<' in result
+    assert "tool use: <strong>exceptional</strong>" in result and "fix: <strong>not shown</strong>" in result
+    assert "root cause: <strong>meets the bar</strong>" in result
+    assert page.count("/ 100") == 1  # the automatic score's, and no other
+    assert '<option value="no pass" >does not meet the bar</option>' in page
+
+    card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
+    rubric = card["interviewer"]
+    assert "total" not in rubric and all("points" not in r for r in rubric["ratings"])
+    assert (rubric["level"], rubric["level_name"]) == ("strong", "strong")
+    assert {r["dimension"]: r["label"] for r in rubric["ratings"]}["root_cause"] == "meets the bar"
+    markdown = console.get(f"/interviewer/sessions/{ada_id}/scorecard.md").get_data(as_text=True)
+    assert "Level: **strong**" in markdown and "| tool use | exceptional | 25 % |" in markdown
+    assert markdown.count("/ 100") == 1
+    html = console.get(f"/interviewer/sessions/{ada_id}/scorecard.html").get_data(as_text=True)
+    assert '<div class="big" data-testid="level">strong</div>' in html and html.count("/ 100") == 1
+
+    compared = console.get("/interviewer/compare").get_data(as_text=True)
+    row = re.search(r'data-testid="compare-row">(.*?)</tr>', compared, flags=re.DOTALL).group(1)
+    assert "<td>strong</td>" in row and "/ 100" not in compared
+
+
+def test_the_automatic_score_says_what_was_named_in_plain_words_with_one_evidence_count(
+    app, console, interviews
+):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    found = {
+        "root_cause": "Connections leak",
+        "locations": "lib/database/pool.py",
+        "evidence_views": "database",
+    }
+    assert ada.post("/submit", data=found).status_code == 200
+    reveal(console)
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    location = re.search(r"<td>code location</td><td[^>]*>[^<]*</td><td>([^<]*)</td>", page).group(1)
+    assert location.startswith(
+        str(escape("Named lib/database/pool.py — the right package (lib/database) but another file"))
+    )
+    assert "the fault is in transactions.py, in transaction()" in location
+    assert "right layer" not in page and "transactions.py:transaction" not in page
+    # one evidence count: the signals on screen; the evidence part tells what was cited in words
+    assert len(re.findall(r"\d+ of the \d+ expected signals", page)) == 1 and "evidence seen" not in page
+    evidence = re.search(r"<td>evidence cited</td><td[^>]*>[^<]*</td><td>([^<]*)</td>", page).group(1)
+    assert evidence.startswith("Cited") and not re.search(r"\d", evidence)
+
+
+def test_blaming_a_red_flag_of_the_guide_costs_points_on_the_console(app, console, interviews):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    assert ada.post("/submit", data={"root_cause": "The database is slow."}).status_code == 200
+    flag = LEAK.ground_truth.red_flags[0]
+    stored = interviews.submissions(ada_id)[0].automatic_score
+    assert stored["penalties"] == [f"Blamed what the guide lists as a red flag: {flag.description}"]
+    safe = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
+    assert "a decoy or a red flag blamed" in safe and flag.description not in safe
+    reveal(console)
+    shown = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
+    assert f'<td>penalty</td><td class="num">−15</td><td>{escape(stored["penalties"][0])}</td>' in shown
+
+
+def hint_rows(console, session_id: str) -> list[str]:
+    panel = console.get(f"/interviewer/sessions/{session_id}/live/timeline").get_data(as_text=True)
+    return re.findall(r"<td class=\"wrap\">(Hint [^<]*)</td>", panel)
+
+
+def test_a_hint_release_is_undone_only_before_the_candidate_can_have_seen_it(app, console, interviews):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    hint = LEAK.hints[0].text
+
+    # released by mistake and taken back at once: the candidate never gets it
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    undo = re.search(r'data-testid="undo-hint" data-until="(\d+)"', page)
+    assert undo is not None and f"for {UNDO_HINT_S:g} s" in page
+    assert console.post(f"/interviewer/sessions/{ada_id}/undo-hint", data={"index": "0"}).status_code == 302
+    assert interviews.released_hints(ada_id) == [] and hint not in ada.get("/submit").get_data(as_text=True)
+    assert hint_rows(console, ada_id) == [
+        f"Hint 1 released: {escape(hint)}",
+        "Hint 1 withdrawn before the candidate saw it",
+    ]
+    assert "hints 0" in console.get(f"/interviewer/sessions/{ada_id}/live/figures").get_data(as_text=True)
+
+    # released again and shown on the candidate's next page: it stays, and the console says why
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    assert hint in ada.get("/submit").get_data(as_text=True)
+    assert 'data-testid="undo-hint"' not in console.get(f"/interviewer/sessions/{ada_id}").get_data(
+        as_text=True
+    )
+    refused = console.post(f"/interviewer/sessions/{ada_id}/undo-hint", data={"index": "0"})
+    assert refused.status_code == 409 and str(
+        escape("the candidate's page showed it at")
+    ) in refused.get_data(as_text=True)
+    assert interviews.released_hints(ada_id) == [0]
+
+    # unseen but older than the undo window: it stays too
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "1"})
+    with interviews.transaction() as db:
+        db.execute(
+            update(HintRelease)
+            .where(HintRelease.session_id == ada_id, HintRelease.hint_index == 1)
+            .values(released_at=now() - timedelta(seconds=UNDO_HINT_S + 1))
+        )
+    late = console.post(f"/interviewer/sessions/{ada_id}/undo-hint", data={"index": "1"})
+    assert late.status_code == 409 and f"undone for {UNDO_HINT_S:g} s only" in late.get_data(as_text=True)
+    assert sorted(interviews.released_hints(ada_id)) == [0, 1]
+    card = scorecard.build(interviews, LEAK, ada_id)
+    assert [h["index"] for h in card["hints"]] == [0, 1] and card["figures"]["hints_used"] == 2
+    assert console.post(f"/interviewer/sessions/{ada_id}/undo-hint", data={"index": "2"}).status_code == 409
+
+
+def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_export(
+    app, console, interviews
+):
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    window = [epoch(14, 0), epoch(15, 45)]
+    query = 'sum(db_client_connection_count{db_client_connection_state="used"})'
+    interviews.record(  # the pool's climb over the incident's window: the scenario's evidence
+        ada_id,
+        "view",
+        {"path": "/metrics", "args": {"query": query}, "range": window, "status": 200, "bytes": 52_113},
+    )
+    decoy_file = LEAK.ground_truth.decoys[0].files[0].removeprefix("app_under_test/")
+    assert ada.get(f"/code/{decoy_file}").status_code == 200  # a decoy's code, opened for real
+    for typed in ("pool full", "pool full at 14:40", "pool full at 14:40, db idle"):  # autosaves
+        assert ada.post("/notes", data={"text": typed}).status_code == 204
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    assert ada.post("/submit", data={"root_cause": "connections leak"}).status_code == 200
+
+    reveal(console)
+    panel = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
+    rows = re.findall(
+        r'<tr data-testid="event" data-kind="([^"]+)"><td class="num mono">([^<]+)</td>\s*'
+        r'<td class="wrap">([^<]*)</td>\s*<td>(?:<strong[^>]*>(\w+)</strong>)?</td>',
+        panel,
+    )
+    kinds = [kind for kind, *_ in rows]
+    assert kinds == ["join", "start", "view", "view", "notes", "hint", "submission"]
+    by_kind = {kind: (since, text, mark) for kind, since, text, mark in rows}
+    assert by_kind["join"][0] == "before start" and by_kind["start"][:2] == (
+        "0:00",
+        "Interviewer started the clock",
+    )
+    metrics, code = [row for row in rows if row[0] == "view"][:2]
+    assert (
+        metrics[2] == str(escape(f"Metrics: query “{query}”, 14:00–15:45 UTC")) and metrics[3] == "relevant"
+    )
+    assert code[2] == f"Code: opened {decoy_file}" and code[3] == "decoy"
+    assert by_kind["notes"][1] == "Notes: pool full at 14:40, db idle"  # three autosaves, one row
+    assert by_kind["hint"][1] == str(escape(f"Hint 1 released: {LEAK.hints[0].text}"))
+    assert " B" not in panel and "→" not in panel and "/code/" not in panel
+    assert all(re.fullmatch(r"\d+:\d\d", since) for kind, since, *_ in rows if kind != "join")
+
+    # safe to share: the same rows, without saying which were relevant or a decoy
+    console.delete_cookie(REVEAL_COOKIE, path="/interviewer")
+    safe = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
+    assert 'data-testid="mark"' not in safe and safe.count('data-testid="event"') == len(rows)
+
+    card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
+    described = [str(escape(row["description"])) for row in card["timeline"]]
+    assert described == [text for _, _, text, _ in rows]
+    assert [row["mark"] for row in card["timeline"]] == [mark or None for *_, mark in rows]
+    for fmt in ("md", "html"):
+        export = console.get(f"/interviewer/sessions/{ada_id}/scorecard.{fmt}").get_data(as_text=True)
+        timeline = export.split("Timeline", 1)[1]
+        places = [
+            timeline.find(str(escape(row["description"])) if fmt == "html" else row["description"])
+            for row in card["timeline"]
+        ]
+        assert -1 not in places and places == sorted(places), fmt
