@@ -116,8 +116,8 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
 
             # the interviewer's timeline follows without reloading the page, then a hint goes out
             live = console.locator("[data-live$='/live/timeline']")
-            live.locator("text=/metrics").first.wait_for(timeout=15_000)
-            assert "/database" in live.inner_text() and "state" in live.inner_text()
+            live.locator("text=Metrics: query").first.wait_for(timeout=15_000)
+            assert "Database, at 15:00 UTC" in live.inner_text() and "by (state)" in live.inner_text()
             hint = console.locator("[data-testid=hint]").first
             console.once("dialog", lambda dialog: dialog.accept())  # a release asks first
             with console.expect_navigation():
@@ -150,11 +150,11 @@ def test_a_whole_interview_survives_a_restart(datasets, chromium, tmp_path):
             browser.goto(console, session_url)
             timeline = console.locator("[data-live$='/live/timeline']").inner_text()
             for expected in (
-                "/database",
+                "Database, at 15:00 UTC",
                 QUERY.split("(")[0],
-                "/submit",
-                "notes: pool 200/200",
-                "findings submitted",
+                "Opened the submission form",
+                "Notes: pool 200/200",
+                "Submitted findings",
             ):
                 assert expected in timeline, expected
             automatic = console.locator("[data-testid=submission]").first.inner_text()

@@ -145,7 +145,7 @@ def test_two_servers_on_one_database_show_each_session_with_its_own_scenario(tmp
     assert shows(shown, CRON.title) and f"does not serve {CRON.id} (now" in shown
     assert all(shows(shown, hint.text) for hint in CRON.hints)
     assert not any(shows(shown, hint.text) for hint in LEAK.hints)
-    assert f"evidence seen 0/{len(CRON.ground_truth.evidence)}" in shown
+    assert f"saw 0 of the {len(CRON.ground_truth.evidence)} expected signals" in shown
     assert shows(shown, CRON.ground_truth.summary.strip()[:60]) and not shows(
         shown, LEAK.ground_truth.summary.strip()[:60]
     )
@@ -185,7 +185,7 @@ def test_a_session_this_checkout_cannot_serve_keeps_its_record_readable(tmp_path
     assert "Cy" in group_of(home, "retired-scenario") and "not in this checkout" in home
     shown = page(console, f"/interviewer/sessions/{gone}")
     assert "does not know the scenario &#39;retired-scenario&#39;" in shown
-    assert "the retired cause" in shown and "<strong>42</strong> / 100" in shown and "/metrics" in shown
+    assert "the retired cause" in shown and "<strong>42</strong> / 100" in shown and ">Metrics</td>" in shown
     assert 'data-testid="hint"' not in shown and 'data-testid="figures"' not in shown
     assert 'data-testid="ground-truth"' not in shown and 'action="rubric"' not in shown
     refused = console.post(f"/interviewer/sessions/{gone}/hint", data={"index": "1"})
@@ -200,7 +200,7 @@ def test_a_session_this_checkout_cannot_serve_keeps_its_record_readable(tmp_path
     }
     assert card["automatic"]["total"] == 42 and card["submission"] == {"root_cause": "the retired cause"}
     assert card["figures"] is None and card["hints"][0]["text"] is None
-    assert [e["kind"] for e in card["timeline"]] == ["view", "submission", "hint"]
+    assert [e["kind"] for e in card["timeline"]] == ["start", "view", "submission", "hint"]
     for fmt in ("md", "html"):
         shown = page(console, f"/interviewer/sessions/{gone}/scorecard.{fmt}")
         assert "this checkout does not have" in shown and "the retired cause" in shown and "hint #0" in shown
@@ -443,7 +443,7 @@ def test_a_dataset_gone_while_served_is_said_so_and_the_record_stays(tmp_path, i
     refused = ada.get("/api/dataset")
     assert refused.status_code == 403 and "interview link" in refused.json["error"]
     shown = page(console, f"/interviewer/sessions/{ada_id}")
-    assert f"does not serve {LEAK.id} (now" in shown and "/api/dataset" in shown
+    assert f"does not serve {LEAK.id} (now" in shown and "Read the dataset" in shown
     assert "not served by this server" in group_of(page(console, "/interviewer/"), LEAK.id)
     assert all(shows(shown, hint.text) for hint in LEAK.hints)  # still its own scenario's
     assert console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").json["scenario"]["id"] == LEAK.id

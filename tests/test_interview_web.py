@@ -127,7 +127,7 @@ def test_the_investigation_is_recorded_per_candidate_and_hints_reach_only_their_
     assert hint in ada.get("/logs").get_data(as_text=True)
     assert hint not in bob.get("/logs").get_data(as_text=True)
     timeline = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
-    assert "/api/logs" in timeline and "timed out" in timeline and "released" in timeline
+    assert "Logs (API): query" in timeline and "timed out" in timeline and "Hint 1 released" in timeline
 
     # a call refused for a parameter the API does not take is recorded as asked, with its 400
     refused = ada.get("/api/metrics/query", query_string={"query": "up", "time": "now-1h"})
@@ -163,12 +163,14 @@ def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):
     assert stored.late is False and stored.automatic_score["total"] >= 60
     evidence = next(p for p in stored.automatic_score["parts"] if p["name"] == "evidence")
     assert (
-        evidence["points"] == 0 and "never had the signal on screen in database, metrics" in evidence["why"]
+        evidence["points"] == 0
+        and "cited the database and metrics views without ever having their signal on screen"
+        in evidence["why"]
     )
     assert stored.body["locations"][0] == {"file": "lib/database/transactions.py", "lines": [59, 76]}
     console.post("/interviewer/reveal", data={"reveal": "yes"})  # why each part scored: the answer
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
-    assert f"{stored.automatic_score['total']}" in page and "exact lines" in page
+    assert f"{stored.automatic_score['total']}" in page and "the exact lines of the fault" in page
 
 
 def test_a_submission_stored_when_the_form_offered_a_list_still_renders_and_scores(setup):
@@ -271,9 +273,8 @@ def test_the_interviewer_scores_the_rubric_and_a_bad_form_stores_nothing(setup):
     assert stored["level"] == "strong" and stored["ratings"]["tool_use"] == 3
     assert sum(stored["checklist"].values()) == 3  # the three pass statements
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
-    expected = round(30 * 2 / 3 + 25 + 25 * 2 / 3 + 15 + 5 / 3, 1)
-    assert f"<strong>{expected}</strong> / 100, level <strong>strong</strong>" in page
-    assert "the checklist suggests pass" in page, "three pass statements support pass, not strong"
+    assert 'data-testid="rubric-level">strong<' in page and "tool use: <strong>exceptional</strong>" in page
+    assert "the checklist suggests meets the bar" in page, "three pass statements support pass, not strong"
 
 
 def test_scorecards_show_both_scores_apart_with_what_makes_them_reproducible(setup):
@@ -312,7 +313,10 @@ def test_scorecards_show_both_scores_apart_with_what_makes_them_reproducible(set
     markdown = console.get(f"/interviewer/sessions/{ada_id}/scorecard.md").get_data(as_text=True)
     assert "## Automatic score (computed by obsim)" in markdown
     assert "## Interviewer's rubric (scored by a person)" in markdown
-    assert manifest["code_hash"][:12] in markdown and "/api/metrics/query_range" in markdown
+    assert (
+        manifest["code_hash"][:12] in markdown
+        and "Metrics (API): query “db_client_connection_count”" in markdown
+    )
     html = console.get(f"/interviewer/sessions/{ada_id}/scorecard.html").get_data(as_text=True)
     assert "Automatic score · computed by obsim" in html and "@media print" in html
 
