@@ -23,7 +23,7 @@ from observability_ui.app import create_app
 from observability_ui.interview import Served
 from obsim import scenario as scenarios
 from obsim.interview import scorecard
-from obsim.interview.store import InterviewStore
+from obsim.interview.store import UNDO_HINT_S, InterviewStore
 from obsim.scenario import Scenario
 from obsim.scoring.rubric import checklist
 from tests import browser
@@ -333,6 +333,7 @@ def served(handmade_dataset, interviews) -> Iterator[str]:
 
 
 def test_in_a_browser_a_rubric_draft_survives_a_reload_and_a_refused_save(served, interviews):
+    """Also in the browser: a hint release undone, and its Undo button gone once its time is up."""
     browser.require_chromium()
     with browser.launch() as chromium, browser.open_page(chromium) as (page, problems):
         page.goto(f"{served}/interviewer/login/{interviews.interviewer_token(reset=True)}")
@@ -351,6 +352,20 @@ def test_in_a_browser_a_rubric_draft_survives_a_reload_and_a_refused_save(served
         assert LEAK.hints[0].text not in page.content()
         page.click("[data-testid=hint] a[data-peek]")
         page.locator("[data-peek-text]", has_text=LEAK.hints[0].text).wait_for()
+
+        # a release asks first, and can be undone for a few seconds: the button goes by itself
+        page.once("dialog", lambda dialog: dialog.accept())
+        with page.expect_navigation():
+            page.locator("[data-testid=hint]").first.locator("button:text('Release')").click()
+        with page.expect_navigation():
+            page.click("[data-testid=undo-hint] button")
+        assert interviews.released_hints(session_of(interviews, "Ada")) == []
+        page.locator("[data-live$='/live/timeline']", has_text="Hint 1 withdrawn").wait_for()
+        page.once("dialog", lambda dialog: dialog.accept())
+        with page.expect_navigation():
+            page.locator("[data-testid=hint]").first.locator("button:text('Release')").click()
+        page.locator("[data-testid=undo-hint]").wait_for(state="detached", timeout=(UNDO_HINT_S + 5) * 1000)
+        assert interviews.released_hints(session_of(interviews, "Ada")) == [0]
 
         page.check("input[name='rating.tool_use'][value='3']")
         page.fill("form.rubric textarea[name=notes]", "Went straight to the pool.")
