@@ -139,10 +139,11 @@ def test_a_hint_release_is_undone_only_before_the_candidate_can_have_seen_it(app
     assert console.post(f"/interviewer/sessions/{ada_id}/undo-hint", data={"index": "0"}).status_code == 302
     assert interviews.released_hints(ada_id) == [] and hint not in ada.get("/submit").get_data(as_text=True)
     assert hint_rows(console, ada_id) == [
-        f"Hint 1 released: {escape(hint)}",
+        "Hint 1 released, then withdrawn (below)",  # its text is not on a shared screen
         "Hint 1 withdrawn before the candidate saw it",
     ]
     assert "hints 0" in console.get(f"/interviewer/sessions/{ada_id}/live/figures").get_data(as_text=True)
+    assert str(escape(hint)) not in console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
 
     # released again and shown on the candidate's next page: it stays, and the console says why
     console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})

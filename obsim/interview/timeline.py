@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from obsim.interview.store import as_utc
+from obsim.scenario import Scenario
 from obsim.scoring.evidence import shows_evidence, touches_decoy, view_of
 
 #: query arguments that only place or page a view; any other argument is the candidate asking something
@@ -220,13 +221,14 @@ class _Session(Protocol):
     started_at: datetime | None
 
 
-def rows(scenario: Any | None, interview: _Session, events: Sequence[RecordedEvent]) -> list[Row]:
+def rows(scenario: Scenario | None, interview: _Session, events: Sequence[RecordedEvent]) -> list[Row]:
     """The session's timeline, oldest first: every event in words, the clock's start as a row of
     its own, and consecutive autosaves of the notes as one row (the note as it stood at the last,
     telling only what it added when the candidate kept typing).  ``scenario`` (None when this
     checkout lacks it) names the hints and marks requests that showed evidence or a decoy."""
     started = as_utc(interview.started_at) if interview.started_at is not None else None
     hints = scenario.hints if scenario is not None else ()
+    withdrawn = _withdrawn_for_good(events)
     out: list[Row] = []
     start_row = (
         Row(0.0, started, None, "start", "Interviewer started the clock") if started is not None else None
@@ -240,6 +242,8 @@ def rows(scenario: Any | None, interview: _Session, events: Sequence[RecordedEve
             start_row = None
         since = (moment - started).total_seconds() if started is not None and moment >= started else None
         description = describe(event, hints)
+        if event.kind == "hint" and event.detail.get("index") in withdrawn:  # its text stays unsaid
+            description = f"Hint {event.detail['index'] + 1} released, then withdrawn (below)"
         if event.kind == "notes":
             if out and out[-1].kind == "notes":  # the same note, saved again as it was typed
                 out.pop()
@@ -253,6 +257,16 @@ def rows(scenario: Any | None, interview: _Session, events: Sequence[RecordedEve
     return out
 
 
+def _withdrawn_for_good(events: Sequence[RecordedEvent]) -> set[int]:
+    """Hints whose last release was withdrawn: the candidate never saw them, so neither does anyone
+    watching the interviewer's screen (a safe-to-share page shows no unreleased hint's text)."""
+    released: dict[int, bool] = {}
+    for event in events:
+        if event.kind in ("hint", "hint_withdrawn"):
+            released[event.detail.get("index", -1)] = event.kind == "hint"
+    return {index for index, standing in released.items() if not standing}
+
+
 def _note(before: str, after: str) -> str:
     """A note in words: what the candidate added to their notes, or the notes as they now read."""
     if not after.strip():
@@ -262,7 +276,7 @@ def _note(before: str, after: str) -> str:
     return f"Notes: {_cut(after)}"
 
 
-def _mark(scenario: Any | None, event: RecordedEvent) -> Mark | None:
+def _mark(scenario: Scenario | None, event: RecordedEvent) -> Mark | None:
     truth = scenario.ground_truth if scenario is not None else None
     if truth is None or not is_request(event):
         return None
