@@ -124,3 +124,19 @@ def test_deleting_a_session_removes_all_its_data(url):
     assert store.events(gone) == [] and store.submissions(gone) == [] and store.released_hints(gone) == []
     assert len(store.events(keep)) == 3
     assert store.delete(gone) is False
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_hint_release_is_withdrawn_only_until_a_candidate_page_carries_it(database, url, request):
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else url
+    store = InterviewStore(url)
+    session_id, _ = store.create_session("Ada", "connection-leak", 1, 600)
+    assert store.release_hint(session_id, 0) and store.release_hint(session_id, 1)
+    assert set(store.undoable_hints(session_id)) == {0, 1}
+    assert store.withdraw_hint(session_id, 1) is None
+    assert store.hints_for_candidate(session_id) == [0]  # the page carries hint 1 no more
+    assert store.undoable_hints(session_id) == {} and "showed it" in store.withdraw_hint(session_id, 0)
+    assert store.release_hint(session_id, 1)  # withdrawn, so it can go out again
+    assert store.hints_for_candidate(session_id) == [0, 1] == store.released_hints(session_id)
+    kinds = [event.kind for event in store.events(session_id)]
+    assert kinds == ["hint", "hint", "hint_withdrawn", "hint"]

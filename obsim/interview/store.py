@@ -377,32 +377,48 @@ class InterviewStore:
 
     def released_hints(self, session_id: str) -> list[int]:
         with self.transaction() as db:
-            return self._released(db, session_id)
-
-    @staticmethod
-    def _released(db: Session, session_id: str) -> list[int]:
-        rows = db.scalars(
-            select(HintRelease.hint_index)
-            .where(HintRelease.session_id == session_id)
-            .order_by(HintRelease.released_at)
-        )
-        return list(rows)
+            rows = db.scalars(
+                select(HintRelease.hint_index)
+                .where(HintRelease.session_id == session_id)
+                .order_by(HintRelease.released_at)
+            )
+            return list(rows)
 
     def hints_for_candidate(self, session_id: str) -> list[int]:
         """The released hints, for a page shown to the candidate, who from then on has seen them.
 
-        The one way a candidate's page reads its hints: marking them seen (first, in the same
-        transaction) is what makes :meth:`withdraw_hint` refuse a hint the candidate may have read.
-        The mark is a single conditional write, as the withdrawal is a single conditional delete, so
-        the database orders the two: either the page is built without the hint, or the hint stays.
+        The one way a candidate's page reads its hints: marking them seen is what makes
+        :meth:`withdraw_hint` refuse a hint the candidate may have read.  The page gets the releases
+        already seen (those can no longer be withdrawn) and the ones this call marks, in a single
+        conditional write (``seen_at IS NULL``, returning what it marked) that the withdrawal's
+        single conditional delete races against: the database orders the two, so a hint is either
+        withdrawn and not on the page, or on the page and kept.  The write runs only after a
+        release, in a transaction of its own that starts with it, so a page costs one read otherwise
+        and never upgrades a read lock into a write one (SQLite's deadlock).
         """
         with self.transaction() as db:
-            db.execute(
-                update(HintRelease)
-                .where(HintRelease.session_id == session_id, HintRelease.seen_at.is_(None))
-                .values(seen_at=now())
-            )
-            return self._released(db, session_id)
+            rows = db.execute(
+                select(HintRelease.hint_index, HintRelease.seen_at)
+                .where(HintRelease.session_id == session_id)
+                .order_by(HintRelease.released_at)
+            ).all()
+        unseen = [index for index, seen_at in rows if seen_at is None]
+        marked: set[int] = set()
+        if unseen:
+            with self.transaction() as db:
+                marked = set(
+                    db.scalars(
+                        update(HintRelease)
+                        .where(
+                            HintRelease.session_id == session_id,
+                            HintRelease.hint_index.in_(unseen),
+                            HintRelease.seen_at.is_(None),
+                        )
+                        .values(seen_at=now())
+                        .returning(HintRelease.hint_index)
+                    )
+                )
+        return [index for index, seen_at in rows if seen_at is not None or index in marked]
 
     def undoable_hints(self, session_id: str) -> dict[int, datetime]:
         """Releases that can still be undone (unseen and recent), each with when that ends."""
