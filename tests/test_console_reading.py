@@ -191,6 +191,9 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
     for typed in ("pool full", "pool full at 14:40", "pool full at 14:40, db idle"):  # autosaves
         assert ada.post("/notes", data={"text": typed}).status_code == 204
     console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    assert (
+        ada.post("/notes", data={"text": "pool full at 14:40, db idle; who holds them?"}).status_code == 204
+    )
     assert ada.post("/submit", data={"root_cause": "connections leak"}).status_code == 200
 
     reveal(console)
@@ -201,7 +204,7 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
         panel,
     )
     kinds = [kind for kind, *_ in rows]
-    assert kinds == ["join", "start", "view", "view", "notes", "hint", "submission"]
+    assert kinds == ["join", "start", "view", "view", "notes", "hint", "notes", "submission"]
     by_kind = {kind: (since, text, mark) for kind, since, text, mark in rows}
     assert by_kind["join"][0] == "before start" and by_kind["start"][:2] == (
         "0:00",
@@ -212,7 +215,8 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
         metrics[2] == str(escape(f"Metrics: query “{query}”, 14:00–15:45 UTC")) and metrics[3] == "relevant"
     )
     assert code[2] == f"Code: opened {decoy_file}" and code[3] == "decoy"
-    assert by_kind["notes"][1] == "Notes: pool full at 14:40, db idle"  # three autosaves, one row
+    notes = [text for kind, _, text, _ in rows if kind == "notes"]  # three autosaves, one row; then more
+    assert notes == ["Notes: pool full at 14:40, db idle", "Notes, added: ; who holds them?"]
     assert by_kind["hint"][1] == str(escape(f"Hint 1 released: {LEAK.hints[0].text}"))
     assert " B" not in panel and "→" not in panel and "/code/" not in panel
     assert all(re.fullmatch(r"\d+:\d\d", since) for kind, since, *_ in rows if kind != "join")
