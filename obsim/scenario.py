@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from obsim import difficulty as difficulty_rule
 from obsim.taxonomy import MECHANISMS
 
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -474,11 +475,127 @@ class Rubric(_Strict):
     exceptional: tuple[str, ...] = Field(min_length=1)
 
 
+class PathSignal(_Strict):
+    """One signal of a shortest path: an evidence item of the ground truth, seen in one view.
+
+    ``evidence`` counts the scenario's ``[[ground_truth.evidence]]`` items from 1, in file order;
+    ``view`` must be one of that item's ``seen`` views, and ``query`` (what the candidate asks that
+    view) must contain one of the sighting's terms when it has any, so the step really puts the
+    signal on screen.  Code is not a signal here: it is counted as files read (``ShortestPath.code``).
+    """
+
+    evidence: int = Field(ge=1)
+    view: Literal["overview", "metrics", "logs", "traces", "database", "jobs", "alerts"]
+    query: str = ""
+
+
+class PathDecoy(_Strict):
+    """A decoy that lines up in time with the path's signals, and the view where it competes.
+
+    ``decoy`` counts the ``[[ground_truth.decoys]]`` items from 1; the decoy needs windows of its own
+    that overlap a window of one of the path's signals (a decoy present all recording lines up with
+    nothing in particular), and ``competes_with`` is one of its ``seen`` views, or ``code`` when it
+    has ``files``.
+    """
+
+    decoy: int = Field(ge=1)
+    competes_with: View
+
+
+class ShortestPath(_Strict):
+    """The shortest path a strong candidate takes to a confirmed diagnosis; the difficulty follows.
+
+    ``landing_pinpoints``: the landing dashboard (the overview at its default range), with no query,
+    shows the component where the fault lives moving with the symptom (the job runs, the sessions
+    idle in transaction, a deploy marker), so the next step is obvious.  ``signals`` are the
+    evidence the path needs, in order; ``code`` the files of ``app_under_test/`` it reads;
+    ``aligned_decoys`` the decoys that line up in time with those signals.  The rule:
+    ``obsim.difficulty``.  Nothing here is simulated (it is not in the dataset's cache key).
+    """
+
+    landing_pinpoints: bool
+    signals: tuple[PathSignal, ...] = ()
+    code: tuple[str, ...] = ()
+    aligned_decoys: tuple[PathDecoy, ...] = ()
+
+    @field_validator("code")
+    @classmethod
+    def _code_files(cls, code: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [file for file in code if not file.startswith("app_under_test/") or not file.endswith(".py")]
+        if bad:
+            raise ValueError(f"code files must be app_under_test/...py paths: {', '.join(bad)}")
+        if len(set(code)) != len(code):
+            raise ValueError("code lists a file twice")
+        return code
+
+    def _facts(self) -> dict[str, Any]:
+        return {
+            "landing_pinpoints": self.landing_pinpoints,
+            "signal_views": [signal.view for signal in self.signals],
+            "code_files": len(self.code),
+            "aligned_decoys": len(self.aligned_decoys),
+        }
+
+    @property
+    def difficulty(self) -> difficulty_rule.Difficulty:
+        """The difficulty the rule derives from this path."""
+        return difficulty_rule.derive(**self._facts())
+
+    @property
+    def hard_shortfalls(self) -> list[str]:
+        """Why the path is not hard (empty when it is)."""
+        return difficulty_rule.hard_shortfalls(**self._facts())
+
+
+def _overlaps(windows: tuple[Window, ...], others: tuple[Window, ...]) -> bool:
+    return any(a.start < b.end and b.start < a.end for a in windows for b in others)
+
+
+def _path_problems(path: ShortestPath, truth: GroundTruth | None) -> list[str]:
+    """Where the path claims what the scenario's own evidence and decoys do not back."""
+    evidence = truth.evidence if truth is not None else ()
+    decoys = truth.decoys if truth is not None else ()
+    problems = []
+    seen_windows: list[Window] = []
+    for number, signal in enumerate(path.signals, start=1):
+        where = f"signals.{number}"
+        if signal.evidence > len(evidence):
+            problems.append(f"{where}: there is no evidence item {signal.evidence} (of {len(evidence)})")
+            continue
+        item = evidence[signal.evidence - 1]
+        seen_windows.extend(item.windows)
+        sightings = [sighting for sighting in item.seen if sighting.view == signal.view]
+        if not sightings:
+            views = ", ".join(sorted({sighting.view for sighting in item.seen}))
+            problems.append(
+                f"{where}: evidence item {signal.evidence} is not seen in {signal.view} ({views})"
+            )
+        elif all(s.terms for s in sightings) and not any(
+            term.lower() in signal.query.lower() for s in sightings for term in s.terms
+        ):
+            terms = ", ".join(term for s in sightings for term in s.terms)
+            problems.append(
+                f"{where}: the query must name one of {terms} to show evidence item {signal.evidence}"
+            )
+    for number, aligned in enumerate(path.aligned_decoys, start=1):
+        where = f"aligned_decoys.{number}"
+        if aligned.decoy > len(decoys):
+            problems.append(f"{where}: there is no decoy {aligned.decoy} (of {len(decoys)})")
+            continue
+        decoy = decoys[aligned.decoy - 1]
+        if not _overlaps(decoy.windows, tuple(seen_windows)):
+            problems.append(f"{where}: decoy {aligned.decoy} has no window overlapping the path's signals")
+        views = {sighting.view for sighting in decoy.seen} | ({"code"} if decoy.files else set())
+        if aligned.competes_with not in views:
+            problems.append(f"{where}: decoy {aligned.decoy} is not seen in {aligned.competes_with}")
+    return problems
+
+
 class Scenario(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
     version: int = Field(ge=1)
-    difficulty: Literal["easy", "medium", "hard"]
+    difficulty: difficulty_rule.Difficulty
     time_limit_minutes: int = Field(ge=5, le=120)
     default_seed: int = Field(ge=0)
     brief: str = Field(min_length=1)
@@ -493,12 +610,26 @@ class Scenario(_Strict):
     hints: tuple[Hint, ...] = ()
     ground_truth: GroundTruth | None = None
     rubric: Rubric | None = None
+    shortest_path: ShortestPath
     _source: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _faulty_has_truth(self) -> Scenario:
         if self.faulty and (self.ground_truth is None or self.rubric is None):
             raise ValueError("a faulty scenario needs ground_truth and rubric")
+        return self
+
+    @model_validator(mode="after")
+    def _difficulty_measured(self) -> Scenario:
+        problems = _path_problems(self.shortest_path, self.ground_truth)
+        if problems:
+            raise ValueError("shortest_path: " + "; ".join(problems))
+        derived = self.shortest_path.difficulty
+        if self.difficulty != derived:
+            why = "; ".join(self.shortest_path.hard_shortfalls) or "it meets every condition of hard"
+            raise ValueError(
+                f"difficulty is {self.difficulty!r} but the shortest path derives {derived!r} ({why})"
+            )
         return self
 
     @model_validator(mode="after")

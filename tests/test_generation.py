@@ -83,6 +83,12 @@ def test_the_cache_key_follows_what_the_simulation_reads(tmp_path):
     key = dataset_key(scenario, 1, None)
     reworded = scenario.model_copy(update={"brief": "Something else.", "hints": (), "title": "Other"})
     assert dataset_key(reworded, 1, None) == key, "a brief, hint or ground-truth edit must keep the datasets"
+    relabelled = scenario.model_copy(
+        update={"difficulty": "hard", "shortest_path": scenario.shortest_path.model_copy(update={"code": ()})}
+    )
+    assert dataset_key(relabelled, 1, None) == key, (
+        "a difficulty or shortest-path edit must keep the datasets"
+    )
     busier = scenario.model_copy(update={"load": scenario.load.model_copy(update={"base_rps": 30.0})})
     assert dataset_key(busier, 1, None) != key
     assert dataset_key(scenario, 2, None) != key
