@@ -485,8 +485,15 @@ class PathSignal(_Strict):
     """
 
     evidence: int = Field(ge=1)
-    view: Literal["overview", "metrics", "logs", "traces", "database", "jobs", "alerts"]
+    view: View
     query: str = ""
+
+    @field_validator("view")
+    @classmethod
+    def _not_code(cls, view: str) -> str:
+        if view == "code":
+            raise ValueError("code is not a signal: list the files read in shortest_path.code")
+        return view
 
 
 class PathDecoy(_Strict):

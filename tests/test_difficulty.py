@@ -21,6 +21,8 @@ HARD = {
 
 
 def test_every_label_is_the_one_its_shortest_path_derives():
+    """Loading already refuses a label or a path its scenario does not back (the cases below); this
+    adds what the schema cannot see: the files exist, and the path reads every root cause's file."""
     for s in scenarios.load_all():
         path = s.shortest_path
         assert s.difficulty == path.difficulty, f"{s.id}: {path.hard_shortfalls}"
@@ -30,22 +32,6 @@ def test_every_label_is_the_one_its_shortest_path_derives():
             assert s.ground_truth is not None and path.signals, f"{s.id}: a fault needs signals"
             unread = {cause.file for cause in s.ground_truth.root_causes} - set(path.code)
             assert not unread, f"{s.id}: the path never reads {sorted(unread)}"
-
-
-def test_the_path_is_backed_by_the_scenarios_own_evidence_and_decoys():
-    for s in scenarios.load_all():
-        truth = s.ground_truth
-        for signal in s.shortest_path.signals:
-            assert truth is not None
-            item = truth.evidence[signal.evidence - 1]
-            assert signal.view in {sighting.view for sighting in item.seen}, s.id
-        for aligned in s.shortest_path.aligned_decoys:
-            assert truth is not None
-            decoy = truth.decoys[aligned.decoy - 1]
-            windows = [
-                w for signal in s.shortest_path.signals for w in truth.evidence[signal.evidence - 1].windows
-            ]
-            assert any(d.start < w.end and w.start < d.end for d in decoy.windows for w in windows), s.id
 
 
 def test_the_rule_needs_every_condition_for_hard():
@@ -122,6 +108,12 @@ def _copy(tmp_path: Path, scenario_id: str) -> Path:
         ),
         ("redis-keys-scan", 'code = ["app_under_test/', 'code = ["tests/', "app_under_test/...py paths"),
         ("baseline", "landing_pinpoints = true\n", "landing_pinpoints = false\n", "derives 'medium'"),
+        (
+            "redis-keys-scan",
+            '{ evidence = 1, view = "overview" }',
+            '{ evidence = 6, view = "code" }',
+            "code is not a signal",
+        ),
         ("baseline", "[shortest_path]\nlanding_pinpoints = true\n", "", "shortest_path"),
     ],
 )
