@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import Literal
 
 import promql_parser
 
@@ -41,6 +42,7 @@ __all__ = [
     "Series",
     "parse",
     "query_instant",
+    "query_instant_typed",
     "query_range",
     "selected_names",
     "unknown_metrics",
@@ -50,6 +52,8 @@ ORDERING_FUNCTIONS = ("sort", "sort_desc")
 ORDERING_AGGREGATIONS = ("topk", "bottomk")
 MAX_POINTS = 11_000  # per series, Prometheus's limit for range queries
 WINDOW_SLACK = 86_400.0  # how far (seconds) a query may reach beyond the dataset's window
+
+ResultType = Literal["scalar", "vector"]
 
 _BRACKETS = {"parenthesis": "()", "brace": "{}", "bracket": "[]"}
 _OPERANDS = ("expr", "lhs", "rhs", "param", "vector_selector")  # what a node other than a call nests
@@ -79,11 +83,19 @@ def query_range(store: MetricStore, expr: str, start: float, end: float, step: f
 
 def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
     """Evaluate ``expr`` at one time: each series carries a single point."""
+    return query_instant_typed(store, expr, at)[1]
+
+
+def query_instant_typed(store: MetricStore, expr: str, at: float) -> tuple[ResultType, list[Series]]:
+    """:func:`query_instant` with what the result is, as Prometheus's API names it: a ``scalar``
+    (one series without labels) or a ``vector``."""
     tree = parse(expr)
     if not math.isfinite(at):
         raise QueryError(f"time must be a finite number of epoch seconds, got {at}")
     _check_window(store, at, at)
-    return _evaluate(store, expr, tree, [at])
+    value = Evaluator(store, expr, [at]).evaluate(tree)
+    kind: ResultType = "vector" if isinstance(value, list) else "scalar"
+    return kind, _to_series(value, [at], keep_order=_orders(tree))
 
 
 def parse(expr: str) -> promql_parser.Expr:
