@@ -360,3 +360,36 @@ def test_the_clock_and_cross_site_rules_hold_on_the_api(interview) -> None:
         )
         assert paused.status_code == 403 and "paused" in paused.json()["error"]
     assert not [e for e in interviews.events(session) if e.kind == "api"], "refused calls are not recorded"
+
+
+# -- answers at the edges, as Prometheus gives them ------------------------------------------------------
+def _range(client: httpx.Client, spec: OpenAPI, expr: str, start: float, end: float, step: str) -> list:
+    body = ask(client, spec, "/api/v1/query_range", query=expr, start=repr(start), end=repr(end), step=step)
+    assert body.status_code == 200, body.text
+    return body.json()["data"]["result"]
+
+
+def test_a_range_past_the_end_answers_within_the_lookback(client, spec) -> None:
+    """The newest sample (the counter's last value) answers for 5 minutes after it, not after."""
+    (series,) = _range(client, spec, COUNTER, END - 30, END + 600, "60")
+    last = str(HANDMADE_SCRAPES - 1)
+    assert series["values"][-5:] == [[END + offset, last] for offset in (30, 90, 150, 210, 270)]
+
+
+def test_a_range_starting_before_the_recording_keeps_its_grid(client, spec) -> None:
+    start = HANDMADE_START - 593
+    (series,) = _range(client, spec, COUNTER, start, start + 900, "60")
+    assert [t for t, _ in series["values"]] == [HANDMADE_START + 7 + 60 * k for k in range(6)]
+    assert [v for _, v in series["values"]] == ["0", "4", "8", "12", "16", "20"]  # the scrape before each
+
+
+def test_window_edges_are_whole_milliseconds(client, spec) -> None:
+    """Left-open windows ``(t - 1700ms, t]`` at a 100 ms step: the scrape at the recording's start
+    counts until t reaches start + 1.7 s exactly, not one step further (float seconds put
+    t - 1.7 a rounding below the scrape); and a 3 ms step keeps its last point."""
+    (series,) = _range(
+        client, spec, f"count_over_time({COUNTER}[1700ms])", HANDMADE_START + 0.1, HANDMADE_START + 3, "0.1"
+    )
+    assert [t for t, _ in series["values"]] == [round(HANDMADE_START + k / 10, 1) for k in range(1, 17)]
+    (fine,) = _range(client, spec, f"{COUNTER} * 0", HANDMADE_START + 3, HANDMADE_START + 3.6, "0.003")
+    assert len(fine["values"]) == 201 and fine["values"][-1][0] == HANDMADE_START + 3.6

@@ -77,7 +77,10 @@ def query_range(store: MetricStore, expr: str, start: float, end: float, step: f
             f"use a step of at least {math.ceil((end - start) / MAX_POINTS)} s"
         )
     _check_window(store, start, end)
-    steps = [start + index * step for index in range(int((end - start) / step) + 1)]
+    # The grid in whole milliseconds, as Prometheus's: in float seconds (end - start) / step can
+    # fall a rounding short of a whole number and lose the last step.
+    start_ms, end_ms, step_ms = round(start * 1000), round(end * 1000), max(round(step * 1000), 1)
+    steps = [(start_ms + index * step_ms) / 1000 for index in range((end_ms - start_ms) // step_ms + 1)]
     return _evaluate(store, expr, tree, steps)
 
 
