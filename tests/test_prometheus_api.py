@@ -261,7 +261,13 @@ def test_series_labels_and_values(client, spec) -> None:
             "bad_data",
             "binary expression must contain only scalar and instant vector types",
         ),
-        ("/api/v1/query", {"query": "up", "time": "1"}, 422, "execution", "more than a day outside"),
+        (
+            "/api/v1/query",
+            {"query": f'label_replace({POOL}, "db_client_connection_state", "x", "", "")'},
+            422,
+            "execution",
+            "vector cannot contain metrics with the same labelset",
+        ),
         (
             "/api/v1/query_range",
             {"query": "up", "start": "2", "end": "1", "step": "1"},
@@ -393,3 +399,18 @@ def test_window_edges_are_whole_milliseconds(client, spec) -> None:
     assert [t for t, _ in series["values"]] == [round(HANDMADE_START + k / 10, 1) for k in range(1, 17)]
     (fine,) = _range(client, spec, f"{COUNTER} * 0", HANDMADE_START + 3, HANDMADE_START + 3.6, "0.003")
     assert len(fine["values"]) == 201 and fine["values"][-1][0] == HANDMADE_START + 3.6
+
+
+def test_a_time_outside_the_recording_answers_nothing_and_says_why(client, spec) -> None:
+    """As Prometheus answers it (Grafana checks a data source with ``1+1`` at the real now), with a
+    warning naming the recording's span."""
+    now = ask(client, spec, "/api/v1/query", query="1+1", time="2030-01-01T00:00:00Z").json()
+    assert now["data"] == {"resultType": "scalar", "result": [1893456000, "2"]}
+    assert now["warnings"] == [
+        "the recording spans 2026-03-10T14:00:00Z to 2026-03-10T15:00:00Z; 2030-01-01T00:00:00Z is outside it:"
+        " ask within it"
+    ]
+    empty = ask(client, spec, "/api/v1/query_range", query=POOL, start="1", end="601", step="60").json()
+    assert empty["data"]["result"] == [] and "is outside it" in empty["warnings"][0]
+    inside = ask(client, spec, "/api/v1/query", query=POOL, time=str(END + 299)).json()
+    assert len(inside["data"]["result"]) == 2 and "warnings" not in inside

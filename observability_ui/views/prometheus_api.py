@@ -25,6 +25,7 @@ from flask import Blueprint, Response, g
 from observability_ui import params, prometheus_wire
 from observability_ui.prometheus_wire import Millis, WireError
 from observability_ui.query import promql
+from observability_ui.query.promql_eval import LOOKBACK_DELTA
 from observability_ui.query.promql_model import Series
 from observability_ui.query.promql_store import SeriesMeta
 from observability_ui.request_context import UiError, dataset
@@ -144,10 +145,10 @@ def query() -> Response:
     at = _time("time", _recording_ms()[1])
     _shown(at, at)
     try:
-        kind, result = promql.query_instant_typed(store(), expr, at / 1000)
+        kind, result = promql.query_instant_typed(store(), expr, at / 1000, refuse_far=False)
     except promql.QueryError as error:
         raise UiError(_positioned(error), status=422) from None
-    warnings = no_series_warnings(expr)
+    warnings = no_series_warnings(expr) + _outside(at, at)
     if kind == "scalar":
         data = b'{"resultType":"scalar","result":' + _point(at, result[0].points[0][1]) + b"}"
         return _success(data, warnings)
@@ -174,12 +175,25 @@ def query_range() -> Response:
     _timeout()
     _shown(start, end)
     try:
-        result = promql.query_range(store(), expr, start / 1000, end / 1000, step / 1000)
+        result = promql.query_range(store(), expr, start / 1000, end / 1000, step / 1000, refuse_far=False)
     except promql.QueryError as error:
         raise UiError(_positioned(error), status=422) from None
-    warnings = no_series_warnings(expr)
+    warnings = no_series_warnings(expr) + _outside(start, end)
     items = [_matrix_series(s, start, step) for s in _limited(result, warnings)]
     return _success(b'{"resultType":"matrix","result":[' + b",".join(items) + b"]}", warnings)
+
+
+def _outside(start: Millis, end: Millis) -> list[str]:
+    """A warning when no evaluation can see a sample: the times lie wholly outside the recording
+    (and its lookback).  Prometheus answers such a query with nothing, and so does this API, but a
+    client that asks at the real "now" (Grafana, promtool without ``--time``) should learn why."""
+    first, last = _recording_ms()
+    if end >= first and start <= last + round(LOOKBACK_DELTA * 1000):
+        return []
+    return [
+        f"the recording spans {iso(first / 1000)} to {iso(last / 1000)}; "
+        f"{iso(start / 1000)}{'' if start == end else ' to ' + iso(end / 1000)} is outside it: ask within it"
+    ]
 
 
 def _step() -> Millis:
