@@ -451,6 +451,25 @@ PATHS: dict[str, Schema] = {
             }
         ),
     ),
+    "/api/logs/query_range": _get(
+        "A LogQL metric query (`count_over_time`, `rate`, `sum`/`count`/`min`/`max`/`avg` by or without"
+        " labels, `topk`/`bottomk`) over the range (default last 15 min) at `step` seconds.",
+        [
+            _query(
+                "query",
+                'LogQL metric query, e.g. `sum by (level) (count_over_time({service="platform-api"} |= "timeout" [1m]))`.',
+                {**QUERY_TEXT, "minLength": 1},
+                required=True,
+            ),
+            *RANGE_PARAMETERS,
+            _query(
+                "step",
+                f"Seconds between points, 1 to {MAX_STEP_S:g}; default about 240 points over the range.",
+                _or_empty({"type": "number", "minimum": 1, "maximum": MAX_STEP_S}),
+            ),
+        ],
+        _object({"range": _ref("Range"), "step": NUMBER, "series": _array(_ref("RangeSeries"))}),
+    ),
     "/api/traces": _get(
         "Traces in the range (default last 15 min) matching every filter, in the order `sort` asks.",
         TRACE_SEARCH_PARAMETERS,

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
+from observability_ui.app import create_app
 from observability_ui.query import logql_metric
 from observability_ui.query.logql_syntax import LogQueryError
 from obsim.dataset.reader import Dataset
@@ -116,3 +118,28 @@ def test_a_query_it_cannot_read_says_why_and_where(query: str, says: str, positi
 def test_metric_queries_are_told_from_log_queries() -> None:
     assert logql_metric.is_metric_query('sum by (level) (rate({} |= "x" [1m]))')
     assert not logql_metric.is_metric_query('{service="worker"} |= "sum("')
+
+
+@pytest.fixture(scope="module")
+def client(db: sqlite3.Connection) -> FlaskClient:
+    (path,) = [Path(row[2]) for row in db.execute("PRAGMA database_list") if row[1] == "main"]
+    app = create_app(path.parent)
+    app.testing = True
+    return app.test_client()
+
+
+def test_the_api_and_the_logs_page_answer_a_metric_query(client) -> None:
+    query = "sum by (level) (count_over_time({}[1m]))"
+    window = {"from": str(int(T0)), "to": str(int(T0 + 120))}
+    answer = client.get("/api/logs/query_range", query_string={"query": query, "step": 60, **window})
+    assert answer.status_code == 200, answer.json
+    assert {s["labels"]["level"]: s["points"] for s in answer.json["series"]} == {
+        "error": [[T0 + 60, 3.0], [T0 + 120, 2.0]],  # (T0, T0+60]: 10, 20, 60; (T0+60, T0+120]: 61, 120
+        "info": [[T0 + 60, 1.0], [T0 + 120, 1.0]],
+    }
+    page = client.get("/logs", query_string={"query": query, **window})
+    assert page.status_code == 200 and 'data-testid="logql-metric"' in page.get_data(as_text=True)
+    bad = client.get("/api/logs/query_range", query_string={"query": "sum(count_over_time({}[1m])", **window})
+    assert bad.status_code == 400 and "expected ')'" in bad.json["error"]
+    listed = client.get("/api/logs", query_string={"query": query, **window})
+    assert listed.status_code == 400 and "/api/logs/query_range" in listed.json["error"]

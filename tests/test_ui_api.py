@@ -243,6 +243,9 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
             {"service": "platform-api", "offset": 100},
         ],
         "/api/logs/volume": [{"query": '{level="error"} |= "timed out"', "from": "now-1h"}],
+        "/api/logs/query_range": [
+            {"query": 'sum by (level) (count_over_time({level="error"}[5m]))', "step": 60}
+        ],
         "/api/traces": [{"min_duration": "5s", "limit": 10}, {"sort": "most_spans", "tags": "error=true"}],
         "/api/traces/{trace_id}": [{"trace_id": trace_id}],
         "/api/database/sessions": [{"state": "idle in transaction", "min_age": 60}, {"at": "now-100m"}],
