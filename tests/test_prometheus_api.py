@@ -414,3 +414,13 @@ def test_a_time_outside_the_recording_answers_nothing_and_says_why(client, spec)
     assert empty["data"]["result"] == [] and "is outside it" in empty["warnings"][0]
     inside = ask(client, spec, "/api/v1/query", query=POOL, time=str(END + 299)).json()
     assert len(inside["data"]["result"]) == 2 and "warnings" not in inside
+
+
+def test_timeout_cuts_the_query_short_as_prometheus_says_it(client, spec) -> None:
+    """``timeout`` lowers the request's query budget: a query that takes far longer than 1 ms is
+    cancelled, answered 503 with errorType ``timeout``."""
+    heavy = f"max_over_time(rate({COUNTER}[1m])[30m:1s])"
+    window = {"start": str(HANDMADE_START), "end": str(END), "step": "1s"}
+    cut = ask(client, spec, "/api/v1/query_range", query=heavy, timeout="1ms", **window)
+    assert cut.status_code == 503 and cut.json()["errorType"] == "timeout", cut.text
+    assert ask(client, spec, "/api/v1/query", query="1", timeout="0").json()["errorType"] == "bad_data"
