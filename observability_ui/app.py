@@ -24,6 +24,7 @@ from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCaches, MetricStore
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
+from observability_ui.views import prometheus_api
 from obsim.dataset.reader import Dataset
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
@@ -93,12 +94,16 @@ def create_app(
 
     @app.errorhandler(UiError)
     def _ui_error(error: UiError) -> Any:
+        if prometheus_api.is_prometheus_api(request.path):
+            return prometheus_api.error_response(error.message, error.status)
         if request.path.startswith("/api/"):
             return {"error": error.message}, error.status
         return _error_page(error.message), error.status
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
+        if prometheus_api.is_prometheus_api(request.path):
+            return prometheus_api.error_response(str(error.description), error.code or 500)
         if request.path.startswith("/api/"):
             return {"error": error.description}, error.code
         return _error_page(error.description), error.code
@@ -113,6 +118,8 @@ def create_app(
     def _unexpected(error: Exception) -> Any:
         app.logger.exception("unhandled error on %s", request.path)
         message = "Something went wrong on this page. Try another time range or query."
+        if prometheus_api.is_prometheus_api(request.path):
+            return prometheus_api.error_response(message, 500)
         if request.path.startswith("/api/"):
             return {"error": message}, 500
         return _error_page(message), 500
@@ -137,14 +144,17 @@ def _read_query() -> None:
     parameters = openapi.parameters_for(request.endpoint, request.url_rule.rule)
     if parameters is None:
         return
+    # Prometheus's API takes its parameters in a form body too (promtool and Grafana POST them).
+    given = request.values if prometheus_api.is_prometheus_api(request.path) else request.args
     problem = openapi.undocumented_query(
         openapi.path_of(request.url_rule.rule),
         [parameter["name"] for parameter in parameters],
-        request.args.to_dict(flat=False),
+        given.to_dict(flat=False),
+        [parameter["name"] for parameter in parameters if parameter["schema"].get("type") == "array"],
     )
     if problem is not None:
         raise UiError(problem)
-    values, errors = params.read(parameters, request.args)
+    values, errors = params.read(parameters, given)
     if errors and request.path.startswith("/api/"):
         raise UiError("; ".join(errors.values()))
     params.store(values, errors)

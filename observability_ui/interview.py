@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from observability_ui import protection
 from observability_ui.day import Day
 from observability_ui.request_context import dataset
+from observability_ui.views import prometheus_api
 from observability_ui.views.page import render
 from obsim.dataset.schema import MANIFEST_NAME
 from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
@@ -130,8 +131,7 @@ def install(
 def _require_candidate() -> Response | None:
     if request.endpoint in OPEN_ENDPOINTS or request.blueprint == "console":
         return None
-    token = request.cookies.get(protection.cookie_name("candidate"), "")
-    interview = store().session_for_link(token) if token else None
+    interview = _candidate()
     incident = find_served(interview.scenario_id) if interview is not None else None
     if interview is None or incident is None:
         return _refused("Open the interview link your interviewer sent you.")
@@ -143,6 +143,21 @@ def _require_candidate() -> Response | None:
     return None
 
 
+def _candidate() -> InterviewSession | None:
+    """Whose request this is: the session of the link in the cookie; on Prometheus's API, where
+    tools send no cookie, also the session of the API token shown on the candidate's pages, sent
+    as a bearer token or as the password of HTTP basic auth (``http://api:TOKEN@host``: what
+    promtool 2.x and Grafana's basic auth can send)."""
+    token = request.cookies.get(protection.cookie_name("candidate"), "")
+    if token:
+        g.link_token = token
+        return store().session_for_link(token)
+    if not prometheus_api.is_prometheus_api(request.path) or request.authorization is None:
+        return None
+    given = request.authorization.token or request.authorization.password
+    return store().session_for_api_token(given) if given else None
+
+
 def _read_from(incident: Served) -> None:
     """This request reads ``incident``'s dataset and shows its brief (see :mod:`request_context`)."""
     g.dataset_dir = incident.dataset
@@ -151,6 +166,8 @@ def _read_from(incident: Served) -> None:
 
 def _refused(message: str, clock: Clock | None = None) -> Response:
     """A 403 saying why: JSON for the API, else a page that reloads itself while the clock decides."""
+    if prometheus_api.is_prometheus_api(request.path):
+        return prometheus_api.error_response(message, 403)
     if request.path.startswith("/api/"):
         body = {"error": message} | ({"clock": clock.value} if clock is not None else {})
         response = current_app.json.response(body)
@@ -162,11 +179,16 @@ def _refused(message: str, clock: Clock | None = None) -> Response:
 
 def _record(response: Response) -> Response:
     interview: InterviewSession | None = g.get("interview")
-    if interview is None or request.endpoint in OPEN_ENDPOINTS or request.method != "GET":
+    if interview is None or request.endpoint in OPEN_ENDPOINTS:
         return response
+    prometheus = prometheus_api.is_prometheus_api(request.path)
+    if request.method != "GET" and not (prometheus and request.method == "POST"):
+        return response
+    # Prometheus's API reads a form body as its query (promtool POSTs): recorded as what was asked
+    asked = request.values if prometheus else request.args
     detail: dict[str, Any] = {
         "path": request.path,
-        "args": request.args.to_dict(),
+        "args": {name: values[0] if len(values) == 1 else values for name, values in asked.lists()},
         "status": response.status_code,
         "bytes": response.calculate_content_length() or 0,
     }
@@ -186,8 +208,11 @@ def _interview_context() -> dict[str, Any]:
     # read as this page is built: from now on the candidate has seen them (a release can no longer be undone)
     shown = store().hints_for_candidate(interview.id)
     released = [hints[index].text for index in shown if index < len(hints)]
+    link_token = g.get("link_token")
     return {
         "interview": interview,
+        "api_token": store().api_token_for(interview.id, link_token) if link_token else None,
+        "public_url": protection.public_url(),
         "released_hints": released,
         "remaining_s": interview.remaining_s(),
         "grace_left_s": interview.limit_s() + interview.grace_s - interview.elapsed_s()
@@ -237,7 +262,7 @@ def _evidence_choices(session_id: str) -> list[Event]:
 
 def _link(event: Event) -> str:
     args = event.detail.get("args", {})
-    return event.detail["path"] + (f"?{urlencode(args)}" if args else "")
+    return event.detail["path"] + (f"?{urlencode(args, doseq=True)}" if args else "")
 
 
 def _cited(event: Event) -> dict[str, str]:

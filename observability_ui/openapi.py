@@ -17,7 +17,7 @@ twin's parameters (:data:`PAGES`), so a value refused by the API is refused by t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from observability_ui.query.limits import MAX_QUERY_LENGTH
@@ -451,6 +451,25 @@ PATHS: dict[str, Schema] = {
             }
         ),
     ),
+    "/api/logs/query_range": _get(
+        "A LogQL metric query (`count_over_time`, `rate`, `sum`/`count`/`min`/`max`/`avg` by or without"
+        " labels, `topk`/`bottomk`) over the range (default last 15 min) at `step` seconds.",
+        [
+            _query(
+                "query",
+                'LogQL metric query, e.g. `sum by (level) (count_over_time({service="platform-api"} |= "timeout" [1m]))`.',
+                {**QUERY_TEXT, "minLength": 1},
+                required=True,
+            ),
+            *RANGE_PARAMETERS,
+            _query(
+                "step",
+                f"Seconds between points, 1 to {MAX_STEP_S:g}; default about 240 points over the range.",
+                _or_empty({"type": "number", "minimum": 1, "maximum": MAX_STEP_S}),
+            ),
+        ],
+        _object({"range": _ref("Range"), "step": NUMBER, "series": _array(_ref("RangeSeries"))}),
+    ),
     "/api/traces": _get(
         "Traces in the range (default last 15 min) matching every filter, in the order `sort` asks.",
         TRACE_SEARCH_PARAMETERS,
@@ -647,6 +666,189 @@ PATHS["/api/alerts"] = _get(
 )
 
 
+# Prometheus's HTTP API (views/prometheus_api.py): its parameters, given in the query string or a
+# form body, and its envelope, so that promtool, Grafana or a script reads the recording as a Prometheus.
+PROMETHEUS_TIME: Schema = _or_empty(
+    {
+        "type": "string",
+        "maxLength": 64,
+        "pattern": r"^([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        r"|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))$",
+    }
+)
+PROMETHEUS_DURATION: Schema = {
+    "type": "string",
+    "maxLength": 64,
+    "pattern": r"^(([0-9]+(\.[0-9]+)?)|([0-9]+(ms|[smhdwy]))+)$",
+}
+TIME_FORMS = "float epoch seconds (`1773151200.5`) or RFC 3339 (`2026-03-10T14:00:00Z`)"
+PROMETHEUS_LIMIT = _query(
+    "limit",
+    "At most this many results (0, the default: all); a cut answer says so in `warnings`.",
+    _or_empty({"type": "integer", "minimum": 0, "maximum": 1_000_000}),
+)
+PROMETHEUS_TIMEOUT = _query(
+    "timeout",
+    "Stop evaluating after this long (`5s`, or seconds); never longer than the platform's own budget.",
+    _or_empty(PROMETHEUS_DURATION),
+)
+SERIES_MATCH = {
+    "name": "match[]",
+    "in": "query",
+    "required": False,
+    "description": 'A series selector such as `up{job="x"}`; give it again for more.',
+    "schema": {"type": "array", "maxItems": 100, "items": {**QUERY_TEXT, "minLength": 1}},
+    "style": "form",
+    "explode": True,
+}
+SPAN_PARAMETERS = [
+    _query("start", f"Only series with a sample from this time on: {TIME_FORMS}.", PROMETHEUS_TIME),
+    _query("end", "Only series with a sample up to this time.", PROMETHEUS_TIME),
+]
+PROMETHEUS_VALUE: Schema = {
+    "type": "array",
+    "prefixItems": [NUMBER, STRING],
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "[epoch seconds (at most 3 decimals), the value as a string: `0.5`, `NaN`, `+Inf`, `-Inf`]",
+}
+
+
+def _prometheus_envelope(data: Schema) -> Schema:
+    return _object(
+        {"status": {"const": "success"}, "data": data, "warnings": _array(STRING)}, optional=("warnings",)
+    )
+
+
+PROMETHEUS_ERROR = _json(
+    _object(
+        {
+            "status": {"const": "error"},
+            "errorType": {**STRING, "description": "`bad_data`, `execution`, `timeout`, ..."},
+            "error": STRING,
+        }
+    ),
+    "Prometheus's error envelope: `bad_data` (400) for input that cannot be read, `execution` (422) "
+    "for a query that cannot be evaluated, `timeout` (503) past the time budget.",
+)
+
+
+def _form_field(schema: Schema) -> Schema:
+    """A parameter's schema as a form field: a list given once is one string in a form body."""
+    return {"anyOf": [schema["items"], schema]} if schema.get("type") == "array" else schema
+
+
+def _prometheus(summary: str, parameters: list[Schema], data: Schema, methods: tuple[str, ...]) -> Schema:
+    """An operation of Prometheus's API, by GET and (for those Prometheus takes so) by a POST whose
+    form body carries the same parameters."""
+    responses = {
+        "200": _json(_prometheus_envelope(data)),
+        "400": PROMETHEUS_ERROR,
+        "422": PROMETHEUS_ERROR,
+        "503": PROMETHEUS_ERROR,
+    }
+    operations: dict[str, Schema] = {
+        "get": {"summary": summary, "parameters": parameters, "responses": responses}
+    }
+    if "POST" in methods:
+        form = {
+            "type": "object",
+            "properties": {p["name"]: _form_field(p["schema"]) for p in parameters if p["in"] == "query"},
+            "required": [p["name"] for p in parameters if p["in"] == "query" and p["required"]],
+        }
+        operations["post"] = {
+            "summary": summary + " The parameters in a form body.",
+            "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": form}}},
+            "responses": responses,
+        }
+    return operations
+
+
+PROMETHEUS_QUERY = _query("query", "PromQL.", {**QUERY_TEXT, "minLength": 1}, required=True)
+LABELS_DATA = _array(STRING)
+LABEL_NAME_PARAMETER = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "A label name.",
+    "schema": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
+}
+PATHS |= {
+    "/api/v1/query": _prometheus(
+        "Prometheus's instant query: PromQL at `time`.",
+        [
+            PROMETHEUS_QUERY,
+            _query("time", f"When: {TIME_FORMS}; default the end of the recording.", PROMETHEUS_TIME),
+            PROMETHEUS_TIMEOUT,
+            PROMETHEUS_LIMIT,
+        ],
+        _object(
+            {
+                "resultType": {"type": "string", "enum": ["vector", "scalar"]},
+                "result": {
+                    "anyOf": [
+                        PROMETHEUS_VALUE,
+                        _array(_object({"metric": _ref("Labels"), "value": PROMETHEUS_VALUE})),
+                    ]
+                },
+            }
+        ),
+        ("GET", "POST"),
+    ),
+    "/api/v1/query_range": _prometheus(
+        "Prometheus's range query: PromQL at `start`, `start + step`, ... up to `end`.",
+        [
+            PROMETHEUS_QUERY,
+            _query("start", f"First evaluation: {TIME_FORMS}.", PROMETHEUS_TIME, required=True),
+            _query("end", "Last evaluation at most, in the same forms.", PROMETHEUS_TIME, required=True),
+            _query(
+                "step",
+                "Between evaluations: `15s`, `1m`, or seconds (`15`, `0.5`).",
+                PROMETHEUS_DURATION,
+                True,
+            ),
+            PROMETHEUS_TIMEOUT,
+            PROMETHEUS_LIMIT,
+        ],
+        _object(
+            {
+                "resultType": {"const": "matrix"},
+                "result": _array(_object({"metric": _ref("Labels"), "values": _array(PROMETHEUS_VALUE)})),
+            }
+        ),
+        ("GET", "POST"),
+    ),
+    "/api/v1/series": _prometheus(
+        "The series `match[]` selects (given at least once) with a sample in the span.",
+        [{**SERIES_MATCH, "required": True}, *SPAN_PARAMETERS, PROMETHEUS_LIMIT],
+        _array(_ref("Labels")),
+        ("GET", "POST"),
+    ),
+    "/api/v1/labels": _prometheus(
+        "The label names of the series `match[]` selects (of every series without it).",
+        [SERIES_MATCH, *SPAN_PARAMETERS, PROMETHEUS_LIMIT],
+        LABELS_DATA,
+        ("GET", "POST"),
+    ),
+    "/api/v1/label/{name}/values": _prometheus(
+        "The values a label takes over the series `match[]` selects (every series without it);"
+        " `__name__`: the metric names.",
+        [LABEL_NAME_PARAMETER, SERIES_MATCH, *SPAN_PARAMETERS, PROMETHEUS_LIMIT],
+        LABELS_DATA,
+        ("GET",),
+    ),
+    "/api/v1/metadata": _prometheus(
+        "Each metric family's type, help and unit.",
+        [_query("metric", "Only this metric family."), PROMETHEUS_LIMIT],
+        {
+            "type": "object",
+            "additionalProperties": _array(_object({"type": STRING, "help": STRING, "unit": STRING})),
+        },
+        ("GET",),
+    ),
+}
+
+
 def document() -> dict[str, Any]:
     """The whole OpenAPI document."""
     return {
@@ -724,13 +926,15 @@ def parameters_for(endpoint: str, rule: str) -> list[Schema] | None:
     return PAGES.get(endpoint)
 
 
-def undocumented_query(path: str, accepted: list[str], given: Mapping[str, list[str]]) -> str | None:
+def undocumented_query(
+    path: str, accepted: list[str], given: Mapping[str, list[str]], repeatable: Collection[str] = ()
+) -> str | None:
     """Why a request's query cannot be answered as documented, or None when it can.
 
     ``accepted`` names the parameters ``path`` takes and ``given`` maps each query parameter to its
     values (``request.args.to_dict(flat=False)``).  A parameter not accepted would be ignored, and
     one given twice would be half ignored: either way the answer would be for something other than
-    what was asked.
+    what was asked.  Only the ``repeatable`` ones (lists, such as ``match[]``) may come again.
     """
     unknown = [name for name in given if name not in accepted]
     if unknown:
@@ -740,7 +944,7 @@ def undocumented_query(path: str, accepted: list[str], given: Mapping[str, list[
             f"unknown query parameter{plural} {', '.join(shown(name) for name in unknown)}: "
             f"{path} {listed} (see /api/openapi.json)"
         )
-    repeated = [name for name, values in given.items() if len(values) > 1]
+    repeated = [name for name, values in given.items() if len(values) > 1 and name not in repeatable]
     if repeated:
         plural = "s" if len(repeated) > 1 else ""
         names = ", ".join(shown(name) for name in repeated)

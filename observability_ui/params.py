@@ -18,10 +18,11 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import g
+from werkzeug.datastructures import MultiDict
 
 from observability_ui.request_context import UiError
 from observability_ui.timerange import TimeRangeError, check_instant, shown
@@ -45,6 +46,8 @@ ENFORCED = {
     "maxLength",
     "pattern",
     "format",
+    "items",
+    "maxItems",
 }
 DOCUMENTING = {"description", "default", "examples"}
 # An unknown service, job... is answered with the known ones, all of them up to this many.
@@ -119,12 +122,20 @@ def _bounds(number: float, schema: Schema) -> Any:
     raise Invalid(f"must be between {low:g} and {high:g}, not {number:g}")
 
 
-def read(parameters: Iterable[Schema], given: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def read(parameters: Iterable[Schema], given: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Every documented parameter's value (those not given or empty are left out) and, for each
-    one that cannot be used, why (the message starts with its name)."""
+    one that cannot be used, why (the message starts with its name).  An ``array`` parameter
+    (Prometheus's ``match[]``) may be given many times: its value is the list, each item read by
+    the ``items`` schema."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for parameter in parameters:
+        if parameter["schema"].get("type") == "array":
+            try:
+                values[parameter["name"]] = _items(given.getlist(parameter["name"]), parameter)
+            except Invalid as problem:
+                errors[parameter["name"]] = f"{parameter['name']}: {problem}"
+            continue
         name, raw = parameter["name"], given.get(parameter["name"], "")
         if raw == "" and parameter.get("required"):
             errors[name] = f"{name} is required: {parameter['description']}"
@@ -137,6 +148,15 @@ def read(parameters: Iterable[Schema], given: Mapping[str, str]) -> tuple[dict[s
         if value != "":
             values[name] = value
     return values, errors
+
+
+def _items(raw: list[str], parameter: Schema) -> list[Any]:
+    schema = parameter["schema"]
+    if not raw and parameter.get("required"):
+        raise Invalid(f"is required: {parameter['description']}")
+    if len(raw) > schema.get("maxItems", math.inf):
+        raise Invalid(f"given more than {schema['maxItems']} times")
+    return [check(item, schema.get("items", {}), parameter["description"]) for item in raw]
 
 
 def store(values: dict[str, Any], errors: dict[str, str]) -> None:

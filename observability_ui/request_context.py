@@ -58,7 +58,8 @@ def dataset() -> Dataset:
     """
     if "dataset" not in g:
         opened = Dataset.open(dataset_dir())
-        spending = budget.QueryBudget(current_app.config.get(QUERY_BUDGET, budget.QUERY_BUDGET_S))
+        seconds = current_app.config.get(QUERY_BUDGET, budget.QUERY_BUDGET_S)
+        spending = budget.QueryBudget(min(seconds, g.get("budget_s", seconds)))  # a shorter one asked for
         spending.watch(opened.connection)
         g.budget_token = budget.activate(spending)
         g.dataset = opened

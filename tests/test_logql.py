@@ -380,8 +380,10 @@ def test_metric_queries_are_named_and_pointed_elsewhere(text, position, name):
     with pytest.raises(LogQueryError) as caught:
         parse(text)
     assert caught.value.position == position
-    assert caught.value.message.startswith(f"{name}(...) is a LogQL metric query; only log queries run here")
-    assert "volume chart" in caught.value.message and "PromQL on the Metrics page" in caught.value.message
+    assert caught.value.message.startswith(
+        f"{name}(...) is a LogQL metric query; only log queries list lines"
+    )
+    assert "/api/logs/query_range" in caught.value.message
 
 
 def test_overlong_queries_are_refused():

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import socket
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -29,10 +25,9 @@ import pytest
 from pytest import approx
 
 from observability_ui.query.promql import MetricStore, query_instant, query_range
-from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
+from tests.real_prometheus import PROMETHEUS, PROMTOOL, serving
 
-PROMTOOL, PROMETHEUS = shutil.which("promtool"), shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
     PROMTOOL is None or PROMETHEUS is None, reason="promtool and prometheus are not installed"
 )
@@ -162,52 +157,8 @@ def window(run: Path) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def prometheus(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a Prometheus serving the run's metrics, backfilled with promtool."""
-    root = tmp_path_factory.mktemp("prometheus")
-    exported, blocks = root / "metrics.om", root / "data"
-    with Dataset.open(run) as dataset:
-        EXPORTERS["openmetrics"](dataset, exported)
-    backfill = [str(PROMTOOL), "tsdb", "create-blocks-from", "openmetrics", str(exported), str(blocks)]
-    done = subprocess.run(backfill, capture_output=True, text=True, check=False, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    config = root / "prometheus.yml"
-    config.write_text("global:\n  evaluation_interval: 1m\n", encoding="utf-8")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (root / "prometheus.log").open("w", encoding="utf-8")
-    server = subprocess.Popen(
-        [
-            str(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={blocks}",
-            "--storage.tsdb.retention.time=100y",  # the run's samples are older than the default 15 days
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, server, root / "prometheus.log")
+    with serving(run, tmp_path_factory.mktemp("prometheus")) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prometheus exited: {log.read_text(encoding='utf-8')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail("prometheus did not become ready within 2 minutes")
 
 
 def _ask(url: str, path: str, **params: str) -> dict:
@@ -285,3 +236,51 @@ def test_range_queries_agree_with_prometheus(
     for labels, points in ours.items():
         assert [t for t, _ in points] == [t for t, _ in theirs[labels]], labels
         assert [v for _, v in points] == approx([v for _, v in theirs[labels]], rel=1e-9, nan_ok=True), labels
+
+
+def _same_range(store: MetricStore, url: str, query: str, start: float, end: float, step: float) -> None:
+    data = _ask(url, "query_range", query=query, start=repr(start), end=repr(end), step=repr(step))
+    theirs = {
+        tuple(sorted(item["metric"].items())): [(float(t), _number(v)) for t, v in item["values"]]
+        for item in data["result"]
+    }
+    ours = {tuple(sorted(s.labels.items())): s.points for s in query_range(store, query, start, end, step)}
+    assert theirs and sorted(ours) == sorted(theirs)
+    for labels, points in ours.items():
+        assert [t for t, _ in points] == [t for t, _ in theirs[labels]], labels
+        assert [v for _, v in points] == approx([v for _, v in theirs[labels]], rel=1e-9, nan_ok=True), labels
+
+
+EDGE_QUERIES = [
+    "sum(pg_stat_activity_count)",
+    "system_cpu_utilization_ratio",
+    "max_over_time(webserver_threads_busy[2m])",
+]
+
+
+@pytest.mark.parametrize("expr", EDGE_QUERIES)
+@pytest.mark.parametrize("where", ["before the recording", "past its end"])
+def test_ranges_reaching_outside_the_recording_agree_with_prometheus(
+    store: MetricStore, prometheus: str, window: tuple[float, float], expr: str, where: str
+) -> None:
+    """A range that starts before the first scrape keeps its own grid (no point before the data);
+    one that runs past the last scrape answers for the 5 minute lookback, then nothing."""
+    start = (window[0] if where == "before the recording" else window[1]) - 600 + 7
+    _same_range(store, prometheus, expr, start, start + 1200, 30.0)
+
+
+def test_millisecond_steps_around_a_scrape_agree_with_prometheus(
+    store: MetricStore, prometheus: str, window: tuple[float, float]
+) -> None:
+    """Times in whole milliseconds: a 1 ms grid across a scrape, and a [2003ms] window whose right
+    edge reaches the scrape exactly at one step (its left edge never on a scrape, where
+    Prometheus 2.x and 3 differ)."""
+    scrape = window[0] + 1800
+    _same_range(
+        store,
+        prometheus,
+        "count_over_time(system_cpu_utilization_ratio[2003ms])",
+        scrape - 0.003,
+        scrape + 0.003,
+        0.001,
+    )

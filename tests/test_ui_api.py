@@ -154,7 +154,9 @@ def test_every_documented_query_parameter_is_accepted(handmade, document_spec) -
     views may still refuse an empty value, with their own documented 4xx)."""
     for template in openapi.document()["paths"]:
         query = [(name, "") for name in openapi.query_parameters(template)]
-        status, body = local_get(handmade, document_spec, template.format(trace_id="0" * 32), query)
+        status, body = local_get(
+            handmade, document_spec, template.format(trace_id="0" * 32, name="__name__"), query
+        )
         assert status == 200 or "query parameter" not in body["error"], (template, body)
 
 
@@ -241,6 +243,9 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
             {"service": "platform-api", "offset": 100},
         ],
         "/api/logs/volume": [{"query": '{level="error"} |= "timed out"', "from": "now-1h"}],
+        "/api/logs/query_range": [
+            {"query": 'sum by (level) (count_over_time({level="error"}[5m]))', "step": 60}
+        ],
         "/api/traces": [{"min_duration": "5s", "limit": 10}, {"sort": "most_spans", "tags": "error=true"}],
         "/api/traces/{trace_id}": [{"trace_id": trace_id}],
         "/api/database/sessions": [{"state": "idle in transaction", "min_age": 60}, {"at": "now-100m"}],
@@ -252,6 +257,14 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         "/api/code": [{}],
         "/api/code/file": [{"path": "lib/database/transactions.py"}],
         "/api/code-search": [{"q": "def transaction"}],
+        "/api/v1/query": [{"query": PROMQL}, {"query": "1/0", "time": repr(end - 600)}],
+        "/api/v1/query_range": [
+            {"query": QUANTILE, "start": repr(end - 1800), "end": repr(end), "step": "1m"}
+        ],
+        "/api/v1/series": [{"match[]": "db_client_connection_count"}],
+        "/api/v1/labels": [{}],
+        "/api/v1/label/{name}/values": [{"name": "db_client_connection_state", "limit": 1}],
+        "/api/v1/metadata": [{"metric": "db_client_connection_count"}],
     }
     assert set(calls) == set(openapi.document()["paths"])
     answers = {}
@@ -268,6 +281,11 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         s["labels"]["db_client_connection_state"]: s["value"] for s in answers["/api/metrics/query"]["series"]
     }
     assert pool == {"used": 200.0, "idle": 0.0}  # the leak holds the whole pool at the end
+    prometheus = answers["/api/v1/query"]["data"]["result"]  # and Prometheus's API says the same
+    assert {s["metric"]["db_client_connection_state"]: s["value"][1] for s in prometheus} == {
+        "used": "200",
+        "idle": "0",
+    }
     assert answers["/api/overview"]["gateway_5xx_percent"] > 20  # the exhausted pool fails most requests
     states = {rule["name"]: rule["state"] for rule in answers["/api/alerts"]["rules"]}
     assert states["PlatformApiAvailabilitySLOBurn"] == "firing"  # and the availability page is out

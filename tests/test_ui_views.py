@@ -232,7 +232,12 @@ METRIC_LOGQL = 'sum by (level) (count_over_time({service="platform-api"}[5m]))'
 @pytest.mark.parametrize(
     ("url", "field", "typed", "message"),
     [
-        ("/logs?query=" + quote(METRIC_LOGQL), "query", METRIC_LOGQL, "sum(...) is a LogQL metric query"),
+        (
+            "/logs?query=" + quote(METRIC_LOGQL + ")"),
+            "query",
+            METRIC_LOGQL + ")",
+            "unexpected text after the metric query",
+        ),
         ("/logs?query=%7Bnope%3D%22x%22%7D", "query", '{nope="x"}', "unknown stream label 'nope'"),
         (
             "/traces?service=platform-api&tags=http.response.status_code%3E%3D500",

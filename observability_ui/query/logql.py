@@ -150,7 +150,7 @@ _FUNCTIONS = (
 )
 
 
-def _register_functions(db: sqlite3.Connection) -> None:
+def register_functions(db: sqlite3.Connection) -> None:
     """Install the Python helpers the compiled SQL calls (idempotent, and cheap enough per query)."""
     for name, arity, function in _FUNCTIONS:
         db.create_function(name, arity, function, deterministic=True)
@@ -203,7 +203,7 @@ def _line_clause(line_filter: LineFilter) -> _Sql:
     return _Sql(_LINE_OPS[line_filter.op].format(_LINE), [line_filter.value])
 
 
-def _where(query: LogQuery, start: float, end: float) -> _Sql:
+def where_clause(query: LogQuery, start: float, end: float) -> _Sql:
     """The whole query as one WHERE clause, time range first so SQLite starts from the ts index.
 
     SQLite tests the terms in the order written, so those calling back into Python go last and only
@@ -240,8 +240,8 @@ def search(
     _check_count("limit", limit, 1, MAX_LIMIT)
     if offset < 0:
         raise LogQueryError(f"offset must not be negative, not {offset}")
-    _register_functions(db)
-    where = _where(query, start, end)
+    register_functions(db)
+    where = where_clause(query, start, end)
     (total,) = db.execute(f"SELECT COUNT(*) FROM logs WHERE {where.text}", where.params).fetchone()
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM logs WHERE {where.text} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?",
@@ -261,9 +261,9 @@ def volume(
     """
     _check_range(start, end)
     _check_count("buckets", buckets, 1, MAX_BUCKETS)
-    _register_functions(db)
+    register_functions(db)
     width = (end - start) / buckets
-    where = _where(query, start, end)
+    where = where_clause(query, start, end)
     # MIN: float rounding can put a record just before ``end`` in bucket number ``buckets``.
     rows = db.execute(
         f"SELECT MIN(CAST((ts - ?) / ? AS INTEGER), ?) AS bucket, level, COUNT(*) FROM logs"

@@ -23,8 +23,8 @@ Differences from Loki: the empty selector ``{}`` is allowed (Loki needs one matc
 is small enough for "all logs" to be a useful start; the stream labels are the fixed columns above;
 field names are the attribute keys as stored, dots included (``| http.route="/users"``), so no parser
 stage is needed and ``| json`` and ``| logfmt`` are accepted as no-ops; metric queries (``rate(...)``,
-``count_over_time(...)``, ``sum by (level) (...)``) are refused with a message pointing at the volume
-chart and PromQL, since this subset only selects lines; a field filter stage holds one comparison (no
+``count_over_time(...)``, ``sum by (level) (...)``) are :mod:`.logql_metric`'s, and refused here with
+a message pointing there, since this grammar only selects lines; a field filter stage holds one comparison (no
 ``and``/``or``, durations or byte sizes); double-quoted strings know only the escapes listed above.
 Regexes are RE2's, as Loki's are (:mod:`.regex`): stream matchers and field filters match the whole
 value, line filters anywhere in the line.
@@ -333,9 +333,9 @@ def _refuse_metric_query(text: str) -> None:
     match = _METRIC_QUERY.match(text)
     if match:
         raise LogQueryError(
-            f"{match.group(1)}(...) is a LogQL metric query; only log queries run here, like "
-            '{service="platform-api"} |= "timeout". For counts over time, the Logs page\'s volume chart '
-            "shows the matching lines by level; for rates and sums, use PromQL on the Metrics page",
+            f"{match.group(1)}(...) is a LogQL metric query; only log queries list lines, like "
+            '{service="platform-api"} |= "timeout". The Logs page charts a metric query, and '
+            "/api/logs/query_range answers it",
             match.start(1),
         )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import Literal
 
 import promql_parser
 
@@ -41,6 +42,7 @@ __all__ = [
     "Series",
     "parse",
     "query_instant",
+    "query_instant_typed",
     "query_range",
     "selected_names",
     "unknown_metrics",
@@ -51,12 +53,20 @@ ORDERING_AGGREGATIONS = ("topk", "bottomk")
 MAX_POINTS = 11_000  # per series, Prometheus's limit for range queries
 WINDOW_SLACK = 86_400.0  # how far (seconds) a query may reach beyond the dataset's window
 
+ResultType = Literal["scalar", "vector"]
+
 _BRACKETS = {"parenthesis": "()", "brace": "{}", "bracket": "[]"}
 _OPERANDS = ("expr", "lhs", "rhs", "param", "vector_selector")  # what a node other than a call nests
 
 
-def query_range(store: MetricStore, expr: str, start: float, end: float, step: float) -> list[Series]:
-    """Evaluate ``expr`` at ``start``, ``start + step``, ... up to ``end``; series sorted by labels."""
+def query_range(
+    store: MetricStore, expr: str, start: float, end: float, step: float, refuse_far: bool = True
+) -> list[Series]:
+    """Evaluate ``expr`` at ``start``, ``start + step``, ... up to ``end``; series sorted by labels.
+
+    ``refuse_far``: refuse times more than a day from the recording, which in the UI are almost
+    always milliseconds typed as seconds; Prometheus's API answers them as Prometheus would (a
+    client such as Grafana asks at the real "now")."""
     tree = parse(expr)
     for name, value in (("start", start), ("end", end), ("step", step)):
         if not math.isfinite(value):
@@ -72,18 +82,33 @@ def query_range(store: MetricStore, expr: str, start: float, end: float, step: f
             f"exceeded maximum resolution of {MAX_POINTS:,} points per timeseries; "
             f"use a step of at least {math.ceil((end - start) / MAX_POINTS)} s"
         )
-    _check_window(store, start, end)
-    steps = [start + index * step for index in range(int((end - start) / step) + 1)]
+    if refuse_far:
+        _check_window(store, start, end)
+    # The grid in whole milliseconds, as Prometheus's: in float seconds (end - start) / step can
+    # fall a rounding short of a whole number and lose the last step.
+    start_ms, end_ms, step_ms = round(start * 1000), round(end * 1000), max(round(step * 1000), 1)
+    steps = [(start_ms + index * step_ms) / 1000 for index in range((end_ms - start_ms) // step_ms + 1)]
     return _evaluate(store, expr, tree, steps)
 
 
 def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
     """Evaluate ``expr`` at one time: each series carries a single point."""
+    return query_instant_typed(store, expr, at)[1]
+
+
+def query_instant_typed(
+    store: MetricStore, expr: str, at: float, refuse_far: bool = True
+) -> tuple[ResultType, list[Series]]:
+    """:func:`query_instant` with what the result is, as Prometheus's API names it: a ``scalar``
+    (one series without labels) or a ``vector``; ``refuse_far`` as for :func:`query_range`."""
     tree = parse(expr)
     if not math.isfinite(at):
         raise QueryError(f"time must be a finite number of epoch seconds, got {at}")
-    _check_window(store, at, at)
-    return _evaluate(store, expr, tree, [at])
+    if refuse_far:
+        _check_window(store, at, at)
+    value = Evaluator(store, expr, [at]).evaluate(tree)
+    kind: ResultType = "vector" if isinstance(value, list) else "scalar"
+    return kind, _to_series(value, [at], keep_order=_orders(tree))
 
 
 def parse(expr: str) -> promql_parser.Expr:

@@ -35,6 +35,7 @@ from observability_ui.query.promql_functions import (
     instant,
     latest,
     latest_time,
+    milliseconds,
     predict_linear,
     quantile_over_time,
 )
@@ -280,15 +281,18 @@ class Evaluator:
         span = node.range.total_seconds()
         step = node.step.total_seconds() if node.step else SUBQUERY_STEP
         ends = self._window_ends(node)
-        first = math.floor((float(ends.min()) - span) / step) + 1  # the first multiple after the start
-        last = math.floor(float(ends.max()) / step)
+        # in whole milliseconds, as Prometheus's evalSubquery: the first multiple of the step after
+        # the earliest window's start, up to the latest window's end
+        step_ms, ends_ms = max(round(step * 1000), 1), milliseconds(ends)
+        first = (int(ends_ms.min()) - round(span * 1000)) // step_ms + 1
+        last = int(ends_ms.max()) // step_ms
         if last - first + 1 > MAX_SUBQUERY_POINTS:
             raise QueryError(
                 f"the subquery would evaluate its expression {last - first + 1:,} times (at most "
                 f"{MAX_SUBQUERY_POINTS:,}): use a longer subquery step or a shorter range",
                 locate(self.query, r"\[[^\]]*:"),
             )
-        times = np.arange(first, last + 1) * step
+        times = np.arange(first, last + 1) * step_ms / 1000
         if not len(times):
             return []
         inner = Evaluator(self.store, self.query, times.tolist(), self.bounds).evaluate(node.expr)

@@ -59,13 +59,17 @@ class Windows:
         """Windows over ``(timestamps, values)`` pairs, each in ascending time."""
         lengths = np.array([len(timestamps) for timestamps, _ in series], dtype=np.int64)
         offsets = (np.cumsum(lengths) - lengths)[:, None]
-        starts = ends - range_seconds
+        # Edges in whole milliseconds, as Prometheus keeps every time: in float seconds a window's
+        # start (end - range) can land a rounding below a sample that should be left out.
+        end_ms = milliseconds(ends)
+        start_ms = end_ms - round(range_seconds * 1000)
         bounds: dict[int, tuple[Array, Array]] = {}  # per timestamps array: series scraped together share one
         for timestamps, _ in series:
             if id(timestamps) not in bounds:
+                sampled = milliseconds(timestamps)
                 bounds[id(timestamps)] = (
-                    np.searchsorted(timestamps, starts, side="right"),
-                    np.searchsorted(timestamps, ends, side="right"),
+                    np.searchsorted(sampled, start_ms, side="right"),
+                    np.searchsorted(sampled, end_ms, side="right"),
                 )
         lo = [bounds[id(timestamps)][0] for timestamps, _ in series]
         hi = [bounds[id(timestamps)][1] for timestamps, _ in series]
@@ -85,6 +89,11 @@ class Windows:
 
 
 RangeKernel = Callable[[Windows], KernelResult]
+
+
+def milliseconds(seconds: Array) -> Array:
+    """Epoch seconds as whole milliseconds (int64), the unit Prometheus compares times in."""
+    return np.round(np.asarray(seconds) * 1000).astype(np.int64)
 
 
 def latest(windows: Windows) -> KernelResult:

@@ -10,6 +10,7 @@ from observability_ui.views import (
     logs,
     metrics,
     overview,
+    prometheus_api,
     traces,
 )
 
@@ -24,4 +25,5 @@ BLUEPRINTS = [
     alerts.bp,
     code.bp,
     api_index.bp,
+    prometheus_api.bp,
 ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from observability_ui import charts, params
-from observability_ui.query import logql
+from observability_ui.query import logql, logql_metric
+from observability_ui.query.promql_model import Series
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
+from observability_ui.views.metrics_common import series_name
 from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("logs", __name__)
@@ -29,20 +31,27 @@ LEVEL_COLOURS = {
 
 
 FORM_FIELDS = ("service", "level", "contains", "trace_id")
+MAX_SERIES_DRAWN = 60
+
+
+def _form() -> dict[str, str]:
+    """The filter form's values; refused beside a query, which they would contradict or be dropped by."""
+    form = {key: params.value(key, "").strip() for key in FORM_FIELDS}
+    given = [key for key, value in form.items() if value]
+    if params.value("query", "").strip() and given:
+        raise UiError(
+            f"give either query or the filters ({', '.join(FORM_FIELDS)}), not both: "
+            f"add {', '.join(given)} to the query instead"
+        )
+    return form
 
 
 def _read_query() -> tuple[str, logql.LogQuery]:
     """The query box's text, or the query the filter form builds; :class:`logql.LogQueryError` when
     it cannot be used, :class:`UiError` for a filter naming what the recording lacks, or for both
-    a query and filters: the query would contradict the filters or silently drop them."""
+    a query and filters."""
     text = params.value("query", "").strip()
-    form = {key: params.value(key, "").strip() for key in FORM_FIELDS}
-    given = [key for key, value in form.items() if value]
-    if text and given:
-        raise UiError(
-            f"give either query or the filters ({', '.join(FORM_FIELDS)}), not both: "
-            f"add {', '.join(given)} to the query instead"
-        )
+    form = _form()
     if text:
         return text, logql.parse(text)
     params.known("service", form["service"], log_services())
@@ -107,15 +116,32 @@ def _volume_chart(query: logql.LogQuery, tr: TimeRange) -> str:
     )
 
 
+def _metric_series(text: str, tr: TimeRange, step: float) -> list[Series]:
+    """A LogQL metric query over the range (:mod:`logql_metric`), the filter form left empty."""
+    _form()
+    return logql_metric.query_range(dataset().connection, text, tr.start, tr.end, step)
+
+
+def _metric_chart(text: str, tr: TimeRange) -> str:
+    series = _metric_series(text, tr, tr.step())
+    return charts.figure(
+        [charts.line(series_name(s.labels), s.points) for s in series[:MAX_SERIES_DRAWN]],
+        x_range=(tr.start, tr.end),
+    )
+
+
 @bp.get("/logs")
 def page() -> tuple[str, int]:
     tr, range_error = page_range("now-15m")
     text = request.args.get("query", "").strip()  # as typed, to show back in the query box
-    found = volume_chart = error = None
+    found = volume_chart = metric_chart = error = None
     try:
-        text, query = _read_query()
-        found = _search(query, tr, params.value("offset", 0))
-        volume_chart = _volume_chart(query, tr)
+        if logql_metric.is_metric_query(text):
+            metric_chart = _metric_chart(text, tr)
+        else:
+            text, query = _read_query()
+            found = _search(query, tr, params.value("offset", 0))
+            volume_chart = _volume_chart(query, tr)
     except logql.LogQueryError as problem:
         error = InputError(problem.message, text, problem.position)
     except UiError as problem:
@@ -130,6 +156,7 @@ def page() -> tuple[str, int]:
         error=error,
         page=found,
         volume_chart=volume_chart,
+        metric_chart=metric_chart,
         services=services,
         levels=logql.LEVELS,
         form={key: request.args.get(key, "") for key in FORM_FIELDS},
@@ -161,3 +188,25 @@ def api_volume() -> dict:
     text, query = _query()
     starts, counts = _volume(query, tr)
     return {"range": range_json(tr), "query": text, "bucket_starts": starts, "levels": counts}
+
+
+@bp.get("/api/logs/query_range")
+def api_query_range() -> dict:
+    """A LogQL metric query over the range at ``step`` seconds (default: about 240 points)."""
+    tr = time_range(default="now-15m")
+    text = params.value("query")
+    step = params.value("step", tr.step())
+    if tr.span / step > logql_metric.MAX_STEPS:
+        raise UiError(
+            f"step {step:g} s gives more than {logql_metric.MAX_STEPS} points over this range; use a larger step"
+        )
+    try:
+        series = _metric_series(text, tr, step)
+    except logql.LogQueryError as error:
+        where = f" (at position {error.position})" if error.position is not None else ""
+        raise UiError(f"{error.message}{where}") from None
+    return {
+        "range": range_json(tr),
+        "step": step,
+        "series": [{"labels": s.labels, "points": s.points} for s in series],
+    }

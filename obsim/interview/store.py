@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 INTERVIEWER_TOKEN = "interviewer_token_sha256"
@@ -152,6 +153,30 @@ class Event(Base):
     sim_time: Mapped[float | None] = mapped_column(Float)
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ApiToken(Base):
+    """A candidate's API token (its digest): what a script or Grafana sends instead of the cookie.
+
+    The token is derived from the candidate's link (:func:`api_token`), so their pages can show it
+    again at any time while only its digest is stored; a row is added the first time it is shown.
+    """
+
+    __tablename__ = "api_tokens"
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE"), index=True
+    )
+
+
+def api_token(link_token: str) -> str:
+    """The API token of the candidate whose link is ``link_token``: a keyed digest of the link, so it
+    reveals nothing of the link (a token pasted into a tool's settings does not open the platform's
+    pages), and is the same every time it is shown."""
+    return (
+        "obsim_"
+        + hmac.new(link_token.encode(), b"obsim prometheus api token", hashlib.sha256).hexdigest()[:40]
+    )
 
 
 class HintRelease(Base):
@@ -296,6 +321,23 @@ class InterviewStore:
         with self.transaction() as db:
             return db.scalar(select(InterviewSession).where(InterviewSession.link_digest == digest(token)))
 
+    def api_token_for(self, session_id: str, link_token: str) -> str:
+        """The API token of the session whose link is ``link_token``, made usable (its digest
+        stored) the first time it is asked for."""
+        token = api_token(link_token)
+        try:
+            with self.transaction() as db:
+                if db.get(ApiToken, digest(token)) is None:
+                    db.add(ApiToken(token_digest=digest(token), session_id=session_id))
+        except IntegrityError:  # another of the candidate's requests stored it first
+            pass
+        return token
+
+    def session_for_api_token(self, token: str) -> InterviewSession | None:
+        with self.transaction() as db:
+            found = db.get(ApiToken, digest(token))
+            return db.get(InterviewSession, found.session_id) if found is not None else None
+
     def get(self, session_id: str) -> InterviewSession | None:
         with self.transaction() as db:
             return db.get(InterviewSession, session_id)
@@ -307,7 +349,7 @@ class InterviewStore:
     def delete(self, session_id: str) -> bool:
         """Remove a session and everything recorded for it."""
         with self.transaction() as db:
-            for table in (Event, HintRelease, SubmissionRecord, RubricRecord):
+            for table in (Event, HintRelease, SubmissionRecord, RubricRecord, ApiToken):
                 db.execute(delete(table).where(table.session_id == session_id))
             return db.execute(delete(InterviewSession).where(InterviewSession.id == session_id)).rowcount > 0
 

@@ -35,8 +35,10 @@ _VIEWS: dict[str, View] = {
     "alerts": "alerts",
     "code": "code",
     "code-search": "code",
+    "v1": "metrics",  # Prometheus's HTTP API, for promtool, Grafana or a script
 }
-_NOT_WHAT = {"from", "to", "at", "offset", "step", "limit", "mode", "sort"}  # when or how, not what
+# when or how, not what (``time``, ``start``, ``end``, ``timeout``: Prometheus's API)
+_NOT_WHAT = {"from", "to", "at", "offset", "step", "limit", "mode", "sort", "time", "start", "end", "timeout"}
 
 
 class RecordedEvent(Protocol):
