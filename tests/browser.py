@@ -3,7 +3,8 @@
 - :func:`serve` starts ``python -m obsim.cli serve DATASET --port N --brief ...`` as a subprocess on
   a free 127.0.0.1 port and yields its base URL; :func:`run_obsim` runs any serving ``obsim``
   command the same way and yields a :class:`Server` whose printed output can be read (the links an
-  interview prints).  The output's tail is shown if the server does not come up.
+  interview prints).  The output's tail is shown if the server does not come up.  :func:`serve_app`
+  serves an app built in the test's own process instead.
 - :func:`launch` starts Debian's ``/usr/bin/chromium`` through Playwright's sync API;
   :func:`open_page` opens a tab of :data:`VIEWPORT` with a :class:`Problems` collector attached:
   console errors, uncaught page errors, failed requests and 4xx/5xx responses.
@@ -29,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -140,6 +142,22 @@ def run_obsim(arguments: list[str], port: int | None = None, timeout: float = 60
             process.kill()
             process.wait()
         log_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def serve_app(app: Any, port: int) -> Iterator[str]:
+    """A Flask ``app`` built in this process, served by a thread on 127.0.0.1:``port``, for a test
+    that reaches into the app while a browser uses it (a slow step stubbed, its state read)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 def get_json(base: str, path: str, **params: str) -> Any:

@@ -356,7 +356,7 @@ def test_obsim_run_without_a_scenario_serves_the_day_and_prepares_in_the_backgro
     for incident in (CRON, REDIS):  # answered at once, while the generations wait
         assert console.post("/interviewer/prepare", data={"scenario": incident.id}).status_code == 302
     home = page(console, "/interviewer/")
-    assert 'http-equiv="refresh"' in home and home.count("preparing for") == 2
+    assert "data-refresh-s=" in home and home.count("preparing for") == 2
     assert page(console, "/interviewer/compare?scenario=connection-leak")  # the server still answers
     released.set()
     for _ in range(100):
@@ -368,7 +368,7 @@ def test_obsim_run_without_a_scenario_serves_the_day_and_prepares_in_the_backgro
     rows = dict(
         re.findall(r'data-testid="day-scenario" data-scenario="([\w-]+)">(.*?)</tr>', home, re.DOTALL)
     )
-    assert "<strong>ready</strong>" in rows[CRON.id] and 'http-equiv="refresh"' not in home
+    assert "<strong>ready</strong>" in rows[CRON.id] and "data-refresh-s=" not in home
     assert "preparation failed: the simulation refused: no hourly spike" in rows[REDIS.id]
 
     bob = joined(app, new_session(console, "Bob", CRON))
@@ -447,3 +447,51 @@ def test_a_dataset_gone_while_served_is_said_so_and_the_record_stays(tmp_path, i
     assert "not served by this server" in group_of(page(console, "/interviewer/"), LEAK.id)
     assert all(shows(shown, hint.text) for hint in LEAK.hints)  # still its own scenario's
     assert console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").json["scenario"]["id"] == LEAK.id
+
+
+def test_in_a_browser_the_home_follows_a_preparation_but_never_reloads_over_a_half_filled_form(
+    interviews, token, cache_dir, monkeypatch
+):
+    from simulator import generate as generation
+    from tests import browser
+
+    browser.require_chromium()
+    make_ready(LEAK)
+    released = threading.Event()
+
+    def slow_generation(incident: Scenario, **_: object) -> None:
+        assert released.wait(60), "the test never let the generation finish"
+        make_ready(incident)
+
+    port = browser.free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = launched(["run", "--db", str(interviews.engine.url), "--public-url", base], monkeypatch)
+    monkeypatch.setattr(generation, "generate", slow_generation)
+    with (
+        browser.serve_app(app, port),
+        browser.launch() as chromium,
+        browser.open_page(chromium) as (
+            tab,
+            problems,
+        ),
+    ):
+        browser.goto(tab, f"{base}/interviewer/login/{token}")
+        cron = tab.locator("[data-testid=day-scenario]", has_text=CRON.title)
+        offered = tab.locator("form[action$='/interviewer/sessions'] select[name=scenario] option")
+        assert offered.filter(has_text=CRON.title).count() == 0
+        with tab.expect_navigation():
+            cron.locator("form[action$='/interviewer/prepare'] button[type=submit]").click()
+        assert cron.locator("form").count() == 0, "under way: nothing to press"
+        with tab.expect_navigation(timeout=20_000):  # untouched, the page follows the preparation
+            pass
+        tab.fill("form[action$='/interviewer/sessions'] input[name=candidate]", "Grace")
+        tab.evaluate("window.stillThisPage = true")
+        tab.wait_for_timeout(12_000)  # longer than the page's refresh period
+        assert tab.evaluate("window.stillThisPage === true"), "the page reloaded over the typed name"
+        assert tab.input_value("input[name=candidate]") == "Grace"
+
+        released.set()
+        tab.fill("input[name=candidate]", "")  # nothing typed any more: the page reloads again
+        offered.filter(has_text=CRON.title).wait_for(state="attached", timeout=25_000)
+        assert cron.locator("form").count() == 0 and offered.count() == 2
+        assert problems.all() == []

@@ -3,7 +3,8 @@
 // neither a reload nor a refused save loses it; drop a hint's Undo button once its time is up;
 // fetch a hint's text only when the interviewer asks
 // (the safe-to-share page leaves it out); ask before a form marked data-confirm is sent (here, not in
-// an inline handler: the console's Content-Security-Policy runs no inline script).
+// an inline handler: the console's Content-Security-Policy runs no inline script); reload the home
+// page while a dataset is prepared, unless a form on it is half filled in.
 "use strict";
 
 function confirmForms() {
@@ -84,10 +85,28 @@ function keepRubricDraft() {
   form.addEventListener("change", save);
 }
 
+// The home page while a scenario's dataset is prepared reloads itself to show how it goes, but
+// never over a form the interviewer has started filling in (a new session's candidate name).
+function refreshWhileUntouched() {
+  const marked = document.querySelector("[data-refresh-s]");
+  if (!marked) return;
+  const fields = () =>
+    JSON.stringify(
+      Array.from(document.querySelectorAll("input, textarea, select"), (field) =>
+        field.type === "checkbox" || field.type === "radio" ? field.checked : field.value,
+      ),
+    );
+  const asLoaded = fields();
+  window.setInterval(() => {
+    if (fields() === asLoaded) window.location.reload();
+  }, Number(marked.dataset.refreshS) * 1000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   confirmForms();
   pollLivePanels();
   peekHints();
   expireUndo();
   keepRubricDraft();
+  refreshWhileUntouched();
 });
