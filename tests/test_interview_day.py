@@ -18,108 +18,27 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from markupsafe import escape
 
 from observability_ui.app import create_app
-from observability_ui.interview import Served
 from obsim import scenario as scenarios
 from obsim.cli import main
-from obsim.dataset.writer import DatasetWriter
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
 from tests.conftest import HANDMADE_START
-
-PUBLIC = "http://interviews.test:8123"
-LEAK, CRON, REDIS = (scenarios.load(name) for name in ("connection-leak", "cron-storm", "redis-keys-scan"))
-#: the value of the one metric in each scenario's hand-made dataset
-POOL_SIZE = {LEAK.id: 11.0, CRON.id: 22.0, REDIS.id: 33.0}
-
-
-def small_dataset(directory: Path, incident: Scenario, cache_key: str | None = None) -> Path:
-    """Ten minutes of one gauge whose value names the scenario, with the manifest's identity."""
-    writer = DatasetWriter(directory / incident.id)
-    sid = writer.series_id(
-        "db_client_connection_count", "gauge", "connections", "db_client_connection_count", {}
-    )
-    writer.add_samples((sid, HANDMADE_START + 15 * i, POOL_SIZE[incident.id]) for i in range(41))
-    return writer.finish(
-        {
-            "scenario": incident.id,
-            "scenario_version": incident.version,
-            "seed": incident.default_seed,
-            "code_hash": f"code-{incident.id}",
-            "cache_key": cache_key or f"key-{incident.id}",
-            "window_start": HANDMADE_START,
-            "window_end": HANDMADE_START + 600,
-        }
-    )
-
-
-@pytest.fixture
-def interviews(tmp_path: Path) -> InterviewStore:
-    return InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
-
-
-def server(tmp_path: Path, interviews: InterviewStore, *incidents: Scenario) -> Flask:
-    """One interview server running ``incidents``, each over its own hand-made dataset."""
-    served = [Served(incident, small_dataset(tmp_path, incident)) for incident in incidents]
-    first, *more = served
-    return create_app(
-        first.dataset,
-        first.scenario.brief,
-        interviews=interviews,
-        incident=first.scenario,
-        public_url=PUBLIC,
-        more_incidents=more,
-    )
-
-
-@pytest.fixture
-def token(interviews: InterviewStore) -> str:
-    """The interviewer's one token, valid on every server over this database."""
-    return interviews.interviewer_token(reset=True)
-
-
-def console_of(app: Flask, token: str) -> FlaskClient:
-    """The interviewer's browser, the answer revealed (these tests read hints, ground truth, rubric
-    and scenario ids; what a page safe to share leaves out is tests/test_console_sharing.py's)."""
-    client = app.test_client()
-    assert client.get(f"/interviewer/login/{token}").status_code == 302
-    assert client.post("/interviewer/reveal", data={"reveal": "yes"}).status_code == 303
-    return client
-
-
-def new_session(console: FlaskClient, name: str, incident: Scenario) -> str:
-    """The candidate link the console hands out for a new session on ``incident``."""
-    created = console.post("/interviewer/sessions", data={"candidate": name, "scenario": incident.id})
-    assert created.status_code == 303
-    page = console.get(created.headers["Location"])
-    assert page.status_code == 200
-    return re.search(r"<code class=\"mono\">([^<]+)</code>", page.get_data(as_text=True)).group(1)
-
-
-def session_of(interviews: InterviewStore, name: str) -> str:
-    return next(s.id for s in interviews.sessions() if s.candidate == name)
-
-
-def joined(app: Flask, link: str) -> FlaskClient:
-    client = app.test_client()
-    assert (
-        client.post(link.removeprefix(PUBLIC), headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
-    )
-    return client
-
-
-def page(client: FlaskClient, path: str) -> str:
-    response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code)
-    return response.get_data(as_text=True)
-
-
-def shows(html: str, text: str) -> bool:
-    """Whether the page shows ``text`` (as the templates escape it)."""
-    return str(escape(text)) in html
+from tests.interviewing import (
+    CRON,
+    LEAK,
+    POOL_SIZE,
+    PUBLIC,
+    REDIS,
+    console_of,
+    joined,
+    new_session,
+    page,
+    server,
+    session_of,
+    shows,
+    small_dataset,
+)
 
 
 def group_of(home: str, scenario_id: str) -> str:
@@ -441,7 +360,8 @@ def test_a_dataset_gone_while_served_is_said_so_and_the_record_stays(tmp_path, i
     shutil.rmtree(tmp_path / LEAK.id)  # the cache pruned under the server
 
     refused = ada.get("/api/dataset")
-    assert refused.status_code == 403 and "interview link" in refused.json["error"]
+    assert refused.status_code == 503 and refused.json["reason"] == "not_served"
+    assert "not available on this server right now" in refused.json["error"]
     shown = page(console, f"/interviewer/sessions/{ada_id}")
     assert f"does not serve {LEAK.id} (now" in shown and "/api/dataset" in shown
     assert "not served by this server" in group_of(page(console, "/interviewer/"), LEAK.id)

@@ -52,8 +52,34 @@ class Clock(StrEnum):
     CLOSED = "closed"  # past the limit and the grace: investigation, notes and submissions refused
 
 
+class Refusal(StrEnum):
+    """Why a candidate's request is refused, as the platform answers it for a script to act on (the
+    message says it to a person): no link in the client, a link no session has (removed), a session
+    the server cannot serve now, or the clock (:data:`CLOCK_REFUSALS`)."""
+
+    NO_LINK = "no_link"
+    LINK_REVOKED = "link_revoked"
+    NOT_SERVED = "not_served"
+    NOT_STARTED = "not_started"
+    PAUSED = "paused"
+    OVER = "over"
+
+
+#: the refusal of each clock that allows the candidate nothing
+CLOCK_REFUSALS = {
+    Clock.WAITING: Refusal.NOT_STARTED,
+    Clock.PAUSED: Refusal.PAUSED,
+    Clock.CLOSED: Refusal.OVER,
+}
+
+
 class InterviewClosed(ValueError):
-    """A candidate's write refused because the clock does not allow it (the message says why)."""
+    """A candidate's write refused because the clock does not allow it (the message says why, and
+    ``clock`` where it stands)."""
+
+    def __init__(self, message: str, clock: Clock) -> None:
+        super().__init__(message)
+        self.clock = clock
 
 
 def now() -> datetime:
@@ -386,7 +412,7 @@ class InterviewStore:
                 raise KeyError(session_id)
             refusal = interview.refusal()
             if refusal is not None:
-                raise InterviewClosed(refusal)
+                raise InterviewClosed(refusal, interview.clock())
             late = interview.clock() is Clock.GRACE
             record = SubmissionRecord(
                 session_id=session_id,
