@@ -22,7 +22,10 @@ from flask import Flask
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
 from obsim.cli import main
+from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
+from obsim.scoring import Submission, score
+from obsim.scoring.evidence import evidence_seen
 from tests.conftest import HANDMADE_START
 from tests.interviewing import (
     CRON,
@@ -191,6 +194,74 @@ def test_one_server_runs_three_scenarios_each_candidate_on_their_own(tmp_path, i
         assert incident.title in markdown and not any(other.title in markdown for other in others)
         compared = page(console, f"/interviewer/compare?scenario={incident.id}")
         assert compared.count('data-testid="compare-row"') == 1 and name in compared
+
+
+def test_two_servers_with_different_scenarios_on_one_database_each_session_its_own(
+    tmp_path, interviews, token
+):
+    """The day on two servers (as two processes: each its own store over one SQLite file), one
+    running connection-leak and cron-storm, the other cron-storm and redis-keys-scan: every
+    candidate investigates and submits on a server that runs their scenario, and both consoles show
+    every session with its own scenario, score, scorecard and comparison, saying which they cannot
+    serve."""
+    url = str(interviews.engine.url)
+    first = server(tmp_path / "first", InterviewStore(url), LEAK, CRON)
+    second = server(tmp_path / "second", InterviewStore(url), CRON, REDIS)
+    consoles = {"first": console_of(first, token), "second": console_of(second, token)}
+    # name -> (scenario, the server their session is made and served on)
+    day = {"Ada": (LEAK, first), "Bob": (CRON, first), "Cy": (REDIS, second), "Dee": (CRON, second)}
+    for name, (incident, where) in day.items():
+        console = consoles["first" if where is first else "second"]
+        link = new_session(console, name, incident)
+        other = second if where is first else first
+        if incident is not CRON:  # a link opens only where its scenario is served
+            assert other.test_client().get(link.removeprefix(PUBLIC)).status_code == 404
+        candidate = joined(where, link)
+        session_id = session_of(interviews, name)
+        assert console.post(f"/interviewer/sessions/{session_id}/start").status_code == 302
+        value = candidate.get(
+            "/api/metrics/query",
+            query_string={"query": "db_client_connection_count", "at": str(HANDMADE_START + 300)},
+        ).json
+        assert [s["value"] for s in value["series"]] == [POOL_SIZE[incident.id]], name
+        stored = candidate.post(
+            "/api/submissions", json={"root_cause": f"{name}'s answer", "evidence_views": ["metrics"]}
+        )
+        assert stored.status_code == 201, stored.json
+
+    for console_name, console in consoles.items():
+        serves = {LEAK.id, CRON.id} if console_name == "first" else {CRON.id, REDIS.id}
+        home = page(console, "/interviewer/")
+        for name, (incident, _) in day.items():
+            group = group_of(home, incident.id)
+            assert name in group and shows(group, incident.title), (console_name, name)
+            assert ("not served by this server" in group) is (incident.id not in serves), (console_name, name)
+            session_id = session_of(interviews, name)
+            shown = page(console, f"/interviewer/sessions/{session_id}")
+            others = {LEAK.id: LEAK, CRON.id: CRON, REDIS.id: REDIS}.values()
+            assert shows(shown, incident.title) and all(shows(shown, hint.text) for hint in incident.hints)
+            assert not any(
+                shows(shown, h.text) for other in others if other is not incident for h in other.hints
+            )
+            assert (f"does not serve {incident.id} (now" in shown) is (incident.id not in serves)
+            record = interviews.get(session_id)
+            (submitted,) = interviews.submissions(session_id)
+            looked = evidence_seen(incident, interviews.events(session_id))
+            scored = score(
+                incident, Submission.model_validate(submitted.body), {item.view for item, _ in looked}
+            )
+            assert submitted.automatic_score == scored.to_json(), "scored on the session's own scenario"
+            card = console.get(f"/interviewer/sessions/{session_id}/scorecard.json").json
+            assert card["scenario"]["id"] == record.scenario_id == incident.id
+            assert card["dataset"]["cache_key"] == f"key-{incident.id}"
+            assert card["automatic"]["total"] == submitted.automatic_score["total"]
+            assert card["figures"]["evidence_total"] == len(incident.ground_truth.evidence)
+        for incident in (LEAK, CRON, REDIS):
+            compared = page(console, f"/interviewer/compare?scenario={incident.id}")
+            names = sorted(name for name, (own, _) in day.items() if own is incident)
+            assert compared.count('data-testid="compare-row"') == len(names), (console_name, incident.id)
+            assert all(name in compared for name in names)
+            assert not any(name in compared for name in day if name not in names)
 
 
 def test_the_comparison_keeps_candidates_of_different_datasets_apart(tmp_path, interviews, token, capsys):
