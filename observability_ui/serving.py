@@ -39,6 +39,11 @@ from obsim.scenario import Scenario
 # heartbeat stays on its main thread, so gunicorn does not kill a worker busy with one.
 WORKER_CLASS = "gthread"
 THREADS_PER_WORKER = 4
+#: how long an idle keep-alive connection is kept open: longer than a client keeps one (httpx 5 s,
+#: a person's pause between pages), so the client closes it first.  gunicorn's default of 2 s closed
+#: connections a candidate was about to reuse, and a request sent as it closed failed ("connection
+#: reset", 1 in 466 with 30 candidates pausing 2-5 s); idle connections cost no thread in gthread.
+KEEPALIVE_S = 75
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ def serve(platform: Platform, host: str, port: int, workers: int = 1) -> None:
             "workers": workers,
             "worker_class": WORKER_CLASS,
             "threads": THREADS_PER_WORKER,
+            "keepalive": KEEPALIVE_S,
             "forwarded_allow_ips": "",  # forwarded headers are ProxyFix's job, and only when asked
             "proc_name": "obsim",
         },
