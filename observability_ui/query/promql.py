@@ -74,7 +74,9 @@ def query_range(store: MetricStore, expr: str, start: float, end: float, step: f
         )
     _check_window(store, start, end)
     steps = [start + index * step for index in range(int((end - start) / step) + 1)]
-    return _evaluate(store, expr, tree, steps)
+    return store.answer(
+        ("range", expr, start, end, step), lambda: _evaluate(store, expr, tree, steps), _points
+    )
 
 
 def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
@@ -83,7 +85,12 @@ def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
     if not math.isfinite(at):
         raise QueryError(f"time must be a finite number of epoch seconds, got {at}")
     _check_window(store, at, at)
-    return _evaluate(store, expr, tree, [at])
+    return store.answer(("instant", expr, at), lambda: _evaluate(store, expr, tree, [at]), _points)
+
+
+def _points(answer: list[Series]) -> int:
+    """An answer's size for :meth:`MetricStore.answer`: its points, and one per series."""
+    return sum(len(series.points) + 1 for series in answer)
 
 
 def parse(expr: str) -> promql_parser.Expr:
