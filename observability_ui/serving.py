@@ -39,11 +39,12 @@ from obsim.scenario import Scenario
 # heartbeat stays on its main thread, so gunicorn does not kill a worker busy with one.
 WORKER_CLASS = "gthread"
 THREADS_PER_WORKER = 4
-#: how long an idle keep-alive connection is kept open: longer than a client keeps one (httpx 5 s,
-#: a person's pause between pages), so the client closes it first.  gunicorn's default of 2 s closed
-#: connections a candidate was about to reuse, and a request sent as it closed failed ("connection
-#: reset", 1 in 466 with 30 candidates pausing 2-5 s); idle connections cost no thread in gthread.
-KEEPALIVE_S = 75
+#: no keep-alive between requests: each request is a new connection, accepted by whichever worker
+#: is free (a kept connection stays with the worker that accepted it, whose four threads may be busy
+#: while another worker idles).  gunicorn's 2 s default closed connections a client was about to
+#: reuse: a request meeting the close failed ("connection reset", 1 in 466 with 30 candidates
+#: pausing 2-5 s).  Behind a proxy, the browser's connection to the proxy is kept all the same.
+KEEPALIVE_S = 0
 
 
 @dataclass(frozen=True)
