@@ -6,8 +6,6 @@ through the rest.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from flask import Blueprint, request
 
 from observability_ui import charts, params
@@ -17,7 +15,6 @@ from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
 from observability_ui.views.metrics_common import store
 from observability_ui.views.page import InputError, page_range, range_json, render, status
-from obsim.dataset.reader import Dataset
 
 bp = Blueprint("logs", __name__)
 
@@ -55,24 +52,13 @@ def _read_query() -> tuple[str, logql.LogQuery]:
 
 
 def log_services() -> list[str]:
-    """The services that logged, sorted: the filter form's choices.  A full scan of the logs (a
-    quarter of a second on a three-hour recording), so a finished dataset's answer is kept (it
-    cannot change); a live recording's is read again each time."""
-    opened = dataset()
-    if opened.recording:
-        return _distinct_services(opened)
-    return list(_finished_services(str(opened.path), opened.manifest.get("cache_key")))
+    """The services that logged, sorted: the filter form's choices.  A scan of every record (a
+    quarter of a second on a three-hour recording), kept with the dataset's answers."""
 
+    def distinct() -> list[str]:
+        return [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
 
-def _distinct_services(opened: Dataset) -> list[str]:
-    return [r[0] for r in opened.connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
-
-
-@lru_cache(maxsize=64)  # more datasets than one server serves (every scenario, fixed ones too)
-def _finished_services(path: str, cache_key: object) -> tuple[str, ...]:
-    """The services of the finished dataset at ``path`` (with ``cache_key``: regenerated there from
-    other code, it is another dataset); read on this request's connection, which is that dataset's."""
-    return tuple(_distinct_services(dataset()))
+    return store().answer(("log services",), distinct, len)
 
 
 def _query() -> tuple[str, logql.LogQuery]:
