@@ -115,7 +115,9 @@ def _fields(body: dict[str, Any], types: dict[str, tuple[type, ...]]) -> MultiDi
     boxes); an unknown field or a value of the wrong type is a 400 naming it."""
     unknown = [name for name in body if name not in types]
     if unknown:
-        raise _Refused({name: f"{name}: not a field; the fields are {', '.join(types)}" for name in unknown})
+        raise _FieldsRefused(
+            {name: f"{name}: not a field; the fields are {', '.join(types)}" for name in unknown}
+        )
     fields: MultiDict[str, str] = MultiDict()
     problems: dict[str, str] = {}
     for name, value in body.items():
@@ -132,7 +134,7 @@ def _fields(body: dict[str, Any], types: dict[str, tuple[type, ...]]) -> MultiDi
             for item in items:
                 fields.add(name, str(item))
     if problems:
-        raise _Refused(problems)
+        raise _FieldsRefused(problems)
     return fields
 
 
@@ -150,7 +152,7 @@ def _expected(types: tuple[type, ...]) -> str:
     return "must be a string or a number"
 
 
-class _Refused(UiError):
+class _FieldsRefused(UiError):
     """A body refused field by field: its answer names each one (see :func:`_field_errors`)."""
 
     def __init__(self, problems: dict[str, str]) -> None:
@@ -158,8 +160,8 @@ class _Refused(UiError):
         self.problems = problems
 
 
-@bp.errorhandler(_Refused)
-def _refused(error: _Refused) -> tuple[Response, int]:
+@bp.errorhandler(_FieldsRefused)
+def _refused(error: _FieldsRefused) -> tuple[Response, int]:
     return current_app.json.response(_field_errors(error.problems)), 400
 
 
