@@ -1,6 +1,7 @@
 """Latency of the candidate platform on the largest founding dataset: every JSON API call, every page.
 
 Usage: python benchmarks/bench_ui.py [--scenario cron-storm] [--rounds 5] [--no-browser]
+       python benchmarks/bench_ui.py --candidates 30 [--workers 2] [--burst] (see many_candidates.py)
 
 Serves the scenario's dataset (generated first if it is not cached) with ``obsim serve`` on
 127.0.0.1, as a candidate gets it, then:
@@ -33,6 +34,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import many_candidates  # noqa: E402
 from bench_generate import machine  # noqa: E402
 
 from observability_ui import openapi  # noqa: E402
@@ -206,7 +208,22 @@ def main() -> int:
     parser.add_argument("--scenario", default="cron-storm", help="the largest founding dataset by default")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")
+    many = parser.add_argument_group("many candidates at once on an interview day (many_candidates.py)")
+    many.add_argument("--candidates", type=int, help="this many candidates at once instead of the above")
+    many.add_argument("--workers", type=int, default=1, help="the day server's processes")
+    many.add_argument("--burst", action="store_true", help="no think time: actions back to back")
+    many.add_argument("--duration", type=float, default=120.0, help="seconds of think-time mode")
+    many.add_argument("--actions", type=int, default=20, help="actions per candidate in burst mode")
+    many.add_argument("--scenarios", default=",".join(many_candidates.DEFAULT_SCENARIOS))
     args = parser.parse_args()
+    if args.candidates:
+        print(f"machine: {machine()}")
+        wanted = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+        met = many_candidates.run(
+            args.candidates, args.workers, args.burst, args.duration, args.actions, wanted
+        )
+        print("\nall targets met" if met else "\nsome targets missed (see above)")
+        return 0
     dataset = generate(scenarios.load(args.scenario), quiet=True).path
     print(f"machine: {machine()}")
     print(f"dataset: {args.scenario} ({sum(f.stat().st_size for f in dataset.iterdir()) / 1e6:.0f} MB)")

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import console, interview, openapi, params, request_context, views
+from observability_ui import candidate_api, console, interview, openapi, params, request_context, views
 from observability_ui.day import Day
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
@@ -79,6 +79,7 @@ def create_app(
         if public_url is None:
             raise ValueError("an interview needs the public URL its links are built on")
         app.register_blueprint(interview.bp)
+        app.register_blueprint(candidate_api.bp)
         app.register_blueprint(console.bp)
         interview.install(app, interviews, {s.scenario.id: s for s in served}, public_url, day)
     # After the interview's own check: a request without the candidate's link is refused for that.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -27,9 +28,12 @@ NO_DATA = {
 }
 
 
+@lru_cache(maxsize=16_384)  # a page's series share their instants (a few MB at most)
 def _iso(ts: float) -> str:
     """Plotly's UTC date text; milliseconds when the instant has them, as in the buckets of a range of
-    a few seconds, which would otherwise share one x."""
+    a few seconds, which would otherwise share one x.  Kept: every series of a chart (and of the
+    next request over the same range) has the same instants, and formatting them was a third of an
+    overview page's time."""
     text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return text[:-7] if ts == int(ts) else text[:-3]
 

@@ -9,9 +9,10 @@ request carries it and is recorded (view or API call, its query, range and resul
 that session alone.
 
 The interviewer's clock decides what the candidate may do: before the start and while paused every
-page answers a waiting page (an API call a JSON 403 saying why) that reloads itself; past the time
-limit and its grace, investigation, notes and submissions are closed until the interviewer extends
-the time.  Refused requests are not recorded, so nothing before the start counts.
+page answers a waiting page that reloads itself; past the time limit and its grace, investigation,
+notes and submissions are closed until the interviewer extends the time.  Every refusal says why
+(:class:`Refused`): a page in words, an API call in JSON with a stable ``reason`` a script can act
+on.  Refused requests are not recorded, so nothing before the start counts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from flask import (
     url_for,
 )
 from pydantic import ValidationError
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from observability_ui import protection
 from observability_ui.day import Day
@@ -42,7 +45,16 @@ from observability_ui.request_context import dataset
 from observability_ui.views import prometheus_api
 from observability_ui.views.page import render
 from obsim.dataset.schema import MANIFEST_NAME
-from obsim.interview.store import Clock, Event, InterviewClosed, InterviewSession, InterviewStore
+from obsim.interview.store import (
+    CLOCK_REFUSALS,
+    Clock,
+    Event,
+    InterviewClosed,
+    InterviewSession,
+    InterviewStore,
+    Refusal,
+    SubmissionRecord,
+)
 from obsim.interview.timeline import describe, is_request
 from obsim.scenario import Scenario, View
 from obsim.scoring import Submission, score
@@ -124,38 +136,67 @@ def install(
         app.extensions[DAY] = day
     protection.install(app, public_url)
     app.before_request(_require_candidate)
+    app.register_error_handler(Refused, _refused)
     app.after_request(_record)
-    app.context_processor(_interview_context)
+    app.context_processor(interview_context)
 
 
-def _require_candidate() -> Response | None:
+class Refused(HTTPException):
+    """A candidate request refused, saying why: ``reason`` (for a script) and a message
+    for the candidate; ``clock`` where the session's clock stands when the clock decided.  403,
+    but 503 when the server cannot serve the session's data now (not the candidate's doing)."""
+
+    def __init__(self, reason: Refusal, message: str, clock: Clock | None = None) -> None:
+        super().__init__(description=message)
+        self.code = 503 if reason is Refusal.NOT_SERVED else 403
+        self.reason = reason
+        self.clock = clock
+
+    @classmethod
+    def by_clock(cls, clock: Clock, message: str) -> Refused:
+        return cls(CLOCK_REFUSALS[clock], message, clock)
+
+
+def _require_candidate() -> None:
     if request.endpoint in OPEN_ENDPOINTS or request.blueprint == "console":
-        return None
+        return
     interview = _candidate()
-    incident = find_served(interview.scenario_id) if interview is not None else None
-    if interview is None or incident is None:
-        return _refused("Open the interview link your interviewer sent you.")
+    incident = find_served(interview.scenario_id)
+    if incident is None:
+        raise Refused(
+            Refusal.NOT_SERVED,
+            "Your interview's data is not available on this server right now: tell your interviewer.",
+        )
     refusal = interview.refusal()
     if refusal is not None:
-        return _refused(refusal, interview.clock())
+        raise Refused.by_clock(interview.clock(), refusal)
     g.interview = interview
     _read_from(incident)
-    return None
 
 
-def _candidate() -> InterviewSession | None:
+def _candidate() -> InterviewSession:
     """Whose request this is: the session of the link in the cookie; on Prometheus's API, where
     tools send no cookie, also the session of the API token shown on the candidate's pages, sent
     as a bearer token or as the password of HTTP basic auth (``http://api:TOKEN@host``: what
-    promtool 2.x and Grafana's basic auth can send)."""
+    promtool 2.x and Grafana's basic auth can send).  Refused, saying why, when there is none."""
     token = request.cookies.get(protection.cookie_name("candidate"), "")
     if token:
         g.link_token = token
-        return store().session_for_link(token)
-    if not prometheus_api.is_prometheus_api(request.path) or request.authorization is None:
-        return None
-    given = request.authorization.token or request.authorization.password
-    return store().session_for_api_token(given) if given else None
+        interview = store().session_for_link(token)
+    elif prometheus_api.is_prometheus_api(request.path) and request.authorization is not None:
+        given = request.authorization.token or request.authorization.password
+        interview = store().session_for_api_token(given) if given else None
+    else:
+        raise Refused(
+            Refusal.NO_LINK, "This platform opens with the interview link your interviewer sent you: open it."
+        )
+    if interview is None:
+        raise Refused(
+            Refusal.LINK_REVOKED,
+            "This interview link (or API token) no longer works: the interview was removed or replaced."
+            " Ask your interviewer for a new link.",
+        )
+    return interview
 
 
 def _read_from(incident: Served) -> None:
@@ -164,17 +205,28 @@ def _read_from(incident: Served) -> None:
     g.brief = incident.scenario.brief.strip()
 
 
-def _refused(message: str, clock: Clock | None = None) -> Response:
-    """A 403 saying why: JSON for the API, else a page that reloads itself while the clock decides."""
+def _refused(refused: Refused) -> Response:
+    """The refusal saying why: Prometheus's envelope on its API, JSON for ours, else a page that
+    reloads itself while the clock (or the server's data) may yet open the platform."""
     if prometheus_api.is_prometheus_api(request.path):
-        return prometheus_api.error_response(message, 403)
+        return prometheus_api.error_response(refused.description or "", refused.code or 403)
     if request.path.startswith("/api/"):
-        body = {"error": message} | ({"clock": clock.value} if clock is not None else {})
+        body = {"error": refused.description, "reason": refused.reason.value}
+        if refused.clock is not None:
+            body["clock"] = refused.clock.value
         response = current_app.json.response(body)
-        response.status_code = 403
-        return response
-    page = render_template("gate.html", message=message, refresh_s=GATE_REFRESH_S if clock else None)
-    return Response(page, 403)
+    else:
+        waits = refused.clock is not None or refused.reason is Refusal.NOT_SERVED
+        response = Response(
+            render_template(
+                "gate.html",
+                message=refused.description,
+                reason=refused.reason.value,
+                refresh_s=GATE_REFRESH_S if waits else None,
+            )
+        )
+    response.status_code = refused.code or 403
+    return response
 
 
 def _record(response: Response) -> Response:
@@ -200,7 +252,9 @@ def _record(response: Response) -> Response:
     return response
 
 
-def _interview_context() -> dict[str, Any]:
+def interview_context() -> dict[str, Any]:
+    """What every candidate page shows of the session (and ``/api/interview`` answers): the clock,
+    the time left and the hints released."""
     interview: InterviewSession | None = g.get("interview")
     if interview is None:
         return {}
@@ -250,17 +304,18 @@ def join(token: str) -> Response:
     return protection.remember(redirect("/", code=303), "candidate", token, samesite="Lax", path="/")
 
 
-def _evidence_choices(session_id: str) -> list[Event]:
+def evidence_choices(session_id: str) -> list[Event]:
     """The pages this candidate opened and the API calls they made (evidence seen through the API
     counts like evidence seen on a page) that can be cited, newest first, one per URL."""
     choices: dict[str, Event] = {}
     for event in reversed(store().events(session_id)):
         if is_request(event) and view_of(event.detail["path"]) and event.detail["status"] == 200:
-            choices.setdefault(_link(event), event)
+            choices.setdefault(link_of(event), event)
     return list(choices.values())[:MAX_EVIDENCE_CHOICES]
 
 
-def _link(event: Event) -> str:
+def link_of(event: Event) -> str:
+    """The recorded page or call as the candidate opened it: path and query string."""
     args = event.detail.get("args", {})
     return event.detail["path"] + (f"?{urlencode(args, doseq=True)}" if args else "")
 
@@ -270,23 +325,84 @@ def _cited(event: Event) -> dict[str, str]:
     return {
         "view": view_of(event.detail["path"]),
         "query": args.get("query") or args.get("q") or "",
-        "link": _link(event),
+        "link": link_of(event),
     }
 
 
-def _citations(session_id: str, chosen: list[str]) -> list[Event]:
-    """The recorded pages the candidate cites; an id that is not one of theirs is refused."""
-    mine = {str(event.id): event for event in _evidence_choices(session_id)}
+class SubmissionRefused(ValueError):
+    """Findings that cannot be stored as given: ``problems`` maps each form field at fault to what is
+    wrong with it (``locations.0.lines: ...`` where the field has parts)."""
+
+    def __init__(self, problems: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(text for texts in problems.values() for text in texts))
+        self.problems = problems
+
+
+#: the submission form's fields: free text (``locations`` and ``causal_chain`` one item a line),
+#: and the two lists of checkboxes
+SUBMISSION_TEXT_FIELDS = (
+    "root_cause",
+    "locations",
+    "mechanism",
+    "starts_at",
+    "repeats",
+    "causal_chain",
+    "mitigation",
+    "fix",
+    "prevention",
+    "confidence",
+)
+SUBMISSION_LIST_FIELDS = ("evidence_views", "evidence_events")
+
+
+def accept_submission(fields: MultiDict[str, str]) -> SubmissionRecord:
+    """Validate, score and store this candidate's findings given as the submission form's fields: the
+    form and the JSON API (which hands its body over as those fields) share this one path.  Raises
+    :class:`SubmissionRefused` naming each field at fault, or :class:`Refused` when the clock ran
+    out while the request was answered."""
+    session_id = g.interview.id
+    mine = {str(event.id): event for event in evidence_choices(session_id)}
+    chosen = fields.getlist("evidence_events")
     unknown = [event_id for event_id in chosen if event_id not in mine]
     if unknown:
-        abort(400, description="Evidence must be pages you opened in this interview.")
-    return [mine[event_id] for event_id in chosen]
+        raise SubmissionRefused(
+            {
+                "evidence_events": [
+                    f"evidence_events: {', '.join(unknown)} are not pages you opened in this interview"
+                ]
+            }
+        )
+    views = fields.getlist("evidence_views")
+    try:
+        submission = Submission.model_validate(_submission_document(fields, views, [mine[i] for i in chosen]))
+    except ValidationError as error:
+        problems: dict[str, list[str]] = {}
+        for problem in error.errors():
+            field = _form_field(problem["loc"], len(views))
+            where = ".".join(str(part) for part in problem["loc"])
+            problems.setdefault(field, []).append(f"{where}: {problem['msg']}")
+        raise SubmissionRefused(problems) from None
+    looked = evidence_seen(scenario(), store().events(session_id))
+    result = score(scenario(), submission, on_screen={item.view for item, _ in looked})
+    try:
+        return store().submit(session_id, submission.model_dump(mode="json"), result.to_json())
+    except InterviewClosed as closed:
+        raise Refused.by_clock(closed.clock, str(closed)) from None
 
 
-def _submission_from_form(form: dict[str, str], cited: list[Event]) -> dict[str, Any]:
+def _form_field(location: tuple[int | str, ...], views: int) -> str:
+    """The form field a problem of the submission document at ``location`` comes from: its evidence
+    is the views checked, then the pages cited."""
+    if location and location[0] == "evidence":
+        cited = len(location) > 1 and isinstance(location[1], int) and location[1] >= views
+        return "evidence_events" if cited else "evidence_views"
+    return str(location[0]) if location else "submission"
+
+
+def _submission_document(fields: MultiDict[str, str], views: list[str], cited: list[Event]) -> dict[str, Any]:
     """The form's fields as a submission document (validated by the Submission model after)."""
     locations = []
-    for line in form.get("locations", "").splitlines():
+    for line in fields.get("locations", "").splitlines():
         file, _, lines = line.strip().partition(":")
         if not file:
             continue
@@ -296,45 +412,33 @@ def _submission_from_form(form: dict[str, str], cited: list[Event]) -> dict[str,
             location["lines"] = [first.strip(), (last or first).strip()]
         locations.append(location)
     document: dict[str, Any] = {
-        "root_cause": form.get("root_cause", "").strip(),
+        "root_cause": fields.get("root_cause", "").strip(),
         "locations": locations,
-        "mechanism": form.get("mechanism", "").strip(),
-        "causal_chain": [step.strip() for step in form.get("causal_chain", "").splitlines() if step.strip()],
-        "mitigation": form.get("mitigation", "").strip(),
-        "fix": form.get("fix", "").strip(),
-        "prevention": form.get("prevention", "").strip(),
-        "evidence": [{"view": view} for view in request.form.getlist("evidence_views")]
-        + [_cited(event) for event in cited],
+        "mechanism": fields.get("mechanism", "").strip(),
+        "causal_chain": [
+            step.strip() for step in fields.get("causal_chain", "").splitlines() if step.strip()
+        ],
+        "mitigation": fields.get("mitigation", "").strip(),
+        "fix": fields.get("fix", "").strip(),
+        "prevention": fields.get("prevention", "").strip(),
+        "evidence": [{"view": view} for view in views] + [_cited(event) for event in cited],
     }
     for key in ("repeats", "starts_at", "confidence"):
-        if form.get(key, "").strip():
-            document[key] = form[key].strip()
+        if fields.get(key, "").strip():
+            document[key] = fields[key].strip()
     return document
 
 
 @bp.route("/submit", methods=["GET", "POST"])
-def submit() -> str | tuple[str, int]:
-    if store() is None or g.get("interview") is None:
-        abort(404)
+def submit() -> tuple[str, int]:
+    """The submission form; posted, its findings are stored (or the problems listed beside it)."""
     errors: list[str] = []
     stored = None
     if request.method == "POST":
         try:
-            cited = _citations(g.interview.id, request.form.getlist("evidence_events"))
-            submission = Submission.model_validate(_submission_from_form(request.form.to_dict(), cited))
-        except ValidationError as error:
-            errors = [
-                f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-                for problem in error.errors()
-            ]
-        else:
-            looked = evidence_seen(scenario(), store().events(g.interview.id))
-            result = score(scenario(), submission, on_screen={item.view for item, _ in looked})
-            try:
-                stored = store().submit(g.interview.id, submission.model_dump(mode="json"), result.to_json())
-            except InterviewClosed as closed:  # the clock ran out while this request was answered
-                abort(403, description=str(closed))
-    status = 400 if errors else 200
+            stored = accept_submission(request.form)
+        except SubmissionRefused as refused:
+            errors = [text for texts in refused.problems.values() for text in texts]
     body = render(
         "submit.html",
         None,
@@ -344,18 +448,16 @@ def submit() -> str | tuple[str, int]:
         form=request.form,
         stored=stored,
         notes=latest_notes(g.interview.id),
-        evidence_choices=[(event.id, describe(event)) for event in _evidence_choices(g.interview.id)],
+        evidence_choices=[(event.id, describe(event)) for event in evidence_choices(g.interview.id)],
         cited=set(request.form.getlist("evidence_events")),
     )
-    return body, status
+    return body, 400 if errors else 200
 
 
 @bp.post("/notes")
 def notes() -> Response:
     """The candidate's scratch notes, saved as they type (the interviewer sees each saved version;
     their length is limited in :data:`protection.FIELD_LIMITS`)."""
-    if store() is None or g.get("interview") is None:
-        abort(404)
     store().record(g.interview.id, "notes", {"text": request.form.get("text", "")})
     return Response(status=204)
 

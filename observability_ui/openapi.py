@@ -20,6 +20,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from observability_ui.protection import FIELD_LIMITS, MAX_FIELD_CHARS
 from observability_ui.query.limits import MAX_QUERY_LENGTH
 from observability_ui.query.logql import LEVELS
 from observability_ui.timerange import shown
@@ -30,6 +31,7 @@ from observability_ui.views.jobs import OUTCOMES, RUN_LIMIT
 from observability_ui.views.logs import MAX_OFFSET, PAGE_SIZE
 from observability_ui.views.metrics import MAX_STEP_S
 from observability_ui.views.traces import DURATION_PATTERN, MAX_LIMIT, SORTS
+from obsim.interview.store import Clock, Refusal
 
 Schema = dict[str, Any]
 
@@ -849,21 +851,225 @@ PATHS |= {
 }
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document."""
+# The candidate's own calls on an interview server (observability_ui/candidate_api.py), and why a
+# candidate's request is refused (observability_ui/interview.py): listed only where they are served.
+TEXT_FIELD: Schema = {"type": "string", "maxLength": MAX_FIELD_CHARS}
+MAX_NOTES_CHARS = FIELD_LIMITS[("candidate_api.save_notes", "text")]
+LINES_FIELD: Schema = {
+    "anyOf": [TEXT_FIELD, _array(TEXT_FIELD)],
+    "description": "one item a line, as the form's text box, or a list of them",
+}
+INTERVIEW_SCHEMAS: dict[str, Schema] = {
+    "Refusal": _object(
+        {
+            "error": {**STRING, "description": "why, for the candidate to read"},
+            "reason": {
+                "type": "string",
+                "enum": [reason.value for reason in Refusal],
+                "description": "why, for a script: `no_link` (this client has no interview link: open "
+                "it and press its button), `link_revoked` (the link no longer works: ask for a new one), "
+                "`not_served` (503: this server cannot serve the interview's data now), `not_started`, "
+                "`paused`, `over` (the interviewer's clock: wait, or ask for more time)",
+            },
+            "clock": {
+                "type": "string",
+                "enum": [clock.value for clock in Clock],
+                "description": "where the interview's clock stands, when the clock refused",
+            },
+        },
+        optional=("clock",),
+    ),
+    "FieldErrors": _object(
+        {
+            "error": STRING,
+            "fields": {
+                "type": "object",
+                "additionalProperties": STRING,
+                "description": "each field at fault (as the submission form names it) and what is wrong "
+                "with it; absent when the body as a whole cannot be read",
+            },
+        },
+        optional=("fields",),
+    ),
+    "SubmissionFields": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "The submission form's fields, validated, scored and stored as the form's "
+        "(every field optional; what is given must be well formed).",
+        "properties": {
+            "root_cause": TEXT_FIELD,
+            "locations": {
+                **LINES_FIELD,
+                "description": "code locations, `file:first-last` each (a "
+                "path as /api/code lists it; lines optional)",
+            },
+            "mechanism": TEXT_FIELD,
+            "starts_at": {**TEXT_FIELD, "description": "UTC with its offset, e.g. 2026-03-10T14:20:00Z"},
+            "repeats": {**TEXT_FIELD, "description": "`none`, `hourly` or `daily`"},
+            "causal_chain": {**LINES_FIELD, "description": "the steps, one a line or one per item"},
+            "mitigation": TEXT_FIELD,
+            "fix": TEXT_FIELD,
+            "prevention": TEXT_FIELD,
+            "confidence": {
+                "anyOf": [TEXT_FIELD, NUMBER],
+                "description": "from 0 to 1",
+            },
+            "evidence_views": {
+                **_array(TEXT_FIELD),
+                "description": "views that show it (as /api/evidence lists)",
+            },
+            "evidence_events": {
+                **_array({"anyOf": [TEXT_FIELD, INTEGER]}),
+                "description": "ids of your own recorded pages and calls that show it (from /api/evidence)",
+            },
+        },
+    },
+    "StoredSubmission": _object(
+        {
+            "id": INTEGER,
+            "submitted_at": STRING,
+            "status": {
+                "type": "string",
+                "enum": ["on time", "late"],
+                "description": "late: in the grace after the time limit",
+            },
+        }
+    ),
+}
+REFUSED = {
+    "403": _json(_ref("Refusal"), "Refused for this candidate now; `reason` says why."),
+    "503": _json(
+        {"anyOf": [_ref("Refusal"), _ref("Error")]},
+        "The interview's data is not served now (`reason` `not_served`), or the request's queries "
+        "ran longer than the time budget and were cancelled.",
+    ),
+}
+FIELD_ERRORS = _json(_ref("FieldErrors"), "The body cannot be used; `fields` names each field at fault.")
+TOO_LARGE = _json(_ref("Error"), "A field, or the body, is over its size limit; `error` names it.")
+
+
+def _candidate(method: str, summary: str, responses: dict[str, Schema], body: Schema | None = None) -> Schema:
+    operation: Schema = {"summary": summary, "parameters": [], "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return {method: operation}
+
+
+CANDIDATE_PATHS: dict[str, Schema] = {
+    "/api/interview": _candidate(
+        "get",
+        "Your interview: the clock, the time left and the hints your interviewer released.",
+        {
+            "200": _json(
+                _object(
+                    {
+                        "candidate": STRING,
+                        "clock": {"type": "string", "enum": [clock.value for clock in Clock]},
+                        "limit_s": {**NUMBER, "description": "the time limit with any extension"},
+                        "remaining_s": NUMBER,
+                        "grace_left_s": {
+                            **NULLABLE_NUMBER,
+                            "description": "past the limit: how long a (late) submission is still taken",
+                        },
+                        "hints": _array(STRING),
+                    }
+                )
+            ),
+            "400": BAD_INPUT,
+        },
+    ),
+    "/api/evidence": _candidate(
+        "get",
+        "What a submission can cite: your recorded pages and calls, newest first, and the views.",
+        {
+            "200": _json(
+                _object(
+                    {
+                        "events": _array(_object({"id": INTEGER, "description": STRING, "link": STRING})),
+                        "views": _array(STRING),
+                    }
+                )
+            ),
+            "400": BAD_INPUT,
+        },
+    ),
+    "/api/notes": {
+        **_candidate(
+            "get",
+            "Your scratch notes as last saved.",
+            {"200": _json(_object({"text": STRING})), "400": BAD_INPUT},
+        ),
+        **_candidate(
+            "put",
+            "Save your scratch notes (your interviewer sees each saved version).",
+            {"204": {"description": "Saved."}, "400": FIELD_ERRORS, "413": TOO_LARGE},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"text": {"type": "string", "maxLength": MAX_NOTES_CHARS}},
+            },
+        ),
+    },
+    "/api/submissions": {
+        **_candidate(
+            "get",
+            "Every version of your findings you submitted, oldest first, as stored.",
+            {
+                "200": _json(
+                    _object(
+                        {
+                            "submissions": _array(
+                                {**_ref("StoredSubmission"), "properties": {"submission": {"type": "object"}}}
+                            )
+                        }
+                    )
+                ),
+                "400": BAD_INPUT,
+            },
+        ),
+        **_candidate(
+            "post",
+            "Submit your findings: the submission form's fields as JSON (submit again to revise).",
+            {"201": _json(_ref("StoredSubmission"), "Stored."), "400": FIELD_ERRORS, "413": TOO_LARGE},
+            _ref("SubmissionFields"),
+        ),
+    },
+}
+
+
+def _refusals(path: str) -> dict[str, Schema]:
+    """How ``path`` refuses a candidate who may not work now: Prometheus's API in its own envelope."""
+    return {"403": PROMETHEUS_ERROR, "503": PROMETHEUS_ERROR} if path.startswith("/api/v1/") else REFUSED
+
+
+def document(interview: bool = False) -> dict[str, Any]:
+    """The whole OpenAPI document; on an ``interview`` server also the candidate's own calls, and
+    every call's refusal when the candidate may not work now."""
+    paths, schemas = PATHS, SCHEMAS
+    if interview:
+        paths = {
+            path: {
+                method: {**operation, "responses": {**operation["responses"], **_refusals(path)}}
+                for method, operation in item.items()
+            }
+            for path, item in (PATHS | CANDIDATE_PATHS).items()
+        }
+        schemas = SCHEMAS | INTERVIEW_SCHEMAS
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "obsim observability platform API",
             "version": "1",
-            "description": "Read-only JSON behind every view. Times are epoch seconds, UTC. "
+            "description": "JSON behind every view, read-only"
+            + ("; in an interview, also your notes and findings" if interview else "")
+            + ". Times are epoch seconds, UTC. "
             "Bad input gets a 4xx with an `error` message, never a stack trace; so does a query "
             "parameter an operation does not list here, or one given twice. Every parameter is "
             "read by its schema below (ASCII digits, finite numbers within the bounds stated); an "
             "empty value means the default.",
         },
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS},
+        "paths": paths,
+        "components": {"schemas": schemas},
     }
 
 

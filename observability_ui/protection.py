@@ -23,6 +23,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
@@ -39,6 +40,7 @@ MAX_FIELD_CHARS = 10_000
 #: (endpoint, form field): its own limit in characters
 FIELD_LIMITS: dict[tuple[str, str], int] = {
     ("interview.notes", "text"): 20_000,
+    ("candidate_api.save_notes", "text"): 20_000,
     ("console.create", "candidate"): 200,
 }
 
@@ -114,7 +116,13 @@ def limit_sizes() -> None:
         form = request.form
     except RequestEntityTooLarge:  # a chunked body, cut by werkzeug at MAX_CONTENT_LENGTH
         abort(413, description=too_large)
-    for name, value in form.items(multi=True):
+    limit_fields(form)
+
+
+def limit_fields(fields: MultiDict[str, str]) -> None:
+    """413 naming the field for a value over its limit: a form's fields, or a JSON body's as the
+    JSON API hands them to the form's code (``observability_ui.candidate_api``)."""
+    for name, value in fields.items(multi=True):
         limit = FIELD_LIMITS.get((request.endpoint or "", name), MAX_FIELD_CHARS)
         if len(value) > limit:
             abort(

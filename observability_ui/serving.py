@@ -39,6 +39,12 @@ from obsim.scenario import Scenario
 # heartbeat stays on its main thread, so gunicorn does not kill a worker busy with one.
 WORKER_CLASS = "gthread"
 THREADS_PER_WORKER = 4
+#: no keep-alive between requests: each request is a new connection, accepted by whichever worker
+#: is free (a kept connection stays with the worker that accepted it, whose four threads may be busy
+#: while another worker idles).  gunicorn's 2 s default closed connections a client was about to
+#: reuse: a request meeting the close failed ("connection reset", 1 in 466 with 30 candidates
+#: pausing 2-5 s).  Behind a proxy, the browser's connection to the proxy is kept all the same.
+KEEPALIVE_S = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ def serve(platform: Platform, host: str, port: int, workers: int = 1) -> None:
             "workers": workers,
             "worker_class": WORKER_CLASS,
             "threads": THREADS_PER_WORKER,
+            "keepalive": KEEPALIVE_S,
             "forwarded_allow_ips": "",  # forwarded headers are ProxyFix's job, and only when asked
             "proc_name": "obsim",
         },

@@ -21,6 +21,7 @@ from obsim import scenario as scenarios
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
 from obsim.dataset.writer import DatasetWriter
+from obsim.interview.store import InterviewStore
 from simulator import cache
 from simulator.generate import generate
 from tests.exported import Metrics
@@ -163,3 +164,15 @@ def handmade_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     end = HANDMADE_START + 15 * (HANDMADE_SCRAPES - 1)
     return writer.finish({"scenario": "hand-made", "window_start": HANDMADE_START, "window_end": end})
+
+
+@pytest.fixture
+def interviews(tmp_path: Path) -> InterviewStore:
+    """An interviews database of the test's own (SQLite), as a server's."""
+    return InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
+
+
+@pytest.fixture
+def token(interviews: InterviewStore) -> str:
+    """The interviewer's one token, valid on every server over this database."""
+    return interviews.interviewer_token(reset=True)

@@ -18,108 +18,30 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from markupsafe import escape
 
 from observability_ui.app import create_app
-from observability_ui.interview import Served
 from obsim import scenario as scenarios
 from obsim.cli import main
-from obsim.dataset.writer import DatasetWriter
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
+from obsim.scoring import Submission, score
+from obsim.scoring.evidence import evidence_seen
 from tests.conftest import HANDMADE_START
-
-PUBLIC = "http://interviews.test:8123"
-LEAK, CRON, REDIS = (scenarios.load(name) for name in ("connection-leak", "cron-storm", "redis-keys-scan"))
-#: the value of the one metric in each scenario's hand-made dataset
-POOL_SIZE = {LEAK.id: 11.0, CRON.id: 22.0, REDIS.id: 33.0}
-
-
-def small_dataset(directory: Path, incident: Scenario, cache_key: str | None = None) -> Path:
-    """Ten minutes of one gauge whose value names the scenario, with the manifest's identity."""
-    writer = DatasetWriter(directory / incident.id)
-    sid = writer.series_id(
-        "db_client_connection_count", "gauge", "connections", "db_client_connection_count", {}
-    )
-    writer.add_samples((sid, HANDMADE_START + 15 * i, POOL_SIZE[incident.id]) for i in range(41))
-    return writer.finish(
-        {
-            "scenario": incident.id,
-            "scenario_version": incident.version,
-            "seed": incident.default_seed,
-            "code_hash": f"code-{incident.id}",
-            "cache_key": cache_key or f"key-{incident.id}",
-            "window_start": HANDMADE_START,
-            "window_end": HANDMADE_START + 600,
-        }
-    )
-
-
-@pytest.fixture
-def interviews(tmp_path: Path) -> InterviewStore:
-    return InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
-
-
-def server(tmp_path: Path, interviews: InterviewStore, *incidents: Scenario) -> Flask:
-    """One interview server running ``incidents``, each over its own hand-made dataset."""
-    served = [Served(incident, small_dataset(tmp_path, incident)) for incident in incidents]
-    first, *more = served
-    return create_app(
-        first.dataset,
-        first.scenario.brief,
-        interviews=interviews,
-        incident=first.scenario,
-        public_url=PUBLIC,
-        more_incidents=more,
-    )
-
-
-@pytest.fixture
-def token(interviews: InterviewStore) -> str:
-    """The interviewer's one token, valid on every server over this database."""
-    return interviews.interviewer_token(reset=True)
-
-
-def console_of(app: Flask, token: str) -> FlaskClient:
-    """The interviewer's browser, the answer revealed (these tests read hints, ground truth, rubric
-    and scenario ids; what a page safe to share leaves out is tests/test_console_sharing.py's)."""
-    client = app.test_client()
-    assert client.get(f"/interviewer/login/{token}").status_code == 302
-    assert client.post("/interviewer/reveal", data={"reveal": "yes"}).status_code == 303
-    return client
-
-
-def new_session(console: FlaskClient, name: str, incident: Scenario) -> str:
-    """The candidate link the console hands out for a new session on ``incident``."""
-    created = console.post("/interviewer/sessions", data={"candidate": name, "scenario": incident.id})
-    assert created.status_code == 303
-    page = console.get(created.headers["Location"])
-    assert page.status_code == 200
-    return re.search(r"<code class=\"mono\">([^<]+)</code>", page.get_data(as_text=True)).group(1)
-
-
-def session_of(interviews: InterviewStore, name: str) -> str:
-    return next(s.id for s in interviews.sessions() if s.candidate == name)
-
-
-def joined(app: Flask, link: str) -> FlaskClient:
-    client = app.test_client()
-    assert (
-        client.post(link.removeprefix(PUBLIC), headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
-    )
-    return client
-
-
-def page(client: FlaskClient, path: str) -> str:
-    response = client.get(path)
-    assert response.status_code == 200, (path, response.status_code)
-    return response.get_data(as_text=True)
-
-
-def shows(html: str, text: str) -> bool:
-    """Whether the page shows ``text`` (as the templates escape it)."""
-    return str(escape(text)) in html
+from tests.interviewing import (
+    CRON,
+    LEAK,
+    POOL_SIZE,
+    PUBLIC,
+    REDIS,
+    console_of,
+    joined,
+    new_session,
+    page,
+    server,
+    session_of,
+    shows,
+    small_dataset,
+)
 
 
 def group_of(home: str, scenario_id: str) -> str:
@@ -272,6 +194,74 @@ def test_one_server_runs_three_scenarios_each_candidate_on_their_own(tmp_path, i
         assert incident.title in markdown and not any(other.title in markdown for other in others)
         compared = page(console, f"/interviewer/compare?scenario={incident.id}")
         assert compared.count('data-testid="compare-row"') == 1 and name in compared
+
+
+def test_two_servers_with_different_scenarios_on_one_database_each_session_its_own(
+    tmp_path, interviews, token
+):
+    """The day on two servers (as two processes: each its own store over one SQLite file), one
+    running connection-leak and cron-storm, the other cron-storm and redis-keys-scan: every
+    candidate investigates and submits on a server that runs their scenario, and both consoles show
+    every session with its own scenario, score, scorecard and comparison, saying which they cannot
+    serve."""
+    url = str(interviews.engine.url)
+    first = server(tmp_path / "first", InterviewStore(url), LEAK, CRON)
+    second = server(tmp_path / "second", InterviewStore(url), CRON, REDIS)
+    consoles = {"first": console_of(first, token), "second": console_of(second, token)}
+    # name -> (scenario, the server their session is made and served on)
+    day = {"Ada": (LEAK, first), "Bob": (CRON, first), "Cy": (REDIS, second), "Dee": (CRON, second)}
+    for name, (incident, where) in day.items():
+        console = consoles["first" if where is first else "second"]
+        link = new_session(console, name, incident)
+        other = second if where is first else first
+        if incident is not CRON:  # a link opens only where its scenario is served
+            assert other.test_client().get(link.removeprefix(PUBLIC)).status_code == 404
+        candidate = joined(where, link)
+        session_id = session_of(interviews, name)
+        assert console.post(f"/interviewer/sessions/{session_id}/start").status_code == 302
+        value = candidate.get(
+            "/api/metrics/query",
+            query_string={"query": "db_client_connection_count", "at": str(HANDMADE_START + 300)},
+        ).json
+        assert [s["value"] for s in value["series"]] == [POOL_SIZE[incident.id]], name
+        stored = candidate.post(
+            "/api/submissions", json={"root_cause": f"{name}'s answer", "evidence_views": ["metrics"]}
+        )
+        assert stored.status_code == 201, stored.json
+
+    for console_name, console in consoles.items():
+        serves = {LEAK.id, CRON.id} if console_name == "first" else {CRON.id, REDIS.id}
+        home = page(console, "/interviewer/")
+        for name, (incident, _) in day.items():
+            group = group_of(home, incident.id)
+            assert name in group and shows(group, incident.title), (console_name, name)
+            assert ("not served by this server" in group) is (incident.id not in serves), (console_name, name)
+            session_id = session_of(interviews, name)
+            shown = page(console, f"/interviewer/sessions/{session_id}")
+            others = {LEAK.id: LEAK, CRON.id: CRON, REDIS.id: REDIS}.values()
+            assert shows(shown, incident.title) and all(shows(shown, hint.text) for hint in incident.hints)
+            assert not any(
+                shows(shown, h.text) for other in others if other is not incident for h in other.hints
+            )
+            assert (f"does not serve {incident.id} (now" in shown) is (incident.id not in serves)
+            record = interviews.get(session_id)
+            (submitted,) = interviews.submissions(session_id)
+            looked = evidence_seen(incident, interviews.events(session_id))
+            scored = score(
+                incident, Submission.model_validate(submitted.body), {item.view for item, _ in looked}
+            )
+            assert submitted.automatic_score == scored.to_json(), "scored on the session's own scenario"
+            card = console.get(f"/interviewer/sessions/{session_id}/scorecard.json").json
+            assert card["scenario"]["id"] == record.scenario_id == incident.id
+            assert card["dataset"]["cache_key"] == f"key-{incident.id}"
+            assert card["automatic"]["total"] == submitted.automatic_score["total"]
+            assert card["figures"]["evidence_total"] == len(incident.ground_truth.evidence)
+        for incident in (LEAK, CRON, REDIS):
+            compared = page(console, f"/interviewer/compare?scenario={incident.id}")
+            names = sorted(name for name, (own, _) in day.items() if own is incident)
+            assert compared.count('data-testid="compare-row"') == len(names), (console_name, incident.id)
+            assert all(name in compared for name in names)
+            assert not any(name in compared for name in day if name not in names)
 
 
 def test_the_comparison_keeps_candidates_of_different_datasets_apart(tmp_path, interviews, token, capsys):
@@ -441,7 +431,8 @@ def test_a_dataset_gone_while_served_is_said_so_and_the_record_stays(tmp_path, i
     shutil.rmtree(tmp_path / LEAK.id)  # the cache pruned under the server
 
     refused = ada.get("/api/dataset")
-    assert refused.status_code == 403 and "interview link" in refused.json["error"]
+    assert refused.status_code == 503 and refused.json["reason"] == "not_served"
+    assert "not available on this server right now" in refused.json["error"]
     shown = page(console, f"/interviewer/sessions/{ada_id}")
     assert f"does not serve {LEAK.id} (now" in shown and "Read the dataset" in shown
     assert "not served by this server" in group_of(page(console, "/interviewer/"), LEAK.id)

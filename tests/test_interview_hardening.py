@@ -31,11 +31,6 @@ PUBLIC = "http://interviews.test:8123"
 EVIL = "http://evil.example"
 
 
-@pytest.fixture
-def interviews(tmp_path) -> InterviewStore:
-    return InterviewStore(f"sqlite:///{tmp_path / 'interviews.sqlite'}")
-
-
 def platform(handmade_dataset, interviews: InterviewStore, public_url: str = PUBLIC) -> Flask:
     return create_app(
         handmade_dataset, LEAK.brief, interviews=interviews, incident=LEAK, public_url=public_url

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from observability_ui.query import promql_eval
+from observability_ui.query import promql_eval, promql_store
 from observability_ui.query.promql import (
     MetricStore,
     QueryError,
@@ -26,6 +26,7 @@ from observability_ui.query.promql import (
     unknown_metrics,
 )
 from observability_ui.query.promql_model import format_labels
+from observability_ui.query.promql_store import MetricCache
 from obsim.dataset.reader import Dataset
 from obsim.dataset.writer import DatasetWriter
 
@@ -1069,3 +1070,22 @@ def test_predict_linear_from_prometheus_test_data(
 ) -> None:
     query = expr.format(at=repr(T0 + 3000))
     assert only(reset_counter, query, T0 + 60 * minutes) == pytest.approx(expected, rel=1e-12)
+
+
+def test_answers_are_kept_per_dataset_within_a_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many candidates ask one dataset the same queries: each is evaluated once, and what is kept
+    stays within its bound, least recently used answers dropped first, the largest never kept."""
+    a, b = 'queue_length{host="a"}', 'queue_length{host="b"}'
+    with Dataset.open(_write(tmp_path / "ds")) as dataset:
+        cache = MetricCache()
+        first = query_range(MetricStore(dataset, cache), a, T0, END, 15)
+        assert query_range(MetricStore(dataset, cache), a, T0, END, 15) is first, "kept, not evaluated again"
+        assert cache.result_points == SCRAPES + 1
+        monkeypatch.setattr(promql_store, "RESULT_POINTS", SCRAPES + 1)
+        query_range(MetricStore(dataset, cache), b, T0, END, 15)
+        assert list(cache.results) == [("range", b, T0, END, 15)] and cache.result_points == SCRAPES + 1
+        again = query_range(MetricStore(dataset, cache), a, T0, END, 15)
+        assert again is not first and again == first, "evaluated again, to the same answer"
+        monkeypatch.setattr(promql_store, "LARGEST_RESULT_POINTS", 10)
+        query_range(MetricStore(dataset, cache), a, T0, END, 60)
+        assert ("range", a, T0, END, 60) not in cache.results

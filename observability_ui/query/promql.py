@@ -88,7 +88,9 @@ def query_range(
     # fall a rounding short of a whole number and lose the last step.
     start_ms, end_ms, step_ms = round(start * 1000), round(end * 1000), max(round(step * 1000), 1)
     steps = [(start_ms + index * step_ms) / 1000 for index in range((end_ms - start_ms) // step_ms + 1)]
-    return _evaluate(store, expr, tree, steps)
+    return store.answer(
+        ("range", expr, start_ms, end_ms, step_ms), lambda: _evaluate(store, expr, tree, steps), _points
+    )
 
 
 def query_instant(store: MetricStore, expr: str, at: float) -> list[Series]:
@@ -106,9 +108,18 @@ def query_instant_typed(
         raise QueryError(f"time must be a finite number of epoch seconds, got {at}")
     if refuse_far:
         _check_window(store, at, at)
-    value = Evaluator(store, expr, [at]).evaluate(tree)
-    kind: ResultType = "vector" if isinstance(value, list) else "scalar"
-    return kind, _to_series(value, [at], keep_order=_orders(tree))
+
+    def typed() -> tuple[ResultType, list[Series]]:
+        value = Evaluator(store, expr, [at]).evaluate(tree)
+        kind: ResultType = "vector" if isinstance(value, list) else "scalar"
+        return kind, _to_series(value, [at], keep_order=_orders(tree))
+
+    return store.answer(("instant", expr, at), typed, lambda answer: _points(answer[1]))
+
+
+def _points(answer: list[Series]) -> int:
+    """An answer's size for :meth:`MetricStore.answer`: its points, and one per series."""
+    return sum(len(series.points) + 1 for series in answer)
 
 
 def parse(expr: str) -> promql_parser.Expr:

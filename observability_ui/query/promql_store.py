@@ -29,6 +29,10 @@ from obsim.dataset.reader import Dataset
 
 Predicate = Callable[[str], bool]
 LOAD_CHUNK = 500  # series ids per query: well inside SQLite's limit on bound parameters
+#: points of query answers kept per dataset (as Python tuples, about 80 bytes a point: 16 MB), and
+#: the largest answer kept: the overview's 3 hours is about 40,000
+RESULT_POINTS = 200_000
+LARGEST_RESULT_POINTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class MetricCache:
     gaps: dict[int, float] = field(default_factory=dict)  # id of a shared timeline -> its scrape interval
     last_scrape: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # answers to whole queries, most recently used last, within RESULT_POINTS (see MetricStore.answer)
+    results: OrderedDict[Hashable, tuple[int, Any]] = field(default_factory=OrderedDict)
+    result_points: int = 0
     # a live recording's cache and the extent (recorded-until moment) it holds the samples of
     recording: tuple[float, MetricCache] | None = None
 
@@ -122,6 +129,32 @@ class MetricStore:
         self.window = dataset.window()
         self._cache = (cache if cache is not None else MetricCache()).for_dataset(dataset)
         self.memo: dict[Hashable, Any] = {}  # results an evaluator may reuse for this store's lifetime
+
+    def answer(self, key: Hashable, evaluate: Callable[[], Any], points: Callable[[Any], int]) -> Any:
+        """The answer to the query ``key`` (its text and instants): evaluated once, then kept for every
+        request on this dataset, since a dataset's answers never change (a live recording's are kept
+        with its extent's cache).  Candidates of one scenario ask the same questions (the overview's
+        27 queries over the same preset range): kept answers, ``points`` each, are evicted least
+        recently used past :data:`RESULT_POINTS`; a larger one than :data:`LARGEST_RESULT_POINTS` is
+        not kept.  Answers are shared: callers build new values from them, never change them."""
+        cache = self._cache
+        with cache.lock:
+            kept = cache.results.get(key)
+            if kept is not None:
+                cache.results.move_to_end(key)
+                return kept[1]
+        result = evaluate()
+        size = points(result)
+        if size > LARGEST_RESULT_POINTS:
+            return result
+        with cache.lock:
+            if key not in cache.results:
+                cache.results[key] = (size, result)
+                cache.result_points += size
+            while cache.result_points > RESULT_POINTS:
+                _, (dropped, _) = cache.results.popitem(last=False)
+                cache.result_points -= dropped
+        return result
 
     def metric_names(self) -> list[str]:
         """Every sample name (``x_total``, ``x_bucket``, ...), sorted: what a selector's name can be."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from observability_ui import openapi
 from observability_ui.request_context import brief, dataset
@@ -14,7 +14,8 @@ bp = Blueprint("api_index", __name__)
 
 @bp.get("/api/openapi.json")
 def document() -> dict:
-    return openapi.document()
+    """The document of what this server serves: on an interview server, the candidate's own calls too."""
+    return openapi.document(interview="interview" in current_app.blueprints)
 
 
 @bp.get("/api/dataset")

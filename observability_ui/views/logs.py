@@ -14,7 +14,7 @@ from observability_ui.query.promql_model import Series
 from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
-from observability_ui.views.metrics_common import series_name
+from observability_ui.views.metrics_common import series_name, store
 from observability_ui.views.page import InputError, page_range, range_json, render, status
 
 bp = Blueprint("logs", __name__)
@@ -60,8 +60,13 @@ def _read_query() -> tuple[str, logql.LogQuery]:
 
 
 def log_services() -> list[str]:
-    """The services that logged, sorted: the filter form's choices."""
-    return [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
+    """The services that logged, sorted: the filter form's choices.  A scan of every record (a
+    quarter of a second on a three-hour recording), kept with the dataset's answers."""
+
+    def distinct() -> list[str]:
+        return [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
+
+    return store().answer(("log services",), distinct, len)
 
 
 def _query() -> tuple[str, logql.LogQuery]:
@@ -73,18 +78,41 @@ def _query() -> tuple[str, logql.LogQuery]:
         raise UiError(f"{error.message}{where}") from None
 
 
+#: what a kept answer weighs against the dataset's answers' bound (``MetricStore.answer``, counted in
+#: chart points of about 80 bytes): a log record with its attributes is about a kilobyte
+POINTS_PER_RECORD = 12
+
+
 def _search(query: logql.LogQuery, tr: TimeRange, offset: int) -> logql.LogPage:
-    try:
+    """A page of matches, kept with the dataset's answers: candidates page through the same ones."""
+
+    def search() -> logql.LogPage:
         return logql.search(dataset().connection, query, tr.start, tr.end, limit=PAGE_SIZE, offset=offset)
+
+    try:
+        return store().answer(
+            ("logs", query, tr.start, tr.end, offset),
+            search,
+            lambda page: POINTS_PER_RECORD * len(page.entries),
+        )
     except logql.LogQueryError as error:
         raise UiError(error.message) from None
 
 
 def _volume(query: logql.LogQuery, tr: TimeRange) -> tuple[list[float], dict[str, list[int]]]:
-    """Matches per level in about one bucket a minute (20 to 120 buckets)."""
+    """Matches per level in about one bucket a minute (20 to 120 buckets), kept with the dataset's
+    answers (a scan of every record in the range)."""
     buckets = min(120, max(20, int(tr.span // 60)))
-    try:
+
+    def volume() -> tuple[list[float], dict[str, list[int]]]:
         return logql.volume(dataset().connection, query, tr.start, tr.end, buckets=buckets)
+
+    try:
+        return store().answer(
+            ("log volume", query, tr.start, tr.end, buckets),
+            volume,
+            lambda found: buckets * (1 + len(found[1])),
+        )
     except logql.LogQueryError as error:
         raise UiError(error.message) from None
 
