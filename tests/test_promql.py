@@ -1083,9 +1083,10 @@ def test_answers_are_kept_per_dataset_within_a_bound(tmp_path: Path, monkeypatch
         assert cache.result_points == SCRAPES + 1
         monkeypatch.setattr(promql_store, "RESULT_POINTS", SCRAPES + 1)
         query_range(MetricStore(dataset, cache), b, T0, END, 15)
-        assert list(cache.results) == [("range", b, T0, END, 15)] and cache.result_points == SCRAPES + 1
+        kept_key = ("range", b, round(T0 * 1000), round(END * 1000), 15_000)  # times in whole milliseconds
+        assert list(cache.results) == [kept_key] and cache.result_points == SCRAPES + 1
         again = query_range(MetricStore(dataset, cache), a, T0, END, 15)
         assert again is not first and again == first, "evaluated again, to the same answer"
         monkeypatch.setattr(promql_store, "LARGEST_RESULT_POINTS", 10)
         query_range(MetricStore(dataset, cache), a, T0, END, 60)
-        assert ("range", a, T0, END, 60) not in cache.results
+        assert ("range", a, round(T0 * 1000), round(END * 1000), 60_000) not in cache.results
