@@ -255,8 +255,9 @@ def test_a_whole_interview_on_the_safe_to_share_console(day, console, chromium, 
         browser.goto(candidate, f"{day.server.base}/submit")
         answer = json.loads((INTERVIEW.directory / "paraphrase_submission.json").read_text())
         fill_diagnosis(candidate, answer)
-        for seen in ("/traces/", "/metrics", "/code/"):
-            candidate.locator("label", has_text=seen).first.locator("input[name=evidence_events]").check()
+        for seen in ("Traces", "Metrics", "Code"):  # the views it saw, as the form words them
+            choices = candidate.locator("label", has=candidate.locator("input[name=evidence_events]"))
+            choices.filter(has_text=seen).first.locator("input[name=evidence_events]").check()
         with candidate.expect_navigation():
             candidate.locator("form.submission button[type=submit]").click()
         assert candidate.locator("[data-testid=submitted]").is_visible()
