@@ -58,6 +58,10 @@ MAX_EVIDENCE_CHOICES = 40
 OPEN_ENDPOINTS = {"interview.join_page", "interview.join", "static", "assets.plotly"}
 #: how often a waiting, paused or closed page reloads itself, to open as soon as the clock allows
 GATE_REFRESH_S = 10
+#: why a replaced candidate link is refused (the console's "New link" revokes the previous one)
+LINK_REPLACED = (
+    "This interview link was replaced by a newer one: use the link your interviewer sent you last."
+)
 
 
 def store() -> InterviewStore | None:
@@ -133,6 +137,8 @@ def _require_candidate() -> Response | None:
     token = request.cookies.get(protection.cookie_name("candidate"), "")
     interview = store().session_for_link(token) if token else None
     incident = find_served(interview.scenario_id) if interview is not None else None
+    if interview is None and token and store().link_replaced(token):
+        return _refused(LINK_REPLACED)
     if interview is None or incident is None:
         return _refused("Open the interview link your interviewer sent you.")
     refusal = interview.refusal()
@@ -198,6 +204,8 @@ def _interview_context() -> dict[str, Any]:
 
 def _linked(token: str) -> InterviewSession:
     found = store().session_for_link(token) if store() is not None else None
+    if found is None and store() is not None and store().link_replaced(token):
+        abort(403, description=LINK_REPLACED)
     if found is None or find_served(found.scenario_id) is None:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
     return found

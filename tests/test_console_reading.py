@@ -63,6 +63,7 @@ def test_the_rubric_reads_as_ratings_and_a_level_never_a_second_number(app, cons
     assert page.count("/ 100") == 1  # the automatic score's, and no other
     assert '<option value="no pass" >does not meet the bar</option>' in page
 
+    reveal(console)  # a scorecard shows the answer: exported after the reveal
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
     rubric = card["interviewer"]
     assert "total" not in rubric and all("points" not in r for r in rubric["ratings"])
@@ -114,7 +115,7 @@ def test_blaming_a_red_flag_of_the_guide_costs_points_on_the_console(app, consol
     stored = interviews.submissions(ada_id)[0].automatic_score
     assert stored["penalties"] == [f"Blamed what the guide lists as a red flag: {flag.description}"]
     safe = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
-    assert "a decoy or a red flag blamed" in safe and flag.description not in safe
+    assert "penalty" not in safe and flag.description not in safe
     reveal(console)
     shown = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
     assert f'<td>penalty</td><td class="num">−15</td><td>{escape(stored["penalties"][0])}</td>' in shown
@@ -226,6 +227,7 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
     safe = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
     assert 'data-testid="mark"' not in safe and safe.count('data-testid="event"') == len(rows)
 
+    reveal(console)
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
     described = [str(escape(row["description"])) for row in card["timeline"]]
     assert described == [text for _, _, text, _ in rows]
