@@ -361,9 +361,10 @@ def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(in
     )
     body = {
         "root_cause": "the pool | the <b>cache</b>\n- second line",
-        "causal_chain": ["one\n- two", "three"],
+        "causal_chain": ["one\n- two", "three", "pool full -> 503 & AT&amp;T"],
     }
     body["evidence"] = [{"view": "logs", "query": "a\n- b", "link": "", "note": ""}]
+    body["evidence"] += [{"view": view, "query": "", "link": "", "note": ""} for view in ("metrics", "jobs")]
     why = {"name": "location", "points": 1.0, "max": 25, "why": "cites a | b\nover two lines"}
     interviews.submit(ada_id, body, {"total": 1.0, "parts": [why], "penalties": []})
     markdown = scorecard.render(scorecard.build(interviews, LEAK, ada_id), "md")
@@ -379,9 +380,14 @@ def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(in
         assert borders == header, line
     assert "| code location | 1.0 / 25 | cites a \\| b<br>over two lines |" in lines
     assert any("sum by (a\\|b) (x) \\|\\| y<br>- not a list" in row for row in rows)
-    assert "**Root cause:** the pool | the &lt;b&gt;cache&lt;/b&gt;<br>- second line" in lines
-    assert [line for line in lines if line.startswith("1. ")] == ["1. one<br>- two", "1. three"]
-    assert "- logs: `a - b`" in lines
+    assert "**Root cause:** the pool | the &lt;b>cache&lt;/b><br>- second line" in lines
+    chain = ["1. one<br>- two", "1. three", "1. pool full -> 503 & AT&amp;amp;T"]
+    assert [line for line in lines if line.startswith("1. ")] == chain
+    evidence = lines[lines.index("**Evidence cited:**") + 1 :][:4]
+    assert evidence == ["- logs: `a - b`", "- metrics", "- jobs", ""]  # one item a line, then a break
+    # the header: "seed N · code …" on one line, then a blank line before the session's line
+    seed = next(i for i, line in enumerate(lines) if f"seed {LEAK.default_seed} · " in line)
+    assert lines[seed + 1] == "" and lines[seed + 2].startswith("Session `")
     assert not any(line.startswith("- second") or line.startswith("- two") for line in lines)
 
 
