@@ -240,3 +240,53 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
             for row in card["timeline"]
         ]
         assert -1 not in places and places == sorted(places), fmt
+
+
+def test_the_timeline_counts_clock_time_and_marks_the_pause(app, console, interviews, monkeypatch):
+    """A row's minutes are the interview clock's (the hint's "released at" and the time limit use
+    it too): a pause does not push what follows it later, and the pause is said, with its length."""
+    from obsim.interview import store as store_module
+
+    moment = [now()]
+    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+
+    def at(seconds: float) -> None:
+        moment[0] = start + timedelta(seconds=seconds)
+
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    start = moment[0]
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(60)
+    assert ada.get("/metrics").status_code == 200
+    at(100)
+    console.post(f"/interviewer/sessions/{ada_id}/pause")
+    at(200)
+    console.post(f"/interviewer/sessions/{ada_id}/extend", data={"minutes": "5"})
+    at(400)
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(460)
+    assert ada.get("/logs").status_code == 200
+    assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 200
+
+    panel = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
+    rows = re.findall(
+        r'<tr data-testid="event" data-kind="([^"]+)"><td class="num mono">([^<]+)</td>\s*'
+        r'<td class="wrap">([^<]*)</td>',
+        panel,
+    )
+    since = [(kind, when) for kind, when, _ in rows if kind != "join"]
+    assert since == [
+        ("start", "0:00"),
+        ("view", "1:00"),
+        ("clock", "1:40"),
+        ("clock", "1:40"),
+        ("clock", "1:40"),
+        ("view", "2:40"),
+        ("submission", "2:40"),
+    ]
+    told = [text for kind, _, text in rows if kind == "clock"]
+    assert told[1].endswith("(while the clock was paused)")
+    assert told[2] == "Interviewer resumed the clock after a pause of 5:00 (not counted above)"
+    figures = console.get(f"/interviewer/sessions/{ada_id}/live/figures").get_data(as_text=True)
+    assert "2:40" in figures and "7:40" not in figures  # time to submission on the clock

@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from obsim.interview import timeline
+from obsim.interview.clock_time import minutes
 from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewStore, as_utc
 from obsim.scenario import Scenario
@@ -245,10 +246,3 @@ def part_name(name: str) -> str:
 def since_start(seconds: float | None) -> str:
     """A timeline row's place on the interview: ``m:ss`` since the clock started, or before it."""
     return "before start" if seconds is None else minutes(seconds)
-
-
-def minutes(seconds: float | None) -> str:
-    """``m:ss`` for a duration, ``—`` when there is none."""
-    if seconds is None:
-        return "—"
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
