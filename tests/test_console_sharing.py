@@ -485,3 +485,22 @@ def test_in_a_browser_a_rubric_draft_survives_a_reload_and_a_refused_save(served
         # the refused save is the one error; a poll a navigation cut short is not one
         unexpected = [p for p in problems.take() if "400" not in p and not ("/live/" in p and "ABORTED" in p)]
         assert unexpected == []
+
+
+def test_in_a_browser_an_open_candidate_page_notices_a_pause(served, interviews):
+    """The candidate's open page polls ``/interview/clock`` (never recorded) and shows the waiting
+    page once the interviewer pauses, without the candidate reloading it."""
+    browser.require_chromium()
+    session_id, token = interviews.create_session("Ada", LEAK.id, LEAK.default_seed, 18 * 60.0)
+    interviews.start(session_id)
+    with browser.launch() as chromium, browser.open_page(chromium) as (page, _problems):
+        page.goto(f"{served}/join/{token}")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        assert page.locator("[data-testid=time-left]").count() == 1
+        recorded = len(interviews.events(session_id))
+        interviews.pause(session_id)
+        page.wait_for_function("document.body.innerText.includes('paused')", timeout=15_000)
+        assert page.locator("[data-testid=time-left]").count() == 0
+    kinds = [event.kind for event in interviews.events(session_id)[recorded:]]
+    assert kinds == ["clock"]  # the pause; no poll was recorded as a request
