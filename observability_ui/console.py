@@ -17,6 +17,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +234,11 @@ def _groups() -> list[dict[str, Any]]:
                 "rows": [],
             }
         groups[s.scenario_id]["rows"].append(
-            {"session": s, "events": len(store().events(s.id)), "submissions": len(store().submissions(s.id))}
+            {
+                "session": s,
+                "actions": sum(1 for e in store().events(s.id) if e.kind in timeline.CANDIDATE_KINDS),
+                "submissions": len(store().submissions(s.id)),
+            }
         )
     return list(groups.values())
 
@@ -367,8 +372,22 @@ def _page_context(session_id: str) -> dict[str, Any]:
         "undo_s": UNDO_HINT_S,
         "timeline": timeline.rows(incident, interview, events),
         "submissions": store().submissions(session_id),
+        "distinct_submissions": _resubmissions(store().submissions(session_id)),
         "figures": investigation_figures(incident, interview, events) if incident is not None else None,
     }
+
+
+def _resubmissions(submissions: list[Any]) -> list[tuple[Any, list[datetime]]]:
+    """Each submission once, with when the same body was sent again right after it (a double click,
+    or "submit" pressed again without a change): the interviewer reads one answer, told it was
+    resubmitted, instead of the same one twice."""
+    out: list[tuple[Any, list[datetime]]] = []
+    for sub in submissions:
+        if out and out[-1][0].body == sub.body:
+            out[-1][1].append(sub.submitted_at)
+        else:
+            out.append((sub, []))
+    return out
 
 
 @bp.get("/sessions/<session_id>")

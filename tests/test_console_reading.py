@@ -290,3 +290,27 @@ def test_the_timeline_counts_clock_time_and_marks_the_pause(app, console, interv
     assert told[2] == "Interviewer resumed the clock after a pause of 5:00 (not counted above)"
     figures = console.get(f"/interviewer/sessions/{ada_id}/live/figures").get_data(as_text=True)
     assert "2:40" in figures and "7:40" not in figures  # time to submission on the clock
+
+
+def test_a_resubmitted_answer_is_listed_once_and_actions_are_the_candidates(app, console, interviews):
+    """The same answer sent twice in a row reads as one, marked resubmitted; the home page counts
+    what the candidate did, not the interviewer's hints and rubric saves."""
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    assert ada.get("/metrics").status_code == 200
+    for answer in ("the pool leaks", "the pool leaks", "a leaked transaction holds the pool"):
+        assert ada.post("/submit", data={"root_cause": answer}).status_code == 200
+    panel = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
+    assert panel.count('data-testid="submission"') == 2 and panel.count('data-testid="resubmitted"') == 1
+    assert panel.count("the pool leaks") == 1
+
+    def actions() -> int:
+        home = console.get("/interviewer/").get_data(as_text=True)
+        return int(re.search(r'data-testid="actions">(\d+)<', home).group(1))
+
+    before = actions()
+    assert before == sum(1 for e in interviews.events(ada_id) if e.kind not in ("clock", "hint", "rubric"))
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC)
+    assert interviews.rubric(ada_id) is not None and actions() == before

@@ -76,6 +76,10 @@ class RecordedEvent(Protocol):
     detail: dict[str, Any]
 
 
+#: what the candidate did (the rest, clock changes, hints and rubric saves, is the interviewer's)
+CANDIDATE_KINDS = frozenset({"join", "view", "api", "notes", "submission"})
+
+
 def is_request(event: RecordedEvent) -> bool:
     return event.kind in ("view", "api")
 
