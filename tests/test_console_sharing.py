@@ -217,6 +217,9 @@ def test_scorecards_and_the_score_breakdown_wait_for_the_reveal(app, console, in
     assert "scorecard.md" in console.get(pages[1]).get_data(as_text=True)
     card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.html")
     assert card.status_code == 200 and LEAK.id in card.get_data(as_text=True)
+    # a tab's title shows in the tab strip even when another page is on screen: no scenario id there
+    title = re.search(r"<title>(.*?)</title>", card.get_data(as_text=True)).group(1)
+    assert LEAK.id not in title and "Ada" in title
 
 
 def test_a_new_candidate_link_replaces_the_old_one_and_is_shown_once(app, console, interviews):
