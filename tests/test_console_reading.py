@@ -19,10 +19,13 @@ from datetime import timedelta
 from markupsafe import escape
 from sqlalchemy import update
 
+from observability_ui.app import create_app
 from obsim.interview import scorecard
 from obsim.interview.store import UNDO_HINT_S, HintRelease, now
 from tests.test_console_sharing import (  # noqa: F401
+    CRON,
     LEAK,
+    PUBLIC,
     REVEAL_COOKIE,
     app,
     console,
@@ -32,6 +35,7 @@ from tests.test_console_sharing import (  # noqa: F401
     new_session,
     session_of,
 )
+from tests.test_scoring import REVIEW_SUBMISSION
 
 RUBRIC = {
     "rating.systematic_approach": "2",
@@ -314,3 +318,27 @@ def test_a_resubmitted_answer_is_listed_once_and_actions_are_the_candidates(app,
     console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
     console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC)
     assert interviews.rubric(ada_id) is not None and actions() == before
+
+
+def test_the_reviewed_cron_storm_answer_costs_no_decoy_on_the_console(handmade_dataset, interviews):
+    """The 2026-12-07 review's submission, sent through the candidate's form on a cron-storm server:
+    it names the job generate_usage_reports, never the /reports/summary endpoint, so no decoy is
+    charged (it was: "report" matched inside the job's name)."""
+    app = create_app(handmade_dataset, CRON.brief, interviews=interviews, incident=CRON, public_url=PUBLIC)
+    console = app.test_client()
+    assert console.get(f"/interviewer/login/{interviews.interviewer_token(reset=True)}").status_code == 302
+    candidate = joined(app, new_session(console, "Alex"))
+    alex_id = session_of(interviews, "Alex")
+    console.post(f"/interviewer/sessions/{alex_id}/start")
+    sent = json.loads(REVIEW_SUBMISSION.read_text())
+    form = {key: value for key, value in sent.items() if key not in ("locations", "causal_chain", "evidence")}
+    form["locations"] = "\n".join(
+        f"{loc['file']}:{loc['lines'][0]}-{loc['lines'][1]}" for loc in sent["locations"]
+    )
+    form["causal_chain"] = "\n".join(sent["causal_chain"])
+    form["evidence_views"] = [item["view"] for item in sent["evidence"]]
+    assert candidate.post("/submit", data=form).status_code == 200
+    assert interviews.submissions(alex_id)[0].automatic_score["penalties"] == []
+    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+    panel = console.get(f"/interviewer/sessions/{alex_id}/live/submissions").get_data(as_text=True)
+    assert "score-parts" in panel and "penalty" not in panel
