@@ -17,6 +17,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -176,16 +177,20 @@ def _safe() -> bool:
 
 def _scenario_ref(scenario_id: str) -> str:
     """How a page names a scenario in its forms and links: its id, or in safe mode a stand-in (a
-    scenario's id often names its answer), keyed by the interviewer's secret."""
-    if not _safe():
-        return scenario_id
+    scenario's id often names its answer)."""
+    return scenario_id if not _safe() else _stand_in(scenario_id)
+
+
+def _stand_in(scenario_id: str) -> str:
+    """A scenario's safe-mode stand-in, keyed by the interviewer's secret (the same in both modes)."""
     key = request.cookies.get(protection.cookie_name("interviewer"), "").encode()
     return "s-" + hmac.new(key, scenario_id.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def _scenario_id_of(value: str, known: Iterable[str]) -> str:
-    """The scenario id a form or link named, by its id or by its safe-mode stand-in."""
-    return next((s for s in known if value in (s, _scenario_ref(s))), value)
+    """The scenario id a form or link named, by its id or by its stand-in, in either mode: a link
+    copied while safe to share keeps working after the reveal and the other way round."""
+    return next((s for s in known if value in (s, _stand_in(s))), value)
 
 
 @bp.post("/reveal")
@@ -229,7 +234,11 @@ def _groups() -> list[dict[str, Any]]:
                 "rows": [],
             }
         groups[s.scenario_id]["rows"].append(
-            {"session": s, "events": len(store().events(s.id)), "submissions": len(store().submissions(s.id))}
+            {
+                "session": s,
+                "actions": sum(1 for e in store().events(s.id) if e.kind in timeline.CANDIDATE_KINDS),
+                "submissions": len(store().submissions(s.id)),
+            }
         )
     return list(groups.values())
 
@@ -258,19 +267,41 @@ def _new_link_signer() -> URLSafeTimedSerializer:
 @bp.get("/")
 def sessions() -> Response:
     """The console's home; right after "New session", once, the candidate link it made."""
-    name = protection.cookie_name("console_new_link")
-    created = None
-    if name in request.cookies:
-        try:
-            candidate, scenario_id, link = _new_link_signer().loads(
-                request.cookies[name], max_age=NEW_LINK_MAX_AGE_S
-            )
-        except (BadSignature, ValueError):  # expired or not ours: the link is not shown again
-            created = None
-        else:  # the link is shown even if its scenario stopped being served since
-            created = (candidate, _known_or_none(scenario_id), link)
-    response = Response(_home(created=created))
-    response.delete_cookie(name, path="/interviewer")  # shown once: a reload no longer has it
+    return _once(Response(_home(created=_carried_link())))
+
+
+def _carried_link() -> tuple[str, Scenario | None, str] | None:
+    """The candidate link a POST just made (candidate, scenario, link), carried across its redirect;
+    None when there is none, or it expired or is not ours (the link is not shown again)."""
+    carried = request.cookies.get(protection.cookie_name("console_new_link"))
+    if carried is None:
+        return None
+    try:
+        candidate, scenario_id, link = _new_link_signer().loads(carried, max_age=NEW_LINK_MAX_AGE_S)
+    except (BadSignature, ValueError):
+        return None
+    return candidate, _known_or_none(scenario_id), link  # even if its scenario stopped being served
+
+
+def _once(response: Response) -> Response:
+    """Drop the carried link: shown once, a reload no longer has it."""
+    response.delete_cookie(protection.cookie_name("console_new_link"), path="/interviewer")
+    return response
+
+
+def _carry_link(response: Response, candidate: str, scenario_id: str, token: str) -> Response:
+    """Carry a new candidate link across a redirect in a signed, short-lived cookie read once, never
+    in a URL that would land in history or logs."""
+    link = protection.public_url() + url_for("interview.join_page", token=token)
+    response.set_cookie(
+        protection.cookie_name("console_new_link"),
+        _new_link_signer().dumps([candidate, scenario_id, link]),
+        max_age=NEW_LINK_MAX_AGE_S,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        path="/interviewer",
+    )
     return response
 
 
@@ -301,18 +332,19 @@ def create() -> Response:
     _, token = store().create_session(
         candidate, incident.id, incident.default_seed, incident.time_limit_minutes * 60.0
     )
-    link = protection.public_url() + url_for("interview.join_page", token=token)
-    response = redirect(url_for("console.sessions"), code=303)
-    response.set_cookie(
-        protection.cookie_name("console_new_link"),
-        _new_link_signer().dumps([candidate, incident.id, link]),
-        max_age=NEW_LINK_MAX_AGE_S,
-        httponly=True,
-        samesite="Strict",
-        secure=request.is_secure,
-        path="/interviewer",
-    )
-    return response
+    return _carry_link(redirect(url_for("console.sessions"), code=303), candidate, incident.id, token)
+
+
+@bp.post("/sessions/<session_id>/new-link")
+def new_link(session_id: str) -> Response:
+    """A new candidate link for the session, revoking the old one (lost, or sent to the wrong
+    address); shown once on the session page the redirect leads to, as "New session" shows its."""
+    interview = _session(session_id)
+    token = store().new_link(session_id)
+    if token is None:
+        abort(404, description="No such interview session.")
+    back = redirect(url_for("console.session", session_id=session_id), code=303)
+    return _carry_link(back, interview.candidate, interview.scenario_id, token)
 
 
 def _session(session_id: str) -> Any:
@@ -340,16 +372,35 @@ def _page_context(session_id: str) -> dict[str, Any]:
         "undo_s": UNDO_HINT_S,
         "timeline": timeline.rows(incident, interview, events),
         "submissions": store().submissions(session_id),
+        "distinct_submissions": _resubmissions(store().submissions(session_id)),
         "figures": investigation_figures(incident, interview, events) if incident is not None else None,
     }
 
 
+def _resubmissions(submissions: list[Any]) -> list[tuple[Any, list[datetime]]]:
+    """Each submission once, with when the same body was sent again right after it (a double click,
+    or "submit" pressed again without a change): the interviewer reads one answer, told it was
+    resubmitted, instead of the same one twice."""
+    out: list[tuple[Any, list[datetime]]] = []
+    for sub in submissions:
+        if out and out[-1][0].body == sub.body:
+            out[-1][1].append(sub.submitted_at)
+        else:
+            out.append((sub, []))
+    return out
+
+
 @bp.get("/sessions/<session_id>")
-def session(session_id: str) -> str:
+def session(session_id: str) -> Response:
+    """The session page; right after "New link", once, the candidate link it made."""
     context = _page_context(session_id)
-    return render_template(
-        "console/session.html", rubric=_rubric_view(session_id, context["scenario"]), **context
+    page = render_template(
+        "console/session.html",
+        rubric=_rubric_view(session_id, context["scenario"]),
+        created=_carried_link(),
+        **context,
     )
+    return _once(Response(page))
 
 
 @bp.get("/sessions/<session_id>/live/<panel>")
@@ -405,6 +456,11 @@ def scorecard(session_id: str, fmt: str) -> Response:
     own = _scenario_of(interview)
     if fmt not in scorecards.FORMATS:
         abort(404)
+    if _safe():
+        abort(
+            403,
+            description="A scorecard shows the answer: reveal it on the console first (not while sharing the screen).",
+        )
     body = scorecards.render(scorecards.build(store(), own.scenario, session_id), fmt)
     response = Response(body, mimetype=scorecards.FORMATS[fmt])
     if fmt == "html":

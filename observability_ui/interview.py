@@ -68,9 +68,13 @@ DAY = "obsim_interview_day"
 #: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
 DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
 MAX_EVIDENCE_CHOICES = 40
-OPEN_ENDPOINTS = {"interview.join_page", "interview.join", "static", "assets.plotly"}
+OPEN_ENDPOINTS = {"interview.join_page", "interview.join", "interview.clock_state", "static", "assets.plotly"}
 #: how often a waiting, paused or closed page reloads itself, to open as soon as the clock allows
 GATE_REFRESH_S = 10
+#: why a replaced candidate link is refused (the console's "New link" revokes the previous one)
+LINK_REPLACED = (
+    "This interview link was replaced by a newer one: use the link your interviewer sent you last."
+)
 
 
 def store() -> InterviewStore | None:
@@ -190,6 +194,8 @@ def _candidate() -> InterviewSession:
         raise Refused(
             Refusal.NO_LINK, "This platform opens with the interview link your interviewer sent you: open it."
         )
+    if interview is None and token and store().link_replaced(token):
+        raise Refused(Refusal.LINK_REVOKED, LINK_REPLACED)
     if interview is None:
         raise Refused(
             Refusal.LINK_REVOKED,
@@ -277,9 +283,27 @@ def interview_context() -> dict[str, Any]:
 
 def _linked(token: str) -> InterviewSession:
     found = store().session_for_link(token) if store() is not None else None
+    if found is None and store() is not None and store().link_replaced(token):
+        abort(403, description=LINK_REPLACED)
     if found is None or find_served(found.scenario_id) is None:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
     return found
+
+
+@bp.get("/interview/clock")
+def clock_state() -> Response:
+    """Where the candidate's clock stands (``clock``, ``remaining_s``), polled by an open page so that
+    it notices a pause or the end without the candidate reloading it.  Open while paused (it is how
+    the page learns of the pause) and never recorded: polling is not investigating."""
+    token = request.cookies.get(protection.cookie_name("candidate"), "")
+    interview = store().session_for_link(token) if token and store() is not None else None
+    if interview is None:
+        response = current_app.json.response({"error": "Open the interview link your interviewer sent you."})
+        response.status_code = 403
+        return response
+    return current_app.json.response(
+        {"clock": interview.clock().value, "remaining_s": interview.remaining_s()}
+    )
 
 
 @bp.get("/join/<token>")

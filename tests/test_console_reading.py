@@ -19,10 +19,13 @@ from datetime import timedelta
 from markupsafe import escape
 from sqlalchemy import update
 
+from observability_ui.app import create_app
 from obsim.interview import scorecard
 from obsim.interview.store import UNDO_HINT_S, HintRelease, now
 from tests.test_console_sharing import (  # noqa: F401
+    CRON,
     LEAK,
+    PUBLIC,
     REVEAL_COOKIE,
     app,
     console,
@@ -32,6 +35,7 @@ from tests.test_console_sharing import (  # noqa: F401
     new_session,
     session_of,
 )
+from tests.test_scoring import REVIEW_SUBMISSION
 
 RUBRIC = {
     "rating.systematic_approach": "2",
@@ -63,6 +67,7 @@ def test_the_rubric_reads_as_ratings_and_a_level_never_a_second_number(app, cons
     assert page.count("/ 100") == 1  # the automatic score's, and no other
     assert '<option value="no pass" >does not meet the bar</option>' in page
 
+    reveal(console)  # a scorecard shows the answer: exported after the reveal
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
     rubric = card["interviewer"]
     assert "total" not in rubric and all("points" not in r for r in rubric["ratings"])
@@ -114,7 +119,7 @@ def test_blaming_a_red_flag_of_the_guide_costs_points_on_the_console(app, consol
     stored = interviews.submissions(ada_id)[0].automatic_score
     assert stored["penalties"] == [f"Blamed what the guide lists as a red flag: {flag.description}"]
     safe = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
-    assert "a decoy or a red flag blamed" in safe and flag.description not in safe
+    assert "penalty" not in safe and flag.description not in safe
     reveal(console)
     shown = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
     assert f'<td>penalty</td><td class="num">−15</td><td>{escape(stored["penalties"][0])}</td>' in shown
@@ -226,6 +231,7 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
     safe = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
     assert 'data-testid="mark"' not in safe and safe.count('data-testid="event"') == len(rows)
 
+    reveal(console)
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
     described = [str(escape(row["description"])) for row in card["timeline"]]
     assert described == [text for _, _, text, _ in rows]
@@ -238,3 +244,101 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
             for row in card["timeline"]
         ]
         assert -1 not in places and places == sorted(places), fmt
+
+
+def test_the_timeline_counts_clock_time_and_marks_the_pause(app, console, interviews, monkeypatch):
+    """A row's minutes are the interview clock's (the hint's "released at" and the time limit use
+    it too): a pause does not push what follows it later, and the pause is said, with its length."""
+    from obsim.interview import store as store_module
+
+    moment = [now()]
+    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+
+    def at(seconds: float) -> None:
+        moment[0] = start + timedelta(seconds=seconds)
+
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    start = moment[0]
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(60)
+    assert ada.get("/metrics").status_code == 200
+    at(100)
+    console.post(f"/interviewer/sessions/{ada_id}/pause")
+    at(200)
+    console.post(f"/interviewer/sessions/{ada_id}/extend", data={"minutes": "5"})
+    at(400)
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(460)
+    assert ada.get("/logs").status_code == 200
+    assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 200
+
+    panel = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
+    rows = re.findall(
+        r'<tr data-testid="event" data-kind="([^"]+)"><td class="num mono">([^<]+)</td>\s*'
+        r'<td class="wrap">([^<]*)</td>',
+        panel,
+    )
+    since = [(kind, when) for kind, when, _ in rows if kind != "join"]
+    assert since == [
+        ("start", "0:00"),
+        ("view", "1:00"),
+        ("clock", "1:40"),
+        ("clock", "1:40"),
+        ("clock", "1:40"),
+        ("view", "2:40"),
+        ("submission", "2:40"),
+    ]
+    told = [text for kind, _, text in rows if kind == "clock"]
+    assert told[1].endswith("(while the clock was paused)")
+    assert told[2] == "Interviewer resumed the clock after a pause of 5:00 (not counted above)"
+    figures = console.get(f"/interviewer/sessions/{ada_id}/live/figures").get_data(as_text=True)
+    assert "2:40" in figures and "7:40" not in figures  # time to submission on the clock
+
+
+def test_a_resubmitted_answer_is_listed_once_and_actions_are_the_candidates(app, console, interviews):
+    """The same answer sent twice in a row reads as one, marked resubmitted; the home page counts
+    what the candidate did, not the interviewer's hints and rubric saves."""
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    assert ada.get("/metrics").status_code == 200
+    for answer in ("the pool leaks", "the pool leaks", "a leaked transaction holds the pool"):
+        assert ada.post("/submit", data={"root_cause": answer}).status_code == 200
+    panel = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
+    assert panel.count('data-testid="submission"') == 2 and panel.count('data-testid="resubmitted"') == 1
+    assert panel.count("the pool leaks") == 1
+
+    def actions() -> int:
+        home = console.get("/interviewer/").get_data(as_text=True)
+        return int(re.search(r'data-testid="actions">(\d+)<', home).group(1))
+
+    before = actions()
+    assert before == sum(1 for e in interviews.events(ada_id) if e.kind not in ("clock", "hint", "rubric"))
+    console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "0"})
+    console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC)
+    assert interviews.rubric(ada_id) is not None and actions() == before
+
+
+def test_the_reviewed_cron_storm_answer_costs_no_decoy_on_the_console(handmade_dataset, interviews):
+    """The 2026-12-07 review's submission, sent through the candidate's form on a cron-storm server:
+    it names the job generate_usage_reports, never the /reports/summary endpoint, so no decoy is
+    charged (it was: "report" matched inside the job's name)."""
+    app = create_app(handmade_dataset, CRON.brief, interviews=interviews, incident=CRON, public_url=PUBLIC)
+    console = app.test_client()
+    assert console.get(f"/interviewer/login/{interviews.interviewer_token(reset=True)}").status_code == 302
+    candidate = joined(app, new_session(console, "Alex"))
+    alex_id = session_of(interviews, "Alex")
+    console.post(f"/interviewer/sessions/{alex_id}/start")
+    sent = json.loads(REVIEW_SUBMISSION.read_text())
+    form = {key: value for key, value in sent.items() if key not in ("locations", "causal_chain", "evidence")}
+    form["locations"] = "\n".join(
+        f"{loc['file']}:{loc['lines'][0]}-{loc['lines'][1]}" for loc in sent["locations"]
+    )
+    form["causal_chain"] = "\n".join(sent["causal_chain"])
+    form["evidence_views"] = [item["view"] for item in sent["evidence"]]
+    assert candidate.post("/submit", data=form).status_code == 200
+    assert interviews.submissions(alex_id)[0].automatic_score["penalties"] == []
+    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+    panel = console.get(f"/interviewer/sessions/{alex_id}/live/submissions").get_data(as_text=True)
+    assert "score-parts" in panel and "penalty" not in panel

@@ -181,6 +181,90 @@ def test_a_second_scenarios_session_is_safe_to_share_on_a_server_running_two(han
     assert missing == [] and str(escape(LEAK.ground_truth.mechanisms[0].text)) not in page
     home = console.get("/interviewer/").get_data(as_text=True)
     assert f'data-scenario="{CRON.id}"' in home and f'value="{CRON.id}"' in home
+    # a compare link copied while safe to share still works after the reveal, and the other way round
+    assert "Bea" in console.get(pages["compare"]).get_data(as_text=True)
+    console.post("/interviewer/reveal", data={"reveal": "no", "session": bea_id})
+    assert "Bea" in console.get(f"/interviewer/compare?scenario={CRON.id}").get_data(as_text=True)
+
+
+def test_scorecards_and_the_score_breakdown_wait_for_the_reveal(app, console, interviews):
+    """A scorecard shows the answer (ground truth, decoys, checklist, the scenario in its title):
+    while the console is safe to share it is neither linked nor served, and the submission shows
+    its total without the part-by-part reasons or the penalty's wording."""
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    blaming = "The payment gateway is slow and that stalls the API."
+    assert ada.post("/submit", data={"root_cause": blaming}).status_code == 200
+    assert interviews.submissions(ada_id)[0].automatic_score["penalties"]
+
+    pages = [
+        f"/interviewer/sessions/{ada_id}",
+        "/interviewer/compare",
+        f"/interviewer/sessions/{ada_id}/live/submissions",
+    ]
+    for path in pages:
+        html = console.get(path).get_data(as_text=True)
+        assert "scorecard." not in html and "penalty" not in html and "score-parts" not in html, path
+    for fmt in ("html", "md", "json"):
+        refused = console.get(f"/interviewer/sessions/{ada_id}/scorecard.{fmt}")
+        assert refused.status_code == 403 and "reveal" in refused.get_data(as_text=True)
+        assert str(escape(LEAK.ground_truth.decoys[0].description)) not in refused.get_data(as_text=True)
+
+    console.post("/interviewer/reveal", data={"reveal": "yes", "session": ada_id})
+    page = console.get(pages[0]).get_data(as_text=True)
+    assert "score-parts" in page and "penalty" in page and "scorecard.html" in page
+    assert "scorecard.md" in console.get(pages[1]).get_data(as_text=True)
+    card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.html")
+    assert card.status_code == 200 and LEAK.id in card.get_data(as_text=True)
+    # a tab's title shows in the tab strip even when another page is on screen: no scenario id there
+    title = re.search(r"<title>(.*?)</title>", card.get_data(as_text=True)).group(1)
+    assert LEAK.id not in title and "Ada" in title
+
+
+def test_a_new_candidate_link_replaces_the_old_one_and_is_shown_once(app, console, interviews):
+    """The link is shown once at creation; "New candidate link" on the session page makes another
+    (POST, redirect, shown once), and the old one is refused saying it was replaced."""
+    old_link = new_session(console, "Ada")
+    ada = joined(app, old_link)
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    page = f"/interviewer/sessions/{ada_id}"
+    assert 'data-testid="new-link"' not in console.get(page).get_data(as_text=True)
+
+    made = console.post(f"/interviewer/sessions/{ada_id}/new-link")
+    assert made.status_code == 303 and made.headers["Location"] == page
+    shown = console.get(page).get_data(as_text=True)
+    link = re.search(r'data-testid="new-link">.*?<code class="mono">([^<]+)</code>', shown, re.DOTALL).group(
+        1
+    )
+    assert link != old_link and link.startswith(PUBLIC)
+    assert 'data-testid="new-link"' not in console.get(page).get_data(as_text=True)  # once
+
+    for refused in (ada.get("/"), app.test_client().get(old_link.removeprefix(PUBLIC))):
+        assert refused.status_code == 403 and "replaced" in refused.get_data(as_text=True)
+    assert "replaced" in ada.get("/api/metrics/query").get_json()["error"]
+    again = joined(app, link)
+    assert again.get("/").status_code == 200
+    assert interviews.get(ada_id).candidate == "Ada" and len(interviews.sessions()) == 1
+
+
+def test_clock_buttons_offer_only_what_the_clock_can_do(app, console, interviews):
+    """Start while not running, Pause while running; "Add time" says it adds to the limit."""
+    new_session(console, "Ada")
+    ada_id = session_of(interviews, "Ada")
+    page = f"/interviewer/sessions/{ada_id}"
+
+    def buttons() -> set[str]:
+        return set(re.findall(r'data-testid="clock-(\w+)"', console.get(page).get_data(as_text=True)))
+
+    assert buttons() == {"start", "extend"}
+    console.post(f"{page}/start")
+    assert buttons() == {"pause", "extend"}
+    console.post(f"{page}/pause")
+    html = console.get(page).get_data(as_text=True)
+    assert buttons() == {"start", "extend"} and ">Resume<" in html
+    assert "min to the limit" in html and ">Add time<" in html and "Pause by" not in html
 
 
 def test_a_ticked_checklist_survives_a_rubric_saved_in_safe_mode(console, app, interviews):
@@ -225,7 +309,10 @@ def test_a_hint_given_early_or_after_the_submission_is_flagged(app, console, int
     console.post(f"/interviewer/sessions/{ada_id}/start")
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert page.count('data-confirm="Release hint') == len(LEAK.hints)
-    assert f"before its suggested {LEAK.hints[0].after_minutes:g} min" in page
+    # the confirmation says what Undo allows, and nothing that a clock running on would make stale
+    confirm = re.search(r'data-confirm="(Release hint 1 [^"]*)"', page).group(1)
+    assert f"suggested at {LEAK.hints[0].after_minutes:g} min" in confirm
+    assert f"Undo takes it back for {UNDO_HINT_S:g} s" in confirm and "at once" not in confirm
 
     console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": "1"})  # early, and skips hint 1
     assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 200
@@ -277,9 +364,10 @@ def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(in
     )
     body = {
         "root_cause": "the pool | the <b>cache</b>\n- second line",
-        "causal_chain": ["one\n- two", "three"],
+        "causal_chain": ["one\n- two", "three", "pool full -> 503 & AT&amp;T"],
     }
     body["evidence"] = [{"view": "logs", "query": "a\n- b", "link": "", "note": ""}]
+    body["evidence"] += [{"view": view, "query": "", "link": "", "note": ""} for view in ("metrics", "jobs")]
     why = {"name": "location", "points": 1.0, "max": 25, "why": "cites a | b\nover two lines"}
     interviews.submit(ada_id, body, {"total": 1.0, "parts": [why], "penalties": []})
     markdown = scorecard.render(scorecard.build(interviews, LEAK, ada_id), "md")
@@ -295,9 +383,14 @@ def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(in
         assert borders == header, line
     assert "| code location | 1.0 / 25 | cites a \\| b<br>over two lines |" in lines
     assert any("sum by (a\\|b) (x) \\|\\| y<br>- not a list" in row for row in rows)
-    assert "**Root cause:** the pool | the &lt;b&gt;cache&lt;/b&gt;<br>- second line" in lines
-    assert [line for line in lines if line.startswith("1. ")] == ["1. one<br>- two", "1. three"]
-    assert "- logs: `a - b`" in lines
+    assert "**Root cause:** the pool | the &lt;b>cache&lt;/b><br>- second line" in lines
+    chain = ["1. one<br>- two", "1. three", "1. pool full -> 503 & AT&amp;amp;T"]
+    assert [line for line in lines if line.startswith("1. ")] == chain
+    evidence = lines[lines.index("**Evidence cited:**") + 1 :][:4]
+    assert evidence == ["- logs: `a - b`", "- metrics", "- jobs", ""]  # one item a line, then a break
+    # the header: "seed N · code …" on one line, then a blank line before the session's line
+    seed = next(i for i, line in enumerate(lines) if f"seed {LEAK.default_seed} · " in line)
+    assert lines[seed + 1] == "" and lines[seed + 2].startswith("Session `")
     assert not any(line.startswith("- second") or line.startswith("- two") for line in lines)
 
 
@@ -395,3 +488,22 @@ def test_in_a_browser_a_rubric_draft_survives_a_reload_and_a_refused_save(served
         # the refused save is the one error; a poll a navigation cut short is not one
         unexpected = [p for p in problems.take() if "400" not in p and not ("/live/" in p and "ABORTED" in p)]
         assert unexpected == []
+
+
+def test_in_a_browser_an_open_candidate_page_notices_a_pause(served, interviews):
+    """The candidate's open page polls ``/interview/clock`` (never recorded) and shows the waiting
+    page once the interviewer pauses, without the candidate reloading it."""
+    browser.require_chromium()
+    session_id, token = interviews.create_session("Ada", LEAK.id, LEAK.default_seed, 18 * 60.0)
+    interviews.start(session_id)
+    with browser.launch() as chromium, browser.open_page(chromium) as (page, _problems):
+        page.goto(f"{served}/join/{token}")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        assert page.locator("[data-testid=time-left]").count() == 1
+        recorded = len(interviews.events(session_id))
+        interviews.pause(session_id)
+        page.wait_for_function("document.body.innerText.includes('paused')", timeout=15_000)
+        assert page.locator("[data-testid=time-left]").count() == 0
+    kinds = [event.kind for event in interviews.events(session_id)[recorded:]]
+    assert kinds == ["clock"]  # the pause; no poll was recorded as a request

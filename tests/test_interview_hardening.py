@@ -164,6 +164,7 @@ def test_after_the_limit_and_its_grace_the_interview_closes_until_extended(app, 
     timeline = console.get(f"/interviewer/sessions/{ada_id}/live/timeline").get_data(as_text=True)
     assert "extended the time by 5 min" in timeline and "grace after the limit to 3 min" in timeline
     assert "23 min" in console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    console.post("/interviewer/reveal", data={"reveal": "yes"})  # a scorecard shows the answer
     card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").json["clock"]
     assert (card["time_limit_s"], card["extended_s"], card["grace_s"]) == (18 * 60, 300, 180)
 
@@ -286,6 +287,7 @@ def test_console_pages_are_not_cached_and_run_only_their_own_files(app, intervie
         f"/interviewer/sessions/{ada_id}/live/timeline",
     ]
     pages += ["/interviewer/compare", f"/interviewer/sessions/{ada_id}/scorecard.json"]
+    console.post("/interviewer/reveal", data={"reveal": "yes"})  # scorecards are served after the reveal
     responses = {path: console.get(path) for path in pages}
     error = console.post(f"/interviewer/sessions/{ada_id}/extend", data={"minutes": "0"})
     assert error.status_code == 400

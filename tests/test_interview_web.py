@@ -292,6 +292,7 @@ def test_scorecards_show_both_scores_apart_with_what_makes_them_reproducible(set
     console.post(f"/interviewer/sessions/{ada_id}/hint", data={"index": 0})
     console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC)
 
+    console.post("/interviewer/reveal", data={"reveal": "yes"})  # a scorecard shows the answer
     card = console.get(f"/interviewer/sessions/{ada_id}/scorecard.json")
     assert card.status_code == 200 and "attachment" in card.headers["Content-Disposition"]
     card = card.json

@@ -368,3 +368,21 @@ def test_an_incident_with_two_roots_is_scored_by_the_best_match_of_each(found):
     assert parts["timing"].points >= parts["timing"].max / 2
     assert 55 <= result.total <= 75, result.to_json()
     assert score(both, reference(both)).total >= 90
+
+
+REVIEW_SUBMISSION = Path(__file__).parent / "fixtures" / "cron_storm_review_submission.json"
+
+
+def test_a_job_named_like_a_decoy_does_not_charge_the_decoy():
+    """The 2026-12-07 interviewer review: a cron-storm answer naming the job
+    ``generate_usage_reports`` (never the /reports/summary endpoint) lost 15 points for "blaming"
+    that endpoint.  Decoys are charged only when named as words, not inside an identifier."""
+    cron_storm = scenarios.load("cron-storm")
+    submission = load_submission(REVIEW_SUBMISSION)
+    assert "generate_usage_reports" in submission.root_cause
+    assert "reports/summary" not in submission.root_cause
+    assert score(cron_storm, submission).penalties == []
+    blaming = submission.model_copy(
+        update={"root_cause": "The reports/summary endpoint is slow and stalls the API."}
+    )
+    assert any("reports/summary" in p for p in score(cron_storm, blaming).penalties)

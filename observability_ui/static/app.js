@@ -85,6 +85,25 @@
     });
   }
 
+  // An open interview page asks where the clock stands every few seconds and reloads itself once
+  // the clock no longer runs (paused, or past the grace), so the candidate sees the waiting page
+  // without reloading; the server refuses their requests then anyway.
+  const CLOCK_POLL_MS = 5000;
+  function watchClock() {
+    const shown = document.querySelector("[data-clock]");
+    if (!shown) return;
+    const timer = setInterval(function () {
+      fetch(shown.dataset.clock, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : { clock: "refused" }; })
+        .then(function (state) {
+          if (state.clock === "running" || state.clock === "grace") return;
+          clearInterval(timer);
+          window.location.reload();
+        })
+        .catch(function () { /* offline for a moment: ask again at the next tick */ });
+    }, CLOCK_POLL_MS);
+  }
+
   // Scratch notes save themselves a moment after the candidate stops typing, and on submit without
   // leaving the page; the form still works as a plain POST without scripts.
   function wireAutosave() {
@@ -131,6 +150,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    renderCharts(); wirePicker(); wireAutosave(); wireWaterfall();
+    renderCharts(); wirePicker(); wireAutosave(); wireWaterfall(); watchClock();
   });
 })();

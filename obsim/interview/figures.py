@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from obsim.interview.clock_time import Pause, on_clock, pauses
 from obsim.interview.store import Event, InterviewSession, as_utc
 from obsim.interview.timeline import is_query, is_request
 from obsim.scenario import Scenario
@@ -24,13 +25,14 @@ def investigation_figures(
     scenario: Scenario, interview: InterviewSession, events: list[Event]
 ) -> dict[str, Any]:
     origin = interview.started_at
+    paused = pauses(events)
     counted = [e for e in events if origin is not None and as_utc(e.wall_time) >= as_utc(origin)]
     requests = [e for e in counted if is_request(e)]
     seen = evidence_seen(scenario, requests)
     first = min(seen, key=lambda pair: pair[1].wall_time, default=None)
     submissions = [e for e in counted if e.kind == "submission"]
     return {
-        "time_to_first_relevant_signal_s": _since(origin, first[1].wall_time) if first else None,
+        "time_to_first_relevant_signal_s": _since(origin, paused, first[1].wall_time) if first else None,
         "first_relevant_signal": first[0].signal if first else None,
         "evidence_seen": len(seen),
         "evidence_total": len(scenario.ground_truth.evidence) if scenario.ground_truth else 0,
@@ -39,12 +41,13 @@ def investigation_figures(
         "requests": len(requests),
         "views_used": sorted({view for e in requests if (view := view_of(e.detail.get("path", "")))}),
         "hints_used": len(hint_releases(scenario, interview, events)),  # a hint given early still helped
-        "time_to_submission_s": _since(origin, submissions[0].wall_time) if submissions else None,
+        "time_to_submission_s": _since(origin, paused, submissions[0].wall_time) if submissions else None,
     }
 
 
-def _since(origin: datetime | None, moment: datetime) -> float | None:
-    return round((as_utc(moment) - as_utc(origin)).total_seconds(), 1) if origin is not None else None
+def _since(origin: datetime | None, paused: list[Pause], moment: datetime) -> float | None:
+    """Seconds on the interview clock (pauses excluded) at ``moment``; None before any start."""
+    return round(on_clock(origin, paused, moment), 1) if origin is not None else None
 
 
 def hint_releases(

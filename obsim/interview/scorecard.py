@@ -12,6 +12,7 @@ One JSON document (``build``) is the source; Markdown and printable HTML are ren
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from obsim.interview import timeline
+from obsim.interview.clock_time import minutes
 from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewStore, as_utc
 from obsim.scenario import Scenario
@@ -35,12 +37,18 @@ _TEMPLATES = Environment(
 )
 
 
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
 def inline(text: object) -> str:
     """Free text (a candidate's, a scenario's) as one Markdown line: a newline would end a list item
     or let a line that starts with ``-`` or ``1.`` open a list of its own, and raw HTML would render
-    in a viewer, so line breaks become ``<br>`` and ``& < >`` are escaped."""
-    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return "<br>".join(line.strip() for line in escaped.strip().splitlines())
+    in a viewer, so line breaks become ``<br>``, ``<`` and an ``&`` that starts an entity are escaped.
+    ``>`` is left as typed ("pool -> 503" reads as written): with no ``<`` it opens no tag, and a
+    leading one is backslash-escaped so it quotes nothing."""
+    escaped = _ENTITY.sub("&amp;", str(text)).replace("<", "&lt;")
+    joined = "<br>".join(line.strip() for line in escaped.strip().splitlines())
+    return "\\" + joined if joined.startswith(">") else joined
 
 
 def cell(text: object) -> str:
@@ -238,10 +246,3 @@ def part_name(name: str) -> str:
 def since_start(seconds: float | None) -> str:
     """A timeline row's place on the interview: ``m:ss`` since the clock started, or before it."""
     return "before start" if seconds is None else minutes(seconds)
-
-
-def minutes(seconds: float | None) -> str:
-    """``m:ss`` for a duration, ``—`` when there is none."""
-    if seconds is None:
-        return "—"
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"

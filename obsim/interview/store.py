@@ -219,6 +219,18 @@ class HintRelease(Base):
     seen_at: Mapped[datetime | None]
 
 
+class ReplacedLink(Base):
+    """A candidate link the interviewer replaced by a new one, kept as its digest so that opening
+    it is refused with the reason (replaced) rather than as an unknown link."""
+
+    __tablename__ = "replaced_links"
+    link_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE"), index=True
+    )
+    replaced_at: Mapped[datetime]
+
+
 class SubmissionRecord(Base):
     __tablename__ = "submissions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -381,6 +393,25 @@ class InterviewStore:
             found = db.get(ApiToken, digest(token))
             return db.get(InterviewSession, found.session_id) if found is not None else None
 
+    def new_link(self, session_id: str) -> str | None:
+        """A new candidate link token for the session (returned once), revoking the one it had; None
+        when there is no such session."""
+        token = secrets.token_urlsafe(24)
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                return None
+            db.add(ReplacedLink(link_digest=interview.link_digest, session_id=session_id, replaced_at=now()))
+            interview.link_digest = digest(token)
+            # the API token was derived from the old link: it goes with it
+            db.execute(delete(ApiToken).where(ApiToken.session_id == session_id))
+        return token
+
+    def link_replaced(self, token: str) -> bool:
+        """Whether ``token`` was a session's candidate link until the interviewer made a new one."""
+        with self.transaction() as db:
+            return db.get(ReplacedLink, digest(token)) is not None
+
     def get(self, session_id: str) -> InterviewSession | None:
         with self.transaction() as db:
             return db.get(InterviewSession, session_id)
@@ -392,7 +423,7 @@ class InterviewStore:
     def delete(self, session_id: str) -> bool:
         """Remove a session and everything recorded for it."""
         with self.transaction() as db:
-            for table in (Event, HintRelease, SubmissionRecord, RubricRecord, ApiToken):
+            for table in (Event, HintRelease, ReplacedLink, SubmissionRecord, RubricRecord, ApiToken):
                 db.execute(delete(table).where(table.session_id == session_id))
             return db.execute(delete(InterviewSession).where(InterviewSession.id == session_id)).rowcount > 0
 

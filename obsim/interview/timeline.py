@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from obsim.interview import clock_time
 from obsim.interview.store import as_utc
 from obsim.scenario import Scenario
 from obsim.scoring.evidence import shows_evidence, touches_decoy, view_of
@@ -73,6 +74,10 @@ class RecordedEvent(Protocol):
     wall_time: datetime
     sim_time: float | None
     detail: dict[str, Any]
+
+
+#: what the candidate did (the rest, clock changes, hints and rubric saves, is the interviewer's)
+CANDIDATE_KINDS = frozenset({"join", "view", "api", "notes", "submission"})
 
 
 def is_request(event: RecordedEvent) -> bool:
@@ -227,6 +232,7 @@ def rows(scenario: Scenario | None, interview: _Session, events: Sequence[Record
     telling only what it added when the candidate kept typing).  ``scenario`` (None when this
     checkout lacks it) names the hints and marks requests that showed evidence or a decoy."""
     started = as_utc(interview.started_at) if interview.started_at is not None else None
+    paused = clock_time.pauses(events)
     hints = scenario.hints if scenario is not None else ()
     withdrawn = _withdrawn_for_good(events)
     out: list[Row] = []
@@ -240,8 +246,20 @@ def rows(scenario: Scenario | None, interview: _Session, events: Sequence[Record
         if start_row is not None and moment >= start_row.wall_time:
             out.append(start_row)
             start_row = None
-        since = (moment - started).total_seconds() if started is not None and moment >= started else None
+        since = (
+            clock_time.on_clock(started, paused, moment)
+            if started is not None and moment >= started
+            else None
+        )
         description = describe(event, hints)
+        if event.kind == "clock" and event.detail.get("change") == "resumed":
+            length = next((p.end - p.start for p in paused if p.end == moment), None)
+            if length is not None:
+                description += (
+                    f" after a pause of {clock_time.minutes(length.total_seconds())} (not counted above)"
+                )
+        elif any(p.start < moment < (p.end or datetime.max.replace(tzinfo=UTC)) for p in paused):
+            description += " (while the clock was paused)"
         if event.kind == "hint" and event.detail.get("index") in withdrawn:  # its text stays unsaid
             description = f"Hint {event.detail['index'] + 1} released, then withdrawn (below)"
         if event.kind == "notes":

@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 
 from obsim.scenario import CodeLocation, GroundTruth, Mechanism, Scenario, Statement, Timing
 from obsim.scoring.locations import closeness, relative_path
-from obsim.scoring.matching import affirmed, matches, normalise
+from obsim.scoring.matching import affirmed, blames, matches, normalise
 from obsim.scoring.submission import Location, Submission
 
 WEIGHTS = {
@@ -295,10 +295,10 @@ def _blamed(truth: GroundTruth, submission: Submission, location_credit: float) 
     for decoy in truth.decoys:
         if files & {relative_path(path) for path in decoy.files}:
             blamed.append(f"Blamed a decoy, pointing at its code: {decoy.description}")
-        elif named and matches(cause_text, decoy.terms):
+        elif named and blames(cause_text, decoy.terms):
             blamed.append(f"Blamed a decoy as the cause: {decoy.description}")
     for flag in truth.red_flags:
-        if named and matches(cause_text, flag.terms):
+        if named and blames(cause_text, flag.terms):
             blamed.append(f"Blamed what the guide lists as a red flag: {flag.description}")
     return blamed
 

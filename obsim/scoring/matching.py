@@ -25,6 +25,17 @@ def matches(text: str, terms: Terms) -> bool:
     return bool(terms) and all(any(term.lower() in text for term in group) for group in terms)
 
 
+def blames(text: str, terms: Terms) -> bool:
+    """Whether ``text`` (already normalised) names a decoy or red flag: like ``matches``, but each
+    term must start a word, so an identifier that merely contains it ("generate_usage_reports" for
+    the term "report") does not charge the candidate with blaming something they never named."""
+    return bool(terms) and all(any(_word_start(term).search(text) for term in group) for group in terms)
+
+
+def _word_start(term: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![a-z0-9_])" + re.escape(term.lower()))
+
+
 def affirmed(text: str) -> str:
     """The sentences of ``text`` that do not negate what they mention ("not the payment gateway")."""
     return " ".join(sentence for sentence in _SENTENCE.split(text) if not _NEGATION.search(sentence))
