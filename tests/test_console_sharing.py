@@ -231,6 +231,11 @@ def test_a_new_candidate_link_replaces_the_old_one_and_is_shown_once(app, consol
     console.post(f"/interviewer/sessions/{ada_id}/start")
     page = f"/interviewer/sessions/{ada_id}"
     assert 'data-testid="new-link"' not in console.get(page).get_data(as_text=True)
+    api_token = interviews.api_token_for(ada_id, old_link.rsplit("/join/", 1)[1])  # derived from the link
+    bearer = {"Authorization": f"Bearer {api_token}"}
+    assert (
+        app.test_client().get("/api/v1/query", query_string={"query": "1"}, headers=bearer).status_code == 200
+    )
 
     made = console.post(f"/interviewer/sessions/{ada_id}/new-link")
     assert made.status_code == 303 and made.headers["Location"] == page
@@ -244,6 +249,10 @@ def test_a_new_candidate_link_replaces_the_old_one_and_is_shown_once(app, consol
     for refused in (ada.get("/"), app.test_client().get(old_link.removeprefix(PUBLIC))):
         assert refused.status_code == 403 and "replaced" in refused.get_data(as_text=True)
     assert "replaced" in ada.get("/api/metrics/query").get_json()["error"]
+    # the old link's API token went with it
+    assert (
+        app.test_client().get("/api/v1/query", query_string={"query": "1"}, headers=bearer).status_code == 403
+    )
     again = joined(app, link)
     assert again.get("/").status_code == 200
     assert interviews.get(ada_id).candidate == "Ada" and len(interviews.sessions()) == 1
