@@ -454,5 +454,8 @@ def test_api_calls_are_cited_like_pages_and_count_as_evidence_on_screen(candidat
         ("metrics", "/api/metrics/query_range", pool_query),
     ]
     evidence = next(p for p in stored.automatic_score["parts"] if p["name"] == "evidence")
-    assert evidence["why"].startswith("cites database, metrics of") and "never had" not in evidence["why"]
+    assert (
+        evidence["why"].startswith("Cited the database and metrics views")
+        and "never had" not in evidence["why"]
+    )
     assert evidence["points"] == 5.0  # two of the four views the ground truth's evidence lives in

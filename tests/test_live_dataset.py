@@ -154,8 +154,10 @@ def test_the_ui_follows_a_recording(recording: tuple[DatasetWriter, int]) -> Non
     writer.commit(_scrapes(writer, series, 201, 220))
     after = client.get("/api/metrics/query_range", query_string=query).get_json()
     assert after["range"]["end"] - before["range"]["end"] == 20 * SCRAPE_S
-    assert before["series"][0]["points"][-1] == [before["range"]["end"], 200.0]
-    assert after["series"][0]["points"][-1] == [after["range"]["end"], 220.0]
+    # the last step is the range's end, in whole milliseconds as Prometheus keeps times
+    for answer, value in ((before, 200.0), (after, 220.0)):
+        last_at, last_value = answer["series"][0]["points"][-1]
+        assert last_at == pytest.approx(answer["range"]["end"], abs=1e-3) and last_value == value
 
     logs = client.get("/api/logs", query_string={"from": "now-5m"}).get_json()
     assert [entry["message"] for entry in logs["entries"]] == ["scrape 220"]  # 200 is 5 min and 1 s old
