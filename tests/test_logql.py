@@ -317,8 +317,17 @@ def test_build_from_form_values_round_trips(db):
         ("{ }", "{}"),
         ('{level=~`a|b`,service="x"}|=`\\d`', '{level=~"a|b", service="x"} |= "\\\\d"'),
         ('{} | duration_ms>=1000 != "x"  | a.b="c\\td"', '{} != "x" | duration_ms >= 1000 | a.b="c\\td"'),
-        ("{} | x = 2.5 | y == -1e3 | json", "{} | x == 2.5 | y == -1000"),
-        ('{} | logfmt | json | logfmt="x"', '{} | logfmt="x"'),
+        ("{} | x = 2.5 | y == -1e3 | json", "{} | x == 2.5 | y == -1000 | json"),
+        ('{} | logfmt | json | logfmt="x"', '{} | logfmt | json | logfmt="x"'),
+        (
+            '{} | json a="b.c",d="e" | x>1.5KB, y<=250ms or z="1"',
+            '{} | json a="b.c", d="e" | (x > 1.5KB and y <= 250ms) or z="1"',
+        ),
+        (
+            '{} | logfmt --strict | (a="1" or b="2") c!="3"',
+            '{} | logfmt --strict | (a="1" or b="2") and c!="3"',
+        ),
+        ('{} | json | line_format "{{ .a }}" |~ "x"', '{} | json | line_format "{{ .a }}" |~ "x"'),
     ],
 )
 def test_canonical_text(text, canonical):
@@ -347,10 +356,10 @@ def test_canonical_text(text, canonical):
         ('{} |~ "[a"', 6, "invalid regex"),
         ('{} | x=~"*"', 8, "invalid regex"),
         ("{} foo", 3, "expected a line filter"),
-        ("{} |", 4, "expected a field name"),
+        ("{} |", 4, "expected a label filter"),
         ("{} | duration_ms", 16, "expected a comparison"),
-        ("{} | duration_ms >", 18, "expected a quoted string after >"),
-        ("{} | duration_ms > 1s", 20, "durations and byte sizes are not supported"),
+        ("{} | duration_ms >", 18, "expected a quoted string or a number after >"),
+        ("{} | duration_ms > 1sx", 19, "1sx is neither a duration"),
         ('{} | duration_ms > "1"', 19, "> compares numbers"),
         ("{} | transaction =~ 5", 20, '=~ needs a quoted string, like transaction=~"5.."'),
         ("{} | trace_id = 5", 16, "trace_id is text"),

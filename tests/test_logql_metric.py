@@ -101,7 +101,27 @@ def test_a_range_query_steps_through_the_windows(db) -> None:
     [
         ('count_over_time({level="error"})', "needs a log query and a range", 16),
         ("sum(count_over_time({}[1m])", "expected ')'", 27),
-        ('quantile_over_time(0.5, {level="error"}[1m])', "expected count_over_time", 0),
+        (
+            'quantile_over_time(0.5, {level="error"}[1m])',
+            "quantile_over_time needs a value: add | unwrap",
+            23,
+        ),
+        (
+            "count_over_time({} | json | unwrap x [1m])",
+            "count_over_time counts lines: it takes no unwrap",
+            16,
+        ),
+        ("count_over_time({} | json [1m]) by (x)", "groups unwrapped values only", 32),
+        (
+            'sum_over_time({} | json | unwrap x | line_format "a" [1m])',
+            "only label filters may follow unwrap",
+            37,
+        ),
+        ("bytes_rate({}[1m])", "bytes_rate is not supported", 0),
+        ("sum(absent_over_time({}[1m]))", "absent_over_time is not supported", 4),
+        ("quantile_over_time({} | json | unwrap x [1m])", "needs a quantile first", 19),
+        ("sum_over_time({} | unwrap size(x) [1m])", "unknown unwrap conversion size()", 19),
+        ("rate_counter({} | unwrap x [1m])", "rate_counter is not supported", 0),
         ("topk(count_over_time({}[1m]))", "topk needs a whole number first", 5),
         ('count_over_time({level="error" [1m])', "expected", None),
         ("sum by (level) (count_over_time({}[1m])) by (level)", "give by/without once", 40),

@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from observability_ui.query import regex
+from observability_ui.query import budget, logql_pipeline, regex
 from observability_ui.query.logql_syntax import (
     COLUMN_FIELDS,
     FieldFilter,
@@ -45,11 +46,13 @@ __all__ = [
     "build",
     "context",
     "parse",
+    "piped",
     "search",
     "volume",
 ]
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
+DIRECTIONS = {"backward": "DESC", "forward": ""}  # Loki's direction: newest first (its default) or oldest
 MAX_LIMIT = 1000
 MAX_BUCKETS = 1000
 _COLUMNS = "id, ts, service, host, level, logger, message, trace_id, span_id, attributes"
@@ -105,10 +108,17 @@ class LogEntry:
         *head, attributes = row
         return cls(*head, attributes=json.loads(attributes))
 
+    def record(self, attributes_text: str) -> logql_pipeline.Record:
+        """The record as a query's pipeline reads it (``attributes_text``: the attributes as stored)."""
+        stream = {"service": self.service, "level": self.level, "host": self.host, "logger": self.logger}
+        return logql_pipeline.Record(
+            self.message, self.trace_id, self.span_id, self.attributes, attributes_text, stream
+        )
+
 
 @dataclass(frozen=True)
 class LogPage:
-    """One page of matches, newest first; ``total`` counts every match in the range, never an estimate."""
+    """One page of matches in the order asked; ``total`` counts every match in the range, never an estimate."""
 
     entries: list[LogEntry]
     total: int
@@ -232,19 +242,58 @@ def _check_count(name: str, value: int, low: int, high: int) -> None:
         raise LogQueryError(f"{name} must be between {low} and {high}, not {value}")
 
 
+def piped(
+    db: sqlite3.Connection, query: LogQuery, start: float, end: float, order: str = ""
+) -> Iterator[tuple[LogEntry, logql_pipeline.Line]]:
+    """The records SQL selects, each through the query's pipeline, those it keeps (``order``: SQL's
+    ``DESC`` or not, by time then insertion order), looking at the query budget as it goes."""
+    register_functions(db)
+    where = where_clause(query, start, end)
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM logs WHERE {where.text} ORDER BY ts {order}, id {order}", where.params
+    )
+    for row in budget.checked(rows, every=256):
+        entry = LogEntry.from_row(row)
+        line = logql_pipeline.run(query.pipeline, entry.record(row[-1]))
+        if line is not None:
+            yield entry, line
+
+
+def _shown(entry: LogEntry, line: logql_pipeline.Line) -> LogEntry:
+    """The entry as listed: after ``line_format``, its message is the line the template wrote."""
+    return replace(entry, message=line.line) if line.rewritten else entry
+
+
 def search(
-    db: sqlite3.Connection, query: LogQuery, start: float, end: float, limit: int = 100, offset: int = 0
+    db: sqlite3.Connection,
+    query: LogQuery,
+    start: float,
+    end: float,
+    limit: int = 100,
+    offset: int = 0,
+    direction: str = "backward",
 ) -> LogPage:
-    """The matches in ``[start, end)``, newest first (ties by insertion order), one page at a time."""
+    """The matches in ``[start, end)`` in Loki's ``direction``: ``backward`` is newest first (ties
+    by insertion order, latest first), ``forward`` oldest first; one page at a time."""
     _check_range(start, end)
     _check_count("limit", limit, 1, MAX_LIMIT)
     if offset < 0:
         raise LogQueryError(f"offset must not be negative, not {offset}")
+    if direction not in DIRECTIONS:
+        raise LogQueryError(f"direction must be forward or backward, not {direction!r}")
+    order = DIRECTIONS[direction]
+    if query.pipeline:
+        entries, total = [], 0
+        for entry, line in piped(db, query, start, end, order):
+            if offset <= total < offset + limit:
+                entries.append(_shown(entry, line))
+            total += 1
+        return LogPage(entries, total, offset, limit)
     register_functions(db)
     where = where_clause(query, start, end)
     (total,) = db.execute(f"SELECT COUNT(*) FROM logs WHERE {where.text}", where.params).fetchone()
     rows = db.execute(
-        f"SELECT {_COLUMNS} FROM logs WHERE {where.text} ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?",
+        f"SELECT {_COLUMNS} FROM logs WHERE {where.text} ORDER BY ts {order}, id {order} LIMIT ? OFFSET ?",
         [*where.params, limit, offset],
     )
     return LogPage([LogEntry.from_row(row) for row in rows], total, offset, limit)
@@ -263,6 +312,13 @@ def volume(
     _check_count("buckets", buckets, 1, MAX_BUCKETS)
     register_functions(db)
     width = (end - start) / buckets
+    counts = {level: [0] * buckets for level in LEVELS}
+    starts = [start + index * width for index in range(buckets)]
+    if query.pipeline:
+        for entry, _ in piped(db, query, start, end):
+            bucket = min(int((entry.ts - start) / width), buckets - 1)
+            counts.setdefault(entry.level, [0] * buckets)[bucket] += 1
+        return starts, counts
     where = where_clause(query, start, end)
     # MIN: float rounding can put a record just before ``end`` in bucket number ``buckets``.
     rows = db.execute(
@@ -270,10 +326,9 @@ def volume(
         f" WHERE {where.text} GROUP BY bucket, level",
         [start, width, buckets - 1, *where.params],
     )
-    counts = {level: [0] * buckets for level in LEVELS}
     for bucket, level, count in rows:
         counts.setdefault(level, [0] * buckets)[bucket] = count
-    return [start + index * width for index in range(buckets)], counts
+    return starts, counts
 
 
 def _neighbours(db: sqlite3.Connection, entry: LogEntry, side: str, count: int) -> list[LogEntry]:

@@ -1,4 +1,5 @@
-"""LogQL metric queries: counts and rates of matching log lines per stream, and aggregations of them.
+"""LogQL metric queries: counts and rates of matching log lines, values unwrapped from them, and
+aggregations of them.
 
 The subset Loki users count and rank with::
 
@@ -6,48 +7,89 @@ The subset Loki users count and rank with::
     aggregation = op [grouping] "(" [number ","] metric ")" [grouping]
     op          = "sum" | "count" | "min" | "max" | "avg" | "topk" | "bottomk"   (a number only for topk/bottomk)
     range_agg   = ("count_over_time" | "rate") "(" log_query "[" duration "]" ")"
+                | unwrapped "(" [quantile ","] log_query "| unwrap" label "[" duration "]" ")" [grouping]
+    unwrapped   = "rate" | "sum_over_time" | "avg_over_time" | "max_over_time" | "min_over_time"
+                | "first_over_time" | "last_over_time" | "stddev_over_time" | "stdvar_over_time"
+                | "quantile_over_time"                     (a quantile only for quantile_over_time)
     grouping    = ("by" | "without") "(" [label {"," label}] ")"
 
-``log_query`` is the log query of :mod:`.logql_syntax` (selector, line and field filters); a stream
-is one combination of the stream labels (service, level, host, logger), as Loki's streams are one
-label set.  As in Loki (and Prometheus), a range aggregation's window at time ``t`` is ``(t - d, t]``
-(lines in whole microseconds): ``count_over_time`` counts a stream's lines in it, ``rate`` divides that by
-the window's seconds, and a stream with no line in a window has no value there.  Aggregations
-group by the listed labels (``by``) or by all but them (``without``); ``topk``/``bottomk`` keep the
-``k`` largest (smallest) streams of each group at each step.
+``log_query`` is the log query of :mod:`.logql_syntax`; a series is one stream (a combination of
+the stream labels service, level, host, logger, as Loki's streams are one label set), or with
+parser stages every label set the lines end with, extracted labels included, so they group.  As in
+Loki (and Prometheus), a range aggregation's window at time ``t`` is ``(t - d, t]`` (lines in whole
+microseconds): ``count_over_time`` counts a series' lines in it, ``rate`` divides that by the
+window's seconds (unwrapped: the sum of the values), the ``*_over_time`` functions reduce the
+unwrapped values (population variance; quantiles interpolated as Prometheus's), and a series with no
+line in a window has no value there.  A line still marked ``__error__`` fails the query, as in Loki.
+Aggregations group by the listed labels (``by``) or by all but them (``without``); ``topk``/``bottomk``
+keep the ``k`` largest (smallest) series of each group at each step.  Refused by name: ``REFUSED``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
 
-from observability_ui.query import budget
-from observability_ui.query.logql import register_functions, where_clause
+from observability_ui.query import budget, logql_pipeline
+from observability_ui.query.logql import piped, register_functions, where_clause
 from observability_ui.query.logql_syntax import STREAM_LABELS, LogQuery, LogQueryError
 from observability_ui.query.logql_syntax import parse as parse_log_query
 from observability_ui.query.promql_model import Series, label_key, mask_strings
 
-RANGE_FUNCTIONS = ("count_over_time", "rate")
+LOG_RANGE_FUNCTIONS = ("count_over_time", "rate")
+UNWRAPPED_FUNCTIONS = (
+    "rate",
+    "sum_over_time",
+    "avg_over_time",
+    "max_over_time",
+    "min_over_time",
+    "first_over_time",
+    "last_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "quantile_over_time",
+)
+RANGE_FUNCTIONS = tuple(dict.fromkeys((*LOG_RANGE_FUNCTIONS, *UNWRAPPED_FUNCTIONS)))
 AGGREGATIONS = ("sum", "count", "min", "max", "avg", "topk", "bottomk")
+# Loki's, refused by name: byte counts, absence, counters, and the rest of its vector functions.
+REFUSED = (
+    "bytes_over_time",
+    "bytes_rate",
+    "absent_over_time",
+    "rate_counter",
+    "stddev",
+    "stdvar",
+    "sort",
+    "sort_desc",
+    "label_replace",
+    "vector",
+    "approx_topk",
+)
 MAX_STEPS = 11_000
 _NAME = re.compile(r"\s*([A-Za-z_]\w*)\s*")
 _GROUPING = re.compile(r"\s*(by|without)\s*\(\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)?\s*\)\s*")
 _PARAMETER = re.compile(r"\s*([0-9]+)\s*,")
+_QUANTILE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*,")
 _DURATION = re.compile(r"\[\s*([0-9]+)(ms|s|m|h|d)\s*\]\s*\)\s*")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 @dataclass(frozen=True)
 class RangeAggregation:
-    """``count_over_time`` or ``rate`` of a log query over windows of ``range_ms``."""
+    """A range function of a log query over windows of ``range_ms``: of its lines, or of the values
+    it unwraps (``query.unwrap``), those grouped (``labels``, ``by``) when ``grouped``."""
 
     function: str
     query: LogQuery
     range_ms: int
+    quantile: float = 0.0
+    labels: tuple[str, ...] = ()
+    by: bool = True
+    grouped: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,10 +132,13 @@ class _Reader:
             inner, end = self.metric(stripped + 1)
             return inner, self._expect(")", end)
         match = _NAME.match(self.masked, at)
+        if match is not None and match.group(1) in REFUSED:
+            raise LogQueryError(f"{match.group(1)} is not supported in this LogQL subset", stripped)
         if match is None or match.group(1) not in (*RANGE_FUNCTIONS, *AGGREGATIONS):
             found = match.group(1) if match else self.masked[at:].strip()[:1] or "the end"
             raise LogQueryError(
-                f"expected count_over_time, rate or an aggregation ({', '.join(AGGREGATIONS)}), found {found!r}",
+                f"expected a range function ({', '.join(RANGE_FUNCTIONS)}) or an aggregation "
+                f"({', '.join(AGGREGATIONS)}), found {found!r}",
                 stripped,
             )
         name = match.group(1)
@@ -102,6 +147,14 @@ class _Reader:
         return self.aggregation(name, match.end())
 
     def range_aggregation(self, function: str, at: int) -> tuple[RangeAggregation, int]:
+        quantile = 0.0
+        if function == "quantile_over_time":
+            parameter = _QUANTILE.match(self.masked, at)
+            if parameter is None:
+                raise LogQueryError(
+                    "quantile_over_time needs a quantile first, like quantile_over_time(0.99, ...)", at
+                )
+            quantile, at = float(parameter.group(1)), parameter.end()
         duration = None
         for candidate in _DURATION.finditer(self.masked, at):
             duration = candidate  # the log query may hold brackets only inside strings: masked
@@ -112,15 +165,35 @@ class _Reader:
             )
         inner = self.text[at : duration.start()]
         try:
-            query = parse_log_query(inner)
+            query = parse_log_query(inner, unwrap=True)
         except LogQueryError as error:
             raise LogQueryError(
                 error.message, None if error.position is None else at + error.position
             ) from None
+        if query.unwrap is None and function not in LOG_RANGE_FUNCTIONS:
+            raise LogQueryError(f"{function} needs a value: add | unwrap <label> before the range", at)
+        if query.unwrap is not None and function not in UNWRAPPED_FUNCTIONS:
+            raise LogQueryError(f"{function} counts lines: it takes no unwrap", at)
         range_ms = int(duration.group(1)) * _UNIT_MS[duration.group(2)]
         if range_ms <= 0:
             raise LogQueryError("the range must be longer than zero", duration.start())
-        return RangeAggregation(function, query, range_ms), duration.end()
+        end = duration.end()
+        grouping = _GROUPING.match(self.masked, end)
+        if grouping and query.unwrap is None:
+            raise LogQueryError(
+                f"by/without after {function}() groups unwrapped values only: aggregate with sum by (...)",
+                grouping.start(),
+            )
+        labels = tuple(re.split(r"\s*,\s*", grouping.group(2))) if grouping and grouping.group(2) else ()
+        return RangeAggregation(
+            function,
+            query,
+            range_ms,
+            quantile,
+            labels,
+            by=grouping is None or grouping.group(1) == "by",
+            grouped=grouping is not None,
+        ), grouping.end() if grouping else end
 
     def aggregation(self, op: str, at: int) -> tuple[Aggregation, int]:
         grouping = _GROUPING.match(self.masked, at)
@@ -188,28 +261,110 @@ def _evaluate(db: sqlite3.Connection, query: MetricQuery, steps: np.ndarray) -> 
     return _aggregate(query, _evaluate(db, query.operand, steps))
 
 
+def _samples(
+    db: sqlite3.Connection, query: RangeAggregation, low: float, high: float
+) -> dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[float], list[float]]]:
+    """Each series' line times and values (1 per line unless unwrapped), oldest first.
+
+    A series is a stream, or with a pipeline every label set its lines end with (the extracted labels
+    included), grouped as the range aggregation says; a line still carrying ``__error__`` fails
+    the query, as in Loki."""
+    series: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[float], list[float]]] = {}
+
+    def add(labels: dict[str, str], stamps: list[float], values: list[float]) -> None:
+        if query.grouped:
+            labels = {name: v for name, v in labels.items() if (name in query.labels) == query.by}
+        key = label_key(labels)
+        if key not in series:
+            series[key] = (labels, [], [])
+        series[key][1].extend(stamps)
+        series[key][2].extend(values)
+
+    if not query.query.pipeline:  # the commonest case, kept to one tuple per row
+        register_functions(db)
+        where = where_clause(query.query, low, high)
+        columns = ", ".join(STREAM_LABELS)
+        rows = db.execute(f"SELECT ts, {columns} FROM logs WHERE {where.text} ORDER BY ts, id", where.params)
+        times: dict[tuple[str, ...], list[float]] = {}
+        for ts, *stream in budget.checked(rows, every=1024):
+            times.setdefault(tuple(stream), []).append(ts)
+        for stream, stamps in times.items():
+            add(dict(zip(STREAM_LABELS, stream, strict=True)), stamps, [])
+        return series
+    for entry, line in piped(db, query.query, low, high):
+        if logql_pipeline.ERROR in line.labels:
+            raise LogQueryError(logql_pipeline.error_message(line))
+        add(line.labels, [entry.ts], [] if line.value is None else [line.value])
+    return series
+
+
 def _range_aggregation(db: sqlite3.Connection, query: RangeAggregation, steps: np.ndarray) -> Rows:
-    """Lines per stream in each window ``(t - range, t]``, from one scan of the rows they can hold."""
-    register_functions(db)
+    """The function over each series' lines in each window ``(t - range, t]``, from one scan."""
     # every line a window can hold: ``ts >= low AND ts < high`` takes them all, the windows cut exactly
     low, high = (int(steps[0]) - query.range_ms) / 1000, (int(steps[-1]) + 1) / 1000
-    where = where_clause(query.query, low, high)
-    columns = ", ".join(STREAM_LABELS)
-    times: dict[tuple[str, ...], list[float]] = {}
-    for ts, *stream in budget.checked(
-        db.execute(f"SELECT ts, {columns} FROM logs WHERE {where.text} ORDER BY ts", where.params)
-    ):
-        times.setdefault(tuple(stream), []).append(ts)
     rows: Rows = []
-    for stream, stamps in times.items():
+    for labels, stamps, samples in _samples(db, query, low, high).values():
         # in whole microseconds (Loki keeps nanoseconds; a float epoch second resolves a fraction of one)
         logged, ends = np.round(np.array(stamps) * 1e6).astype(np.int64), steps * 1000
-        counts = np.searchsorted(logged, ends, side="right") - np.searchsorted(
-            logged, ends - query.range_ms * 1000, side="right"
-        )
-        values = counts / (query.range_ms / 1000) if query.function == "rate" else counts.astype(np.float64)
-        rows.append((dict(zip(STREAM_LABELS, stream, strict=True)), values, counts > 0))
+        upper = np.searchsorted(logged, ends, side="right")
+        lower = np.searchsorted(logged, ends - query.range_ms * 1000, side="right")
+        counts = upper - lower
+        if query.query.unwrap is None:
+            values = (
+                counts / (query.range_ms / 1000) if query.function == "rate" else counts.astype(np.float64)
+            )
+        else:
+            values = _unwrapped(query, np.array(samples), lower, upper)
+        rows.append((labels, values, counts > 0))
     return rows
+
+
+def _quantile(q: float, values: np.ndarray) -> float:
+    """Prometheus's (and Loki's) quantile: linear interpolation between the closest ranks."""
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = np.sort(values)
+    rank = q * (len(ordered) - 1)
+    below = math.floor(rank)
+    above = min(below + 1, len(ordered) - 1)
+    weight = rank - below
+    return float(ordered[below] * (1 - weight) + ordered[above] * weight)
+
+
+def _window_value(query: RangeAggregation, window: np.ndarray) -> float:
+    function = query.function
+    if function in ("sum_over_time", "rate"):
+        total = math.fsum(window)
+        return total / (query.range_ms / 1000) if function == "rate" else total
+    if function == "avg_over_time":
+        return math.fsum(window) / len(window)
+    if function in ("stddev_over_time", "stdvar_over_time"):
+        mean = math.fsum(window) / len(window)
+        variance = math.fsum((window - mean) ** 2) / len(window)
+        return math.sqrt(variance) if function == "stddev_over_time" else variance
+    if function == "quantile_over_time":
+        return _quantile(query.quantile, window)
+    return float(
+        {
+            "max_over_time": np.max,
+            "min_over_time": np.min,
+            "first_over_time": lambda w: w[0],
+            "last_over_time": lambda w: w[-1],
+        }[function](window)
+    )
+
+
+def _unwrapped(
+    query: RangeAggregation, samples: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
+    """The unwrapped function over each step's window (``samples[lower:upper]``, oldest first)."""
+    values = np.zeros(len(lower))
+    for index in budget.checked(range(len(lower)), every=256):
+        if upper[index] > lower[index]:
+            values[index] = _window_value(query, samples[lower[index] : upper[index]])
+    return values
 
 
 def _aggregate(query: Aggregation, rows: Rows) -> Rows:

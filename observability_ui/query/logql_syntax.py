@@ -38,6 +38,23 @@ from dataclasses import dataclass
 
 from observability_ui.query import regex
 from observability_ui.query.limits import QueryTooLarge, check_length
+from observability_ui.query.logql_stages import (
+    LOGFMT_FLAGS,
+    UNWRAP_CONVERSIONS,
+    Binary,
+    Comparison,
+    LabelFilter,
+    LineFilter,
+    LineFormat,
+    Parser,
+    Stage,
+    Unwrap,
+    format_number,
+    parse_bytes,
+    parse_duration,
+    quote,
+    template_parts,
+)
 
 STREAM_LABELS = ("service", "level", "host", "logger")
 # Text columns of the logs table a field filter reads directly instead of looking in the attributes.
@@ -48,16 +65,18 @@ NUMBER_OPS = (*_NUMBER_ONLY_OPS, "!=")
 LINE_OPS = ("|=", "!=", "|~", "!~")
 REGEX_OPS = ("=~", "!~", "|~")
 _COMPARISON_OPS = (*STRING_OPS, *_NUMBER_ONLY_OPS)
-# Loki's parser stages: the records are structured already, so each one is accepted and does nothing.
 PARSER_STAGES = ("json", "logfmt")
+# Loki's stages this subset refuses, each by name.
+REFUSED_STAGES = ("pattern", "regexp", "unpack", "label_format", "drop", "keep", "decolorize", "distinct")
 # A function or aggregation applied to something: rate(, count_over_time(, sum by (level) (, topk(.
 _METRIC_QUERY = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(")
 # Longest first, so "|=" wins over "|" and ">=" over ">".
-_PUNCTUATION = ("|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "=", ">", "<", "|", "{", "}", ",")
+_PUNCTUATION = ("|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "=", ">", "<", "|", "{", "}", ",", "(", ")")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_UNESCAPES = {escaped[1]: char for char, escaped in _ESCAPES.items()}
+_UNIT = re.compile(r"(?:[A-Za-zµμ]+\d*(?:\.\d+)?)+")  # what follows the number of 1h30m or 1.5KiB
+_FLAG = re.compile(r"--[a-z-]+")
+_UNESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
 
 
 class LogQueryError(Exception):
@@ -74,15 +93,6 @@ class LogQueryError(Exception):
         self.position = position
 
 
-def quote(text: str) -> str:
-    """Render ``text`` as a double-quoted LogQL string that the parser reads back unchanged."""
-    return '"' + "".join(_ESCAPES.get(char, char) for char in text) + '"'
-
-
-def _format_number(value: float) -> str:
-    return repr(value).removesuffix(".0")
-
-
 @dataclass(frozen=True)
 class LabelMatcher:
     """``label op "value"`` inside the stream selector; regexes match the whole label value, as in Loki."""
@@ -96,17 +106,6 @@ class LabelMatcher:
 
 
 @dataclass(frozen=True)
-class LineFilter:
-    """``|= != |~ !~`` on the log line: the message followed by the record's attributes as JSON text."""
-
-    op: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.op} {quote(self.value)}"
-
-
-@dataclass(frozen=True)
 class FieldFilter:
     """``| field op value``: a text comparison when ``value`` is a string, a numeric one when a float."""
 
@@ -117,25 +116,34 @@ class FieldFilter:
     def __str__(self) -> str:
         if isinstance(self.value, str):
             return f"| {self.field}{self.op}{quote(self.value)}"
-        return f"| {self.field} {self.op} {_format_number(self.value)}"
+        return f"| {self.field} {self.op} {format_number(self.value)}"
 
 
 @dataclass(frozen=True)
 class LogQuery:
-    """A parsed query: every part must hold for a record to match, so the order of the stages is free.
+    """A parsed query: the selector, then the line and field filters that SQL runs (their order is
+    free: every one must hold), then ``pipeline``, the stages from the first parser, ``line_format``
+    or compound label filter on, which run per line in their written order (:mod:`.logql_pipeline`).
 
-    ``str(query)`` is the canonical text: the selector, then the line filters, then the field filters,
-    all strings double-quoted.  An empty selector ``{}`` selects every stream; Loki requires at least one
-    matcher, but a dataset is small enough that "all logs" is a useful starting point.
+    ``str(query)`` is the canonical text: the selector, the line filters, the field filters, then the
+    pipeline, all strings double-quoted.  An empty selector ``{}`` selects every stream; Loki requires
+    at least one matcher, but a dataset is small enough that "all logs" is a useful starting point.
     """
 
     matchers: tuple[LabelMatcher, ...] = ()
     line_filters: tuple[LineFilter, ...] = ()
     field_filters: tuple[FieldFilter, ...] = ()
+    pipeline: tuple[Stage, ...] = ()
 
     def __str__(self) -> str:
         selector = "{" + ", ".join(map(str, self.matchers)) + "}"
-        return " ".join([selector, *map(str, self.line_filters), *map(str, self.field_filters)])
+        parts = [*self.line_filters, *self.field_filters, *self.pipeline]
+        return " ".join([selector, *map(str, parts)])
+
+    @property
+    def unwrap(self) -> Unwrap | None:
+        """The ``unwrap`` stage of a metric query's log query, if it has one."""
+        return next((stage for stage in self.pipeline if isinstance(stage, Unwrap)), None)
 
 
 @dataclass(frozen=True)
@@ -186,19 +194,28 @@ def _read_token(text: str, start: int) -> _Token:
     if text[start] in '"`':
         return _read_string(text, start)
     if number := _NUMBER.match(text, start):
-        if _IDENT.match(text, number.end()):
-            raise LogQueryError(
-                f"expected a plain number after {number.group()} (durations and byte sizes are not "
-                "supported: compare duration_ms with milliseconds)",
-                number.end(),
-            )
+        if unit := _UNIT.match(text, number.end()):
+            return _quantity(text[start : unit.end()], start)
         return _Token("number", number.group(), float(number.group()), start)
+    if flag := _FLAG.match(text, start):
+        return _Token("flag", flag.group(), flag.group(), start)
     if ident := _IDENT.match(text, start):
         return _Token("ident", ident.group(), ident.group(), start)
     for punctuation in _PUNCTUATION:
         if text.startswith(punctuation, start):
             return _Token(punctuation, punctuation, punctuation, start)
     raise LogQueryError(f"unexpected character {text[start]!r}", start)
+
+
+def _quantity(literal: str, start: int) -> _Token:
+    """A number with a unit: a Go duration (``250ms``, ``1h30m``) or a byte size (``1.5KiB``)."""
+    if (seconds := parse_duration(literal)) is not None:
+        return _Token("duration", literal, seconds, start)
+    if (size := parse_bytes(literal)) is not None:
+        return _Token("bytes", literal, size, start)
+    raise LogQueryError(
+        f"{literal} is neither a duration (like 250ms or 1h30m) nor a byte size (like 10KB or 1MiB)", start
+    )
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -227,9 +244,10 @@ def _describe(token: _Token) -> str:
 class _Parser:
     """Recursive descent over the token list; one method per grammar rule in the module docstring."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, unwrap: bool) -> None:
         self.tokens = _tokenize(text)
         self.index = 0
+        self.unwrap_allowed = unwrap  # inside a metric query's range aggregation
 
     @property
     def token(self) -> _Token:
@@ -255,15 +273,124 @@ class _Parser:
         matchers = self.selector()
         line_filters: list[LineFilter] = []
         field_filters: list[FieldFilter] = []
+        pipeline: list[Stage] = []
         while self.token.kind != "end":
             if self.token.kind in LINE_OPS:
+                if any(isinstance(done, Unwrap) for done in pipeline):
+                    raise LogQueryError("only label filters may follow unwrap", self.token.position)
                 op = self.advance().kind
-                line_filters.append(LineFilter(op, self.string(op, line=True)))
+                line_filter = LineFilter(op, self.string(op, line=True))
+                (pipeline if pipeline else line_filters).append(line_filter)
                 continue
             self.expect(("|",), "a line filter (|= != |~ !~) or a field filter like | duration_ms > 1000")
-            if not self.parser_stage():
-                field_filters.append(self.field_filter())
-        return LogQuery(tuple(matchers), tuple(line_filters), tuple(field_filters))
+            at = self.token.position
+            stage = self.stage()
+            if any(isinstance(done, Unwrap) for done in pipeline) and not isinstance(stage, LabelFilter):
+                raise LogQueryError("only label filters may follow unwrap", at)
+            simple = isinstance(stage, LabelFilter) and isinstance(stage.expression, Comparison)
+            if simple and not pipeline and stage.expression.kind in ("string", "number"):
+                field_filters.append(self.field_filter(stage.expression))
+            else:
+                pipeline.append(stage)
+        return LogQuery(tuple(matchers), tuple(line_filters), tuple(field_filters), tuple(pipeline))
+
+    def stage(self) -> Stage:
+        """What follows a ``|``: a parser, ``line_format``, ``unwrap`` or a label filter expression."""
+        token = self.token
+        follows = self.tokens[min(self.index + 1, len(self.tokens) - 1)].kind
+        if token.kind != "ident" or follows in _COMPARISON_OPS:
+            return LabelFilter(self.label_expression())
+        if token.text in REFUSED_STAGES:
+            raise LogQueryError(
+                f"| {token.text} is not supported: extract fields with | json or | logfmt", token.position
+            )
+        if token.text in PARSER_STAGES:
+            self.advance()
+            flags: list[str] = []
+            while self.token.kind == "flag":
+                if token.text != "logfmt" or self.token.text not in LOGFMT_FLAGS:
+                    raise LogQueryError(f"{token.text} has no flag {self.token.text}", self.token.position)
+                flags.append(self.advance().text)
+            return Parser(token.text, self.extractions(), tuple(flags))
+        if token.text == "line_format":
+            self.advance()
+            template = self.expect(("string",), 'a template after line_format, like "{{.status}}"')
+            parts = template_parts(str(template.value))
+            if isinstance(parts, str):
+                raise LogQueryError(
+                    f"line_format supports field references like {{{{.status}}}} and {{{{__line__}}}} only, "
+                    f"not {parts}",
+                    template.position,
+                )
+            return LineFormat(str(template.value), parts)
+        if token.text == "unwrap":
+            return self.unwrap()
+        return LabelFilter(self.label_expression())
+
+    def extractions(self) -> tuple[tuple[str, str], ...]:
+        """``label="path"`` pairs after ``json``/``logfmt``, comma-separated (none: extract all)."""
+        pairs: list[tuple[str, str]] = []
+        while self.token.kind == "ident" and self.tokens[self.index + 1].kind == "=":
+            label = self.advance().text
+            self.advance()
+            pairs.append((label, self.string("=")))
+            if not self.accept(","):
+                break
+        return tuple(pairs)
+
+    def unwrap(self) -> Unwrap:
+        token = self.advance()
+        if not self.unwrap_allowed:
+            raise LogQueryError(
+                "unwrap takes a metric query's values, like sum_over_time({...} | json | unwrap duration_ms [1m])",
+                token.position,
+            )
+        name = self.expect(("ident",), "a label to unwrap").text
+        if not self.accept("("):
+            return Unwrap(name)
+        if name not in UNWRAP_CONVERSIONS:
+            raise LogQueryError(
+                f"unknown unwrap conversion {name}(): the conversions are {', '.join(UNWRAP_CONVERSIONS)}",
+                token.position,
+            )
+        label = self.expect(("ident",), f"a label inside {name}()").text
+        self.expect((")",), f"')' after {name}({label}")
+        return Unwrap(label, name)
+
+    def label_expression(self) -> Comparison | Binary:
+        """``and`` binds tighter than ``or``; a comma or mere juxtaposition means ``and``."""
+        left = self.label_conjunction()
+        while self.token.kind == "ident" and self.token.text == "or":
+            self.advance()
+            left = Binary("or", left, self.label_conjunction())
+        return left
+
+    def label_conjunction(self) -> Comparison | Binary:
+        left = self.label_term()
+        while True:
+            if (self.token.kind == "ident" and self.token.text == "and") or self.token.kind == ",":
+                self.advance()
+            elif not (self.token.kind == "(" or (self.token.kind == "ident" and self.token.text != "or")):
+                return left
+            left = Binary("and", left, self.label_term())
+
+    def label_term(self) -> Comparison | Binary:
+        if self.accept("("):
+            inner = self.label_expression()
+            self.expect((")",), "')' to close the label filter")
+            return inner
+        return self.comparison()
+
+    def comparison(self) -> Comparison:
+        label = self.expect(("ident",), 'a label filter like status >= 500 or level="error"').text
+        op = self.expect(_COMPARISON_OPS, f"a comparison (= != =~ !~ > >= < <= ==) after {label}").kind
+        if self.token.kind == "string":
+            return Comparison(label, op, self.string(op))
+        value = self.expect(("number", "duration", "bytes"), f"a quoted string or a number after {op}")
+        if op not in (*NUMBER_OPS, "="):
+            raise LogQueryError(f'{op} needs a quoted string, like {label}{op}"5.."', value.position)
+        literal = "" if value.kind == "number" else value.text
+        return Comparison(label, "==" if op == "=" else op, value.value, value.kind, literal)
 
     def selector(self) -> list[LabelMatcher]:
         self.expect(("{",), 'a stream selector like {service="platform-api"}')
@@ -286,29 +413,14 @@ class _Parser:
         op = self.expect(STRING_OPS, f"a matcher operator (= != =~ !~) after {label.text}").kind
         return LabelMatcher(label.text, op, self.string(op))
 
-    def parser_stage(self) -> bool:
-        """Skip ``| json`` or ``| logfmt``: Grafana habit; the attributes are already fields, so a no-op.
-
-        A field of that name compared with something (``| json="x"``) is a field filter instead.
-        """
-        is_stage = (
-            self.token.text in PARSER_STAGES and self.tokens[self.index + 1].kind not in _COMPARISON_OPS
-        )
-        if is_stage:
-            self.advance()
-        return is_stage
-
-    def field_filter(self) -> FieldFilter:
-        field = self.expect(("ident",), "a field name like duration_ms or trace_id").text
-        op = self.expect(_COMPARISON_OPS, f"a comparison (= != =~ !~ > >= < <= ==) after {field}").kind
-        if self.token.kind != "number":
-            return FieldFilter(field, op, self.string(op))
-        number = self.advance()
-        if op not in (*NUMBER_OPS, "="):
-            raise LogQueryError(f'{op} needs a quoted string, like {field}{op}"5.."', number.position)
-        if field in COLUMN_FIELDS:
-            raise LogQueryError(f"{field} is text: compare it with a quoted string", number.position)
-        return FieldFilter(field, "==" if op == "=" else op, number.value)
+    def field_filter(self, comparison: Comparison) -> FieldFilter:
+        """A comparison before any parser: SQL reads the record's field (:mod:`.logql`)."""
+        if comparison.kind == "number" and comparison.label in COLUMN_FIELDS:
+            raise LogQueryError(
+                f"{comparison.label} is text: compare it with a quoted string",
+                self.tokens[self.index - 1].position,
+            )
+        return FieldFilter(comparison.label, comparison.op, comparison.value)
 
     def string(self, op: str, line: bool = False) -> str:
         """The string operand of ``op`` (of a line filter when ``line``); a regex operand must compile
@@ -340,12 +452,12 @@ def _refuse_metric_query(text: str) -> None:
         )
 
 
-def parse(text: str) -> LogQuery:
+def parse(text: str, unwrap: bool = False) -> LogQuery:
     """Parse query text (at most :data:`~observability_ui.query.limits.MAX_QUERY_LENGTH` characters)
-    into a :class:`LogQuery`."""
+    into a :class:`LogQuery`; ``unwrap`` when it is a metric query's, which may unwrap a label."""
     _check_length(text)
     _refuse_metric_query(text)
-    return _Parser(text).query()
+    return _Parser(text, unwrap).query()
 
 
 def build(
