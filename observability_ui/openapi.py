@@ -289,6 +289,11 @@ LOG_SEARCH_PARAMETERS = [
         "Records to skip, for paging.",
         _or_empty({"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
     ),
+    _query(
+        "direction",
+        "Loki's order of the lines: `backward`, newest first (the default), or `forward`, oldest first.",
+        _one_of("backward", "forward"),
+    ),
 ]
 TRACE_SEARCH_PARAMETERS = [
     *RANGE_PARAMETERS,
@@ -425,7 +430,8 @@ PATHS: dict[str, Schema] = {
         ("400", BAD_QUERY),
     ),
     "/api/logs": _get(
-        "One page of matching log records, newest first, and how many match in all.",
+        "One page of matching log records, newest first (or oldest, `direction=forward`), and how many"
+        " match in all.",
         LOG_SEARCH_PARAMETERS,
         _object(
             {
@@ -437,6 +443,7 @@ PATHS: dict[str, Schema] = {
                     **INTEGER,
                     "description": f"the page size, always {PAGE_SIZE}: page through `total` with `offset`",
                 },
+                "direction": {"type": "string", "enum": ["backward", "forward"]},
                 "entries": _array(_ref("LogEntry")),
             }
         ),
@@ -454,8 +461,9 @@ PATHS: dict[str, Schema] = {
         ),
     ),
     "/api/logs/query_range": _get(
-        "A LogQL metric query (`count_over_time`, `rate`, `sum`/`count`/`min`/`max`/`avg` by or without"
-        " labels, `topk`/`bottomk`) over the range (default last 15 min) at `step` seconds.",
+        "A LogQL metric query (`count_over_time`, `rate`, the unwrapped `*_over_time` functions,"
+        " `sum`/`count`/`min`/`max`/`avg` by or without labels, `topk`/`bottomk`) over the range"
+        " (default last 15 min) at `step` seconds.",
         [
             _query(
                 "query",

@@ -38,6 +38,8 @@ CATASTROPHIC = "(a+)+b"
 SMALL_BUDGET_S = 2.0  # over the first read of the metric arrays, even on a busy machine
 # Python calls per log line: seconds of work over LOG_LINES, within the 2000-character limit.
 MANY_FILTERS = "{}" + ' |~ "."' * 280
+# The same after a parser: the pipeline runs them in Python, line by line, under the same budget.
+MANY_STAGES = "{} | json" + ' |~ "."' * 280
 # irate is a Python call per series and step: 3.6 million points at a 1 s step, about 10 s unbounded
 # (within the points limit), and 1.2 million at the metrics page's 15 s step, seconds too.
 HEAVY_PROMQL = " + ".join(["irate(load[5m])"] * 2)
@@ -196,6 +198,7 @@ def test_overlong_logql_is_refused(platform: Platform) -> None:
         ("/api/logs", f'{{host=~"{CATASTROPHIC}"}}', 0),
         ("/api/logs", f'{{}} | user=~"{CATASTROPHIC}"', 0),
         ("/api/logs", f'{{}} !~ "{CATASTROPHIC}"', LOG_LINES),
+        ("/api/logs", f'{{}} | json | user=~"{CATASTROPHIC}" or user="user-1"', LOG_LINES // 5),  # per line
         ("/api/metrics/query", f'load{{instance=~"{CATASTROPHIC}"}}', 0),
         ("/api/metrics/query", f'{{__name__=~"l(o+)+ad", instance=~"{CATASTROPHIC}"}}', 0),
         (
@@ -258,6 +261,8 @@ def test_matchers_let_dot_match_a_newline_as_prometheus_does_and_line_filters_no
     [
         ("/api/logs", {"query": MANY_FILTERS}),  # SQLite, interrupted by the progress handler
         ("/api/logs/volume", {"query": MANY_FILTERS}),
+        ("/api/logs", {"query": MANY_STAGES}),
+        ("/api/logs/query_range", {"query": f"sum(count_over_time({MANY_STAGES} [1m]))"}),
         ("/api/metrics/query_range", {"query": HEAVY_PROMQL, "step": "1"}),  # the evaluator's loops
     ],
 )

@@ -1,4 +1,4 @@
-"""Logs: a Loki-style query or form filters, newest first, a volume histogram by level, details.
+"""Logs: a Loki-style query or form filters, newest first (or oldest: ``direction``), a volume histogram by level, details.
 
 Nothing is silently truncated: the page says how many of how many matches it shows and pages
 through the rest.
@@ -84,14 +84,18 @@ POINTS_PER_RECORD = 12
 
 
 def _search(query: logql.LogQuery, tr: TimeRange, offset: int) -> logql.LogPage:
-    """A page of matches, kept with the dataset's answers: candidates page through the same ones."""
+    """A page of matches in the order asked (``direction``), kept with the dataset's answers:
+    candidates page through the same ones."""
+    direction = params.value("direction", "") or "backward"
 
     def search() -> logql.LogPage:
-        return logql.search(dataset().connection, query, tr.start, tr.end, limit=PAGE_SIZE, offset=offset)
+        return logql.search(
+            dataset().connection, query, tr.start, tr.end, limit=PAGE_SIZE, offset=offset, direction=direction
+        )
 
     try:
         return store().answer(
-            ("logs", query, tr.start, tr.end, offset),
+            ("logs", query, tr.start, tr.end, offset, direction),
             search,
             lambda page: POINTS_PER_RECORD * len(page.entries),
         )
@@ -191,6 +195,7 @@ def page() -> tuple[str, int]:
         with_filter=with_filter,
         code_link=code_link,
         page_size=PAGE_SIZE,
+        direction=request.args.get("direction", "") or "backward",
     )
     return body, status(range_error, error)
 
@@ -206,6 +211,7 @@ def api_search() -> dict:
         "total": found.total,
         "offset": found.offset,
         "limit": PAGE_SIZE,
+        "direction": params.value("direction", "") or "backward",
         "entries": [entry.__dict__ for entry in found.entries],
     }
 
