@@ -122,6 +122,13 @@ def test_a_range_query_steps_through_the_windows(db) -> None:
         ("quantile_over_time({} | json | unwrap x [1m])", "needs a quantile first", 19),
         ("sum_over_time({} | unwrap size(x) [1m])", "unknown unwrap conversion size()", 19),
         ("rate_counter({} | unwrap x [1m])", "rate_counter is not supported", 0),
+        (
+            "sum(rate({}[1m])) / sum(rate({}[1m]))",
+            "binary operations on metric queries (/) are not supported",
+            18,
+        ),
+        ("count_over_time({}[1m]) > 5", "binary operations on metric queries (>) are not supported", 24),
+        ("count_over_time({}[1m] offset 5m)", "offset is not supported", 18),
         ("topk(count_over_time({}[1m]))", "topk needs a whole number first", 5),
         ('count_over_time({level="error" [1m])', "expected", None),
         ("sum by (level) (count_over_time({}[1m])) by (level)", "give by/without once", 40),

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
+import orjson
+
 from observability_ui.query import budget, logql_pipeline, regex
 from observability_ui.query.logql_syntax import (
     COLUMN_FIELDS,
@@ -107,13 +109,6 @@ class LogEntry:
         """Build from a row selected as ``_COLUMNS``."""
         *head, attributes = row
         return cls(*head, attributes=json.loads(attributes))
-
-    def record(self, attributes_text: str) -> logql_pipeline.Record:
-        """The record as a query's pipeline reads it (``attributes_text``: the attributes as stored)."""
-        stream = {"service": self.service, "level": self.level, "host": self.host, "logger": self.logger}
-        return logql_pipeline.Record(
-            self.message, self.trace_id, self.span_id, self.attributes, attributes_text, stream
-        )
 
 
 @dataclass(frozen=True)
@@ -243,20 +238,33 @@ def _check_count(name: str, value: int, low: int, high: int) -> None:
 
 
 def piped(
-    db: sqlite3.Connection, query: LogQuery, start: float, end: float, order: str = ""
+    db: sqlite3.Connection,
+    query: LogQuery,
+    start: float,
+    end: float,
+    order: str = "",
+    keep: frozenset[str] | None = frozenset(),
 ) -> Iterator[tuple[LogEntry, logql_pipeline.Line]]:
     """The records SQL selects, each through the query's pipeline, those it keeps (``order``: SQL's
-    ``DESC`` or not, by time then insertion order), looking at the query budget as it goes."""
+    ``DESC`` or not, by time then insertion order), looking at the query budget as it goes.
+
+    ``keep``: the extracted labels the caller reads besides those the stages name (None: all of
+    them, a metric query's series labels); a listing reads none, so parsers extract only what
+    the stages name, as Loki's parser hints do."""
     register_functions(db)
     where = where_clause(query, start, end)
+    wanted = None if keep is None else keep | logql_pipeline.referenced(query.pipeline)
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM logs WHERE {where.text} ORDER BY ts {order}, id {order}", where.params
     )
     for row in budget.checked(rows, every=256):
-        entry = LogEntry.from_row(row)
-        line = logql_pipeline.run(query.pipeline, entry.record(row[-1]))
+        _, _, service, host, level, logger, message, trace_id, span_id, stored = row
+        attributes = orjson.loads(stored)
+        stream = {"service": service, "level": level, "host": host, "logger": logger}
+        record = logql_pipeline.Record(message, trace_id, span_id, attributes, stored, stream)
+        line = logql_pipeline.run(query.pipeline, record, wanted)
         if line is not None:
-            yield entry, line
+            yield LogEntry(*row[:-1], attributes=attributes), line
 
 
 def _shown(entry: LogEntry, line: logql_pipeline.Line) -> LogEntry:

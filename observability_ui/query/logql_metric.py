@@ -75,6 +75,8 @@ _GROUPING = re.compile(r"\s*(by|without)\s*\(\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]
 _PARAMETER = re.compile(r"\s*([0-9]+)\s*,")
 _QUANTILE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*,")
 _DURATION = re.compile(r"\[\s*([0-9]+)(ms|s|m|h|d)\s*\]\s*\)\s*")
+_BINARY = re.compile(r"(==|!=|>=|<=|[-+*/%^<>]|and\b|or\b|unless\b)")
+_OFFSET = re.compile(r"\[\s*[0-9]+[a-z]+\s*\]\s*offset\b")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -116,7 +118,13 @@ def parse(text: str) -> MetricQuery:
     """A metric query, or a :class:`LogQueryError` at the offset of what cannot be read."""
     masked = mask_strings(text)[0]
     query, end = _Reader(text, masked).metric(0)
-    if masked[end:].strip():
+    rest = masked[end:].strip()
+    if operator := _BINARY.match(rest):
+        raise LogQueryError(
+            f"binary operations on metric queries ({operator.group(1)}) are not supported",
+            len(masked) - len(masked[end:].lstrip()),
+        )
+    if rest:
         raise LogQueryError("unexpected text after the metric query", end)
     return query
 
@@ -159,6 +167,8 @@ class _Reader:
         for candidate in _DURATION.finditer(self.masked, at):
             duration = candidate  # the log query may hold brackets only inside strings: masked
             break
+        if duration is None and (offset := _OFFSET.search(self.masked, at)):
+            raise LogQueryError("offset is not supported", offset.start())
         if duration is None:
             raise LogQueryError(
                 f'{function}() needs a log query and a range, like {function}({{level="error"}}[1m])', at
@@ -255,14 +265,19 @@ def query_instant(db: sqlite3.Connection, text: str, at: float) -> list[Series]:
     return query_range(db, text, at, at, 1.0)
 
 
-def _evaluate(db: sqlite3.Connection, query: MetricQuery, steps: np.ndarray) -> Rows:
+def _evaluate(
+    db: sqlite3.Connection, query: MetricQuery, steps: np.ndarray, keep: frozenset[str] | None = None
+) -> Rows:
+    """``keep``: the labels an enclosing ``sum by`` keeps (None: all), the only ones parsers need to
+    extract below it, since a sum does not depend on how its members split into series."""
     if isinstance(query, RangeAggregation):
-        return _range_aggregation(db, query, steps)
-    return _aggregate(query, _evaluate(db, query.operand, steps))
+        return _range_aggregation(db, query, steps, keep)
+    summed = query.op == "sum" and query.by
+    return _aggregate(query, _evaluate(db, query.operand, steps, frozenset(query.labels) if summed else None))
 
 
 def _samples(
-    db: sqlite3.Connection, query: RangeAggregation, low: float, high: float
+    db: sqlite3.Connection, query: RangeAggregation, low: float, high: float, keep: frozenset[str] | None
 ) -> dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[float], list[float]]]:
     """Each series' line times and values (1 per line unless unwrapped), oldest first.
 
@@ -291,19 +306,23 @@ def _samples(
         for stream, stamps in times.items():
             add(dict(zip(STREAM_LABELS, stream, strict=True)), stamps, [])
         return series
-    for entry, line in piped(db, query.query, low, high):
+    for entry, line in piped(db, query.query, low, high, keep=keep):
         if logql_pipeline.ERROR in line.labels:
             raise LogQueryError(logql_pipeline.error_message(line))
         add(line.labels, [entry.ts], [] if line.value is None else [line.value])
     return series
 
 
-def _range_aggregation(db: sqlite3.Connection, query: RangeAggregation, steps: np.ndarray) -> Rows:
+def _range_aggregation(
+    db: sqlite3.Connection, query: RangeAggregation, steps: np.ndarray, keep: frozenset[str] | None
+) -> Rows:
     """The function over each series' lines in each window ``(t - range, t]``, from one scan."""
     # every line a window can hold: ``ts >= low AND ts < high`` takes them all, the windows cut exactly
     low, high = (int(steps[0]) - query.range_ms) / 1000, (int(steps[-1]) + 1) / 1000
     rows: Rows = []
-    for labels, stamps, samples in _samples(db, query, low, high).values():
+    if query.grouped and query.by:
+        keep = frozenset(query.labels)
+    for labels, stamps, samples in _samples(db, query, low, high, keep).values():
         # in whole microseconds (Loki keeps nanoseconds; a float epoch second resolves a fraction of one)
         logged, ends = np.round(np.array(stamps) * 1e6).astype(np.int64), steps * 1000
         upper = np.searchsorted(logged, ends, side="right")

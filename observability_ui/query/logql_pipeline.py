@@ -16,7 +16,9 @@ it, and a metric query over a line still carrying it fails (:func:`error_message
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +82,7 @@ class Line:
     line: str
     rewritten: bool = False  # by line_format: parsers then read this line, not the stored record
     value: float | None = None
+    wanted: frozenset[str] | None = None  # the labels parsers extract (None: all)
 
     def lookup(self, name: str) -> str | None:
         """A label's value, else the record's field of that name, else None (missing)."""
@@ -98,21 +101,47 @@ class Line:
 
 
 def _text(value: Any) -> str:
-    """A JSON value as Loki's json parser writes it into a label."""
+    """A JSON value as Loki's json parser writes it into a label (the JSON text of a number)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float) and math.isfinite(value):
+        return repr(value)
     return json.dumps(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def label_name(key: str) -> str:
     """A field name as a label: characters other than ``[A-Za-z0-9_]`` become ``_``, as in Loki."""
     name = _INVALID_LABEL_CHARACTER.sub("_", key)
     return f"_{name}" if name[:1].isdigit() else name
 
 
-def run(stages: tuple[Stage, ...], record: Record) -> Line | None:
-    """The record after every stage, or None when a filter dropped it."""
-    line = Line(record, dict(record.stream), f"{record.message} {record.attributes_text}")
+def _names(expression: Comparison | Binary) -> set[str]:
+    if isinstance(expression, Binary):
+        return _names(expression.left) | _names(expression.right)
+    return {expression.label}
+
+
+def referenced(stages: tuple[Stage, ...]) -> frozenset[str]:
+    """The labels the stages read: a parser extracting only these (and those its caller needs)
+    gives every stage the same answer, for a fraction of the work (Loki's parser hints)."""
+    names: set[str] = set()
+    for stage in stages:
+        if isinstance(stage, LabelFilter):
+            names |= _names(stage.expression)
+        elif isinstance(stage, LineFormat):
+            names.update(stage.parts[1::2])
+        elif isinstance(stage, Unwrap):
+            names.add(stage.label)
+    return frozenset(names)
+
+
+def run(stages: tuple[Stage, ...], record: Record, wanted: frozenset[str] | None = None) -> Line | None:
+    """The record after every stage, or None when a filter dropped it; parsers extract only the
+    labels in ``wanted`` (None: all)."""
+    line = Line(record, dict(record.stream), f"{record.message} {record.attributes_text}", wanted=wanted)
     for stage in stages:
         if isinstance(stage, LineFilter):
             if not _line_matches(stage, line.line):
@@ -148,10 +177,17 @@ def _line_matches(stage: LineFilter, text: str) -> bool:
     return (regex.line_filter(stage.value).search(text) is not None) == (stage.op == "|~")
 
 
+def _final(line: Line, key: str) -> str:
+    """An extracted label's name: one named as a stream label gets ``_extracted``, as in Loki."""
+    return f"{key}_extracted" if key in line.record.stream else key
+
+
+def _wants(line: Line, key: str) -> bool:
+    return line.wanted is None or _final(line, key) in line.wanted
+
+
 def _set(line: Line, key: str, value: str) -> None:
-    """Add an extracted label; one named as a stream label gets ``_extracted``, as in Loki."""
-    name = f"{key}_extracted" if key in line.record.stream else key
-    line.labels[name] = value
+    line.labels[_final(line, key)] = value
 
 
 def _parse(stage: Parser, line: Line) -> None:
@@ -183,13 +219,19 @@ def _json_document(line: Line) -> dict[str, Any] | None:
 
 
 def _flatten(document: dict[str, Any], prefix: str, line: Line) -> None:
-    """Every field, nested objects joined with ``_``; arrays and nulls are skipped, as Loki does."""
+    """Every field, nested objects joined with ``_``; arrays and nulls are skipped, as Loki does.
+
+    The commonest stage of all, on every line, so written for speed: one test per field of what
+    the query wants."""
+    wanted, stream, labels = line.wanted, line.record.stream, line.labels
     for key, value in document.items():
         name = prefix + label_name(key)
         if isinstance(value, dict):
             _flatten(value, name + "_", line)
-        elif value is not None and not isinstance(value, list):
-            _set(line, name, _text(value))
+            continue
+        final = f"{name}_extracted" if name in stream else name
+        if (wanted is None or final in wanted) and value is not None and not isinstance(value, list):
+            labels[final] = _text(value)
 
 
 def _parse_json(stage: Parser, line: Line) -> None:
@@ -200,6 +242,8 @@ def _parse_json(stage: Parser, line: Line) -> None:
         _flatten(document, "", line)
         return
     for label, path in stage.extract:
+        if not _wants(line, label):
+            continue
         found = _follow(document, path)
         _set(line, label, "" if found is None else _text(found))
 
@@ -276,7 +320,7 @@ def _parse_logfmt(stage: Parser, line: Line) -> None:
     keep_empty = "--keep-empty" in stage.flags
     wanted = {key: label for label, key in stage.extract}
     for key, value in pairs:
-        if value is None and not keep_empty:
+        if (value is None and not keep_empty) or not _wants(line, wanted.get(key, label_name(key))):
             continue
         if not wanted:
             _set(line, label_name(key), value or "")

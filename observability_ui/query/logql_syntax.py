@@ -7,27 +7,35 @@ so this is a hand-written tokenizer and recursive-descent parser.  It reports ev
 
 Grammar (whitespace is free between tokens)::
 
-    query        = selector { line_filter | "|" parser | "|" field_filter }
-    parser       = "json" | "logfmt"                 (accepted, and a no-op: see below)
+    query        = selector { line_filter | "|" stage }
+    stage        = parser | label_filter | "line_format" string | "unwrap" ( label | conversion "(" label ")" )
+    parser       = ( "json" | "logfmt" { flag } ) [ label "=" string { "," label "=" string } ]
     selector     = "{" [ matcher { "," matcher } ] "}"
     matcher      = stream_label ( "=" | "!=" | "=~" | "!~" ) string
     stream_label = "service" | "level" | "host" | "logger"
     line_filter  = ( "|=" | "!=" | "|~" | "!~" ) string
-    field_filter = field ( ( "=" | "!=" | "=~" | "!~" ) string
-                         | ( ">" | ">=" | "<" | "<=" | "==" | "=" | "!=" ) number )
-    field        = [A-Za-z_][A-Za-z0-9_.]*      (an attribute key, or a column such as trace_id)
+    label_filter = conjunction { "or" conjunction }
+    conjunction  = term { [ "and" | "," ] term }
+    term         = "(" label_filter ")" | field ( ( "=" | "!=" | "=~" | "!~" ) string
+                 | ( ">" | ">=" | "<" | "<=" | "==" | "=" | "!=" ) ( number | duration | bytes ) )
+    field        = [A-Za-z_][A-Za-z0-9_.]*      (a label, an attribute key, or a column such as trace_id)
     string       = '"' chars with \\ \" \n \r \t escapes '"'  |  "`" raw chars "`"
-    number       = [-] digits [ "." digits ] [ exponent ]
+    number       = [-] digits [ "." digits ] [ exponent ]   duration = Go's (250ms, 1h30m)   bytes = 10KB, 1MiB
+
+Until the first parser, ``line_format``, ``unwrap`` or compound label filter, the line filters and
+single comparisons are SQL's (:mod:`.logql`) and a field filter reads the record's field (attribute
+keys as stored, dots included: ``| http.route="/users"``); from there on, the stages run per line in
+their order (:mod:`.logql_pipeline`, what each means: :mod:`.logql_stages`).  ``unwrap`` is only
+accepted in a metric query's range (``parse(text, unwrap=True)``).
 
 Differences from Loki: the empty selector ``{}`` is allowed (Loki needs one matcher), since a dataset
 is small enough for "all logs" to be a useful start; the stream labels are the fixed columns above;
-field names are the attribute keys as stored, dots included (``| http.route="/users"``), so no parser
-stage is needed and ``| json`` and ``| logfmt`` are accepted as no-ops; metric queries (``rate(...)``,
-``count_over_time(...)``, ``sum by (level) (...)``) are :mod:`.logql_metric`'s, and refused here with
-a message pointing there, since this grammar only selects lines; a field filter stage holds one comparison (no
-``and``/``or``, durations or byte sizes); double-quoted strings know only the escapes listed above.
-Regexes are RE2's, as Loki's are (:mod:`.regex`): stream matchers and field filters match the whole
-value, line filters anywhere in the line.
+metric queries (``rate(...)``, ``count_over_time(...)``, ``sum by (level) (...)``) are
+:mod:`.logql_metric`'s, and refused here with a message pointing there, since this grammar only
+selects lines; Loki's other stages (``REFUSED_STAGES``) and ``ip()`` filters are refused by name;
+double-quoted strings know only the escapes listed above.  Regexes are RE2's, as Loki's are
+(:mod:`.regex`): stream matchers and label filters match the whole value, line filters anywhere in
+the line.
 """
 
 from __future__ import annotations
@@ -386,6 +394,8 @@ class _Parser:
         op = self.expect(_COMPARISON_OPS, f"a comparison (= != =~ !~ > >= < <= ==) after {label}").kind
         if self.token.kind == "string":
             return Comparison(label, op, self.string(op))
+        if self.token.text == "ip" and self.tokens[self.index + 1].kind == "(":
+            raise LogQueryError("ip() label filters are not supported", self.token.position)
         value = self.expect(("number", "duration", "bytes"), f"a quoted string or a number after {op}")
         if op not in (*NUMBER_OPS, "="):
             raise LogQueryError(f'{op} needs a quoted string, like {label}{op}"5.."', value.position)
