@@ -109,9 +109,10 @@ MetricQuery = RangeAggregation | Aggregation
 
 
 def is_metric_query(text: str) -> bool:
-    """Whether ``text`` starts as a metric query does (a function or aggregation), not a selector."""
+    """Whether ``text`` starts as a metric query does (a function or aggregation, those refused by
+    name included, so that the refusal names them), not a selector."""
     match = _NAME.match(mask_strings(text)[0])
-    return match is not None and match.group(1) in (*RANGE_FUNCTIONS, *AGGREGATIONS)
+    return match is not None and match.group(1) in (*RANGE_FUNCTIONS, *AGGREGATIONS, *REFUSED)
 
 
 def parse(text: str) -> MetricQuery:

@@ -318,14 +318,14 @@ def _parse_logfmt(stage: Parser, line: Line) -> None:
         line.line if line.rewritten else line.record.message, "--strict" in stage.flags
     )
     keep_empty = "--keep-empty" in stage.flags
-    wanted = {key: label for label, key in stage.extract}
+    renamed = {key: label for label, key in stage.extract}
     for key, value in pairs:
-        if (value is None and not keep_empty) or not _wants(line, wanted.get(key, label_name(key))):
+        if (value is None and not keep_empty) or not _wants(line, renamed.get(key, label_name(key))):
             continue
-        if not wanted:
+        if not renamed:
             _set(line, label_name(key), value or "")
-        elif key in wanted:
-            _set(line, wanted[key], value or "")
+        elif key in renamed:
+            _set(line, renamed[key], value or "")
     if error:
         line.fail("LogfmtParserErr", error)
 
