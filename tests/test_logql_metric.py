@@ -147,7 +147,7 @@ def test_metric_queries_are_told_from_log_queries() -> None:
     assert not logql_metric.is_metric_query('{service="worker"} |= "sum("')
     # so that the Logs page names what it refuses instead of sending a metric query to itself
     assert logql_metric.is_metric_query("bytes_rate({}[1m])")
-    assert logql_metric.is_metric_query('quantile_over_time(0.99, {} | json | unwrap duration_ms [1m])')
+    assert logql_metric.is_metric_query("quantile_over_time(0.99, {} | json | unwrap duration_ms [1m])")
 
 
 @pytest.fixture(scope="module")
