@@ -328,6 +328,7 @@ def test_build_from_form_values_round_trips(db):
             '{} | logfmt --strict | (a="1" or b="2") and c!="3"',
         ),
         ('{} | json | line_format "{{ .a }}" |~ "x"', '{} | json | line_format "{{ .a }}" |~ "x"'),
+        ('{} | json | a="1" |= "x"', '{} |= "x" | json | a="1"'),  # the line is the same: SQL filters it
     ],
 )
 def test_canonical_text(text, canonical):

@@ -22,10 +22,11 @@ Grammar (whitespace is free between tokens)::
     string       = '"' chars with \\ \" \n \r \t escapes '"'  |  "`" raw chars "`"
     number       = [-] digits [ "." digits ] [ exponent ]   duration = Go's (250ms, 1h30m)   bytes = 10KB, 1MiB
 
-Until the first parser, ``line_format``, ``unwrap`` or compound label filter, the line filters and
-single comparisons are SQL's (:mod:`.logql`) and a field filter reads the record's field (attribute
-keys as stored, dots included: ``| http.route="/users"``); from there on, the stages run per line in
-their order (:mod:`.logql_pipeline`, what each means: :mod:`.logql_stages`).  ``unwrap`` is only
+Until the first parser, ``line_format``, ``unwrap`` or compound label filter, single comparisons are
+SQL's (:mod:`.logql`) and a field filter reads the record's field (attribute keys as stored, dots
+included: ``| http.route="/users"``); from there on, the stages run per line in their order
+(:mod:`.logql_pipeline`, what each means: :mod:`.logql_stages`).  Line filters are SQL's wherever
+they are written, except after ``line_format``: parsers and label filters leave the line unchanged.  ``unwrap`` is only
 accepted in a metric query's range (``parse(text, unwrap=True)``).
 
 Differences from Loki: the empty selector ``{}`` is allowed (Loki needs one matcher), since a dataset
@@ -288,7 +289,10 @@ class _Parser:
                     raise LogQueryError("only label filters may follow unwrap", self.token.position)
                 op = self.advance().kind
                 line_filter = LineFilter(op, self.string(op, line=True))
-                (pipeline if pipeline else line_filters).append(line_filter)
+                # parsers and label filters leave the line as it is, so a line filter after them
+                # holds as well before them, where SQL runs it; after line_format it reads the new line
+                rewritten = any(isinstance(stage, LineFormat) for stage in pipeline)
+                (pipeline if rewritten else line_filters).append(line_filter)
                 continue
             self.expect(("|",), "a line filter (|= != |~ !~) or a field filter like | duration_ms > 1000")
             at = self.token.position
