@@ -194,6 +194,18 @@ def test_unwrap_conversions_and_the_label_it_takes(db) -> None:
     assert "duration_ms" not in series.labels and series.labels["job_id"] == "cleanup"
 
 
+def test_series_are_bounded_as_lokis_max_query_series_and_by_points(db, monkeypatch) -> None:
+    per_line = "count_over_time({} | json [5m])"  # the message makes every line its own series
+    assert len(logql_metric.query_instant(db, per_line, T0 + 300)) == 6
+    monkeypatch.setattr(logql_metric, "MAX_SERIES", 5)
+    with pytest.raises(LogQueryError, match=r"maximum number of series \(5\) reached"):
+        logql_metric.query_instant(db, per_line, T0 + 300)
+    assert at(db, "sum by (level) (count_over_time({} | json [5m]))", 300)[(("level", "info"),)] == 3.0
+    monkeypatch.setattr(logql_metric, "MAX_POINTS", 6 * 10)
+    with pytest.raises(LogQueryError, match="6 series at 11 steps is more than 60 points"):
+        logql_metric.query_range(db, per_line, T0 + 200, T0 + 300, 10)
+
+
 @pytest.mark.parametrize(
     ("query", "error"),
     [

@@ -70,6 +70,11 @@ REFUSED = (
     "approx_topk",
 )
 MAX_STEPS = 11_000
+# Loki's max_query_series default: a result of more series is refused, not listed.
+MAX_SERIES = 500
+# series times steps a range aggregation may evaluate (PromQL's MAX_QUERY_POINTS): extracted labels
+# can make every line its own series (a trace id), which memory would not hold at every step
+MAX_POINTS = 5_000_000
 _NAME = re.compile(r"\s*([A-Za-z_]\w*)\s*")
 _GROUPING = re.compile(r"\s*(by|without)\s*\(\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)?\s*\)\s*")
 _PARAMETER = re.compile(r"\s*([0-9]+)\s*,")
@@ -251,6 +256,10 @@ def query_range(db: sqlite3.Connection, text: str, start: float, end: float, ste
         raise LogQueryError(f"more than {MAX_STEPS:,} steps: use a larger step or a shorter range")
     steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
     rows = _evaluate(db, parse(text), steps)
+    if sum(1 for _, _, present in rows if present.any()) > MAX_SERIES:
+        raise LogQueryError(
+            f"maximum number of series ({MAX_SERIES}) reached for a single query: aggregate with sum by (...)"
+        )
     series = [
         Series(
             labels,
@@ -323,7 +332,13 @@ def _range_aggregation(
     rows: Rows = []
     if query.grouped and query.by:
         keep = frozenset(query.labels)
-    for labels, stamps, samples in _samples(db, query, low, high, keep).values():
+    series = _samples(db, query, low, high, keep)
+    if len(series) * len(steps) > MAX_POINTS:
+        raise LogQueryError(
+            f"{len(series):,} series at {len(steps):,} steps is more than {MAX_POINTS:,} points: aggregate "
+            "with sum by (...) around the range function, group it with by (...), or narrow the query"
+        )
+    for labels, stamps, samples in series.values():
         # in whole microseconds (Loki keeps nanoseconds; a float epoch second resolves a fraction of one)
         logged, ends = np.round(np.array(stamps) * 1e6).astype(np.int64), steps * 1000
         upper = np.searchsorted(logged, ends, side="right")
