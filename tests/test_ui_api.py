@@ -241,10 +241,17 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         "/api/logs": [
             {"query": '{level="error"}', "from": "now-30m"},
             {"service": "platform-api", "offset": 100},
+            {
+                "query": '{service="platform-api"} | json | http_response_status_code >= 500',
+                "direction": "forward",
+            },
         ],
         "/api/logs/volume": [{"query": '{level="error"} |= "timed out"', "from": "now-1h"}],
         "/api/logs/query_range": [
-            {"query": 'sum by (level) (count_over_time({level="error"}[5m]))', "step": 60}
+            {"query": 'sum by (level) (count_over_time({level="error"}[5m]))', "step": 60},
+            {
+                "query": 'quantile_over_time(0.99, {} | json | unwrap duration_ms | __error__="" [5m]) by (http_route)'
+            },
         ],
         "/api/traces": [{"min_duration": "5s", "limit": 10}, {"sort": "most_spans", "tags": "error=true"}],
         "/api/traces/{trace_id}": [{"trace_id": trace_id}],
