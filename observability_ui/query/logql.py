@@ -8,7 +8,10 @@ from Loki are documented in ``logql_syntax``; this module compiles a parsed quer
 clause with bound parameters, so SQLite narrows by the ``ts`` (or ``trace_id``) index and does the text
 work in C.  Only regexes (on RE2, linear in the text) and field value conversion call back into
 Python, through functions registered on the connection, which a read-only connection allows; the
-request's time budget interrupts the statement between two rows (:mod:`.budget`).
+request's time budget interrupts the statement between two rows (:mod:`.budget`).  A query with
+parser stages (``| json``, ``| logfmt``, ``line_format`` ...) has SQL select by everything written
+before them, and runs the rest on each selected row in Python (:func:`piped`,
+:mod:`.logql_pipeline`), under the same budget; its lines come in the order asked (``direction``).
 
 Field semantics follow Loki's label filters: a missing field reads as ``""`` for text comparisons (so
 ``| transaction!="x"`` keeps records without one) and never matches a numeric comparison; text that
