@@ -238,6 +238,8 @@ def test_a_metric_query_over_a_line_marked_with_an_error_fails_as_lokis_does(
         ("{} | json | unwrap x", "unwrap takes a metric query's values"),
         ("{} | json | x > 1sx", "1sx is neither a duration"),
         ('{} | json | addr = ip("10.0.0.0/8")', "ip() label filters are not supported"),
+        ('{} |> "<_> timeout <_>"', "pattern line filters (|>) are not supported"),
+        ('{} |= "timeout" or "refused"', "or between line filters is not supported"),
     ],
 )
 def test_refused_constructs_are_named(query: str, says: str) -> None:

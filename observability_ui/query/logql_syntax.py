@@ -80,7 +80,27 @@ REFUSED_STAGES = ("pattern", "regexp", "unpack", "label_format", "drop", "keep",
 # A function or aggregation applied to something: rate(, count_over_time(, sum by (level) (, topk(.
 _METRIC_QUERY = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:(?:by|without)\s*\([^)]*\)\s*)?\(")
 # Longest first, so "|=" wins over "|" and ">=" over ">".
-_PUNCTUATION = ("|=", "|~", "!=", "!~", "=~", "==", ">=", "<=", "=", ">", "<", "|", "{", "}", ",", "(", ")")
+_PUNCTUATION = (
+    "|>",
+    "!>",
+    "|=",
+    "|~",
+    "!=",
+    "!~",
+    "=~",
+    "==",
+    ">=",
+    "<=",
+    "=",
+    ">",
+    "<",
+    "|",
+    "{",
+    "}",
+    ",",
+    "(",
+    ")",
+)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _UNIT = re.compile(r"(?:[A-Za-zµμ]+\d*(?:\.\d+)?)+")  # what follows the number of 1h30m or 1.5KiB
@@ -284,6 +304,19 @@ class _Parser:
         field_filters: list[FieldFilter] = []
         pipeline: list[Stage] = []
         while self.token.kind != "end":
+            if self.token.kind in ("|>", "!>"):
+                raise LogQueryError(
+                    f"pattern line filters ({self.token.kind}) are not supported: use |~ with a regex",
+                    self.token.position,
+                )
+            if (
+                self.token.kind == "ident"
+                and self.token.text == "or"
+                and self.tokens[self.index - 1].kind == "string"
+            ):
+                raise LogQueryError(
+                    'or between line filters is not supported: use |~ "a|b"', self.token.position
+                )
             if self.token.kind in LINE_OPS:
                 if any(isinstance(done, Unwrap) for done in pipeline):
                     raise LogQueryError("only label filters may follow unwrap", self.token.position)
