@@ -114,6 +114,8 @@ def test_line_format_rewrites_the_line_later_stages_read(db) -> None:
     not_json = '{service="worker"} | json | line_format "{{.message}}" | json'
     assert found(db, not_json + ' | __error__="JSONParserErr"') == [5]
     assert lines(db, not_json) == ["job finished job=cleanup size=2KB"]
+    deep = '{service="worker"} | line_format `{"a":' + "[" * 1900 + '}` | json | __error__="JSONParserErr"'
+    assert found(db, deep) == [5]  # too deep for the decoder: an error like any line that is no JSON
 
 
 def test_direction_orders_the_lines_as_asked(db) -> None:

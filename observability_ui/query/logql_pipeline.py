@@ -209,7 +209,7 @@ def _json_document(line: Line) -> dict[str, Any] | None:
         }
     try:
         document = json.loads(line.line)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # a line_format template can nest brackets deeply
         line.fail("JSONParserErr", str(error))
         return None
     if not isinstance(document, dict):
