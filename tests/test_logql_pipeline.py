@@ -82,6 +82,8 @@ def lines(db: sqlite3.Connection, query: str) -> list[str]:
         ("{} | logfmt | took >= 120ms and took < 1s", [1, 3]),
         ("{} | logfmt | size > 1KB", [5]),  # 2KB is 2000 bytes
         ("{} | logfmt | size > 2KiB", []),  # 2048
+        ('{} | logfmt code="status", verb="method" | code="503" or verb="GET"', [1, 2, 3]),
+        ('{} | logfmt code="status" | status="200"', []),  # only the named keys, renamed
         ('{} | logfmt --strict | __error__="LogfmtParserErr"', [6]),  # the stray quote
         ('{} | logfmt | __error__!=""', []),  # not strict: skipped, no error
         # and, or, a comma, brackets: and binds tighter
@@ -182,6 +184,16 @@ def test_unwrapped_range_functions(db, function: str, users: float, workflows: f
     opening = function if function.endswith(",") else function + "("
     result = at(db, f"{opening} {UNWRAPPED}) by (http_route)", 60)
     assert result == {route("/users"): pytest.approx(users), route("/workflows"): pytest.approx(workflows)}
+
+
+def test_unwrapped_grouping_without_drops_the_named_labels(db) -> None:
+    dropped = "http_route, http_response_status_code, message, db_calls"
+    kept = at(db, f"max_over_time({UNWRAPPED}) without ({dropped})", 60)
+    stream = {"service": API, "host": "web-1", "logger": "app"}
+    assert kept == {
+        tuple(sorted({**stream, "level": "info"}.items())): 120.0,  # line 1
+        tuple(sorted({**stream, "level": "error"}.items())): 2500.0,  # lines 2 and 3
+    }
 
 
 def test_unwrap_conversions_and_the_label_it_takes(db) -> None:
