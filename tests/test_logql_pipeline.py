@@ -216,8 +216,11 @@ def test_series_are_bounded_as_lokis_max_query_series_and_by_points(db, monkeypa
         logql_metric.query_instant(db, per_line, T0 + 300)
     assert at(db, "sum by (level) (count_over_time({} | json [5m]))", 300)[(("level", "info"),)] == 3.0
     monkeypatch.setattr(logql_metric, "MAX_POINTS", 6 * 10)
-    with pytest.raises(LogQueryError, match="6 series at 11 steps is more than 60 points"):
+    with pytest.raises(LogQueryError, match="at least 6 series at 11 steps is more than"):
         logql_metric.query_range(db, per_line, T0 + 200, T0 + 300, 10)
+    monkeypatch.setattr(logql_metric, "MAX_RANGE_SERIES", 4)  # even at one step: held once per line
+    with pytest.raises(LogQueryError, match="at least 5 series at 1 steps is more than 4 series"):
+        logql_metric.query_instant(db, per_line, T0 + 300)
 
 
 @pytest.mark.parametrize(

@@ -72,9 +72,11 @@ REFUSED = (
 MAX_STEPS = 11_000
 # Loki's max_query_series default: a result of more series is refused, not listed.
 MAX_SERIES = 500
-# series times steps a range aggregation may evaluate (PromQL's MAX_QUERY_POINTS): extracted labels
-# can make every line its own series (a trace id), which memory would not hold at every step
+# series times steps a range aggregation may evaluate (PromQL's MAX_QUERY_POINTS), and series it may
+# hold at all: extracted labels can make every line its own series (a trace id), which memory would
+# not hold, at every step or even once per line; refused as soon as the scan finds one too many
 MAX_POINTS = 5_000_000
+MAX_RANGE_SERIES = 20_000
 _NAME = re.compile(r"\s*([A-Za-z_]\w*)\s*")
 _GROUPING = re.compile(r"\s*(by|without)\s*\(\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)?\s*\)\s*")
 _PARAMETER = re.compile(r"\s*([0-9]+)\s*,")
@@ -287,7 +289,12 @@ def _evaluate(
 
 
 def _samples(
-    db: sqlite3.Connection, query: RangeAggregation, low: float, high: float, keep: frozenset[str] | None
+    db: sqlite3.Connection,
+    query: RangeAggregation,
+    low: float,
+    high: float,
+    keep: frozenset[str] | None,
+    steps: int,
 ) -> dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[float], list[float]]]:
     """Each series' line times and values (1 per line unless unwrapped), oldest first.
 
@@ -301,6 +308,12 @@ def _samples(
             labels = {name: v for name, v in labels.items() if (name in query.labels) == query.by}
         key = label_key(labels)
         if key not in series:
+            if len(series) + 1 > min(MAX_RANGE_SERIES, MAX_POINTS // steps):
+                raise LogQueryError(
+                    f"at least {len(series) + 1:,} series at {steps:,} steps is more than {MAX_RANGE_SERIES:,}"
+                    f" series or {MAX_POINTS:,} points: aggregate with sum by (...) around the range"
+                    " function, group it with by (...), or narrow the query"
+                )
             series[key] = (labels, [], [])
         series[key][1].extend(stamps)
         series[key][2].extend(values)
@@ -332,13 +345,7 @@ def _range_aggregation(
     rows: Rows = []
     if query.grouped and query.by:
         keep = frozenset(query.labels)
-    series = _samples(db, query, low, high, keep)
-    if len(series) * len(steps) > MAX_POINTS:
-        raise LogQueryError(
-            f"{len(series):,} series at {len(steps):,} steps is more than {MAX_POINTS:,} points: aggregate "
-            "with sum by (...) around the range function, group it with by (...), or narrow the query"
-        )
-    for labels, stamps, samples in series.values():
+    for labels, stamps, samples in _samples(db, query, low, high, keep, len(steps)).values():
         # in whole microseconds (Loki keeps nanoseconds; a float epoch second resolves a fraction of one)
         logged, ends = np.round(np.array(stamps) * 1e6).astype(np.int64), steps * 1000
         upper = np.searchsorted(logged, ends, side="right")
