@@ -191,7 +191,7 @@ def gateway_error_percent(span: float, at: float) -> float | None:
 
 @bp.get("/")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-3h")
+    tr, range_error = page_range()
     deploys = annotations.deploys(tr)
     show_deploys = params.value("deploys") != "hide"
     markers = annotations.layout(deploys) if show_deploys else {}
@@ -222,7 +222,7 @@ def page() -> tuple[str, int]:
 
 @bp.get("/api/overview")
 def api_overview() -> dict:
-    tr = time_range(default="now-3h")
+    tr = time_range()
     return {
         "range": range_json(tr),
         "panels": [
