@@ -156,7 +156,10 @@ SCHEMAS: dict[str, Schema] = {
             "service": STRING,
             "name": STRING,
             "start": NUMBER,
-            "duration": {**NUMBER, "description": "whole-trace duration (the root span), seconds"},
+            "duration": {
+                **NUMBER,
+                "description": "whole-trace duration, from its first span's start to its last span's end, seconds",
+            },
             "status": STRING,
             "spans": INTEGER,
             "errors": INTEGER,
