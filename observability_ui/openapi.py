@@ -581,6 +581,51 @@ PATHS: dict[str, Schema] = {
         _object({"path": STRING, "lines": _array(STRING)}),
         ("404", NOT_FOUND),
     ),
+    "/api/code/releases": _get(
+        "The service's releases the recording saw serve (newest first, from `service_build_info`),"
+        " and for a deploy inside it the compare view of its two tags: each changed file's unified"
+        " diff from the release before to the one deployed.",
+        [],
+        _object(
+            {
+                "releases": _array(
+                    _object(
+                        {
+                            "version": STRING,
+                            "first_seen": {**NUMBER, "description": "first scrape reporting it, epoch s"},
+                            "last_seen": {**NUMBER, "description": "last scrape reporting it, epoch s"},
+                            "serving_at_start": {
+                                "type": "boolean",
+                                "description": "already serving when the recording began",
+                            },
+                        }
+                    )
+                ),
+                "comparisons": _array(
+                    _object(
+                        {
+                            "base": STRING,
+                            "head": STRING,
+                            "files": _array(
+                                _object(
+                                    {
+                                        "path": STRING,
+                                        "status": {
+                                            "type": "string",
+                                            "enum": ["added", "removed", "modified"],
+                                        },
+                                        "additions": INTEGER,
+                                        "deletions": INTEGER,
+                                        "diff": _array(STRING),
+                                    }
+                                )
+                            ),
+                        }
+                    )
+                ),
+            }
+        ),
+    ),
     "/api/code-search": _get(
         "Lines of the code containing the text (any case).",
         CODE_SEARCH_PARAMETERS,
@@ -1122,6 +1167,7 @@ PAGES: dict[str, list[Schema]] = {
         )
     ],
     "code.search": CODE_SEARCH_PARAMETERS,
+    "code.release_history": [],
 }
 
 
