@@ -128,6 +128,11 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "RouteStats": _object(
         {
+            "operation": {
+                **STRING,
+                "description": "method and route, as the application's server spans are named",
+            },
+            "method": STRING,
             "route": STRING,
             "rate": {**NULLABLE_NUMBER, "description": "requests per second over the range"},
             "errors": {**NULLABLE_NUMBER, "description": "share of 5xx responses, in %"},
