@@ -95,7 +95,14 @@ def serving() -> list[Release]:
 def deployed_scenario() -> Scenario | None:
     """The scenario the request's dataset was generated from, when it holds a deploy."""
     scenario_id = dataset().manifest.get("scenario")
-    if not isinstance(scenario_id, str) or scenario_id not in scenarios.available():
+    return _with_deploy(scenario_id) if isinstance(scenario_id, str) else None
+
+
+@lru_cache(maxsize=64)
+def _with_deploy(scenario_id: str) -> Scenario | None:
+    """The scenario ``scenario_id`` if this checkout has it and it deploys (read once per process:
+    the scenario files do not change while a server runs)."""
+    if scenario_id not in scenarios.available():
         return None
     try:
         loaded = scenarios.load(scenario_id)
