@@ -160,12 +160,16 @@ def sites(datasets) -> Iterator[Callable[[str], str]]:
 
 
 def _trace_with_logs(base: str) -> str:
-    """The trace of an application error that logged: the source of the trace page's links (its
-    spans carry their code location)."""
-    entries = browser.get_json(base, "/api/logs", query='{service="platform-api", level="error"}')["entries"]
-    traced = [entry["trace_id"] for entry in entries if entry["trace_id"]]
-    assert traced, "the application logs errors with their traces"
-    return f"/traces/{traced[0]}"
+    """The trace of a request that logged and wrote (an INSERT's span carries its code location):
+    the source of the trace page's links to logs and to code."""
+    query = '{service="platform-api"} |= "request completed" | http.request.method="POST"'
+    healthy = {"from": "now-100m", "to": "now-90m"}  # before the pool ran dry and writes stopped
+    entries = browser.get_json(base, "/api/logs", query=query, **healthy)["entries"]
+    for trace_id in dict.fromkeys(entry["trace_id"] for entry in entries if entry["trace_id"]):
+        spans = browser.get_json(base, f"/api/traces/{trace_id}")["spans"]
+        if any(span["code_url"] for span in spans):
+            return f"/traces/{trace_id}"
+    raise AssertionError("no request's trace has a statement with its code location")
 
 
 def _land(page: Any, base: str, link: Link, href: str) -> None:
