@@ -17,14 +17,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from observability_ui import unified_diff
-from observability_ui.annotations import BUILD_INFO
 from observability_ui.request_context import dataset
-from observability_ui.timerange import resolve
+from observability_ui.timerange import TimeRange, resolve
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, range_series
 from obsim import scenario as scenarios
 from obsim.scenario import Scenario, ScenarioError
 
 CONTEXT_LINES = 3  # around each change, as ``git diff`` and compare views show
+BUILD_INFO = "service_build_info"  # one series per version a process reported, with label ``version``
 
 
 @dataclass(frozen=True)
@@ -75,20 +75,16 @@ class Comparison:
         return {"base": self.base, "head": self.head, "files": [f.as_json() for f in self.files]}
 
 
-def serving() -> list[Release]:
-    """The versions the recording saw, in the order they started serving."""
-    db = dataset()
-    window = db.window()
-    whole = resolve(None, None, window)
+def serving(tr: TimeRange | None = None) -> list[Release]:
+    """The versions seen serving in the range (the whole recording by default), in the order they
+    started; one already serving at the range's first scrape is ``serving_at_start``."""
+    tr = tr or resolve(None, None, dataset().window())
     found = []
-    for series in range_series(BUILD_INFO, whole):
+    for series in range_series(BUILD_INFO, tr):
         if series.points:
             first, last = series.points[0][0], series.points[-1][0]
-            found.append(
-                Release(
-                    series.labels.get("version", "?"), first, last, first <= window[0] + SCRAPE_INTERVAL_S
-                )
-            )
+            version = series.labels.get("version", "?")
+            found.append(Release(version, first, last, first <= tr.start + SCRAPE_INTERVAL_S))
     return sorted(found, key=lambda release: release.first_seen)
 
 
