@@ -18,6 +18,7 @@ from observability_ui.app import create_app
 from observability_ui.views.code import CODE_ROOT
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter
+from obsim.interview.timeline import describe_request
 
 DEPLOY = scenarios.load("n-plus-one-deploy")
 NO_DEPLOY = scenarios.load("cron-storm")
@@ -117,3 +118,9 @@ def test_the_generated_deploy_reads_the_same(datasets):
     deployed_at = answer["releases"][0]["first_seen"]
     planned = DEPLOY.window.start.timestamp() + DEPLOY.deploy.at_minute * 60
     assert planned <= deployed_at <= planned + 120
+
+
+def test_the_interview_timeline_names_the_release_history():
+    """A candidate who checked the deploy reads so in the interviewer's timeline, page or API."""
+    assert describe_request({"path": "/code/releases", "args": {}}) == "Code: the release history"
+    assert describe_request({"path": "/api/code/releases", "args": {}}) == "Code (API): the release history"
