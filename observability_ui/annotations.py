@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from observability_ui import releases
 from observability_ui.timerange import TimeRange
-from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, range_series
-
-BUILD_INFO = "service_build_info"
 
 
 @dataclass(frozen=True)
@@ -28,12 +26,11 @@ class Deploy:
 
 def deploys(tr: TimeRange) -> list[Deploy]:
     """Releases that started serving inside the range, oldest first."""
-    found = []
-    for series in range_series(BUILD_INFO, tr):
-        first = series.points[0][0]
-        if first > tr.start + SCRAPE_INTERVAL_S:
-            found.append(Deploy(first, series.labels.get("version", "?")))
-    return sorted(found, key=lambda deploy: deploy.at)
+    return [
+        Deploy(release.first_seen, release.version)
+        for release in releases.serving(tr)
+        if not release.serving_at_start
+    ]
 
 
 def layout(markers: list[Deploy]) -> dict[str, Any]:

@@ -128,6 +128,11 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "RouteStats": _object(
         {
+            "operation": {
+                **STRING,
+                "description": "method and route, as the application's server spans are named",
+            },
+            "method": STRING,
             "route": STRING,
             "rate": {**NULLABLE_NUMBER, "description": "requests per second over the range"},
             "errors": {**NULLABLE_NUMBER, "description": "share of 5xx responses, in %"},
@@ -156,7 +161,10 @@ SCHEMAS: dict[str, Schema] = {
             "service": STRING,
             "name": STRING,
             "start": NUMBER,
-            "duration": {**NUMBER, "description": "whole-trace duration (the root span), seconds"},
+            "duration": {
+                **NUMBER,
+                "description": "whole-trace duration, from its first span's start to its last span's end, seconds",
+            },
             "status": STRING,
             "spans": INTEGER,
             "errors": INTEGER,
@@ -585,6 +593,51 @@ PATHS: dict[str, Schema] = {
         ],
         _object({"path": STRING, "lines": _array(STRING)}),
         ("404", NOT_FOUND),
+    ),
+    "/api/code/releases": _get(
+        "The service's releases the recording saw serve (newest first, from `service_build_info`),"
+        " and for a deploy inside it the compare view of its two tags: each changed file's unified"
+        " diff from the release before to the one deployed.",
+        [],
+        _object(
+            {
+                "releases": _array(
+                    _object(
+                        {
+                            "version": STRING,
+                            "first_seen": {**NUMBER, "description": "first scrape reporting it, epoch s"},
+                            "last_seen": {**NUMBER, "description": "last scrape reporting it, epoch s"},
+                            "serving_at_start": {
+                                "type": "boolean",
+                                "description": "already serving when the recording began",
+                            },
+                        }
+                    )
+                ),
+                "comparisons": _array(
+                    _object(
+                        {
+                            "base": STRING,
+                            "head": STRING,
+                            "files": _array(
+                                _object(
+                                    {
+                                        "path": STRING,
+                                        "status": {
+                                            "type": "string",
+                                            "enum": ["added", "removed", "modified"],
+                                        },
+                                        "additions": INTEGER,
+                                        "deletions": INTEGER,
+                                        "diff": _array(STRING),
+                                    }
+                                )
+                            ),
+                        }
+                    )
+                ),
+            }
+        ),
     ),
     "/api/code-search": _get(
         "Lines of the code containing the text (any case).",
@@ -1127,6 +1180,7 @@ PAGES: dict[str, list[Schema]] = {
         )
     ],
     "code.search": CODE_SEARCH_PARAMETERS,
+    "code.release_history": [],
 }
 
 

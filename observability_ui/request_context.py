@@ -8,7 +8,7 @@ from flask import current_app, g, request
 from observability_ui.errors import UiError
 from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCache, MetricCaches
-from observability_ui.timerange import TimeRange, TimeRangeError, resolve, resolve_instant
+from observability_ui.timerange import WHOLE_RECORDING, TimeRange, TimeRangeError, resolve, resolve_instant
 from obsim.dataset.reader import Dataset
 
 __all__ = [
@@ -76,7 +76,7 @@ def close_dataset() -> None:
         current_app.extensions[METRIC_CACHE].trim()
 
 
-def time_range(default: str = "now-1h") -> TimeRange:
+def time_range(default: str = WHOLE_RECORDING) -> TimeRange:
     """The request's time range, or a :class:`UiError` explaining what is wrong with it."""
     if "time_range" not in g:
         try:

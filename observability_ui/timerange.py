@@ -13,6 +13,7 @@ Python's ``float()`` would take), a look-back of at most :data:`MAX_LOOKBACK_S`,
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,10 @@ MAX_LOOKBACK_S = 10 * 366 * 86400
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Short enough to zoom in on the second a transaction began; a query needs some width to divide.
 MIN_SPAN_S = 1.0
+# Every view's default range: the whole recording.  A brief names times from the first stall to the
+# page (cron-storm's 10:00 stall, three hours before its 13:03 page), and a view opening on less
+# would have the candidate conclude the first was never recorded.
+WHOLE_RECORDING = "recording"
 
 PRESETS = (
     ("Last 5 minutes", "now-5m"),
@@ -109,12 +114,28 @@ def shown(typed: str, limit: int = 40) -> str:
     return repr(typed if len(typed) <= limit else typed[:limit] + "…")
 
 
+def whole_recording(window: tuple[float, float]) -> str:
+    """``now-...`` reaching back to the window's start, in the largest unit that is exact, so the
+    range travels in links as the picker writes it and still moves with a live recording's end."""
+    seconds = max(math.ceil(window[1] - window[0]), 1)
+    for unit in ("h", "m"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"now-{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"now-{seconds}s"
+
+
 def resolve(
-    raw_from: str | None, raw_to: str | None, window: tuple[float, float], default: str = "now-1h"
+    raw_from: str | None,
+    raw_to: str | None,
+    window: tuple[float, float],
+    default: str = WHOLE_RECORDING,
 ) -> TimeRange:
-    """Turn URL parameters into a range inside the dataset's window."""
+    """Turn URL parameters into a range inside the dataset's window; without ``from``, ``default``
+    (:data:`WHOLE_RECORDING` unless a view says otherwise)."""
     window_start, window_end = window
-    raw_from = (raw_from or default).strip()
+    if not raw_from:
+        raw_from = whole_recording(window) if default == WHOLE_RECORDING else default
+    raw_from = raw_from.strip()
     raw_to = (raw_to or "now").strip()
     start = _named_instant("from", raw_from, window_end)
     end = _named_instant("to", raw_to, window_end)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from observability_ui import releases
 from obsim import scenario as scenarios
 from obsim.dataset.schema import DATABASE_NAME
 from simulator import telemetry
@@ -49,6 +50,17 @@ def test_the_application_code_names_no_fault_or_scenario():
         if GIVEAWAY.search(line) or re.search(r"\b(fixme|xxx|hack)\b", line, re.IGNORECASE)
     ]
     assert not hits, "\n".join(hits)
+
+
+@pytest.mark.parametrize("scenario", [s for s in scenarios.load_all() if s.deploy], ids=lambda s: s.id)
+def test_a_deploys_compare_view_names_no_fault_or_scenario(scenario):
+    """The code browser shows what a deploy changed (the release before it is the scenario's diff
+    from the checkout): every line of it is code a candidate reads."""
+    deploy = scenario.deploy
+    patch = scenarios.previous_release(scenario).decode()
+    compared = releases.compare(deploy.from_version, deploy.to_version, patch, str(REPO / "app_under_test"))
+    hits = [line for f in compared.files for line in f.diff if GIVEAWAY.search(line)]
+    assert compared.files and not hits, hits
 
 
 @pytest.mark.slow

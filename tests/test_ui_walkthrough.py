@@ -271,7 +271,7 @@ def test_connection_leak_walkthrough(leak, tab):
     raw = browser.url_range(page.url)
     pool = browser.chart_series(browser.chart(page, "Connection pool"))
     assert values(pool["used"])[0] < pool_max <= max(values(pool["used"])), "the climb to max is in view"
-    route = page.locator("[data-testid=route-row][data-route='/api/v1/workflows']")
+    route = page.locator("[data-testid=route-row][data-route='POST /api/v1/workflows']")
     assert float(route.locator("td").nth(2).inner_text()) > 5, "the zoomed RED table shows the 5xx"
     browser.screenshot(page, "overview")
 
@@ -435,7 +435,7 @@ def test_cron_storm_walkthrough(storm, tab):
     # 2. Zoom: a drag across the latency chart from 3 minutes before the storm to 6 after.
     zoomed = zoom_overview(page, "Latency (all routes)", hour - 180, hour + 360)
     raw = browser.url_range(page.url)
-    route = page.locator("[data-testid=route-row][data-route='/api/v1/workflows']")
+    route = page.locator("[data-testid=route-row][data-route='GET /api/v1/workflows']")
     p99 = route.locator("td").nth(5).inner_text()
     assert p99.endswith(" ms") and float(p99.removesuffix(" ms")) >= 5000, (
         "the zoomed RED table shows the stall"

@@ -151,7 +151,7 @@ def _timeline(listing: dict[str, Any], tr: TimeRange) -> str:
 
 @bp.get("/alerts")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-3h")
+    tr, range_error = page_range()
     listing = alert_list(tr)
     listing["rules"].sort(key=lambda rule: STATE_ORDER[rule["state"]])  # stable: file order within a state
     body = render(
@@ -168,4 +168,4 @@ def page() -> tuple[str, int]:
 
 @bp.get("/api/alerts")
 def api_alerts() -> dict[str, Any]:
-    return alert_list(time_range(default="now-3h"))
+    return alert_list(time_range())

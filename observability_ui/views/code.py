@@ -1,4 +1,6 @@
-"""Read-only browser of the service's code (``app_under_test`` and nothing else).
+"""Read-only browser of the service's code (``app_under_test`` and nothing else), and its release
+history: the tags the recording saw serve and, for a deploy inside it, the compare view
+(:mod:`observability_ui.releases`).
 
 Paths are resolved against the package root and refused unless they stay inside it without
 following a symbolic link, so ``..``, absolute paths, encoded slashes and links cannot reach
@@ -17,7 +19,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from observability_ui import params
+from observability_ui import params, releases
 from observability_ui.request_context import UiError
 from observability_ui.views.page import render
 
@@ -105,10 +107,20 @@ def _line_range(raw: str) -> tuple[int, ...]:
 def browse(relative: str = "") -> str:
     files = visible_files()
     lines = _line_range(params.value("line", ""))
+    deployed = releases.serving()
     if not relative:
         if lines:
             raise UiError("line: pick a file to highlight its lines in")
-        return render("code.html", None, page_title="Code", files=files, path=None, source=None, css=_css())
+        return render(
+            "code.html",
+            None,
+            page_title="Code",
+            files=files,
+            path=None,
+            source=None,
+            css=_css(),
+            deployed=deployed,
+        )
     path = resolve_path(relative)
     source = Markup(_highlighted(path, path.stat().st_mtime, lines))
     return render(
@@ -120,6 +132,19 @@ def browse(relative: str = "") -> str:
         source=source,
         css=_css(),
         lines=lines,
+        deployed=deployed,
+    )
+
+
+@bp.get("/code/releases")
+def release_history() -> str:
+    """The releases the recording saw serve, newest first, and each deploy's compare view."""
+    return render(
+        "code_releases.html",
+        None,
+        page_title="Releases",
+        releases=list(reversed(releases.serving())),
+        comparisons=releases.comparisons(CODE_ROOT),
     )
 
 
@@ -177,6 +202,14 @@ def api_file() -> dict:
     relative = params.value("path")
     path = resolve_path(relative)
     return {"path": relative, "lines": path.read_text(encoding="utf-8", errors="replace").splitlines()}
+
+
+@bp.get("/api/code/releases")
+def api_releases() -> dict:
+    return {
+        "releases": [release.as_json() for release in reversed(releases.serving())],
+        "comparisons": [comparison.as_json() for comparison in releases.comparisons(CODE_ROOT)],
+    }
 
 
 @bp.get("/api/code-search")

@@ -181,7 +181,7 @@ def _history_chart(series: dict[str, list[tuple[float, float]]], tr: TimeRange) 
 
 @bp.get("/database")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-1h")
+    tr, range_error = page_range()
     snapshot, rows, totals, error = None, [], {}, None
     try:
         snapshot, rows, totals = _table(tr)

@@ -113,7 +113,7 @@ def _run_filters(known: list[str]) -> tuple[str, str]:
 
 @bp.get("/jobs")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-3h")
+    tr, range_error = page_range()
     db = dataset().connection
     known = _known_jobs()
     job, outcome = _run_filters(known)
@@ -145,13 +145,13 @@ def page() -> tuple[str, int]:
 
 @bp.get("/api/jobs")
 def api_schedule() -> dict:
-    tr = time_range(default="now-3h")
+    tr = time_range()
     return {"at": tr.end, "jobs": schedule(dataset().connection, tr.end)}
 
 
 @bp.get("/api/jobs/runs")
 def api_runs() -> dict:
-    tr = time_range(default="now-3h")
+    tr = time_range()
     job, outcome = _run_filters(_known_jobs())
     rows, total = runs(dataset().connection, tr.start, tr.end, job, outcome)
     return {"range": range_json(tr), "total": total, "limit": RUN_LIMIT, "runs": rows}
@@ -159,7 +159,7 @@ def api_runs() -> dict:
 
 @bp.get("/api/jobs/per_minute")
 def api_per_minute() -> dict:
-    tr = time_range(default="now-3h")
+    tr = time_range()
     starts, concurrent = per_minute(dataset().connection, tr.start, tr.end)
     return {
         "range": range_json(tr),

@@ -164,7 +164,7 @@ def _metric_chart(text: str, tr: TimeRange) -> str:
 
 @bp.get("/logs")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-15m")
+    tr, range_error = page_range()
     text = request.args.get("query", "").strip()  # as typed, to show back in the query box
     found = volume_chart = metric_chart = error = None
     try:
@@ -202,7 +202,7 @@ def page() -> tuple[str, int]:
 
 @bp.get("/api/logs")
 def api_search() -> dict:
-    tr = time_range(default="now-15m")
+    tr = time_range()
     text, query = _query()
     found = _search(query, tr, params.value("offset", 0))
     return {
@@ -218,7 +218,7 @@ def api_search() -> dict:
 
 @bp.get("/api/logs/volume")
 def api_volume() -> dict:
-    tr = time_range(default="now-15m")
+    tr = time_range()
     text, query = _query()
     starts, counts = _volume(query, tr)
     return {"range": range_json(tr), "query": text, "bucket_starts": starts, "levels": counts}
@@ -227,7 +227,7 @@ def api_volume() -> dict:
 @bp.get("/api/logs/query_range")
 def api_query_range() -> dict:
     """A LogQL metric query over the range at ``step`` seconds (default: about 240 points)."""
-    tr = time_range(default="now-15m")
+    tr = time_range()
     text = params.value("query")
     step = params.value("step", tr.step())
     if tr.span / step > logql_metric.MAX_STEPS:

@@ -69,7 +69,7 @@ def _table(expr: str, at: float) -> list[tuple[str, float]]:
 
 @bp.get("/metrics")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-1h")
+    tr, range_error = page_range()
     expr = params.value("query", "").strip()
     mode = params.value("mode", "graph")
     metric = params.known("metric", params.value("metric", ""), store().metric_names()) or _queried_metric(

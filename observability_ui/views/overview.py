@@ -132,31 +132,39 @@ def summary_seconds(span: float) -> int:
 
 
 def red_table(span: float, at: float) -> list[dict]:
-    """Rate, error share and latency quantiles per route over the selected range (at least a minute)."""
+    """Rate, error share and latency quantiles per operation over the selected range (at least a
+    minute).  An operation is a method and a route, named as the application's server spans are
+    (``POST /api/v1/workflows``): the trace search finds it by that name, and a creation's 502s are
+    not averaged away among the same route's far more numerous reads."""
     seconds = summary_seconds(span)
     window = f"{seconds}s"
+    by = "http_request_method, http_route"
 
-    def by_route(expr: str) -> dict[str, float]:
+    def by_operation(expr: str) -> dict[tuple[str, str], float]:
         return {
-            s.labels.get("http_route", ""): s.points[-1][1] for s in promql.query_instant(store(), expr, at)
+            (s.labels.get("http_request_method", ""), s.labels.get("http_route", "")): s.points[-1][1]
+            for s in promql.query_instant(store(), expr, at)
         }
 
-    counts = by_route(f"sum by (http_route) (increase({HTTP}_count[{window}]))")
-    errors = by_route(
-        f'sum by (http_route) (increase({HTTP}_count{{http_response_status_code=~"5.."}}[{window}]))'
+    counts = by_operation(f"sum by ({by}) (increase({HTTP}_count[{window}]))")
+    errors = by_operation(
+        f'sum by ({by}) (increase({HTTP}_count{{http_response_status_code=~"5.."}}[{window}]))'
     )
     quantiles = {
-        q: by_route(f"histogram_quantile({q}, sum by (le, http_route) (increase({HTTP}_bucket[{window}])))")
+        q: by_operation(f"histogram_quantile({q}, sum by (le, {by}) (increase({HTTP}_bucket[{window}])))")
         for q in (0.5, 0.95, 0.99)
     }
     rows = []
-    for route, count in sorted(counts.items(), key=lambda item: -item[1]):
+    for (method, route), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        key = (method, route)
         rows.append(
             {
+                "operation": f"{method} {route}",
+                "method": method,
                 "route": route,
                 "rate": count / seconds,
-                "errors": 100.0 * errors.get(route, 0.0) / count if count else 0.0,
-                **{f"p{int(q * 100)}": quantiles[q].get(route) for q in quantiles},
+                "errors": 100.0 * errors.get(key, 0.0) / count if count else 0.0,
+                **{f"p{int(q * 100)}": quantiles[q].get(key) for q in quantiles},
             }
         )
     return rows
@@ -191,7 +199,7 @@ def gateway_error_percent(span: float, at: float) -> float | None:
 
 @bp.get("/")
 def page() -> tuple[str, int]:
-    tr, range_error = page_range("now-3h")
+    tr, range_error = page_range()
     deploys = annotations.deploys(tr)
     show_deploys = params.value("deploys") != "hide"
     markers = annotations.layout(deploys) if show_deploys else {}
@@ -222,7 +230,7 @@ def page() -> tuple[str, int]:
 
 @bp.get("/api/overview")
 def api_overview() -> dict:
-    tr = time_range(default="now-3h")
+    tr = time_range()
     return {
         "range": range_json(tr),
         "panels": [

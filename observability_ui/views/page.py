@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, render_template, request
 
 from observability_ui import params, request_context
-from observability_ui.timerange import TimeRange, iso, resolve
+from observability_ui.timerange import WHOLE_RECORDING, TimeRange, iso, resolve
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ def status(*errors: InputError | None) -> int:
     return 400 if any(errors) else 200
 
 
-def page_range(default: str) -> tuple[TimeRange, InputError | None]:
+def page_range(default: str = WHOLE_RECORDING) -> tuple[TimeRange, InputError | None]:
     """The request's range or, when it cannot be used, the default one and why, so that the page
     stays with the typed range in the picker to correct (as Grafana keeps the last good range)."""
     try:

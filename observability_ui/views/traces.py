@@ -128,10 +128,18 @@ class TraceFilter:
 
 
 # The search reads the span tables (docs/dataset.md) rather than the spans view: the partial index
-# on root spans (start, duration) serves the range and duration filters, a trace's spans are found
-# by the index on their trace's number, and a span's service and name are its template's.
+# on root spans (start, duration) serves the range, a trace's spans are found by the index on their
+# trace's number, and a span's service and name are its template's.
+#
+# A trace lasts, as Jaeger shows it, from its earliest span's start to its latest span's end: a
+# request the gateway gave up on after 30 s lasts as long as the application kept working on it.
+# That is never shorter than the root span, so the root's own duration (in the index) decides
+# without reading the trace whenever it already settles a bound.
+TRACE_DURATION = (
+    "(SELECT max(c.start + c.duration) - min(c.start) FROM span_records c WHERE c.trace = r.trace)"
+)
 _RESULT = (
-    "SELECT t.trace_id, p.service, p.name, r.start AS start, r.duration AS duration, r.status,"
+    f"SELECT t.trace_id, p.service, p.name, r.start AS start, {TRACE_DURATION} AS duration, r.status,"
     " (SELECT count(*) FROM span_records c WHERE c.trace = r.trace) AS spans,"
     " (SELECT count(*) FROM span_records c WHERE c.trace = r.trace AND c.status = 'error') AS errors"
     " FROM span_records r JOIN traces t ON t.id = r.trace JOIN span_templates p ON p.id = r.template"
@@ -165,11 +173,11 @@ def _where(start: float, end: float, f: TraceFilter) -> tuple[str, list[Any]]:
     clauses = ["r.parent_span_id IS NULL", "r.start BETWEEN ? AND ?"]
     params: list[Any] = [start, end]
     if f.min_duration is not None:
-        clauses.append("r.duration >= ?")
-        params.append(f.min_duration)
+        clauses.append(f"(r.duration >= ? OR {TRACE_DURATION} >= ?)")
+        params += [f.min_duration, f.min_duration]
     if f.max_duration is not None:
-        clauses.append("r.duration <= ?")
-        params.append(f.max_duration)
+        clauses.append(f"r.duration <= ? AND {TRACE_DURATION} <= ?")
+        params += [f.max_duration, f.max_duration]
     if f.errors_only:
         clauses.append("EXISTS (SELECT 1 FROM span_records e WHERE e.trace = r.trace AND e.status = 'error')")
     if f.service or f.operation or f.tags:
@@ -252,7 +260,7 @@ def _scatter(results: list[dict[str, Any]]) -> str:
 
 @bp.get("/traces")
 def search() -> tuple[str, int]:
-    tr, range_error = page_range("now-15m")
+    tr, range_error = page_range()
     results = total = scatter = error = None
     service = request.args.get("service", "")
     try:
@@ -405,7 +413,7 @@ def _trace_logs(trace_id: str) -> list[tuple]:
 @bp.get("/traces/<trace_id>")
 def trace(trace_id: str) -> str:
     # the range only travels on, in the page's links; a bad one is refused before the trace is sought
-    tr = time_range(default="now-15m") if params.value("from") or params.value("to") else None
+    tr = time_range() if params.value("from") or params.value("to") else None
     spans = _existing_trace(trace_id)
     roots = [s for s in spans if s.depth == 0]
     begin = min(s.start for s in spans)
@@ -431,7 +439,7 @@ def trace(trace_id: str) -> str:
 
 @bp.get("/api/traces")
 def api_search() -> dict:
-    tr = time_range(default="now-15m")
+    tr = time_range()
     f = _filter_from_request()
     results, total = search_traces(dataset().connection, tr.start, tr.end, f)
     return {"range": range_json(tr), "sort": f.sort, "total": total, "traces": results}

@@ -110,7 +110,9 @@ def _what(path: str, args: dict[str, Any]) -> str:
     """What a request asked, in words: the file or trace it opened, its query and filters."""
     parts = []
     stripped = path.removeprefix("/api")
-    if stripped.startswith("/code/file"):
+    if stripped == "/code/releases":
+        parts.append("the release history")
+    elif stripped.startswith("/code/file"):
         parts.append(f"opened {args.get('path', '?')}")
     elif stripped.startswith("/code/") and len(stripped) > len("/code/"):
         parts.append(f"opened {stripped.removeprefix('/code/')}")
