@@ -60,8 +60,12 @@ def _read_query() -> tuple[str, logql.LogQuery]:
 
 
 def log_services() -> list[str]:
-    """The services that logged, sorted: the filter form's choices.  A scan of every record (a
-    quarter of a second on a three-hour recording), kept with the dataset's answers."""
+    """The services that logged, sorted: the filter form's choices.  From the dataset's log arrays;
+    a live recording's by a scan of every record (a quarter of a second on a three-hour recording),
+    kept with the dataset's answers."""
+    streams = store().log_streams()
+    if streams is not None:
+        return streams.services()
 
     def distinct() -> list[str]:
         return [r[0] for r in dataset().connection.execute("SELECT DISTINCT service FROM logs ORDER BY 1")]
@@ -87,7 +91,15 @@ def _search(query: logql.LogQuery, tr: TimeRange, offset: int) -> logql.LogPage:
     """A page of matches, kept with the dataset's answers: candidates page through the same ones."""
 
     def search() -> logql.LogPage:
-        return logql.search(dataset().connection, query, tr.start, tr.end, limit=PAGE_SIZE, offset=offset)
+        return logql.search(
+            dataset().connection,
+            query,
+            tr.start,
+            tr.end,
+            limit=PAGE_SIZE,
+            offset=offset,
+            streams=store().log_streams(),
+        )
 
     try:
         return store().answer(
@@ -105,7 +117,9 @@ def _volume(query: logql.LogQuery, tr: TimeRange) -> tuple[list[float], dict[str
     buckets = min(120, max(20, int(tr.span // 60)))
 
     def volume() -> tuple[list[float], dict[str, list[int]]]:
-        return logql.volume(dataset().connection, query, tr.start, tr.end, buckets=buckets)
+        return logql.volume(
+            dataset().connection, query, tr.start, tr.end, buckets=buckets, streams=store().log_streams()
+        )
 
     try:
         return store().answer(
