@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import random
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -15,8 +17,10 @@ import pytest
 from markupsafe import escape
 
 from observability_ui.app import create_app
-from observability_ui.views.metrics_common import series_name
-from observability_ui.views.overview import PANELS
+from observability_ui.query import promql
+from observability_ui.timerange import TimeRange
+from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, series_name, store
+from observability_ui.views.overview import PANELS, dashboard_series
 from observability_ui.views.traces import COLLAPSE_ABOVE
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
@@ -94,6 +98,36 @@ def test_every_overview_chart_spans_the_selected_range(handmade):
     assert [trace["name"] for trace in pool["data"]] == ["idle", "used"]
     cpu = charts[[panel.title for panel in PANELS].index("CPU utilisation by host")]
     assert cpu["data"] == [] and cpu["layout"]["annotations"][-1]["text"] == "No data"
+
+
+def _panels_sliced_and_evaluated(directory, seed: int) -> None:
+    """Each overview panel's series over random ranges (and the edges of the recording), as the
+    overview slices them from the whole recording's answer and as evaluating the range gives them."""
+    app = create_app(directory)
+    with Dataset.open(directory) as opened:
+        low, high = opened.window()
+    chance = random.Random(seed)
+    ranges = [(low - 3600, low + 600), (high - 900, high + 900), (low, high)]
+    ranges += [
+        (start, start + chance.choice((60, 1200, 3600)))
+        for start in (chance.uniform(low, high) for _ in range(6))
+    ]
+    with app.test_request_context("/"):
+        for start, end in ranges:
+            tr = TimeRange(start, end, "", "")
+            first, last = math.ceil(start / 15) * 15, math.floor(end / 15) * 15
+            for query in (query for panel in PANELS for query in panel.queries):
+                evaluated = promql.query_range(store(), query.expr, first, last, SCRAPE_INTERVAL_S)
+                assert dashboard_series(query.expr, tr) == evaluated, (query.expr, start, end)
+
+
+@pytest.mark.parametrize("which", ["handmade", "connection-leak"])
+def test_overview_panels_are_slices_of_the_whole_recording_exactly_as_evaluated(request, which):
+    if which == "handmade":
+        directory = request.getfixturevalue("handmade_dataset")
+    else:
+        directory = request.getfixturevalue("datasets")[which]
+    _panels_sliced_and_evaluated(directory, seed=len(which))
 
 
 @pytest.mark.parametrize("path", ["/logs", "/database", "/jobs"])
