@@ -14,13 +14,16 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from flask import url_for
 from markupsafe import escape
 
 from observability_ui.app import create_app
 from observability_ui.query import promql
 from observability_ui.timerange import TimeRange
+from observability_ui.views.logs import filter_links, with_filter
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, series_name, store
 from observability_ui.views.overview import PANELS, dashboard_series
+from observability_ui.views.page import range_args
 from observability_ui.views.traces import COLLAPSE_ABOVE
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
@@ -128,6 +131,25 @@ def test_overview_panels_are_slices_of_the_whole_recording_exactly_as_evaluated(
     else:
         directory = request.getfixturevalue("datasets")[which]
     _panels_sliced_and_evaluated(directory, seed=len(which))
+
+
+def test_the_log_detail_filter_links_are_the_urls_url_for_builds(handmade_dataset):
+    """The +/- links are built without routing each through url_for (2,000 a page): same URLs."""
+    app = create_app(handmade_dataset)
+    odd = ['say "hi"', "C:\\temp\\x", "a&b=c#d", "é ü 中", "100% + 1", "", 503, None, "/api/v1/x?y=1"]
+    with app.test_request_context("/logs"):
+        for query in ('{level="error"} |= "a b"', "{}", '{service=~"plat.*"} | x="&"'):
+            for tr in (
+                TimeRange(0.0, 60.0, "now-1h", "now"),
+                TimeRange(0.0, 60.0, "2026-03-10T14:30:00Z", ""),
+            ):
+                link = filter_links(query, tr)
+                for value in odd:
+                    for negate in (False, True):
+                        built = url_for(
+                            "logs.page", query=with_filter(query, "k.y", value, negate), **range_args(tr)
+                        )
+                        assert link("k.y", value, negate) == built, (query, value, negate)
 
 
 @pytest.mark.parametrize("path", ["/logs", "/database", "/jobs"])

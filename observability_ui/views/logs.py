@@ -6,7 +6,11 @@ through the rest.
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import functools
+from collections.abc import Callable
+from urllib.parse import quote_plus, urlencode
+
+from flask import Blueprint, request, url_for
 
 from observability_ui import charts, params
 from observability_ui.query import logql, logql_metric
@@ -15,11 +19,12 @@ from observability_ui.request_context import UiError, dataset, time_range
 from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
 from observability_ui.views.metrics_common import series_name, store
-from observability_ui.views.page import InputError, page_range, range_json, render, status
+from observability_ui.views.page import InputError, page_range, range_args, range_json, render, status
 
 bp = Blueprint("logs", __name__)
 
 PAGE_SIZE = 100
+URL_SAFE = "!$'()*,/:;?@"  # what werkzeug leaves unescaped in a query string, as url_for builds it
 MAX_OFFSET = 1_000_000_000  # past any recording's records, and far inside SQLite's 64-bit integers
 LEVEL_COLOURS = {
     "debug": "#6b7785",
@@ -137,6 +142,26 @@ def with_filter(query: str, field: str, value: object, negate: bool = False) -> 
     return f'{query} | {field}{"!=" if negate else "="}"{text}"'
 
 
+def filter_links(query: str, tr: TimeRange) -> Callable[..., str]:
+    """The detail pane's +/- links: the page with ``query`` plus one field filter (:func:`with_filter`),
+    over ``tr``.
+
+    The URL ``url_for`` builds, but from one ``url_for``: a page of 100 records has about 2,000 of
+    these links, and routing each through ``url_for`` was most of the page's time.  The query and
+    the range are escaped once (escaping goes character by character, so the escaped parts join)."""
+    head = f"{url_for('logs.page')}?query={quote_plus(f'{query} | ', safe=URL_SAFE)}"
+    kept = urlencode(
+        [(key, value) for key, value in range_args(tr).items() if value is not None], safe=URL_SAFE
+    )
+    tail = f"&{kept}" if kept else ""
+
+    def link(field: str, value: object, negate: bool = False) -> str:
+        added = with_filter("", field, value, negate).removeprefix(" | ")
+        return f"{head}{quote_plus(added, safe=URL_SAFE)}{tail}"
+
+    return link
+
+
 def _volume_chart(query: logql.LogQuery, tr: TimeRange) -> str:
     starts, counts = _volume(query, tr)
     return charts.figure(
@@ -202,8 +227,8 @@ def page() -> tuple[str, int]:
         services=services,
         levels=logql.LEVELS,
         form={key: request.args.get(key, "") for key in FORM_FIELDS},
-        with_filter=with_filter,
-        code_link=code_link,
+        filter_link=filter_links(text, tr),
+        code_link=functools.cache(code_link),  # a page's stack traces repeat the same frames
         page_size=PAGE_SIZE,
     )
     return body, status(range_error, error)
