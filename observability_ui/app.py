@@ -24,7 +24,7 @@ from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCaches, MetricStore
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
-from observability_ui.views import overview, prometheus_api
+from observability_ui.views import database, overview, prometheus_api
 from obsim.dataset.reader import Dataset
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
@@ -176,7 +176,9 @@ def _preload_metrics(app: Flask, directory: Path) -> None:
         store = MetricStore(dataset, app.extensions[METRIC_CACHE].get(str(directory)))
         store.arrays(meta for name in store.metric_names() for meta in store.series(name))
         store.log_streams()
-        if not dataset.recording:  # the overview's panels, each range a slice of these
+        if not dataset.recording:  # the overview's panels and the session history: ranges slice these
             for query in (query for panel in overview.PANELS for query in panel.queries):
                 overview.whole_recording(store, query.expr)
+            for column in ("state", "application_name"):
+                database.whole_history(store, dataset.connection, column)
     app.extensions[METRIC_CACHE].trim()

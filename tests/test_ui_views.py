@@ -19,7 +19,9 @@ from markupsafe import escape
 
 from observability_ui.app import create_app
 from observability_ui.query import promql
+from observability_ui.request_context import dataset as request_dataset
 from observability_ui.timerange import TimeRange
+from observability_ui.views import database
 from observability_ui.views.logs import filter_links, with_filter
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, series_name, store
 from observability_ui.views.overview import PANELS, dashboard_series
@@ -131,6 +133,23 @@ def test_overview_panels_are_slices_of_the_whole_recording_exactly_as_evaluated(
     else:
         directory = request.getfixturevalue("datasets")[which]
     _panels_sliced_and_evaluated(directory, seed=len(which))
+
+
+def test_the_session_history_is_a_slice_of_the_whole_recordings_as_a_scan_of_the_range(datasets):
+    """The Database page's charts slice the whole recording's counts per snapshot: the same points
+    and groups as reading the range, at its edges, before and after the recording, and for an instant."""
+    directory = datasets["connection-leak"]
+    app = create_app(directory)
+    with Dataset.open(directory) as opened:
+        low, high = opened.window()
+    chance = random.Random(4)
+    with app.test_request_context("/database"):
+        db = request_dataset().connection
+        for _ in range(12):
+            start = chance.uniform(low - 600, high)
+            end = start + chance.choice((0.0, 15.0, 60.0, 1200.0, 3600.0, 20_000.0))
+            for column in ("state", "application_name"):
+                assert database.history(db, start, end, column) == database._history(db, start, end, column)
 
 
 def test_the_log_detail_filter_links_are_the_urls_url_for_builds(handmade_dataset):
