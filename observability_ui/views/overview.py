@@ -196,7 +196,7 @@ def dashboard_series(expr: str, tr: TimeRange) -> list[promql.Series]:
     """A panel's query over ``tr`` at the instants of the scrape grid inside it, as Grafana aligns a
     dashboard's queries to their step.  Each panel's value at an instant depends on that instant
     alone (no subqueries, ``@`` or matching that could differ between steps), so slicing the
-    whole recording's answer is the same as evaluating the range (tests/test_ui_api.py checks it).
+    whole recording's answer is the same as evaluating the range (tests/test_ui_views.py checks it).
     Before and after the grid there is nothing to show, so any range is a slice; but a live
     recording grows, a range not covering two grid instants is evaluated as asked, and so is one
     far from the data, which the evaluation refuses."""
