@@ -61,7 +61,7 @@ class Windows:
     def of(cls, series: Sequence[tuple[Array, Array]], ends: Array, range_seconds: float) -> Windows:
         """Windows over ``(timestamps, values)`` pairs, each in ascending time."""
         shape = (len(series), len(ends))
-        if not series:
+        if not series or not len(ends):  # nothing to read: no series, or no step
             empty = np.zeros(shape, np.int64)
             return cls(
                 np.zeros(0),
