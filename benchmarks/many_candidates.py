@@ -329,8 +329,15 @@ def run(candidates: int, workers: int, burst: bool, duration: float, actions: in
     missing = sorted(set(wanted) - set(ready))
     mode = "burst (no think time)" if burst else "think time 2-5 s"
     print(f"{candidates} candidates on {', '.join(ready)}, {mode}, --workers {workers}")
+    print("  load average at the start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     if missing:
         print(f"  not ready, left out: {', '.join(missing)}")
+    catalog = Day(scenarios.load_all())
+    served = [name for name in catalog.scenarios if catalog.dataset(name) is not None]
+    print(
+        f"  the server serves every scenario ready: {len(served)} of the catalog's {len(catalog.scenarios)}"
+        f" ({', '.join(served)})"
+    )
     with tempfile.TemporaryDirectory(prefix="obsim-bench-day-") as tmp:
         database = f"sqlite:///{Path(tmp) / 'interviews.sqlite'}"
         InterviewStore(database).interviewer_token()  # as the launch would: tables and the secret first

@@ -24,7 +24,7 @@ from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCaches, MetricStore
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
 from observability_ui.timerange import PRESETS, format_utc
-from observability_ui.views import prometheus_api
+from observability_ui.views import database, overview, prometheus_api
 from obsim.dataset.reader import Dataset
 from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
@@ -45,15 +45,15 @@ def create_app(
 ) -> Flask:
     """The candidate app over the dataset at ``dataset_dir``; ``brief`` is the incident text shown.
 
-    ``preload`` reads every metric series into memory in the background, so the first dashboard a
-    candidate opens does not wait for it (a server does this; a test app need not).  With
+    ``preload`` reads every metric series (and the log records' times and streams) into memory in
+    the background, so the first dashboard a candidate opens does not wait for it (a server does this; a test app need not).  With
     ``interviews`` (and the ``incident`` being run) the platform becomes an interview: candidates
     need their link, everything they do is recorded, and the interviewer's console is served; its
     links are built on ``public_url``, where candidates reach the server.  ``more_incidents`` are
     further scenarios the same interview server runs, each over its own dataset: a candidate's
     requests read their own session's; on an interview ``day`` also every scenario whose dataset
-    becomes ready.  The metric arrays read are kept per dataset, past ``metric_memory_mb`` only the
-    most recently used datasets'.
+    becomes ready.  The metric and log arrays read are kept per dataset, past ``metric_memory_mb``
+    only the most recently used datasets'.
     """
     served = [interview.Served(incident, dataset_dir)] if incident is not None else []
     served += more_incidents
@@ -175,4 +175,10 @@ def _preload_metrics(app: Flask, directory: Path) -> None:
     with Dataset.open(directory) as dataset:
         store = MetricStore(dataset, app.extensions[METRIC_CACHE].get(str(directory)))
         store.arrays(meta for name in store.metric_names() for meta in store.series(name))
+        store.log_streams()
+        if not dataset.recording:  # the overview's panels and the session history: ranges slice these
+            for query in (query for panel in overview.PANELS for query in panel.queries):
+                overview.whole_recording(store, query.expr)
+            for column in ("state", "application_name"):
+                database.whole_history(store, dataset.connection, column)
     app.extensions[METRIC_CACHE].trim()

@@ -35,7 +35,15 @@ from obsim.interview import timeline
 from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import UNDO_HINT_S, InterviewSession
 from obsim.scenario import Scenario, ScenarioError
-from obsim.scoring.rubric import DIMENSIONS, LEVEL_NAMES, RATINGS, RubricScore, checklist, suggested_level
+from obsim.scoring.rubric import (
+    DIMENSIONS,
+    LEVEL_NAMES,
+    RATINGS,
+    RubricScore,
+    checklist,
+    suggested_level,
+    suggestion_reason,
+)
 
 bp = Blueprint("console", __name__, url_prefix="/interviewer")
 
@@ -435,6 +443,9 @@ def _rubric_view(session_id: str, incident: Scenario | None) -> dict[str, Any]:
         "score": score,
         "scored_at": stored.scored_at if stored is not None else None,
         "suggested": suggested_level(incident, answers)
+        if score is not None and incident is not None
+        else None,
+        "suggestion_reason": suggestion_reason(incident, answers)
         if score is not None and incident is not None
         else None,
     }

@@ -340,6 +340,37 @@ def test_an_instant_in_at_is_what_a_sessions_table_shows():
     assert recognition.shows_evidence(sessions, event("/api/database/sessions", "15:00", "15:45"), LEAK_END)
 
 
+def test_a_list_opened_without_a_query_shows_only_its_ranges_end():
+    """The 2026-12-07 review: a candidate who clicked through the tabs "saw 6/6".  The sessions
+    table is the snapshot at the range's end and a trace search asking nothing lists the newest
+    traces, so over the last hour of cron-storm (ending at 13:10, after the 13:00 storm) neither
+    shows the storm; the overview's panels do show the whole hour."""
+    storm = scenarios.load("cron-storm")
+    end = storm.window.end.timestamp()
+    last_hour = (
+        datetime.fromtimestamp(end - 3600, UTC).strftime("%H:%M"),
+        datetime.fromtimestamp(end, UTC).strftime("%H:%M"),
+    )
+    sessions, traces, latency = item(storm, "database"), item(storm, "traces"), item(storm, "overview")
+    assert recognition.shows_evidence(latency, event("/", *last_hour), end)
+    for path in ("/database", "/api/database/sessions"):
+        assert not recognition.shows_evidence(sessions, event(path, *last_hour), end), path
+        assert recognition.shows_evidence(sessions, event(path, *last_hour, at="2026-03-10T13:00:30Z"), end)
+        assert recognition.shows_evidence(sessions, event(path, "12:50", "13:01"), end), (
+            "the range ends in it"
+        )
+    for path in ("/traces", "/api/traces"):
+        assert not recognition.shows_evidence(traces, event(path, *last_hour), end), path
+        assert not recognition.shows_evidence(traces, event(path, *last_hour, service="", sort="recent"), end)
+        assert recognition.shows_evidence(traces, event(path, *last_hour, min_duration="2s"), end), path
+        assert recognition.shows_evidence(traces, event(path, *last_hour, sort="longest"), end), path
+    clicked_through = [
+        event(p, *last_hour) for p in ("/", "/metrics", "/logs", "/traces", "/database", "/jobs")
+    ]
+    seen = {e.view for e, _ in recognition.evidence_seen(storm, clicked_through)}
+    assert seen and not seen & {"database", "traces"}, seen
+
+
 def test_decoys_are_touched_by_their_views_terms_windows_and_code():
     validation, payment = LEAK.ground_truth.decoys
     slow = 'histogram_quantile(0.99, rate(http_client_request_duration_seconds_bucket{peer_service="validation-service"}[5m]))'

@@ -12,6 +12,7 @@ from markupsafe import escape
 
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
+from obsim.interview import scorecard
 from obsim.interview.store import InterviewStore
 from obsim.scoring import Submission, score
 
@@ -275,6 +276,10 @@ def test_the_interviewer_scores_the_rubric_and_a_bad_form_stores_nothing(setup):
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert 'data-testid="rubric-level">strong<' in page and "tool use: <strong>exceptional</strong>" in page
     assert "the checklist suggests meets the bar" in page, "three pass statements support pass, not strong"
+    reason = "3 of 3 pass statements ticked (all needed)"
+    assert reason in page, "the suggestion is explained where it is shown"
+    card = scorecard.build(interviews, LEAK, ada_id)
+    assert reason in scorecard.render(card, "md") and reason in scorecard.render(card, "html")
 
 
 def test_scorecards_show_both_scores_apart_with_what_makes_them_reproducible(setup):

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from observability_ui.query import log_streams
 from observability_ui.query.logql import (
     LogQuery,
     LogQueryError,
@@ -116,24 +117,48 @@ def expected(predicate: Callable[[Record], bool]) -> list[int]:
 
 
 # -- stream selector -------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("text", "predicate"),
-    [
-        ("{}", lambda r: True),
-        ('{service="gateway"}', lambda r: r.service == "gateway"),
-        ('{service!="gateway"}', lambda r: r.service != "gateway"),
-        ('{level=~"error|critical"}', lambda r: r.level in ("error", "critical")),
-        ('{level=~"warn.*"}', lambda r: r.level == "warning"),
-        ('{level=~"warn"}', lambda r: False),  # anchored: a regex matches the whole value
-        ('{level=~"(?i)ERROR"}', lambda r: r.level == "error"),
-        ('{level!~"debug|info"}', lambda r: r.level not in ("debug", "info")),
-        ('{host=~"app-[0-9]+"}', lambda r: r.host.startswith("app-")),
-        ('{logger="proxy", level="info"}', lambda r: r.logger == "proxy" and r.level == "info"),
-        ('{service="x\' OR 1=1 --"}', lambda r: False),  # values are bound, never spliced into SQL
-    ],
-)
+SELECTORS: list[tuple[str, Callable[[Record], bool]]] = [
+    ("{}", lambda r: True),
+    ('{service="gateway"}', lambda r: r.service == "gateway"),
+    ('{service!="gateway"}', lambda r: r.service != "gateway"),
+    ('{level=~"error|critical"}', lambda r: r.level in ("error", "critical")),
+    ('{level=~"warn.*"}', lambda r: r.level == "warning"),
+    ('{level=~"warn"}', lambda r: False),  # anchored: a regex matches the whole value
+    ('{level=~"(?i)ERROR"}', lambda r: r.level == "error"),
+    ('{level!~"debug|info"}', lambda r: r.level not in ("debug", "info")),
+    ('{host=~"app-[0-9]+"}', lambda r: r.host.startswith("app-")),
+    ('{logger="proxy", level="info"}', lambda r: r.logger == "proxy" and r.level == "info"),
+    ('{service="x\' OR 1=1 --"}', lambda r: False),  # values are bound, never spliced into SQL
+]
+
+
+@pytest.mark.parametrize(("text", "predicate"), SELECTORS)
 def test_stream_selector(db, text, predicate):
     assert ids(db, text) == expected(predicate)
+
+
+@pytest.mark.parametrize("text", [text for text, _ in SELECTORS])
+def test_the_log_arrays_answer_a_selector_exactly_as_sql_does(db, text):
+    """The Logs view counts and pages a selector alone from the dataset's log arrays
+    (:mod:`log_streams`): every page, total and histogram must be SQL's, ties and edges included."""
+    streams = log_streams.load(db)
+    query = parse(text)
+    assert log_streams.answers(query)
+    just_before_end = math.nextafter(T0 + 20.0, math.inf)
+    ranges = [(START, END), (T0 + 20.0, T0 + 60.0), (T0 + 20.0, T0 + 20.0), (T0 + 33.3, T0 + 2500.7)]
+    for start, end in [*ranges, (0.0, just_before_end)]:
+        for limit, offset in ((1000, 0), (7, 3), (7, 500), (1, 0)):
+            assert search(db, query, start, end, limit, offset, streams) == search(
+                db, query, start, end, limit, offset
+            ), (start, end, limit, offset)
+        for buckets in (1, 3, 40, 1000):
+            assert volume(db, query, start, end, buckets, streams) == volume(db, query, start, end, buckets)
+    assert streams.services() == ["gateway", "platform-api"]
+
+
+def test_filters_beyond_the_selector_are_left_to_sql():
+    assert not log_streams.answers(parse('{} |= "QueuePool"'))
+    assert not log_streams.answers(parse('{level="error"} | duration_ms > 100'))
 
 
 # -- line filters ----------------------------------------------------------------------------------

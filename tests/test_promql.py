@@ -25,6 +25,7 @@ from observability_ui.query.promql import (
     selected_names,
     unknown_metrics,
 )
+from observability_ui.query.promql_functions import Windows, extrapolated_rate
 from observability_ui.query.promql_model import format_labels
 from observability_ui.query.promql_store import MetricCache
 from obsim.dataset.reader import Dataset
@@ -1090,3 +1091,26 @@ def test_answers_are_kept_per_dataset_within_a_bound(tmp_path: Path, monkeypatch
         monkeypatch.setattr(promql_store, "LARGEST_RESULT_POINTS", 10)
         query_range(MetricStore(dataset, cache), a, T0, END, 60)
         assert ("range", a, round(T0 * 1000), round(END * 1000), 60_000) not in cache.results
+
+
+def test_an_increase_counts_its_own_series_resets_whatever_is_read_with_it():
+    """Windows copy only the samples some window holds, and a counter's increase adds the resets
+    inside its window alone: the answer is the same to the bit read alone or with other series
+    (empty ones first, in the middle or last; one with large values; one past every window)."""
+    times = np.arange(0.0, 600.0, 15.0)
+    counter = np.cumsum(np.full(len(times), 3.25))
+    counter[20:] -= counter[19] - 1.5  # the process restarted: the counter starts again near 0
+    large = counter + 1e9
+    empty = (np.zeros(0), np.zeros(0))
+    later = (times + 5000.0, counter)
+    ends = np.array([240.0, 310.0, 330.0, 450.0, 599.0])
+    increase = extrapolated_rate(is_counter=True, is_rate=False)
+    alone, present = increase(Windows.of([(times, counter)], ends, 120.0))
+    assert present.all() and (alone[0] > 0).all(), "the window across the restart still counts up"
+    for others in ([empty], [(times, large), empty], [empty, later, (times, large)]):
+        for place in (0, len(others)):
+            series = [*others[:place], (times, counter), *others[place:]]
+            values, _ = increase(Windows.of(series, ends, 120.0))
+            assert values[place].tolist() == alone[0].tolist(), (len(others), place)
+        trailing, _ = increase(Windows.of([(times, counter), *others], ends, 120.0))
+        assert trailing[0].tolist() == alone[0].tolist()

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from obsim import scenario as scenarios
-from obsim.scoring.rubric import DIMENSIONS, RubricScore, checklist, suggested_level
+from obsim.scoring.rubric import DIMENSIONS, RubricScore, checklist, suggested_level, suggestion_reason
 
 LEAK = scenarios.load("connection-leak")
 
@@ -55,3 +55,20 @@ def test_the_checklist_suggests_a_level_by_the_ladder():
     assert suggested_level(LEAK, only_pass) == "pass"
     strong_but_few_exceptional = {**only_pass, **dict.fromkeys(by_level["strong"], True)}
     assert suggested_level(LEAK, strong_but_few_exceptional) == "strong"
+
+
+def test_the_suggested_level_is_explained_in_words():
+    """The review: "the checklist suggests strong" beside a chosen "meets the bar" was unexplained.
+    The reason counts each level's ticks against what the ladder needs and says it only guides."""
+    items = checklist(LEAK)
+    by_level = {level: [s for s, lv in items.items() if lv == level] for level in ("pass", "strong")}
+    passes, strong = len(by_level["pass"]), len(by_level["strong"])
+    only_pass = dict.fromkeys(by_level["pass"], True)
+    reason = suggestion_reason(LEAK, only_pass)
+    assert reason.startswith("The checklist suggests meets the bar:")
+    assert f"{passes} of {passes} pass statements ticked (all needed)" in reason
+    assert f"0 of {strong} strong statements ticked ({-(-2 * strong // 3)} needed)" in reason
+    assert "the level chosen from the ratings and the whole interview is what counts" in reason
+    one_short = {**only_pass, by_level["pass"][0]: False}
+    assert suggestion_reason(LEAK, one_short).startswith("The checklist suggests does not meet the bar:")
+    assert f"{passes - 1} of {passes} pass statements ticked" in suggestion_reason(LEAK, one_short)

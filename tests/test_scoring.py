@@ -235,14 +235,35 @@ def test_a_whole_file_range_is_not_exact_lines():
     assert "exact lines" not in result.parts[0].why
 
 
-def test_scattering_locations_is_scaled_down():
+def test_scattering_locations_costs_a_point_per_wrong_place():
     scenario = scenarios.load("cron-storm")
     right = reference(scenario).locations
     scattered = right + tuple(
         {"file": f"services/data_service/{n}.py"} for n in ("stats", "usage", "reports")
     )
-    assert part(score(scenario, Submission(locations=scattered)), "location") < part(
-        score(scenario, Submission(locations=right)), "location"
+    alone = part(score(scenario, Submission(locations=right)), "location")
+    result = score(scenario, Submission(locations=scattered))
+    assert part(result, "location") == alone - 3, result.parts[0].why
+    assert "also named 3 places near no fault (−3 points)" in result.parts[0].why
+
+
+def test_the_right_place_among_wrong_ones_keeps_most_of_its_credit():
+    """The right file among five (one fault): the four others cost a point each, capped at five
+    points and at half of what was earned, rather than scaling the right answer down by 2/5."""
+    scenario = scenarios.load("redis-keys-scan")  # one fault
+    cause = scenario.ground_truth.root_causes[0]
+    wrong = [{"file": f"services/data_service/{n}.py"} for n in ("stats", "usage", "reports", "export")]
+    for named in ({"file": cause.file}, {"file": cause.file, "lines": cause.lines}):
+        alone = part(score(scenario, Submission(locations=(named,))), "location")
+        among_five = part(score(scenario, Submission(locations=(named, *wrong))), "location")
+        assert among_five == max(alone - 4, alone / 2), (named, alone, among_five)
+    exact = {"file": cause.file, "lines": cause.lines}
+    spray = tuple({"file": f"services/data_service/m{n}.py"} for n in range(20))
+    assert part(score(scenario, Submission(locations=(exact, *spray))), "location") == 30 - 5
+    assert part(score(scenario, Submission(locations=spray)), "location") == 0
+    near = {"file": str(Path(cause.file).parent / "no_such_module.py")}
+    assert part(score(scenario, Submission(locations=(exact, near))), "location") == 30, (
+        "a second place in the right package is near the fault, not wrong"
     )
 
 
@@ -383,6 +404,7 @@ def test_a_job_named_like_a_decoy_does_not_charge_the_decoy():
     assert "reports/summary" not in submission.root_cause
     assert score(cron_storm, submission).penalties == []
     blaming = submission.model_copy(
-        update={"root_cause": "The reports/summary endpoint is slow and stalls the API."}
+        # without the real code found: naming a decoy beside the right code costs nothing
+        update={"root_cause": "The reports/summary endpoint is slow and stalls the API.", "locations": ()}
     )
     assert any("reports/summary" in p for p in score(cron_storm, blaming).penalties)

@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import orjson
 
-from observability_ui.query import budget, logql_pipeline, regex
+from observability_ui.query import budget, log_streams, logql_pipeline, regex
+from observability_ui.query.log_streams import LogStreams
 from observability_ui.query.logql_syntax import (
     COLUMN_FIELDS,
     FieldFilter,
@@ -141,7 +142,7 @@ def _field_number(value: Any) -> float | None:
         return None
 
 
-def _fullmatch(text: str, pattern: str) -> bool:
+def fullmatch(text: str, pattern: str) -> bool:
     """Stream matchers and field regexes match the whole value, as Loki's do."""
     return regex.matcher(pattern).fullmatch(text) is not None
 
@@ -152,7 +153,7 @@ def _search(text: str, pattern: str) -> bool:
 
 
 _FUNCTIONS = (
-    ("logql_fullmatch", 2, _fullmatch),
+    ("logql_fullmatch", 2, fullmatch),
     ("logql_search", 2, _search),
     ("logql_number", 1, _field_number),
 )
@@ -283,9 +284,12 @@ def search(
     limit: int = 100,
     offset: int = 0,
     direction: str = "backward",
+    streams: LogStreams | None = None,
 ) -> LogPage:
     """The matches in ``[start, end)`` in Loki's ``direction``: ``backward`` is newest first (ties
-    by insertion order, latest first), ``forward`` oldest first; one page at a time."""
+    by insertion order, latest first), ``forward`` oldest first; one page at a time.  With the
+    dataset's ``streams``, a selector alone is counted and paged from them (the same answer without
+    reading every record of the range)."""
     _check_range(start, end)
     _check_count("limit", limit, 1, MAX_LIMIT)
     if offset < 0:
@@ -300,6 +304,11 @@ def search(
                 entries.append(_shown(entry, line))
             total += 1
         return LogPage(entries, total, offset, limit)
+    if streams is not None and log_streams.answers(query):
+        total, ids = log_streams.page_ids(streams, query, start, end, limit, offset, newest_first=direction == "backward")
+        rows = db.execute(f"SELECT {_COLUMNS} FROM logs WHERE id IN ({', '.join('?' * len(ids))})", ids)
+        by_id = {row[0]: row for row in rows}
+        return LogPage([LogEntry.from_row(by_id[i]) for i in ids], total, offset, limit)
     register_functions(db)
     where = where_clause(query, start, end)
     (total,) = db.execute(f"SELECT COUNT(*) FROM logs WHERE {where.text}", where.params).fetchone()
@@ -311,32 +320,43 @@ def search(
 
 
 def volume(
-    db: sqlite3.Connection, query: LogQuery, start: float, end: float, buckets: int = 60
+    db: sqlite3.Connection,
+    query: LogQuery,
+    start: float,
+    end: float,
+    buckets: int = 60,
+    streams: LogStreams | None = None,
 ) -> tuple[list[float], dict[str, list[int]]]:
     """Match counts per level in ``buckets`` equal slices of ``[start, end)``, for the histogram above.
 
     Returns the bucket start times and, per level, one count per bucket.  Every standard level is
     present (zeros included) so the chart's legend does not jump between queries; the counts add up to
-    the ``total`` that :func:`search` reports for the same query and range.
+    the ``total`` that :func:`search` reports for the same query and range.  With the dataset's
+    ``streams``, a selector alone is counted from them, as :func:`search` does.
     """
     _check_range(start, end)
     _check_count("buckets", buckets, 1, MAX_BUCKETS)
-    register_functions(db)
     width = (end - start) / buckets
     counts = {level: [0] * buckets for level in LEVELS}
     starts = [start + index * width for index in range(buckets)]
     if query.pipeline:
+        register_functions(db)
         for entry, _ in piped(db, query, start, end):
             bucket = min(int((entry.ts - start) / width), buckets - 1)
             counts.setdefault(entry.level, [0] * buckets)[bucket] += 1
         return starts, counts
-    where = where_clause(query, start, end)
-    # MIN: float rounding can put a record just before ``end`` in bucket number ``buckets``.
-    rows = db.execute(
-        f"SELECT MIN(CAST((ts - ?) / ? AS INTEGER), ?) AS bucket, level, COUNT(*) FROM logs"
-        f" WHERE {where.text} GROUP BY bucket, level",
-        [start, width, buckets - 1, *where.params],
-    )
+    rows: Iterable[tuple[int, str, int]]
+    if streams is not None and log_streams.answers(query):
+        rows = log_streams.volume_rows(streams, query, start, end, buckets)
+    else:
+        register_functions(db)
+        where = where_clause(query, start, end)
+        # MIN: float rounding can put a record just before ``end`` in bucket number ``buckets``.
+        rows = db.execute(
+            f"SELECT MIN(CAST((ts - ?) / ? AS INTEGER), ?) AS bucket, level, COUNT(*) FROM logs"
+            f" WHERE {where.text} GROUP BY bucket, level",
+            [start, width, buckets - 1, *where.params],
+        )
     for bucket, level, count in rows:
         counts.setdefault(level, [0] * buckets)[bucket] = count
     return starts, counts

@@ -44,7 +44,9 @@ class Windows:
     The series' samples are concatenated into ``timestamps`` and ``values``; ``lo[i, j]`` and ``hi[i, j]``
     bound series ``i``'s samples in the window ending at step ``j`` (empty when equal).  Every kernel then
     works on all series and steps at once, so a dashboard over thousands of histogram buckets costs a few
-    array operations, not a Python loop per series and step.
+    array operations, not a Python loop per series and step.  Only the samples some window holds are
+    concatenated (an instant query over a minute copies a minute of each series, not the recording);
+    ``starts`` are where each series begins in the concatenation.
     """
 
     timestamps: Array
@@ -53,12 +55,23 @@ class Windows:
     hi: Array
     ends: Array
     range_seconds: float
+    starts: Array
 
     @classmethod
     def of(cls, series: Sequence[tuple[Array, Array]], ends: Array, range_seconds: float) -> Windows:
         """Windows over ``(timestamps, values)`` pairs, each in ascending time."""
-        lengths = np.array([len(timestamps) for timestamps, _ in series], dtype=np.int64)
-        offsets = (np.cumsum(lengths) - lengths)[:, None]
+        shape = (len(series), len(ends))
+        if not series or not len(ends):  # nothing to read: no series, or no step
+            empty = np.zeros(shape, np.int64)
+            return cls(
+                np.zeros(0),
+                np.zeros(0),
+                empty,
+                empty,
+                np.broadcast_to(ends, shape),
+                range_seconds,
+                np.zeros(0, np.int64),
+            )
         # Edges in whole milliseconds, as Prometheus keeps every time: in float seconds a window's
         # start (end - range) can land a rounding below a sample that should be left out.
         end_ms = milliseconds(ends)
@@ -71,20 +84,25 @@ class Windows:
                     np.searchsorted(sampled, start_ms, side="right"),
                     np.searchsorted(sampled, end_ms, side="right"),
                 )
-        lo = [bounds[id(timestamps)][0] for timestamps, _ in series]
-        hi = [bounds[id(timestamps)][1] for timestamps, _ in series]
-        shape = (len(series), len(ends))
+        # Each series from its first sample in any window to its last: (first, last + 1).
+        kept = {key: (int(lo.min()), int(hi.max())) for key, (lo, hi) in bounds.items()}
+        cuts = [kept[id(timestamps)] for timestamps, _ in series]
+        lengths = np.array([max(stop - first, 0) for first, stop in cuts], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        lo = np.array([bounds[id(t)][0] - kept[id(t)][0] for t, _ in series], dtype=np.int64)
+        hi = np.array([bounds[id(t)][1] - kept[id(t)][0] for t, _ in series], dtype=np.int64)
         return cls(
-            timestamps=np.concatenate([t for t, _ in series]) if series else np.zeros(0),
-            values=np.concatenate([v for _, v in series]) if series else np.zeros(0),
-            lo=(np.array(lo, dtype=np.int64).reshape(shape) + offsets)
-            if series
-            else np.zeros(shape, np.int64),
-            hi=(np.array(hi, dtype=np.int64).reshape(shape) + offsets)
-            if series
-            else np.zeros(shape, np.int64),
+            timestamps=np.concatenate(
+                [t[first:stop] for (t, _), (first, stop) in zip(series, cuts, strict=True)]
+            ),
+            values=np.concatenate(
+                [v[first:stop] for (_, v), (first, stop) in zip(series, cuts, strict=True)]
+            ),
+            lo=lo.reshape(shape) + starts[:, None],
+            hi=hi.reshape(shape) + starts[:, None],
             ends=np.broadcast_to(ends, shape),
             range_seconds=range_seconds,
+            starts=starts,
         )
 
 
@@ -158,9 +176,11 @@ def extrapolated_rate(is_counter: bool, is_rate: bool) -> RangeKernel:
             return out, present
         lo, last, ends = windows.lo[present], last[present], windows.ends[present]
         timestamps, values, range_seconds = windows.timestamps, windows.values, windows.range_seconds
-        adjusted = _reset_adjusted(values) if is_counter else values
         first_time, last_time, first_value = timestamps[lo], timestamps[last], values[lo]
-        result = adjusted[last] - adjusted[lo]
+        result = values[last] - values[lo]
+        if is_counter:
+            resets = _resets(values, windows.starts)
+            result = result + (resets[last] - resets[lo])
         sampled = last_time - first_time
         average = sampled / (last - lo)
         threshold = average * EXTRAPOLATION_SLACK
@@ -180,16 +200,18 @@ def extrapolated_rate(is_counter: bool, is_rate: bool) -> RangeKernel:
     return kernel
 
 
-def _reset_adjusted(values: Array) -> Array:
-    """Values plus everything lost to earlier counter resets (a drop means the counter restarted at 0).
-
-    Over concatenated series the step from one series to the next may look like a reset; the offset it
-    adds is the same for every later sample, so differences within a series are unaffected.
-    """
+def _resets(values: Array, starts: Array) -> Array:
+    """At each sample, everything its series lost to counter resets so far (a drop means the counter
+    restarted at 0, having counted the value before it).  A window's reset-corrected increase is its
+    last value minus its first plus the difference of these, as Prometheus adds each reset's loss;
+    with no reset inside the window that difference is exactly 0, so the answer does not depend on
+    what else was read with it.  The step from one series to the next is not a reset."""
     if len(values) < 2:
-        return values
+        return np.zeros(len(values))
     dropped = np.where(values[1:] < values[:-1], values[:-1], 0.0)
-    return values + np.concatenate(([0.0], np.cumsum(dropped)))
+    between = starts[1:] - 1  # the step into each series but the first (none for an empty first one)
+    dropped[between[(between >= 0) & (between < len(dropped))]] = 0.0
+    return np.concatenate(([0.0], np.cumsum(dropped)))
 
 
 def per_window(function: Callable[..., float | None], params: Array | None = None) -> RangeKernel:

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import promql_parser
 
-from observability_ui.query import budget, regex
+from observability_ui.query import budget, log_streams, regex
+from observability_ui.query.log_streams import LogStreams
 from observability_ui.query.promql_model import METRIC_NAME, QueryError
 from obsim.dataset.reader import Dataset
 
@@ -67,6 +68,9 @@ class MetricCache:
     result_points: int = 0
     # a live recording's cache and the extent (recorded-until moment) it holds the samples of
     recording: tuple[float, MetricCache] | None = None
+    # a finished dataset's log records in arrays (MetricStore.log_streams), read once under logs_lock
+    logs: LogStreams | None = None
+    logs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def for_dataset(self, dataset: Dataset) -> MetricCache:
         """The cache to read ``dataset`` through: this one for a finished dataset, which never
@@ -82,10 +86,12 @@ class MetricCache:
 
 
 def held_bytes(cache: MetricCache) -> int:
-    """The bytes of the sample arrays ``cache`` holds (a timeline shared by many series counted once)."""
+    """The bytes of the sample arrays ``cache`` holds (a timeline shared by many series counted once)
+    and of its log arrays."""
     arrays = {id(a): a for s in list(cache.samples.values()) for a in (s.timestamps, s.values)}
     arrays |= {id(a): a for a in list(cache.timelines.values())}
-    return sum(array.nbytes for array in arrays.values())
+    logs = cache.logs.nbytes if cache.logs is not None else 0
+    return logs + sum(array.nbytes for array in arrays.values())
 
 
 class MetricCaches:
@@ -128,6 +134,7 @@ class MetricStore:
         self._connection = dataset.connection
         self.window = dataset.window()
         self._cache = (cache if cache is not None else MetricCache()).for_dataset(dataset)
+        self._finished = not dataset.recording
         self.memo: dict[Hashable, Any] = {}  # results an evaluator may reuse for this store's lifetime
 
     def answer(self, key: Hashable, evaluate: Callable[[], Any], points: Callable[[Any], int]) -> Any:
@@ -155,6 +162,17 @@ class MetricStore:
                 _, (dropped, _) = cache.results.popitem(last=False)
                 cache.result_points -= dropped
         return result
+
+    def log_streams(self) -> LogStreams | None:
+        """The dataset's log records in arrays (:mod:`.log_streams`), read on first use and kept with
+        its metric arrays; None for a live recording, whose logs are still being written."""
+        if not self._finished:
+            return None
+        cache = self._cache
+        with cache.logs_lock:  # one reader per dataset: the others wait for its arrays
+            if cache.logs is None:
+                cache.logs = log_streams.load(self._connection)
+            return cache.logs
 
     def metric_names(self) -> list[str]:
         """Every sample name (``x_total``, ``x_bucket``, ...), sorted: what a selector's name can be."""

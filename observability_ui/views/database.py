@@ -6,12 +6,14 @@ instant, with each session's transaction age and time in its state computed at t
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 
 from flask import Blueprint, request
 
 from observability_ui import charts, params
+from observability_ui.query.promql_store import MetricStore
 from observability_ui.request_context import UiError, dataset, instant, time_range
 from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.metrics_common import store
@@ -87,12 +89,26 @@ def sessions_at(
 
 
 def history(db, start: float, end: float, column: str) -> dict[str, list[tuple[float, float]]]:
-    """Session counts per snapshot, grouped by ``state`` or ``application_name``: a scan of every
-    snapshot in the range, kept with the dataset's answers (``MetricStore.answer``)."""
+    """Session counts per snapshot in ``[start, end]``, grouped by ``state`` or
+    ``application_name``: a slice of the whole recording's counts, which one scan of every snapshot
+    reads and the dataset's answers keep (``MetricStore.answer``; a live recording's per extent).
+    Only the groups with a session in the range are listed, as a scan of the range would."""
+    sliced = {}
+    for key, points in whole_history(store(), db, column).items():
+        stamps = [ts for ts, _ in points]
+        inside = points[bisect.bisect_left(stamps, start) : bisect.bisect_right(stamps, end)]
+        if any(count for _, count in inside):
+            sliced[key] = inside
+    return sliced
+
+
+def whole_history(metrics: MetricStore, db, column: str) -> dict[str, list[tuple[float, float]]]:
+    """The whole recording's session counts per snapshot by ``column`` (see :func:`history`); the
+    server's preload reads them ahead of the first Database page."""
     assert column in {"state", "application_name"}
-    return store().answer(
-        ("session history", start, end, column),
-        lambda: _history(db, start, end, column),
+    return metrics.answer(
+        ("session history", column),
+        lambda: _history(db, -math.inf, math.inf, column),
         lambda found: sum(len(points) for points in found.values()),
     )
 

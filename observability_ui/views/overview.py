@@ -7,6 +7,7 @@ inside the range are marked on every chart (``deploys=hide`` turns the markers o
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -14,9 +15,10 @@ from flask import Blueprint
 
 from observability_ui import annotations, charts, params
 from observability_ui.query import promql
-from observability_ui.request_context import time_range
+from observability_ui.query.promql_eval import LOOKBACK_DELTA
+from observability_ui.request_context import dataset, time_range
 from observability_ui.timerange import TimeRange
-from observability_ui.views.metrics_common import range_series, series_name, store
+from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, range_series, series_name, store
 from observability_ui.views.page import page_range, range_json, render, status
 
 bp = Blueprint("overview", __name__)
@@ -180,8 +182,46 @@ def panel_series(panel: Panel, tr: TimeRange) -> list[dict]:
             "points": [(ts, value * query.scale) for ts, value in s.points],
         }
         for query in panel.queries
-        for s in range_series(query.expr, tr)
+        for s in dashboard_series(query.expr, tr)
     ]
+
+
+def whole_recording(metrics: promql.MetricStore, expr: str) -> list[promql.Series]:
+    """A panel's query over the whole recording (and the lookback after it, past which nothing is
+    left to show), on the grid of whole scrape intervals: kept with the dataset's answers, so every
+    overview's range is a slice of it (:func:`dashboard_series`) instead of an evaluation."""
+    return promql.query_range(metrics, expr, *_grid(metrics), SCRAPE_INTERVAL_S)
+
+
+def _grid(metrics: promql.MetricStore) -> tuple[float, float]:
+    """The first and last instants of :func:`whole_recording`'s grid."""
+    low, high = metrics.window
+    start = math.floor(low / SCRAPE_INTERVAL_S) * SCRAPE_INTERVAL_S
+    return start, math.ceil((high + LOOKBACK_DELTA) / SCRAPE_INTERVAL_S) * SCRAPE_INTERVAL_S
+
+
+def dashboard_series(expr: str, tr: TimeRange) -> list[promql.Series]:
+    """A panel's query over ``tr`` at the instants of the scrape grid inside it, as Grafana aligns a
+    dashboard's queries to their step.  Each panel's value at an instant depends on that instant
+    alone (no subqueries, ``@`` or matching that could differ between steps), so slicing the
+    whole recording's answer is the same as evaluating the range (tests/test_ui_views.py checks it).
+    Before and after the grid there is nothing to show, so any range is a slice; but a live
+    recording grows, a range not covering two grid instants is evaluated as asked, and so is one
+    far from the data, which the evaluation refuses."""
+    first = math.ceil(tr.start / SCRAPE_INTERVAL_S) * SCRAPE_INTERVAL_S
+    last = math.floor(tr.end / SCRAPE_INTERVAL_S) * SCRAPE_INTERVAL_S
+    low, high = store().window
+    far = tr.start < low - promql.WINDOW_SLACK or tr.end > high + promql.WINDOW_SLACK
+    if dataset().recording or last <= first or far:
+        return range_series(expr, tr)
+    whole = whole_recording(store(), expr)
+    sliced = []
+    for series in whole:
+        stamps = [ts for ts, _ in series.points]
+        inside = series.points[bisect.bisect_left(stamps, first) : bisect.bisect_right(stamps, last)]
+        if inside:
+            sliced.append(promql.Series(series.labels, inside))
+    return sliced
 
 
 def gateway_error_percent(span: float, at: float) -> float | None:

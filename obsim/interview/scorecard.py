@@ -24,7 +24,15 @@ from obsim.interview.clock_time import minutes
 from obsim.interview.figures import hint_releases, investigation_figures
 from obsim.interview.store import InterviewStore, as_utc
 from obsim.scenario import Scenario
-from obsim.scoring.rubric import DIMENSIONS, LEVEL_NAMES, RATINGS, RubricScore, checklist, suggested_level
+from obsim.scoring.rubric import (
+    DIMENSIONS,
+    LEVEL_NAMES,
+    RATINGS,
+    RubricScore,
+    checklist,
+    suggested_level,
+    suggestion_reason,
+)
 
 FORMAT = "obsim-scorecard/2"  # 2: the rubric as ratings and a level (no total); the timeline in words
 FORMATS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}
@@ -160,6 +168,7 @@ def _interviewer(store: InterviewStore, scenario: Scenario | None, session_id: s
         "level_name": LEVEL_NAMES[rubric.level],
         "suggested_level": suggested,
         "suggested_level_name": LEVEL_NAMES[suggested] if suggested else None,
+        "suggestion_reason": suggestion_reason(scenario, rubric.checklist) if scenario else None,
         "ratings": [
             {
                 "dimension": name,

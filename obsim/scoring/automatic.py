@@ -4,7 +4,8 @@ Out of 100, with partial credit in every part, and every figure explained in ``w
 interviewer can audit it:
 
 - location (30): for each root cause, the best of the submitted locations (exact lines > right
-  function > right file > right layer); a scatter of many locations is scaled down;
+  function > right file > right layer); each extra place near no fault costs a point (at most
+  five, and at most half the credit earned), so the right place among wrong ones keeps most credit;
 - mechanism (15): the mechanism recognised by its key terms in the mechanism, root cause and chain
   text (the candidate writes it, never picks it), half credit for a neighbouring account;
 - timing (10): whether and how it repeats, and when it starts (or the minute it recurs at);
@@ -42,6 +43,8 @@ WEIGHTS = {
 }
 DECOY_PENALTY = 15
 MAX_PENALTY = 30
+WRONG_PLACE_COST = 1 / 30  # of the location part: a point for each place named near no fault
+MAX_WRONG_PLACES_COST = 5 / 30  # at most five points, and never more than half the credit earned
 ONSET_TOLERANCE_S = 300
 MINUTE_TOLERANCE = 3
 
@@ -106,15 +109,25 @@ def _location(truth: GroundTruth, submission: Submission) -> Part:
         )
         found.append((credit, _named(best, level, cause, submission.locations)))
     share = sum(credit for credit, _ in found) / len(found)
-    allowed = len(truth.root_causes) + 1
     why = "; ".join(text for _, text in found)
-    if len(submission.locations) > allowed:
-        share *= allowed / len(submission.locations)
+    wrong = _wrong_extras(truth, submission.locations)
+    if wrong and share > 0:
+        deduction = min(WRONG_PLACE_COST * wrong, MAX_WRONG_PLACES_COST, share / 2)
+        share -= deduction
         why += (
-            f"; {len(submission.locations)} places named for {_count(len(truth.root_causes), 'fault')},"
-            " so the credit is scaled down"
+            f"; also named {_count(wrong, 'place')} near no fault"
+            f" (−{round(WEIGHTS['location'] * deduction, 1):g} points)"
         )
     return _part("location", share, why)
+
+
+def _wrong_extras(truth: GroundTruth, locations: tuple[Location, ...]) -> int:
+    """How many places beyond one per fault are near no fault at all: naming the right file among
+    five costs a little for each of the four others, never the credit for the right one."""
+    wrong = sum(
+        1 for place in locations if all(closeness(place, cause)[1] == 0 for cause in truth.root_causes)
+    )
+    return min(wrong, max(0, len(locations) - len(truth.root_causes)))
 
 
 def _named(best: Location, level: str, cause: CodeLocation, locations: tuple[Location, ...]) -> str:

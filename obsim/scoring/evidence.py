@@ -60,9 +60,15 @@ def view_of(path: str) -> View | None:
 
 def shown_span(event: RecordedEvent, recording_end: float) -> tuple[float, float] | None:
     """The simulated time the event displayed: the instant of its ``at`` argument (a sessions or
-    metrics table), else its time range; None when it had neither (the code view)."""
+    metrics table), else its time range; None when it had neither (the code view).
+
+    A list opened without a query shows only the end of its range, not all of it: the sessions
+    table is the snapshot at the range's end, and a trace search that asks for nothing lists the
+    newest traces.  Crediting their whole range would count a tab clicked through as evidence seen.
+    """
     detail = event.detail
-    at = str(detail.get("args", {}).get("at", "")).strip()
+    args = detail.get("args", {})
+    at = str(args.get("at", "")).strip()
     if at:
         try:
             moment = parse_instant(at, recording_end)
@@ -70,7 +76,20 @@ def shown_span(event: RecordedEvent, recording_end: float) -> tuple[float, float
             return None
         return moment, moment
     shown = detail.get("range")
-    return (float(shown[0]), float(shown[1])) if shown else None
+    if not shown:
+        return None
+    start, end = float(shown[0]), float(shown[1])
+    return (end, end) if _newest_only(detail.get("path", ""), args) else (start, end)
+
+
+def _newest_only(path: str, args: dict[str, Any]) -> bool:
+    """Whether the request listed only what is newest at its range's end (see :func:`shown_span`)."""
+    if path in {"/database", "/api/database/sessions"}:
+        return True
+    if path in {"/traces", "/api/traces"}:
+        asked = {k for k, v in args.items() if str(v).strip() and k not in _NOT_WHAT}
+        return not asked and args.get("sort", "recent") in {"", "recent"}
+    return False
 
 
 def _succeeded(event: RecordedEvent) -> bool:

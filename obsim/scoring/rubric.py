@@ -76,11 +76,17 @@ def checklist(scenario: Scenario) -> dict[str, str]:
     return {statement: level for level, statements in levels for statement in statements}
 
 
-def suggested_level(scenario: Scenario, answers: dict[str, bool]) -> Level:
-    """The level the checklist supports: every pass statement, then most of each level above."""
+def _ticks(scenario: Scenario, answers: dict[str, bool]) -> dict[str, list[bool]]:
+    """Each checklist level's answers, in ladder order (an unanswered statement is a no)."""
     by_level: dict[str, list[bool]] = {}
     for statement, level in checklist(scenario).items():
         by_level.setdefault(level, []).append(answers.get(statement, False))
+    return by_level
+
+
+def suggested_level(scenario: Scenario, answers: dict[str, bool]) -> Level:
+    """The level the checklist supports: every pass statement, then most of each level above."""
+    by_level = _ticks(scenario, answers)
     if not all(by_level["pass"]):
         return "no pass"
     reached: Level = "pass"
@@ -90,3 +96,26 @@ def suggested_level(scenario: Scenario, answers: dict[str, bool]) -> Level:
             break
         reached = level  # type: ignore[assignment]
     return reached
+
+
+def suggestion_reason(scenario: Scenario, answers: dict[str, bool]) -> str:
+    """Why the checklist suggests its level, in words for the console and the scorecard: how many
+    statements of each level were ticked against what the ladder asks, and that the suggestion only
+    guides the level the interviewer chooses (a bare "suggests strong" beside "meets the bar" reads
+    as a contradiction)."""
+    by_level = _ticks(scenario, answers)
+    counts = "; ".join(
+        f"{sum(yes)} of {len(yes)} {level} statements ticked"
+        + (" (all needed)" if level == "pass" else f" ({_needed(len(yes))} needed)")
+        for level, yes in by_level.items()
+    )
+    level = LEVEL_NAMES[suggested_level(scenario, answers)]
+    return (
+        f"The checklist suggests {level}: {counts}. A suggestion from the ticks only; the level chosen"
+        " from the ratings and the whole interview is what counts."
+    )
+
+
+def _needed(statements: int) -> int:
+    """The fewest ticks that make a majority (:data:`MAJORITY`) of ``statements``."""
+    return next(n for n in range(statements + 1) if n >= MAJORITY * statements)
