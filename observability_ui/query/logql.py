@@ -305,7 +305,9 @@ def search(
             total += 1
         return LogPage(entries, total, offset, limit)
     if streams is not None and log_streams.answers(query):
-        total, ids = log_streams.page_ids(streams, query, start, end, limit, offset, newest_first=direction == "backward")
+        total, ids = log_streams.page_ids(
+            streams, query, start, end, limit, offset, newest_first=direction == "backward"
+        )
         rows = db.execute(f"SELECT {_COLUMNS} FROM logs WHERE id IN ({', '.join('?' * len(ids))})", ids)
         by_id = {row[0]: row for row in rows}
         return LogPage([LogEntry.from_row(by_id[i]) for i in ids], total, offset, limit)
