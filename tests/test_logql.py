@@ -148,9 +148,10 @@ def test_the_log_arrays_answer_a_selector_exactly_as_sql_does(db, text):
     ranges = [(START, END), (T0 + 20.0, T0 + 60.0), (T0 + 20.0, T0 + 20.0), (T0 + 33.3, T0 + 2500.7)]
     for start, end in [*ranges, (0.0, just_before_end)]:
         for limit, offset in ((1000, 0), (7, 3), (7, 500), (1, 0)):
-            assert search(db, query, start, end, limit, offset, streams) == search(
-                db, query, start, end, limit, offset
-            ), (start, end, limit, offset)
+            for direction in ("backward", "forward"):
+                from_arrays = search(db, query, start, end, limit, offset, direction, streams)
+                from_sql = search(db, query, start, end, limit, offset, direction)
+                assert from_arrays == from_sql, (start, end, limit, offset, direction)
         for buckets in (1, 3, 40, 1000):
             assert volume(db, query, start, end, buckets, streams) == volume(db, query, start, end, buckets)
     assert streams.services() == ["gateway", "platform-api"]
@@ -159,6 +160,7 @@ def test_the_log_arrays_answer_a_selector_exactly_as_sql_does(db, text):
 def test_filters_beyond_the_selector_are_left_to_sql():
     assert not log_streams.answers(parse('{} |= "QueuePool"'))
     assert not log_streams.answers(parse('{level="error"} | duration_ms > 100'))
+    assert not log_streams.answers(parse('{level="error"} | json | status >= 500'))
 
 
 # -- line filters ----------------------------------------------------------------------------------
