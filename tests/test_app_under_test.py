@@ -6,6 +6,7 @@ Each test gets a fresh migrated and seeded database file, a fixed clock, fake ex
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -374,6 +375,9 @@ def test_user_input_errors(client: FlaskClient, auth: dict[str, str], tenant: Te
     )
     assert bad_email.status_code == 400
     assert bad_email.get_json()["fields"] == {"email": "must be an email address"}
+    undeliverable = {"email": "a" * 243 + "@example.com", "name": "N", "role": "member"}  # 255 long
+    too_long = client.post("/api/v1/users", json=undeliverable, headers=auth)
+    assert too_long.get_json()["fields"] == {"email": "must be at most 254 characters"}
     bad_role = client.post(
         "/api/v1/users", json={"email": "a@b.co", "name": "N", "role": "god"}, headers=auth
     )
@@ -400,6 +404,8 @@ def test_invitation_is_queued_and_sent_by_the_outbox_job(
     job.func(*job.args, **job.kwargs)
 
     assert services.paths().count("/v1/messages") == 1
+    [message] = [json.loads(r.content) for r in services.requests if r.url.path == "/v1/messages"]
+    assert (message["from"], message["to"]) == (settings.email_sender, "grace@example.com")
     assert count_rows(OutboundEmail, OutboundEmail.status == "sent") == 1
     assert sample("email_outbox_pending_messages") == 0
 
@@ -528,6 +534,7 @@ def test_notification_route(client: FlaskClient, auth: dict[str, str], tenant: T
     assert listed["total"] == expected
     created = [item["created_at"] for item in listed["items"]]
     assert created == sorted(created, reverse=True)
+    assert all(isinstance(item["attempts"], int) and item["attempts"] >= 0 for item in listed["items"])
     assert client.get("/api/v1/notifications?status=sent", headers=auth).get_json()["total"] == expected
     assert client.get("/api/v1/notifications?status=lost", headers=auth).status_code == 400
 

@@ -44,6 +44,16 @@ def _recording(directory: Path, scenario: scenarios.Scenario) -> Path:
     return writer.finish({"scenario": scenario.id, "window_start": start, "window_end": end})
 
 
+def _released_files() -> set[str]:
+    """The files the release changed, as the scenario's release diff names them.  A release ships
+    many unrelated changes: the one that matters must be found with the telemetry, not by being
+    the only file the compare view lists."""
+    patch = scenarios.previous_release(DEPLOY).decode()
+    files = {line.removeprefix("--- a/") for line in patch.splitlines() if line.startswith("--- a/")}
+    assert len(files) >= 6 and "app_under_test/api/routes/workflows.py" in files
+    return files
+
+
 @pytest.fixture
 def deployed(tmp_path):
     return create_app(_recording(tmp_path, DEPLOY), brief=DEPLOY.brief).test_client()
@@ -57,7 +67,7 @@ def test_the_release_diff_applies_to_the_checkout_and_reverses_exactly():
         return file.read_text() if file.is_file() else None
 
     before = unified_diff.apply(patch, checkout)
-    assert set(before) == {"app_under_test/api/routes/workflows.py"}
+    assert set(before) == _released_files()
     old = before["app_under_test/api/routes/workflows.py"]
     assert old != checkout("app_under_test/api/routes/workflows.py")
     assert "_with_latest_run" not in old  # the release before had no last-run expansion
@@ -71,16 +81,21 @@ def test_a_deploy_shows_both_tags_and_its_compare_view(deployed):
     assert answer["releases"][1]["serving_at_start"] and not answer["releases"][0]["serving_at_start"]
     (comparison,) = answer["comparisons"]
     assert (comparison["base"], comparison["head"]) == ("4.18.2", "4.19.0")
-    (changed,) = comparison["files"]
-    assert changed["path"] == "api/routes/workflows.py" and changed["status"] == "modified"
-    added = [line[1:] for line in changed["diff"] if line.startswith("+")]
-    assert changed["additions"] == len(added) > 0
-    source = (CODE_ROOT / changed["path"]).read_text().splitlines()
-    assert all(line in source for line in added), "the head of the compare is the code browsed"
+    listed = {changed["path"] for changed in comparison["files"]}
+    assert listed == {path.removeprefix("app_under_test/") for path in _released_files()}
+    assert "api/routes/workflows.py" in listed
+    for changed in comparison["files"]:
+        assert changed["status"] == "modified", changed["path"]
+        added = [line[1:] for line in changed["diff"] if line.startswith("+")]
+        removed = [line for line in changed["diff"] if line.startswith("-")]
+        assert (changed["additions"], changed["deletions"]) == (len(added), len(removed)) != (0, 0)
+        source = (CODE_ROOT / changed["path"]).read_text().splitlines()
+        assert all(line in source for line in added), "the head of the compare is the code browsed"
 
     page = deployed.get("/code/releases").get_data(as_text=True)
     assert 'Comparing <span class="mono">4.18.2...4.19.0</span>' in page
-    assert 'href="/code/api/routes/workflows.py"' in page
+    for path in listed:
+        assert f'href="/code/{path}"' in page, path
     code = deployed.get("/code/").get_data(as_text=True)
     assert re.search(
         r"platform-api 4\.19\.0</span>, the release serving since 2026-04-14 13:52:\d\d UTC", code

@@ -118,6 +118,7 @@ def notification(row: Notification) -> Json:
         "channel": row.channel,
         "subject": row.subject,
         "status": row.status,
+        "attempts": row.attempts,
         "created_at": iso(row.created_at),
         "sent_at": iso(row.sent_at),
     }

@@ -40,6 +40,7 @@ class Settings:
     email_provider_url: str = "https://mail.example.net"
     email_provider_timeout: float = 5.0
     email_provider_api_key: str = ""
+    email_sender: str = "Platform <no-reply@example.com>"
 
     scheduler_enabled: bool = True
     scheduler_max_workers: int = 50

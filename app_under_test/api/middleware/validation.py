@@ -17,6 +17,7 @@ from app_under_test.api.deps import dependencies
 from app_under_test.lib.errors import AppError
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX_LENGTH = 254  # the longest address SMTP can deliver to (RFC 5321's path limit, less its brackets)
 
 
 class RequestValidationError(AppError):
@@ -51,7 +52,7 @@ def required_string(body: dict[str, Any], name: str, max_length: int = 200) -> s
 
 
 def required_email(body: dict[str, Any], name: str) -> str:
-    value = required_string(body, name, max_length=320)
+    value = required_string(body, name, max_length=EMAIL_MAX_LENGTH)
     if not _EMAIL.match(value):
         raise invalid(name, "must be an email address")
     return value

@@ -61,7 +61,7 @@ def migrate(engine: Engine) -> int:
             )
         applied.add(migration.version)
         logger.info(
-            "schema migration applied",
+            "applied schema migration",
             extra={"migration.version": migration.version, "migration.description": migration.description},
         )
     return max(applied, default=0)

@@ -31,6 +31,8 @@ def retry_failed_notifications(
     """Send the oldest queued or previously failed notifications, up to ``batch_size`` of them.
 
     A notification that fails ``MAX_ATTEMPTS`` times stays ``failed`` and is no longer retried.
+    Each send is its own provider call: one refused address fails its notification, not the batch,
+    and the batch commits once, so a crash mid-batch sends those notifications again next run.
     """
     pending = session.execute(
         select(Notification, User.email)

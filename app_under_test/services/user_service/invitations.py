@@ -9,6 +9,7 @@ from app_under_test.lib.errors import ConflictError
 from app_under_test.models import Invitation, Tenant, User
 from app_under_test.services.audit import record_event
 from app_under_test.services.email_outbox import queue_email
+from app_under_test.services.user_service.users import member_id
 
 ACCEPT_URL = "https://app.example.com/invitations/{id}/accept"
 
@@ -20,8 +21,7 @@ def invite_user(session: Session, tenant_id: int, actor_id: int, email: str, rol
     conflict.
     """
     email = email.lower()
-    member = session.scalar(select(User.id).where(User.tenant_id == tenant_id, User.email == email))
-    if member is not None:
+    if member_id(session, tenant_id, email) is not None:
         raise ConflictError(f"{email} is already a member")
     workspace, inviter = session.execute(
         select(Tenant.name, User.name).join(User, User.tenant_id == Tenant.id).where(User.id == actor_id)

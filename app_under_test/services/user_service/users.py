@@ -22,11 +22,15 @@ def get_user(session: Session, tenant_id: int, user_id: int) -> User:
     return user
 
 
+def member_id(session: Session, tenant_id: int, email: str) -> int | None:
+    """The id of the tenant's user with ``email`` (already lower-cased, as stored), if any."""
+    return session.scalar(select(User.id).where(User.tenant_id == tenant_id, User.email == email))
+
+
 def create_user(session: Session, tenant_id: int, actor_id: int, email: str, name: str, role: str) -> User:
     """Add a user; emails are unique within a tenant (the same person may belong to several)."""
     email = email.lower()
-    taken = session.scalar(select(User.id).where(User.tenant_id == tenant_id, User.email == email))
-    if taken is not None:
+    if member_id(session, tenant_id, email) is not None:
         raise ConflictError(f"a user with email {email} already exists")
     user = User(tenant_id=tenant_id, email=email, name=name, role=role)
     session.add(user)
