@@ -180,8 +180,15 @@ class Problems:
     def attach(self, page: Any) -> None:
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
-        page.on("requestfailed", lambda r: self.failed_requests.append(f"{r.method} {r.url}: {r.failure}"))
+        page.on("requestfailed", self._request_failed)
         page.on("response", self._response)
+
+    def _request_failed(self, request: Any) -> None:
+        # The browser fetches the tab's icon on its own and cancels the fetch when the page navigates
+        # on (a form posted, a reload): that is no request of the page's failing.
+        if request.failure == "net::ERR_ABORTED" and request.url.endswith("/static/favicon.svg"):
+            return
+        self.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
 
     def _console(self, message: Any) -> None:
         if message.type == "error":
