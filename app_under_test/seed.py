@@ -302,13 +302,18 @@ def _notifications(rng: random.Random, tenant_id: int, user_ids: list[int], now:
 
 
 def _invoices(rng: random.Random, tenant_id: int, now: datetime) -> list[Row]:
-    """Three paid monthly invoices and one or two open ones."""
+    """Three paid monthly invoices, one or two open ones, and the open usage invoices of the last
+    month (metered workflow runs, invoiced per batch and paid by the tenant's finance team)."""
     rows = []
     for month in (3, 2, 1):
         created_at = now - timedelta(days=30 * month, hours=rng.randint(0, 23))
         rows.append(_invoice_row(rng, tenant_id, created_at, created_at + timedelta(days=rng.randint(1, 5))))
     for _ in range(rng.randint(1, 2)):
         rows.append(_invoice_row(rng, tenant_id, _before(rng, now, timedelta(days=20)), None))
+    for _ in range(rng.randint(90, 180)):
+        row = _invoice_row(rng, tenant_id, _before(rng, now, timedelta(days=30)), None)
+        row["amount_cents"] = rng.randint(500, 40_000)
+        rows.append(row)
     return rows
 
 

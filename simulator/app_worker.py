@@ -26,6 +26,7 @@ afresh (its in-flight gauge, its registry of open transactions) is reset by ``on
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,7 +36,14 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 
 from simulator.kernel import Kernel, Semaphore, Wait
-from simulator.process_memory import GC_PAUSE_BUCKETS, GcCosts, GcModel, RetainedHeap
+from simulator.process_memory import (
+    GC_PAUSE_BUCKETS,
+    AllocatorModel,
+    AllocatorSlack,
+    GcCosts,
+    GcModel,
+    RetainedHeap,
+)
 
 MIB = 1024 * 1024
 
@@ -44,7 +52,7 @@ class WorkerProcess:
     """One worker, from its fork: its application (once booted), threads, heap and the requests
     it has accepted."""
 
-    def __init__(self, kernel: Kernel, pid: int, threads: int, gc: GcModel) -> None:
+    def __init__(self, kernel: Kernel, pid: int, threads: int, gc: GcModel, slack: AllocatorSlack) -> None:
         self.kernel = kernel
         self.pid = pid
         self.started_at = kernel.now
@@ -52,6 +60,7 @@ class WorkerProcess:
         self.threads = Semaphore(kernel, threads)
         self.heap = RetainedHeap(lambda: ())
         self.gc = gc
+        self.slack = slack
         self.heap_bytes = 0
         self.heap_objects = 0
         self.paused_until = 0.0
@@ -88,6 +97,7 @@ class Master:
         scale: float,
         log: Callable[[str, str], None],
         on_ready: Callable[[], None],
+        rng: random.Random,
         base_rss_bytes: int = 212 * MIB,
         base_objects: int = 600_000,
         master_rss_bytes: int = 41 * MIB,
@@ -95,6 +105,7 @@ class Master:
         boot_s: float = 8.0,
         first_pid: int = 23,
         costs: GcCosts | None = None,
+        allocator: AllocatorModel | None = None,
     ) -> None:
         self.kernel = kernel
         self.build = build
@@ -109,6 +120,8 @@ class Master:
         self.limit_bytes = limit_bytes
         self.boot_s = boot_s
         self.costs = costs or GcCosts()
+        self.allocator = allocator or AllocatorModel()
+        self.rng = rng
         self.oom_kills = 0
         self._next_pid = first_pid
         self._booting: list[Wait] = []
@@ -144,8 +157,10 @@ class Master:
             self._kill(worker)
             self.kernel.park()
         worker.accepted.pop(greenlet.getcurrent(), None)
+        worker.slack.request_done(self.kernel.now)
         pause = worker.gc.allocate(self.heap_objects(worker))
         if pause > 0:
+            worker.slack.full_collection(self.kernel.now)
             worker.pause(pause)
         worker.stall()
 
@@ -154,7 +169,8 @@ class Master:
         return self.base_objects + round(worker.heap_objects * self.scale)
 
     def resident_bytes(self, worker: WorkerProcess) -> int:
-        return self.base_rss_bytes + round(worker.heap_bytes * self.scale)
+        held = worker.slack.held(self.kernel.now)
+        return self.base_rss_bytes + round(worker.heap_bytes * self.scale) + held
 
     def container_bytes(self) -> int:
         return self.master_rss_bytes + self.resident_bytes(self.worker)
@@ -194,7 +210,9 @@ class Master:
     def _fork(self) -> WorkerProcess:
         pid = self._next_pid
         self._next_pid += 1 + pid % 7  # the master's other children take pids in between
-        return WorkerProcess(self.kernel, pid, self.threads, GcModel(self.costs, self.base_objects))
+        gc = GcModel(self.costs, self.base_objects)
+        slack = AllocatorSlack(self.allocator, self.rng, self.kernel.now)
+        return WorkerProcess(self.kernel, pid, self.threads, gc, slack)
 
     def _ready(self, worker: WorkerProcess, app: Any) -> None:
         self._track(self.engine())

@@ -2,7 +2,10 @@
 
 Clients are the seeded tenants' API keys.  Larger tenants send more traffic (weights follow a
 Zipf-like curve, as B2B platforms see).  The rate follows ``base_rps * (1 + amplitude *
-cos(2*pi*(hour - peak_hour) / 24))``; inter-arrival times are exponential at the current rate.
+cos(2*pi*(hour - peak_hour) / 24))`` times the seeded drift and bursts of
+:class:`simulator.clients.TrafficDrift`; inter-arrival times are exponential at the current rate.
+Each request comes from one of its tenant's addresses (:mod:`simulator.clients`).  A tenant pays
+each of its open invoices once, as a customer would.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import Any
 from faker import Faker
 
 from obsim.scenario import Load
+from simulator.clients import TrafficDrift, tenant_clients
 from simulator.kernel import Kernel
+from simulator.randomness import derive_seed
 from simulator.web import Request
 
 RequestBuilder = Callable[["LoadGenerator", Any], Request]
@@ -126,7 +131,7 @@ BUILDERS: dict[str, RequestBuilder] = {
     "usage_report": lambda g, t: Request("GET", "/api/v1/reports/usage"),
     "activity_report": lambda g, t: Request("GET", "/api/v1/reports/activity", _activity_range(g)),
     "pay_invoice": lambda g, t: Request(
-        "POST", f"/api/v1/billing/invoices/{g.rng.choice(t.open_invoice_ids or [0])}/pay", body={}
+        "POST", f"/api/v1/billing/invoices/{g.unpaid_invoice(t)}/pay", body={}
     ),
     "checkout": lambda g, t: Request(
         "POST",
@@ -166,6 +171,7 @@ class LoadGenerator:
         self.sent = 0
         names = sorted(load.mix)
         self._endpoints = [BUILDERS[name] for name in names]
+        self._pay_endpoint = names.index("pay_invoice") if "pay_invoice" in names else -1
         self._endpoint_cdf = list(itertools.accumulate(load.mix[name] for name in names))
         if scenario_clock is None and kernel is not None:
             scenario_clock = lambda: kernel.now  # noqa: E731
@@ -179,7 +185,13 @@ class LoadGenerator:
             for name in names
         ]
         self._tenant_cdf = list(itertools.accumulate(1.0 / (rank + 1) ** 0.8 for rank in range(len(tenants))))
-        self._addresses = [f"198.51.100.{i}" for i in range(10, 250)]
+        self._clients = tenant_clients(random.Random(rng.getrandbits(64)), len(tenants))
+        self._drift = TrafficDrift(derive_seed(rng.getrandbits(64), "traffic-drift"))
+        # Each tenant's open invoices in the order its finance team pays them; each is paid once.
+        self._unpaid = {
+            id(tenant): rng.sample(tuple(tenant.open_invoice_ids), len(tenant.open_invoice_ids))
+            for tenant in tenants
+        }
 
     def now(self) -> float:
         """The clients' clock: virtual time, or the wall clock when live mode sends the requests."""
@@ -188,7 +200,12 @@ class LoadGenerator:
     def rate_at(self, now: float) -> float:
         hour = (now % 86400) / 3600.0
         swing = math.cos(2 * math.pi * (hour - self.load.peak_hour_utc) / 24.0)
-        return self.load.base_rps * (1.0 + self.load.diurnal_amplitude * swing)
+        return self.load.base_rps * (1.0 + self.load.diurnal_amplitude * swing) * self._drift.factor(now)
+
+    def unpaid_invoice(self, tenant: Any) -> int:
+        """The next of ``tenant``'s open invoices to pay (0, unknown, once it has paid them all)."""
+        unpaid = self._unpaid.get(id(tenant))
+        return unpaid.pop() if unpaid else 0
 
     def _pick(self, cdf: list[float]) -> int:
         return bisect.bisect_left(cdf, self.rng.random() * cdf[-1])
@@ -197,11 +214,13 @@ class LoadGenerator:
         tenant_index = self._pick(self._tenant_cdf)
         tenant = self.tenants[tenant_index]
         endpoint = self._pick(self._endpoint_cdf)
-        while self._opens_at[endpoint] > self._scenario_now():
+        while self._opens_at[endpoint] > self._scenario_now() or (
+            endpoint == self._pay_endpoint and not self._unpaid[id(tenant)]
+        ):
             endpoint = self._pick(self._endpoint_cdf)
         request = self._endpoints[endpoint](self, tenant)
         request.api_key = self.rng.choice(tenant.api_keys)
-        request.client_addr = self._addresses[tenant_index % len(self._addresses)]
+        request.client_addr = self._clients[tenant_index].pick(self.rng)
         return request
 
     def run(self) -> None:

@@ -7,14 +7,19 @@ would add is modelled on top:
 
 * **Cost.**  Each statement's CPU demand is derived from the work SQLite actually did for it (its
   virtual-machine steps, counted by a progress handler), so a query over a grown table really costs
-  more.  A small fixed network round trip is added.
+  more; a network round trip is added.  Neither is ever exactly the same twice: each is multiplied
+  by a log-normal factor (caches, scheduling, the network) drawn from the run's seed in batches.
+* **Connections** take time to open (TCP, the startup packet, authentication, the backend's fork):
+  a backend starts partway through its client's connect, which waits for all of it.  Connections
+  a process opens while it boots, before the window, started when it booted (``booted_at``).
 * **Contention.**  The server has ``cores`` CPUs shared by the running statements (processor
   sharing): with more statements running than cores, each progresses at ``cores / running`` of
   full speed, so concurrent heavy work raises everyone's latency and the CPU utilisation.
 * **Session state**, as psycopg's implicit transactions produce it: the first statement after a
   commit or rollback opens a transaction (``xact_start``); a backend is ``active`` while a statement
   runs, ``idle in transaction`` between statements, ``idle`` after commit/rollback.
-* **Statement text** as PostgreSQL's client stack shows it.  The engine compiles with psycopg's
+* **Statement text** as PostgreSQL's client stack shows it (:func:`speak_postgres`: a ``LIMIT``
+  without an offset compiles as PostgreSQL's dialect compiles it, with no ``OFFSET 0``).  The engine compiles with psycopg's
   ``pyformat`` parameters (``%(tenant_id_1)s``), so the service's spans record what SQLAlchemy
   would hand psycopg; ``pg_stat_activity.query`` shows the server-side form with numbered
   parameters (``$1``), as psycopg 3 sends it.  Neither shows SQLite's ``?``.  The shim turns the
@@ -27,11 +32,15 @@ figure the candidate sees depends on rolled-back rows.
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 
 from simulator.kernel import Kernel
 
@@ -81,6 +90,10 @@ class DatabaseServerModel:
     cpu_per_step_s: float = 0.0000004  # CPU per SQLite VM instruction, scaled to the modelled host
     write_bytes_per_row: int = 320  # WAL + heap bytes per written row, for disk I/O figures
     read_bytes_per_step: float = 1.0  # pages missed in shared buffers, proportional to work
+    cpu_jitter_sigma: float = 0.2  # a statement's CPU times a log-normal factor with this sigma
+    round_trip_jitter_sigma: float = 0.3
+    connect_network_s: float = 0.0015  # TCP handshake and the startup packet, before the fork
+    connect_auth_s: float = 0.003  # the backend's fork, authentication, session set-up
 
 
 @dataclass(slots=True)
@@ -101,9 +114,15 @@ class Backend:
 
 
 class SimulatedPostgres:
-    def __init__(self, kernel: Kernel, model: DatabaseServerModel, first_pid: int = 4100) -> None:
+    def __init__(
+        self, kernel: Kernel, model: DatabaseServerModel, rng: random.Random, first_pid: int = 4100
+    ) -> None:
         self.kernel = kernel
         self.model = model
+        self.rng = rng
+        self._jitter: list[tuple[float, float]] = []
+        # When the process connecting outside the kernel's tasks booted (None: now).
+        self.booted_at: float | None = None
         self.sqlite = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.sqlite.set_progress_handler(self._count_steps, _STEP_GRANULARITY)
         self.backends: dict[int, Backend] = {}
@@ -121,15 +140,34 @@ class SimulatedPostgres:
 
     # -- DBAPI entry point ----------------------------------------------------------------------
     def connect(self, application_name: str, client_addr: str) -> SimulatedConnection:
+        kernel = self.kernel
+        waits = kernel.in_task()
+        network, auth = self._jitters()
+        if waits:
+            kernel.sleep(self.model.connect_network_s * network)
+        started = kernel.now if waits or self.booted_at is None else self.booted_at
         backend = Backend(
             pid=next(self._pids),
             application_name=application_name,
             client_addr=client_addr,
-            backend_start=self.kernel.now,
-            state_change=self.kernel.now,
+            backend_start=started,
+            state_change=started,
         )
         self.backends[backend.pid] = backend
+        if waits:
+            kernel.sleep(self.model.connect_auth_s * auth)
+            backend.state_change = kernel.now
         return SimulatedConnection(self, backend)
+
+    def _jitters(self) -> tuple[float, float]:
+        """The next pair of cost factors (CPU, network), drawn in batches."""
+        if not self._jitter:
+            draw, model = self.rng.lognormvariate, self.model
+            self._jitter = [
+                (draw(0.0, model.cpu_jitter_sigma), draw(0.0, model.round_trip_jitter_sigma))
+                for _ in range(2048)
+            ]
+        return self._jitter.pop()
 
     # -- statement execution --------------------------------------------------------------------
     def execute(
@@ -158,14 +196,15 @@ class SimulatedPostgres:
             raise
         steps = (self._ticks - ticks_before) * _STEP_GRANULARITY
         model = self.model
-        cpu = model.base_cpu_s + steps * model.cpu_per_step_s
+        cpu_factor, network_factor = self._jitters()
+        cpu = (model.base_cpu_s + steps * model.cpu_per_step_s) * cpu_factor
         written = cursor.rowcount if cursor.description is None and cursor.rowcount > 0 else 0
         self.write_bytes += written * model.write_bytes_per_row
         self.read_bytes += int(steps * model.read_bytes_per_step)
         self.statements += 1
         if kernel.in_task():
             backend.executing = True
-            self._serve(cpu)
+            self._serve(cpu, model.round_trip_s * network_factor)
             backend.executing = False
         else:
             self.cpu_seconds += cpu
@@ -173,7 +212,7 @@ class SimulatedPostgres:
         backend.state_change = kernel.now
         return rows
 
-    def _serve(self, cpu: float) -> None:
+    def _serve(self, cpu: float, round_trip: float) -> None:
         """Processor sharing: while more statements run than there are cores, each gets a share.
 
         The share is re-evaluated every :data:`_QUANTUM_S`, so a long statement speeds up as the
@@ -184,7 +223,7 @@ class SimulatedPostgres:
         self.running += 1
         try:
             remaining = cpu
-            wait = self.model.round_trip_s
+            wait = round_trip
             while True:
                 rate = min(1.0, cores / self.running)
                 step = min(remaining / rate, _QUANTUM_S)
@@ -237,7 +276,8 @@ class SimulatedCursor:
         self._rows = connection.server.execute(connection.backend, self._cursor, sql, params, many)
         self._position = 0
         self.description = self._cursor.description
-        self.rowcount = self._cursor.rowcount
+        # psycopg reports a SELECT's row count once it has the result; SQLite's cursor says -1.
+        self.rowcount = len(self._rows) if self.description is not None else self._cursor.rowcount
         self.lastrowid = self._cursor.lastrowid
 
     def execute(self, sql: str, params: Any = ()) -> SimulatedCursor:
@@ -293,3 +333,18 @@ class SimulatedConnection:
     def __getattr__(self, name: str) -> Any:
         # Dialect set-up (create_function, isolation level queries) goes to the real SQLite connection.
         return getattr(self.server.sqlite, name)
+
+
+class _PostgresLimitCompiler(SQLiteCompiler):
+    """SQLite's compiler with PostgreSQL's ``LIMIT``: no ``OFFSET 0`` when the query sets none."""
+
+    def limit_clause(self, select: Any, **kw: Any) -> str:
+        if select._limit_clause is not None and select._offset_clause is None:
+            return "\n LIMIT " + self.process(select._limit_clause, **kw)
+        return super().limit_clause(select, **kw)
+
+
+def speak_postgres(engine: Engine) -> None:
+    """Compile ``engine``'s statements as PostgreSQL's dialect renders them where SQLite's differs
+    in text the service's spans show; call before the engine compiles its first statement."""
+    engine.dialect.statement_compiler = _PostgresLimitCompiler

@@ -16,10 +16,17 @@ only once the objects promoted since the last one exceed a quarter of the long-l
 by the allocations of the requests served and by the measured growth of the heap.  Young
 collections are cheap and part of the per-request CPU the web server already models; a full
 collection traverses every tracked object and stops the whole process for that long.
+
+:class:`AllocatorSlack` is the memory requests have already freed but the allocator still holds
+(pymalloc's partly used arenas, glibc's heap above its trim threshold): each request leaves a
+log-normal amount behind, it is returned to the operating system gradually, and a full collection
+frees arenas at once.  So resident memory rises and falls with the traffic, as a real worker's does.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -239,3 +246,41 @@ class GcModel:
         self.pauses[0].observe(costs.threshold0 * costs.seconds_per_object, gen0)
         self.pauses[1].observe(costs.threshold0 * costs.threshold1 * costs.seconds_per_object, gen1)
         return pause
+
+
+@dataclass(frozen=True)
+class AllocatorModel:
+    """How much a request's freed memory the allocator keeps, and for how long."""
+
+    retained_median_bytes: int = 20 * 1024
+    retained_sigma: float = 1.1
+    release_time_s: float = 75.0  # time constant of the return to the operating system
+    kept_by_full_collection: float = 0.55  # share a full collection leaves held
+
+
+class AllocatorSlack:
+    """One worker's freed-but-held memory (bytes), decaying between the events that change it."""
+
+    def __init__(self, model: AllocatorModel, rng: random.Random, now: float) -> None:
+        self.model = model
+        self.rng = rng
+        self._bytes = 0.0
+        self._at = now
+
+    def _decay(self, now: float) -> None:
+        if now > self._at:
+            self._bytes *= math.exp((self._at - now) / self.model.release_time_s)
+            self._at = now
+
+    def request_done(self, now: float) -> None:
+        self._decay(now)
+        model = self.model
+        self._bytes += model.retained_median_bytes * self.rng.lognormvariate(0.0, model.retained_sigma)
+
+    def full_collection(self, now: float) -> None:
+        self._decay(now)
+        self._bytes *= self.model.kept_by_full_collection
+
+    def held(self, now: float) -> int:
+        self._decay(now)
+        return round(self._bytes)

@@ -10,6 +10,7 @@ does.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from typing import Any
 
@@ -19,6 +20,7 @@ from simulator.kernel import Kernel
 from simulator.redis_server import CommandError, RedisServer, Status
 
 ROUND_TRIP_S = 0.0003  # same-zone network round trip
+NETWORK_SIGMA = 0.3
 
 
 def encode_reply(reply: Any, resp3: bool) -> bytes:
@@ -79,10 +81,13 @@ def _decode_command(buffer: bytearray, pos: int) -> tuple[list[str], int] | None
 class SimulatedSocket:
     """The client end of one TCP connection to the simulated server (the calls redis-py makes)."""
 
-    def __init__(self, kernel: Kernel, server: RedisServer, client_addr: str) -> None:
+    def __init__(
+        self, kernel: Kernel, server: RedisServer, client_addr: str, network: random.Random | None
+    ) -> None:
         self.kernel = kernel
         self.server = server
         self.client_addr = client_addr
+        self._network = network
         self._timeout: float | None = None
         self._outgoing = bytearray()
         self._replies: deque[tuple[float, bytes]] = deque()  # (arrives at the client, payload)
@@ -100,12 +105,18 @@ class SimulatedSocket:
         if not self._open:
             raise BrokenPipeError("socket closed")
         self._outgoing += data
-        arrival = self.kernel.now + ROUND_TRIP_S / 2
+        arrival = self.kernel.now + self._one_way()
         for command in decode_commands(self._outgoing):
             reply, sent_at = self.server.execute(command, arrival, self.client_addr)
             if command[0].upper() == "HELLO" and isinstance(reply, dict):
                 self._resp3 = reply["proto"] == 3
-            self._replies.append((sent_at + ROUND_TRIP_S / 2, encode_reply(reply, self._resp3)))
+            self._replies.append((sent_at + self._one_way(), encode_reply(reply, self._resp3)))
+
+    def _one_way(self) -> float:
+        """Half a round trip; the network's own variation when the socket has one."""
+        if self._network is None:
+            return ROUND_TRIP_S / 2
+        return ROUND_TRIP_S / 2 * self._network.lognormvariate(0.0, NETWORK_SIGMA)
 
     def recv(self, size: int) -> bytes:
         if not self._replies:
@@ -135,12 +146,15 @@ class SimulatedSocket:
             self.server.disconnect()
 
 
-def connection_class(kernel: Kernel, server: RedisServer, client_addr: str) -> type[Connection]:
-    """A redis-py ``Connection`` class whose sockets reach ``server`` from ``client_addr``."""
+def connection_class(
+    kernel: Kernel, server: RedisServer, client_addr: str, network: random.Random | None = None
+) -> type[Connection]:
+    """A redis-py ``Connection`` class whose sockets reach ``server`` from ``client_addr``; with
+    ``network``, each packet's delay varies around the round trip (log-normal)."""
 
     class SimulatedConnection(Connection):
         def _connect(self) -> SimulatedSocket:
             kernel.sleep(ROUND_TRIP_S)  # the TCP handshake
-            return SimulatedSocket(kernel, server, client_addr)
+            return SimulatedSocket(kernel, server, client_addr, network)
 
     return SimulatedConnection

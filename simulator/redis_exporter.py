@@ -132,7 +132,7 @@ class RedisExporter(Collector):
         return redis_families(
             server.model.host_name,
             RedisFigures(
-                connected_clients=server.connected_clients,
+                connected_clients=server.clients(),
                 commands_processed=server.processed,
                 calls={name.lower(): server.calls[name] for name in names},
                 seconds={name.lower(): server.seconds[name] for name in names},

@@ -12,13 +12,22 @@ whatever its pattern, at ``cost_per_scanned_key_s`` per key.  Commands slower th
 The keyspace is the keys the application writes plus the *resident* keys that other clients of a
 shared production instance keep there (the web dashboard's browser sessions, response caches):
 each family is a count of keys named ``<prefix><index as 8 hex digits>``, created only when a
-pattern could match them, since for most commands only their number matters.
+pattern could match them, since for most commands only their number matters.  Their number is not
+fixed: sessions are created and expire all day, so each family grows (or shrinks) at its hourly
+rate from the run's start and wobbles around that trend minute by minute (seeded).  The
+application's own keys expire when touched and in an active expiry cycle once a second.
+
+No command costs exactly the same twice: each cost varies by a log-normal factor (cache misses,
+allocator, the reply's path through the kernel), drawn from the run's seed in batches; the per-key
+work of a long command varies by a third as much, since a walk of a million keys averages its
+own variation out.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
+import random
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -36,6 +45,8 @@ class RedisModel:
     slowlog_slower_than_s: float = 0.01  # slowlog-log-slower-than 10000 (microseconds)
     slowlog_max_len: int = 128
     bytes_per_key: int = 210  # used_memory per key (key, value, dict entry, expiry), as INFO shows
+    cost_jitter_sigma: float = 0.18  # each command's cost times a log-normal factor with this sigma
+    active_expire_interval_s: float = 1.0  # how often expired keys nobody touched are removed
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class KeyFamily:
     prefix: str
     count: int
     expiring: bool
+    growth_per_hour: float = 0.0  # relative change per hour from the run's start
+    wobble: float = 0.0  # standard deviation of the minute-to-minute relative wobble
 
 
 class Status(str):
@@ -63,6 +76,7 @@ class SlowlogEntry(NamedTuple):
     client_addr: str
 
 
+_WORK_JITTER_SHARE = 0.3  # how much of a command's variation its per-key work has
 _OK = Status("OK")
 _PONG = Status("PONG")
 _WILDCARD = re.compile(r"[*?\[\\]")
@@ -71,10 +85,25 @@ _WILDCARD = re.compile(r"[*?\[\\]")
 class RedisServer:
     """The server's state (keyspace, clients, statistics, slowlog) and its single command thread."""
 
-    def __init__(self, model: RedisModel, resident: tuple[KeyFamily, ...] = ()) -> None:
+    def __init__(
+        self,
+        model: RedisModel,
+        resident: tuple[KeyFamily, ...] = (),
+        seed: int = 0,
+        start: float = 0.0,
+        other_clients: int = 0,
+    ) -> None:
         self.model = model
         self.resident = resident
-        self._resident_keys = sum(family.count for family in resident)
+        self.other_clients = other_clients  # connections of the other clients, give or take a few
+        self._seed = seed
+        self._start = start
+        self._now = start  # when the latest command started: INFO's view of the keyspace
+        self._counts_minute = -1
+        self._counts: tuple[int, ...] = tuple(family.count for family in resident)
+        self._rng = random.Random(seed)
+        self._jitter: list[float] = []
+        self._next_expire_cycle = start
         self._data: dict[str, tuple[Any, float]] = {}  # key -> (value, expires at or inf)
         self.busy_until = 0.0
         self.busy_seconds = 0.0
@@ -107,6 +136,9 @@ class RedisServer:
         Raises nothing: an unknown command or bad arguments become a :class:`CommandError` reply.
         """
         start = max(arrival, self.busy_until)
+        self._now = start
+        if start >= self._next_expire_cycle:
+            self._expire_cycle(start)
         name = args[0].upper()
         handler = self._commands.get(name)
         work = 0.0
@@ -118,7 +150,9 @@ class RedisServer:
             reply = error
         except (IndexError, ValueError):
             reply = CommandError(f"ERR wrong number of arguments for '{name.lower()}' command")
-        cost = self.model.cost_base_s + work
+        # The fixed part varies most; a long walk averages its own variation out.
+        factor = self._jitter_factor()
+        cost = self.model.cost_base_s * factor + work * (1.0 + (factor - 1.0) * _WORK_JITTER_SHARE)
         self.busy_until = start + cost
         self.busy_seconds += cost
         self.processed += 1
@@ -137,13 +171,49 @@ class RedisServer:
     def disconnect(self) -> None:
         self.connected_clients -= 1
 
+    def _jitter_factor(self) -> float:
+        if not self._jitter:
+            sigma = self.model.cost_jitter_sigma
+            draw = self._rng.lognormvariate
+            self._jitter = [draw(0.0, sigma) for _ in range(1024)] if sigma else [1.0] * 1024
+        return self._jitter.pop()
+
+    def _expire_cycle(self, now: float) -> None:
+        """Redis's active expiry: keys past their time go even if nobody touches them."""
+        for key in [key for key, (_, expires) in self._data.items() if expires <= now]:
+            del self._data[key]
+        self._next_expire_cycle = now + self.model.active_expire_interval_s
+
+    def resident_counts(self) -> tuple[int, ...]:
+        """Each resident family's key count now: its trend from the start plus this minute's wobble."""
+        minute = int((self._now - self._start) // 60)
+        if minute != self._counts_minute:
+            hours = (self._now - self._start) / 3600
+            counts = []
+            for family in self.resident:
+                wobble = random.Random(f"{self._seed}:{family.prefix}:{minute}").gauss(0.0, family.wobble)
+                counts.append(max(0, round(family.count * (1 + family.growth_per_hour * hours + wobble))))
+            self._counts, self._counts_minute = tuple(counts), minute
+        return self._counts
+
     # -- INFO-style state -----------------------------------------------------------------------
+    def clients(self) -> int:
+        """``connected_clients``: the application's connections and the other clients' this minute."""
+        if not self.other_clients:
+            return self.connected_clients
+        minute = int((self._now - self._start) // 60)
+        others = self.other_clients + random.Random(f"{self._seed}:clients:{minute}").randint(-4, 4)
+        return self.connected_clients + max(0, others)
+
     def dbsize(self) -> int:
-        return self._resident_keys + len(self._data)
+        return sum(self.resident_counts()) + len(self._data)
 
     def expiring_keys(self) -> int:
         own = sum(1 for _, expires in self._data.values() if expires != math.inf)
-        return own + sum(family.count for family in self.resident if family.expiring)
+        counts = self.resident_counts()
+        return own + sum(
+            count for family, count in zip(self.resident, counts, strict=True) if family.expiring
+        )
 
     def used_memory_bytes(self) -> int:
         return self.dbsize() * self.model.bytes_per_key
@@ -221,9 +291,9 @@ class RedisServer:
         literal = _WILDCARD.split(pattern, maxsplit=1)[0]
         matcher = re.compile(fnmatch.translate(pattern)).match
         found = [key for key in list(self._data) if matcher(key) and self._live(key, now) is not None]
-        for family in self.resident:
+        for family, count in zip(self.resident, self.resident_counts(), strict=True):
             if family.prefix.startswith(literal) or literal.startswith(family.prefix):
-                found.extend(key for i in range(family.count) if matcher(key := f"{family.prefix}{i:08x}"))
+                found.extend(key for i in range(count) if matcher(key := f"{family.prefix}{i:08x}"))
         model = self.model
         return found, model.cost_per_scanned_key_s * scanned + model.cost_per_returned_key_s * len(found)
 

@@ -28,7 +28,7 @@ from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel
 from simulator.load import LoadGenerator
-from simulator.postgres import PARAMSTYLE, DatabaseServerModel, SimulatedPostgres
+from simulator.postgres import PARAMSTYLE, DatabaseServerModel, SimulatedPostgres, speak_postgres
 from simulator.randomness import derive_seed, stream
 from simulator.redis_connection import connection_class
 from simulator.redis_exporter import RedisExporter
@@ -58,11 +58,16 @@ _HEALTHY: dict[str, external_services.ServiceBehaviour] = {
 
 # The shared Redis instance's keys of its other clients, sized as production's INFO keyspace shows:
 # the web dashboard's browser sessions and CSRF tokens, and its rendered-fragment cache.
+# Sessions and CSRF tokens accumulate over the working day (more created than expire); fragments
+# are evicted a little faster than they are rendered.
 REDIS_RESIDENT_KEYS = (
-    KeyFamily("web:sess:", 620_000, expiring=True),
-    KeyFamily("web:csrf:", 110_000, expiring=True),
-    KeyFamily("cache:fragment:", 310_000, expiring=True),
+    KeyFamily("web:sess:", 620_000, expiring=True, growth_per_hour=0.025, wobble=0.003),
+    KeyFamily("web:csrf:", 110_000, expiring=True, growth_per_hour=0.02, wobble=0.004),
+    KeyFamily("cache:fragment:", 310_000, expiring=True, growth_per_hour=-0.01, wobble=0.006),
 )
+
+# The web dashboard's processes keep their own connections to the shared instance.
+REDIS_OTHER_CLIENTS = 24
 
 # Where the service's settings point its external clients: host name -> simulated service.
 SERVICE_HOSTS = {
@@ -151,8 +156,13 @@ def _simulate(
                 cpu_per_step_s=base_model.cpu_per_step_s * scenario.data.volume_scale,
                 read_bytes_per_step=base_model.read_bytes_per_step * scenario.data.volume_scale,
             ),
+            stream(seed, "database-costs"),
         )
+        # The service was started some hours before the window; what it connected while booting
+        # started then.
+        postgres.booted_at = start - stream(seed, "service-uptime").uniform(2 * 3600, 30 * 3600)
         redis: RedisExporter | None = None
+        redis_network = stream(seed, "redis-network")
 
         def wire(code: ServiceCode, version: str) -> Any:
             """Start a process on ``code``: its settings, and the world's clock, threads, network,
@@ -174,25 +184,41 @@ def _simulate(
             )
             code.logging.configure_logging(settings, handler=SinkHandler(sink))
             if redis is not None:
-                code.redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
+                code.redis_client.use_connection_class(
+                    connection_class(kernel, redis.server, APP_ADDRESS, redis_network)
+                )
             return settings
 
         first_version = scenario.deploy.from_version if scenario.deploy else scenario.service_version
         settings = wire(code, first_version)
         # The world has a Redis when the service is configured to use one.
         if settings.session_store == "redis":
-            redis = RedisExporter(RedisServer(RedisModel(), REDIS_RESIDENT_KEYS))
-            code.redis_client.use_connection_class(connection_class(kernel, redis.server, APP_ADDRESS))
+            redis = RedisExporter(
+                RedisServer(
+                    RedisModel(),
+                    REDIS_RESIDENT_KEYS,
+                    derive_seed(seed, "redis-server"),
+                    start,
+                    other_clients=REDIS_OTHER_CLIENTS,
+                )
+            )
+            code.redis_client.use_connection_class(
+                connection_class(kernel, redis.server, APP_ADDRESS, redis_network)
+            )
+
+        checkout_rng = stream(seed, "pool-checkouts")
 
         def engine_options(code: ServiceCode, settings: Any) -> dict[str, Any]:
             return {
-                "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool),
+                "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool, checkout_rng),
                 "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
                 "paramstyle": PARAMSTYLE,
             }
 
         app = code.app.create_app(settings, **engine_options(code, settings))
+        speak_postgres(code.database.db.engine)
         code.migrations.migrate(code.database.db.engine)
+        postgres.booted_at = None  # from now on a connection starts when it is opened
         data = scenario.data
         summary = code.seed.seed_database(
             code.database.db.engine,
@@ -218,7 +244,7 @@ def _simulate(
             the service's."""
             code, settings = running["code"], running["settings"]
             release.dispose_silently(code.database.db)
-            code.database.db.configure(settings, **engine_options(code, settings))
+            speak_postgres(code.database.db.configure(settings, **engine_options(code, settings)))
             code.migrations.migrate(code.database.db.engine)
             return code.app.create_app(settings)
 
@@ -252,6 +278,7 @@ def _simulate(
             scenario.data.volume_scale,
             master_log,
             worker_ready,
+            stream(seed, "worker-allocator"),
         )
         infra.register(WorkerCollector(master, APP_HOST))
         server = WsgiServer(
@@ -278,7 +305,9 @@ def _simulate(
         load = LoadGenerator(
             kernel, scenario.load, list(summary.tenants), gateway.handle, stream(seed, "load"), end
         )
-        jobs = JobRunner(kernel, code.scheduler.create_scheduler(settings), sink, end)
+        jobs = JobRunner(
+            kernel, code.scheduler.create_scheduler(settings), sink, end, stream(seed, "scheduler-wakeups")
+        )
         writer.add_jobs(jobs.job_rows())
 
         registries = [code.metrics.REGISTRY, infra]
@@ -296,6 +325,7 @@ def _simulate(
                 sink.app_parents = (*sink.app_parents, code.parent)
                 running.update(code=code, settings=settings)
                 app = code.app.create_app(settings, **engine_options(code, settings))
+                speak_postgres(code.database.db.engine)
                 code.migrations.migrate(code.database.db.engine)
                 registries[0] = code.metrics.REGISTRY
                 jobs.reload(code.scheduler.create_scheduler(settings))

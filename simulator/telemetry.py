@@ -161,7 +161,7 @@ class TelemetrySink:
                 name,
                 kind,
                 round(start, 6),
-                round(duration, 6),
+                round(duration, 9),  # nanoseconds, as OpenTelemetry records them
                 status,
                 status_message,
                 attributes,

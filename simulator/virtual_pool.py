@@ -5,10 +5,15 @@ for :class:`VirtualQueue` keeps all of QueuePool's own logic -- pool_size, max_o
 and its exact ``QueuePool limit of size 200 overflow 0 reached`` error -- while a caller that
 finds the pool empty blocks its task on the kernel instead of a thread condition.  Unlike the
 real queue, waiters are served strictly first-in-first-out.
+
+A checkout is not free either: taking the pool's lock, the checkout events and handing the
+connection over take a few tens of microseconds (log-normal, from the run's seed), and the
+statement starts after them.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from typing import Any
 
@@ -16,9 +21,14 @@ from sqlalchemy.util.queue import Empty, Full, QueueCommon
 
 from simulator.kernel import TIMED_OUT, Kernel, Wait
 
+# A checkout's own time: median and spread of its log-normal.
+CHECKOUT_MEDIAN_S = 0.00004
+CHECKOUT_SIGMA = 0.5
+
 
 class VirtualQueue(QueueCommon[Any]):
     kernel: Kernel  # bound by :func:`virtual_pool_class`
+    rng: random.Random
 
     def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
         self.maxsize = maxsize
@@ -48,7 +58,10 @@ class VirtualQueue(QueueCommon[Any]):
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         if self.queue:
-            return self.queue.pop() if self.use_lifo else self.queue.popleft()
+            item = self.queue.pop() if self.use_lifo else self.queue.popleft()
+            if self.kernel.in_task():
+                self._take_time()
+            return item
         if not block or not self.kernel.in_task():
             raise Empty()
         waiter = Wait(self.kernel)
@@ -60,16 +73,20 @@ class VirtualQueue(QueueCommon[Any]):
             raise Empty()
         return value
 
+    def _take_time(self) -> None:
+        self.kernel.sleep(CHECKOUT_MEDIAN_S * self.rng.lognormvariate(0.0, CHECKOUT_SIGMA))
+
     def get_nowait(self) -> Any:
         return self.get(block=False)
 
 
-def virtual_pool_class(kernel: Kernel, base: type) -> type:
-    """A subclass of the pool class ``base`` (a QueuePool) whose waits run on ``kernel``.
+def virtual_pool_class(kernel: Kernel, base: type, rng: random.Random) -> type:
+    """A subclass of the pool class ``base`` (a QueuePool) whose waits run on ``kernel`` and whose
+    checkouts take time drawn from ``rng``.
 
     It keeps ``base``'s module and name: SQLAlchemy names the pool's logger after its class, and the
     service's log records must say what they say in production, not name the simulator.
     """
-    queue_class = type("VirtualQueue", (VirtualQueue,), {"kernel": kernel})
+    queue_class = type("VirtualQueue", (VirtualQueue,), {"kernel": kernel, "rng": rng})
     identity = {"__module__": base.__module__, "__qualname__": base.__qualname__}
     return type(base.__name__, (base,), {"_queue_class": queue_class, **identity})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,9 @@ _TIMED_OUT = "upstream timed out (110: Connection timed out) while reading respo
 _CLOSED = "upstream prematurely closed connection while reading response header from upstream"
 _GATEWAY_BODIES = {502: "Bad Gateway", 504: "Request timeout"}
 _GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: Share of a request's modelled CPU spent inside the application's server span (its request hooks
+#: and the framework's dispatch); the rest (reading the request, the WSGI environ) comes before.
+HANDLER_CPU_SHARE = 0.4
 
 
 @dataclass(slots=True)
@@ -83,8 +87,11 @@ class WsgiServer:
 
     Connections beyond ``backlog`` waiting ones are refused, as a full listen queue does.  Each
     request also spends modelled CPU time (``compute``) in the worker: the Python work of routing,
-    serialisation and ORM hydration, which takes no virtual time when the real code runs.  The
-    worker process itself (its app, threads and memory, and its restarts) is the ``master``'s.
+    serialisation and ORM hydration, which takes no virtual time when the real code runs.  Part of
+    it comes before the application starts its span, the rest once the app's own request hooks
+    have run (a hook the server appends), inside the span and before the view takes a database
+    connection.  The worker process itself (its app, threads and memory, and its restarts) is the
+    ``master``'s.
     """
 
     def __init__(
@@ -103,6 +110,8 @@ class WsgiServer:
         self.compute = compute
         self.completed = 0
         self.busy_seconds = 0.0
+        self._handler_cpu: dict[Any, float] = {}  # request task -> its handler's CPU, until spent
+        self._wired: weakref.WeakSet[Any] = weakref.WeakSet()  # apps with the hook
         busy = Gauge(
             "webserver_threads_busy",
             "Worker threads busy serving a request.",
@@ -128,15 +137,18 @@ class WsgiServer:
             worker.stall()
             cpu = self.compute()
             self.busy_seconds += cpu
-            self.kernel.sleep(cpu)
-            answer = self._call_app(worker.app, request, traceparent)
+            handler_cpu = cpu * HANDLER_CPU_SHARE
+            self.kernel.sleep(cpu - handler_cpu)
+            answer = self._call_app(worker.app, request, traceparent, handler_cpu)
             self.master.finish(worker)
             return answer
         finally:
             worker.threads.release()
             self.completed += 1
 
-    def _call_app(self, app: Any, request: Request, traceparent: str) -> tuple[int, bytes]:
+    def _call_app(
+        self, app: Any, request: Request, traceparent: str, handler_cpu: float
+    ) -> tuple[int, bytes]:
         environ = wsgi_environ(request, self.host_name, traceparent)
         status_holder: list[str] = []
 
@@ -144,14 +156,30 @@ class WsgiServer:
             status_holder.append(status)
             return lambda data: None
 
-        chunks = app(environ, start_response)
+        if app not in self._wired:
+            app.before_request_funcs.setdefault(None, []).append(self._spend_handler_cpu)
+            self._wired.add(app)
+        me = self.kernel.current_greenlet()
+        self._handler_cpu[me] = handler_cpu
         try:
-            payload = b"".join(chunks)
+            chunks = app(environ, start_response)
+            try:
+                payload = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
         finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            unspent = self._handler_cpu.pop(me, 0.0)
+        if unspent:
+            self.kernel.sleep(unspent)
         return int(status_holder[-1].split(" ", 1)[0]), payload
+
+    def _spend_handler_cpu(self) -> None:
+        """The request's CPU inside the application's span (a ``before_request`` hook)."""
+        cpu = self._handler_cpu.pop(self.kernel.current_greenlet(), None)
+        if cpu:
+            self.kernel.sleep(cpu)
 
 
 class Gateway:

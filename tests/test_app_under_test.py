@@ -878,3 +878,31 @@ def test_ttl_cache(fake_clock: FakeClock) -> None:
     cache.delete("c")
     assert cache.get("c") is None
     assert sample("cache_requests_total", {"cache": "test_cache", "result": "miss"}) == misses + 4
+
+
+def test_outbound_call_metrics_carry_the_response_status_code() -> None:
+    """http_client_request_duration_seconds has OpenTelemetry's http.response.status_code; a call
+    that got no response (a timeout) leaves it empty, as the convention leaves the attribute out."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/slow":
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(402, json={"error": "declined"})
+
+    http_client.use_transport(httpx.MockTransport(answer))
+    try:
+        client = http_client.HttpServiceClient("https://payments.example.net", timeout=1.0)
+        client.service_name = "status-code-check"
+        assert client.request("POST", "/v1/charges").status_code == 402
+        with pytest.raises(http_client.ExternalServiceError):
+            client.request("POST", "/slow")
+    finally:
+        http_client.use_transport(None)
+    counts = {
+        sample.labels["http_response_status_code"]: sample.value
+        for family in metrics.REGISTRY.collect()
+        if family.name == "http_client_request_duration_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_count") and sample.labels["peer_service"] == "status-code-check"
+    }
+    assert counts == {"402": 1.0, "": 1.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +13,7 @@ from app_under_test.api.response_cache import ResponseCache
 from app_under_test.lib.cache import TTLCache
 from simulator.app_worker import MIB, Master
 from simulator.kernel import Kernel
-from simulator.process_memory import GcCosts, GcModel, RetainedHeap, deep_size
+from simulator.process_memory import AllocatorModel, GcCosts, GcModel, RetainedHeap, deep_size
 
 
 def _body(rows: int) -> dict[str, Any]:
@@ -108,10 +109,12 @@ def _master(kernel: Kernel, logs: list[str], built: list[_App]) -> Master:
         scale=1.0,
         log=lambda level, message: logs.append(f"{level}: {message}"),
         on_ready=lambda: logs.append("ready"),
+        rng=random.Random(0),
         base_rss_bytes=100 * MIB,
         master_rss_bytes=10 * MIB,
         limit_bytes=120 * MIB,
         boot_s=8.0,
+        allocator=AllocatorModel(retained_median_bytes=0),  # exact sizes: no allocator slack
     )
 
 

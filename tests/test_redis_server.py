@@ -13,7 +13,7 @@ from simulator.redis_exporter import RedisExporter
 from simulator.redis_server import CommandError, KeyFamily, RedisModel, RedisServer
 from simulator.threads import VirtualClock
 
-MODEL = RedisModel()
+MODEL = RedisModel(cost_jitter_sigma=0.0)  # exact costs; the jitter has its own test
 RESIDENT = (KeyFamily("web:sess:", 400_000, expiring=True), KeyFamily("cache:", 100_000, expiring=False))
 
 
@@ -119,3 +119,32 @@ def test_redis_py_client_waits_in_virtual_time_behind_keys():
     assert seen["keys_s"] == pytest.approx(keys_cost + ROUND_TRIP_S, rel=0.01)
     assert 0.03 < seen["set_s"] < keys_cost  # connecting and the SET waited for the rest of KEYS
     assert server.connected_clients == 2
+
+
+def test_costs_vary_around_the_work_and_the_resident_keyspace_drifts():
+    families = (KeyFamily("web:sess:", 400_000, expiring=True, growth_per_hour=0.03, wobble=0.004),)
+    server = RedisServer(RedisModel(), families, seed=9, start=0.0)
+    costs = []
+    for i in range(50):
+        arrival = i * 1.0
+        _, done = server.execute(["KEYS", "session:1:*"], arrival=arrival, client_addr="c")
+        costs.append(done - arrival)
+    assert len({round(cost, 6) for cost in costs}) == len(costs)  # no two alike
+    median = sorted(costs)[25]
+    assert median == pytest.approx(MODEL.cost_per_scanned_key_s * 400_000, rel=0.15)  # still the work
+    sizes = []
+    for minute in range(0, 180, 10):
+        server.execute(["GET", "x"], arrival=minute * 60.0 + 0.5, client_addr="c")
+        sizes.append(server.dbsize())
+    assert sizes[-1] > sizes[0] * 1.05 and len(set(sizes)) == len(sizes)
+    again = RedisServer(RedisModel(), families, seed=9, start=0.0)
+    again.execute(["GET", "x"], arrival=170 * 60.0 + 0.5, client_addr="c")
+    assert again.dbsize() == sizes[-1]  # a function of time and seed, whoever asks first
+
+
+def test_keys_nobody_touches_expire_in_the_active_cycle():
+    server = RedisServer(MODEL)
+    server.execute(["SET", "k", "v", "EX", "5"], arrival=0.0, client_addr="c")
+    assert server.dbsize() == 1
+    server.execute(["GET", "other"], arrival=7.0, client_addr="c")
+    assert server.dbsize() == 0

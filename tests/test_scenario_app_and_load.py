@@ -34,7 +34,7 @@ def test_from_minute_must_name_endpoints_of_the_mix_and_leave_traffic_at_the_sta
 def test_an_endpoint_gets_traffic_only_from_its_minute():
     kernel = Kernel(start=0.0)
     load = Load(base_rps=10, mix={"health": 1, "list_sessions": 1}, from_minute={"list_sessions": 10})
-    tenant = SimpleNamespace(api_keys=("k",))
+    tenant = SimpleNamespace(api_keys=("k",), open_invoice_ids=())
     generator = LoadGenerator(kernel, load, [tenant], lambda request: None, random.Random(1), end=1200.0)
     before = {generator.next_request().path for _ in range(200)}
     kernel.run(until=600.0)
@@ -48,7 +48,7 @@ def test_live_clients_open_an_endpoint_at_its_minute_of_the_compressed_timeline(
     timeline = Timeline(scenario_start=1_000.0, real_start=50.0, scale=60.0)
     wall = [51.0]  # one wall second in: scenario minute 1
     load = Load(base_rps=10, mix={"health": 1, "list_sessions": 1}, from_minute={"list_sessions": 10})
-    tenant = SimpleNamespace(api_keys=("k",))
+    tenant = SimpleNamespace(api_keys=("k",), open_invoice_ids=())
     generator = LoadGenerator(
         None,  # type: ignore[arg-type]
         load,

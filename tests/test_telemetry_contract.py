@@ -29,6 +29,12 @@ REQUIRED_METRICS = {
         "http_request_method",
         "http_response_status_code",
     },
+    # OpenTelemetry's http.client.request.duration: the response's status code, when there was one
+    "http_client_request_duration_seconds_bucket": {
+        "peer_service",
+        "http_request_method",
+        "http_response_status_code",
+    },
     "db_client_connection_count": {"db_client_connection_state", "db_client_connection_pool_name"},
     "db_client_connection_max": set(),
     "db_client_connection_pending_requests": set(),

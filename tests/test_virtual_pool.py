@@ -1,5 +1,7 @@
 """SQLAlchemy's own QueuePool logic with waits in virtual time, over the simulated PostgreSQL."""
 
+import random
+
 import pytest
 from sqlalchemy import create_engine, exc, text
 from sqlalchemy.pool import QueuePool
@@ -10,11 +12,11 @@ from simulator.virtual_pool import virtual_pool_class
 
 
 def make_engine(kernel: Kernel, size: int = 2, timeout: float = 10.0, **engine_options):
-    server = SimulatedPostgres(kernel, DatabaseServerModel())
+    server = SimulatedPostgres(kernel, DatabaseServerModel(), random.Random(1))
     engine = create_engine(
         "sqlite://",
         creator=lambda: server.connect("test-app", "10.0.0.1"),
-        poolclass=virtual_pool_class(kernel, QueuePool),
+        poolclass=virtual_pool_class(kernel, QueuePool, random.Random(2)),
         pool_size=size,
         max_overflow=0,
         pool_timeout=timeout,
@@ -45,9 +47,9 @@ def test_waiter_times_out_after_the_pool_timeout_with_sqlalchemys_own_error():
     kernel.spawn(hold, 30.0)
     kernel.spawn(wait_for_connection, delay=1.0)
     kernel.run(until=100.0)
-    assert outcome == [
-        ("QueuePool limit of size 2 overflow 0 reached, connection timed out, timeout 10.00", 11.0)
-    ]
+    ((message, at),) = outcome
+    assert message == "QueuePool limit of size 2 overflow 0 reached, connection timed out, timeout 10.00"
+    assert at == 11.0
 
 
 def test_connections_are_handed_to_waiters_first_in_first_out():
@@ -64,7 +66,10 @@ def test_connections_are_handed_to_waiters_first_in_first_out():
     for i, name in enumerate(["a", "b", "c"]):
         kernel.spawn(user, name, 5.0, delay=1.0 + i)
     kernel.run(until=100.0)
-    assert order == [("first", 0.0), ("a", 5.0), ("b", 10.0), ("c", 15.0)]
+    assert [name for name, _ in order] == ["first", "a", "b", "c"]
+    # a checkout from a free pool takes its few microseconds; a waiter gets the returned connection
+    assert [at for _, at in order] == pytest.approx([0.0, 5.0, 10.0, 15.0], abs=0.01)
+    assert order[0][1] > 0
 
 
 def test_checked_out_connection_stays_idle_in_transaction_until_returned():
@@ -117,6 +122,57 @@ def test_the_virtual_pool_logs_under_the_services_own_pool_class():
 
     from app_under_test.lib.database.pool import ObservedQueuePool
 
-    virtual = virtual_pool_class(Kernel(start=0.0), ObservedQueuePool)
+    virtual = virtual_pool_class(Kernel(start=0.0), ObservedQueuePool, random.Random(0))
     assert issubclass(virtual, ObservedQueuePool) and virtual is not ObservedQueuePool
     assert log._qual_logger_name_for_cls(virtual) == "app_under_test.lib.database.pool.ObservedQueuePool"
+
+
+def test_postgres_shows_rows_returned_a_limit_as_written_and_varied_costs():
+    from simulator.postgres import speak_postgres
+
+    kernel = Kernel(start=0.0)
+    engine, _ = make_engine(kernel, size=2)
+    speak_postgres(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1), (2), (3)"))
+    from sqlalchemy import column, select, table
+
+    statement = select(column("x")).select_from(table("t")).limit(1)
+    rendered = str(statement.compile(engine))
+    assert "LIMIT" in rendered and "OFFSET" not in rendered
+    seen: dict[str, object] = {"durations": []}
+
+    def query() -> None:
+        with engine.connect() as conn:
+            for _ in range(30):
+                started = kernel.now
+                result = conn.execute(text("SELECT x FROM t"))
+                seen["durations"].append(kernel.now - started)
+                seen["rowcount"] = result.rowcount
+            seen["limited"] = conn.execute(statement).all()
+
+    kernel.spawn(query)
+    kernel.run(until=10.0)
+    assert seen["rowcount"] == 3  # as psycopg reports a SELECT's rows
+    assert seen["limited"] == [(1,)]
+    assert len(set(seen["durations"])) == 30
+
+
+def test_a_connection_takes_time_to_open_and_its_backend_starts_partway():
+    kernel = Kernel(start=100.0)
+    engine, server = make_engine(kernel, size=1)
+    opened: list[float] = []
+
+    def connect() -> None:
+        started = kernel.now
+        with engine.connect() as conn, conn.begin():
+            conn.execute(text("SELECT 1"))
+            opened.append(kernel.now - started)
+
+    engine.pool.dispose()
+    kernel.spawn(connect, delay=5.0)
+    kernel.run(until=120.0)
+    (backend,) = server.activity()
+    assert 105.0 < backend.backend_start < 105.0 + opened[0]
+    assert opened[0] > 0.002

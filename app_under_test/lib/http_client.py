@@ -58,8 +58,10 @@ class HttpServiceClient:
         ) as span:
             headers = kwargs.pop("headers", {})
             headers["traceparent"] = span.traceparent()
+            status = ""  # no response: the label is left empty, as OpenTelemetry leaves the attribute out
             try:
                 response = self._client.request(method, path, headers=headers, **kwargs)
+                status = str(response.status_code)
             except httpx.TimeoutException as exc:
                 span.record_error(exc)
                 raise ExternalServiceError(self.service_name, "timed out") from exc
@@ -67,7 +69,7 @@ class HttpServiceClient:
                 span.record_error(exc)
                 raise ExternalServiceError(self.service_name, f"connection failed: {exc}") from exc
             finally:
-                metrics.EXTERNAL_REQUEST_DURATION.labels(self.service_name, method).observe(
+                metrics.EXTERNAL_REQUEST_DURATION.labels(self.service_name, method, status).observe(
                     clock.monotonic() - started
                 )
             span.set_attribute("http.response.status_code", response.status_code)

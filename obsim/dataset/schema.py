@@ -4,7 +4,8 @@ A dataset is a directory holding ``manifest.json`` (what was generated, from wha
 ``telemetry.sqlite`` (everything the candidate can look at).  ``docs/dataset.md`` documents every table
 and column; bump :data:`FORMAT_VERSION` on any incompatible change and say what changed there.
 
-All timestamps are Unix epoch seconds (UTC) as REAL, at microsecond precision or coarser.  Trace ids
+All timestamps are Unix epoch seconds (UTC) as REAL, at microsecond precision or coarser (a span's
+duration to the nanosecond).  Trace ids
 are 32 lowercase hex characters and span ids 16, as in W3C trace context and OTLP/JSON.
 """
 
