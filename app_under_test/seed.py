@@ -176,7 +176,7 @@ def _user_row(
     local = _unique(_slugify(name, "."), emails, ".")
     return {
         "tenant_id": tenant_id,
-        "email": f"{local}@{slug}.example.com",
+        "email": f"{local}@{slug}.com",
         "name": name,
         "role": "owner" if position == 0 else "admin" if position < 3 else "member",
         "created_at": _before(rng, now, timedelta(days=365), HISTORY),

@@ -72,8 +72,8 @@ REDIS_OTHER_CLIENTS = 24
 # Where the service's settings point its external clients: host name -> simulated service.
 SERVICE_HOSTS = {
     "validation.internal": "validation-service",
-    "payments.example.net": "payment-gateway",
-    "mail.example.net": "email-provider",
+    "api.paystride.com": "payment-gateway",
+    "api.mailvane.com": "email-provider",
 }
 
 
@@ -289,7 +289,14 @@ def _simulate(
             lambda: APP_CPU_MEDIAN_S * compute_rng.lognormvariate(0.0, 0.5),
             infra,
         )
-        gateway = Gateway(kernel, server, sink, SeededIds(stream(seed, "gateway-trace-ids")), infra)
+        gateway = Gateway(
+            kernel,
+            server,
+            sink,
+            SeededIds(stream(seed, "gateway-trace-ids")),
+            infra,
+            stream(seed, "gateway-network"),
+        )
         idle_rng = stream(seed, "host-idle-cpu")
         infra.register(
             InfrastructureCollector(

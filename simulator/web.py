@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,12 @@ _REFUSED = "connect() failed (111: Connection refused) while connecting to upstr
 _TIMED_OUT = "upstream timed out (110: Connection timed out) while reading response header from upstream"
 _CLOSED = "upstream prematurely closed connection while reading response header from upstream"
 _GATEWAY_BODIES = {502: "Bad Gateway", 504: "Request timeout"}
+#: How late the gateway's upstream timer fires: a proxy's event loop runs a due timer on its next
+#: turn, a fraction of a millisecond to a few milliseconds after the configured timeout.
+_TIMER_SLACK_S = (0.0002, 0.004)
+#: How long a refused connect() takes: the app host's kernel answers the SYN with a RST within one
+#: round trip on the private network.
+_REFUSED_CONNECT_S = (0.00015, 0.0009)
 _GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Share of a request's modelled CPU spent inside the application's server span (its request hooks
 #: and the framework's dispatch); the rest (reading the request, the WSGI environ) comes before.
@@ -60,7 +67,7 @@ def wsgi_environ(request: Request, host_name: str, traceparent: str | None) -> d
         "REMOTE_ADDR": request.client_addr,
         "CONTENT_LENGTH": str(len(body)),
         "CONTENT_TYPE": "application/json" if body else "",
-        "HTTP_HOST": "api.platform.example.com",
+        "HTTP_HOST": "api.relaymark.io",
         "HTTP_USER_AGENT": request.user_agent,
         "HTTP_X_API_KEY": request.api_key,
         "HTTP_TRACEPARENT": traceparent,
@@ -192,12 +199,15 @@ class Gateway:
         sink: TelemetrySink,
         ids: SeededIds,
         registry: CollectorRegistry,
+        network: random.Random,
         upstream_timeout_s: float = 30.0,
     ) -> None:
+        """``network`` draws the timings of the proxy's own I/O (timer slack, refused connects)."""
         self.kernel = kernel
         self.server = server
         self.sink = sink
         self.ids = ids
+        self.network = network
         self.upstream_timeout_s = upstream_timeout_s
         self._responses = Counter(
             "gateway_responses", "Responses sent to clients by the gateway.", ["code"], registry=registry
@@ -230,7 +240,7 @@ class Gateway:
                 "http.request.method": request.method,
                 "url.path": request.path,
                 "http.response.status_code": code,
-                "server.address": "api.platform.example.com",
+                "server.address": "api.relaymark.io",
                 "upstream.address": f"{self.server.host_name}:8000",
             }
             if gateway_error:
@@ -268,12 +278,14 @@ class Gateway:
                     }
                 )
 
-        kernel.call_later(self.upstream_timeout_s, lambda: respond(504, _TIMED_OUT))
+        timeout = self.upstream_timeout_s + self.network.uniform(*_TIMER_SLACK_S)
+        kernel.call_later(timeout, lambda: respond(504, _TIMED_OUT))
         try:
             status, _ = self.server.serve(
                 request, f"00-{trace_id}-{span_id}-01", lambda: respond(502, _CLOSED)
             )
         except ConnectionRefused:
+            kernel.sleep(self.network.uniform(*_REFUSED_CONNECT_S))
             respond(502, _REFUSED)
             return
         respond(status)

@@ -891,7 +891,7 @@ def test_outbound_call_metrics_carry_the_response_status_code() -> None:
 
     http_client.use_transport(httpx.MockTransport(answer))
     try:
-        client = http_client.HttpServiceClient("https://payments.example.net", timeout=1.0)
+        client = http_client.HttpServiceClient("https://api.paystride.com", timeout=1.0)
         client.service_name = "status-code-check"
         assert client.request("POST", "/v1/charges").status_code == 402
         with pytest.raises(http_client.ExternalServiceError):

@@ -79,7 +79,10 @@ def test_no_telemetry_names_a_fault_a_scenario_or_the_simulator(datasets, run):
             for (text,) in db.execute("SELECT attributes FROM logs WHERE attributes LIKE '%error.stack%'")
             for frame in re.findall(r'"file":"([^"]+)"', text)
         }
-    assert frames, f"{run}: no stack trace to check"
+    # A faulty run always fails with stack traces; a fixed one may run a whole window without one
+    # (queue-backlog's fixed run meets no upstream error in its 40 minutes).
+    _, fixed = RUNS[run]
+    assert frames or fixed, f"{run}: no stack trace to check"
     foreign = sorted(frame for frame in frames if not DEPLOYED_FRAME.match(frame))
     assert not foreign, f"{run}: stack frames outside the deployed service: {foreign[:5]}"
 

@@ -22,6 +22,7 @@ BEFORE = (datetime(2026, 3, 11, 14, 0, tzinfo=UTC), datetime(2026, 3, 11, 14, 10
 AFTER = (datetime(2026, 3, 11, 14, 15, tzinfo=UTC), datetime(2026, 3, 11, 14, 30, tzinfo=UTC))
 ONSET = datetime(2026, 3, 11, 14, 10, tzinfo=UTC)
 BUCKETS = "http_server_request_duration_seconds_bucket"
+HEALTHY_P95 = 0.075  # seconds, a histogram bound: the whole API's p95 without the fault
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,10 @@ def _slowlog(logs: list[dict]) -> list[dict]:
 
 def test_every_endpoint_slows_down_at_once_while_the_database_idles(exported):
     m, _ = exported[RUN]
-    assert p95(m, BEFORE) <= 0.05
+    # Over every route the p95 reaches into the calls that wait on a provider (a workflow's creation
+    # on the validation service, an invoice payment on the payment gateway: 0.1-0.7 s at their p95);
+    # the reads that Redis slows take about 10 ms before the onset.
+    assert p95(m, BEFORE) <= HEALTHY_P95
     assert p95(m, AFTER) >= 0.25  # the histogram bucket holding p95: above 100 ms
     for route in (
         "/api/v1/workflows/<int:workflow_id>",
@@ -99,7 +103,7 @@ def test_redis_works_on_keys_and_queues_everything_else(exported):
 def test_the_fix_removes_the_slowdown_and_keeps_the_app_healthy(exported):
     broken, _ = exported[RUN]
     fixed, logs = exported[FIXED]
-    assert p95(fixed, AFTER) <= 0.05
+    assert p95(fixed, AFTER) <= HEALTHY_P95
     assert p95(fixed, AFTER, "/api/v1/users/<int:user_id>") <= 0.025
     assert _slowlog(logs) == []
     assert fixed.total_requests() >= 0.99 * broken.total_requests()

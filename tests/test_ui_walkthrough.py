@@ -409,7 +409,9 @@ def test_cron_storm_walkthrough(storm, tab):
     page, problems = tab
     shown_start = max(window_start, window_end - 3 * 3600)  # the overview's default: the last 3 hours
     pending = points(base, "sum(db_client_connection_pending_requests)", shown_start, window_end)
-    waiting = [ts for ts, value in pending if value > 0]
+    # Outside the storms a scrape can still catch one caller inside an uncontended checkout (tens of
+    # microseconds); requests queue for the pool, tens of them, at hh:00-hh:05 only.
+    waiting = [ts for ts, value in pending if value > 1]
     assert waiting and all(in_storm(ts) for ts in waiting), "requests wait for the pool at hh:00-hh:05 only"
     storms = sorted({ts - ts % 3600 for ts in waiting})
     assert len(storms) >= 2, storms

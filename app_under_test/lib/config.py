@@ -34,13 +34,13 @@ class Settings:
 
     validation_service_url: str = "http://validation.internal:8080"
     validation_service_timeout: float = 5.0
-    payment_gateway_url: str = "https://payments.example.net"
+    payment_gateway_url: str = "https://api.paystride.com"
     payment_gateway_timeout: float = 30.0
     payment_gateway_api_key: str = ""
-    email_provider_url: str = "https://mail.example.net"
+    email_provider_url: str = "https://api.mailvane.com"
     email_provider_timeout: float = 5.0
     email_provider_api_key: str = ""
-    email_sender: str = "Platform <no-reply@example.com>"
+    email_sender: str = "Relaymark <no-reply@relaymark.io>"
 
     scheduler_enabled: bool = True
     scheduler_max_workers: int = 50

@@ -11,7 +11,7 @@ from app_under_test.services.audit import record_event
 from app_under_test.services.email_outbox import queue_email
 from app_under_test.services.user_service.users import member_id
 
-ACCEPT_URL = "https://app.example.com/invitations/{id}/accept"
+ACCEPT_URL = "https://app.relaymark.io/invitations/{id}/accept"
 
 
 def invite_user(session: Session, tenant_id: int, actor_id: int, email: str, role: str) -> Invitation:
