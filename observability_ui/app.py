@@ -59,10 +59,8 @@ def create_app(
     """
     served = [interview.Served(incident, dataset_dir)] if incident is not None else []
     served += more_incidents
-    # a dataset the day prepares is published by its generation once checked: served from then on
-    present = {dataset_dir, *(s.dataset for s in served)} - (
-        day.prepared_here() if day is not None else set()
-    )
+    # a dataset the day has yet to prepare is checked by its generation: served once published
+    present = {dataset_dir, *(s.dataset for s in served)} - (day.pending() if day is not None else set())
     for directory in present:
         with Dataset.open(directory):  # refuse a broken dataset at start-up, not on first request
             pass
@@ -72,10 +70,16 @@ def create_app(
     app.config["OBSIM_BRIEF"] = brief.strip()
     app.extensions[METRIC_CACHE] = MetricCaches(metric_memory_mb * 1_000_000)
     if preload:
-        for directory in present:
+
+        def preload_metrics(directory: Path) -> None:
             threading.Thread(
                 target=_preload_metrics, args=(app, directory), name="preload-metrics", daemon=True
             ).start()
+
+        for directory in present:
+            preload_metrics(directory)
+        if day is not None:
+            day.when_ready(preload_metrics)
 
     for blueprint in views.BLUEPRINTS:
         app.register_blueprint(blueprint)

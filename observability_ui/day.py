@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +59,12 @@ class Day:
         }
         self._lock = threading.Lock()
         self.preparations: dict[str, Preparation] = {}
+        self._when_ready: list[Callable[[Path], None]] = []
+
+    def when_ready(self, callback: Callable[[Path], None]) -> None:
+        """Have ``callback`` called with each dataset a preparation of this process publishes (the
+        server's metric preload, as a dataset ready at start-up gets)."""
+        self._when_ready.append(callback)
 
     def dataset(self, scenario_id: str) -> Path | None:
         """The scenario's dataset when it is ready, else None."""
@@ -70,10 +76,9 @@ class Day:
         preparation = self.preparations.get(scenario_id)
         return preparation if preparation is not None and preparation.finished is None else None
 
-    def prepared_here(self) -> set[Path]:
-        """Where the datasets this process prepares (or prepared) are published: each is checked by
-        its own generation, and may not be there yet."""
-        return {self._paths[scenario_id] for scenario_id in self.preparations}
+    def pending(self) -> set[Path]:
+        """Where the datasets of this day's scenarios not ready yet will be published."""
+        return {path for scenario_id, path in self._paths.items() if self.dataset(scenario_id) is None}
 
     def prepare(self, scenario_id: str) -> bool:
         """Start generating the scenario's dataset in the background; False when it is already
@@ -99,4 +104,7 @@ class Day:
             generate(self.scenarios[scenario_id], seed=self.seed, quiet=True, progress=reported)
         except Exception as error:  # shown in the console: never left "preparing" for ever
             preparation.error = str(error) or type(error).__name__
+        else:
+            for callback in self._when_ready:
+                callback(self._paths[scenario_id])
         preparation.finished = time.time()

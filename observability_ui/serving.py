@@ -70,6 +70,7 @@ def build(platform: Platform) -> Flask:
     """The app for one server process, with the metric preload (and a cold start's preparation)
     started in this process."""
     interviews = InterviewStore(platform.db_url) if platform.db_url is not None else None
+    day = _day(platform)
     app = create_app(
         platform.dataset,
         brief=platform.brief,
@@ -78,9 +79,11 @@ def build(platform: Platform) -> Flask:
         incident=platform.incident,
         public_url=platform.public_url,
         more_incidents=platform.more_incidents,
-        day=_day(platform),
+        day=day,
         metric_memory_mb=platform.metric_memory_mb,
     )
+    if platform.prepare and day is not None and platform.incident is not None:
+        day.prepare(platform.incident.id)  # once the app waits for it: it preloads what is published
     if platform.behind_proxy:
         trust_proxy(app)
     return app
@@ -88,16 +91,12 @@ def build(platform: Platform) -> Flask:
 
 def _day(platform: Platform) -> Day | None:
     """The scenarios that may become ready while serving: on an interview day every one of the
-    library; on a cold start the incident, whose preparation starts here."""
+    library; on a cold start the incident."""
     if platform.day:
-        day = Day(scenarios.load_all())
-    elif platform.prepare and platform.incident is not None:
-        day = Day([platform.incident], seed=platform.seed)
-    else:
-        return None
+        return Day(scenarios.load_all())
     if platform.prepare and platform.incident is not None:
-        day.prepare(platform.incident.id)
-    return day
+        return Day([platform.incident], seed=platform.seed)
+    return None
 
 
 def trust_proxy(app: Flask) -> None:
