@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from obsim import scenario as scenarios
+from obsim.cli import main
 from obsim.interview.store import InterviewStore
 from tests import browser
 from tests.short_scenario import short_scenario
@@ -135,3 +137,44 @@ def test_a_cold_run_serves_at_once_and_opens_the_platform_once_the_dataset_is_re
     print(f"console answered {answered_s:.1f} s after launch on an empty cache")
     if answered_s > 10:
         pytest.fail(f"a cold start must answer within 10 s (issue 22), answered after {answered_s:.1f} s")
+
+
+def test_a_day_with_no_dataset_ready_serves_at_once_while_the_default_scenario_is_prepared(
+    tmp_path, monkeypatch, capsys
+):
+    """``obsim run`` without a scenario on an empty cache: the default scenario's generation starts
+    with the server.  It runs for minutes: the test looks while it runs, then stops the server,
+    which ends the generation with it."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OBSIM_CACHE_DIR", str(cache))
+    default = scenarios.load(scenarios.DEFAULT_SCENARIO)
+    database = f"sqlite:///{tmp_path / 'interviews.sqlite'}"
+    with browser.run_obsim(["run", "--db", database]) as server:
+        printed = server.output()
+        assert f"no scenario is ready: {default.id} first" in printed and "in the background" in printed
+        login = re.search(r"interviewer console: (\S+)", printed).group(1)
+        console = httpx.Client(base_url=server.base, headers={"Origin": server.base}, timeout=30)
+        assert console.get(login.removeprefix(server.base), follow_redirects=True).status_code == 200
+        assert console.post("/interviewer/reveal", data={"reveal": "yes"}).status_code == 303
+        home = console.get("/interviewer/").text
+        row = re.search(rf'data-scenario="{default.id}">(.*?)</tr>', home, re.DOTALL).group(1)
+        assert "preparing for" in row and 0 <= _progress(row) < 100
+        assert home.count("preparing for") == 1 and "data-refresh-s=" in home
+
+        new = [
+            "interview",
+            "--db",
+            database,
+            "new",
+            default.id,
+            "--candidate",
+            "Bo",
+            "--base-url",
+            server.base,
+        ]
+        assert main(new) == 0
+        link = re.search(r"candidate link: (\S+)", capsys.readouterr().out).group(1)
+        waiting = httpx.get(link, timeout=30)
+        assert waiting.status_code == 503 and waiting.headers["Retry-After"] == "10"
+        assert "environment is being set up" in waiting.text and not SIMULATION_WORDS.search(waiting.text)
+    assert not list(cache.glob("*/manifest.json")), "stopped before its end: nothing published"
