@@ -77,7 +77,7 @@ def test_a_cold_run_serves_at_once_and_opens_the_platform_once_the_dataset_is_re
         login = re.search(r"interviewer console: (\S+)", printed).group(1)
         link = re.search(r"candidate link \(Ada\): (\S+)", printed).group(1)
         token = link.rpartition("/join/")[2]
-        assert not list(cache.glob("*/manifest.json")), "served only once the dataset was there"
+        assert not list(cache.glob("*/manifest.json")), "it answered before the dataset was there"
 
         console = httpx.Client(base_url=server.base, headers={"Origin": server.base}, timeout=30)
         assert console.get(login.removeprefix(server.base), follow_redirects=True).status_code == 200
