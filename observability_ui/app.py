@@ -52,12 +52,16 @@ def create_app(
     links are built on ``public_url``, where candidates reach the server.  ``more_incidents`` are
     further scenarios the same interview server runs, each over its own dataset: a candidate's
     requests read their own session's; on an interview ``day`` also every scenario whose dataset
-    becomes ready.  The metric and log arrays read are kept per dataset, past ``metric_memory_mb``
-    only the most recently used datasets'.
+    becomes ready.  ``dataset_dir`` may be one the ``day`` is still preparing (``obsim run`` on a
+    cold cache): until it is ready its candidates are told their environment is being set up.  The
+    metric and log arrays read are kept per dataset, past ``metric_memory_mb`` only the most
+    recently used datasets'.
     """
     served = [interview.Served(incident, dataset_dir)] if incident is not None else []
     served += more_incidents
-    for directory in {dataset_dir, *(s.dataset for s in served)}:
+    # a dataset the day has yet to prepare is checked by its generation: served once published
+    present = {dataset_dir, *(s.dataset for s in served)} - (day.pending() if day is not None else set())
+    for directory in present:
         with Dataset.open(directory):  # refuse a broken dataset at start-up, not on first request
             pass
     app = Flask(__name__)
@@ -66,10 +70,16 @@ def create_app(
     app.config["OBSIM_BRIEF"] = brief.strip()
     app.extensions[METRIC_CACHE] = MetricCaches(metric_memory_mb * 1_000_000)
     if preload:
-        for directory in {dataset_dir, *(s.dataset for s in served)}:
+
+        def preload_metrics(directory: Path) -> None:
             threading.Thread(
                 target=_preload_metrics, args=(app, directory), name="preload-metrics", daemon=True
             ).start()
+
+        for directory in present:
+            preload_metrics(directory)
+        if day is not None:
+            day.when_ready(preload_metrics)
 
     for blueprint in views.BLUEPRINTS:
         app.register_blueprint(blueprint)

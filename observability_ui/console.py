@@ -128,8 +128,13 @@ def _scenario_of(interview: InterviewSession) -> SessionScenario:
     here = find_served(interview.scenario_id)
     if here is not None:
         return SessionScenario(here.scenario, _dataset_changed(interview, here.dataset))
-    try:
-        known = scenarios.load(interview.scenario_id)
+    day = the_day()
+    try:  # the day's own first: a scenario run from a file of its own is not in the library
+        known = (
+            day.scenarios[interview.scenario_id]
+            if day is not None and interview.scenario_id in day.scenarios
+            else scenarios.load(interview.scenario_id)
+        )
     except ScenarioError:
         return SessionScenario(
             None,
@@ -137,8 +142,15 @@ def _scenario_of(interview: InterviewSession) -> SessionScenario:
             " checkout): its hints, ground truth, figures and rubric cannot be shown here; what was"
             " recorded, submitted and scored is below.",
         )
-    day = the_day()
     name = known.title if _safe() else known.id  # an id may name the answer: not while safe to share
+    preparation = day.under_way(known.id) if day is not None else None
+    if preparation is not None:
+        return SessionScenario(
+            known,
+            f"{name}'s dataset is being prepared ({preparation.progress:.0%} of its window simulated;"
+            " the console's home page follows it): until it is ready its candidate sees a page saying"
+            " their environment is being set up, which opens by itself.",
+        )
     if day is not None and known.id in day.scenarios:
         why = f"{name}'s dataset is not ready: prepare it on the console's home page; until then"
     else:

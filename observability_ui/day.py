@@ -8,16 +8,21 @@ another process finished (``obsim generate --all``, another gunicorn worker's pr
 by that same look-up, so every worker starts serving it on its next request.
 
 A preparation runs ``simulator.generate`` (a subprocess) on a thread of this process: the server
-keeps answering meanwhile, and the console shows how long each preparation has run and how it
-ended.  Preparations are kept in this process only: under several workers, the console answered by
-another worker shows the scenario as not ready until the dataset is published.
+keeps answering meanwhile, and the console shows how long each preparation has run, how much of the
+scenario's window it has simulated (as the generation reports it) and how it ended.  Preparations are
+kept in this process only: under several workers, the console answered by another worker shows the
+scenario as not ready until the dataset is published.
+
+``obsim run SCENARIO`` on a cold cache is a day of that one scenario (at the run's seed), its
+preparation started at launch: the console and the candidate link answer at once, the candidate's
+link a page saying the environment is being set up until the dataset is ready.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +37,7 @@ class Preparation:
     started: float
     finished: float | None = None
     error: str | None = None
+    progress: float = 0.0  # the share of the window simulated, as the generation last reported it
 
     def seconds(self) -> float:
         return (self.finished or time.time()) - self.started
@@ -39,35 +45,46 @@ class Preparation:
 
 class Day:
     """The scenarios of an interview day, where each one's dataset is or will be, and what is being
-    prepared."""
+    prepared; each at ``seed`` when given, else at its own default seed."""
 
-    def __init__(self, incidents: Sequence[Scenario]) -> None:
+    def __init__(self, incidents: Sequence[Scenario], seed: int | None = None) -> None:
         from simulator import cache
 
         self.scenarios = {
             incident.id: incident for incident in incidents if incident.ground_truth is not None
         }
-        root = cache.cache_root()
+        self.seed = seed
         self._paths = {
-            incident.id: root / cache.dataset_key(incident, incident.default_seed, None)
-            for incident in self.scenarios.values()
+            incident.id: cache.dataset_path(incident, seed) for incident in self.scenarios.values()
         }
         self._lock = threading.Lock()
         self.preparations: dict[str, Preparation] = {}
+        self._when_ready: list[Callable[[Path], None]] = []
+
+    def when_ready(self, callback: Callable[[Path], None]) -> None:
+        """Have ``callback`` called with each dataset a preparation of this process publishes (the
+        server's metric preload, as a dataset ready at start-up gets)."""
+        self._when_ready.append(callback)
 
     def dataset(self, scenario_id: str) -> Path | None:
         """The scenario's dataset when it is ready, else None."""
         path = self._paths.get(scenario_id)
         return path if path is not None and (path / MANIFEST_NAME).is_file() else None
 
+    def under_way(self, scenario_id: str) -> Preparation | None:
+        """The scenario's preparation while it runs in this process, else None."""
+        preparation = self.preparations.get(scenario_id)
+        return preparation if preparation is not None and preparation.finished is None else None
+
+    def pending(self) -> set[Path]:
+        """Where the datasets of this day's scenarios not ready yet will be published."""
+        return {path for scenario_id, path in self._paths.items() if self.dataset(scenario_id) is None}
+
     def prepare(self, scenario_id: str) -> bool:
         """Start generating the scenario's dataset in the background; False when it is already
         ready or under way in this process."""
         with self._lock:
-            under_way = self.preparations.get(scenario_id)
-            if self.dataset(scenario_id) is not None or (
-                under_way is not None and under_way.finished is None
-            ):
+            if self.dataset(scenario_id) is not None or self.under_way(scenario_id) is not None:
                 return False
             self.preparations[scenario_id] = Preparation(time.time())
         threading.Thread(
@@ -79,8 +96,15 @@ class Day:
         from simulator.generate import generate
 
         preparation = self.preparations[scenario_id]
+
+        def reported(fraction: float) -> None:
+            preparation.progress = fraction
+
         try:
-            generate(self.scenarios[scenario_id], quiet=True)
+            generate(self.scenarios[scenario_id], seed=self.seed, quiet=True, progress=reported)
         except Exception as error:  # shown in the console: never left "preparing" for ever
             preparation.error = str(error) or type(error).__name__
+        else:
+            for callback in self._when_ready:
+                callback(self._paths[scenario_id])
         preparation.finished = time.time()

@@ -70,7 +70,16 @@ DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_
 MAX_EVIDENCE_CHOICES = 40
 OPEN_ENDPOINTS = {"interview.join_page", "interview.join", "interview.clock_state", "static", "assets.plotly"}
 #: how often a waiting, paused or closed page reloads itself, to open as soon as the clock allows
+#: (and the ``Retry-After`` of an answer refused while the session's environment is set up)
 GATE_REFRESH_S = 10
+#: the server answers the session's data only later, not by the candidate's doing: 503
+UNAVAILABLE = frozenset({Refusal.NOT_SERVED, Refusal.PREPARING})
+#: what a candidate is told while their session's dataset is generated: words of an environment
+#: being set up, nothing of how it is made
+PREPARING = (
+    "Your interview environment is being set up. This page opens by itself as soon as it is ready"
+    " (usually within a few minutes): there is nothing you need to do meanwhile."
+)
 #: why a replaced candidate link is refused (the console's "New link" revokes the previous one)
 LINK_REPLACED = (
     "This interview link was replaced by a newer one: use the link your interviewer sent you last."
@@ -152,7 +161,7 @@ class Refused(HTTPException):
 
     def __init__(self, reason: Refusal, message: str, clock: Clock | None = None) -> None:
         super().__init__(description=message)
-        self.code = 503 if reason is Refusal.NOT_SERVED else 403
+        self.code = 503 if reason in UNAVAILABLE else 403
         self.reason = reason
         self.clock = clock
 
@@ -165,17 +174,32 @@ def _require_candidate() -> None:
     if request.endpoint in OPEN_ENDPOINTS or request.blueprint == "console":
         return
     interview = _candidate()
-    incident = find_served(interview.scenario_id)
-    if incident is None:
-        raise Refused(
-            Refusal.NOT_SERVED,
-            "Your interview's data is not available on this server right now: tell your interviewer.",
-        )
+    incident = _served_or_refused(interview.scenario_id)
     refusal = interview.refusal()
     if refusal is not None:
         raise Refused.by_clock(interview.clock(), refusal)
     g.interview = interview
     _read_from(incident)
+
+
+def _served_or_refused(scenario_id: str) -> Served:
+    """The scenario a candidate's session runs on, served here; else refused, saying whether its
+    environment is being set up (this server generates its dataset) or is not available here."""
+    incident = find_served(scenario_id)
+    if incident is not None:
+        return incident
+    if _being_prepared(scenario_id):
+        raise Refused(Refusal.PREPARING, PREPARING)
+    raise Refused(
+        Refusal.NOT_SERVED,
+        "Your interview's data is not available on this server right now: tell your interviewer.",
+    )
+
+
+def _being_prepared(scenario_id: str) -> bool:
+    """Whether this server is generating the scenario's dataset now."""
+    day = the_day()
+    return day is not None and day.under_way(scenario_id) is not None
 
 
 def _candidate() -> InterviewSession:
@@ -213,16 +237,17 @@ def _read_from(incident: Served) -> None:
 
 def _refused(refused: Refused) -> Response:
     """The refusal saying why: Prometheus's envelope on its API, JSON for ours, else a page that
-    reloads itself while the clock (or the server's data) may yet open the platform."""
+    reloads itself while the clock (or the server's data) may yet open the platform; while the
+    environment is set up, with when to try again (``Retry-After``)."""
     if prometheus_api.is_prometheus_api(request.path):
-        return prometheus_api.error_response(refused.description or "", refused.code or 403)
-    if request.path.startswith("/api/"):
+        response = prometheus_api.error_response(refused.description or "", refused.code or 403)
+    elif request.path.startswith("/api/"):
         body = {"error": refused.description, "reason": refused.reason.value}
         if refused.clock is not None:
             body["clock"] = refused.clock.value
         response = current_app.json.response(body)
     else:
-        waits = refused.clock is not None or refused.reason is Refusal.NOT_SERVED
+        waits = refused.clock is not None or refused.reason in UNAVAILABLE
         response = Response(
             render_template(
                 "gate.html",
@@ -232,6 +257,8 @@ def _refused(refused: Refused) -> Response:
             )
         )
     response.status_code = refused.code or 403
+    if refused.reason is Refusal.PREPARING:
+        response.headers["Retry-After"] = str(GATE_REFRESH_S)
     return response
 
 
@@ -282,9 +309,13 @@ def interview_context() -> dict[str, Any]:
 
 
 def _linked(token: str) -> InterviewSession:
+    """The session of a candidate link served here: refused while its environment is set up (a page
+    that reloads itself until the link opens), not found on a server that does not run it."""
     found = store().session_for_link(token) if store() is not None else None
     if found is None and store() is not None and store().link_replaced(token):
         abort(403, description=LINK_REPLACED)
+    if found is not None and find_served(found.scenario_id) is None and _being_prepared(found.scenario_id):
+        raise Refused(Refusal.PREPARING, PREPARING)
     if found is None or find_served(found.scenario_id) is None:
         abort(404, description="This interview link is not valid. Ask your interviewer for a new one.")
     return found

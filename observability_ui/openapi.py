@@ -929,7 +929,9 @@ INTERVIEW_SCHEMAS: dict[str, Schema] = {
                 "enum": [reason.value for reason in Refusal],
                 "description": "why, for a script: `no_link` (this client has no interview link: open "
                 "it and press its button), `link_revoked` (the link no longer works: ask for a new one), "
-                "`not_served` (503: this server cannot serve the interview's data now), `not_started`, "
+                "`not_served` (503: this server cannot serve the interview's data now), `preparing` "
+                "(503: the interview's environment is being set up: try again after `Retry-After` "
+                "seconds), `not_started`, "
                 "`paused`, `over` (the interviewer's clock: wait, or ask for more time)",
             },
             "clock": {
@@ -1001,8 +1003,9 @@ REFUSED = {
     "403": _json(_ref("Refusal"), "Refused for this candidate now; `reason` says why."),
     "503": _json(
         {"anyOf": [_ref("Refusal"), _ref("Error")]},
-        "The interview's data is not served now (`reason` `not_served`), or the request's queries "
-        "ran longer than the time budget and were cancelled.",
+        "The interview's data is not served now (`reason` `not_served`), its environment is being "
+        "set up (`reason` `preparing`, with `Retry-After`), or the request's queries ran longer than "
+        "the time budget and were cancelled.",
     ),
 }
 FIELD_ERRORS = _json(_ref("FieldErrors"), "The body cannot be used; `fields` names each field at fault.")

@@ -60,11 +60,17 @@ class Platform:
     more_incidents: tuple[Served, ...] = ()  # further scenarios the interview runs, each its dataset
     day: bool = False  # an interview day: also every library scenario as soon as its dataset is ready
     metric_memory_mb: int = DEFAULT_METRIC_MEMORY_MB  # metric arrays kept across datasets
+    #: ``incident``'s dataset (at ``seed``) is not ready: generate it in the background at start-up
+    #: and serve meanwhile.  One process only: every worker would start its own generation.
+    prepare: bool = False
+    seed: int | None = None
 
 
 def build(platform: Platform) -> Flask:
-    """The app for one server process, with the metric preload started in this process."""
+    """The app for one server process, with the metric preload (and a cold start's preparation)
+    started in this process."""
     interviews = InterviewStore(platform.db_url) if platform.db_url is not None else None
+    day = _day(platform)
     app = create_app(
         platform.dataset,
         brief=platform.brief,
@@ -73,12 +79,24 @@ def build(platform: Platform) -> Flask:
         incident=platform.incident,
         public_url=platform.public_url,
         more_incidents=platform.more_incidents,
-        day=Day(scenarios.load_all()) if platform.day else None,
+        day=day,
         metric_memory_mb=platform.metric_memory_mb,
     )
+    if platform.prepare and day is not None and platform.incident is not None:
+        day.prepare(platform.incident.id)  # once the app waits for it: it preloads what is published
     if platform.behind_proxy:
         trust_proxy(app)
     return app
+
+
+def _day(platform: Platform) -> Day | None:
+    """The scenarios that may become ready while serving: on an interview day every one of the
+    library; on a cold start the incident."""
+    if platform.day:
+        return Day(scenarios.load_all())
+    if platform.prepare and platform.incident is not None:
+        return Day([platform.incident], seed=platform.seed)
+    return None
 
 
 def trust_proxy(app: Flask) -> None:
@@ -111,6 +129,8 @@ class RedactSecrets(logging.Filter):
 def serve(platform: Platform, host: str, port: int, workers: int = 1) -> None:
     """Serve until interrupted: in this process for one worker, under gunicorn for more."""
     logging.getLogger("werkzeug").addFilter(RedactSecrets())
+    if platform.prepare and workers > 1:
+        raise ValueError("a dataset is prepared while serving by one server process only")
     if workers <= 1:
         run_simple(host, port, build(platform), threaded=True, use_reloader=False)
         return

@@ -129,20 +129,41 @@ def _run(args: argparse.Namespace) -> int:
     if args.scenario is None:
         return _run_day(args)
     loaded = _resolve_scenario(args.scenario)
-    if not cache.is_cached(loaded, args.seed):
-        print(
-            f"generating {loaded.id}: a few minutes, once for this code and seed"
-            " (`obsim generate --all` prepares every scenario ahead of interviews)",
-            flush=True,
-        )
+    if cache.is_cached(loaded, args.seed):
+        result = generate(loaded, seed=args.seed)
+        _print_summary(result.path, cached=result.cached)
+        return _serve_dataset(result.path, loaded.brief, args, loaded)
+    if _prepares_while_serving(loaded, args):
+        print(f"{loaded.id}: {PREPARED_WHILE_SERVING}", flush=True)
+        return _serve_dataset(cache.dataset_path(loaded, args.seed), loaded.brief, args, loaded, prepare=True)
+    print(
+        f"generating {loaded.id}: a few minutes, once for this code and seed"
+        " (`obsim generate --all` prepares every scenario ahead of interviews)",
+        flush=True,
+    )
     result = generate(loaded, seed=args.seed)
     _print_summary(result.path, cached=result.cached)
     return _serve_dataset(result.path, loaded.brief, args, loaded)
 
 
+#: what the terminal says when a cold start serves at once
+PREPARED_WHILE_SERVING = (
+    "generating the dataset in the background (a few minutes, once for this code and seed): the"
+    " interviewer console shows its progress, the candidate link a page saying the environment is"
+    " being set up until it is ready"
+)
+
+
+def _prepares_while_serving(incident: scenarios.Scenario, args: argparse.Namespace) -> bool:
+    """Whether a cold start serves at once and generates meanwhile: an interview (a faulty scenario:
+    its candidate link can say to wait) in one server process (which runs the one generation)."""
+    return incident.ground_truth is not None and args.workers == 1
+
+
 def _run_day(args: argparse.Namespace) -> int:
-    """An interview day: serve every faulty scenario whose dataset is ready (the default one is
-    generated first when none is); the console prepares the others in the background."""
+    """An interview day: serve every faulty scenario whose dataset is ready (when none is, the
+    default one is generated first, in the background while serving from one process); the console
+    prepares the others in the background."""
     from observability_ui.interview import Served
     from simulator import cache
     from simulator.generate import generate
@@ -153,14 +174,21 @@ def _run_day(args: argparse.Namespace) -> int:
     ready = [s for s in day if cache.is_cached(s)]
     if not ready:
         first = scenarios.load(scenarios.DEFAULT_SCENARIO)
+        if _prepares_while_serving(first, args):
+            _print_day(day, ready)
+            print(f"no scenario is ready: {first.id} first, {PREPARED_WHILE_SERVING}", flush=True)
+            return _serve_dataset(cache.dataset_path(first), first.brief, args, first, day=True, prepare=True)
         print(f"no scenario is ready: generating {first.id} first (a few minutes)", flush=True)
         ready = [first]
-    served = [Served(s, generate(s).path) for s in ready]
+    first, *more = [Served(s, generate(s).path) for s in ready]
+    _print_day(day, ready)
+    return _serve_dataset(first.dataset, first.scenario.brief, args, first.scenario, tuple(more), day=True)
+
+
+def _print_day(day: list[scenarios.Scenario], ready: list[scenarios.Scenario]) -> None:
     for incident in day:
         state = "ready" if incident in ready else "not ready: prepare it from the console"
         print(f"  {incident.id:18} {state}")
-    first, *more = served
-    return _serve_dataset(first.dataset, first.scenario.brief, args, first.scenario, tuple(more), day=True)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -216,9 +244,11 @@ def _serve_dataset(
     incident: scenarios.Scenario | None = None,
     more: tuple[Served, ...] = (),
     day: bool = False,
+    prepare: bool = False,
 ) -> int:
     """Serve the platform; over a faulty scenario, as an interview with a candidate link and a console
-    (over several, or a ``day``, candidates' sessions are made in the console).
+    (over several, or a ``day``, candidates' sessions are made in the console); with ``prepare``,
+    while ``incident``'s dataset is generated at ``path`` in the background.
 
     Tables, the interviewer's token and this launch's session are made here, once, before any
     worker process starts; the workers then only open the same database.
@@ -227,8 +257,9 @@ def _serve_dataset(
     from observability_ui.serving import Platform, serve
 
     memory_mb = args.metric_memory_mb or DEFAULT_METRIC_MEMORY_MB
-    with Dataset.open(path):  # refuse a broken dataset here, not in every worker
-        pass
+    if not prepare:  # refuse a broken dataset here, not in every worker
+        with Dataset.open(path):
+            pass
     base = args.public_url or _bound_url(args.host, args.port)
     if incident is None or incident.ground_truth is None:
         platform = Platform(path, brief, behind_proxy=args.behind_proxy, metric_memory_mb=memory_mb)
@@ -257,6 +288,8 @@ def _serve_dataset(
             more_incidents=more,
             day=day,
             metric_memory_mb=memory_mb,
+            prepare=prepare,
+            seed=args.seed,
         )
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")

@@ -66,10 +66,14 @@ def dataset_key(scenario: Scenario, seed: int, patch: bytes | None) -> str:
     return digest.hexdigest()[:20]
 
 
+def dataset_path(scenario: Scenario, seed: int | None = None) -> Path:
+    """Where the scenario's unpatched dataset (default seed unless given) is, or will be once generated."""
+    return cache_root() / dataset_key(scenario, scenario.default_seed if seed is None else seed, None)
+
+
 def is_cached(scenario: Scenario, seed: int | None = None) -> bool:
     """Whether the scenario's dataset (unpatched, default seed unless given) is ready to serve."""
-    key = dataset_key(scenario, scenario.default_seed if seed is None else seed, None)
-    return (cache_root() / key / MANIFEST_NAME).is_file()
+    return (dataset_path(scenario, seed) / MANIFEST_NAME).is_file()
 
 
 def cached_datasets() -> list[tuple[Path, dict]]:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +65,10 @@ def generate(
     out: Path | None = None,
     use_cache: bool = True,
     quiet: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> Generated:
+    """The scenario's dataset, from the cache or a new run; ``progress`` is told the share of the
+    window simulated so far as the worker reports it (a server shows it while it waits)."""
     seed = scenario.default_seed if seed is None else seed
     scenario_file = scenario.source
     patch = Path(patch_file).read_bytes() if patch_file is not None else None
@@ -109,14 +112,29 @@ def generate(
             command.append("--quiet")
         if patch is None:  # a proposed fix is run to see whether the symptoms go: no promise to check
             command.append("--check-readiness")
-        result = subprocess.run(command, cwd=cache.REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    if result.returncode == REFUSED:
-        raise GenerationError(json.loads(result.stdout.strip().splitlines()[-1])["refused"])
-    if result.returncode != 0:
+        returncode, last = _run_worker(command, progress)
+    if returncode == REFUSED:
+        raise GenerationError(json.loads(last)["refused"])
+    if returncode != 0:
         raise GenerationError(
-            f"generation of {scenario.id!r} (seed {seed}) failed with exit code {result.returncode}"
+            f"generation of {scenario.id!r} (seed {seed}) failed with exit code {returncode}"
         )
     return Generated(target, False, json.loads((target / MANIFEST_NAME).read_text()))
+
+
+def _run_worker(command: list[str], progress: Callable[[float], None] | None) -> tuple[int, str]:
+    """Run the worker to its end, handing its progress lines to ``progress`` as they come; returns
+    its exit code and its last other line (the counts, or why the run was refused)."""
+    last = ""
+    with subprocess.Popen(command, cwd=cache.REPO_ROOT, stdout=subprocess.PIPE, text=True) as worker:
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            if line.startswith('{"progress": '):
+                if progress is not None:
+                    progress(json.loads(line)["progress"])
+            elif line.strip():
+                last = line
+    return worker.returncode, last
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Runs in a process of its own so the application's process-wide state starts fresh.  With
 ``--app-root`` the application is imported from that directory (a patched copy) instead of the
-checkout.  Prints a progress bar on stderr and the run's counts as JSON on stdout.
+checkout.  Prints a progress bar on stderr and, on stdout, the share of the window simulated as
+``{"progress": 0.42}`` lines (each whole percent once: what a server shows while it waits) and last
+the run's counts as JSON.
 
 The worker never outlives the process that started it: a run nobody waits for would otherwise go
 on for minutes and publish a dataset no one checked.  With ``--check-readiness`` the finished
@@ -105,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         disable=args.quiet,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, {remaining} left",
     ) as bar:
+        reported = -1  # the whole percent last printed
 
         def progress(fraction: float) -> None:
-            bar.update(round(fraction * 100) - bar.n)
+            nonlocal reported
+            percent = round(fraction * 100)
+            if percent != reported:
+                reported = percent
+                print(json.dumps({"progress": percent / 100}), flush=True)
+                bar.update(percent - bar.n)
 
         try:
             counts = simulate(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -21,23 +20,7 @@ from obsim.dataset.reader import Dataset, DatasetError
 from simulator.cache import dataset_key
 from simulator.generate import GenerationError, generate, generate_each
 from tests.conftest import RUNS
-
-
-def _short_scenario(root: Path, keep_readiness: bool = False) -> scenarios.Scenario:
-    """connection-leak cut to 10 minutes, degrading from minute 3: small but exercising every path.
-
-    Too short for the pool to fill, so its readiness assertions are dropped unless asked for.
-    """
-    text = (scenarios.SCENARIOS_DIR / "connection-leak" / scenarios.SCENARIO_FILE).read_text()
-    if not keep_readiness:
-        text = re.sub(r"\[\[readiness\]\]\n(?:\w+ = .*\n)+", "", text)
-    text = text.replace('id = "connection-leak"', 'id = "short"')
-    text = re.sub(r"end = \S+", "end = 2026-03-10T14:10:00Z", text, count=1)
-    text = text.replace("start_minute = 20", "start_minute = 3")
-    directory = root / "short"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / scenarios.SCENARIO_FILE).write_text(text)
-    return scenarios.load_file(directory / scenarios.SCENARIO_FILE)
+from tests.short_scenario import short_scenario
 
 
 def _export_all(dataset_dir: Path, out: Path) -> dict[str, bytes]:
@@ -55,7 +38,7 @@ def _export_all(dataset_dir: Path, out: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def short_runs(tmp_path_factory) -> dict[str, dict[str, bytes]]:
     root = tmp_path_factory.mktemp("short")
-    scenario = _short_scenario(root / "scenarios")
+    scenario = short_scenario(root / "scenarios")
     runs = {}
     for name, seed, hash_seed in [("a", 1, "0"), ("b", 1, "12345"), ("other-seed", 2, "0")]:
         os.environ["PYTHONHASHSEED"] = hash_seed
@@ -79,7 +62,7 @@ def test_another_seed_gives_different_telemetry(short_runs):
 
 
 def test_the_cache_key_follows_what_the_simulation_reads(tmp_path):
-    scenario = _short_scenario(tmp_path / "scenarios")
+    scenario = short_scenario(tmp_path / "scenarios")
     key = dataset_key(scenario, 1, None)
     reworded = scenario.model_copy(update={"brief": "Something else.", "hints": (), "title": "Other"})
     assert dataset_key(reworded, 1, None) == key, "a brief, hint or ground-truth edit must keep the datasets"
@@ -97,8 +80,8 @@ def test_the_cache_key_follows_what_the_simulation_reads(tmp_path):
 
 def test_generating_ahead_runs_side_by_side_and_one_failure_spares_the_rest(tmp_path, monkeypatch):
     monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
-    good = _short_scenario(tmp_path / "good")
-    broken = _short_scenario(tmp_path / "broken")
+    good = short_scenario(tmp_path / "good")
+    broken = short_scenario(tmp_path / "broken")
     broken.source.write_text("id = ")  # edited into garbage after it was loaded: the worker refuses it
     outcomes = {id(o.scenario): o for o in generate_each([broken, good], jobs=2)}
     assert outcomes[id(good)].generated is not None and not outcomes[id(good)].generated.cached
@@ -124,14 +107,14 @@ def test_generate_all_reports_every_scenario_ready_once_generated(datasets, caps
 
 
 def test_a_dataset_missing_its_incident_is_refused(tmp_path):
-    scenario = _short_scenario(tmp_path / "scenarios", keep_readiness=True)
+    scenario = short_scenario(tmp_path / "scenarios", keep_readiness=True)
     with pytest.raises(GenerationError, match="readiness assertions: peak_pool_used_ratio is"):
         generate(scenario, out=tmp_path / "out", use_cache=False, quiet=True)
     assert not (tmp_path / "out").exists()
 
 
 def test_a_patch_that_does_not_apply_is_refused_clearly(tmp_path):
-    scenario = _short_scenario(tmp_path / "scenarios")
+    scenario = short_scenario(tmp_path / "scenarios")
     bad = tmp_path / "bad.patch"
     bad.write_text(
         "--- a/app_under_test/lib/clock.py\n+++ b/app_under_test/lib/clock.py\n@@ -1,1 +1,1 @@\n-nothing here\n+x\n"
@@ -142,7 +125,7 @@ def test_a_patch_that_does_not_apply_is_refused_clearly(tmp_path):
 
 
 def test_a_killed_run_leaves_no_usable_dataset(tmp_path):
-    scenario = _short_scenario(tmp_path / "scenarios")
+    scenario = short_scenario(tmp_path / "scenarios")
     target = tmp_path / "killed"
     process = subprocess.Popen(
         [
@@ -187,7 +170,7 @@ def _running(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
 def test_a_run_whose_parent_is_killed_stops_and_publishes_nothing(tmp_path):
-    scenario = _short_scenario(tmp_path / "scenarios", keep_readiness=True)
+    scenario = short_scenario(tmp_path / "scenarios", keep_readiness=True)
     target = tmp_path / "orphaned"
     parent = subprocess.Popen(
         [
@@ -218,7 +201,7 @@ def test_a_run_whose_parent_is_killed_stops_and_publishes_nothing(tmp_path):
 
 def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
-    scenario = _short_scenario(tmp_path / "scenarios")
+    scenario = short_scenario(tmp_path / "scenarios")
     assert main(["generate", str(scenario.source)]) == 0
     summary = capsys.readouterr().out
     assert "requests" in summary and "pool peak" in summary

@@ -60,11 +60,12 @@ class Clock(StrEnum):
 class Refusal(StrEnum):
     """Why a candidate's request is refused, as the platform answers it for a script to act on (the
     message says it to a person): no link in the client, a link no session has (removed), a session
-    the server cannot serve now, or the clock (:data:`CLOCK_REFUSALS`)."""
+    the server cannot serve now or is preparing the data of, or the clock (:data:`CLOCK_REFUSALS`)."""
 
     NO_LINK = "no_link"
     LINK_REVOKED = "link_revoked"
     NOT_SERVED = "not_served"
+    PREPARING = "preparing"
     NOT_STARTED = "not_started"
     PAUSED = "paused"
     OVER = "over"
