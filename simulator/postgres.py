@@ -20,6 +20,12 @@ would add is modelled on top:
   parameters (``$1``), as psycopg 3 sends it.  Neither shows SQLite's ``?``.  The shim turns the
   text into SQLite's named form (``:tenant_id_1``) to run it (:func:`statement_forms`).
 
+* **Row locks**, only where the statement asks PostgreSQL for them: a locking ``SELECT``, an
+  ``UPDATE`` or a ``DELETE`` locks its rows until the transaction ends, and a conflicting statement
+  waits in virtual time (:mod:`simulator.row_locks`, :mod:`simulator.locking_statements`), shown as
+  a ``Lock`` wait in ``pg_stat_activity``.  ``lock_timeout`` (``SET lock_timeout``) and deadlocks end
+  a wait with psycopg's errors; any error aborts the transaction and releases its locks.
+
 Rollback does not undo SQLite's autocommitted writes: the model is about time and sessions, and no
 figure the candidate sees depends on rolled-back rows.
 """
@@ -34,6 +40,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from simulator.kernel import Kernel
+from simulator.locking_statements import LockingPlan, lock_timeout_setting, locking_plan
+from simulator.row_locks import RowKey, RowLocks
 
 # How many SQLite VM instructions pass between progress-handler calls; the unit of measured work.
 _STEP_GRANULARITY = 100
@@ -81,6 +89,8 @@ class DatabaseServerModel:
     cpu_per_step_s: float = 0.0000004  # CPU per SQLite VM instruction, scaled to the modelled host
     write_bytes_per_row: int = 320  # WAL + heap bytes per written row, for disk I/O figures
     read_bytes_per_step: float = 1.0  # pages missed in shared buffers, proportional to work
+    lock_timeout_s: float = 0.0  # the server's lock_timeout; 0 waits without limit
+    deadlock_timeout_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -98,6 +108,12 @@ class Backend:
     query: str = ""
     closed: bool = False
     executing: bool = False
+    lock_timeout_s: float = 0.0  # SET lock_timeout
+    local_lock_timeout_s: float | None = None  # SET LOCAL lock_timeout, until the transaction ends
+
+    @property
+    def effective_lock_timeout_s(self) -> float:
+        return self.lock_timeout_s if self.local_lock_timeout_s is None else self.local_lock_timeout_s
 
 
 class SimulatedPostgres:
@@ -107,6 +123,7 @@ class SimulatedPostgres:
         self.sqlite = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.sqlite.set_progress_handler(self._count_steps, _STEP_GRANULARITY)
         self.backends: dict[int, Backend] = {}
+        self.row_locks = RowLocks(kernel, model.deadlock_timeout_s)
         self._pids = itertools.count(first_pid)
         self._ticks = 0
         self.running = 0  # statements executing right now
@@ -127,6 +144,7 @@ class SimulatedPostgres:
             client_addr=client_addr,
             backend_start=self.kernel.now,
             state_change=self.kernel.now,
+            lock_timeout_s=self.model.lock_timeout_s,
         )
         self.backends[backend.pid] = backend
         return SimulatedConnection(self, backend)
@@ -147,6 +165,14 @@ class SimulatedPostgres:
         backend.state_change = now
         ticks_before = self._ticks
         try:
+            plan = locking_plan(sql)
+            if plan is not None:
+                if many:
+                    params = list(params)
+                self._lock_rows(backend, plan, params, many)
+                sql = plan.statement
+            elif sql.lstrip()[:3].upper() == "SET" and self._apply_setting(backend, sql):
+                sql = ""  # handled by the server itself; SQLite runs nothing
             if many:
                 cursor.executemany(sql, params)
             else:
@@ -155,6 +181,7 @@ class SimulatedPostgres:
         except sqlite3.Error:
             backend.state = "idle in transaction (aborted)"
             backend.state_change = kernel.now
+            self.row_locks.release(backend.pid)  # the error aborted the transaction
             raise
         steps = (self._ticks - ticks_before) * _STEP_GRANULARITY
         model = self.model
@@ -172,6 +199,35 @@ class SimulatedPostgres:
         backend.state = "idle in transaction"
         backend.state_change = kernel.now
         return rows
+
+    def _lock_rows(self, backend: Backend, plan: LockingPlan, params: Any, many: bool) -> None:
+        """Lock the rows the statement touches, in scan order, waiting for each in turn.
+
+        Finding them is the statement's own scan, so its SQLite steps are not counted twice."""
+        ticks = self._ticks
+        rowids: dict[int, None] = {}
+        for one in params if many else (params,):
+            for (rowid,) in self.sqlite.execute(plan.keys, one):
+                rowids[rowid] = None
+        self._ticks = ticks
+        timeout = backend.effective_lock_timeout_s
+        for rowid in rowids:
+            self.row_locks.acquire(backend.pid, RowKey(plan.table, rowid), plan.access, timeout, plan.nowait)
+
+    def _apply_setting(self, backend: Backend, sql: str) -> bool:
+        """``SET [SESSION | LOCAL] lock_timeout``: True if ``sql`` was one (now applied)."""
+        try:
+            setting = lock_timeout_setting(sql)
+        except ValueError as error:
+            raise sqlite3.OperationalError(str(error)) from None
+        if setting is None:
+            return False
+        seconds = self.model.lock_timeout_s if setting.seconds is None else setting.seconds
+        if setting.local:
+            backend.local_lock_timeout_s = seconds
+        else:
+            backend.lock_timeout_s = seconds
+        return True
 
     def _serve(self, cpu: float) -> None:
         """Processor sharing: while more statements run than there are cores, each gets a share.
@@ -202,6 +258,8 @@ class SimulatedPostgres:
         backend.state = "idle"
         backend.xact_start = None
         backend.state_change = self.kernel.now
+        backend.local_lock_timeout_s = None
+        self.row_locks.release(backend.pid)
 
     def disconnect(self, backend: Backend) -> None:
         """The client closed the connection, or its process died mid-statement: the backend ends
@@ -211,11 +269,22 @@ class SimulatedPostgres:
             self.running -= 1
         backend.closed = True
         self.backends.pop(backend.pid, None)
+        self.row_locks.release(backend.pid)
 
     # -- observation ------------------------------------------------------------------------------
     def activity(self) -> list[Backend]:
         """pg_stat_activity: client backends ordered by pid."""
         return [self.backends[pid] for pid in sorted(self.backends)]
+
+    def wait_event(self, backend: Backend) -> tuple[str | None, str | None]:
+        """pg_stat_activity's (wait_event_type, wait_event): a row lock wait, the client's next
+        command (any state but active), or nothing (running)."""
+        lock = self.row_locks.wait_event(backend.pid)
+        if lock is not None:
+            return "Lock", lock
+        if backend.state != "active":
+            return "Client", "ClientRead"
+        return None, None
 
 
 class SimulatedCursor:

@@ -343,7 +343,7 @@ def _simulate(
 def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:
     rows = []
     for b in postgres.activity():
-        idle = b.state != "active"
+        wait_event_type, wait_event = postgres.wait_event(b)
         rows.append(
             (
                 round(now, 3),
@@ -357,8 +357,8 @@ def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ..
                 None if b.query_start is None else round(b.query_start, 6),
                 round(b.state_change, 6),
                 b.state,
-                "Client" if idle else None,
-                "ClientRead" if idle else None,
+                wait_event_type,
+                wait_event,
                 b.query,
             )
         )

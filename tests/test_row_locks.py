@@ -1,0 +1,385 @@
+"""The simulated PostgreSQL's row-level locks: the lock table itself, then the same waits as the
+service meets them through SQLAlchemy's engine -- waits in virtual time, lock_timeout, deadlocks and
+what pg_stat_activity, pg_blocking_pids and pg_locks show meanwhile."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, event, exc, insert, select, text, update
+
+from simulator.kernel import Kernel
+from simulator.locking_statements import lock_timeout_setting, locking_plan, render_row_locking
+from simulator.postgres import PARAMSTYLE
+from simulator.row_locks import (
+    DELETE_ACCESS,
+    UPDATE_ACCESS,
+    DeadlockDetected,
+    LockNotAvailable,
+    RowKey,
+    RowLockMode,
+    RowLocks,
+    select_access,
+)
+from tests.test_virtual_pool import make_engine
+
+KEY_SHARE, SHARE, NO_KEY_UPDATE, UPDATE = (
+    RowLockMode.KEY_SHARE,
+    RowLockMode.SHARE,
+    RowLockMode.NO_KEY_UPDATE,
+    RowLockMode.UPDATE,
+)
+ROW = RowKey("accounts", 1)
+
+
+# -- the lock table ---------------------------------------------------------------------------------
+def test_conflicts_are_postgresqls_table_of_row_level_locks():
+    # "Conflicting Row-Level Locks" in the PostgreSQL manual (13.3.2), row by row.
+    documented = {
+        KEY_SHARE: {UPDATE},
+        SHARE: {NO_KEY_UPDATE, UPDATE},
+        NO_KEY_UPDATE: {SHARE, NO_KEY_UPDATE, UPDATE},
+        UPDATE: {KEY_SHARE, SHARE, NO_KEY_UPDATE, UPDATE},
+    }
+    for requested, conflicting in documented.items():
+        assert {held for held in RowLockMode if requested.conflicts(held)} == conflicting
+        for held in RowLockMode:
+            assert requested.conflicts(held) == held.conflicts(requested), "conflicts are symmetric"
+
+
+def _holder(kernel: Kernel, locks: RowLocks, log: list, pid: int, mode: RowLockMode, hold_s: float) -> None:
+    locks.acquire(pid, ROW, select_access(mode))
+    log.append((pid, kernel.now))
+    kernel.sleep(hold_s)
+    locks.release(pid)
+
+
+def test_waiters_are_granted_first_in_first_out_as_each_holder_ends():
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    granted: list[tuple[int, float]] = []
+    kernel.spawn(_holder, kernel, locks, granted, 1, UPDATE, 10.0)
+    for arrival, pid in enumerate((4, 2, 3), start=1):  # pids out of order: the queue is by arrival
+        kernel.spawn(_holder, kernel, locks, granted, pid, NO_KEY_UPDATE, 5.0, delay=float(arrival))
+    kernel.run(until=3.5)
+    assert locks.blocking_pids(4) == [1]  # the first waiter waits for the holder's transaction
+    assert locks.wait_event(4) == "transactionid"
+    assert locks.blocking_pids(2) == [4] and locks.wait_event(2) == "tuple"  # the rest for the tuple
+    assert locks.blocking_pids(3) == [4, 2]
+    kernel.run(until=100.0)
+    assert granted == [(1, 0.0), (4, 10.0), (2, 15.0), (3, 20.0)]
+    assert locks.snapshot() == [], "every lock is gone once its transaction ended"
+
+
+def test_share_locks_are_held_together_and_an_update_waits_for_all_of_them():
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    granted: list[tuple[int, float]] = []
+    kernel.spawn(_holder, kernel, locks, granted, 1, SHARE, 10.0)
+    kernel.spawn(_holder, kernel, locks, granted, 2, SHARE, 20.0, delay=1.0)
+    kernel.spawn(_holder, kernel, locks, granted, 3, UPDATE, 1.0, delay=2.0)
+    # A share request after the queued update waits behind it: a stream of readers cannot starve it.
+    kernel.spawn(_holder, kernel, locks, granted, 4, SHARE, 1.0, delay=3.0)
+    kernel.spawn(_holder, kernel, locks, granted, 5, KEY_SHARE, 1.0, delay=4.0)
+    kernel.run(until=5.0)
+    assert sorted(locks.blocking_pids(3)) == [1, 2]
+    assert locks.blocking_pids(4) == [3]
+    assert locks.blocking_pids(5) == [3]
+    kernel.run(until=100.0)
+    # The update runs when the last share lock goes (t=21); the two readers behind it together after.
+    assert granted == [(1, 0.0), (2, 1.0), (3, 21.0), (4, 22.0), (5, 22.0)]
+
+
+def test_a_stronger_lock_already_held_covers_a_weaker_request_and_an_upgrade_waits_for_others():
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    events: list[tuple[str, float]] = []
+
+    def first() -> None:
+        locks.acquire(1, ROW, select_access(SHARE))
+        kernel.sleep(5.0)
+        locks.release(1)
+
+    def second() -> None:
+        locks.acquire(2, ROW, select_access(SHARE))
+        locks.acquire(2, ROW, select_access(KEY_SHARE))  # covered by SHARE: no wait, no new entry
+        events.append(("shared", kernel.now))
+        locks.acquire(2, ROW, DELETE_ACCESS)  # the upgrade waits for the other share lock only
+        events.append(("upgraded", kernel.now))
+        locks.release(2)
+
+    kernel.spawn(first)
+    kernel.spawn(second, delay=1.0)
+    kernel.run(until=50.0)
+    assert events == [("shared", 1.0), ("upgraded", 5.0)]
+
+
+def test_pg_locks_rows_and_counts_of_a_holder_a_waiter_and_one_behind_it():
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    kernel.spawn(_holder, kernel, locks, [], 7, UPDATE, 10.0)
+    kernel.spawn(lambda: locks.acquire(8, ROW, UPDATE_ACCESS), delay=1.0)
+    kernel.spawn(lambda: locks.acquire(9, ROW, UPDATE_ACCESS), delay=2.0)
+    kernel.run(until=3.0)
+    rows = [(r.locktype, r.relation, r.pid, r.mode, r.granted, r.waitstart) for r in locks.snapshot()]
+    assert rows == [
+        ("transactionid", None, 7, "ExclusiveLock", True, None),
+        ("relation", "accounts", 7, "RowShareLock", True, None),
+        ("transactionid", None, 8, "ExclusiveLock", True, None),
+        ("relation", "accounts", 8, "RowExclusiveLock", True, None),
+        ("tuple", "accounts", 8, "ExclusiveLock", True, None),  # the first waiter holds the tuple lock
+        ("transactionid", None, 8, "ShareLock", False, 1.0),  # and waits for the holder's xid
+        ("transactionid", None, 9, "ExclusiveLock", True, None),
+        ("relation", "accounts", 9, "RowExclusiveLock", True, None),
+        ("tuple", "accounts", 9, "ExclusiveLock", False, 2.0),  # the next waits for the tuple lock
+    ]
+    holder_xid = locks.snapshot()[0].transactionid
+    assert locks.snapshot()[5].transactionid == holder_xid
+    counts = locks.mode_counts()
+    # Transaction id locks have no database, so postgres_exporter's query does not count them.
+    assert {mode: n for mode, n in counts.items() if n} == {
+        "rowsharelock": 1,
+        "rowexclusivelock": 2,
+        "exclusivelock": 2,
+    }
+    assert "accessexclusivelock" in counts and counts["accessexclusivelock"] == 0
+
+
+# -- statements -----------------------------------------------------------------------------------
+def test_which_statements_lock_what():
+    assert locking_plan("SELECT a.id FROM accounts WHERE accounts.id = :id") is None
+    assert locking_plan("INSERT INTO accounts (balance) VALUES (:b)") is None
+    plan = locking_plan("SELECT a.id, a.balance FROM accounts AS a WHERE a.id = :id_1 FOR NO KEY UPDATE OF a")
+    assert plan is not None
+    assert plan.statement == "SELECT a.id, a.balance FROM accounts AS a WHERE a.id = :id_1"
+    assert plan.keys == "SELECT a.rowid FROM accounts AS a WHERE a.id = :id_1"
+    assert (plan.table, plan.access.mode, plan.nowait) == ("accounts", NO_KEY_UPDATE, False)
+    share = locking_plan(
+        "SELECT accounts.id FROM accounts ORDER BY accounts.id LIMIT :n FOR KEY SHARE NOWAIT"
+    )
+    assert share is not None and share.access.mode == KEY_SHARE and share.nowait
+    assert share.keys == "SELECT accounts.rowid FROM accounts ORDER BY accounts.id LIMIT :n"
+    upd = locking_plan(
+        "UPDATE accounts SET balance=(accounts.balance + :b) WHERE accounts.id = :id RETURNING accounts.id"
+    )
+    assert upd is not None and upd.access == UPDATE_ACCESS
+    assert upd.keys == "SELECT rowid FROM accounts WHERE accounts.id = :id"
+    everything = locking_plan("DELETE FROM accounts")
+    assert everything is not None and everything.access == DELETE_ACCESS
+    assert everything.keys == "SELECT rowid FROM accounts"
+
+
+def test_set_lock_timeout_reads_units_scope_and_default():
+    assert lock_timeout_setting("SET lock_timeout = '2s'") == (False, 2.0)
+    assert lock_timeout_setting("SET lock_timeout TO 1500") == (False, 1.5)  # no unit: milliseconds
+    assert lock_timeout_setting("set local lock_timeout = '1min'") == (True, 60.0)
+    assert lock_timeout_setting("SET SESSION lock_timeout = DEFAULT") == (False, None)
+    assert lock_timeout_setting("SET statement_timeout = '2s'") is None
+    with pytest.raises(ValueError, match='invalid value for parameter "lock_timeout"'):
+        lock_timeout_setting("SET lock_timeout = 'soon'")
+
+
+# -- through SQLAlchemy ------------------------------------------------------------------------------
+ACCOUNTS = Table("accounts", MetaData(), Column("id", Integer, primary_key=True), Column("balance", Integer))
+
+
+def _bank(kernel: Kernel, size: int = 6):
+    engine, server = make_engine(kernel, size=size, paramstyle=PARAMSTYLE)
+    render_row_locking(engine)
+    ACCOUNTS.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(ACCOUNTS), [{"balance": 100} for _ in range(5)])
+    return engine, server
+
+
+def _add(conn, account: int, amount: int) -> None:
+    conn.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == account).values(balance=ACCOUNTS.c.balance + amount))
+
+
+def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_waits():
+    kernel = Kernel(start=0.0)
+    engine, server = _bank(kernel)
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    pids: dict[str, int] = {}
+    done: dict[str, float] = {}
+
+    def job() -> None:  # holds the hot row in a long transaction
+        with engine.connect() as conn:
+            pids["job"] = conn.connection.dbapi_connection.backend.pid
+            conn.execute(select(ACCOUNTS).where(ACCOUNTS.c.id == 1).with_for_update()).all()
+            kernel.sleep(30.0)
+            conn.commit()
+        done["job"] = kernel.now
+
+    def write(name: str) -> None:
+        with engine.connect() as conn:
+            pids[name] = conn.connection.dbapi_connection.backend.pid
+            _add(conn, 1, 5)
+            conn.commit()
+        done[name] = kernel.now
+
+    seen: dict[str, object] = {}
+
+    def look() -> None:
+        by_pid = {b.pid: b for b in server.activity()}
+        seen["activity"] = {
+            name: (by_pid[pid].state, *server.wait_event(by_pid[pid]), by_pid[pid].query)
+            for name, pid in pids.items()
+        }
+        seen["blocking"] = {name: server.row_locks.blocking_pids(pid) for name, pid in pids.items()}
+
+    kernel.spawn(job)
+    kernel.spawn(write, "first", delay=1.0)
+    kernel.spawn(write, "second", delay=2.0)
+    kernel.call_at(10.0, look)
+    kernel.run(until=100.0)
+
+    assert any(statement.endswith("FOR UPDATE") for statement in sent), "the service sends FOR UPDATE"
+    update_text = "UPDATE accounts SET balance=(accounts.balance + $1) WHERE accounts.id = $2"
+    assert seen["activity"] == {
+        "job": (
+            "idle in transaction",
+            "Client",
+            "ClientRead",
+            "SELECT accounts.id, accounts.balance \nFROM accounts \nWHERE accounts.id = $1 FOR UPDATE",
+        ),
+        "first": ("active", "Lock", "transactionid", update_text),
+        "second": ("active", "Lock", "tuple", update_text),
+    }
+    assert seen["blocking"] == {"job": [], "first": [pids["job"]], "second": [pids["first"]]}
+    # Each write ran once the lock passed to it: the job's commit at ~30 s, then one after the other.
+    assert done["job"] == pytest.approx(30.0, abs=0.01)
+    assert done["job"] < done["first"] < done["second"] < done["job"] + 0.05
+    with engine.connect() as conn:
+        assert conn.scalar(select(ACCOUNTS.c.balance).where(ACCOUNTS.c.id == 1)) == 110
+    assert server.row_locks.snapshot() == []
+
+
+def test_lock_timeout_cancels_the_wait_at_its_instant_with_psycopgs_error():
+    kernel = Kernel(start=0.0)
+    engine, server = _bank(kernel)
+    outcome: dict[str, object] = {}
+
+    def holder() -> None:
+        with engine.connect() as conn:
+            _add(conn, 2, 1)
+            kernel.sleep(60.0)
+            conn.commit()
+
+    def impatient() -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SET lock_timeout = '2s'"))
+            started = kernel.now
+            try:
+                _add(conn, 2, 1)
+            except exc.OperationalError as error:
+                outcome["error"] = error
+                outcome["waited"] = kernel.now - started
+                outcome["state"] = conn.connection.dbapi_connection.backend.state
+                outcome["locks_left"] = [r.pid for r in server.row_locks.snapshot()]
+                conn.rollback()
+
+    kernel.spawn(holder)
+    kernel.spawn(impatient, delay=1.0)
+    kernel.run(until=100.0)
+    error = outcome["error"]
+    assert isinstance(error, exc.OperationalError)
+    assert outcome["waited"] == pytest.approx(2.0)
+    assert isinstance(error.orig, LockNotAvailable) and error.orig.sqlstate == "55P03"
+    assert (
+        str(error.orig)
+        == 'canceling statement due to lock timeout\nCONTEXT:  while updating tuple (0,2) in relation "accounts"'
+    )
+    assert str(error).startswith("(psycopg.errors.LockNotAvailable) canceling statement due to lock timeout")
+    assert outcome["state"] == "idle in transaction (aborted)"
+    assert len(set(outcome["locks_left"])) == 1, "the failed statement aborted its transaction's locks"
+
+
+def test_nowait_fails_at_once():
+    kernel = Kernel(start=0.0)
+    engine, _ = _bank(kernel)
+    outcome: dict[str, object] = {}
+
+    def holder() -> None:
+        with engine.connect() as conn:
+            _add(conn, 3, 1)
+            kernel.sleep(10.0)
+
+    def nowait() -> None:
+        with engine.connect() as conn:
+            try:
+                conn.execute(select(ACCOUNTS).where(ACCOUNTS.c.id == 3).with_for_update(nowait=True))
+            except exc.OperationalError as error:
+                outcome["at"], outcome["message"] = kernel.now, str(error.orig)
+
+    kernel.spawn(holder)
+    kernel.spawn(nowait, delay=1.0)
+    kernel.run(until=100.0)
+    assert outcome == {"at": 1.0, "message": 'could not obtain lock on row in relation "accounts"'}
+
+
+def test_a_deadlock_is_found_after_deadlock_timeout_and_exactly_one_victim_is_aborted():
+    kernel = Kernel(start=0.0)
+    engine, server = _bank(kernel)
+    results: dict[str, object] = {}
+    pids: dict[str, int] = {}
+
+    def transfer(name: str, first: int, second: int, pause: float) -> None:
+        with engine.connect() as conn:
+            pids[name] = conn.connection.dbapi_connection.backend.pid
+            _add(conn, first, -10)
+            kernel.sleep(pause)
+            try:
+                _add(conn, second, 10)
+                conn.commit()
+                results[name] = ("committed", kernel.now)
+            except exc.OperationalError as error:
+                results[name] = (error.orig, kernel.now)
+                conn.rollback()
+
+    kernel.spawn(transfer, "a", 4, 5, 1.0)  # waits for "b" from ~1.0 s
+    kernel.spawn(transfer, "b", 5, 4, 1.5)  # closes the cycle at ~1.5 s
+    kernel.run(until=100.0)
+
+    victim, at = results["a"]
+    assert isinstance(victim, DeadlockDetected) and victim.sqlstate == "40P01"
+    # The victim is the waiter whose deadlock_timeout (1 s) ran out first: "a", at ~2.0 s.
+    assert at == pytest.approx(2.0, abs=0.01)
+    assert results["b"][0] == "committed" and results["b"][1] == pytest.approx(2.0, abs=0.01)
+    a, b = pids["a"], pids["b"]
+    pattern = (
+        rf"deadlock detected\nDETAIL:  Process {a} waits for ShareLock on transaction (\d+); blocked by process {b}\.\n"
+        rf"Process {b} waits for ShareLock on transaction (\d+); blocked by process {a}\.\n"
+        r"HINT:  See server log for query details\.\n"
+        r'CONTEXT:  while updating tuple \(0,5\) in relation "accounts"'
+    )
+    match = re.fullmatch(pattern, str(victim))
+    assert match is not None, str(victim)
+    assert match.group(1) != match.group(2)
+    with engine.connect() as conn:
+        balances = dict(
+            conn.execute(select(ACCOUNTS.c.id, ACCOUNTS.c.balance).where(ACCOUNTS.c.id.in_([4, 5]))).all()
+        )
+    # b's transfer went through; a's first write is not undone (SQLite autocommits: see postgres.py).
+    assert balances == {4: 100, 5: 90}
+    assert server.row_locks.snapshot() == []
+
+
+def test_no_deadlock_check_fires_for_a_wait_that_ends_before_deadlock_timeout():
+    kernel = Kernel(start=0.0)
+    engine, _ = _bank(kernel)
+    outcomes: list[str] = []
+
+    def quick(name: str) -> None:
+        with engine.connect() as conn:
+            _add(conn, 1, 1)
+            kernel.sleep(0.5)
+            conn.commit()
+            outcomes.append(name)
+
+    kernel.spawn(quick, "a")
+    kernel.spawn(quick, "b", delay=0.1)
+    kernel.run(until=10.0)
+    assert outcomes == ["a", "b"]
