@@ -383,3 +383,158 @@ def test_no_deadlock_check_fires_for_a_wait_that_ends_before_deadlock_timeout():
     kernel.spawn(quick, "b", delay=0.1)
     kernel.run(until=10.0)
     assert outcomes == ["a", "b"]
+
+
+# -- against a real PostgreSQL ------------------------------------------------------------------------
+def _normalise(message: str, names: dict[int, str]) -> str:
+    """An error message with pids as session names and transaction ids as X."""
+    message = re.sub(r"transaction \d+", "transaction X", message)
+    return re.sub(
+        r"process \d+|Process \d+",
+        lambda m: f"{m.group(0).split()[0]} {names[int(m.group(0).split()[1])]}",
+        message,
+    )
+
+
+def _picture(activity, blocking, locks, names: dict[int, str]) -> dict[str, object]:
+    return {
+        "activity": {names[pid]: row for pid, row in activity.items()},
+        "blocking": {names[pid]: sorted(names[b] for b in blockers) for pid, blockers in blocking.items()},
+        "locks": sorted((names[pid], *rest) for pid, *rest in locks),
+    }
+
+
+def _real_chain(url: str) -> dict[str, object]:
+    """The job holds account 1 FOR UPDATE; two sessions' UPDATEs queue behind it; then a lock
+    timeout and a deadlock -- on a real PostgreSQL, sessions in threads."""
+    import threading
+    import time
+
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE accounts (id integer PRIMARY KEY, balance integer)")
+        conn.execute("INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 5) g")
+    sessions = {name: psycopg.connect(url) for name in ("job", "first", "second")}
+    observer = psycopg.connect(url, autocommit=True)
+    names = {conn.info.backend_pid: name for name, conn in sessions.items()}
+    errors: dict[str, str] = {}
+
+    def run(name: str, sql: str) -> None:
+        try:
+            sessions[name].execute(sql)
+        except psycopg.Error as error:
+            errors[name] = f"{error.sqlstate} {_normalise(str(error), names)}"
+            sessions[name].rollback()
+
+    try:
+        sessions["job"].execute("SELECT * FROM accounts WHERE id = 1 FOR UPDATE")
+        threads = []
+        for name in ("first", "second"):
+            threads.append(
+                threading.Thread(
+                    target=run, args=(name, "UPDATE accounts SET balance = balance + 5 WHERE id = 1")
+                )
+            )
+            threads[-1].start()
+            time.sleep(0.3)
+        pids = list(names)
+        activity = {
+            pid: (state, wait_type, wait)
+            for pid, state, wait_type, wait in observer.execute(
+                "SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity WHERE pid = ANY(%s)",
+                [pids],
+            )
+        }
+        blocking = dict(
+            observer.execute(
+                "SELECT pid, pg_blocking_pids(pid) FROM pg_stat_activity WHERE pid = ANY(%s)", [pids]
+            ).fetchall()
+        )
+        locks = observer.execute(
+            "SELECT pid, locktype, relation::regclass::text, mode, granted FROM pg_locks WHERE pid = ANY(%s)"
+            " AND locktype IN ('relation', 'tuple', 'transactionid')"
+            " AND (relation IS NULL OR relation = 'accounts'::regclass)",
+            [pids],
+        ).fetchall()
+        for conn in sessions.values():
+            conn.commit()
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join()
+        picture = _picture(activity, blocking, locks, names)
+        sessions["job"].execute("UPDATE accounts SET balance = 0 WHERE id = 2")
+        sessions["first"].execute("SET lock_timeout = '200ms'")
+        run("first", "UPDATE accounts SET balance = 1 WHERE id = 2")
+        sessions["job"].rollback()
+        sessions["job"].execute("UPDATE accounts SET balance = 0 WHERE id = 4")
+        sessions["second"].execute("UPDATE accounts SET balance = 0 WHERE id = 5")
+        deadlock = [
+            threading.Thread(target=run, args=("job", "UPDATE accounts SET balance = 1 WHERE id = 5"))
+        ]
+        deadlock.append(
+            threading.Thread(target=run, args=("second", "UPDATE accounts SET balance = 1 WHERE id = 4"))
+        )
+        for thread in deadlock:
+            thread.start()
+            time.sleep(0.3)
+        for thread in deadlock:
+            thread.join()
+        return {**picture, "errors": errors}
+    finally:
+        for conn in (*sessions.values(), observer):
+            conn.close()
+
+
+def _simulated_chain() -> dict[str, object]:
+    """The same sessions on the simulated server, in virtual time."""
+    kernel = Kernel(start=0.0)
+    engine, server = _bank(kernel)
+    conns = {name: engine.connect() for name in ("job", "first", "second")}
+    names = {conn.connection.dbapi_connection.backend.pid: name for name, conn in conns.items()}
+    errors: dict[str, str] = {}
+    picture: dict[str, object] = {}
+
+    def run(name: str, sql: str) -> None:
+        try:
+            conns[name].execute(text(sql))
+        except exc.OperationalError as error:
+            errors[name] = f"{error.orig.sqlstate} {_normalise(str(error.orig), names)}"
+            conns[name].rollback()
+
+    def look() -> None:
+        by_pid = {b.pid: b for b in server.activity() if b.pid in names}
+        activity = {pid: (b.state, *server.wait_event(b)) for pid, b in by_pid.items()}
+        blocking = {pid: server.row_locks.blocking_pids(pid) for pid in by_pid}
+        locks = [(r.pid, r.locktype, r.relation, r.mode, r.granted) for r in server.row_locks.snapshot()]
+        picture.update(_picture(activity, blocking, locks, names))
+
+    def script() -> None:
+        run("job", "SELECT * FROM accounts WHERE id = 1 FOR UPDATE")
+        for delay, name in ((0.3, "first"), (0.6, "second")):
+            kernel.spawn(run, name, "UPDATE accounts SET balance = balance + 5 WHERE id = 1", delay=delay)
+        kernel.sleep(0.9)
+        look()
+        for conn in conns.values():
+            conn.commit()
+            kernel.sleep(0.1)
+        run("job", "UPDATE accounts SET balance = 0 WHERE id = 2")
+        run("first", "SET lock_timeout = '200ms'")
+        run("first", "UPDATE accounts SET balance = 1 WHERE id = 2")
+        conns["job"].rollback()
+        run("job", "UPDATE accounts SET balance = 0 WHERE id = 4")
+        run("second", "UPDATE accounts SET balance = 0 WHERE id = 5")
+        kernel.spawn(run, "job", "UPDATE accounts SET balance = 1 WHERE id = 5")
+        kernel.spawn(run, "second", "UPDATE accounts SET balance = 1 WHERE id = 4", delay=0.3)
+        kernel.sleep(5.0)
+
+    kernel.spawn(script)
+    kernel.run(until=60.0)
+    return {**picture, "errors": errors}
+
+
+def test_the_simulated_server_shows_what_a_real_postgresql_shows(postgres_url):
+    real = _real_chain(postgres_url.replace("postgresql+psycopg://", "postgresql://", 1))
+    simulated = _simulated_chain()
+    assert real["activity"]["second"] == ("active", "Lock", "tuple"), "the real server's own picture"
+    assert simulated == real
