@@ -538,3 +538,29 @@ def test_the_simulated_server_shows_what_a_real_postgresql_shows(postgres_url):
     simulated = _simulated_chain()
     assert real["activity"]["second"] == ("active", "Lock", "tuple"), "the real server's own picture"
     assert simulated == real
+
+
+def test_lock_counts_are_exported_as_postgres_exporters_pg_locks_count():
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.registry import Collector
+
+    from simulator.host_metrics import pg_locks_families
+
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    kernel.spawn(_holder, kernel, locks, [], 7, UPDATE, 10.0)
+    kernel.spawn(lambda: locks.acquire(8, ROW, UPDATE_ACCESS), delay=1.0)
+    kernel.run(until=2.0)
+
+    class Locks(Collector):
+        def collect(self):
+            return pg_locks_families("platform", locks.mode_counts())
+
+    registry = CollectorRegistry()
+    registry.register(Locks())
+    exposition = generate_latest(registry).decode()
+    assert "# HELP pg_locks_count Number of locks" in exposition
+    assert 'pg_locks_count{datname="platform",mode="rowexclusivelock"} 1.0' in exposition
+    assert 'pg_locks_count{datname="platform",mode="exclusivelock"} 1.0' in exposition  # the tuple lock
+    assert 'pg_locks_count{datname="platform",mode="accessexclusivelock"} 0.0' in exposition
+    assert exposition.count("pg_locks_count{") == 9
