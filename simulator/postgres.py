@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 
 from simulator.kernel import Kernel
 from simulator.locking_statements import LockingPlan, lock_timeout_setting, locking_plan
+from simulator.pg_errors import Diagnostic, InvalidParameterValue
 from simulator.row_locks import RowKey, RowLocks
 
 # How many SQLite VM instructions pass between progress-handler calls; the unit of measured work.
@@ -219,7 +220,7 @@ class SimulatedPostgres:
         try:
             setting = lock_timeout_setting(sql)
         except ValueError as error:
-            raise sqlite3.OperationalError(str(error)) from None
+            raise InvalidParameterValue(Diagnostic("22023", str(error))) from None
         if setting is None:
             return False
         seconds = self.model.lock_timeout_s if setting.seconds is None else setting.seconds

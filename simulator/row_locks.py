@@ -29,13 +29,13 @@ after the wait, and the table-level and virtualxid locks every statement takes.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
 from simulator.kernel import TIMED_OUT, Kernel, SimulationError, Wait
+from simulator.pg_errors import DeadlockDetected, Diagnostic, LockNotAvailable
 
 # Object ids as a fresh PostgreSQL cluster gives them: the first user object is 16384.
 DATABASE_OID = 16384
@@ -114,46 +114,6 @@ class RowKey(NamedTuple):
         """(block, offset) of the row on its table's heap, as ``ctid`` and pg_locks show it."""
         block, offset = divmod(self.rowid - 1, _TUPLES_PER_PAGE)
         return block, offset + 1
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """The part of psycopg's ``Error.diag`` the error's reader uses."""
-
-    sqlstate: str
-    message_primary: str
-    message_detail: str | None = None
-    message_hint: str | None = None
-    context: str | None = None
-
-
-class _ServerError(sqlite3.OperationalError):
-    """An error the server raised, shaped as psycopg raises it: the message with its DETAIL, HINT
-    and CONTEXT lines, ``sqlstate`` and ``diag``.  Deriving from the DBAPI's OperationalError makes
-    SQLAlchemy wrap it as ``sqlalchemy.exc.OperationalError``, as it wraps psycopg's."""
-
-    def __init__(self, diag: Diagnostic) -> None:
-        lines = [diag.message_primary]
-        for label, text in (("DETAIL", diag.message_detail), ("HINT", diag.message_hint)):
-            if text is not None:
-                lines.append(f"{label}:  {text}")
-        if diag.context is not None:
-            lines.append(f"CONTEXT:  {diag.context}")
-        super().__init__("\n".join(lines))
-        self.diag = diag
-        self.sqlstate = diag.sqlstate
-
-
-class LockNotAvailable(_ServerError):
-    """SQLSTATE 55P03: lock_timeout expired, or NOWAIT found the row locked."""
-
-    __module__ = "psycopg.errors"  # as SQLAlchemy names it in its message: ``(psycopg.errors.…)``
-
-
-class DeadlockDetected(_ServerError):
-    """SQLSTATE 40P01: this transaction was chosen to break a cycle of waits."""
-
-    __module__ = "psycopg.errors"
 
 
 class LockRow(NamedTuple):

@@ -11,12 +11,11 @@ from sqlalchemy import Column, Integer, MetaData, Table, event, exc, insert, sel
 
 from simulator.kernel import Kernel
 from simulator.locking_statements import lock_timeout_setting, locking_plan, render_row_locking
+from simulator.pg_errors import DeadlockDetected, LockNotAvailable
 from simulator.postgres import PARAMSTYLE
 from simulator.row_locks import (
     DELETE_ACCESS,
     UPDATE_ACCESS,
-    DeadlockDetected,
-    LockNotAvailable,
     RowKey,
     RowLockMode,
     RowLocks,
@@ -295,6 +294,15 @@ def test_lock_timeout_cancels_the_wait_at_its_instant_with_psycopgs_error():
     assert str(error).startswith("(psycopg.errors.LockNotAvailable) canceling statement due to lock timeout")
     assert outcome["state"] == "idle in transaction (aborted)"
     assert len(set(outcome["locks_left"])) == 1, "the failed statement aborted its transaction's locks"
+
+
+def test_a_lock_timeout_postgresql_would_refuse_is_a_data_error():
+    kernel = Kernel(start=0.0)
+    engine, _ = _bank(kernel)
+    with engine.connect() as conn, pytest.raises(exc.DataError) as raised:
+        conn.execute(text("SET lock_timeout = 'soon'"))
+    assert raised.value.orig.sqlstate == "22023"
+    assert str(raised.value.orig) == 'invalid value for parameter "lock_timeout": "soon"'
 
 
 def test_nowait_fails_at_once():
