@@ -9,7 +9,9 @@ which SQLite would reject.
 
 The service's engine speaks SQLite's dialect, whose compiler drops ``with_for_update()``;
 :func:`render_row_locking` makes it render the clause as the PostgreSQL dialect does, so the text
-the service's spans record and the server receives asks for the lock, as in production.
+the service's spans record and the server receives asks for the lock, as in production.  The
+simulator asks for it through ``create_engine``'s ``plugins`` option (:data:`ROW_LOCKING_PLUGIN`),
+so every engine the service builds from its engine options gets it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from sqlalchemy.dialects import plugins
 from sqlalchemy.dialects.postgresql.base import PGCompiler
+from sqlalchemy.engine import CreateEnginePlugin
 
 from simulator.row_locks import DELETE_ACCESS, UPDATE_ACCESS, Access, RowLockMode, select_access
 
@@ -143,3 +147,17 @@ def render_row_locking(engine: Any) -> None:
     dialect.statement_compiler = type(
         base.__name__, (base,), {"for_update_clause": PGCompiler.for_update_clause, **identity}
     )
+
+
+class RowLockingPlugin(CreateEnginePlugin):
+    """``create_engine(..., plugins=[ROW_LOCKING_PLUGIN])``: :func:`render_row_locking` on the new engine."""
+
+    def update_url(self, url: Any) -> Any:
+        return url  # nothing in the URL is the plugin's
+
+    def engine_created(self, engine: Any) -> None:
+        render_row_locking(engine)
+
+
+ROW_LOCKING_PLUGIN = "pg_row_locking"
+plugins.register(ROW_LOCKING_PLUGIN, __name__, RowLockingPlugin.__name__)

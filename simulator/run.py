@@ -28,6 +28,7 @@ from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel
 from simulator.load import LoadGenerator
+from simulator.locking_statements import ROW_LOCKING_PLUGIN
 from simulator.postgres import PARAMSTYLE, DatabaseServerModel, SimulatedPostgres
 from simulator.randomness import derive_seed, stream
 from simulator.redis_connection import connection_class
@@ -189,6 +190,7 @@ def _simulate(
                 "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool),
                 "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
                 "paramstyle": PARAMSTYLE,
+                "plugins": [ROW_LOCKING_PLUGIN],
             }
 
         app = code.app.create_app(settings, **engine_options(code, settings))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, exc, insert, select, text, update
 
 from simulator.kernel import Kernel
-from simulator.locking_statements import lock_timeout_setting, locking_plan, render_row_locking
+from simulator.locking_statements import ROW_LOCKING_PLUGIN, lock_timeout_setting, locking_plan
 from simulator.pg_errors import DeadlockDetected, LockNotAvailable
 from simulator.postgres import PARAMSTYLE
 from simulator.row_locks import (
@@ -184,8 +184,8 @@ ACCOUNTS = Table("accounts", MetaData(), Column("id", Integer, primary_key=True)
 
 
 def _bank(kernel: Kernel, size: int = 6):
-    engine, server = make_engine(kernel, size=size, paramstyle=PARAMSTYLE)
-    render_row_locking(engine)
+    # The engine options the simulator gives the service's engine: psycopg's parameters, FOR UPDATE.
+    engine, server = make_engine(kernel, size=size, paramstyle=PARAMSTYLE, plugins=[ROW_LOCKING_PLUGIN])
     ACCOUNTS.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(ACCOUNTS), [{"balance": 100} for _ in range(5)])
