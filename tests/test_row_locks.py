@@ -21,6 +21,7 @@ from simulator.row_locks import (
     RowLocks,
     select_access,
 )
+from simulator.run import _session_rows
 from tests.test_virtual_pool import make_engine
 
 KEY_SHARE, SHARE, NO_KEY_UPDATE, UPDATE = (
@@ -228,6 +229,8 @@ def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_
             for name, pid in pids.items()
         }
         seen["blocking"] = {name: server.row_locks.blocking_pids(pid) for name, pid in pids.items()}
+        # The dataset's pg_stat_activity snapshot (what the Database view reads): its wait columns.
+        seen["snapshot"] = {row[1]: row[11:13] for row in _session_rows(kernel.now, server)}
 
     kernel.spawn(job)
     kernel.spawn(write, "first", delay=1.0)
@@ -248,6 +251,11 @@ def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_
         "second": ("active", "Lock", "tuple", update_text),
     }
     assert seen["blocking"] == {"job": [], "first": [pids["job"]], "second": [pids["first"]]}
+    assert seen["snapshot"] == {
+        pids["job"]: ("Client", "ClientRead"),
+        pids["first"]: ("Lock", "transactionid"),
+        pids["second"]: ("Lock", "tuple"),
+    }
     # Each write ran once the lock passed to it: the job's commit at ~30 s, then one after the other.
     assert done["job"] == pytest.approx(30.0, abs=0.01)
     assert done["job"] < done["first"] < done["second"] < done["job"] + 0.05
