@@ -182,7 +182,6 @@ class RowLocks:
         transaction (:meth:`release`), as PostgreSQL's error does.
         """
         transaction = self._transaction(pid)
-        self._relation_oid(key.table)
         transaction.relation_locks[key.table, access.relation_lock] = None
         row = self._rows.setdefault(key, _Row())
         held = row.holders.get(pid)
@@ -209,7 +208,6 @@ class RowLocks:
         transaction.waiting = request
         self.kernel.call_later(self.deadlock_timeout_s, lambda: self._check_deadlock(request))
         outcome = self.kernel.wait(request.wait, lock_timeout_s if lock_timeout_s > 0 else None)
-        transaction.waiting = None
         context = f'while {access.verb} tuple ({key.tid[0]},{key.tid[1]}) in relation "{key.table}"'
         if outcome is TIMED_OUT:
             self._withdraw(request)
@@ -261,6 +259,7 @@ class RowLocks:
                 break
             row.queue.popleft()
             self._grant(row, request.pid, key, request.access.mode)
+            self._stop_waiting(request)
             request.wait.fire()
         if not row.holders and not row.queue:
             del self._rows[key]
@@ -268,10 +267,18 @@ class RowLocks:
     def _withdraw(self, request: _Request) -> None:
         """Take a request that gave up (timeout, deadlock, closed backend) out of its row's queue;
         those behind it may now be grantable."""
+        self._stop_waiting(request)
         row = self._rows[request.key]
         if request in row.queue:
             row.queue.remove(request)
         self._grant_queued(request.key, row)
+
+    def _stop_waiting(self, request: _Request) -> None:
+        """The request is granted or withdrawn: from this instant its backend no longer shows a
+        lock wait, even before its task resumes."""
+        transaction = self._transactions.get(request.pid)
+        if transaction is not None and transaction.waiting is request:
+            transaction.waiting = None
 
     @staticmethod
     def _conflicting_holders(row: _Row, pid: int, mode: RowLockMode) -> list[int]:
@@ -314,9 +321,18 @@ class RowLocks:
         back to itself, it is the victim, as the PostgreSQL backend whose timer fired aborts itself."""
         if request.wait.fired:
             return
-        cycle = self._cycle_from(request.pid)
-        if cycle is None:
+        holders = self._rows[request.key].holders
+        if not any(self._transactions[pid].waiting for pid in holders):
+            return  # a wait leaves its row only through the holders: none of them waits, no cycle
+        exits: dict[RowKey, dict[int, list[int]]] = {}
+        hops = self._cycle_from(request.pid, exits)
+        if hops is None:
             return
+        cycle = [
+            pid
+            for waiter, holder in zip(hops, hops[1:] + hops[:1], strict=True)
+            for pid in self._route(waiter, holder, exits)
+        ]
         detail = "\n".join(
             self._describe_wait(pid, blocker)
             for pid, blocker in zip(cycle, cycle[1:] + cycle[:1], strict=True)
@@ -324,24 +340,70 @@ class RowLocks:
         self._withdraw(request)
         request.wait.fire(_Deadlock(detail))
 
-    def _cycle_from(self, start: int) -> list[int] | None:
-        """The pids of a waits-for cycle through ``start``, in wait order, if there is one."""
+    def _cycle_from(self, start: int, exits: dict[RowKey, dict[int, list[int]]]) -> list[int] | None:
+        """``start`` and the holders on a waits-for cycle through it, in wait order, if there is one.
+
+        A request queued on a row leaves that row's queue only through the row's holders: the
+        search steps from a waiter straight to the holders it waits for, directly or behind
+        conflicting requests ahead of it (:meth:`_exits`), which keeps a check linear in the queue
+        however many hundred requests wait on a hot row.  A cycle that returns to ``start`` through
+        a request queued behind it is found by that request's own check."""
+
+        def successors(pid: int) -> list[int]:
+            transaction = self._transactions.get(pid)
+            if transaction is None or transaction.waiting is None:
+                return []
+            return self._exits(transaction.waiting.key, exits)[pid]
+
         path = [start]
+        pending = [iter(successors(start))]
         seen = {start}
+        while pending:
+            blocker = next(pending[-1], None)
+            if blocker is None:
+                pending.pop()
+                path.pop()
+            elif blocker == start:
+                return path
+            elif blocker not in seen:
+                seen.add(blocker)
+                path.append(blocker)
+                pending.append(iter(successors(blocker)))
+        return None
 
-        def visit(pid: int) -> bool:
-            for blocker in self.blocking_pids(pid):
-                if blocker == start:
-                    return True
-                if blocker not in seen:
-                    seen.add(blocker)
-                    path.append(blocker)
-                    if visit(blocker):
-                        return True
-                    path.pop()
-            return False
+    def _exits(self, key: RowKey, cache: dict[RowKey, dict[int, list[int]]]) -> dict[int, list[int]]:
+        """For each request queued on ``key``: the row's holders it waits for, directly or through
+        the conflicting requests ahead of it.  One pass over the queue, remembering per mode what
+        the requests seen so far reach."""
+        found = cache.get(key)
+        if found is not None:
+            return found
+        row = self._rows[key]
+        found = cache[key] = {}
+        reached_by_mode: dict[RowLockMode, dict[int, None]] = {}
+        for request in row.queue:
+            mode = request.access.mode
+            ahead = [] if request.pid in row.holders else [m for m in reached_by_mode if m.conflicts(mode)]
+            if ahead:
+                reached = {holder: None for m in ahead for holder in reached_by_mode[m]}
+            else:
+                reached = dict.fromkeys(self._conflicting_holders(row, request.pid, mode))
+            found[request.pid] = list(reached)
+            reached_by_mode.setdefault(mode, {}).update(reached)
+        return found
 
-        return path if visit(start) else None
+    def _route(self, waiter: int, holder: int, exits: dict[RowKey, dict[int, list[int]]]) -> list[int]:
+        """The pids from ``waiter`` up to (not including) ``holder`` along its actual waits: through
+        the requests ahead of it whose tuple lock it waits for, to the one waiting for ``holder``."""
+        route = [waiter]
+        while True:
+            request = self._transactions[route[-1]].waiting
+            assert request is not None
+            kind, blockers = self._edges(request)
+            if kind == "transactionid":
+                return route
+            reaching = self._exits(request.key, exits)
+            route.append(next(pid for pid in blockers if holder in reaching[pid]))
 
     def _describe_wait(self, pid: int, blocker: int) -> str:
         request = self._transactions[pid].waiting

@@ -115,6 +115,89 @@ def test_a_stronger_lock_already_held_covers_a_weaker_request_and_an_upgrade_wai
     assert events == [("shared", 1.0), ("upgraded", 5.0)]
 
 
+def test_a_cycle_of_three_has_one_victim_and_a_waiter_outside_it_is_spared():
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel, deadlock_timeout_s=1.0)
+    rows = [RowKey("accounts", n) for n in (1, 2, 3)]
+    outcome: dict[int, tuple[str, float]] = {}
+
+    def step(pid: int, mine: RowKey, wanted: RowKey, at: float) -> None:
+        locks.acquire(pid, mine, UPDATE_ACCESS)
+        kernel.sleep(at - kernel.now)
+        try:
+            locks.acquire(pid, wanted, UPDATE_ACCESS)
+            outcome[pid] = ("granted", kernel.now)
+            kernel.sleep(1.0)
+        except DeadlockDetected as error:
+            outcome[pid] = (str(error).splitlines()[1], kernel.now)
+        locks.release(pid)
+
+    def bystander() -> None:  # queues on row 1 behind the cycle, without being part of it
+        locks.acquire(40, rows[0], UPDATE_ACCESS)
+        outcome[40] = ("granted", kernel.now)
+        locks.release(40)
+
+    kernel.spawn(step, 11, rows[0], rows[1], 1.0)
+    kernel.spawn(step, 12, rows[1], rows[2], 1.2)
+    kernel.spawn(step, 13, rows[2], rows[0], 1.4)
+    kernel.spawn(bystander, delay=1.5)
+    kernel.run(until=30.0)
+    # 11 began waiting first, so its check (at 2.0 s) finds the cycle 11 -> 12 -> 13 -> 11.
+    assert outcome[11][0].startswith("DETAIL:  Process 11 waits for ShareLock on transaction")
+    assert outcome[11][1] == pytest.approx(2.0)
+    assert outcome[13] == ("granted", pytest.approx(2.0))  # row 1, free of 11
+    assert outcome[12] == ("granted", pytest.approx(3.0))  # row 3, once 13 is done
+    assert outcome[40] == ("granted", pytest.approx(3.0))  # behind 13 on row 1, never a victim
+
+
+def test_a_cycle_through_a_tuple_wait_names_the_waiter_that_holds_the_tuple():
+    """13 queues on row 1 behind 40, which waits for 11: PostgreSQL's cycle runs through 40."""
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    rows = [RowKey("accounts", n) for n in (1, 2)]
+    outcome: dict[int, str] = {}
+
+    def step(pid: int, mine: RowKey | None, wanted: RowKey, at: float) -> None:
+        if mine is not None:
+            locks.acquire(pid, mine, UPDATE_ACCESS)
+        kernel.sleep(at - kernel.now)
+        try:
+            locks.acquire(pid, wanted, UPDATE_ACCESS)
+            outcome[pid] = "granted"
+        except DeadlockDetected as error:
+            outcome[pid] = str(error)
+        locks.release(pid)
+
+    kernel.spawn(step, 11, rows[0], rows[1], 1.0)
+    kernel.spawn(step, 40, None, rows[0], 1.1)
+    kernel.spawn(step, 13, rows[1], rows[0], 1.2)
+    kernel.run(until=30.0)
+    detail = outcome[11].split("\nHINT:")[0].splitlines()[1:]
+    assert detail[0].startswith("DETAIL:  Process 11 waits for ShareLock on transaction")
+    assert detail[0].endswith("blocked by process 13.")
+    assert detail[1] == (
+        "Process 13 waits for ExclusiveLock on tuple (0,1) of relation 16385 of database 16384;"
+        " blocked by process 40."
+    )
+    assert detail[2].startswith("Process 40 waits for ShareLock on transaction")
+    assert detail[2].endswith("blocked by process 11.")
+    assert outcome[40] == outcome[13] == "granted"
+
+
+def test_hundreds_of_waiters_on_one_row_are_served_in_order_and_checked_for_deadlocks():
+    kernel = Kernel(start=0.0)
+    locks = RowLocks(kernel)
+    granted: list[tuple[int, float]] = []
+    kernel.spawn(_holder, kernel, locks, granted, 1, UPDATE, 10.0)
+    for n in range(2, 1502):
+        kernel.spawn(_holder, kernel, locks, granted, n, NO_KEY_UPDATE, 0.01, delay=n * 0.001)
+    kernel.run(until=5.0)
+    assert len(locks.blocking_pids(1501)) == 1499  # every conflicting request queued ahead of it
+    kernel.run(until=100.0)
+    assert [pid for pid, _ in granted] == list(range(1, 1502))
+    assert granted[-1][1] == pytest.approx(10.0 + 1499 * 0.01)  # each of the 1500 waiters holds it 10 ms
+
+
 def test_pg_locks_rows_and_counts_of_a_holder_a_waiter_and_one_behind_it():
     kernel = Kernel(start=0.0)
     locks = RowLocks(kernel)
@@ -381,6 +464,31 @@ def test_a_deadlock_is_found_after_deadlock_timeout_and_exactly_one_victim_is_ab
     # b's transfer went through; a's first write is not undone (SQLite autocommits: see postgres.py).
     assert balances == {4: 100, 5: 90}
     assert server.row_locks.snapshot() == []
+
+
+def test_a_closed_connection_gives_up_its_locks_and_its_place_in_line():
+    """A killed worker's connections close: the server ends their transactions (and waits)."""
+    kernel = Kernel(start=0.0)
+    _, server = _bank(kernel)
+    holder = server.connect("platform-api", "10.0.0.1")
+    doomed = server.connect("platform-api", "10.0.0.1")
+    waiter = server.connect("platform-api", "10.0.0.1")
+    granted: dict[str, float] = {}
+
+    def write(connection, name: str) -> None:
+        connection.cursor().execute("UPDATE accounts SET balance = 0 WHERE id = %(id)s", {"id": 1})
+        granted[name] = kernel.now
+
+    kernel.spawn(write, holder, "holder")
+    kernel.spawn(write, doomed, "doomed", delay=1.0)  # never resumes: its worker dies meanwhile
+    kernel.spawn(write, waiter, "waiter", delay=2.0)
+    kernel.run(until=3.0)
+    assert server.row_locks.blocking_pids(waiter.backend.pid) == [doomed.backend.pid]
+    doomed.close()
+    assert server.row_locks.blocking_pids(waiter.backend.pid) == [holder.backend.pid]
+    kernel.call_at(5.0, holder.close)
+    kernel.run(until=10.0)
+    assert set(granted) == {"holder", "waiter"} and granted["waiter"] == pytest.approx(5.0, abs=0.01)
 
 
 def test_no_deadlock_check_fires_for_a_wait_that_ends_before_deadlock_timeout():
