@@ -9,22 +9,26 @@ conflicting request waits.  :class:`RowLocks` is that lock table, keyed by ``(ta
   conflicts with a superset of what the weaker one conflicts with, so the modes are ordered and a
   transaction holding a stronger mode already has every weaker one.  ``UPDATE`` takes ``FOR NO KEY
   UPDATE`` (the service never rewrites a key column), ``DELETE`` takes ``FOR UPDATE``.
-* **Waits** queue first-in-first-out per row; a request waits if it conflicts with a holder or with
-  a request queued before it (so a stream of share locks cannot starve a queued writer).  A
-  transaction upgrading a lock it holds goes ahead of the queue, as PostgreSQL's lock manager lets
-  it.  Ending a transaction -- commit, rollback, an error that aborts it, a closed connection --
-  releases its rows and grants queued requests in order while they are compatible.
+* **Waits.**  A request that conflicts with a holder waits; one compatible with every holder is
+  granted at once, even past queued requests, as PostgreSQL does (share lockers can starve a
+  queued writer).  Waiters queue first-in-first-out per row; a transaction upgrading a lock it holds
+  goes ahead of the queue.  Ending a transaction -- commit, rollback, an error that aborts it, a
+  closed connection -- releases its rows and grants queued requests in order while they are
+  compatible with the holders.
 * **What PostgreSQL shows of a wait.**  The first waiter holds the row's *tuple* lock and waits for
-  the holder's transaction id (``wait_event = 'transactionid'``); a request queued behind a
-  conflicting waiter waits for that tuple lock (``'tuple'``).  :meth:`RowLocks.blocking_pids`
-  answers ``pg_blocking_pids`` along those edges and :meth:`RowLocks.snapshot` lists ``pg_locks``.
+  a holder's transaction id (``wait_event = 'transactionid'``), one holder at a time; a request
+  queued behind a conflicting waiter waits for that tuple lock (``'tuple'``).
+  :meth:`RowLocks.blocking_pids` answers ``pg_blocking_pids`` along those edges and
+  :meth:`RowLocks.snapshot` lists ``pg_locks``.  The deadlock check follows every conflicting
+  holder, not only the one waited for now, so no cycle waits for a holder's turn to be seen.
 * **lock_timeout and deadlocks.**  A wait longer than the session's ``lock_timeout`` fails with
   SQLSTATE 55P03; a waiter still waiting after ``deadlock_timeout`` runs the deadlock check, and if
   its waits-for edges lead back to itself it is the one victim (40P01, with PostgreSQL's DETAIL).
 
 Not modelled: row locks of ``SKIP LOCKED``, of tables other than the first in a locking SELECT's
 FROM (PostgreSQL locks every table's rows unless ``OF`` narrows it), re-checking a row's WHERE
-after the wait, and the table-level and virtualxid locks every statement takes.
+after the wait, index locks, and the locks statements that lock no row take (a plain SELECT's
+AccessShareLock, every transaction's virtualxid).
 """
 
 from __future__ import annotations
@@ -188,10 +192,7 @@ class RowLocks:
         mode = access.mode
         if held is not None and held >= mode:
             return
-        queued_ahead = () if held is not None else row.queue
-        if not self._conflicting_holders(row, pid, mode) and not any(
-            request.access.mode.conflicts(mode) for request in queued_ahead
-        ):
+        if not self._conflicting_holders(row, pid, mode):  # even past queued requests, as PostgreSQL
             self._grant(row, pid, key, mode)
             return
         if nowait:
@@ -286,9 +287,9 @@ class RowLocks:
 
     # -- waits and deadlocks --------------------------------------------------------------------
     def _edges(self, request: _Request) -> tuple[str, list[int]]:
-        """What ``request`` waits for: ('transactionid', conflicting holders) when nothing queued
-        ahead of it conflicts or it upgrades a lock it holds, else ('tuple', the conflicting
-        requests ahead of it)."""
+        """What ``request`` waits for: ('transactionid', [the conflicting holder it waits for now])
+        when nothing queued ahead of it conflicts or it upgrades a lock it holds, else ('tuple',
+        the conflicting requests ahead of it)."""
         row = self._rows[request.key]
         mode = request.access.mode
         ahead: list[int] = []
@@ -300,7 +301,7 @@ class RowLocks:
                     ahead.append(queued.pid)
         if ahead:
             return "tuple", ahead
-        return "transactionid", self._conflicting_holders(row, request.pid, mode)
+        return "transactionid", self._conflicting_holders(row, request.pid, mode)[:1]
 
     def wait_event(self, pid: int) -> str | None:
         """pg_stat_activity.wait_event of ``pid`` if it waits for a row lock (type 'Lock')."""

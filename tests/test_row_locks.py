@@ -79,16 +79,17 @@ def test_share_locks_are_held_together_and_an_update_waits_for_all_of_them():
     kernel.spawn(_holder, kernel, locks, granted, 1, SHARE, 10.0)
     kernel.spawn(_holder, kernel, locks, granted, 2, SHARE, 20.0, delay=1.0)
     kernel.spawn(_holder, kernel, locks, granted, 3, UPDATE, 1.0, delay=2.0)
-    # A share request after the queued update waits behind it: a stream of readers cannot starve it.
-    kernel.spawn(_holder, kernel, locks, granted, 4, SHARE, 1.0, delay=3.0)
+    # Share requests compatible with the holders are granted past the queued update, as PostgreSQL
+    # grants them (a real server's readers can starve a writer); a conflicting one queues behind it.
+    kernel.spawn(_holder, kernel, locks, granted, 4, SHARE, 30.0, delay=3.0)
     kernel.spawn(_holder, kernel, locks, granted, 5, KEY_SHARE, 1.0, delay=4.0)
-    kernel.run(until=5.0)
-    assert sorted(locks.blocking_pids(3)) == [1, 2]
-    assert locks.blocking_pids(4) == [3]
-    assert locks.blocking_pids(5) == [3]
+    kernel.spawn(_holder, kernel, locks, granted, 6, NO_KEY_UPDATE, 1.0, delay=5.0)
+    kernel.run(until=6.0)
+    assert locks.blocking_pids(3) == [1], "it waits for one holder's transaction at a time"
+    assert locks.blocking_pids(6) == [3] and locks.wait_event(6) == "tuple"
     kernel.run(until=100.0)
-    # The update runs when the last share lock goes (t=21); the two readers behind it together after.
-    assert granted == [(1, 0.0), (2, 1.0), (3, 21.0), (4, 22.0), (5, 22.0)]
+    # The update runs when the last share lock goes (t=33), the next writer after it.
+    assert granted == [(1, 0.0), (2, 1.0), (4, 3.0), (5, 4.0), (3, 33.0), (6, 34.0)]
 
 
 def test_a_stronger_lock_already_held_covers_a_weaker_request_and_an_upgrade_waits_for_others():
@@ -193,6 +194,7 @@ def test_hundreds_of_waiters_on_one_row_are_served_in_order_and_checked_for_dead
         kernel.spawn(_holder, kernel, locks, granted, n, NO_KEY_UPDATE, 0.01, delay=n * 0.001)
     kernel.run(until=5.0)
     assert len(locks.blocking_pids(1501)) == 1499  # every conflicting request queued ahead of it
+    assert locks.blocking_pids(2) == [1]
     kernel.run(until=100.0)
     assert [pid for pid, _ in granted] == list(range(1, 1502))
     assert granted[-1][1] == pytest.approx(10.0 + 1499 * 0.01)  # each of the 1500 waiters holds it 10 ms
@@ -688,3 +690,91 @@ def test_lock_counts_are_exported_as_postgres_exporters_pg_locks_count():
     assert 'pg_locks_count{datname="platform",mode="exclusivelock"} 1.0' in exposition  # the tuple lock
     assert 'pg_locks_count{datname="platform",mode="accessexclusivelock"} 0.0' in exposition
     assert exposition.count("pg_locks_count{") == 9
+
+
+SHARE_SCRIPT = [  # (session, statement), each 0.3 s after the last; all on account 1
+    ("reader", "SELECT * FROM accounts WHERE id = 1 FOR SHARE"),
+    ("writer", "SELECT * FROM accounts WHERE id = 1 FOR UPDATE"),
+    ("late_reader", "SELECT * FROM accounts WHERE id = 1 FOR SHARE"),
+    ("checker", "SELECT * FROM accounts WHERE id = 1 FOR KEY SHARE"),
+    ("updater", "UPDATE accounts SET balance = 0 WHERE id = 1"),
+]
+
+
+def _real_share(url: str) -> dict[str, object]:
+    import threading
+    import time
+
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE accounts (id integer PRIMARY KEY, balance integer)")
+        conn.execute("INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 5) g")
+    sessions = {name: psycopg.connect(url) for name, _ in SHARE_SCRIPT}
+    names = {conn.info.backend_pid: name for name, conn in sessions.items()}
+    granted: list[str] = []
+    try:
+        threads = []
+        for name, sql in SHARE_SCRIPT:
+            threads.append(
+                threading.Thread(target=lambda n=name, q=sql: (sessions[n].execute(q), granted.append(n)))
+            )
+            threads[-1].start()
+            time.sleep(0.3)
+        with psycopg.connect(url, autocommit=True) as observer:
+            rows = observer.execute(
+                "SELECT pid, wait_event, pg_blocking_pids(pid) FROM pg_stat_activity WHERE pid = ANY(%s)",
+                [list(names)],
+            ).fetchall()
+        waits = {names[pid]: (event, sorted(names[b] for b in blockers)) for pid, event, blockers in rows}
+        snapshot = list(granted)
+        # The lock holders first: a commit on a session still in its statement waits for it.
+        for name in [*snapshot, *(name for name, _ in SHARE_SCRIPT if name not in snapshot)]:
+            sessions[name].commit()
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join()
+        return {"granted_while_writer_waits": snapshot, "waits": waits}
+    finally:
+        for conn in sessions.values():
+            conn.close()
+
+
+def _simulated_share() -> dict[str, object]:
+    kernel = Kernel(start=0.0)
+    engine, server = _bank(kernel, size=len(SHARE_SCRIPT))
+    conns = {name: engine.connect() for name, _ in SHARE_SCRIPT}
+    names = {conn.connection.dbapi_connection.backend.pid: name for name, conn in conns.items()}
+    granted: list[str] = []
+    seen: dict[str, object] = {}
+
+    def run(name: str, sql: str) -> None:
+        conns[name].execute(text(sql))
+        granted.append(name)
+
+    def look() -> None:
+        seen["granted_while_writer_waits"] = list(granted)
+        seen["waits"] = {
+            names[b.pid]: (
+                server.wait_event(b)[1],
+                sorted(names[p] for p in server.row_locks.blocking_pids(b.pid)),
+            )
+            for b in server.activity()
+            if b.pid in names
+        }
+        for name in [*granted, *(name for name, _ in SHARE_SCRIPT if name not in granted)]:
+            kernel.sleep(0.1)  # as on the real server: each commit once the session's statement is done
+            conns[name].commit()
+
+    for step, (name, sql) in enumerate(SHARE_SCRIPT):
+        kernel.spawn(run, name, sql, delay=0.3 * step)
+    kernel.call_at(0.3 * len(SHARE_SCRIPT), lambda: kernel.spawn(look))
+    kernel.run(until=60.0)
+    assert sorted(granted) == sorted(name for name, _ in SHARE_SCRIPT)
+    return seen
+
+
+def test_share_lockers_pass_a_queued_writer_as_on_a_real_postgresql(postgres_url):
+    real = _real_share(postgres_url.replace("postgresql+psycopg://", "postgresql://", 1))
+    assert real["granted_while_writer_waits"] == ["reader", "late_reader", "checker"], "the real server's own"
+    assert _simulated_share() == real
