@@ -7,7 +7,7 @@ computed over each scrape interval from the work the models accumulated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -113,3 +113,15 @@ def pg_activity_families(
     maximum = GaugeMetricFamily("pg_settings_max_connections", "Server parameter max_connections.")
     maximum.add_metric([], max_connections)
     return [count, age, maximum]
+
+
+def pg_locks_families(datname: str, counts: Mapping[str, int]) -> Iterable[Metric]:
+    """postgres_exporter's ``pg_locks_count{datname,mode}`` from per-mode counts (lower-case mode
+    names, as :meth:`simulator.row_locks.RowLocks.mode_counts` gives them: every mode, zero too).
+
+    Not part of :class:`InfrastructureCollector`'s scrape: adding a family there would add series to
+    every dataset, so a scenario that needs lock counts registers it."""
+    family = GaugeMetricFamily("pg_locks_count", "Number of locks", labels=["datname", "mode"])
+    for mode, count in counts.items():
+        family.add_metric([datname, mode], count)
+    return [family]

@@ -25,6 +25,12 @@ would add is modelled on top:
   parameters (``$1``), as psycopg 3 sends it.  Neither shows SQLite's ``?``.  The shim turns the
   text into SQLite's named form (``:tenant_id_1``) to run it (:func:`statement_forms`).
 
+* **Row locks**, only where the statement asks PostgreSQL for them: a locking ``SELECT``, an
+  ``UPDATE`` or a ``DELETE`` locks its rows until the transaction ends, and a conflicting statement
+  waits in virtual time (:mod:`simulator.row_locks`, :mod:`simulator.locking_statements`), shown as
+  a ``Lock`` wait in ``pg_stat_activity``.  ``lock_timeout`` (``SET lock_timeout``) and deadlocks end
+  a wait with psycopg's errors; any error aborts the transaction and releases its locks.
+
 Rollback does not undo SQLite's autocommitted writes: the model is about time and sessions, and no
 figure the candidate sees depends on rolled-back rows.
 """
@@ -40,9 +46,15 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects import plugins
+from sqlalchemy.dialects.postgresql.base import PGCompiler
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
+from sqlalchemy.engine import CreateEnginePlugin
 
 from simulator.kernel import Kernel
+from simulator.locking_statements import LockingPlan, lock_timeout_setting, locking_plan
+from simulator.pg_errors import Diagnostic, InvalidParameterValue
+from simulator.row_locks import RowKey, RowLocks
 
 # How many SQLite VM instructions pass between progress-handler calls; the unit of measured work.
 _STEP_GRANULARITY = 100
@@ -94,6 +106,8 @@ class DatabaseServerModel:
     round_trip_jitter_sigma: float = 0.3
     connect_network_s: float = 0.0015  # TCP handshake and the startup packet, before the fork
     connect_auth_s: float = 0.003  # the backend's fork, authentication, session set-up
+    lock_timeout_s: float = 0.0  # the server's lock_timeout; 0 waits without limit
+    deadlock_timeout_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -111,6 +125,12 @@ class Backend:
     query: str = ""
     closed: bool = False
     executing: bool = False
+    lock_timeout_s: float = 0.0  # SET lock_timeout
+    local_lock_timeout_s: float | None = None  # SET LOCAL lock_timeout, until the transaction ends
+
+    @property
+    def effective_lock_timeout_s(self) -> float:
+        return self.lock_timeout_s if self.local_lock_timeout_s is None else self.local_lock_timeout_s
 
 
 class SimulatedPostgres:
@@ -126,6 +146,7 @@ class SimulatedPostgres:
         self.sqlite = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.sqlite.set_progress_handler(self._count_steps, _STEP_GRANULARITY)
         self.backends: dict[int, Backend] = {}
+        self.row_locks = RowLocks(kernel, model.deadlock_timeout_s)
         self._pids = itertools.count(first_pid)
         self._ticks = 0
         self.running = 0  # statements executing right now
@@ -152,6 +173,7 @@ class SimulatedPostgres:
             client_addr=client_addr,
             backend_start=started,
             state_change=started,
+            lock_timeout_s=self.model.lock_timeout_s,
         )
         self.backends[backend.pid] = backend
         if waits:
@@ -185,6 +207,14 @@ class SimulatedPostgres:
         backend.state_change = now
         ticks_before = self._ticks
         try:
+            plan = locking_plan(sql)
+            if plan is not None:
+                if many:
+                    params = list(params)
+                self._lock_rows(backend, plan, params, many)
+                sql = plan.statement
+            elif sql.lstrip()[:3].upper() == "SET" and self._apply_setting(backend, sql):
+                sql = ""  # handled by the server itself; SQLite runs nothing
             if many:
                 cursor.executemany(sql, params)
             else:
@@ -193,6 +223,7 @@ class SimulatedPostgres:
         except sqlite3.Error:
             backend.state = "idle in transaction (aborted)"
             backend.state_change = kernel.now
+            self.row_locks.release(backend.pid)  # the error aborted the transaction
             raise
         steps = (self._ticks - ticks_before) * _STEP_GRANULARITY
         model = self.model
@@ -211,6 +242,35 @@ class SimulatedPostgres:
         backend.state = "idle in transaction"
         backend.state_change = kernel.now
         return rows
+
+    def _lock_rows(self, backend: Backend, plan: LockingPlan, params: Any, many: bool) -> None:
+        """Lock the rows the statement touches, in scan order, waiting for each in turn.
+
+        Finding them is the statement's own scan, so its SQLite steps are not counted twice."""
+        ticks = self._ticks
+        rowids: dict[int, None] = {}
+        for one in params if many else (params,):
+            for (rowid,) in self.sqlite.execute(plan.keys, one):
+                rowids[rowid] = None
+        self._ticks = ticks
+        timeout = backend.effective_lock_timeout_s
+        for rowid in rowids:
+            self.row_locks.acquire(backend.pid, RowKey(plan.table, rowid), plan.access, timeout, plan.nowait)
+
+    def _apply_setting(self, backend: Backend, sql: str) -> bool:
+        """``SET [SESSION | LOCAL] lock_timeout``: True if ``sql`` was one (now applied)."""
+        try:
+            setting = lock_timeout_setting(sql)
+        except ValueError as error:
+            raise InvalidParameterValue(Diagnostic("22023", str(error))) from None
+        if setting is None:
+            return False
+        seconds = self.model.lock_timeout_s if setting.seconds is None else setting.seconds
+        if setting.local:
+            backend.local_lock_timeout_s = seconds
+        else:
+            backend.lock_timeout_s = seconds
+        return True
 
     def _serve(self, cpu: float, round_trip: float) -> None:
         """Processor sharing: while more statements run than there are cores, each gets a share.
@@ -241,6 +301,8 @@ class SimulatedPostgres:
         backend.state = "idle"
         backend.xact_start = None
         backend.state_change = self.kernel.now
+        backend.local_lock_timeout_s = None
+        self.row_locks.release(backend.pid)
 
     def disconnect(self, backend: Backend) -> None:
         """The client closed the connection, or its process died mid-statement: the backend ends
@@ -250,11 +312,22 @@ class SimulatedPostgres:
             self.running -= 1
         backend.closed = True
         self.backends.pop(backend.pid, None)
+        self.row_locks.release(backend.pid)
 
     # -- observation ------------------------------------------------------------------------------
     def activity(self) -> list[Backend]:
         """pg_stat_activity: client backends ordered by pid."""
         return [self.backends[pid] for pid in sorted(self.backends)]
+
+    def wait_event(self, backend: Backend) -> tuple[str | None, str | None]:
+        """pg_stat_activity's (wait_event_type, wait_event): a row lock wait, the client's next
+        command (any state but active), or nothing (running)."""
+        lock = self.row_locks.wait_event(backend.pid)
+        if lock is not None:
+            return "Lock", lock
+        if backend.state != "active":
+            return "Client", "ClientRead"
+        return None, None
 
 
 class SimulatedCursor:
@@ -335,16 +408,43 @@ class SimulatedConnection:
         return getattr(self.server.sqlite, name)
 
 
-class _PostgresLimitCompiler(SQLiteCompiler):
-    """SQLite's compiler with PostgreSQL's ``LIMIT``: no ``OFFSET 0`` when the query sets none."""
-
-    def limit_clause(self, select: Any, **kw: Any) -> str:
-        if select._limit_clause is not None and select._offset_clause is None:
-            return "\n LIMIT " + self.process(select._limit_clause, **kw)
-        return super().limit_clause(select, **kw)
+def _postgres_limit_clause(compiler: SQLiteCompiler, select: Any, **kw: Any) -> str:
+    """PostgreSQL's ``LIMIT``: no ``OFFSET 0`` when the query sets none, as SQLite's compiler adds."""
+    if select._limit_clause is not None and select._offset_clause is None:
+        return "\n LIMIT " + compiler.process(select._limit_clause, **kw)
+    return SQLiteCompiler.limit_clause(compiler, select, **kw)
 
 
 def speak_postgres(engine: Engine) -> None:
-    """Compile ``engine``'s statements as PostgreSQL's dialect renders them where SQLite's differs
-    in text the service's spans show; call before the engine compiles its first statement."""
-    engine.dialect.statement_compiler = _PostgresLimitCompiler
+    """Compile ``engine``'s statements as PostgreSQL's dialect renders them where SQLite's differs:
+    ``LIMIT`` without ``OFFSET 0`` (text the service's spans show) and ``with_for_update()`` (which
+    SQLite's compiler drops, and the simulated server locks rows for).
+
+    The compiler class keeps its module and name, so nothing the service logs names the simulator.
+    """
+    base = engine.dialect.statement_compiler
+    identity = {"__module__": base.__module__, "__qualname__": base.__qualname__}
+    engine.dialect.statement_compiler = type(
+        base.__name__,
+        (base,),
+        {
+            "limit_clause": _postgres_limit_clause,
+            "for_update_clause": PGCompiler.for_update_clause,
+            **identity,
+        },
+    )
+
+
+class SpeakPostgresPlugin(CreateEnginePlugin):
+    """``create_engine(..., plugins=[SPEAK_POSTGRES])``: :func:`speak_postgres` on every engine the
+    service builds from its engine options, before it compiles a statement."""
+
+    def update_url(self, url: Any) -> Any:
+        return url  # nothing in the URL is the plugin's
+
+    def engine_created(self, engine: Engine) -> None:
+        speak_postgres(engine)
+
+
+SPEAK_POSTGRES = "simulated_postgres_dialect"
+plugins.register(SPEAK_POSTGRES, __name__, SpeakPostgresPlugin.__name__)

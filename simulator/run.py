@@ -28,7 +28,7 @@ from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel
 from simulator.load import LoadGenerator
-from simulator.postgres import PARAMSTYLE, DatabaseServerModel, SimulatedPostgres, speak_postgres
+from simulator.postgres import PARAMSTYLE, SPEAK_POSTGRES, DatabaseServerModel, SimulatedPostgres
 from simulator.randomness import derive_seed, stream
 from simulator.redis_connection import connection_class
 from simulator.redis_exporter import RedisExporter
@@ -213,10 +213,10 @@ def _simulate(
                 "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool, checkout_rng),
                 "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
                 "paramstyle": PARAMSTYLE,
+                "plugins": [SPEAK_POSTGRES],
             }
 
         app = code.app.create_app(settings, **engine_options(code, settings))
-        speak_postgres(code.database.db.engine)
         code.migrations.migrate(code.database.db.engine)
         postgres.booted_at = None  # from now on a connection starts when it is opened
         data = scenario.data
@@ -244,7 +244,7 @@ def _simulate(
             the service's."""
             code, settings = running["code"], running["settings"]
             release.dispose_silently(code.database.db)
-            speak_postgres(code.database.db.configure(settings, **engine_options(code, settings)))
+            code.database.db.configure(settings, **engine_options(code, settings))
             code.migrations.migrate(code.database.db.engine)
             return code.app.create_app(settings)
 
@@ -332,7 +332,6 @@ def _simulate(
                 sink.app_parents = (*sink.app_parents, code.parent)
                 running.update(code=code, settings=settings)
                 app = code.app.create_app(settings, **engine_options(code, settings))
-                speak_postgres(code.database.db.engine)
                 code.migrations.migrate(code.database.db.engine)
                 registries[0] = code.metrics.REGISTRY
                 jobs.reload(code.scheduler.create_scheduler(settings))
@@ -380,7 +379,7 @@ def _simulate(
 def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:
     rows = []
     for b in postgres.activity():
-        idle = b.state != "active"
+        wait_event_type, wait_event = postgres.wait_event(b)
         rows.append(
             (
                 round(now, 3),
@@ -394,8 +393,8 @@ def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ..
                 None if b.query_start is None else round(b.query_start, 6),
                 round(b.state_change, 6),
                 b.state,
-                "Client" if idle else None,
-                "ClientRead" if idle else None,
+                wait_event_type,
+                wait_event,
                 b.query,
             )
         )
