@@ -282,6 +282,18 @@ def _add(conn, account: int, amount: int) -> None:
     conn.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == account).values(balance=ACCOUNTS.c.balance + amount))
 
 
+def _holds(kernel: Kernel, engine, account: int, seconds: float):
+    """A task that updates ``account`` and keeps its transaction (and the row's lock) for ``seconds``."""
+
+    def holder() -> None:
+        with engine.connect() as conn:
+            _add(conn, account, 1)
+            kernel.sleep(seconds)
+            conn.commit()
+
+    return holder
+
+
 def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_waits():
     kernel = Kernel(start=0.0)
     engine, server = _bank(kernel)
@@ -354,12 +366,6 @@ def test_lock_timeout_cancels_the_wait_at_its_instant_with_psycopgs_error():
     engine, server = _bank(kernel)
     outcome: dict[str, object] = {}
 
-    def holder() -> None:
-        with engine.connect() as conn:
-            _add(conn, 2, 1)
-            kernel.sleep(60.0)
-            conn.commit()
-
     def impatient() -> None:
         with engine.connect() as conn:
             conn.execute(text("SET lock_timeout = '2s'"))
@@ -373,7 +379,7 @@ def test_lock_timeout_cancels_the_wait_at_its_instant_with_psycopgs_error():
                 outcome["locks_left"] = [r.pid for r in server.row_locks.snapshot()]
                 conn.rollback()
 
-    kernel.spawn(holder)
+    kernel.spawn(_holds(kernel, engine, 2, 60.0))
     kernel.spawn(impatient, delay=1.0)
     kernel.run(until=100.0)
     error = outcome["error"]
@@ -403,11 +409,6 @@ def test_nowait_fails_at_once():
     engine, _ = _bank(kernel)
     outcome: dict[str, object] = {}
 
-    def holder() -> None:
-        with engine.connect() as conn:
-            _add(conn, 3, 1)
-            kernel.sleep(10.0)
-
     def nowait() -> None:
         with engine.connect() as conn:
             asked = kernel.now  # once connected: opening a connection takes a few milliseconds
@@ -416,7 +417,7 @@ def test_nowait_fails_at_once():
             except exc.OperationalError as error:
                 outcome["waited"], outcome["message"] = kernel.now - asked, str(error.orig)
 
-    kernel.spawn(holder)
+    kernel.spawn(_holds(kernel, engine, 3, 10.0))
     kernel.spawn(nowait, delay=1.0)
     kernel.run(until=100.0)
     assert outcome == {"waited": 0.0, "message": 'could not obtain lock on row in relation "accounts"'}
