@@ -410,6 +410,20 @@ SUBMISSION_TEXT_FIELDS = (
 SUBMISSION_LIST_FIELDS = ("evidence_views", "evidence_events")
 
 
+#: what makes a submission say something: with all of these empty it is refused, not stored
+_FINDINGS = (
+    "root_cause",
+    "locations",
+    "mechanism",
+    "causal_chain",
+    "evidence",
+    "mitigation",
+    "fix",
+    "prevention",
+)
+EMPTY_SUBMISSION = "root_cause: the submission is empty; write at least the root cause as you see it"
+
+
 def accept_submission(fields: MultiDict[str, str]) -> SubmissionRecord:
     """Validate, score and store this candidate's findings given as the submission form's fields: the
     form and the JSON API (which hands its body over as those fields) share this one path.  Raises
@@ -437,6 +451,9 @@ def accept_submission(fields: MultiDict[str, str]) -> SubmissionRecord:
             where = ".".join(str(part) for part in problem["loc"])
             problems.setdefault(field, []).append(f"{where}: {problem['msg']}")
         raise SubmissionRefused(problems) from None
+    if not any(getattr(submission, field) for field in _FINDINGS):
+        # A stray or accidental post would otherwise stand as the candidate's latest answer.
+        raise SubmissionRefused({"root_cause": [EMPTY_SUBMISSION]})
     looked = evidence_seen(scenario(), store().events(session_id))
     result = score(scenario(), submission, on_screen={item.view for item, _ in looked})
     try:

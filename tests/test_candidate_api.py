@@ -148,6 +148,8 @@ def test_a_json_submission_is_stored_and_scored_as_the_form_stores_the_same_fiel
         ({"evidence_views": ["dashboards"]}, "evidence_views", "evidence.0.view"),
         ({"evidence_views": "database"}, "evidence_views", "must be a list"),
         ({"evidence_events": [999999]}, "evidence_events", "999999 are not pages you opened"),
+        ({}, "root_cause", "the submission is empty"),
+        ({"confidence": 0.5, "repeats": "none"}, "root_cause", "the submission is empty"),
     ],
 )
 def test_a_body_that_cannot_be_used_is_refused_naming_the_field(ada, spec, interviews, body, field, says):
@@ -155,6 +157,15 @@ def test_a_body_that_cannot_be_used_is_refused_naming_the_field(ada, spec, inter
     assert refused.status_code == 400, refused.json
     assert list(refused.json["fields"]) == [field] and says in refused.json["fields"][field], refused.json
     assert says in refused.json["error"]
+    assert interviews.submissions(session_of(interviews, "Ada")) == []
+
+
+def test_an_empty_form_is_refused_and_stores_nothing(ada, interviews):
+    """A stray post (no field of the form, or every finding left blank) is not an answer."""
+    for form in ({"x": "1"}, {"root_cause": "  ", "mechanism": "", "confidence": "0.4"}):
+        refused = ada.post("/submit", data=form)
+        assert refused.status_code == 400
+        assert "the submission is empty" in refused.get_data(as_text=True)
     assert interviews.submissions(session_of(interviews, "Ada")) == []
 
 
