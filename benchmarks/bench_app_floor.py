@@ -62,12 +62,12 @@ def _call(app: Any, request: Any) -> int:
 
 
 def run(scenario_id: str, requests: int, repeat: int) -> dict[str, Any]:
-    from app_under_test import seed as app_seed
-    from app_under_test.api.app import create_app
-    from app_under_test.lib import config, http_client, tracing
-    from app_under_test.lib.database import migrations
-    from app_under_test.lib.database.client import db
-    from app_under_test.lib.logging import configure_logging
+    from platform_api import seed as app_seed
+    from platform_api.api.app import create_app
+    from platform_api.lib import config, http_client, tracing
+    from platform_api.lib.database import migrations
+    from platform_api.lib.database.client import db
+    from platform_api.lib.logging import configure_logging
     from simulator import external_services
     from simulator.load import LoadGenerator
     from simulator.run import SERVICE_HOSTS, service_models

@@ -9,6 +9,7 @@ field, and nothing is half-loaded.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,8 @@ SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 SCENARIO_FILE = "scenario.toml"
 FIX_PATCH = "fix.patch"
 PREVIOUS_RELEASE_PATCH = "previous_release.patch"
+# A Python file of the service, as the code browser names it: relative to its repository.
+SERVICE_FILE = r"^platform_api/.+\.py$"
 #: The version the service reports when no deploy happens in the window.
 SERVICE_VERSION = "4.18.2"
 DEFAULT_SCENARIO = "cron-storm"
@@ -185,7 +188,7 @@ class Degradation(_Strict):
 class Deploy(_Strict):
     """A release rolled out during the window.
 
-    The run starts on the previous release: the checkout's ``app_under_test`` with
+    The run starts on the previous release: the checkout's service (``app_under_test/``) with
     ``previous_release`` (a unified diff in the scenario's directory) applied.  At ``at_minute`` the
     service is redeployed onto the checkout's code, the code the candidate reads (or the patched
     code, when a fix is being verified).  Each release reports its version in its telemetry.
@@ -234,7 +237,7 @@ class Hint(_Strict):
 
 
 class CodeLocation(_Strict):
-    file: str = Field(pattern=r"^app_under_test/.+\.py$")
+    file: str = Field(pattern=SERVICE_FILE)  # as the code browser names it
     lines: tuple[int, int]
     function: str
     description: str
@@ -515,7 +518,7 @@ class ShortestPath(_Strict):
     ``landing_pinpoints``: the landing dashboard (the overview at its default range), with no query,
     shows the component where the fault lives moving with the symptom (the job runs, the sessions
     idle in transaction, a deploy marker), so the next step is obvious.  ``signals`` are the
-    evidence the path needs, in order; ``code`` the files of ``app_under_test/`` it reads;
+    evidence the path needs, in order; ``code`` the service's files it reads (as the code browser names them);
     ``aligned_decoys`` the decoys that line up in time with those signals.  The rule:
     ``obsim.difficulty``.  Nothing here is simulated (it is not in the dataset's cache key).
     """
@@ -528,9 +531,9 @@ class ShortestPath(_Strict):
     @field_validator("code")
     @classmethod
     def _code_files(cls, code: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [file for file in code if not file.startswith("app_under_test/") or not file.endswith(".py")]
+        bad = [file for file in code if not re.fullmatch(SERVICE_FILE, file)]
         if bad:
-            raise ValueError(f"code files must be app_under_test/...py paths: {', '.join(bad)}")
+            raise ValueError(f"code files must be platform_api/...py paths: {', '.join(bad)}")
         if len(set(code)) != len(code):
             raise ValueError("code lists a file twice")
         return code

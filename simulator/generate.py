@@ -41,7 +41,8 @@ class Generated:
 
 
 def apply_patch(patch: bytes, workdir: Path) -> Path:
-    """Copy app_under_test into ``workdir`` and apply ``patch`` to the copy."""
+    """Copy the service's repository (``app_under_test/``) into ``workdir``, apply ``patch`` (a diff
+    against this checkout) to the copy, and return the copy's repository directory."""
     shutil.copytree(
         cache.REPO_ROOT / "app_under_test",
         workdir / "app_under_test",
@@ -55,7 +56,7 @@ def apply_patch(patch: bytes, workdir: Path) -> Path:
         )
         if result.returncode != 0:
             raise GenerationError(f"the patch does not apply to app_under_test:\n{result.stderr.strip()}")
-    return workdir
+    return workdir / "app_under_test"
 
 
 def generate(

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-APP_PACKAGE = "app_under_test"
+APP_PACKAGE = "platform_api"
 _LEAVES = (str, bytes, int, float, bool, type(None), datetime, date, time, timedelta)
 _CONTAINERS = (dict, list, tuple, set, frozenset)
 _HAVE_GC = 1 << 14  # Py_TPFLAGS_HAVE_GC: instances of the type can be tracked by the collector

@@ -3,7 +3,7 @@
 A deploy in production starts new processes on new code, and nothing of the old processes' memory
 survives: not their metric registry, caches, pool, nor the scheduler's job objects.  The simulation
 runs the service inside its own process, so a deploy forgets every module of the running release
-(``sys.modules``) and imports ``app_under_test`` again from the new release's directory.  Code still
+(``sys.modules``) and imports ``platform_api`` again from the new release's directory.  Code still
 running on the old release (requests in flight, job runs) keeps its own module objects until it
 finishes, as a gracefully stopped worker finishes its requests.
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from obsim.scenario import Deploy
 
-PACKAGE = "app_under_test"
+PACKAGE = "platform_api"
 DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
 
 
@@ -34,10 +34,10 @@ DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release m
 class ServiceCode:
     """One release's modules, as the simulation uses them."""
 
-    root: Path  # the directory that holds the package
+    root: Path  # the service's repository: the directory that holds the package
     package: ModuleType
     seed: ModuleType
-    app: ModuleType  # app_under_test.api.app: create_app
+    app: ModuleType  # platform_api.api.app: create_app
     clock: ModuleType
     concurrency: ModuleType
     config: ModuleType
@@ -48,9 +48,9 @@ class ServiceCode:
     logging: ModuleType
     migrations: ModuleType
     transactions: ModuleType
-    database: ModuleType  # app_under_test.lib.database.client: the ``db`` singleton
-    pool: ModuleType  # app_under_test.lib.database.pool: ObservedQueuePool
-    scheduler: ModuleType  # app_under_test.services.job_scheduler: create_scheduler
+    database: ModuleType  # platform_api.lib.database.client: the ``db`` singleton
+    pool: ModuleType  # platform_api.lib.database.pool: ObservedQueuePool
+    scheduler: ModuleType  # platform_api.services.job_scheduler: create_scheduler
 
     @property
     def parent(self) -> str:

@@ -124,7 +124,7 @@ def _simulate(
     check: Callable[[sqlite3.Connection], None] | None,
     workdir: Path,
 ) -> dict[str, Any]:
-    # The code to run is whatever app_under_test the worker put first on sys.path (the checkout or
+    # The code to run is whatever service repository the worker put first on sys.path (the checkout or
     # a patched copy); a scenario with a deploy starts on the release before it.
     deployed_root = release.installed_root()
     previous = previous_release(scenario)

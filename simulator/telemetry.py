@@ -21,7 +21,6 @@ from obsim.dataset.writer import DatasetWriter, to_json
 from simulator.kernel import Kernel
 
 _BATCH = 5000
-_APP_PARENT = str(Path(__file__).resolve().parent.parent) + "/"
 _SIMULATOR_DIR = str(Path(__file__).resolve().parent) + "/"
 _DEPLOY_ROOT = "/srv/platform-api/"
 _SITE_PACKAGES = sysconfig.get_paths()["purelib"] + "/"
@@ -37,7 +36,7 @@ _LOG_COLUMNS = frozenset(
 )
 
 
-def as_deployed(text: str, app_parents: tuple[str, ...] = (_APP_PARENT,)) -> str:
+def as_deployed(text: str, app_parents: tuple[str, ...]) -> str:
     """Rewrite local paths to the paths the service has in production.
 
     Keeps stack traces identical whichever directory (or patched copy, or earlier release) the

@@ -1,7 +1,7 @@
 """Stand-ins for the application's clock and thread pools, running on the kernel.
 
-The application reads time through ``app_under_test.lib.clock`` and fans work out through
-``app_under_test.lib.concurrency``; these classes are what the simulator installs there.  A task
+The application reads time through ``platform_api.lib.clock`` and fans work out through
+``platform_api.lib.concurrency``; these classes are what the simulator installs there.  A task
 submitted to a :class:`TaskExecutor` becomes a kernel task, and ``max_workers`` is honoured with a
 FIFO semaphore, exactly like a thread pool's work queue.
 """

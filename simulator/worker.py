@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", required=True, help="JSON object recorded in the dataset manifest")
-    parser.add_argument("--app-root", type=Path, help="directory holding the app_under_test package to run")
+    parser.add_argument("--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--parent-pid", type=int, help="end the run when this process ends")
     parser.add_argument(
@@ -83,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     from simulator.run import simulate
 
     if args.app_root is not None:
-        import app_under_test
+        import platform_api
 
-        if not Path(app_under_test.__file__).resolve().is_relative_to(args.app_root.resolve()):
+        if not Path(platform_api.__file__).resolve().is_relative_to(args.app_root.resolve()):
             parser.error(
-                f"app_under_test was imported from {app_under_test.__file__}, not from {args.app_root}"
+                f"platform_api was imported from {platform_api.__file__}, not from {args.app_root}"
             )
 
     scenario = load_file(args.scenario_file)

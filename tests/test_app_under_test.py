@@ -21,15 +21,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app_under_test.api.app import create_app
-from app_under_test.lib import clock, http_client, metrics, tracing
-from app_under_test.lib.cache import TTLCache
-from app_under_test.lib.config import Settings, load_settings
-from app_under_test.lib.database import transactions
-from app_under_test.lib.database.client import db
-from app_under_test.lib.database.migrations import migrate, schema_migrations
-from app_under_test.lib.logging import JsonFormatter
-from app_under_test.models import (
+from platform_api.api.app import create_app
+from platform_api.lib import clock, http_client, metrics, tracing
+from platform_api.lib.cache import TTLCache
+from platform_api.lib.config import Settings, load_settings
+from platform_api.lib.database import transactions
+from platform_api.lib.database.client import db
+from platform_api.lib.database.migrations import migrate, schema_migrations
+from platform_api.lib.logging import JsonFormatter
+from platform_api.models import (
     AuditEvent,
     Notification,
     OutboundEmail,
@@ -39,9 +39,9 @@ from app_under_test.models import (
     User,
     WorkflowRun,
 )
-from app_under_test.seed import SeedSummary, TenantSeed, seed_database
-from app_under_test.services import workflow_engine
-from app_under_test.services.job_scheduler import create_scheduler
+from platform_api.seed import SeedSummary, TenantSeed, seed_database
+from platform_api.services import workflow_engine
+from platform_api.services.job_scheduler import create_scheduler
 
 NOW = datetime(2025, 3, 3, 10, 30, tzinfo=UTC)
 HOURLY_JOBS = (
@@ -605,7 +605,7 @@ def test_server_span_continues_the_caller_trace_and_parents_statement_spans(
     statements = [span for span in spans.spans if span.kind == "client" and span.parent_id == server.span_id]
     assert {span.name for span in statements} >= {"SELECT api_keys", "SELECT workflows"}
     page_query = next(span for span in statements if span.name == "SELECT workflows")
-    assert page_query.attributes["code.filepath"] == "app_under_test/services/pagination.py"
+    assert page_query.attributes["code.filepath"] == "platform_api/services/pagination.py"
     assert page_query.attributes["code.function"] == "paginate"
     assert page_query.attributes["code.lineno"] > 0
 

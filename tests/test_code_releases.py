@@ -50,7 +50,7 @@ def _released_files() -> set[str]:
     the only file the compare view lists."""
     patch = scenarios.previous_release(DEPLOY).decode()
     files = {line.removeprefix("--- a/") for line in patch.splitlines() if line.startswith("--- a/")}
-    assert len(files) >= 6 and "app_under_test/api/routes/workflows.py" in files
+    assert len(files) >= 6 and "app_under_test/platform_api/api/routes/workflows.py" in files
     return files
 
 
@@ -68,8 +68,8 @@ def test_the_release_diff_applies_to_the_checkout_and_reverses_exactly():
 
     before = unified_diff.apply(patch, checkout)
     assert set(before) == _released_files()
-    old = before["app_under_test/api/routes/workflows.py"]
-    assert old != checkout("app_under_test/api/routes/workflows.py")
+    old = before["app_under_test/platform_api/api/routes/workflows.py"]
+    assert old != checkout("app_under_test/platform_api/api/routes/workflows.py")
     assert "_with_latest_run" not in old  # the release before had no last-run expansion
     with pytest.raises(unified_diff.PatchError, match="does not match"):
         unified_diff.apply(patch, lambda path: "something else entirely\n" * 200)
@@ -83,7 +83,7 @@ def test_a_deploy_shows_both_tags_and_its_compare_view(deployed):
     assert (comparison["base"], comparison["head"]) == ("4.18.2", "4.19.0")
     listed = {changed["path"] for changed in comparison["files"]}
     assert listed == {path.removeprefix("app_under_test/") for path in _released_files()}
-    assert "api/routes/workflows.py" in listed
+    assert "platform_api/api/routes/workflows.py" in listed
     for changed in comparison["files"]:
         assert changed["status"] == "modified", changed["path"]
         added = [line[1:] for line in changed["diff"] if line.startswith("+")]

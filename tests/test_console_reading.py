@@ -191,7 +191,7 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
         "view",
         {"path": "/metrics", "args": {"query": query}, "range": window, "status": 200, "bytes": 52_113},
     )
-    decoy_file = LEAK.ground_truth.decoys[0].files[0].removeprefix("app_under_test/")
+    decoy_file = LEAK.ground_truth.decoys[0].files[0]
     assert ada.get(f"/code/{decoy_file}").status_code == 200  # a decoy's code, opened for real
     for typed in ("pool full", "pool full at 14:40", "pool full at 14:40, db idle"):  # autosaves
         assert ada.post("/notes", data={"text": typed}).status_code == 204

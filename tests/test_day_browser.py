@@ -190,7 +190,7 @@ def fill_diagnosis(page: Any, answer: dict[str, Any]) -> None:
     page.fill(
         "form.submission textarea[name=locations]",
         "\n".join(
-            f"{place['file'].split('app_under_test/')[-1]}:{place['lines'][0]}-{place['lines'][1]}"
+            f"{place['file'].removeprefix('/srv/platform-api/')}:{place['lines'][0]}-{place['lines'][1]}"
             for place in answer["locations"]
         ),
     )
@@ -249,7 +249,7 @@ def test_a_whole_interview_on_the_safe_to_share_console(day, console, chromium, 
         culprit = INTERVIEW.ground_truth.root_causes[0]
         browser.goto(candidate, f"{day.server.base}/code-search?q={culprit.function}")
         with candidate.expect_navigation():
-            candidate.locator(f"a[href*='{culprit.file.removeprefix('app_under_test/')}']").first.click()
+            candidate.locator(f"a[href*='{culprit.file}']").first.click()
 
         # the diagnosis, written in the candidate's words (the scenario's paraphrase of its answer)
         browser.goto(candidate, f"{day.server.base}/submit")

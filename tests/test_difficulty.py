@@ -27,7 +27,7 @@ def test_every_label_is_the_one_its_shortest_path_derives():
         path = s.shortest_path
         assert s.difficulty == path.difficulty, f"{s.id}: {path.hard_shortfalls}"
         for file in path.code:
-            assert (REPO / file).is_file(), f"{s.id}: {file} is not in the checkout"
+            assert (REPO / "app_under_test" / file).is_file(), f"{s.id}: {file} is not in the checkout"
         if s.faulty:
             assert s.ground_truth is not None and path.signals, f"{s.id}: a fault needs signals"
             unread = {cause.file for cause in s.ground_truth.root_causes} - set(path.code)
@@ -106,7 +106,7 @@ def _copy(tmp_path: Path, scenario_id: str) -> Path:
             'competes_with = "jobs"',
             "decoy 1 is not seen in jobs",
         ),
-        ("redis-keys-scan", 'code = ["app_under_test/', 'code = ["tests/', "app_under_test/...py paths"),
+        ("redis-keys-scan", 'code = ["platform_api/', 'code = ["tests/', "platform_api/...py paths"),
         ("baseline", "landing_pinpoints = true\n", "landing_pinpoints = false\n", "derives 'medium'"),
         (
             "redis-keys-scan",

@@ -117,7 +117,7 @@ def test_a_patch_that_does_not_apply_is_refused_clearly(tmp_path):
     scenario = short_scenario(tmp_path / "scenarios")
     bad = tmp_path / "bad.patch"
     bad.write_text(
-        "--- a/app_under_test/lib/clock.py\n+++ b/app_under_test/lib/clock.py\n@@ -1,1 +1,1 @@\n-nothing here\n+x\n"
+        "--- a/app_under_test/platform_api/lib/clock.py\n+++ b/app_under_test/platform_api/lib/clock.py\n@@ -1,1 +1,1 @@\n-nothing here\n+x\n"
     )
     with pytest.raises(GenerationError, match="does not apply"):
         generate(scenario, patch_file=bad, out=tmp_path / "out", use_cache=False, quiet=True)

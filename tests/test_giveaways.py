@@ -1,9 +1,11 @@
 """Nothing a candidate can read names a fault, a scenario or the simulation behind the telemetry.
 
-Candidates read `app_under_test/` and every dataset's telemetry (log records with their stack
+Candidates read the service's repository (`app_under_test/`, shown as platform-api's) and every
+dataset's telemetry (log records with their stack
 traces, span names and exception events, metric names and labels, job declarations, database
 sessions).  A word such as "leak" in a log line, a scenario id in a label, or a stack frame in the
-simulator's own code would give the answer (or the stage machinery) away.
+simulator's own code would give the answer (or the stage machinery) away; so would the name of
+the folder obsim keeps the service in, `app_under_test`, in a path, a logger or an attribute.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from observability_ui import releases
+from observability_ui.app import create_app
+from observability_ui.views.code import CODE_ROOT, code_link, visible_files
 from obsim import scenario as scenarios
 from obsim.dataset.schema import DATABASE_NAME
 from simulator import telemetry
@@ -25,11 +29,11 @@ SCENARIO_IDS = [s.id for s in scenarios.load_all()]
 # Words that name a fault or admit a plant; "storm" and the ids catch scenario names.
 GIVEAWAY = re.compile(
     r"\b(bug(gy|s)?|leak(s|ed|y|ing)?|storm|poison(ed)?|inject(ed|ion)?|intentional(ly)?|deliberate(ly)?"
-    r"|scenario|simulat(ed|or|ion)|on purpose|" + "|".join(re.escape(i) for i in SCENARIO_IDS) + r")\b",
+    r"|scenario|simulat(ed|or|ion)|on purpose|app_under_test|" + "|".join(re.escape(i) for i in SCENARIO_IDS) + r")\b",
     re.IGNORECASE,
 )
 # Where the service's stack frames may live in production: its code, its libraries, the stdlib.
-DEPLOYED_FRAME = re.compile(r"^(/srv/platform-api/app_under_test/|/usr/local/lib/python3\.11/|<)")
+DEPLOYED_FRAME = re.compile(r"^(/srv/platform-api/platform_api/|/usr/local/lib/python3\.11/|<)")
 
 # Everything a candidate can see, table by table (db_session_states: the database view).
 CANDIDATE_TEXT = {
@@ -43,13 +47,35 @@ CANDIDATE_TEXT = {
 
 
 def test_the_application_code_names_no_fault_or_scenario():
+    """Every file the code browser lists: the code, its README, its deployment and alert rules."""
+    files = visible_files(CODE_ROOT)
+    assert "README.md" in files and any(f.startswith("platform_api/") for f in files)
     hits = [
-        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
-        for path in sorted((REPO / "app_under_test").rglob("*.py"))
-        for number, line in enumerate(path.read_text().splitlines(), 1)
+        f"{relative}:{number}: {line.strip()}"
+        for relative in files
+        for number, line in enumerate((CODE_ROOT / relative).read_text().splitlines(), 1)
         if GIVEAWAY.search(line) or re.search(r"\b(fixme|xxx|hack)\b", line, re.IGNORECASE)
     ]
     assert not hits, "\n".join(hits)
+
+
+def test_the_code_browser_names_the_service_not_obsims_folder(datasets):
+    """Its pages, file paths, search results and the links from stack traces and spans."""
+    app = create_app(datasets["cron-storm"])
+    client = app.test_client()
+    culprit = scenarios.load("cron-storm").ground_truth.root_causes[0]
+    pages = ["/code/", f"/code/{culprit.file}", f"/code-search?q={culprit.function}", "/api/code"]
+    pages.append(f"/api/code/file?path={culprit.file}")
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert "app_under_test" not in response.get_data(as_text=True), page
+    assert culprit.function in client.get(f"/code/{culprit.file}").get_data(as_text=True)
+    with app.test_request_context():
+        assert code_link("/srv/platform-api/" + culprit.file, 7) == f"/code/{culprit.file}?line=7#L-7"
+        assert code_link(culprit.file) == f"/code/{culprit.file}"
+        assert code_link("/usr/local/lib/python3.11/site-packages/flask/app.py", 3) is None
+        assert code_link("<frozen importlib._bootstrap>", 1) is None
 
 
 @pytest.mark.parametrize("scenario", [s for s in scenarios.load_all() if s.deploy], ids=lambda s: s.id)
@@ -89,7 +115,7 @@ def test_no_telemetry_names_a_fault_a_scenario_or_the_simulator(datasets, run):
 
 def test_stack_traces_lose_the_simulators_frames_and_keep_the_services():
     sim = str(REPO / "simulator") + "/"
-    app = str(REPO / "app_under_test") + "/"
+    app = str(REPO / "app_under_test") + "/platform_api/"
     formatted = (
         "Traceback (most recent call last):\n"
         f'  File "{app}lib/http_client.py", line 62, in request\n'
@@ -112,8 +138,8 @@ def test_stack_traces_lose_the_simulators_frames_and_keep_the_services():
         "httpx.ReadTimeout: timed out\n"
     )
     assert cleaned["error.stack"] == [stack[1]]
-    deployed = telemetry.as_deployed(f"{app}lib/http_client.py", (str(REPO) + "/",))
-    assert deployed == "/srv/platform-api/app_under_test/lib/http_client.py"
+    deployed = telemetry.as_deployed(f"{app}lib/http_client.py", (str(REPO / "app_under_test") + "/",))
+    assert deployed == "/srv/platform-api/platform_api/lib/http_client.py"
 
 
 def _readme_deployment() -> dict[str, int]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import create_engine
 
-from app_under_test.api.response_cache import ResponseCache
-from app_under_test.lib.cache import TTLCache
+from platform_api.api.response_cache import ResponseCache
+from platform_api.lib.cache import TTLCache
 from simulator.app_worker import MIB, Master
 from simulator.kernel import Kernel
 from simulator.process_memory import AllocatorModel, GcCosts, GcModel, RetainedHeap, deep_size

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app_under_test.lib import clock, redis_client
-from app_under_test.lib.config import load_settings
+from platform_api.lib import clock, redis_client
+from platform_api.lib.config import load_settings
 from simulator.kernel import Kernel
 from simulator.redis_connection import ROUND_TRIP_S, connection_class, decode_commands, encode_reply
 from simulator.redis_exporter import RedisExporter

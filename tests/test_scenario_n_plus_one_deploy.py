@@ -149,7 +149,7 @@ def test_the_previous_release_and_the_fix_apply_to_the_checkout(tmp_path):
             ["git", "apply", "-p1", str(patch)], cwd=tree, capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stderr
-    previous = (tmp_path / "previous_release" / "app_under_test/api/routes/workflows.py").read_text()
+    previous = (tmp_path / "previous_release" / "app_under_test/platform_api/api/routes/workflows.py").read_text()
     assert "latest_run" not in previous.split("def list_workflows", 1)[1].split("@bp.", 1)[0]
 
 
@@ -184,8 +184,8 @@ def test_a_release_is_imported_afresh_from_its_own_directory(tmp_path):
     """In a fresh interpreter: load one copy of the code, then another; the second import's
     modules are new objects from the second directory, and the first's stay usable."""
     for name in ("old", "new"):
-        shutil.copytree(REPO / "app_under_test", tmp_path / name / "app_under_test")
-    (tmp_path / "new/app_under_test/lib/marker.py").write_text("RELEASE = 'new'\n")
+        shutil.copytree(REPO / "app_under_test", tmp_path / name)
+    (tmp_path / "new/platform_api/lib/marker.py").write_text("RELEASE = 'new'\n")
     script = f"""
 import sys
 sys.path.insert(0, {str(REPO)!r})
@@ -197,7 +197,7 @@ new = release.load(Path({str(tmp_path / "new")!r}))
 assert new.metrics.REGISTRY is not registry
 assert Path(new.package.__file__).is_relative_to({str(tmp_path / "new")!r})
 assert Path(old.package.__file__).is_relative_to({str(tmp_path / "old")!r})
-import app_under_test.lib.marker as marker
+import platform_api.lib.marker as marker
 assert marker.RELEASE == "new"
 assert old.config.load_settings(environ={{"SERVICE_VERSION": "1.0"}}).service_version == "1.0"
 print("ok")
@@ -205,7 +205,7 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
-    assert release.PACKAGE == "app_under_test"
+    assert release.PACKAGE == "platform_api"
 
 
 def test_a_restarted_counter_counts_from_zero_in_the_figures():

@@ -208,7 +208,7 @@ def test_location_credit_falls_from_lines_to_function_to_file_to_layer(scenario)
         {"file": cause.file, "lines": (function[0], function[0])} if function[0] < cause.lines[0] else None,
         {"file": cause.file, "lines": None},
         {"file": layer_file, "lines": None},
-        {"file": "app_under_test/models/base.py", "lines": None},
+        {"file": "platform_api/models/base.py", "lines": None},
     ]
     credits = [
         part(score(scenario, Submission(locations=({"file": a["file"], "lines": a["lines"]},))), "location")
@@ -222,8 +222,9 @@ def test_location_credit_falls_from_lines_to_function_to_file_to_layer(scenario)
 def test_paths_are_read_as_the_browser_the_repo_or_a_stack_trace_shows_them():
     scenario = scenarios.load("connection-leak")
     cause = scenario.ground_truth.root_causes[0]
-    inside = cause.file.removeprefix("app_under_test/")
-    for written in (cause.file, inside, f"/srv/platform-api/{inside}", f"./{inside}"):
+    inside = cause.file.removeprefix("platform_api/")
+    written_forms = (cause.file, inside, f"/srv/platform-api/{cause.file}", f"./{inside}", f"./{cause.file}")
+    for written in written_forms:
         result = score(scenario, Submission(locations=({"file": written, "lines": cause.lines},)))
         assert "the exact lines of the fault in transaction()" in result.parts[0].why, written
 

@@ -151,7 +151,7 @@ def test_traces_show_the_request_path_with_code_locations(datasets):
     statements = [json.loads(s[4]) for s in spans if s[2] == "client" and "db.statement" in s[4]]
     assert statements
     for attributes in statements:
-        assert attributes["code.filepath"].startswith("app_under_test/")
+        assert attributes["code.filepath"].startswith("platform_api/")
         assert Path(attributes["code.filepath"]).suffix == ".py"
         assert attributes["code.lineno"] > 0
 

@@ -196,7 +196,7 @@ def open_code_from_span(page, span_row) -> tuple[str, int]:
     filepath = field(span_row, "code.filepath")
     lineno = int(field(span_row, "code.lineno"))
     function = field(span_row, "code.function")
-    relative = filepath.split("app_under_test/", 1)[1].rsplit(":", 1)[0]
+    relative = filepath.removeprefix("/srv/platform-api/").rsplit(":", 1)[0]
     with page.expect_navigation(wait_until="load"):
         span_row.locator("a[href^='/code/']").first.click()
     check_code_page(page, relative, lineno)
@@ -223,9 +223,9 @@ def check_code_page(page, relative: str, lineno: int) -> None:
 
 
 def in_root_cause(scenario_id: str, relative: str, lineno: int) -> bool:
-    """Whether app_under_test/``relative``:``lineno`` is inside one of the scenario's root causes."""
+    """Whether ``relative``:``lineno`` is inside one of the scenario's root causes."""
     return any(
-        c.file == f"app_under_test/{relative}" and c.lines[0] <= lineno <= c.lines[1]
+        c.file == relative and c.lines[0] <= lineno <= c.lines[1]
         for c in scenarios.load(scenario_id).ground_truth.root_causes
     )
 

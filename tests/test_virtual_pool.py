@@ -120,11 +120,11 @@ def test_the_virtual_pool_logs_under_the_services_own_pool_class():
     """SQLAlchemy names a pool's logger after its class: the records must not name the simulator."""
     from sqlalchemy import log
 
-    from app_under_test.lib.database.pool import ObservedQueuePool
+    from platform_api.lib.database.pool import ObservedQueuePool
 
     virtual = virtual_pool_class(Kernel(start=0.0), ObservedQueuePool, random.Random(0))
     assert issubclass(virtual, ObservedQueuePool) and virtual is not ObservedQueuePool
-    assert log._qual_logger_name_for_cls(virtual) == "app_under_test.lib.database.pool.ObservedQueuePool"
+    assert log._qual_logger_name_for_cls(virtual) == "platform_api.lib.database.pool.ObservedQueuePool"
 
 
 def test_postgres_shows_rows_returned_a_limit_as_written_and_varied_costs():

@@ -100,7 +100,7 @@ def alert_list(tr: TimeRange) -> dict[str, Any]:
                 "labels": rule.labels,
                 "annotations": rule.annotations,
                 "source": rule.source,
-                "code_url": code_link(f"app_under_test/{rule.source}", rule.line),
+                "code_url": code_link(rule.source, rule.line),
                 "state": history.state_at(tr.end),
                 "instances": [_instance(rule, instance, tr, window_end) for instance in shown],
             }

@@ -1,8 +1,8 @@
-"""Read-only browser of the service's code (``app_under_test`` and nothing else), and its release
+"""Read-only browser of the service's repository (``app_under_test/`` and nothing else), and its release
 history: the tags the recording saw serve and, for a deploy inside it, the compare view
 (:mod:`observability_ui.releases`).
 
-Paths are resolved against the package root and refused unless they stay inside it without
+Paths are resolved against the repository and refused unless they stay inside it without
 following a symbolic link, so ``..``, absolute paths, encoded slashes and links cannot reach
 anything else in the repository (scenarios, the interview guide, fix patches).
 """
@@ -26,6 +26,7 @@ from observability_ui.views.page import render
 bp = Blueprint("code", __name__)
 
 CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
+DEPLOY_ROOT = "/srv/platform-api/"  # where the service's repository is deployed, as stack traces show
 VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".yml", ".yaml"}
 SEARCH_LIMIT = 200
 SEARCH_MAX_LENGTH = 200
@@ -177,11 +178,12 @@ def search() -> str:
 
 
 def code_link(filepath: str, line: int | None = None) -> str | None:
-    """URL of a ``code.filepath`` attribute (``app_under_test/...``) or a deployed stack frame path."""
-    marker = "app_under_test/"
-    if marker not in filepath:
+    """URL of a file of the service's repository: a ``code.filepath`` attribute
+    (``platform_api/...``), a path inside the repository, or a stack frame's deployed path
+    (``/srv/platform-api/...``); ``None`` for a file that is not the service's (a library's frame)."""
+    relative = filepath.removeprefix(DEPLOY_ROOT)
+    if not relative or relative.startswith(("/", "<")):  # a library's file, or ``<frozen ...>``
         return None
-    relative = filepath.split(marker, 1)[1]
     arguments = {"line": str(line)} if line else {}
     anchor = f"#L-{line}" if line else ""
     return url_for("code.browse", relative=relative, **arguments) + anchor

@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
-from app_under_test.seed import TenantSeed
 from obsim.live import rundir
 from obsim.live.process import HOST, stop_on_signals
 from obsim.live.schedule import Timeline
 from obsim.scenario import Scenario, load_file
+from platform_api.seed import TenantSeed
 from simulator.load import LoadGenerator
 
 CLIENT_TIMEOUT_S = 30.0  # as simulator/web.py's gateway

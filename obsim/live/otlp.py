@@ -36,7 +36,7 @@ _SEVERITY = {
     "critical": SeverityNumber.FATAL,
 }
 _LOG_FIELDS = frozenset(("timestamp", "level", "message", "trace_id", "span_id"))
-_SCOPE = InstrumentationScope("app_under_test")
+_SCOPE = InstrumentationScope("platform_api")
 
 
 def _value(value: Any) -> Any:
@@ -71,7 +71,7 @@ class OtlpBridge:
         self._logs.add_log_record_processor(
             BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{base}/v1/logs"))
         )
-        self._logger = self._logs.get_logger("app_under_test")
+        self._logger = self._logs.get_logger("platform_api")
 
     def export(self, span: Any) -> None:
         """``SpanExporter`` for the application's tracer."""

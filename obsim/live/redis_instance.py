@@ -53,7 +53,7 @@ class RedisSetupError(Exception):
 def uses_redis(scenario: Scenario) -> bool:
     """Whether the service, configured with the scenario's ``[app.settings]``, keeps its sessions in
     Redis (read by the service's own configuration code, as it would at start-up)."""
-    from app_under_test.lib import config
+    from platform_api.lib import config
 
     return config.load_settings(environ=dict(scenario.app.settings)).session_store == "redis"
 

@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "--run-seconds", type=float, required=True, help="how long the run lasts once the service is ready"
     )
     parser.add_argument("--otlp-endpoint")
-    parser.add_argument("--app-root", type=Path, help="directory holding the app_under_test package to run")
+    parser.add_argument("--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)")
     parser.add_argument(
         "--previous-app-root",
         type=Path,

@@ -2,9 +2,9 @@
 
 Levels, best first: the exact lines (the submitted range overlaps the root cause's and is not a
 whole file in disguise), the right function, the right file, the right layer (the file's package,
-e.g. ``lib/database``).  Paths are accepted as the code browser shows them (``lib/database/x.py``),
-with the repository prefix (``app_under_test/...``) or as deployed in stack traces
-(``/srv/platform-api/...``).
+e.g. ``lib/database``).  Paths are accepted as the code browser shows them
+(``platform_api/lib/database/x.py``), inside the package (``lib/database/x.py``) or as deployed in
+stack traces (``/srv/platform-api/platform_api/...``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from obsim.scenario import CodeLocation
 from obsim.scoring.submission import Location
 
-CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
-_PREFIXES = ("/srv/platform-api/", "app_under_test/", "./", "/")
+CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test" / "platform_api"
+PACKAGE = "platform_api/"
+_PREFIXES = ("/srv/platform-api/", "./", "/")
 LEVELS = (("exact lines", 1.0), ("right function", 0.6), ("right file", 0.35), ("right layer", 0.15))
 MAX_EXACT_SPAN = 40  # a range longer than this (or 3x the root cause's) is a function or file, not lines
 
@@ -25,8 +26,8 @@ MAX_EXACT_SPAN = 40  # a range longer than this (or 3x the root cause's) is a fu
 def relative_path(path: str) -> str:
     """``path`` relative to the service's package root, however the candidate wrote it."""
     text = path.strip().replace("\\", "/")
-    if "/app_under_test/" in text:
-        text = text.split("/app_under_test/", 1)[1]
+    if PACKAGE in text:  # whatever precedes the package: the deployed directory, a checkout's
+        return str(PurePosixPath(text.split(PACKAGE, 1)[1]))
     for prefix in _PREFIXES:
         if text.startswith(prefix):
             text = text[len(prefix) :]

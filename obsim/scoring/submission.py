@@ -27,7 +27,7 @@ class _Strict(BaseModel):
 
 
 class Location(_Strict):
-    """A place in the code: a file of ``app_under_test`` (as the code browser names it) and lines."""
+    """A place in the code: a file of the service (as the code browser names it) and lines."""
 
     file: str = Field(min_length=1)
     lines: tuple[int, int] | None = None

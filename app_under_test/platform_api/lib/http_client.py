@@ -1,0 +1,81 @@
+"""Base class for the clients of external HTTP services.
+
+Wraps :class:`httpx.Client` with the service's conventions: a base URL and timeout from config,
+trace-context propagation, a client span and latency metrics per call.  The transport is
+pluggable process-wide (:func:`use_transport`) so tests can route calls to in-process fakes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from platform_api.lib import clock, metrics, tracing
+
+_transport: httpx.BaseTransport | None = None
+
+
+def use_transport(transport: httpx.BaseTransport | None) -> None:
+    """Route every client created afterwards through ``transport`` (``None``: the real network)."""
+    global _transport
+    _transport = transport
+
+
+class ExternalServiceError(Exception):
+    """An external dependency failed or did not answer in time."""
+
+    def __init__(self, service: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{service}: {message}")
+        self.service = service
+        self.status = status
+
+
+class HttpServiceClient:
+    """One external service: subclasses add the typed calls."""
+
+    service_name = "external"
+
+    def __init__(self, base_url: str, timeout: float, api_key: str = "") -> None:
+        headers = {"User-Agent": "platform-api/1.0"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.Client(base_url=base_url, timeout=timeout, headers=headers, transport=_transport)
+        self._host = httpx.URL(base_url).host
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; raises :class:`ExternalServiceError` on timeouts, transport errors and 5xx."""
+        started = clock.monotonic()
+        with tracing.start_span(
+            f"{method} {self.service_name}",
+            kind="client",
+            attributes={
+                "http.request.method": method,
+                "server.address": self._host,
+                "url.path": path,
+                "peer.service": self.service_name,
+            },
+        ) as span:
+            headers = kwargs.pop("headers", {})
+            headers["traceparent"] = span.traceparent()
+            status = ""  # no response: the label is left empty, as OpenTelemetry leaves the attribute out
+            try:
+                response = self._client.request(method, path, headers=headers, **kwargs)
+                status = str(response.status_code)
+            except httpx.TimeoutException as exc:
+                span.record_error(exc)
+                raise ExternalServiceError(self.service_name, "timed out") from exc
+            except httpx.TransportError as exc:
+                span.record_error(exc)
+                raise ExternalServiceError(self.service_name, f"connection failed: {exc}") from exc
+            finally:
+                metrics.EXTERNAL_REQUEST_DURATION.labels(self.service_name, method, status).observe(
+                    clock.monotonic() - started
+                )
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status("error", f"HTTP {response.status_code}")
+                raise ExternalServiceError(
+                    self.service_name, f"HTTP {response.status_code}", status=response.status_code
+                )
+            return response

@@ -1,0 +1,5 @@
+"""Background jobs and the scheduler that runs them inside the API process."""
+
+from platform_api.services.job_scheduler.scheduler import create_scheduler
+
+__all__ = ["create_scheduler"]

@@ -1,6 +1,0 @@
-"""Invoices and their payment."""
-
-from app_under_test.services.billing_service.checkout import SEAT_PRICES_CENTS, checkout
-from app_under_test.services.billing_service.invoices import PaymentDeclined, pay_invoice
-
-__all__ = ["SEAT_PRICES_CENTS", "PaymentDeclined", "checkout", "pay_invoice"]

@@ -1,5 +1,0 @@
-"""Background jobs and the scheduler that runs them inside the API process."""
-
-from app_under_test.services.job_scheduler.scheduler import create_scheduler
-
-__all__ = ["create_scheduler"]

@@ -1,7 +1,0 @@
-"""User notifications: queued in the database, delivered by email in the background."""
-
-from app_under_test.services.notification_service.delivery import retry_failed_notifications
-from app_under_test.services.notification_service.digests import send_activity_digests
-from app_under_test.services.notification_service.queue import list_notifications, queue_notification
-
-__all__ = ["list_notifications", "queue_notification", "retry_failed_notifications", "send_activity_digests"]

@@ -1,5 +1,0 @@
-"""API sessions: which clients are calling with a tenant's keys, from where, and when last seen."""
-
-from app_under_test.services.session_service.sessions import list_active_sessions, record_activity
-
-__all__ = ["list_active_sessions", "record_activity"]

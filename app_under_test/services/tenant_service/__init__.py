@@ -1,5 +1,0 @@
-"""Tenant lookups shared by the API and the background jobs."""
-
-from app_under_test.services.tenant_service.tenants import active_tenant_ids
-
-__all__ = ["active_tenant_ids"]

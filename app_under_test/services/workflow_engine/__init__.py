@@ -1,6 +1,0 @@
-"""Workflow execution: runs, their steps, and the state machine that moves them forward."""
-
-from app_under_test.services.workflow_engine.engine import advance_pending_runs
-from app_under_test.services.workflow_engine.runs import RunWithSteps, latest_run, list_runs, start_run
-
-__all__ = ["RunWithSteps", "advance_pending_runs", "latest_run", "list_runs", "start_run"]
