@@ -27,7 +27,6 @@ from typing import Any
 from obsim.scenario import Deploy
 
 PACKAGE = "app_under_test"
-DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,19 @@ class ServiceCode:
     scheduler: ModuleType  # app_under_test.services.job_scheduler: create_scheduler
 
     @property
+    def repository(self) -> Path:
+        """The service's repository folder: its deployment files (:mod:`simulator.deployment`)."""
+        return repository(self.root)
+
+    @property
     def parent(self) -> str:
         """The directory prefix of the code's files, as stack traces show them."""
         return str(self.root.resolve()) + "/"
+
+
+def repository(root: Path) -> Path:
+    """The service's repository folder in the release whose package directory is under ``root``."""
+    return root / PACKAGE
 
 
 def installed_root() -> Path:
