@@ -76,11 +76,14 @@ def _memory_limit(compose: Path) -> int:
 
 def _read_timeout(gateway: Path) -> float:
     """The route's ``proxy_read_timeout`` in seconds (nginx's units; seconds without one)."""
-    found = re.findall(r"^\s*proxy_read_timeout\s+(\d+)(ms|s|m|h)?\s*;", gateway.read_text(), re.MULTILINE)
+    directives = re.sub(r"#[^\n]*", "", gateway.read_text())  # nginx comments run to the line's end
+    found = re.findall(r"(?<![\w-])proxy_read_timeout\s+([^;\s]+)\s*;", directives)
     if len(found) != 1:
         raise DeploymentError(f"{gateway}: expected one proxy_read_timeout, found {len(found)}")
-    value, unit = found[0]
-    return int(value) * _TIME_UNITS[unit]
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)?", found[0])
+    if match is None:
+        raise DeploymentError(f"{gateway}: proxy_read_timeout {found[0]!r} is not a time nginx reads")
+    return int(match[1]) * _TIME_UNITS[match[2] or ""]
 
 
 @functools.cache

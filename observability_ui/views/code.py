@@ -26,7 +26,7 @@ from observability_ui.views.page import render
 bp = Blueprint("code", __name__)
 
 CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
-VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".yml", ".yaml"}
+VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".conf", ".ini", ".yml", ".yaml"}
 SEARCH_LIMIT = 200
 SEARCH_MAX_LENGTH = 200
 # Longer than any file's path in the code; a longer one is no file (and a name past the file
