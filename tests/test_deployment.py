@@ -7,7 +7,6 @@ every figure from those files (:mod:`simulator.deployment`), so a changed file c
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sqlite3
@@ -17,14 +16,13 @@ import pytest
 
 from app_under_test.lib.config import Settings
 from obsim.dataset.schema import DATABASE_NAME
-from simulator import deployment, release
+from simulator import deployment
 from simulator.deployment import Deployment, DeploymentError
 from simulator.generate import generate
 from tests.conftest import RUNS
+from tests.deployment_patch import REPOSITORY, deployment_patch
 from tests.short_scenario import short_scenario
 
-REPO = Path(__file__).resolve().parent.parent
-REPOSITORY = release.repository(REPO)
 CHECKOUT = deployment.read(REPOSITORY)
 GIB = 1024**3
 
@@ -103,30 +101,6 @@ def test_the_files_are_read_as_gunicorn_docker_and_nginx_read_them(tmp_path):
     for name, files in refused.items():
         with pytest.raises(DeploymentError):
             deployment.read(_repository(tmp_path / name.replace(" ", "-"), *files))
-
-
-def deployment_patch(threads: int, port: int, mem_limit: str, read_timeout: str) -> bytes:
-    """A change to the checkout's deployment files, as ``generate --patch`` and ``live --patch`` take it."""
-    edits = {
-        deployment.GUNICORN_CONF: [
-            ("threads = ", f"threads = {threads}"),
-            ("bind = ", f'bind = "0.0.0.0:{port}"'),
-        ],
-        deployment.COMPOSE_FILE: [("    mem_limit: ", f"    mem_limit: {mem_limit}")],
-        deployment.GATEWAY_CONF: [
-            ("        proxy_read_timeout ", f"        proxy_read_timeout {read_timeout};")
-        ],
-    }
-    diff: list[str] = []
-    for name, replacements in edits.items():
-        old = (REPOSITORY / name).read_text().splitlines(keepends=True)
-        new = list(old)
-        for prefix, line in replacements:
-            (at,) = [i for i, text in enumerate(old) if text.startswith(prefix)]
-            new[at] = line + "\n"
-        path = f"{REPOSITORY.relative_to(REPO)}/{name}"
-        diff += difflib.unified_diff(old, new, f"a/{path}", f"b/{path}")
-    return "".join(diff).encode()
 
 
 def test_a_run_takes_its_figures_from_the_deployment_files(tmp_path):
