@@ -34,7 +34,7 @@ from obsim import scenario as scenarios  # noqa: E402
 from simulator import deployment, release  # noqa: E402
 from simulator.web import wsgi_environ  # noqa: E402
 
-PORT = deployment.read(release.repository(REPO)).port
+PORT = deployment.read(release.repository(release.installed_root())).port
 
 
 class _InstantClock:

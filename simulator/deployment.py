@@ -12,7 +12,6 @@ Engine-neutral: this module imports nothing of the engines.
 
 from __future__ import annotations
 
-import functools
 import re
 import runpy
 from dataclasses import dataclass
@@ -86,7 +85,6 @@ def _read_timeout(gateway: Path) -> float:
     return int(match[1]) * _TIME_UNITS[match[2] or ""]
 
 
-@functools.cache
 def read(repository: Path) -> Deployment:
     """The deployment of the service whose repository folder is ``repository``."""
     config = gunicorn_config(repository / GUNICORN_CONF)

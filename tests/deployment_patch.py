@@ -8,7 +8,7 @@ from pathlib import Path
 from simulator import deployment, release
 
 REPO = Path(__file__).resolve().parent.parent
-REPOSITORY = release.repository(REPO)
+REPOSITORY = release.repository(release.installed_root())  # the checkout's
 
 
 def deployment_patch(threads: int, port: int, mem_limit: str, read_timeout: str) -> bytes:
