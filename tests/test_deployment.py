@@ -25,6 +25,14 @@ from tests.short_scenario import short_scenario
 
 CHECKOUT = deployment.read(REPOSITORY)
 GIB = 1024**3
+# The gateway's upstream addresses: attributes its spans share, stored once per span template.
+UPSTREAMS = "SELECT DISTINCT json_extract(attributes, '$.\"upstream.address\"') FROM span_templates WHERE service = 'gateway'"
+# Each status code the gateway answered with, and how long its answers took.
+GATEWAY_DURATIONS = (
+    "SELECT json_extract(r.own_attributes, '$.\"http.response.status_code\"'), min(r.duration), max(r.duration)"
+    " FROM span_records r JOIN span_templates t ON t.id = r.template WHERE t.service = 'gateway' GROUP BY 1"
+)
+TIMER_LATE_S = 0.01  # a proxy's timer fires a few milliseconds late at most
 
 
 def _readme() -> dict[str, str]:
@@ -115,12 +123,7 @@ def test_a_run_takes_its_figures_from_the_deployment_files(tmp_path):
             for (a,) in db.execute("SELECT attributes FROM logs WHERE message = 'service started'")
         ]
         limits = {v for (v,) in _samples(db, "container_spec_memory_limit_bytes")}
-        upstreams = {
-            a
-            for (a,) in db.execute(
-                "SELECT DISTINCT json_extract(attributes, '$.\"upstream.address\"') FROM spans WHERE service = 'gateway'"
-            )
-        }
+        upstreams = {a for (a,) in db.execute(UPSTREAMS)}
     assert started and all(record["web.threads"] == 7 for record in started), started
     assert limits == {3.0 * GIB}
     assert upstreams == {"app-1:8123"}
@@ -143,9 +146,8 @@ def test_the_service_runs_as_its_readme_says(datasets, run):
             " AND ts = (SELECT MIN(ts) FROM logs WHERE message = 'service started')"
         ).fetchall()
         limits = {v for (v,) in _samples(db, "container_spec_memory_limit_bytes")}
-        upstreams = db.execute(
-            "SELECT DISTINCT json_extract(attributes, '$.\"upstream.address\"') FROM spans WHERE service = 'gateway'"
-        ).fetchall()
+        upstreams = db.execute(UPSTREAMS).fetchall()
+        answered = {code: (low, high) for code, low, high in db.execute(GATEWAY_DURATIONS)}
     assert first_boot, f"{run}: no startup record"
     per_host: dict[str, int] = {}
     for host, attributes in first_boot:
@@ -156,3 +158,7 @@ def test_the_service_runs_as_its_readme_says(datasets, run):
     assert set(per_host.values()) == {CHECKOUT.workers}, (run, per_host)
     assert limits == {int(readme["memory_limit_gib"]) * GIB}, (run, limits)
     assert {address.rsplit(":", 1)[1] for (address,) in upstreams} == {readme["port"]}, (run, upstreams)
+    # No client waits longer than the gateway's upstream timeout; the timeouts answer just after it.
+    timeout = float(readme["upstream_timeout_s"])
+    assert max(high for _, high in answered.values()) < timeout + TIMER_LATE_S, (run, answered)
+    assert answered.get(504, (timeout, timeout))[0] >= timeout, (run, answered)
