@@ -31,7 +31,10 @@ sys.path.insert(0, str(REPO))
 from bench_generate import machine  # noqa: E402
 
 from obsim import scenario as scenarios  # noqa: E402
+from simulator import deployment, release  # noqa: E402
 from simulator.web import wsgi_environ  # noqa: E402
+
+PORT = deployment.read(release.installed_root()).port
 
 
 class _InstantClock:
@@ -54,7 +57,8 @@ def _call(app: Any, request: Any) -> int:
     """One request through the WSGI app, its body read and closed; returns the status code."""
     statuses: list[str] = []
     chunks = app.wsgi_app(
-        wsgi_environ(request, "app-1", None), lambda status, headers, exc_info=None: statuses.append(status)
+        wsgi_environ(request, "app-1", PORT, None),
+        lambda status, headers, exc_info=None: statuses.append(status),
     )
     b"".join(chunks)
     getattr(chunks, "close", lambda: None)()

@@ -85,7 +85,8 @@ class WorkerProcess:
 
 
 class Master:
-    """gunicorn's master process and the container's memory limit, around one worker."""
+    """gunicorn's master process and the container's memory limit (``limit_bytes``, the
+    deployment's), around one worker."""
 
     def __init__(
         self,
@@ -98,10 +99,10 @@ class Master:
         log: Callable[[str, str], None],
         on_ready: Callable[[], None],
         rng: random.Random,
+        limit_bytes: int,
         base_rss_bytes: int = 212 * MIB,
         base_objects: int = 600_000,
         master_rss_bytes: int = 41 * MIB,
-        limit_bytes: int = 1024 * MIB,
         boot_s: float = 8.0,
         first_pid: int = 23,
         costs: GcCosts | None = None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from obsim.dataset.schema import FORMAT_VERSION, MANIFEST_NAME
 from obsim.dataset.writer import directory_size, remove_abandoned_stagings
 from obsim.scenario import Scenario, previous_release
+from simulator import deployment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
@@ -47,6 +48,10 @@ def cache_root() -> Path:
 def code_hash() -> str:
     digest = hashlib.sha256()
     files = [p for d in _CODE_DIRS for p in sorted((REPO_ROOT / d).rglob("*.py"))]
+    # The service's deployment files (in its repository folder) are read by the run too;
+    # gunicorn.conf.py is among the .py.
+    repository = REPO_ROOT / "app_under_test"
+    files += [repository / name for name in deployment.FILES if repository / name not in files]
     for path in files:
         digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())

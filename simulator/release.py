@@ -27,7 +27,6 @@ from typing import Any
 from obsim.scenario import Deploy
 
 PACKAGE = "platform_api"
-DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
 
 
 @dataclass(frozen=True)

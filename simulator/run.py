@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
 from obsim.scenario import Deploy, Scenario, ServiceBehaviour, previous_release
-from simulator import external_services, release
+from simulator import deployment, external_services, release
 from simulator.app_worker import Master, WorkerCollector
 from simulator.generate import apply_patch
 from simulator.host_metrics import InfrastructureCollector
@@ -43,8 +43,6 @@ SCRAPE_INTERVAL_S = 15.0
 APP_HOST = "app-1"
 APP_ADDRESS = "10.0.1.11"
 APP_CORES = 4
-WEB_THREADS = 64
-WEB_BACKLOG = 2048  # gunicorn's default listen backlog
 APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
 APP_LOG_LINE_BYTES = 420  # the app host's disk writes are its JSON log lines
@@ -129,6 +127,9 @@ def _simulate(
     deployed_root = release.installed_root()
     previous = previous_release(scenario)
     code = release.load(deployed_root if previous is None else apply_patch(previous, workdir))
+    # The service runs as its repository's deployment files say (the first release's: the master
+    # was started with them).
+    conf = deployment.read(code.root)
     start = scenario.window.start.timestamp()
     end = scenario.window.end.timestamp()
     random.seed(derive_seed(seed, "apscheduler-jitter"))  # CronTrigger's jitter draws from module random
@@ -255,7 +256,7 @@ def _simulate(
             code.transactions._open.clear()
             logging.getLogger("platform.startup").info(
                 "service started",
-                extra={"db.pool.size": settings.db_pool_size, "web.threads": WEB_THREADS},
+                extra={"db.pool.size": settings.db_pool_size, "web.threads": conf.threads},
             )
 
         def master_log(level: str, message: str) -> None:
@@ -274,18 +275,20 @@ def _simulate(
             app,
             rebuild_app,
             lambda: running["code"].database.db.engine,
-            WEB_THREADS,
+            conf.threads,
             scenario.data.volume_scale,
             master_log,
             worker_ready,
             stream(seed, "worker-allocator"),
+            limit_bytes=conf.memory_limit_bytes,
         )
         infra.register(WorkerCollector(master, APP_HOST))
         server = WsgiServer(
             kernel,
             master,
             APP_HOST,
-            WEB_BACKLOG,
+            conf.port,
+            conf.backlog,
             lambda: APP_CPU_MEDIAN_S * compute_rng.lognormvariate(0.0, 0.5),
             infra,
         )
@@ -296,6 +299,7 @@ def _simulate(
             SeededIds(stream(seed, "gateway-trace-ids")),
             infra,
             stream(seed, "gateway-network"),
+            conf.upstream_timeout_s,
         )
         idle_rng = stream(seed, "host-idle-cpu")
         infra.register(
@@ -335,9 +339,9 @@ def _simulate(
                 code.migrations.migrate(code.database.db.engine)
                 registries[0] = code.metrics.REGISTRY
                 jobs.reload(code.scheduler.create_scheduler(settings))
-                kernel.call_later(release.DEPLOY_GRACE_S, lambda: release.dispose_silently(old.database.db))
+                kernel.call_later(conf.graceful_timeout_s, lambda: release.dispose_silently(old.database.db))
                 kernel.call_later(
-                    release.DEPLOY_GRACE_S, lambda: sink.add_log(release.deploy_finished(deploy, APP_HOST))
+                    conf.graceful_timeout_s, lambda: sink.add_log(release.deploy_finished(deploy, APP_HOST))
                 )
                 return app
 

@@ -52,9 +52,10 @@ class Request:
     user_agent: str = "platform-client/2.4"
 
 
-def wsgi_environ(request: Request, host_name: str, traceparent: str | None) -> dict[str, Any]:
-    """The WSGI environ a server on ``host_name`` hands the app for ``request``, built by hand (much
-    cheaper than werkzeug's ``EnvironBuilder``); without ``traceparent`` the app starts a trace."""
+def wsgi_environ(request: Request, host_name: str, port: int, traceparent: str | None) -> dict[str, Any]:
+    """The WSGI environ a server on ``host_name``:``port`` hands the app for ``request``, built by
+    hand (much cheaper than werkzeug's ``EnvironBuilder``); without ``traceparent`` the app starts a
+    trace."""
     body = b"" if request.body is None else json.dumps(request.body).encode()
     environ: dict[str, Any] = {
         "REQUEST_METHOD": request.method,
@@ -62,7 +63,7 @@ def wsgi_environ(request: Request, host_name: str, traceparent: str | None) -> d
         "PATH_INFO": request.path,
         "QUERY_STRING": request.query,
         "SERVER_NAME": host_name,
-        "SERVER_PORT": "8000",
+        "SERVER_PORT": str(port),
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": request.client_addr,
         "CONTENT_LENGTH": str(len(body)),
@@ -92,7 +93,8 @@ class ConnectionRefused(Exception):
 class WsgiServer:
     """One application host: its worker's threads serve the WSGI app in arrival order.
 
-    Connections beyond ``backlog`` waiting ones are refused, as a full listen queue does.  Each
+    Connections beyond ``backlog`` waiting ones are refused, as a full listen queue does (the backlog
+    and ``port`` are the deployment's, :mod:`simulator.deployment`).  Each
     request also spends modelled CPU time (``compute``) in the worker: the Python work of routing,
     serialisation and ORM hydration, which takes no virtual time when the real code runs.  Part of
     it comes before the application starts its span, the rest once the app's own request hooks
@@ -106,6 +108,7 @@ class WsgiServer:
         kernel: Kernel,
         master: Master,
         host_name: str,
+        port: int,
         backlog: int,
         compute: Callable[[], float],
         registry: CollectorRegistry,
@@ -113,6 +116,7 @@ class WsgiServer:
         self.kernel = kernel
         self.master = master
         self.host_name = host_name
+        self.port = port
         self.backlog = backlog
         self.compute = compute
         self.completed = 0
@@ -156,7 +160,7 @@ class WsgiServer:
     def _call_app(
         self, app: Any, request: Request, traceparent: str, handler_cpu: float
     ) -> tuple[int, bytes]:
-        environ = wsgi_environ(request, self.host_name, traceparent)
+        environ = wsgi_environ(request, self.host_name, self.port, traceparent)
         status_holder: list[str] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -200,7 +204,7 @@ class Gateway:
         ids: SeededIds,
         registry: CollectorRegistry,
         network: random.Random,
-        upstream_timeout_s: float = 30.0,
+        upstream_timeout_s: float,
     ) -> None:
         """``network`` draws the timings of the proxy's own I/O (timer slack, refused connects)."""
         self.kernel = kernel
@@ -241,7 +245,7 @@ class Gateway:
                 "url.path": request.path,
                 "http.response.status_code": code,
                 "server.address": "api.relaymark.io",
-                "upstream.address": f"{self.server.host_name}:8000",
+                "upstream.address": f"{self.server.host_name}:{self.server.port}",
             }
             if gateway_error:
                 status, message = "error", gateway_error

@@ -140,30 +140,3 @@ def test_stack_traces_lose_the_simulators_frames_and_keep_the_services():
     assert cleaned["error.stack"] == [stack[1]]
     deployed = telemetry.as_deployed(f"{app}lib/http_client.py", (str(REPO / "app_under_test") + "/",))
     assert deployed == "/srv/platform-api/platform_api/lib/http_client.py"
-
-
-def _readme_deployment() -> dict[str, int]:
-    """The gunicorn command and the pool size the service's README gives its operators."""
-    readme = (REPO / "app_under_test" / "README.md").read_text()
-    command = re.search(r"^gunicorn --workers (\d+) --threads (\d+) ", readme, re.MULTILINE)
-    pool = re.search(r"^\| `DB_POOL_SIZE` / `DB_MAX_OVERFLOW` \| (\d+) / \d+ \|", readme, re.MULTILINE)
-    assert command and pool, "the README no longer states the deployment as this test reads it"
-    return {"workers": int(command[1]), "threads": int(command[2]), "pool": int(pool[1])}
-
-
-@pytest.mark.parametrize("run", sorted(RUNS))
-def test_the_service_runs_as_its_readme_says(datasets, run):
-    """A candidate compares the README's deployment with the startup logs: they must agree."""
-    deployment = _readme_deployment()
-    with sqlite3.connect(datasets[run] / DATABASE_NAME) as db:
-        first_boot = db.execute(
-            "SELECT host, attributes FROM logs WHERE message = 'service started'"
-            " AND ts = (SELECT MIN(ts) FROM logs WHERE message = 'service started')"
-        ).fetchall()
-    assert first_boot, f"{run}: no startup record"
-    per_host: dict[str, int] = {}
-    for host, attributes in first_boot:
-        per_host[host] = per_host.get(host, 0) + 1
-        assert f'"web.threads":{deployment["threads"]}' in attributes, (run, attributes)
-        assert f'"db.pool.size":{deployment["pool"]}' in attributes, (run, attributes)
-    assert set(per_host.values()) == {deployment["workers"]}, (run, per_host)

@@ -30,6 +30,7 @@ from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
 from obsim.live.schedule import ScaledTrigger, Timeline
 from obsim.live.supervisor import free_port
+from tests.deployment_patch import deployment_patch
 from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.slow
@@ -390,6 +391,22 @@ def test_cron_storm_on_sqlite(tmp_path: Path) -> None:
     during = [r["duration"] for r in requests if storm <= r["start"] < storm + 2]
     assert before and during
     assert max(during) > 4 * before[len(before) // 2]
+
+
+def test_the_server_runs_as_the_services_deployment_says(tmp_path: Path) -> None:
+    """A patched ``gunicorn.conf.py`` changes the live server's threads, as it changes the simulator's."""
+    patch = tmp_path / "deployment.patch"
+    patch.write_bytes(deployment_patch(threads=7, port=8123, mem_limit="3g", read_timeout="12s"))
+    run_dir = tmp_path / "run"
+    with Live("cron-storm", run_dir, "--duration", "3", "--patch", str(patch)) as live:
+        live.ready()
+        assert live.wait() == 0, live.output()
+    started = [
+        json.loads(line)
+        for line in (run_dir / "server.log").read_text().splitlines()
+        if line.startswith("{") and '"service started"' in line
+    ]
+    assert [record["web.threads"] for record in started] == [7]
 
 
 # -- Redis -----------------------------------------------------------------------------------------

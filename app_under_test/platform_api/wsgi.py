@@ -1,4 +1,4 @@
-"""Production entry point: ``gunicorn platform_api.wsgi:app``.
+"""Production entry point: ``gunicorn -c gunicorn.conf.py`` (``wsgi_app`` there names this module's ``app``).
 
 Sets up the process (logging, database schema, background jobs) and exposes the WSGI ``app``.
 """

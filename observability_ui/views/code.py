@@ -27,7 +27,7 @@ bp = Blueprint("code", __name__)
 
 CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
 DEPLOY_ROOT = "/srv/platform-api/"  # where the service's repository is deployed, as stack traces show
-VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".yml", ".yaml"}
+VISIBLE_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".conf", ".ini", ".yml", ".yaml"}
 SEARCH_LIMIT = 200
 SEARCH_MAX_LENGTH = 200
 # Longer than any file's path in the code; a longer one is no file (and a name past the file

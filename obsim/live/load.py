@@ -28,14 +28,20 @@ from obsim.live.process import HOST, stop_on_signals
 from obsim.live.schedule import Timeline
 from obsim.scenario import Scenario, load_file
 from platform_api.seed import TenantSeed
+from simulator import deployment, release
 from simulator.load import LoadGenerator
 
-CLIENT_TIMEOUT_S = 30.0  # as simulator/web.py's gateway
 DRAIN_S = 5.0  # at the deadline, requests still in flight get this long before they are abandoned
 MAX_IN_FLIGHT = 256
 MAX_REQUESTS = 200_000
 RESULTS = "requests.jsonl"
 SUMMARY = "load.json"
+
+
+def client_timeout_s() -> float:
+    """How long a client waits for an answer: live mode has no gateway, so the clients give up when
+    it would, after the upstream timeout of the service's deployment (the checkout's)."""
+    return deployment.read(release.installed_root()).upstream_timeout_s
 
 
 def _tenants(ready: dict[str, Any]) -> list[TenantSeed]:
@@ -83,7 +89,7 @@ class LiveLoad:
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
         with (self.out / RESULTS).open("w") as results:
             async with httpx.AsyncClient(
-                base_url=self.base_url, timeout=CLIENT_TIMEOUT_S, limits=limits
+                base_url=self.base_url, timeout=client_timeout_s(), limits=limits
             ) as client:
                 try:
                     while self.sent < MAX_REQUESTS:

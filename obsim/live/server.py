@@ -2,7 +2,10 @@
 
 One process, as the simulated web-server model has it: waitress's worker threads serve the Flask
 app, which checks connections out of its own SQLAlchemy QueuePool against the real database, and
-APScheduler's BackgroundScheduler runs the app's declared jobs in the same process.  The only
+APScheduler's BackgroundScheduler runs the app's declared jobs in the same process.  waitress runs
+as the service's ``gunicorn.conf.py`` runs its gthread worker (read by :mod:`simulator.deployment`):
+as many threads, the same listen backlog and connection limit, the same graceful timeout on a
+deploy; it listens on ``--port`` rather than the conf's ``bind``.  The only
 changes to production wiring are the ones live mode exists for: the app's external-service URLs
 point at the local fakes (and its Redis at ``--redis-url``), every job's trigger is read on the
 scenario's scaled timeline, and telemetry also goes to the dataset recorder (and OTLP).  The
@@ -36,12 +39,10 @@ from obsim.live import rundir
 from obsim.live.process import serve_until_signalled
 from obsim.live.schedule import Timeline, scale_jobs
 from obsim.scenario import Deploy, Scenario, load_file
-from simulator import release
+from simulator import deployment, release
+from simulator.deployment import Deployment
 from simulator.release import ServiceCode
 
-WEB_THREADS = 64  # as simulator/run.py's web server
-WEB_BACKLOG = 2048
-WEB_CONNECTION_LIMIT = 512
 SCRAPE_INTERVAL_S = 15.0
 SEED = 1
 DRAIN_POLL_S = 0.1
@@ -201,10 +202,17 @@ class LiveService:
     """
 
     def __init__(
-        self, args: argparse.Namespace, scenario: Scenario, recorder: Any, exporter: Any, handler: Any
+        self,
+        args: argparse.Namespace,
+        scenario: Scenario,
+        conf: Deployment,
+        recorder: Any,
+        exporter: Any,
+        handler: Any,
     ) -> None:
         self.args = args
         self.scenario = scenario
+        self.conf = conf
         self.recorder = recorder
         self.exporter = exporter
         self.handler = handler
@@ -262,7 +270,7 @@ class LiveService:
             "service started",
             extra={
                 "db.pool.size": running.settings.db_pool_size,
-                "web.threads": WEB_THREADS,
+                "web.threads": self.conf.threads,
                 "time_scale": self.args.time_scale,
             },
         )
@@ -270,7 +278,7 @@ class LiveService:
     def deploy(self, deploy: Deploy, root: Path) -> None:
         """The pipeline ships the release at ``root``: a new process boots on it and takes the new
         requests, a new scheduler replaces the old one, and the old release's pool is let go once its
-        requests have finished (at most ``DEPLOY_GRACE_S``)."""
+        requests have finished (at most gunicorn's ``graceful_timeout``)."""
         assert self.running is not None and self.served is not None
         old = self.running
         self.recorder.add_log(time.time(), release.deploy_started(deploy))
@@ -280,7 +288,7 @@ class LiveService:
         self.start(new)
         self.recorder.replace_registry(old.code.metrics.REGISTRY, code.metrics.REGISTRY)
         self.served.current = new.app
-        drained = time.monotonic() + release.DEPLOY_GRACE_S
+        drained = time.monotonic() + self.conf.graceful_timeout_s
         while self.served.in_flight(old.app) and time.monotonic() < drained:
             time.sleep(DRAIN_POLL_S)
         release.dispose_silently(old.code.database.db)
@@ -316,7 +324,8 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         bridge = OtlpBridge(args.otlp_endpoint, settings.service_name, settings.host_name)
         exporters.append(bridge)
         log_sinks.append(bridge.emit_log)
-    service = LiveService(args, scenario, recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
+    conf = deployment.read(code.root)
+    service = LiveService(args, scenario, conf, recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
     if activity is not None:
         service.collectors.append(postgres.PgActivityCollector(activity))
     if monitor is not None:
@@ -346,11 +355,11 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         serve_until_signalled(
             service.served,
             args.port,
-            threads=WEB_THREADS,
+            threads=conf.threads,
             name="platform-api",
             deadline=args.deadline,
-            backlog=WEB_BACKLOG,
-            connection_limit=WEB_CONNECTION_LIMIT,
+            backlog=conf.backlog,
+            connection_limit=conf.worker_connections,
         )
     finally:
         logging.getLogger("platform.startup").info("service stopping")

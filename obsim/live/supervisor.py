@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from obsim.live import DEFAULT_REDIS_URL, postgres, redis_instance, rundir
-from obsim.live.load import CLIENT_TIMEOUT_S, DRAIN_S, SUMMARY
+from obsim.live.load import DRAIN_S, SUMMARY, client_timeout_s
 from obsim.live.process import HOST, stop_on_signals
 from obsim.scenario import Scenario, previous_release
 from simulator import cache
@@ -219,7 +219,7 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
     stop_on_signals()
     processes: list[_Process] = []
     load_summary: dict[str, Any] = {}
-    deadline = str(time.time() + STARTUP_TIMEOUT_S + seconds + CLIENT_TIMEOUT_S + 60)
+    deadline = str(time.time() + STARTUP_TIMEOUT_S + seconds + client_timeout_s() + 60)
     with ExitStack() as stack:
         if redis_url is not None:
             _claim_redis(redis_url)
