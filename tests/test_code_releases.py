@@ -117,7 +117,7 @@ def test_without_a_deploy_the_code_is_the_release_serving_throughout(tmp_path):
     assert [r["version"] for r in answer["releases"]] == [NO_DEPLOY.service_version]
     assert answer["comparisons"] == []
     assert 'data-testid="no-deploy"' in client.get("/code/releases").get_data(as_text=True)
-    code = client.get("/code/api/app.py").get_data(as_text=True)
+    code = client.get("/code/platform_api/api/app.py").get_data(as_text=True)
     assert f"platform-api {NO_DEPLOY.service_version}</span>, the release serving throughout" in code
 
 

@@ -298,7 +298,7 @@ def test_view_of_maps_pages_and_their_api_twins():
     assert recognition.view_of("/traces/0af7651916cd43dd8448eb211c80319c") == "traces"
     assert recognition.view_of("/alerts") == recognition.view_of("/api/alerts") == "alerts"
     assert (
-        recognition.view_of("/code/lib/database/transactions.py")
+        recognition.view_of("/code/platform_api/lib/database/transactions.py")
         == recognition.view_of("/code-search")
         == "code"
     )
@@ -382,13 +382,13 @@ def test_decoys_are_touched_by_their_views_terms_windows_and_code():
     assert recognition.touches_decoy(
         payment, event("/traces", "14:00", "14:05", service="payment-gateway"), LEAK_END
     )
-    assert recognition.touches_decoy(payment, event("/code/lib/external_apis/payment_gateway.py"), LEAK_END)
+    assert recognition.touches_decoy(payment, event("/code/platform_api/lib/external_apis/payment_gateway.py"), LEAK_END)
     assert recognition.touches_decoy(
         payment, event("/api/code/file", path="services/billing_service/invoices.py"), LEAK_END
     )
-    assert not recognition.touches_decoy(payment, event("/code/lib/database/transactions.py"), LEAK_END)
+    assert not recognition.touches_decoy(payment, event("/code/platform_api/lib/database/transactions.py"), LEAK_END)
     assert not recognition.touches_decoy(
-        payment, event("/code/lib/external_apis/payment_gateway.py", status=404), LEAK_END
+        payment, event("/code/platform_api/lib/external_apis/payment_gateway.py", status=404), LEAK_END
     )
 
 
@@ -401,7 +401,7 @@ def test_derived_figures_from_a_session(through_the_api: bool):
         event("/", "14:00", "14:15"),  # before the leak: nothing
         event("/", "14:00", "15:45"),  # pool and idle-in-transaction panels
         event("/database", "14:00", "14:10", at="2026-03-10T15:00:00Z"),
-        event("/code/lib/external_apis/payment_gateway.py"),  # the last event: dwell unknown
+        event("/code/platform_api/lib/external_apis/payment_gateway.py"),  # the last event: dwell unknown
     ]
     events = [api_twin(page) for page in pages] if through_the_api else pages
     for moment, recorded in zip(at, events, strict=True):
@@ -445,7 +445,7 @@ def test_opening_the_sessions_at_the_leak_registers_the_database_evidence(candid
         ).status_code
         == 200
     )
-    assert client.get("/code/lib/external_apis/payment_gateway.py").status_code == 200
+    assert client.get("/code/platform_api/lib/external_apis/payment_gateway.py").status_code == 200
     joined, wrong_hour, leak_time, code = events()
     assert joined.kind == "join"
     sessions = item(LEAK, "database")

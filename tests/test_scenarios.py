@@ -18,7 +18,7 @@ def test_every_shipped_scenario_validates():
             assert s.ground_truth is not None and s.rubric is not None
             assert (s.directory / scenarios.FIX_PATCH).exists(), f"{s.id} has no fix.patch"
             for cause in s.ground_truth.root_causes:
-                path = scenarios.SCENARIOS_DIR.parent / cause.file
+                path = scenarios.SCENARIOS_DIR.parent / "app_under_test" / cause.file
                 assert path.exists(), f"{s.id}: {cause.file} does not exist"
                 assert cause.lines[1] <= len(path.read_text().splitlines())
 

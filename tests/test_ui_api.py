@@ -262,7 +262,7 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
         "/api/jobs/per_minute": [{"from": "now-1h"}],
         "/api/alerts": [{"from": "now-30m"}],
         "/api/code": [{}],
-        "/api/code/file": [{"path": "lib/database/transactions.py"}],
+        "/api/code/file": [{"path": "platform_api/lib/database/transactions.py"}],
         "/api/code/releases": [{}],
         "/api/code-search": [{"q": "def transaction"}],
         "/api/v1/query": [{"query": PROMQL}, {"query": "1/0", "time": repr(end - 600)}],
@@ -309,7 +309,7 @@ def test_every_documented_call_answers_as_documented(client, spec) -> None:
     assert any(span["status"] == "error" for span in spans)
     lines = answers["/api/code/file"]["lines"]
     hits = answers["/api/code-search"]["matches"]
-    assert any(hit["path"] == "lib/database/transactions.py" for hit in hits)
+    assert any(hit["path"] == "platform_api/lib/database/transactions.py" for hit in hits)
     assert all(
         "def transaction" in lines[hit["line"] - 1] for hit in hits if hit["path"].endswith("transactions.py")
     )

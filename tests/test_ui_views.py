@@ -261,7 +261,7 @@ def client(datasets):
         "/alerts?from=now-2h",
         "/code/deploy/alerts/platform-api.rules.yml",
         "/code/",
-        "/code/lib/database/transactions.py?line=59-76",
+        "/code/platform_api/lib/database/transactions.py?line=59-76",
         "/code-search?q=transaction",
     ],
 )
