@@ -35,9 +35,9 @@ from pathlib import Path
 
 import httpx
 
+from interview.store import InterviewStore
 from observability_ui.day import Day
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
 
 REPO = Path(__file__).resolve().parent.parent
 P95_TARGET_MS = 300.0

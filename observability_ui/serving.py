@@ -27,12 +27,12 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import run_simple
 
+from interview.store import InterviewStore
 from observability_ui.app import create_app
+from observability_ui.candidate_session import Served
 from observability_ui.day import Day
-from observability_ui.interview import Served
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
 
 # gthread: a slow query (a wide PromQL range) holds a thread, not a whole worker, and the worker's

@@ -16,8 +16,8 @@ from obsim.live import cli as live_cli
 from obsim.scenario import ScenarioError
 
 if TYPE_CHECKING:
-    from observability_ui.interview import Served
-    from obsim.interview.store import InterviewStore
+    from interview.store import InterviewStore
+    from observability_ui.candidate_session import Served
 
 
 def _print_scenarios(_: argparse.Namespace) -> int:
@@ -98,7 +98,7 @@ def _generate_all(args: argparse.Namespace) -> int:
 
 
 def _print_summary(path: Path, cached: bool) -> None:
-    from obsim.figures import compute
+    from obsim.symptom_figures import compute
 
     with Dataset.open(path) as dataset:
         figures = compute(dataset.connection)
@@ -164,7 +164,7 @@ def _run_day(args: argparse.Namespace) -> int:
     """An interview day: serve every faulty scenario whose dataset is ready (when none is, the
     default one is generated first, in the background while serving from one process); the console
     prepares the others in the background."""
-    from observability_ui.interview import Served
+    from observability_ui.candidate_session import Served
     from simulator import cache
     from simulator.generate import generate
 
@@ -206,7 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _serve_several(args: argparse.Namespace) -> int:
     """One interview server over several prepared datasets, each of another faulty scenario."""
-    from observability_ui.interview import Served
+    from observability_ui.candidate_session import Served
 
     served: dict[str, Served] = {}
     for target in map(Path, args.target):
@@ -265,7 +265,7 @@ def _serve_dataset(
         platform = Platform(path, brief, behind_proxy=args.behind_proxy, metric_memory_mb=memory_mb)
         print(f"\nobservability platform (open, no interview): {base}/")
     else:
-        from obsim.interview.store import InterviewStore
+        from interview.store import InterviewStore
 
         url = args.db or _default_interviews_url()
         interviews = InterviewStore(url)
@@ -325,7 +325,7 @@ def _default_interviews_url() -> str:
 
 def _interview(args: argparse.Namespace) -> int:
     """Sessions on the interviews database a running server reads (it sees changes at once)."""
-    from obsim.interview.store import InterviewStore
+    from interview.store import InterviewStore
 
     interviews = InterviewStore(args.db or _default_interviews_url())
     if args.action == "new":
@@ -353,7 +353,7 @@ def _interview(args: argparse.Namespace) -> int:
 
 
 def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
-    from obsim.interview import scorecard
+    from interview import scorecard
 
     session = interviews.get(args.session)
     if session is None:
@@ -375,7 +375,7 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
 
 
 def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
-    from obsim.interview import scorecard
+    from interview import scorecard
 
     groups = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
     if args.format == "json":
@@ -403,7 +403,7 @@ def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> int:
 
-    from obsim.scoring import load_submission, score
+    from interview.scoring import load_submission, score
 
     loaded = _resolve_scenario(args.scenario)
     if loaded.ground_truth is None:
@@ -622,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(
             "--behind-proxy needs --public-url (the proxy's address, e.g. https://interviews.example.com)"
         )
-    from obsim.scoring import SubmissionError
+    from interview.scoring import SubmissionError
     from simulator.generate import GenerationError
 
     try:

@@ -204,7 +204,7 @@ class Deploy(_Strict):
 
 
 class Readiness(_Strict):
-    """A figure the generated dataset must show before it is served (see obsim.figures)."""
+    """A figure the generated dataset must show before it is served (see obsim.symptom_figures)."""
 
     figure: Literal[
         "min_hourly_latency_ratio",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obsim.dataset.reader import Dataset
-from obsim.figures import Figures, compute, readiness_failures
 from obsim.scenario import Readiness, Scenario, ScenarioError
+from obsim.symptom_figures import Figures, compute, readiness_failures
 
 
 @dataclass(frozen=True)

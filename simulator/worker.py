@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    from obsim.figures import compute, readiness_failures
     from obsim.scenario import load_file
+    from obsim.symptom_figures import compute, readiness_failures
     from simulator.run import simulate
 
     if args.app_root is not None:

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from interview.scoring import Submission, score
+from interview.scoring.evidence import evidence_seen
+from interview.store import InterviewStore
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
 from obsim.cli import main
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
-from obsim.scoring import Submission, score
-from obsim.scoring.evidence import evidence_seen
 from tests.conftest import HANDMADE_START
 from tests.interviewing import (
     CRON,

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from interview.store import InterviewStore
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
 from tests.browser import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow

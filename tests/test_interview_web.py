@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from interview import scorecard
+from interview.scoring import Submission, score
+from interview.store import InterviewStore
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
-from obsim.interview import scorecard
-from obsim.interview.store import InterviewStore
-from obsim.scoring import Submission, score
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ import pytest
 
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
-from obsim.figures import _per_minute_totals
 from obsim.scenario import ScenarioError
+from obsim.symptom_figures import _per_minute_totals
 from simulator import release
 
 REPO = Path(__file__).resolve().parent.parent

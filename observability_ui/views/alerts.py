@@ -12,10 +12,10 @@ from flask import Blueprint, current_app, url_for
 from observability_ui import alerts, charts
 from observability_ui.query.promql_model import format_labels
 from observability_ui.request_context import dataset, dataset_dir, time_range
-from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.code import code_link
 from observability_ui.views.metrics_common import store
 from observability_ui.views.page import page_range, range_json, render, status
+from obsim.timerange import TimeRange, iso
 
 bp = Blueprint("alerts", __name__)
 

@@ -13,8 +13,8 @@ import ast
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
+from interview.scoring.submission import Location
 from obsim.scenario import CodeLocation
-from obsim.scoring.submission import Location
 
 CODE_ROOT = Path(__file__).resolve().parents[2] / "app_under_test"
 _PREFIXES = ("/srv/platform-api/", "app_under_test/", "./", "/")

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from interview.scoring.locations import closeness, relative_path
+from interview.scoring.matching import affirmed, blames, matches, normalise
+from interview.scoring.submission import Location, Submission
 from obsim.scenario import CodeLocation, GroundTruth, Mechanism, Scenario, Statement, Timing
-from obsim.scoring.locations import closeness, relative_path
-from obsim.scoring.matching import affirmed, blames, matches, normalise
-from obsim.scoring.submission import Location, Submission
 
 WEIGHTS = {
     "location": 30,
@@ -73,7 +73,7 @@ def score(scenario: Scenario, submission: Submission, on_screen: set[str] | None
     """Score ``submission`` against ``scenario``'s ground truth (which a faulty scenario has).
 
     In an interview, ``on_screen`` is the views whose evidence the candidate's recorded
-    investigation actually showed (``obsim.scoring.evidence.evidence_seen``): a cited view then
+    investigation actually showed (``interview.scoring.evidence.evidence_seen``): a cited view then
     counts only if they looked at its signal.  Without it (a submission file) citations count.
     """
     truth = scenario.ground_truth

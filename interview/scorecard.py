@@ -2,7 +2,7 @@
 candidates.
 
 It keeps the two scores apart on purpose: the *automatic* part (computed from the submission
-against the ground truth, by ``obsim.scoring.automatic``) and the *interviewer's* rubric (scored by
+against the ground truth, by ``interview.scoring.automatic``) and the *interviewer's* rubric (scored by
 a person).  Nothing blends them into one figure that would hide which part a machine decided.
 It also carries what makes a score reproducible and auditable: scenario version, seed and the code
 hash of the dataset the candidate actually saw, and the whole investigation timeline.
@@ -19,12 +19,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from obsim.interview import timeline
-from obsim.interview.clock_time import minutes
-from obsim.interview.figures import hint_releases, investigation_figures
-from obsim.interview.store import InterviewStore, as_utc
-from obsim.scenario import Scenario
-from obsim.scoring.rubric import (
+from interview import timeline
+from interview.clock_time import minutes
+from interview.investigation_figures import hint_releases, investigation_figures
+from interview.scoring.rubric import (
     DIMENSIONS,
     LEVEL_NAMES,
     RATINGS,
@@ -33,6 +31,8 @@ from obsim.scoring.rubric import (
     suggested_level,
     suggestion_reason,
 )
+from interview.store import InterviewStore, as_utc
+from obsim.scenario import Scenario
 
 FORMAT = "obsim-scorecard/2"  # 2: the rubric as ratings and a level (no total); the timeline in words
 FORMATS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}

@@ -1,6 +1,6 @@
 """Which ground-truth evidence and decoys a candidate actually had on screen, from the recorded events.
 
-An interview records every page view and API call (``observability_ui.interview._record``): its path,
+An interview records every page view and API call (``observability_ui.candidate_session._record``): its path,
 query arguments, status and, when the page had one, its time range.  The ground truth says where each
 signal shows (``Evidence.seen``: views and query terms) and when (``Evidence.windows``); a recorded
 event shows it when the three agree.  This is deliberately a recognition of what was *displayed*, not
@@ -17,9 +17,9 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any, Protocol
 
-from observability_ui.timerange import TimeRangeError, parse_instant
+from interview.scoring.locations import relative_path
 from obsim.scenario import Decoy, Evidence, Scenario, Sighting, View, Window
-from obsim.scoring.locations import relative_path
+from obsim.timerange import TimeRangeError, parse_instant
 
 MAX_DWELL_S = 120.0
 """Longest wall time credited to one event: a candidate idle on a page is not studying it."""
@@ -42,7 +42,7 @@ _NOT_WHAT = {"from", "to", "at", "offset", "step", "limit", "mode", "sort", "tim
 
 
 class RecordedEvent(Protocol):
-    """What the interview store keeps per candidate action (``obsim.interview.store.Event``)."""
+    """What the interview store keeps per candidate action (``interview.store.Event``)."""
 
     kind: str
     wall_time: datetime

@@ -39,13 +39,9 @@ from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import protection
-from observability_ui.day import Day
-from observability_ui.request_context import dataset
-from observability_ui.views import prometheus_api
-from observability_ui.views.page import render
-from obsim.dataset.schema import MANIFEST_NAME
-from obsim.interview.store import (
+from interview.scoring import Submission, score
+from interview.scoring.evidence import evidence_seen, view_of
+from interview.store import (
     CLOCK_REFUSALS,
     Clock,
     Event,
@@ -55,10 +51,14 @@ from obsim.interview.store import (
     Refusal,
     SubmissionRecord,
 )
-from obsim.interview.timeline import describe, is_request
+from interview.timeline import describe, is_request
+from observability_ui import protection
+from observability_ui.day import Day
+from observability_ui.request_context import dataset
+from observability_ui.views import prometheus_api
+from observability_ui.views.page import render
+from obsim.dataset.schema import MANIFEST_NAME
 from obsim.scenario import Scenario, View
-from obsim.scoring import Submission, score
-from obsim.scoring.evidence import evidence_seen, view_of
 
 bp = Blueprint("interview", __name__)
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from obsim.interview.clock_time import Pause, on_clock, pauses
-from obsim.interview.store import Event, InterviewSession, as_utc
-from obsim.interview.timeline import is_query, is_request
+from interview.clock_time import Pause, on_clock, pauses
+from interview.scoring.evidence import evidence_seen, time_on_decoys, view_of
+from interview.store import Event, InterviewSession, as_utc
+from interview.timeline import is_query, is_request
 from obsim.scenario import Scenario
-from obsim.scoring.evidence import evidence_seen, time_on_decoys, view_of
 
 
 def investigation_figures(

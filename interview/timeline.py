@@ -1,7 +1,7 @@
 """Reading a candidate's recorded events: which view each one was, whether it was a query, and the
 timeline a person reads, for the interviewer's console and every scorecard export alike.
 
-The recorder (``observability_ui.interview``) stores requests as they came (path, query args,
+The recorder (``observability_ui.candidate_session``) stores requests as they came (path, query args,
 status, size, simulated range); this module is the one place that interprets them, so the console,
 the derived figures and the exports all tell the same story in the same order: oldest first, each
 row placed in minutes since the interview clock started, a request told as the view and what it
@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from obsim.interview import clock_time
-from obsim.interview.store import as_utc
+from interview import clock_time
+from interview.scoring.evidence import shows_evidence, touches_decoy, view_of
+from interview.store import as_utc
 from obsim.scenario import Scenario
-from obsim.scoring.evidence import shows_evidence, touches_decoy, view_of
 
 #: query arguments that only place or page a view; any other argument is the candidate asking something
 PLACEMENT_ARGS = frozenset({"from", "to", "step", "offset", "sort", "at", "line", "path", "mode"})

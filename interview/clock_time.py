@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from obsim.interview.store import as_utc
+from interview.store import as_utc
 
 
 class _Recorded(Protocol):
