@@ -167,7 +167,7 @@ def day_server(workers: int, database: str) -> Iterator[tuple[str, int]]:
         [
             sys.executable,
             "-m",
-            "obsim.cli",
+            "obsim_cli.main",
             "run",
             "--port",
             str(port),

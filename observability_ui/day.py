@@ -7,7 +7,7 @@ reads every source file), so looking a scenario up on a request costs one ``stat
 another process finished (``obsim generate --all``, another gunicorn worker's preparation) is found
 by that same look-up, so every worker starts serving it on its next request.
 
-A preparation runs ``simulator.generate`` (a subprocess) on a thread of this process: the server
+A preparation runs ``obsim_cli.generate`` (a subprocess) on a thread of this process: the server
 keeps answering meanwhile, and the console shows how long each preparation has run, how much of the
 scenario's window it has simulated (as the generation reports it) and how it ended.  Preparations are
 kept in this process only: under several workers, the console answered by another worker shows the
@@ -48,7 +48,7 @@ class Day:
     prepared; each at ``seed`` when given, else at its own default seed."""
 
     def __init__(self, incidents: Sequence[Scenario], seed: int | None = None) -> None:
-        from simulator import cache
+        from obsim_cli import dataset_cache as cache
 
         self.scenarios = {
             incident.id: incident for incident in incidents if incident.ground_truth is not None
@@ -93,7 +93,7 @@ class Day:
         return True
 
     def _generate(self, scenario_id: str) -> None:
-        from simulator.generate import generate
+        from obsim_cli.generate import generate
 
         preparation = self.preparations[scenario_id]
 

@@ -7,7 +7,7 @@ recorded in that database as it happens and no worker keeps interview state in m
 worker can answer any candidate.  Each worker builds its own app after the fork (its own dataset
 connections, metric cache and database engine; nothing opened in the master is shared), and starts
 its own background metric preload.  The master only checks the dataset, creates the tables and
-mints the secrets before forking (``obsim.cli``), so workers never race to create them.
+mints the secrets before forking (``obsim_cli.main``), so workers never race to create them.
 
 Forwarded headers (``X-Forwarded-For``, ``-Proto``, ``-Host``) are believed only with
 ``behind_proxy``: otherwise any client could claim to have come over TLS or from another address.

@@ -40,7 +40,7 @@ class RedisFigures:
     """What redis_exporter reads from an instance's ``INFO`` and slowlog, in its units.
 
     Built from the simulated server here and from a real server's ``INFO`` in live mode
-    (:mod:`obsim.live.redis_instance`), so both report under the same names and labels.
+    (:mod:`live.redis_instance`), so both report under the same names and labels.
     """
 
     connected_clients: int

@@ -9,7 +9,7 @@ finishes, as a gracefully stopped worker finishes its requests.
 
 :class:`ServiceCode` gathers the modules the simulation wires into its world, so that every release
 is wired the same way (:mod:`simulator.run`).  Live mode's server process deploys the same way
-(:mod:`obsim.live.server`), and both write the deploy pipeline's log lines and let the old
+(:mod:`live.server`), and both write the deploy pipeline's log lines and let the old
 release's pool go with the helpers here, so a deploy reads the same in either dataset.
 """
 

@@ -1,6 +1,6 @@
 """One generation run: wire the real application to the simulated world and run a scenario's window.
 
-Call :func:`simulate` in a fresh process (``python -m simulator.worker``): the application keeps
+Call :func:`simulate` in a fresh process (``python -m obsim_cli.generation_worker``): the application keeps
 process-wide state (its metrics registry, the database singleton, the installed clock), exactly as
 it does in production, so each run gets a process of its own.
 """
@@ -21,9 +21,9 @@ from prometheus_client import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
 from obsim.scenario import Deploy, Scenario, ServiceBehaviour, previous_release
+from obsim_cli.generate import apply_patch
 from simulator import external_services, release
 from simulator.app_worker import Master, WorkerCollector
-from simulator.generate import apply_patch
 from simulator.host_metrics import InfrastructureCollector
 from simulator.jobs import JobRunner
 from simulator.kernel import Kernel

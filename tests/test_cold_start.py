@@ -22,7 +22,7 @@ import pytest
 
 from interview.store import InterviewStore
 from obsim import scenario as scenarios
-from obsim.cli import main
+from obsim_cli.main import main
 from tests import browser
 from tests.short_scenario import short_scenario
 

@@ -30,7 +30,7 @@ from interview.scoring.rubric import checklist
 from interview.store import InterviewStore
 from obsim import scenario as scenarios
 from obsim.scenario import Scenario
-from simulator import cache
+from obsim_cli import dataset_cache as cache
 from tests import browser
 
 browser.require_chromium()

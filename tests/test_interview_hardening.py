@@ -24,7 +24,7 @@ from interview.store import InterviewClosed, InterviewSession, InterviewStore
 from observability_ui.app import create_app
 from observability_ui.protection import public_origin
 from obsim import scenario as scenarios
-from obsim.cli import main
+from obsim_cli.main import main
 
 LEAK = scenarios.load("connection-leak")
 PUBLIC = "http://interviews.test:8123"

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from obsim.live.schedule import Timeline
+from live.schedule import Timeline
 from obsim.scenario import App, Load
 from obsim.symptom_figures import _quantile
 from simulator.kernel import Kernel

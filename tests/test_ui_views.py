@@ -624,7 +624,7 @@ def test_obsim_serve_answers_over_real_http(datasets):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "obsim.cli", "serve", str(datasets["baseline"]), "--port", str(port)],
+        [sys.executable, "-m", "obsim_cli.main", "serve", str(datasets["baseline"]), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from obsim.live.schedule import Timeline
+from live.schedule import Timeline
 
 READY = "ready.json"
 

@@ -28,11 +28,11 @@ from typing import Any
 
 import httpx
 
-from obsim.live import DEFAULT_REDIS_URL, postgres, redis_instance, rundir
-from obsim.live.load import CLIENT_TIMEOUT_S, DRAIN_S, SUMMARY
-from obsim.live.process import HOST, stop_on_signals
+from live import DEFAULT_REDIS_URL, postgres_instance, redis_instance, rundir
+from live.load_driver import CLIENT_TIMEOUT_S, DRAIN_S, SUMMARY
+from live.process import HOST, stop_on_signals
 from obsim.scenario import Scenario, previous_release
-from simulator import cache
+from obsim_cli import dataset_cache as cache
 
 STARTUP_TIMEOUT_S = 180.0  # migrating and seeding the scenario's data
 STOP_TIMEOUT_S = 45.0  # the application publishes its dataset before it exits
@@ -159,7 +159,7 @@ def _release_roots(options: LiveOptions, stack: ExitStack) -> list[str]:
     """Where the server imports the service's code from: a ``--patch``ed copy of the checkout, and
     for a scenario that deploys, a copy with the previous release's patch to start on (the deploy
     then ships the checkout's code, or the patched copy, as in the simulator)."""
-    from simulator.generate import GenerationError, apply_patch
+    from obsim_cli.generate import GenerationError, apply_patch
 
     def patched(patch: bytes) -> str:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="obsim-live-app-")))
@@ -205,11 +205,11 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
         raise LiveError("--time-scale and --load-scale must be positive, --pool-size at least 1")
     run_dir = _run_dir(options)
     db = options.db or f"sqlite:///{run_dir / 'app.sqlite'}"
-    if postgres.is_postgres(db):
+    if postgres_instance.is_postgres(db):
         try:
             # During a deploy the old release's pool drains while the new one fills.
-            postgres.check_capacity(db, options.pool_size * (2 if options.scenario.deploy else 1))
-        except postgres.CapacityError as error:
+            postgres_instance.check_capacity(db, options.pool_size * (2 if options.scenario.deploy else 1))
+        except postgres_instance.CapacityError as error:
             raise LiveError(str(error)) from error
     redis_url = options.redis_url if redis_instance.uses_redis(options.scenario) else None
     scenario_file = str(options.scenario.source)
@@ -225,7 +225,7 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
             _claim_redis(redis_url)
             stack.callback(_release_redis, redis_url, announce)
         server_command = [
-            *python, "obsim.live.server", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
+            *python, "live.server", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
             "--port", str(options.port), "--services-port", str(services_port), "--db", db,
             "--pool-size", str(options.pool_size), "--time-scale", str(options.time_scale),
             "--deadline", deadline, "--run-seconds", str(seconds + STOP_MARGIN_S),
@@ -242,7 +242,7 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
                 announce(f"redis      {redis_url}: {keys:,} keys, flushed when the run ends")
             services = _Process(
                 "services",
-                [*python, "obsim.live.fake_services", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
+                [*python, "live.fake_services", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
                  "--port", str(services_port), "--deadline", deadline],
                 run_dir,
             )  # fmt: skip
@@ -255,7 +255,7 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
             end = rundir.timeline_of(ready).real_start + seconds
             load = _Process(
                 "load",
-                [*python, "obsim.live.load", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
+                [*python, "live.load_driver", "--scenario-file", scenario_file, "--run-dir", str(run_dir),
                  "--deadline", str(end), "--load-scale", str(options.load_scale)],
                 run_dir,
             )  # fmt: skip
@@ -267,7 +267,7 @@ def run_live(options: LiveOptions, announce: Callable[[str], None] = print) -> L
             if options.ui_port is not None:
                 ui = _Process(
                     "ui",
-                    [*python, "obsim.live.ui", "--dataset", str(run_dir / "dataset"),
+                    [*python, "obsim_cli.live_ui", "--dataset", str(run_dir / "dataset"),
                      "--port", str(options.ui_port), "--deadline", deadline],
                     run_dir,
                 )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The application process: ``python -m obsim.live.server ...`` (started by ``obsim live``).
+"""The application process: ``python -m live.server ...`` (started by ``obsim live``).
 
 One process, as the simulated web-server model has it: waitress's worker threads serve the Flask
 app, which checks connections out of its own SQLAlchemy QueuePool against the real database, and
@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from obsim.live import rundir
-from obsim.live.process import serve_until_signalled
-from obsim.live.schedule import Timeline, scale_jobs
+from live import rundir
+from live.process import serve_until_signalled
+from live.schedule import Timeline, scale_jobs
 from obsim.scenario import Deploy, Scenario, load_file
 from simulator import release
 from simulator.release import ServiceCode
@@ -217,14 +217,14 @@ class LiveService:
     def boot(self, code: ServiceCode, settings: Any) -> RunningRelease:
         """A new process on ``code``, as ``wsgi.py`` starts one: telemetry, its engine, the app, the
         (idempotent) migrations; and the live collectors in its metric registry."""
-        from obsim.live import postgres
+        from live import postgres_instance
 
         code.tracing.configure(
             settings.service_name, exporter=self.exporter, service_version=settings.service_version
         )
         code.logging.configure_logging(settings, handler=self.handler)
         engine = code.database.db.configure(settings, **_engine_options(self.args.db))
-        if not postgres.is_postgres(self.args.db):
+        if not postgres_instance.is_postgres(self.args.db):
             _use_wal(engine)
         app = code.app.create_app(settings)
         code.migrations.migrate(engine)
@@ -288,15 +288,15 @@ class LiveService:
 
 
 def run(args: argparse.Namespace, scenario: Scenario) -> int:
-    from obsim.live import postgres, redis_instance
-    from obsim.live.recorder import LiveRecorder
-    from obsim.live.telemetry import FanoutExporter, FanoutHandler, stdout_sink
+    from live import postgres_instance, redis_instance
+    from live.recorder import LiveRecorder
+    from live.telemetry_fanout import FanoutExporter, FanoutHandler, stdout_sink
 
     deployed_root = args.app_root.resolve() if args.app_root is not None else release.installed_root()
     first_root = args.previous_app_root.resolve() if args.previous_app_root is not None else deployed_root
     code = release.load(first_root)
     first_version = scenario.deploy.from_version if scenario.deploy is not None else scenario.service_version
-    activity = postgres.PgActivity(args.db) if postgres.is_postgres(args.db) else None
+    activity = postgres_instance.PgActivity(args.db) if postgres_instance.is_postgres(args.db) else None
     monitor = redis_instance.RedisMonitor(args.redis_url) if args.redis_url is not None else None
     recorder = LiveRecorder(
         args.run_dir / "dataset",
@@ -311,14 +311,14 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
     settings = service_settings(args, scenario, code, first_version)
     bridge = None
     if args.otlp_endpoint:
-        from obsim.live.otlp import OtlpBridge
+        from live.otlp import OtlpBridge
 
         bridge = OtlpBridge(args.otlp_endpoint, settings.service_name, settings.host_name)
         exporters.append(bridge)
         log_sinks.append(bridge.emit_log)
     service = LiveService(args, scenario, recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
     if activity is not None:
-        service.collectors.append(postgres.PgActivityCollector(activity))
+        service.collectors.append(postgres_instance.PgActivityCollector(activity))
     if monitor is not None:
         service.collectors.append(redis_instance.RedisInfoCollector(monitor))
     first = service.boot(code, settings)
@@ -404,7 +404,7 @@ def _deploy_or_log(service: LiveService, deploy: Deploy, root: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="obsim.live.server")
+    parser = argparse.ArgumentParser(prog="live.server")
     parser.add_argument("--scenario-file", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset, DatasetError
-from obsim.live import cli as live_cli
 from obsim.scenario import ScenarioError
+from obsim_cli import live_command as live_cli
 
 if TYPE_CHECKING:
     from interview.store import InterviewStore
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _print_scenarios(_: argparse.Namespace) -> int:
-    from simulator import cache
+    from obsim_cli import dataset_cache as cache
 
     header = ("ID", "TITLE", "DIFFICULTY", "TIME LIMIT", "DATASET")
     rows = [
@@ -61,7 +61,7 @@ def _resolve_scenario(name: str) -> scenarios.Scenario:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from simulator.generate import generate
+    from obsim_cli.generate import generate
 
     if args.all:
         return _generate_all(args)
@@ -75,7 +75,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _generate_all(args: argparse.Namespace) -> int:
     """Every scenario's dataset, ``--jobs`` at a time: prepare an interview day ahead."""
-    from simulator.generate import generate_each
+    from obsim_cli.generate import generate_each
 
     todo = scenarios.load_all()
     jobs = args.jobs or min(len(todo), os.cpu_count() or 1)
@@ -123,8 +123,8 @@ def _print_summary(path: Path, cached: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from simulator import cache
-    from simulator.generate import generate
+    from obsim_cli import dataset_cache as cache
+    from obsim_cli.generate import generate
 
     if args.scenario is None:
         return _run_day(args)
@@ -165,8 +165,8 @@ def _run_day(args: argparse.Namespace) -> int:
     default one is generated first, in the background while serving from one process); the console
     prepares the others in the background."""
     from observability_ui.candidate_session import Served
-    from simulator import cache
-    from simulator.generate import generate
+    from obsim_cli import dataset_cache as cache
+    from obsim_cli.generate import generate
 
     if args.seed is not None:
         raise ScenarioError("--seed goes with a scenario: an interview day serves each at its default seed")
@@ -197,7 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
     target = Path(args.target[0])
     if target.is_dir():
         return _serve_dataset(target, args.brief or _recorded_scenario_brief(target), args)
-    from simulator.generate import generate
+    from obsim_cli.generate import generate
 
     loaded = _resolve_scenario(args.target[0])
     result = generate(loaded, seed=args.seed)
@@ -316,7 +316,7 @@ def _public_url(text: str) -> str:
 
 
 def _default_interviews_url() -> str:
-    from simulator.cache import cache_root
+    from obsim_cli.dataset_cache import cache_root
 
     root = cache_root().parent
     root.mkdir(parents=True, exist_ok=True)
@@ -413,7 +413,7 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _verify_fix(args: argparse.Namespace) -> int:
-    from obsim.verify_fix import report, verify_fix
+    from obsim_cli.verify_fix import report, verify_fix
 
     if not args.patch.is_file():
         raise ScenarioError(f"{args.patch}: no such patch file")
@@ -433,7 +433,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _cache(args: argparse.Namespace) -> int:
     from obsim.dataset.writer import directory_size
-    from simulator import cache
+    from obsim_cli import dataset_cache as cache
 
     if args.action == "clear":
         print(f"removed {cache.clear()} cached dataset(s) from {cache.cache_root()}")
@@ -623,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--behind-proxy needs --public-url (the proxy's address, e.g. https://interviews.example.com)"
         )
     from interview.scoring import SubmissionError
-    from simulator.generate import GenerationError
+    from obsim_cli.generate import GenerationError
 
     try:
         return args.func(args)

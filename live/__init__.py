@@ -1,7 +1,9 @@
 """Live mode: the application under test as real processes on 127.0.0.1 (``obsim live``).
 
-``supervisor`` starts and stops the processes; ``server`` is the application process (WSGI server,
-connection pool, scheduler), ``fake_services`` the external services, ``load`` the clients.
+The engine on real threads, PostgreSQL and Redis; it never imports the virtual-time engine
+(``simulator``).  ``obsim_cli.live_supervisor`` starts and stops its processes; ``server`` is the
+application process (WSGI server, connection pool, scheduler), ``fake_services`` the external
+services, ``load_driver`` the clients.
 ``docs/LIVE.md`` describes what runs and how the scenario's timeline is scaled.
 """
 

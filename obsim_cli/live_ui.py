@@ -1,4 +1,4 @@
-"""The candidate platform over a live run's dataset: ``python -m obsim.live.ui ...`` (``--ui-port``).
+"""The candidate platform over a live run's dataset: ``python -m obsim_cli.live_ui ...`` (``--ui-port``).
 
 The same app ``obsim serve`` builds (open, no interview), served like the other live processes:
 on 127.0.0.1 until a signal, its deadline or its supervisor's exit.  It reads the dataset while the
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from obsim.live.process import serve_until_signalled
+from live.process import serve_until_signalled
 
 UI_THREADS = 8  # a dashboard asks for its panels at once
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="obsim.live.ui")
+    parser = argparse.ArgumentParser(prog="obsim_cli.live_ui")
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--deadline", type=float, help="stop at this time (epoch seconds)")

@@ -1,4 +1,4 @@
-"""Process entry point for one generation run: ``python -m simulator.worker ...``.
+"""Process entry point for one generation run: ``python -m obsim_cli.generation_worker ...``.
 
 Runs in a process of its own so the application's process-wide state starts fresh.  With
 ``--app-root`` the application is imported from that directory (a patched copy) instead of the
@@ -57,7 +57,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="simulator.worker")
+    parser = argparse.ArgumentParser(prog="obsim_cli.generation_worker")
     parser.add_argument("--scenario-file", type=Path, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)

@@ -51,7 +51,7 @@ def _figures(path: Path) -> Figures:
 
 def verify_fix(scenario: Scenario, patch_file: Path, seed: int | None = None) -> Verdict:
     """Generate the scenario with and without ``patch_file`` (each cached) and compare."""
-    from simulator.generate import generate
+    from obsim_cli.generate import generate
 
     if not scenario.faulty or not scenario.readiness:
         raise ScenarioError(f"{scenario.id} has no incident (no symptom checks) to verify a fix against")

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from obsim.live import rundir
-from obsim.live.process import serve_until_signalled
-from obsim.live.schedule import Timeline
+from live import rundir
+from live.process import serve_until_signalled
+from live.schedule import Timeline
 from obsim.scenario import load_file
 from simulator.external_services import RESPONSES, ServiceModel
 from simulator.run import service_models
@@ -80,7 +80,7 @@ def _answer(start_response: Any, status: str, body: dict[str, Any]) -> list[byte
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="obsim.live.fake_services")
+    parser = argparse.ArgumentParser(prog="live.fake_services")
     parser.add_argument("--scenario-file", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)

@@ -1,4 +1,4 @@
-"""The ``obsim live`` subcommand: its options and its handler (``obsim/cli.py`` only registers it)."""
+"""The ``obsim live`` subcommand: its options and its handler (``obsim_cli/main.py`` only registers it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from obsim.live import DEFAULT_REDIS_URL
+from live import DEFAULT_REDIS_URL
 
 
 def register(subcommands: Any) -> None:
@@ -54,8 +54,8 @@ def register(subcommands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from obsim.cli import _resolve_scenario
-    from obsim.live.supervisor import LiveError, LiveOptions, run_live
+    from obsim_cli.live_supervisor import LiveError, LiveOptions, run_live
+    from obsim_cli.main import _resolve_scenario
 
     options = LiveOptions(
         scenario=_resolve_scenario(args.scenario),

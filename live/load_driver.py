@@ -1,4 +1,4 @@
-"""The clients: real HTTP requests to the live service, ``python -m obsim.live.load ...``.
+"""The clients: real HTTP requests to the live service, ``python -m live.load_driver ...``.
 
 Arrivals are Poisson at the scenario's rate for the current *scenario* time (the diurnal curve is
 read on the scaled timeline), times ``--load-scale``; each request is built by the simulator's own
@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 
 from app_under_test.seed import TenantSeed
-from obsim.live import rundir
-from obsim.live.process import HOST, stop_on_signals
-from obsim.live.schedule import Timeline
+from live import rundir
+from live.process import HOST, stop_on_signals
+from live.schedule import Timeline
 from obsim.scenario import Scenario, load_file
 from simulator.load import LoadGenerator
 
@@ -154,7 +154,7 @@ async def _wait_ready(run_dir: Path, deadline: float) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="obsim.live.load")
+    parser = argparse.ArgumentParser(prog="live.load_driver")
     parser.add_argument("--scenario-file", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument(

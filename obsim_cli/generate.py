@@ -23,8 +23,8 @@ from pathlib import Path
 
 from obsim.dataset.schema import MANIFEST_NAME
 from obsim.scenario import Scenario
-from simulator import cache
-from simulator.worker import REFUSED
+from obsim_cli import dataset_cache as cache
+from obsim_cli.generation_worker import REFUSED
 
 GENERATOR_VERSION = "0.1.0"
 
@@ -94,7 +94,7 @@ def generate(
         command = [
             sys.executable,
             "-m",
-            "simulator.worker",
+            "obsim_cli.generation_worker",
             "--scenario-file",
             str(scenario_file),
             "--seed",
