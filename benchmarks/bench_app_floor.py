@@ -69,8 +69,9 @@ def run(scenario_id: str, requests: int, repeat: int) -> dict[str, Any]:
     from app_under_test.lib.database.client import db
     from app_under_test.lib.logging import configure_logging
     from simulator import external_services
-    from simulator.load import LoadGenerator
-    from simulator.run import SERVICE_HOSTS, service_models
+    from simulator.run import SERVICE_HOSTS
+    from world.external_models import service_models
+    from world.load import LoadGenerator
 
     scenario = scenarios.load(scenario_id)
     settings = config.load_settings(

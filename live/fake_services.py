@@ -1,7 +1,7 @@
 """The external services (validation, payments, email) as one HTTP server on 127.0.0.1.
 
-Each service answers under its own path prefix with the simulator's latency and failure models
-(``simulator/run.py``'s healthy behaviours plus the scenario's degradations), read against the
+Each service answers under its own path prefix with the same latency and failure models as the simulated run
+(``world/external_models.py``'s healthy behaviours plus the scenario's degradations), read against the
 scaled timeline: a degradation the scenario starts at minute 20 starts ``20 / scale`` minutes
 into the live run.  A hanging request is held for at most :data:`HANG_S` seconds, long past every
 client timeout, so no thread is held forever.
@@ -22,8 +22,7 @@ from live import rundir
 from live.process import serve_until_signalled
 from live.schedule import Timeline
 from obsim.scenario import load_file
-from simulator.external_services import RESPONSES, ServiceModel
-from simulator.run import service_models
+from world.external_models import RESPONSES, ServiceModel, service_models
 
 HANG_S = 60.0
 SERVICES = ("validation-service", "payment-gateway", "email-provider")

@@ -28,7 +28,7 @@ from live import rundir
 from live.process import HOST, stop_on_signals
 from live.schedule import Timeline
 from obsim.scenario import Scenario, load_file
-from simulator.load import LoadGenerator
+from world.load import LoadGenerator
 
 CLIENT_TIMEOUT_S = 30.0  # as simulator/web.py's gateway
 DRAIN_S = 5.0  # at the deadline, requests still in flight get this long before they are abandoned

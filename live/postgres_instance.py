@@ -18,7 +18,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import make_url
 
-from simulator.host_metrics import pg_activity_families
+from world.postgres_metrics import pg_activity_families
 
 ADMIN_HEADROOM = 2  # this module's own connection and one for a human with psql
 

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
-from simulator.telemetry import TelemetrySink
+from world.telemetry_sink import TelemetrySink
 
 QUEUE_LIMIT = 200_000  # rows waiting for the writer; beyond it rows are dropped and counted
 COMMIT_INTERVAL_S = 2.0  # how far the UI of a live run may lag behind it

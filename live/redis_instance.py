@@ -3,11 +3,11 @@
 A scenario whose service keeps its sessions in Redis (``SESSION_STORE = "redis"``) runs against a
 real Redis.  Live mode takes one database index of it, which must be empty (it is flushed when the
 run ends, so it must hold nothing of anyone else's), and fills it with the keys the shared
-production instance holds for its other clients (``simulator.run.REDIS_RESIDENT_KEYS``, the same
+production instance holds for its other clients (``world.redis_keyspace.REDIS_RESIDENT_KEYS``, the same
 names), so that commands whose cost grows with the keyspace cost what they cost there.  What a
 production stack reports about its Redis is read from the server itself, on a connection of its
 own: redis_exporter's metrics from ``INFO`` and the new ``SLOWLOG GET`` entries as log records of
-service ``redis``, under the simulated exporter's names (:mod:`simulator.redis_exporter`).
+service ``redis``, under redis_exporter's names (:mod:`world.redis_metrics`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from obsim.scenario import Scenario
-from simulator.redis_exporter import RedisFigures, redis_families, slowlog_record
-from simulator.redis_server import KeyFamily, SlowlogEntry
+from world.redis_keyspace import KeyFamily
+from world.redis_metrics import RedisFigures, SlowlogEntry, redis_families, slowlog_record
 
 CONNECT_TIMEOUT_S = 3.0
 SEED_CHUNK = 5_000  # keys per script call: each call holds Redis's command thread for a few ms

@@ -11,7 +11,7 @@ environment, live mode's arguments on top.  With ``--app-root`` the application 
 that directory (a patched copy).
 
 A scenario with a ``[deploy]`` starts on ``--previous-app-root`` and, at the deploy's moment on the
-scaled timeline, redeploys in this process as :mod:`simulator.release` does: the running release's
+scaled timeline, redeploys in this process as :mod:`world.release` does: the running release's
 modules are forgotten and the new code imported afresh, booted and wired like the first (its own
 pool, metric registry and scheduler), and the WSGI server hands new requests to it while the old
 release finishes the ones it had accepted.
@@ -36,8 +36,8 @@ from live import rundir
 from live.process import serve_until_signalled
 from live.schedule import Timeline, scale_jobs
 from obsim.scenario import Deploy, Scenario, load_file
-from simulator import release
-from simulator.release import ServiceCode
+from world import release
+from world.release import ServiceCode
 
 WEB_THREADS = 64  # as simulator/run.py's web server
 WEB_BACKLOG = 2048
@@ -71,8 +71,8 @@ def _use_wal(engine: Any) -> None:
 
 
 def _job_rows(scheduler: Any) -> list[tuple[Any, ...]]:
-    """Rows for the dataset's ``jobs`` table, as ``simulator.jobs.JobRunner.job_rows`` writes them."""
-    from simulator.jobs import declared_jobs
+    """Rows for the dataset's ``jobs`` table, as ``simulator.job_runner.JobRunner.job_rows`` writes them."""
+    from world.scheduled_jobs import declared_jobs
 
     specs, workers = declared_jobs(scheduler)
     return [

@@ -30,7 +30,7 @@ from werkzeug.serving import run_simple
 from interview.store import InterviewStore
 from observability_ui.app import create_app
 from observability_ui.candidate_session import Served
-from observability_ui.day import Day
+from observability_ui.day import Day, Generation
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB
 from obsim import scenario as scenarios
 from obsim.scenario import Scenario
@@ -64,6 +64,8 @@ class Platform:
     #: and serve meanwhile.  One process only: every worker would start its own generation.
     prepare: bool = False
     seed: int | None = None
+    #: how ``day`` and ``prepare`` find and make datasets (the entry layer's cache and generation)
+    generation: Generation | None = None
 
 
 def build(platform: Platform) -> Flask:
@@ -92,11 +94,13 @@ def build(platform: Platform) -> Flask:
 def _day(platform: Platform) -> Day | None:
     """The scenarios that may become ready while serving: on an interview day every one of the
     library; on a cold start the incident."""
+    if not platform.day and not (platform.prepare and platform.incident is not None):
+        return None
+    if platform.generation is None:
+        raise ValueError("a day or a cold start needs the generation that prepares its datasets")
     if platform.day:
-        return Day(scenarios.load_all())
-    if platform.prepare and platform.incident is not None:
-        return Day([platform.incident], seed=platform.seed)
-    return None
+        return Day(scenarios.load_all(), platform.generation)
+    return Day([platform.incident], platform.generation, seed=platform.seed)
 
 
 def trust_proxy(app: Flask) -> None:

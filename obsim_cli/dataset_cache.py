@@ -23,7 +23,9 @@ from obsim.dataset.writer import directory_size, remove_abandoned_stagings
 from obsim.scenario import Scenario, previous_release
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_CODE_DIRS = ("app_under_test", "simulator", "obsim/dataset")
+#: the code that determines a dataset: the service, the virtual-time engine, the world models it runs
+#: and the dataset format (``tests/test_layers.py`` checks it covers every package the engine imports)
+_CODE_DIRS = ("app_under_test", "simulator", "world", "obsim/dataset")
 SIMULATED_FIELDS = frozenset(
     {"id", "version", "faulty", "window", "load", "data", "app", "degradations", "deploy", "readiness"}
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from obsim.dataset.schema import MANIFEST_NAME
 from obsim.scenario import Scenario
 from obsim_cli import dataset_cache as cache
 from obsim_cli.generation_worker import REFUSED
+from world.release import PatchError, apply_patch
 
 GENERATOR_VERSION = "0.1.0"
 
@@ -38,24 +38,6 @@ class Generated:
     path: Path
     cached: bool
     manifest: dict
-
-
-def apply_patch(patch: bytes, workdir: Path) -> Path:
-    """Copy app_under_test into ``workdir`` and apply ``patch`` to the copy."""
-    shutil.copytree(
-        cache.REPO_ROOT / "app_under_test",
-        workdir / "app_under_test",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
-    patch_file = workdir / "change.patch"
-    patch_file.write_bytes(patch)
-    for check in (["--check"], []):
-        result = subprocess.run(
-            ["git", "apply", *check, "-p1", str(patch_file)], cwd=workdir, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise GenerationError(f"the patch does not apply to app_under_test:\n{result.stderr.strip()}")
-    return workdir
 
 
 def generate(
@@ -107,7 +89,7 @@ def generate(
             str(os.getpid()),
         ]
         if patch is not None:
-            command += ["--app-root", str(apply_patch(patch, Path(workdir)))]
+            command += ["--app-root", str(_patched(patch, Path(workdir)))]
         if quiet:
             command.append("--quiet")
         if patch is None:  # a proposed fix is run to see whether the symptoms go: no promise to check
@@ -170,3 +152,22 @@ def generate_each(scenarios: Sequence[Scenario], jobs: int, use_cache: bool = Tr
             yield future.result()
     finally:  # interrupted (Ctrl-C reaches the running workers too): start no more runs
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _patched(patch: bytes, workdir: Path) -> Path:
+    """The release ``patch`` makes, or the generation's refusal when it does not apply."""
+    try:
+        return apply_patch(patch, workdir)
+    except PatchError as error:
+        raise GenerationError(str(error)) from error
+
+
+class CachedGeneration:
+    """An interview server's :class:`observability_ui.day.Generation`: datasets in the cache,
+    generated in a subprocess, quietly (the console shows the progress)."""
+
+    def dataset_path(self, scenario: Scenario, seed: int | None) -> Path:
+        return cache.dataset_path(scenario, seed)
+
+    def generate(self, scenario: Scenario, seed: int | None, progress: Callable[[float], None]) -> Generated:
+        return generate(scenario, seed=seed, quiet=True, progress=progress)

@@ -159,13 +159,13 @@ def _release_roots(options: LiveOptions, stack: ExitStack) -> list[str]:
     """Where the server imports the service's code from: a ``--patch``ed copy of the checkout, and
     for a scenario that deploys, a copy with the previous release's patch to start on (the deploy
     then ships the checkout's code, or the patched copy, as in the simulator)."""
-    from obsim_cli.generate import GenerationError, apply_patch
+    from world.release import PatchError, apply_patch
 
     def patched(patch: bytes) -> str:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="obsim-live-app-")))
         try:
             return str(apply_patch(patch, workdir))
-        except GenerationError as error:
+        except PatchError as error:
             raise LiveError(str(error)) from error
 
     roots = []
@@ -186,7 +186,7 @@ def _claim_redis(url: str) -> None:
 
 def _seed_redis(url: str, run_left_s: float) -> int:
     """The other clients' keys of the shared instance, expiring ones outliving the run."""
-    from simulator.run import REDIS_RESIDENT_KEYS
+    from world.redis_keyspace import REDIS_RESIDENT_KEYS
 
     return redis_instance.seed(url, REDIS_RESIDENT_KEYS, math.ceil(run_left_s + RESIDENT_TTL_MARGIN_S))
 

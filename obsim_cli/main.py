@@ -14,6 +14,7 @@ from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset, DatasetError
 from obsim.scenario import ScenarioError
 from obsim_cli import live_command as live_cli
+from obsim_cli.generate import CachedGeneration
 
 if TYPE_CHECKING:
     from interview.store import InterviewStore
@@ -290,6 +291,7 @@ def _serve_dataset(
             metric_memory_mb=memory_mb,
             prepare=prepare,
             seed=args.seed,
+            generation=CachedGeneration(),
         )
         if token is not None:
             print(f"interviewer console: {base}/interviewer/login/{token}")

@@ -14,7 +14,7 @@ from live.schedule import Timeline
 from obsim.scenario import App, Load
 from obsim.symptom_figures import _quantile
 from simulator.kernel import Kernel
-from simulator.load import LoadGenerator
+from world.load import LoadGenerator
 
 
 def test_app_settings_default_to_none_and_are_strings():

@@ -17,7 +17,7 @@ import ipaddress
 import random
 from dataclasses import dataclass
 
-from simulator.randomness import derive_seed
+from world.randomness import derive_seed
 
 # Public ranges clients really come from: cloud providers' egress and consumer or business ISPs.
 _CLOUD_EGRESS = ("3.208.0.0/12", "34.192.0.0/12", "35.184.0.0/13", "52.0.0.0/11", "20.42.0.0/15")

@@ -19,56 +19,17 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.triggers.interval import IntervalTrigger
 
 from simulator.kernel import Kernel, Semaphore
-from simulator.telemetry import TelemetrySink
+from world.scheduled_jobs import JobSpec, declared_jobs
+from world.telemetry_sink import TelemetrySink
 
 _scheduler_log = logging.getLogger("apscheduler.scheduler")
 _executor_log = logging.getLogger("apscheduler.executors.default")
-
-
-@dataclass
-class JobSpec:
-    """One declared job with the scheduler's defaults merged in."""
-
-    job: Any
-    max_instances: int
-    coalesce: bool
-    misfire_grace_time: float | None
-    executor: str
-    next_run: datetime | None = None
-
-    @property
-    def id(self) -> str:
-        return self.job.id
-
-    def describe(self) -> str:
-        """The job as a running APScheduler prints it in its log lines."""
-        when = self.next_run.strftime("%Y-%m-%d %H:%M:%S UTC") if self.next_run else "None"
-        return f"{self.job.name} (trigger: {self.job.trigger}, next run at: {when})"
-
-
-def declared_jobs(scheduler: Any) -> tuple[list[JobSpec], dict[str, int]]:
-    """Jobs with defaults merged, and each executor's worker count."""
-    defaults = scheduler._job_defaults
-    specs = []
-    for job in scheduler.get_jobs():
-        specs.append(
-            JobSpec(
-                job=job,
-                max_instances=getattr(job, "max_instances", defaults.get("max_instances", 1)),
-                coalesce=getattr(job, "coalesce", defaults.get("coalesce", True)),
-                misfire_grace_time=getattr(job, "misfire_grace_time", defaults.get("misfire_grace_time", 1)),
-                executor=getattr(job, "executor", "default"),
-            )
-        )
-    workers = {name: executor._pool._max_workers for name, executor in scheduler._executors.items()}
-    return specs, workers
 
 
 # The scheduler thread's wake-up delay: log-normal around a few milliseconds, capped.

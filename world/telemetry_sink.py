@@ -18,19 +18,25 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter, to_json
-from simulator.kernel import Kernel
+from world.timekeeping import Clock
 
 _BATCH = 5000
 _APP_PARENT = str(Path(__file__).resolve().parent.parent) + "/"
-_SIMULATOR_DIR = str(Path(__file__).resolve().parent) + "/"
+#: The engine's own code, whose frames stand in for the service's thread pool, HTTP transport, job
+#: executor and clients: the virtual-time engine and the world models it runs.
+_ENGINE_DIRS = tuple(
+    str(Path(__file__).resolve().parent.parent / name) + "/" for name in ("simulator", "world")
+)
 _DEPLOY_ROOT = "/srv/platform-api/"
 _SITE_PACKAGES = sysconfig.get_paths()["purelib"] + "/"
 _STDLIB = sysconfig.get_paths()["stdlib"] + "/"
 _DEPLOY_SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages/"
 _DEPLOY_STDLIB = "/usr/local/lib/python3.11/"
 # One frame of a formatted traceback: its "File" line, then its indented source and caret lines.
-_SIMULATOR_FRAME = re.compile(
-    r'  File "' + re.escape(_SIMULATOR_DIR) + r'[^"]*", line \d+, in [^\n]*\n(?:    [^\n]*\n)*'
+_ENGINE_FRAME = re.compile(
+    r'  File "(?:'
+    + "|".join(re.escape(d) for d in _ENGINE_DIRS)
+    + r')[^"]*", line \d+, in [^\n]*\n(?:    [^\n]*\n)*'
 )
 _LOG_COLUMNS = frozenset(
     ("timestamp", "level", "logger", "message", "service", "host", "trace_id", "span_id")
@@ -50,18 +56,19 @@ def as_deployed(text: str, app_parents: tuple[str, ...] = (_APP_PARENT,)) -> str
     return text.replace(_STDLIB, _DEPLOY_STDLIB)
 
 
-def without_simulator_frames(attributes: dict[str, Any]) -> dict[str, Any]:
-    """A record's attributes with the simulator's own frames taken out of its stack trace.
+def without_engine_frames(attributes: dict[str, Any]) -> dict[str, Any]:
+    """A record's attributes with the engine's own frames (``simulator/``, ``world/``) taken out of
+    its stack trace.
 
-    The simulator stands in for the thread pool, the HTTP transport and the job executor the service
+    The engine stands in for the thread pool, the HTTP transport and the job executor the service
     has in production; those frames are not the service's, and a candidate must not see them.
     """
     stack = attributes.get("error.stack")
     if stack is not None:
-        attributes["error.stack"] = [f for f in stack if not f["file"].startswith(_SIMULATOR_DIR)]
+        attributes["error.stack"] = [f for f in stack if not f["file"].startswith(_ENGINE_DIRS)]
     formatted = attributes.get("exception.stacktrace")
     if formatted is not None:
-        attributes["exception.stacktrace"] = _SIMULATOR_FRAME.sub("", formatted)
+        attributes["exception.stacktrace"] = _ENGINE_FRAME.sub("", formatted)
     return attributes
 
 
@@ -81,7 +88,7 @@ class SeededIds:
 class TelemetrySink:
     """Buffers rows of every kind and flushes them to the dataset writer."""
 
-    def __init__(self, kernel: Kernel, writer: DatasetWriter, app_parent: str) -> None:
+    def __init__(self, kernel: Clock, writer: DatasetWriter, app_parent: str) -> None:
         self.kernel = kernel
         self.writer = writer
         # Where the service's code runs from: one directory, or each release's when a deploy
@@ -104,14 +111,14 @@ class TelemetrySink:
         event = None
         if len(events) == 1:  # stored as a template (the stack trace) and a time: see DatasetWriter
             name, at, event_attributes = events[0]
-            attributes = without_simulator_frames(dict(event_attributes))
+            attributes = without_engine_frames(dict(event_attributes))
             template = to_json([{"name": name, "time": 0, "attributes": attributes}])
             event, events_json = (as_deployed(template, self.app_parents), at), None
         elif events:
             events_json = as_deployed(
                 to_json(
                     [
-                        {"name": n, "time": t, "attributes": without_simulator_frames(dict(a))}
+                        {"name": n, "time": t, "attributes": without_engine_frames(dict(a))}
                         for n, t, a in events
                     ]
                 ),
@@ -182,7 +189,7 @@ class TelemetrySink:
         """One structured record, as the application's JSON formatter builds it."""
         attributes = {k: v for k, v in entry.items() if k not in _LOG_COLUMNS}
         if "error.stack" in attributes:
-            attributes_json = as_deployed(to_json(without_simulator_frames(attributes)), self.app_parents)
+            attributes_json = as_deployed(to_json(without_engine_frames(attributes)), self.app_parents)
         else:
             attributes_json = to_json(attributes) if attributes else "{}"
         self.logs.append(

@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,10 @@ from obsim.scenario import Deploy
 
 PACKAGE = "app_under_test"
 DEPLOY_GRACE_S = 30.0  # gunicorn's graceful_timeout: how long the old release may finish its work
+
+
+class PatchError(Exception):
+    """A patch that does not apply to the installed release."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,25 @@ def installed_root() -> Path:
     if spec is None or spec.origin is None:
         raise ImportError(f"{PACKAGE} is not importable")
     return Path(spec.origin).resolve().parent.parent
+
+
+def apply_patch(patch: bytes, workdir: Path) -> Path:
+    """Copy the installed release into ``workdir`` and apply ``patch`` to the copy: the release the
+    patch makes, for :func:`load` to import."""
+    shutil.copytree(
+        installed_root() / PACKAGE,
+        workdir / PACKAGE,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    patch_file = workdir / "change.patch"
+    patch_file.write_bytes(patch)
+    for check in (["--check"], []):
+        result = subprocess.run(
+            ["git", "apply", *check, "-p1", str(patch_file)], cwd=workdir, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise PatchError(f"the patch does not apply to {PACKAGE}:\n{result.stderr.strip()}")
+    return workdir
 
 
 def load(root: Path) -> ServiceCode:

@@ -3,8 +3,8 @@
 Clients are the seeded tenants' API keys.  Larger tenants send more traffic (weights follow a
 Zipf-like curve, as B2B platforms see).  The rate follows ``base_rps * (1 + amplitude *
 cos(2*pi*(hour - peak_hour) / 24))`` times the seeded drift and bursts of
-:class:`simulator.clients.TrafficDrift`; inter-arrival times are exponential at the current rate.
-Each request comes from one of its tenant's addresses (:mod:`simulator.clients`).  A tenant pays
+:class:`world.clients.TrafficDrift`; inter-arrival times are exponential at the current rate.
+Each request comes from one of its tenant's addresses (:mod:`world.clients`).  A tenant pays
 each of its open invoices once, as a customer would.
 """
 
@@ -16,16 +16,30 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faker import Faker
 
 from obsim.scenario import Load
-from simulator.clients import TrafficDrift, tenant_clients
-from simulator.kernel import Kernel
-from simulator.randomness import derive_seed
-from simulator.web import Request
+from world.clients import TrafficDrift, tenant_clients
+from world.randomness import derive_seed
+from world.timekeeping import Scheduler
+
+
+@dataclass(slots=True)
+class Request:
+    """One client request as the load builds it; each engine sends it its own way."""
+
+    method: str
+    path: str
+    query: str = ""
+    body: Any = None
+    api_key: str = ""
+    client_addr: str = "203.0.113.10"
+    user_agent: str = "platform-client/2.4"
+
 
 RequestBuilder = Callable[["LoadGenerator", Any], Request]
 
@@ -146,7 +160,7 @@ BUILDERS: dict[str, RequestBuilder] = {
 class LoadGenerator:
     def __init__(
         self,
-        kernel: Kernel,
+        kernel: Scheduler | None,
         load: Load,
         tenants: list[Any],
         handle: Callable[[Request], None],
