@@ -702,6 +702,14 @@ def available(root: Path = SCENARIOS_DIR) -> list[str]:
     return sorted(p.parent.name for p in root.glob(f"*/{SCENARIO_FILE}"))
 
 
+def resolve(name: str) -> Scenario:
+    """A scenario as a command line names it: the path of a ``.toml`` file, or a library scenario's id."""
+    path = Path(name)
+    if path.suffix == ".toml" and path.exists():
+        return load_file(path)
+    return load(name)
+
+
 def load_all(root: Path = SCENARIOS_DIR) -> list[Scenario]:
     return [load(scenario_id, root) for scenario_id in available(root)]
 

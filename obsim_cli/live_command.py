@@ -54,11 +54,11 @@ def register(subcommands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from obsim.scenario import resolve
     from obsim_cli.live_supervisor import LiveError, LiveOptions, run_live
-    from obsim_cli.main import _resolve_scenario
 
     options = LiveOptions(
-        scenario=_resolve_scenario(args.scenario),
+        scenario=resolve(args.scenario),
         db=args.db,
         port=args.port,
         pool_size=args.pool_size,

@@ -54,19 +54,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_scenario(name: str) -> scenarios.Scenario:
-    path = Path(name)
-    if path.suffix == ".toml" and path.exists():
-        return scenarios.load_file(path)
-    return scenarios.load(name)
-
-
 def _generate(args: argparse.Namespace) -> int:
     from obsim_cli.generate import generate
 
     if args.all:
         return _generate_all(args)
-    loaded = _resolve_scenario(args.scenario)
+    loaded = scenarios.resolve(args.scenario)
     result = generate(
         loaded, seed=args.seed, patch_file=args.patch, out=args.out, use_cache=not args.no_cache
     )
@@ -129,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.scenario is None:
         return _run_day(args)
-    loaded = _resolve_scenario(args.scenario)
+    loaded = scenarios.resolve(args.scenario)
     if cache.is_cached(loaded, args.seed):
         result = generate(loaded, seed=args.seed)
         _print_summary(result.path, cached=result.cached)
@@ -200,7 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _serve_dataset(target, args.brief or _recorded_scenario_brief(target), args)
     from obsim_cli.generate import generate
 
-    loaded = _resolve_scenario(args.target[0])
+    loaded = scenarios.resolve(args.target[0])
     result = generate(loaded, seed=args.seed)
     return _serve_dataset(result.path, loaded.brief, args, loaded)
 
@@ -331,7 +324,7 @@ def _interview(args: argparse.Namespace) -> int:
 
     interviews = InterviewStore(args.db or _default_interviews_url())
     if args.action == "new":
-        loaded = _resolve_scenario(args.scenario)
+        loaded = scenarios.resolve(args.scenario)
         if loaded.ground_truth is None:
             raise ScenarioError(f"{loaded.id} has no incident to interview on")
         session_id, link = interviews.create_session(
@@ -379,7 +372,7 @@ def _scorecard(interviews: InterviewStore, args: argparse.Namespace) -> None:
 def _compare(interviews: InterviewStore, args: argparse.Namespace) -> None:
     from interview import scorecard
 
-    groups = scorecard.comparison(interviews, _resolve_scenario(args.scenario))
+    groups = scorecard.comparison(interviews, scenarios.resolve(args.scenario))
     if args.format == "json":
         print(json.dumps(groups, indent=2))
         return
@@ -407,7 +400,7 @@ def _score(args: argparse.Namespace) -> int:
 
     from interview.scoring import load_submission, score
 
-    loaded = _resolve_scenario(args.scenario)
+    loaded = scenarios.resolve(args.scenario)
     if loaded.ground_truth is None:
         raise ScenarioError(f"{loaded.id} is a control scenario without a fault: there is nothing to score")
     print(json.dumps(score(loaded, load_submission(args.submission)).to_json(), indent=2))
@@ -419,7 +412,7 @@ def _verify_fix(args: argparse.Namespace) -> int:
 
     if not args.patch.is_file():
         raise ScenarioError(f"{args.patch}: no such patch file")
-    verdict = verify_fix(_resolve_scenario(args.scenario), args.patch, seed=args.seed)
+    verdict = verify_fix(scenarios.resolve(args.scenario), args.patch, seed=args.seed)
     print(report(verdict))
     return 0 if verdict.fixed else 1
 
