@@ -25,7 +25,7 @@ from obsim.scenario import Scenario, previous_release
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: the code that determines a dataset: the service, the virtual-time engine, the world models it runs
 #: and the dataset format (``tests/test_layers.py`` checks it covers every package the engine imports)
-_CODE_DIRS = ("app_under_test", "simulator", "world", "obsim/dataset")
+CODE_DIRS = ("app_under_test", "simulator", "world", "obsim/dataset")
 SIMULATED_FIELDS = frozenset(
     {"id", "version", "faulty", "window", "load", "data", "app", "degradations", "deploy", "readiness"}
 )
@@ -48,7 +48,7 @@ def cache_root() -> Path:
 
 def code_hash() -> str:
     digest = hashlib.sha256()
-    files = [p for d in _CODE_DIRS for p in sorted((REPO_ROOT / d).rglob("*.py"))]
+    files = [p for d in CODE_DIRS for p in sorted((REPO_ROOT / d).rglob("*.py"))]
     for path in files:
         digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
