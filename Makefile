@@ -20,6 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/install-test-tools.sh
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

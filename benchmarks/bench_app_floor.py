@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 from bench_generate import machine  # noqa: E402
 
 from obsim import scenario as scenarios  # noqa: E402
-from simulator import deployment, release  # noqa: E402
 from simulator.web import wsgi_environ  # noqa: E402
+from world import deployment, release  # noqa: E402
 
 PORT = deployment.read(release.installed_root()).port
 
@@ -73,8 +73,9 @@ def run(scenario_id: str, requests: int, repeat: int) -> dict[str, Any]:
     from platform_api.lib.database.client import db
     from platform_api.lib.logging import configure_logging
     from simulator import external_services
-    from simulator.load import LoadGenerator
-    from simulator.run import SERVICE_HOSTS, service_models
+    from simulator.run import SERVICE_HOSTS
+    from world.external_models import service_models
+    from world.load import LoadGenerator
 
     scenario = scenarios.load(scenario_id)
     settings = config.load_settings(

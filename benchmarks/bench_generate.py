@@ -48,7 +48,7 @@ def run_once(scenario_id: str) -> dict[str, float]:
         command = [
             sys.executable,
             "-m",
-            "simulator.worker",
+            "obsim_cli.generation_worker",
             "--scenario-file",
             str(loaded.source),
             "--seed",

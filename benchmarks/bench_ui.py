@@ -39,7 +39,7 @@ from bench_generate import machine  # noqa: E402
 
 from observability_ui import openapi  # noqa: E402
 from obsim import scenario as scenarios  # noqa: E402
-from simulator.generate import generate  # noqa: E402
+from obsim_cli.generate import generate  # noqa: E402
 
 API_TARGET_MS = 200.0
 PAGE_TARGET_MS = 1000.0
@@ -125,7 +125,7 @@ def serve(dataset: Path) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "obsim.cli", "serve", str(dataset), "--port", str(port)],
+        [sys.executable, "-m", "obsim_cli.main", "serve", str(dataset), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=REPO,

@@ -35,9 +35,10 @@ from pathlib import Path
 
 import httpx
 
+from interview.store import InterviewStore
 from observability_ui.day import Day
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
+from obsim_cli.generate import CachedGeneration
 
 REPO = Path(__file__).resolve().parent.parent
 P95_TARGET_MS = 300.0
@@ -167,7 +168,7 @@ def day_server(workers: int, database: str) -> Iterator[tuple[str, int]]:
         [
             sys.executable,
             "-m",
-            "obsim.cli",
+            "obsim_cli.main",
             "run",
             "--port",
             str(port),
@@ -322,7 +323,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def run(candidates: int, workers: int, burst: bool, duration: float, actions: int, wanted: list[str]) -> bool:
     """The whole benchmark; True when every target is met."""
-    day = Day([scenarios.load(name) for name in wanted])
+    day = Day([scenarios.load(name) for name in wanted], CachedGeneration())
     ready = [name for name in wanted if day.dataset(name) is not None]
     if not ready:
         raise SystemExit(f"none of {', '.join(wanted)} is ready: `obsim generate` them first")
@@ -332,7 +333,7 @@ def run(candidates: int, workers: int, burst: bool, duration: float, actions: in
     print("  load average at the start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     if missing:
         print(f"  not ready, left out: {', '.join(missing)}")
-    catalog = Day(scenarios.load_all())
+    catalog = Day(scenarios.load_all(), CachedGeneration())
     served = [name for name in catalog.scenarios if catalog.dataset(name) is not None]
     print(
         f"  the server serves every scenario ready: {len(served)} of the catalog's {len(catalog.scenarios)}"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from observability_ui import releases
-from observability_ui.timerange import TimeRange
+from obsim.timerange import TimeRange
 
 
 @dataclass(frozen=True)

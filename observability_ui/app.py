@@ -17,17 +17,25 @@ from typing import Any
 from flask import Flask, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import candidate_api, console, interview, openapi, params, request_context, views
+from interview.store import InterviewStore
+from observability_ui import (
+    candidate_api,
+    candidate_session,
+    console,
+    openapi,
+    params,
+    request_context,
+    views,
+)
 from observability_ui.day import Day
 from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCaches, MetricStore
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
-from observability_ui.timerange import PRESETS, format_utc
 from observability_ui.views import database, overview, prometheus_api
 from obsim.dataset.reader import Dataset
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
+from obsim.timerange import PRESETS, format_utc
 
 PLOTLY_JS = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
 
@@ -39,7 +47,7 @@ def create_app(
     interviews: InterviewStore | None = None,
     incident: Scenario | None = None,
     public_url: str | None = None,
-    more_incidents: Sequence[interview.Served] = (),
+    more_incidents: Sequence[candidate_session.Served] = (),
     day: Day | None = None,
     metric_memory_mb: int = DEFAULT_METRIC_MEMORY_MB,
 ) -> Flask:
@@ -57,7 +65,7 @@ def create_app(
     metric and log arrays read are kept per dataset, past ``metric_memory_mb`` only the most
     recently used datasets'.
     """
-    served = [interview.Served(incident, dataset_dir)] if incident is not None else []
+    served = [candidate_session.Served(incident, dataset_dir)] if incident is not None else []
     served += more_incidents
     # a dataset the day has yet to prepare is checked by its generation: served once published
     present = {dataset_dir, *(s.dataset for s in served)} - (day.pending() if day is not None else set())
@@ -88,10 +96,10 @@ def create_app(
             raise ValueError("an interview needs the faulty scenarios it runs")
         if public_url is None:
             raise ValueError("an interview needs the public URL its links are built on")
-        app.register_blueprint(interview.bp)
+        app.register_blueprint(candidate_session.bp)
         app.register_blueprint(candidate_api.bp)
         app.register_blueprint(console.bp)
-        interview.install(app, interviews, {s.scenario.id: s for s in served}, public_url, day)
+        candidate_session.install(app, interviews, {s.scenario.id: s for s in served}, public_url, day)
     # After the interview's own check: a request without the candidate's link is refused for that.
     app.before_request(_read_query)
 

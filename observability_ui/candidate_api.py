@@ -3,7 +3,7 @@ that can be cited as evidence, scratch notes and the submission, for a candidate
 ``curl`` or a script rather than the forms (listed in ``/api/openapi.json`` on an interview server).
 
 Nothing here has a rule of its own: a JSON submission is handed to the form's own path
-(:func:`interview.accept_submission`) as the form's fields, so both are validated, scored and
+(:func:`candidate_session.accept_submission`) as the form's fields, so both are validated, scored and
 stored alike; each field is held to the form's size limits (:mod:`protection`); a refused body
 answers a 400 naming each field at fault.  Every call passes the same gate as the pages (the
 candidate's link, the interviewer's clock) before it gets here.
@@ -16,10 +16,10 @@ from typing import Any, get_args
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.datastructures import MultiDict
 
-from observability_ui import interview, protection
+from interview.store import SubmissionRecord, as_utc
+from interview.timeline import describe
+from observability_ui import candidate_session, protection
 from observability_ui.request_context import UiError
-from obsim.interview.store import SubmissionRecord, as_utc
-from obsim.interview.timeline import describe
 from obsim.scenario import View
 
 bp = Blueprint("candidate_api", __name__)
@@ -31,7 +31,7 @@ LINE_FIELDS = ("locations", "causal_chain")
 @bp.get("/api/interview")
 def status() -> dict[str, Any]:
     """Where the candidate's clock stands and the hints released to them, as the pages show them."""
-    context = interview.interview_context()
+    context = candidate_session.interview_context()
     session = context["interview"]
     return {
         "candidate": session.candidate,
@@ -48,8 +48,8 @@ def evidence() -> dict[str, Any]:
     """What a submission can cite: the recorded pages and calls (``evidence_events``) and the views."""
     return {
         "events": [
-            {"id": event.id, "description": describe(event), "link": interview.link_of(event)}
-            for event in interview.evidence_choices(g.interview.id)
+            {"id": event.id, "description": describe(event), "link": candidate_session.link_of(event)}
+            for event in candidate_session.evidence_choices(g.interview.id)
         ],
         "views": list(get_args(View)),
     }
@@ -57,7 +57,7 @@ def evidence() -> dict[str, Any]:
 
 @bp.get("/api/notes")
 def notes() -> dict[str, str]:
-    return {"text": interview.latest_notes(g.interview.id)}
+    return {"text": candidate_session.latest_notes(g.interview.id)}
 
 
 @bp.put("/api/notes")
@@ -65,29 +65,29 @@ def save_notes() -> Response:
     """Replace the scratch notes (each saved version is kept for the interviewer, as from the page)."""
     fields = _fields(_body(), {"text": (str,)})
     protection.limit_fields(fields)
-    interview.store().record(g.interview.id, "notes", {"text": fields.get("text", "")})
+    candidate_session.store().record(g.interview.id, "notes", {"text": fields.get("text", "")})
     return Response(status=204)
 
 
 @bp.get("/api/submissions")
 def submissions() -> dict[str, Any]:
     """Every version this candidate submitted, oldest first, as stored (the score is not theirs to see)."""
-    stored = interview.store().submissions(g.interview.id)
+    stored = candidate_session.store().submissions(g.interview.id)
     return {"submissions": [_described(record) | {"submission": record.body} for record in stored]}
 
 
 @bp.post("/api/submissions")
 def submit() -> tuple[dict[str, Any], int]:
     """The submission form's fields as a JSON object, stored as the form stores them."""
-    types: dict[str, tuple[type, ...]] = {name: (str,) for name in interview.SUBMISSION_TEXT_FIELDS}
+    types: dict[str, tuple[type, ...]] = {name: (str,) for name in candidate_session.SUBMISSION_TEXT_FIELDS}
     types |= {name: (str, list) for name in LINE_FIELDS}
     types["confidence"] = (str, int, float)
-    types |= {name: (list,) for name in interview.SUBMISSION_LIST_FIELDS}
+    types |= {name: (list,) for name in candidate_session.SUBMISSION_LIST_FIELDS}
     fields = _fields(_body(), types)
     protection.limit_fields(fields)
     try:
-        record = interview.accept_submission(fields)
-    except interview.SubmissionRefused as refused:
+        record = candidate_session.accept_submission(fields)
+    except candidate_session.SubmissionRefused as refused:
         return _field_errors({field: "; ".join(texts) for field, texts in refused.problems.items()}), 400
     return _described(record), 201
 

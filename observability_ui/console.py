@@ -26,16 +26,10 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from observability_ui import protection
-from observability_ui.interview import DATASET_IDENTITY, find_served, served, store, the_day
-from obsim import scenario as scenarios
-from obsim.dataset.reader import Dataset
-from obsim.interview import scorecard as scorecards
-from obsim.interview import timeline
-from obsim.interview.figures import hint_releases, investigation_figures
-from obsim.interview.store import UNDO_HINT_S, InterviewSession
-from obsim.scenario import Scenario, ScenarioError
-from obsim.scoring.rubric import (
+from interview import scorecard as scorecards
+from interview import timeline
+from interview.investigation_figures import hint_releases, investigation_figures
+from interview.scoring.rubric import (
     DIMENSIONS,
     LEVEL_NAMES,
     RATINGS,
@@ -44,6 +38,12 @@ from obsim.scoring.rubric import (
     suggested_level,
     suggestion_reason,
 )
+from interview.store import UNDO_HINT_S, InterviewSession
+from observability_ui import protection
+from observability_ui.candidate_session import DATASET_IDENTITY, find_served, served, store, the_day
+from obsim import scenario as scenarios
+from obsim.dataset.reader import Dataset
+from obsim.scenario import Scenario, ScenarioError
 
 bp = Blueprint("console", __name__, url_prefix="/interviewer")
 

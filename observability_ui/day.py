@@ -7,7 +7,7 @@ reads every source file), so looking a scenario up on a request costs one ``stat
 another process finished (``obsim generate --all``, another gunicorn worker's preparation) is found
 by that same look-up, so every worker starts serving it on its next request.
 
-A preparation runs ``simulator.generate`` (a subprocess) on a thread of this process: the server
+A preparation runs ``obsim_cli.generate`` (a subprocess) on a thread of this process: the server
 keeps answering meanwhile, and the console shows how long each preparation has run, how much of the
 scenario's window it has simulated (as the generation reports it) and how it ended.  Preparations are
 kept in this process only: under several workers, the console answered by another worker shows the
@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from obsim.dataset.schema import MANIFEST_NAME
 from obsim.scenario import Scenario
@@ -43,19 +44,29 @@ class Preparation:
         return (self.finished or time.time()) - self.started
 
 
+class Generation(Protocol):
+    """Where a scenario's dataset is kept, and how it is made: the entry layer's cache and
+    generation, handed in so the UI never imports them."""
+
+    def dataset_path(self, scenario: Scenario, seed: int | None) -> Path: ...
+
+    def generate(self, scenario: Scenario, seed: int | None, progress: Callable[[float], None]) -> object: ...
+
+
 class Day:
     """The scenarios of an interview day, where each one's dataset is or will be, and what is being
     prepared; each at ``seed`` when given, else at its own default seed."""
 
-    def __init__(self, incidents: Sequence[Scenario], seed: int | None = None) -> None:
-        from simulator import cache
-
+    def __init__(
+        self, incidents: Sequence[Scenario], generation: Generation, seed: int | None = None
+    ) -> None:
+        self.generation = generation
         self.scenarios = {
             incident.id: incident for incident in incidents if incident.ground_truth is not None
         }
         self.seed = seed
         self._paths = {
-            incident.id: cache.dataset_path(incident, seed) for incident in self.scenarios.values()
+            incident.id: generation.dataset_path(incident, seed) for incident in self.scenarios.values()
         }
         self._lock = threading.Lock()
         self.preparations: dict[str, Preparation] = {}
@@ -93,15 +104,13 @@ class Day:
         return True
 
     def _generate(self, scenario_id: str) -> None:
-        from simulator.generate import generate
-
         preparation = self.preparations[scenario_id]
 
         def reported(fraction: float) -> None:
             preparation.progress = fraction
 
         try:
-            generate(self.scenarios[scenario_id], seed=self.seed, quiet=True, progress=reported)
+            self.generation.generate(self.scenarios[scenario_id], self.seed, reported)
         except Exception as error:  # shown in the console: never left "preparing" for ever
             preparation.error = str(error) or type(error).__name__
         else:

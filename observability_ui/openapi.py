@@ -20,10 +20,10 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from interview.store import Clock, Refusal
 from observability_ui.protection import FIELD_LIMITS, MAX_FIELD_CHARS
 from observability_ui.query.limits import MAX_QUERY_LENGTH
 from observability_ui.query.logql import LEVELS
-from observability_ui.timerange import shown
 from observability_ui.views.code import MAX_PATH_LENGTH, SEARCH_LIMIT, SEARCH_MAX_LENGTH
 from observability_ui.views.database import HISTORY_COLUMNS, MAX_MIN_AGE_S, STATES
 from observability_ui.views.database import SORTS as SESSION_SORTS
@@ -31,7 +31,7 @@ from observability_ui.views.jobs import OUTCOMES, RUN_LIMIT
 from observability_ui.views.logs import MAX_OFFSET, PAGE_SIZE
 from observability_ui.views.metrics import MAX_STEP_S
 from observability_ui.views.traces import DURATION_PATTERN, MAX_LIMIT, SORTS
-from obsim.interview.store import Clock, Refusal
+from obsim.timerange import shown
 
 Schema = dict[str, Any]
 
@@ -82,7 +82,7 @@ def _one_of(*values: str) -> Schema:
 # Free text: long enough for any real query or filter, short of a pasted file.
 TEXT: Schema = {"type": "string", "maxLength": 200}
 QUERY_TEXT: Schema = {"type": "string", "maxLength": MAX_QUERY_LENGTH}
-# A time as the picker reads it (observability_ui/timerange.py): now-15m, ISO 8601 or epoch s/ms,
+# A time as the picker reads it (obsim/timerange.py): now-15m, ISO 8601 or epoch s/ms,
 # ASCII digits only, between 1970 and 9999, at most ten years back.
 TIME: Schema = {"type": "string", "maxLength": 64, "format": "instant"}
 NAMED = "; one the recording has (an unknown one is refused, with the known ones listed)"
@@ -913,7 +913,7 @@ PATHS |= {
 
 
 # The candidate's own calls on an interview server (observability_ui/candidate_api.py), and why a
-# candidate's request is refused (observability_ui/interview.py): listed only where they are served.
+# candidate's request is refused (observability_ui/candidate_session.py): listed only where they are served.
 TEXT_FIELD: Schema = {"type": "string", "maxLength": MAX_FIELD_CHARS}
 MAX_NOTES_CHARS = FIELD_LIMITS[("candidate_api.save_notes", "text")]
 LINES_FIELD: Schema = {

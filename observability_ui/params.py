@@ -25,7 +25,7 @@ from flask import g
 from werkzeug.datastructures import MultiDict
 
 from observability_ui.request_context import UiError
-from observability_ui.timerange import TimeRangeError, check_instant, shown
+from obsim.timerange import TimeRangeError, check_instant, shown
 
 Schema = dict[str, Any]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from observability_ui import unified_diff
 from observability_ui.request_context import dataset
-from observability_ui.timerange import TimeRange, resolve
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, range_series
 from obsim import scenario as scenarios
 from obsim.scenario import Scenario, ScenarioError
+from obsim.timerange import TimeRange, resolve
 
 CONTEXT_LINES = 3  # around each change, as ``git diff`` and compare views show
 BUILD_INFO = "service_build_info"  # one series per version a process reported, with label ``version``

@@ -7,7 +7,7 @@ recorded in that database as it happens and no worker keeps interview state in m
 worker can answer any candidate.  Each worker builds its own app after the fork (its own dataset
 connections, metric cache and database engine; nothing opened in the master is shared), and starts
 its own background metric preload.  The master only checks the dataset, creates the tables and
-mints the secrets before forking (``obsim.cli``), so workers never race to create them.
+mints the secrets before forking (``obsim_cli.main``), so workers never race to create them.
 
 Forwarded headers (``X-Forwarded-For``, ``-Proto``, ``-Host``) are believed only with
 ``behind_proxy``: otherwise any client could claim to have come over TLS or from another address.
@@ -27,12 +27,12 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import run_simple
 
+from interview.store import InterviewStore
 from observability_ui.app import create_app
-from observability_ui.day import Day
-from observability_ui.interview import Served
+from observability_ui.candidate_session import Served
+from observability_ui.day import Day, Generation
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
 
 # gthread: a slow query (a wide PromQL range) holds a thread, not a whole worker, and the worker's
@@ -64,6 +64,8 @@ class Platform:
     #: and serve meanwhile.  One process only: every worker would start its own generation.
     prepare: bool = False
     seed: int | None = None
+    #: how ``day`` and ``prepare`` find and make datasets (the entry layer's cache and generation)
+    generation: Generation | None = None
 
 
 def build(platform: Platform) -> Flask:
@@ -92,11 +94,13 @@ def build(platform: Platform) -> Flask:
 def _day(platform: Platform) -> Day | None:
     """The scenarios that may become ready while serving: on an interview day every one of the
     library; on a cold start the incident."""
+    if not platform.day and not (platform.prepare and platform.incident is not None):
+        return None
+    if platform.generation is None:
+        raise ValueError("a day or a cold start needs the generation that prepares its datasets")
     if platform.day:
-        return Day(scenarios.load_all())
-    if platform.prepare and platform.incident is not None:
-        return Day([platform.incident], seed=platform.seed)
-    return None
+        return Day(scenarios.load_all(), platform.generation)
+    return Day([platform.incident], platform.generation, seed=platform.seed)
 
 
 def trust_proxy(app: Flask) -> None:

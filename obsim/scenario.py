@@ -207,7 +207,7 @@ class Deploy(_Strict):
 
 
 class Readiness(_Strict):
-    """A figure the generated dataset must show before it is served (see obsim.figures)."""
+    """A figure the generated dataset must show before it is served (see obsim.symptom_figures)."""
 
     figure: Literal[
         "min_hourly_latency_ratio",
@@ -703,6 +703,14 @@ def load(scenario_id: str, root: Path = SCENARIOS_DIR) -> Scenario:
 
 def available(root: Path = SCENARIOS_DIR) -> list[str]:
     return sorted(p.parent.name for p in root.glob(f"*/{SCENARIO_FILE}"))
+
+
+def resolve(name: str) -> Scenario:
+    """A scenario as a command line names it: the path of a ``.toml`` file, or a library scenario's id."""
+    path = Path(name)
+    if path.suffix == ".toml" and path.exists():
+        return load_file(path)
+    return load(name)
 
 
 def load_all(root: Path = SCENARIOS_DIR) -> list[Scenario]:

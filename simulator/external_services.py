@@ -10,49 +10,13 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from simulator.kernel import Kernel
 from simulator.refusals import REFUSALS
-
-
-@dataclass(frozen=True)
-class ServiceBehaviour:
-    latency_median_s: float = 0.08
-    latency_p99_s: float = 0.4
-    error_rate: float = 0.001  # share of requests answered with a 5xx
-    hang_rate: float = 0.0  # share of requests that never answer
-    reject_rate: float = 0.0  # share answered 200 with a negative business verdict (invalid, declined)
-
-
-@dataclass
-class ServiceModel:
-    name: str
-    healthy: ServiceBehaviour
-    degradations: list[tuple[float, float, ServiceBehaviour]] = field(default_factory=list)  # (start, end, b)
-
-    def behaviour_at(self, now: float) -> ServiceBehaviour:
-        for start, end, behaviour in self.degradations:
-            if start <= now < end:
-                return behaviour
-        return self.healthy
-
-
-#: service -> the JSON body of a successful (or rejected) call, as the real service would answer
-RESPONSES = {
-    "validation-service": lambda rejected, n: {
-        "valid": not rejected,
-        "errors": [{"path": "steps[0].action", "message": "unknown action"}] if rejected else [],
-    },
-    "payment-gateway": lambda rejected, n: {
-        "id": f"ch_{n:012d}",
-        "status": "declined" if rejected else "succeeded",
-    },
-    "email-provider": lambda rejected, n: {"id": f"msg_{n:012d}", "status": "queued"},
-}
+from world.external_models import RESPONSES, ServiceModel
 
 
 class SimulatedServices(httpx.BaseTransport):

@@ -31,7 +31,10 @@ import random
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
+
+from world.redis_keyspace import KeyFamily
+from world.redis_metrics import SlowlogEntry
 
 
 @dataclass(frozen=True)
@@ -49,31 +52,12 @@ class RedisModel:
     active_expire_interval_s: float = 1.0  # how often expired keys nobody touched are removed
 
 
-@dataclass(frozen=True)
-class KeyFamily:
-    """Keys another client keeps in the instance: ``count`` keys named ``<prefix><index:08x>``."""
-
-    prefix: str
-    count: int
-    expiring: bool
-    growth_per_hour: float = 0.0  # relative change per hour from the run's start
-    wobble: float = 0.0  # standard deviation of the minute-to-minute relative wobble
-
-
 class Status(str):
     """A simple-string reply (``+OK``), as opposed to a bulk string."""
 
 
 class CommandError(Exception):
     """An error reply (``-ERR ...``)."""
-
-
-class SlowlogEntry(NamedTuple):
-    id: int
-    started: float
-    duration_s: float
-    args: tuple[str, ...]
-    client_addr: str
 
 
 _WORK_JITTER_SHARE = 0.3  # how much of a command's variation its per-key work has

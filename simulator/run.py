@@ -1,6 +1,6 @@
 """One generation run: wire the real application to the simulated world and run a scenario's window.
 
-Call :func:`simulate` in a fresh process (``python -m simulator.worker``): the application keeps
+Call :func:`simulate` in a fresh process (``python -m obsim_cli.generation_worker``): the application keeps
 process-wide state (its metrics registry, the database singleton, the installed clock), exactly as
 it does in production, so each run gets a process of its own.
 """
@@ -20,24 +20,26 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
-from obsim.scenario import Deploy, Scenario, ServiceBehaviour, previous_release
-from simulator import deployment, external_services, release
+from obsim.scenario import Deploy, Scenario, previous_release
+from simulator import external_services
 from simulator.app_worker import Master, WorkerCollector
-from simulator.generate import apply_patch
 from simulator.host_metrics import InfrastructureCollector
-from simulator.jobs import JobRunner
+from simulator.job_runner import JobRunner
 from simulator.kernel import Kernel
-from simulator.load import LoadGenerator
 from simulator.postgres import PARAMSTYLE, SPEAK_POSTGRES, DatabaseServerModel, SimulatedPostgres
-from simulator.randomness import derive_seed, stream
 from simulator.redis_connection import connection_class
 from simulator.redis_exporter import RedisExporter
-from simulator.redis_server import KeyFamily, RedisModel, RedisServer
-from simulator.release import ServiceCode
-from simulator.telemetry import SeededIds, SinkHandler, TelemetrySink
+from simulator.redis_server import RedisModel, RedisServer
 from simulator.threads import VirtualClock, executor_factory
 from simulator.virtual_pool import virtual_pool_class
 from simulator.web import Gateway, WsgiServer
+from world import deployment, release
+from world.external_models import service_models
+from world.load import LoadGenerator
+from world.randomness import derive_seed, stream
+from world.redis_keyspace import REDIS_RESIDENT_KEYS
+from world.release import ServiceCode
+from world.telemetry_sink import SeededIds, SinkHandler, TelemetrySink
 
 SCRAPE_INTERVAL_S = 15.0
 APP_HOST = "app-1"
@@ -46,23 +48,6 @@ APP_CORES = 4
 APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
 APP_LOG_LINE_BYTES = 420  # the app host's disk writes are its JSON log lines
-
-_HEALTHY: dict[str, external_services.ServiceBehaviour] = {
-    "validation-service": external_services.ServiceBehaviour(0.06, 0.35, error_rate=0.0005, reject_rate=0.03),
-    "payment-gateway": external_services.ServiceBehaviour(0.25, 1.2, error_rate=0.002, reject_rate=0.05),
-    "email-provider": external_services.ServiceBehaviour(0.12, 0.6, error_rate=0.001),
-}
-
-
-# The shared Redis instance's keys of its other clients, sized as production's INFO keyspace shows:
-# the web dashboard's browser sessions and CSRF tokens, and its rendered-fragment cache.
-# Sessions and CSRF tokens accumulate over the working day (more created than expire); fragments
-# are evicted a little faster than they are rendered.
-REDIS_RESIDENT_KEYS = (
-    KeyFamily("web:sess:", 620_000, expiring=True, growth_per_hour=0.025, wobble=0.003),
-    KeyFamily("web:csrf:", 110_000, expiring=True, growth_per_hour=0.02, wobble=0.004),
-    KeyFamily("cache:fragment:", 310_000, expiring=True, growth_per_hour=-0.01, wobble=0.006),
-)
 
 # The web dashboard's processes keep their own connections to the shared instance.
 REDIS_OTHER_CLIENTS = 24
@@ -73,28 +58,6 @@ SERVICE_HOSTS = {
     "api.paystride.com": "payment-gateway",
     "api.mailvane.com": "email-provider",
 }
-
-
-def _behaviour(spec: ServiceBehaviour) -> external_services.ServiceBehaviour:
-    return external_services.ServiceBehaviour(
-        latency_median_s=spec.latency_median_ms / 1000,
-        latency_p99_s=spec.latency_p99_ms / 1000,
-        error_rate=spec.error_rate,
-        hang_rate=spec.hang_rate,
-        reject_rate=spec.reject_rate,
-    )
-
-
-def service_models(scenario: Scenario, start: float) -> dict[str, external_services.ServiceModel]:
-    """Every external service's behaviour: healthy, plus the scenario's degradations placed on the
-    timeline that starts at ``start`` (shared by the simulated run and live mode's fake services)."""
-    models = {name: external_services.ServiceModel(name, healthy) for name, healthy in _HEALTHY.items()}
-    for degradation in scenario.degradations:
-        end = start + degradation.end_minute * 60 if degradation.end_minute is not None else float("inf")
-        models[degradation.service].degradations.append(
-            (start + degradation.start_minute * 60, end, _behaviour(degradation.behaviour))
-        )
-    return models
 
 
 def simulate(
@@ -126,7 +89,7 @@ def _simulate(
     # a patched copy); a scenario with a deploy starts on the release before it.
     deployed_root = release.installed_root()
     previous = previous_release(scenario)
-    code = release.load(deployed_root if previous is None else apply_patch(previous, workdir))
+    code = release.load(deployed_root if previous is None else release.apply_patch(previous, workdir))
     # The service runs as its repository's deployment files say (the first release's: the master
     # was started with them).
     conf = deployment.read(code.root)

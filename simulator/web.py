@@ -15,14 +15,14 @@ import json
 import random
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from simulator.app_worker import Master
 from simulator.kernel import Kernel
-from simulator.telemetry import SeededIds, TelemetrySink
+from world.load import Request
+from world.telemetry_sink import SeededIds, TelemetrySink
 
 # Responses the gateway produces itself: (span status, error log message).
 _REFUSED = "connect() failed (111: Connection refused) while connecting to upstream"
@@ -39,17 +39,6 @@ _GATEWAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 #: Share of a request's modelled CPU spent inside the application's server span (its request hooks
 #: and the framework's dispatch); the rest (reading the request, the WSGI environ) comes before.
 HANDLER_CPU_SHARE = 0.4
-
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str
-    query: str = ""
-    body: Any = None
-    api_key: str = ""
-    client_addr: str = "203.0.113.10"
-    user_agent: str = "platform-client/2.4"
 
 
 def wsgi_environ(request: Request, host_name: str, port: int, traceparent: str | None) -> dict[str, Any]:
@@ -94,7 +83,7 @@ class WsgiServer:
     """One application host: its worker's threads serve the WSGI app in arrival order.
 
     Connections beyond ``backlog`` waiting ones are refused, as a full listen queue does (the backlog
-    and ``port`` are the deployment's, :mod:`simulator.deployment`).  Each
+    and ``port`` are the deployment's, :mod:`world.deployment`).  Each
     request also spends modelled CPU time (``compute``) in the worker: the Python work of routing,
     serialisation and ORM hydration, which takes no virtual time when the real code runs.  Part of
     it comes before the application starts its span, the rest once the app's own request hooks

@@ -1,6 +1,6 @@
 """Browser plumbing shared by the UI tests that drive a real headless Chromium.
 
-- :func:`serve` starts ``python -m obsim.cli serve DATASET --port N --brief ...`` as a subprocess on
+- :func:`serve` starts ``python -m obsim_cli.main serve DATASET --port N --brief ...`` as a subprocess on
   a free 127.0.0.1 port and yields its base URL; :func:`run_obsim` runs any serving ``obsim``
   command the same way and yields a :class:`Server` whose printed output can be read (the links an
   interview prints).  The output's tail is shown if the server does not come up.  :func:`serve_app`
@@ -107,13 +107,13 @@ def serve(dataset: Path, brief: str, timeout: float = 60.0) -> Iterator[str]:
 
 @contextmanager
 def run_obsim(arguments: list[str], port: int | None = None, timeout: float = 60.0) -> Iterator[Server]:
-    """``python -m obsim.cli ARGUMENTS --port N`` until it answers HTTP (any status) on 127.0.0.1."""
+    """``python -m obsim_cli.main ARGUMENTS --port N`` until it answers HTTP (any status) on 127.0.0.1."""
     port = port or free_port()
     with tempfile.NamedTemporaryFile(prefix="obsim-serve-", suffix=".log", delete=False) as log:
         log_path = Path(log.name)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "obsim.cli", *arguments, "--port", str(port)],
+            [sys.executable, "-m", "obsim_cli.main", *arguments, "--port", str(port)],
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from interview.store import InterviewStore
 from obsim import scenario as scenarios
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
 from obsim.dataset.writer import DatasetWriter
-from obsim.interview.store import InterviewStore
-from simulator import cache
-from simulator.generate import generate
+from obsim_cli import dataset_cache as cache
+from obsim_cli.generate import generate
 from tests.exported import Metrics
 from tests.postgres import postgres_url  # noqa: F401  (a fixture for every test module)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from simulator import deployment, release
+from world import deployment, release
 
 REPO = Path(__file__).resolve().parent.parent
 REPOSITORY = release.installed_root()  # the checkout's

@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
+from interview.store import InterviewStore
 from observability_ui.app import create_app
-from observability_ui.interview import Served
+from observability_ui.candidate_session import Served
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
 from tests.conftest import HANDMADE_START
 

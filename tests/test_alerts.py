@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from observability_ui import alerts
+from observability_ui import alert_rules
 from observability_ui.app import create_app
 from observability_ui.query import promql
 from observability_ui.views.alerts import RULES_CONFIG
@@ -47,10 +47,10 @@ def switching_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return writer.finish({"scenario": "hand-made", "window_start": START, "window_end": START + 3600})
 
 
-def _history(dataset_dir: Path, rule_text: str) -> alerts.RuleHistory:
-    (rule,) = alerts.parse_rules(rule_text, "test.rules.yml")
+def _history(dataset_dir: Path, rule_text: str) -> alert_rules.RuleHistory:
+    (rule,) = alert_rules.parse_rules(rule_text, "test.rules.yml")
     with Dataset.open(dataset_dir) as dataset:
-        return alerts.evaluate(rule, promql.MetricStore(dataset), dataset.window())
+        return alert_rules.evaluate(rule, promql.MetricStore(dataset), dataset.window())
 
 
 def _at(minute: float) -> float:
@@ -92,7 +92,7 @@ def test_for_holds_an_alert_pending_then_fires_and_resolves_at_exact_evaluations
         "firing",
     ]
     assert history.evaluations[0] == START and history.evaluations[1] - history.evaluations[0] == 30
-    assert alerts.expand(history.rule.annotations["summary"], history.instances[0].labels, 10.0) == (
+    assert alert_rules.expand(history.rule.annotations["summary"], history.instances[0].labels, 10.0) == (
         "queue on app-1 at 10"
     )
 
@@ -109,26 +109,28 @@ def test_without_for_an_alert_fires_at_once_and_keep_firing_for_bridges_gaps(swi
 
 
 def test_a_rule_file_the_engine_cannot_evaluate_is_refused_with_the_rule_named():
-    with pytest.raises(alerts.RuleError, match=r"QueueDeep.*for: '5 minutes'"):
-        alerts.parse_rules(_rule("        for: 5 minutes\n"), "x.rules.yml")
-    with pytest.raises(alerts.RuleError, match=r"QueueDeep.*unknown field\(s\) severity"):
-        alerts.parse_rules(_rule("        severity: page\n"), "x.rules.yml")
-    with pytest.raises(alerts.RuleError, match=r"QueueDeep.*summary.*not supported"):
-        alerts.parse_rules(_rule("        annotations:\n          summary: '{{ $value | title }}'\n"), "x")
-    with pytest.raises(alerts.RuleError, match=r"QueueDeep.*expr"):
-        alerts.parse_rules(_rule("").replace("> 5", "> > 5"), "x.rules.yml")
+    with pytest.raises(alert_rules.RuleError, match=r"QueueDeep.*for: '5 minutes'"):
+        alert_rules.parse_rules(_rule("        for: 5 minutes\n"), "x.rules.yml")
+    with pytest.raises(alert_rules.RuleError, match=r"QueueDeep.*unknown field\(s\) severity"):
+        alert_rules.parse_rules(_rule("        severity: page\n"), "x.rules.yml")
+    with pytest.raises(alert_rules.RuleError, match=r"QueueDeep.*summary.*not supported"):
+        alert_rules.parse_rules(
+            _rule("        annotations:\n          summary: '{{ $value | title }}'\n"), "x"
+        )
+    with pytest.raises(alert_rules.RuleError, match=r"QueueDeep.*expr"):
+        alert_rules.parse_rules(_rule("").replace("> 5", "> > 5"), "x.rules.yml")
 
 
 def test_values_read_as_prometheus_humanizes_them():
-    assert [alerts.format_duration(v) for v in (0, 30, 120, 5400, 0.5)] == [
+    assert [alert_rules.format_duration(v) for v in (0, 30, 120, 5400, 0.5)] == [
         "0s",
         "30s",
         "2m",
         "1h30m",
         "500ms",
     ]
-    assert [alerts.humanize(v) for v in (0, 1234, 0.0123, 2.5e6)] == ["0", "1.234k", "12.3m", "2.5M"]
-    assert [alerts.humanize_duration(v) for v in (0, 0.25, 2.5, 90, 3725, 90061)] == [
+    assert [alert_rules.humanize(v) for v in (0, 1234, 0.0123, 2.5e6)] == ["0", "1.234k", "12.3m", "2.5M"]
+    assert [alert_rules.humanize_duration(v) for v in (0, 0.25, 2.5, 90, 3725, 90061)] == [
         "0s",
         "250ms",
         "2.5s",
@@ -139,17 +141,17 @@ def test_values_read_as_prometheus_humanizes_them():
 
 
 def test_the_services_rules_load_and_every_expression_runs_on_the_engine(handmade_dataset):
-    rules = alerts.load_rules()
+    rules = alert_rules.load_rules()
     assert len({rule.name for rule in rules}) == len(rules) >= 10
     assert {rule.severity for rule in rules} == {"page", "ticket"}
     assert all(rule.annotations.get("summary") and rule.annotations.get("description") for rule in rules)
-    text = (alerts.RULES_DIR / "platform-api.rules.yml").read_text()
+    text = (alert_rules.RULES_DIR / "platform-api.rules.yml").read_text()
     assert not GIVEAWAY.search(text), GIVEAWAY.search(text)
     with Dataset.open(handmade_dataset) as dataset:
         store = promql.MetricStore(dataset)
         for rule in rules:
             assert text.splitlines()[rule.line - 1].strip() == f"- alert: {rule.name}"
-            alerts.evaluate(rule, store, dataset.window())  # an unsupported function raises here
+            alert_rules.evaluate(rule, store, dataset.window())  # an unsupported function raises here
 
 
 def test_every_metric_a_rule_reads_is_recorded(datasets):
@@ -160,7 +162,7 @@ def test_every_metric_a_rule_reads_is_recorded(datasets):
             recorded |= set(promql.MetricStore(dataset).metric_names())
     missing = {
         rule.name: sorted(set(promql.selected_names(promql.parse(rule.expr))) - recorded)
-        for rule in alerts.load_rules()
+        for rule in alert_rules.load_rules()
     }
     assert not any(missing.values()), missing
 
@@ -181,9 +183,9 @@ FAULTY = sorted(s.id for s in scenarios.load_all() if s.faulty)
 @pytest.mark.parametrize("scenario_id", FAULTY)
 def test_the_alert_a_brief_quotes_fires_when_the_brief_says(datasets, scenario_id):
     name, moment, _ = _paging_line(scenarios.load(scenario_id))
-    (rule,) = [rule for rule in alerts.load_rules() if rule.name == name]
+    (rule,) = [rule for rule in alert_rules.load_rules() if rule.name == name]
     with Dataset.open(datasets[scenario_id]) as dataset:
-        history = alerts.evaluate(rule, promql.MetricStore(dataset), dataset.window())
+        history = alert_rules.evaluate(rule, promql.MetricStore(dataset), dataset.window())
     fired = [i.fired_at for i in history.instances if i.fired_at is not None]
     stated = datetime.fromtimestamp(moment, UTC).strftime("%H:%M")
     in_minute = [t for t in fired if moment <= t < moment + MINUTE]
@@ -197,10 +199,12 @@ def test_the_quiet_morning_pages_no_one(datasets):
         store = promql.MetricStore(dataset)
         paged = {
             rule.name: [
-                i.fired_at for i in alerts.evaluate(rule, store, dataset.window()).instances if i.fired_at
+                i.fired_at
+                for i in alert_rules.evaluate(rule, store, dataset.window()).instances
+                if i.fired_at
             ]
-            for rule in alerts.load_rules()
-            if rule.severity == alerts.PAGE
+            for rule in alert_rules.load_rules()
+            if rule.severity == alert_rules.PAGE
         }
     assert not any(paged.values()), paged
 
@@ -254,19 +258,19 @@ def test_every_faulty_brief_opens_with_the_alert_that_went_out(scenario_id):
     """Checked without the recording, so a brief naming no rule fails before any generation."""
     scenario = scenarios.load(scenario_id)
     name, moment, how = _paging_line(scenario)
-    rules = {rule.name: rule for rule in alerts.load_rules()}
+    rules = {rule.name: rule for rule in alert_rules.load_rules()}
     assert name in rules, f"{scenario_id}: {name} is not one of the service's alerting rules"
     assert rules[name].severity == how
     assert scenario.window.start.timestamp() <= moment <= scenario.window.end.timestamp()
 
 
 def test_evaluations_fall_on_multiples_of_the_interval():
-    assert alerts.evaluation_times((100.0, 200.0), 30.0) == [120.0, 150.0, 180.0]
-    assert alerts.evaluation_times((120.0, 120.0), 30.0) == [120.0]
+    assert alert_rules.evaluation_times((100.0, 200.0), 30.0) == [120.0, 150.0, 180.0]
+    assert alert_rules.evaluation_times((120.0, 120.0), 30.0) == [120.0]
 
 
 def test_the_cache_keeps_the_last_few_datasets_and_computes_each_once():
-    cache = alerts.AlertCache(size=2)
+    cache = alert_rules.AlertCache(size=2)
     calls: list[str] = []
 
     def compute(key: str):

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, status_co
 from werkzeug.test import EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request
 
+from interview.store import InterviewSession, InterviewStore
 from observability_ui import openapi, protection
-from obsim.interview.store import InterviewSession, InterviewStore
 from obsim.scenario import View
 from tests.conftest import HANDMADE_START
 from tests.interviewing import LEAK, console_of, joined, new_session, server, session_of

@@ -8,9 +8,9 @@ from collections import Counter
 from types import SimpleNamespace
 
 from obsim.scenario import Load
-from simulator.clients import TrafficDrift
 from simulator.kernel import Kernel
-from simulator.load import LoadGenerator
+from world.clients import TrafficDrift
+from world.load import LoadGenerator
 
 
 def _generator(seed: int, tenants: list[SimpleNamespace]) -> LoadGenerator:

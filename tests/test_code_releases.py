@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from interview.timeline import describe_request
 from observability_ui import unified_diff
 from observability_ui.app import create_app
 from observability_ui.views.code import CODE_ROOT
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter
-from obsim.interview.timeline import describe_request
 
 DEPLOY = scenarios.load("n-plus-one-deploy")
 NO_DEPLOY = scenarios.load("cron-storm")

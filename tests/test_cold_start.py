@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from interview.store import InterviewStore
 from obsim import scenario as scenarios
-from obsim.cli import main
-from obsim.interview.store import InterviewStore
+from obsim_cli.main import main
 from tests import browser
 from tests.short_scenario import short_scenario
 

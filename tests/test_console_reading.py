@@ -19,9 +19,9 @@ from datetime import timedelta
 from markupsafe import escape
 from sqlalchemy import update
 
+from interview import scorecard
+from interview.store import UNDO_HINT_S, HintRelease, now
 from observability_ui.app import create_app
-from obsim.interview import scorecard
-from obsim.interview.store import UNDO_HINT_S, HintRelease, now
 from tests.test_console_sharing import (  # noqa: F401
     CRON,
     LEAK,
@@ -249,7 +249,7 @@ def test_the_timeline_reads_in_words_in_the_same_order_in_the_console_and_every_
 def test_the_timeline_counts_clock_time_and_marks_the_pause(app, console, interviews, monkeypatch):
     """A row's minutes are the interview clock's (the hint's "released at" and the time limit use
     it too): a pause does not push what follows it later, and the pause is said, with its length."""
-    from obsim.interview import store as store_module
+    from interview import store as store_module
 
     moment = [now()]
     monkeypatch.setattr(store_module, "now", lambda: moment[0])

@@ -19,13 +19,13 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 from werkzeug.serving import make_server
 
+from interview import scorecard
+from interview.scoring.rubric import checklist
+from interview.store import UNDO_HINT_S, InterviewStore
 from observability_ui.app import create_app
-from observability_ui.interview import Served
+from observability_ui.candidate_session import Served
 from obsim import scenario as scenarios
-from obsim.interview import scorecard
-from obsim.interview.store import UNDO_HINT_S, InterviewStore
 from obsim.scenario import Scenario
-from obsim.scoring.rubric import checklist
 from tests import browser
 
 LEAK = scenarios.load("connection-leak")

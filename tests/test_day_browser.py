@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
+from interview.scoring.rubric import checklist
+from interview.store import InterviewStore
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
-from obsim.scoring.rubric import checklist
-from simulator import cache
+from obsim_cli import dataset_cache as cache
 from tests import browser
 
 browser.require_chromium()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from observability_ui.app import create_app
-from observability_ui.timerange import parse_instant, whole_recording
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter
+from obsim.timerange import parse_instant, whole_recording
 
 VIEWS = ("/", "/metrics", "/logs", "/traces", "/database", "/jobs", "/alerts")
 # A clock time as a brief writes it: 13:03, 09:24; not a ratio or part of a longer number.

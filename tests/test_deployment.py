@@ -2,7 +2,7 @@
 
 A candidate reads the service's README, ``gunicorn.conf.py`` and ``deploy/`` in the code browser
 and compares them with the startup logs and the metrics: they must agree.  And the engines take
-every figure from those files (:mod:`simulator.deployment`), so a changed file changes the run.
+every figure from those files (:mod:`world.deployment`), so a changed file changes the run.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from obsim.dataset.schema import DATABASE_NAME
+from obsim_cli.generate import generate
 from platform_api.lib.config import Settings
-from simulator import deployment
-from simulator.deployment import Deployment, DeploymentError
-from simulator.generate import generate
 from tests.conftest import RUNS
 from tests.deployment_patch import REPOSITORY, deployment_patch
 from tests.short_scenario import short_scenario
+from world import deployment
+from world.deployment import Deployment, DeploymentError
 
 CHECKOUT = deployment.read(REPOSITORY)
 GIB = 1024**3

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from interview.investigation_figures import investigation_figures
+from interview.scoring import evidence as recognition
+from interview.store import InterviewStore
 from observability_ui.app import create_app
 from observability_ui.query import logql, promql
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
-from obsim.interview.figures import investigation_figures
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Check, Decoy, Evidence, Scenario, Window
-from obsim.scoring import evidence as recognition
 from obsim.taxonomy import MECHANISMS
 
 FAULTY = [s for s in scenarios.load_all() if s.faulty]

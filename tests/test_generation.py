@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from obsim import scenario as scenarios
-from obsim.cli import main
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset, DatasetError
-from simulator.cache import dataset_key
-from simulator.generate import GenerationError, generate, generate_each
+from obsim_cli.dataset_cache import dataset_key
+from obsim_cli.generate import GenerationError, generate, generate_each
+from obsim_cli.main import main
 from tests.conftest import RUNS
 from tests.short_scenario import short_scenario
 
@@ -131,7 +131,7 @@ def test_a_killed_run_leaves_no_usable_dataset(tmp_path):
         [
             sys.executable,
             "-m",
-            "simulator.worker",
+            "obsim_cli.generation_worker",
             "--scenario-file",
             str(scenario.source),
             "--seed",
@@ -177,7 +177,7 @@ def test_a_run_whose_parent_is_killed_stops_and_publishes_nothing(tmp_path):
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; from obsim.scenario import load_file;"
-            " from simulator.generate import generate;"
+            " from obsim_cli.generate import generate;"
             " generate(load_file(Path(sys.argv[1])), out=Path(sys.argv[2]), use_cache=False, quiet=True)",
             str(scenario.source),
             str(target),
@@ -233,7 +233,7 @@ def test_cli_generate_export_and_cache(tmp_path, monkeypatch, capsys):
 
 
 def test_a_bare_dataset_is_served_with_the_brief_of_the_scenario_it_recorded(datasets, tmp_path):
-    from obsim.cli import _recorded_scenario_brief
+    from obsim_cli.main import _recorded_scenario_brief
 
     recorded = datasets["memory-leak"]
     assert _recorded_scenario_brief(recorded) == scenarios.load("memory-leak").brief != ""

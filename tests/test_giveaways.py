@@ -21,8 +21,8 @@ from observability_ui.app import create_app
 from observability_ui.views.code import CODE_ROOT, code_link, visible_files
 from obsim import scenario as scenarios
 from obsim.dataset.schema import DATABASE_NAME
-from simulator import telemetry
 from tests.conftest import RUNS
+from world import telemetry_sink as telemetry
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO_IDS = [s.id for s in scenarios.load_all()]
@@ -113,23 +113,27 @@ def test_no_telemetry_names_a_fault_a_scenario_or_the_simulator(datasets, run):
     assert not foreign, f"{run}: stack frames outside the deployed service: {foreign[:5]}"
 
 
-def test_stack_traces_lose_the_simulators_frames_and_keep_the_services():
+def test_stack_traces_lose_the_engines_frames_and_keep_the_services():
     sim = str(REPO / "simulator") + "/"
+    world = str(REPO / "world") + "/"
     app = str(REPO / "app_under_test") + "/platform_api/"
     formatted = (
         "Traceback (most recent call last):\n"
         f'  File "{app}lib/http_client.py", line 62, in request\n'
         "    response = self._client.request(method, path)\n"
         "               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        f'  File "{world}external_models.py", line 40, in behaviour_at\n'
+        "    return self.healthy\n"
         f'  File "{sim}external_services.py", line 81, in handle_request\n'
         '    raise httpx.ReadTimeout("timed out", request=request)\n'
         "httpx.ReadTimeout: timed out\n"
     )
     stack = [
-        {"file": f"{sim}jobs.py", "line": 157, "function": "_execute"},
+        {"file": f"{world}load.py", "line": 234, "function": "run"},
+        {"file": f"{sim}job_runner.py", "line": 157, "function": "_execute"},
         {"file": f"{app}services/job_scheduler/jobs/runtime.py", "line": 39, "function": "run"},
     ]
-    cleaned = telemetry.without_simulator_frames({"exception.stacktrace": formatted, "error.stack": stack})
+    cleaned = telemetry.without_engine_frames({"exception.stacktrace": formatted, "error.stack": stack})
     assert cleaned["exception.stacktrace"] == (
         "Traceback (most recent call last):\n"
         f'  File "{app}lib/http_client.py", line 62, in request\n'
@@ -137,6 +141,6 @@ def test_stack_traces_lose_the_simulators_frames_and_keep_the_services():
         "               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
         "httpx.ReadTimeout: timed out\n"
     )
-    assert cleaned["error.stack"] == [stack[1]]
+    assert cleaned["error.stack"] == [stack[2]]
     deployed = telemetry.as_deployed(f"{app}lib/http_client.py", (str(REPO / "app_under_test") + "/",))
     assert deployed == "/srv/platform-api/platform_api/lib/http_client.py"

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from interview.scoring import Submission, score
+from interview.scoring.evidence import evidence_seen
+from interview.store import InterviewStore
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
-from obsim.cli import main
-from obsim.interview.store import InterviewStore
 from obsim.scenario import Scenario
-from obsim.scoring import Submission, score
-from obsim.scoring.evidence import evidence_seen
+from obsim_cli.main import main
 from tests.conftest import HANDMADE_START
 from tests.interviewing import (
     CRON,
@@ -295,7 +295,7 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def make_ready(incident: Scenario) -> Path:
     """Put a hand-made dataset where the cache keeps ``incident``'s, as generation would."""
-    from simulator import cache
+    from obsim_cli import dataset_cache as cache
 
     key = cache.dataset_key(incident, incident.default_seed, None)
     return small_dataset(cache.cache_root() / "made" / key, incident, key).rename(cache.cache_root() / key)
@@ -314,7 +314,7 @@ def launched(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> Flask:
 def test_obsim_run_without_a_scenario_serves_the_day_and_prepares_in_the_background(
     tmp_path, interviews, token, cache_dir, monkeypatch
 ):
-    from simulator import generate as generation
+    from obsim_cli import generate as generation
 
     make_ready(LEAK)
     released, asked = threading.Event(), []
@@ -443,7 +443,7 @@ def test_a_dataset_gone_while_served_is_said_so_and_the_record_stays(tmp_path, i
 def test_in_a_browser_the_home_follows_a_preparation_but_never_reloads_over_a_half_filled_form(
     interviews, token, cache_dir, monkeypatch
 ):
-    from simulator import generate as generation
+    from obsim_cli import generate as generation
     from tests import browser
 
     browser.require_chromium()

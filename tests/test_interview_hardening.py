@@ -19,12 +19,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from interview.investigation_figures import investigation_figures
+from interview.store import InterviewClosed, InterviewSession, InterviewStore
 from observability_ui.app import create_app
 from observability_ui.protection import public_origin
 from obsim import scenario as scenarios
-from obsim.cli import main
-from obsim.interview.figures import investigation_figures
-from obsim.interview.store import InterviewClosed, InterviewSession, InterviewStore
+from obsim_cli.main import main
 
 LEAK = scenarios.load("connection-leak")
 PUBLIC = "http://interviews.test:8123"

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from interview.store import InterviewStore
 from obsim import scenario as scenarios
-from obsim.interview.store import InterviewStore
 from tests.browser import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,16 @@ def obsim_serve(tmp_path: Path, *options: str, timeout: float = 60.0) -> Iterato
     log_path = tmp_path / f"serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "obsim.cli", "serve", "connection-leak", "--port", str(port), *options],
+            [
+                sys.executable,
+                "-m",
+                "obsim_cli.main",
+                "serve",
+                "connection-leak",
+                "--port",
+                str(port),
+                *options,
+            ],
             cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from obsim.interview import store as store_module
-from obsim.interview.store import DEFAULT_GRACE_S, Clock, InterviewStore, digest
+from interview import store as store_module
+from interview.store import DEFAULT_GRACE_S, Clock, InterviewStore, digest
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from interview import scorecard
+from interview.scoring import Submission, score
+from interview.store import InterviewStore
 from observability_ui.app import create_app
 from obsim import scenario as scenarios
-from obsim.interview import scorecard
-from obsim.interview.store import InterviewStore
-from obsim.scoring import Submission, score
 
 pytestmark = pytest.mark.slow
 
@@ -226,7 +226,7 @@ def test_a_restart_loses_nothing(setup):
 
 
 def test_obsim_interview_new_list_delete_on_the_servers_database(setup, capsys):
-    from obsim.cli import main
+    from obsim_cli.main import main
 
     app, interviews, _, url, _ = setup
     assert main(["interview", "--db", url, "new", "connection-leak", "--candidate", "Grace"]) == 0
@@ -337,7 +337,7 @@ def test_scorecards_show_both_scores_apart_with_what_makes_them_reproducible(set
 
 
 def test_scorecard_and_compare_from_the_command_line(setup, capsys, tmp_path):
-    from obsim.cli import main
+    from obsim_cli.main import main
 
     app, interviews, token, url, _ = setup
     console = interviewer(app, token)

@@ -11,9 +11,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from obsim.dataset.writer import DatasetWriter
-from simulator.jobs import JobRunner
+from simulator.job_runner import JobRunner
 from simulator.kernel import Kernel
-from simulator.telemetry import TelemetrySink
+from world.telemetry_sink import TelemetrySink
 
 START = datetime(2026, 3, 10, 9, 50, tzinfo=UTC).timestamp()
 END = START + 3 * 3600

@@ -26,10 +26,10 @@ import httpx
 import psycopg
 import pytest
 
+from live.schedule import ScaledTrigger, Timeline
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
-from obsim.live.schedule import ScaledTrigger, Timeline
-from obsim.live.supervisor import free_port
+from obsim_cli.live_supervisor import free_port
 from tests.deployment_patch import deployment_patch
 from tests.otlp_receiver import OtlpReceiver
 
@@ -51,7 +51,7 @@ class Live:
         self.run_dir = run_dir
         self.port = free_port()
         self.command = [
-            sys.executable, "-m", "obsim.cli", "live", scenario, "--port", str(self.port), "--out", str(run_dir),
+            sys.executable, "-m", "obsim_cli.main", "live", scenario, "--port", str(self.port), "--out", str(run_dir),
             "--pool-size", str(POOL), "--time-scale", str(SCALE), *options,
         ]  # fmt: skip
         self.popen: subprocess.Popen[str] | None = None
@@ -224,7 +224,7 @@ def test_scaled_cron_fires_hourly_jobs_every_60_over_scale_minutes() -> None:
 
 def test_refuses_a_pool_postgres_cannot_hold(postgres_url: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "obsim.cli", "live", "connection-leak", "--db", postgres_url, "--pool-size", "100000",
+        [sys.executable, "-m", "obsim_cli.main", "live", "connection-leak", "--db", postgres_url, "--pool-size", "100000",
          "--out", str(tmp_path / "run")],
         cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
@@ -521,7 +521,7 @@ def test_refuses_a_redis_index_that_is_not_empty(tmp_path: Path) -> None:
     client.set("someone-else:key", "kept")
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "obsim.cli", "live", "redis-keys-scan", "--redis-url", url,
+            [sys.executable, "-m", "obsim_cli.main", "live", "redis-keys-scan", "--redis-url", url,
              "--out", str(tmp_path / "run")],
             cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip
@@ -536,7 +536,7 @@ def test_refuses_a_redis_index_that_is_not_empty(tmp_path: Path) -> None:
 def test_refuses_to_start_without_redis(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     result = subprocess.run(
-        [sys.executable, "-m", "obsim.cli", "live", "redis-keys-scan", "--redis-url", url, "--out", str(tmp_path / "run")],
+        [sys.executable, "-m", "obsim_cli.main", "live", "redis-keys-scan", "--redis-url", url, "--out", str(tmp_path / "run")],
         cwd=REPO, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from live.recorder import COMMIT_INTERVAL_S, LiveRecorder
 from observability_ui.app import create_app
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from obsim.dataset.reader import ABANDONED_AFTER_S, Dataset, DatasetError
 from obsim.dataset.schema import DATABASE_NAME, MANIFEST_NAME
 from obsim.dataset.writer import DatasetWriter
-from obsim.live.recorder import COMMIT_INTERVAL_S, LiveRecorder
 
 SCRAPE_S = 15.0
 START = time.time() - 3600.0  # an hour recorded so far, ending about now

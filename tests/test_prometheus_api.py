@@ -23,13 +23,13 @@ from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from interview.store import InterviewStore
 from observability_ui import openapi, prometheus_wire
 from observability_ui.app import create_app
 from observability_ui.prometheus_wire import WireError
 from observability_ui.query.promql import MetricStore, query_instant, query_range
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
-from obsim.interview.store import InterviewStore
 from tests.conftest import HANDMADE_SCRAPES, HANDMADE_START
 
 END = HANDMADE_START + 15 * (HANDMADE_SCRAPES - 1)

@@ -21,11 +21,11 @@ import pytest
 from pytest import approx
 from werkzeug.serving import make_server
 
+from interview.store import InterviewStore
 from observability_ui.app import create_app
 from observability_ui.query.promql import MetricStore, query_instant, query_range
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
-from obsim.interview.store import InterviewStore
 from tests.real_prometheus import PROMETHEUS, PROMTOOL, serving
 
 pytestmark = pytest.mark.skipif(

@@ -10,8 +10,9 @@ from platform_api.lib.config import load_settings
 from simulator.kernel import Kernel
 from simulator.redis_connection import ROUND_TRIP_S, connection_class, decode_commands, encode_reply
 from simulator.redis_exporter import RedisExporter
-from simulator.redis_server import CommandError, KeyFamily, RedisModel, RedisServer
+from simulator.redis_server import CommandError, RedisModel, RedisServer
 from simulator.threads import VirtualClock
+from world.redis_keyspace import KeyFamily
 
 MODEL = RedisModel(cost_jitter_sigma=0.0)  # exact costs; the jitter has its own test
 RESIDENT = (KeyFamily("web:sess:", 400_000, expiring=True), KeyFamily("cache:", 100_000, expiring=False))

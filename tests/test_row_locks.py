@@ -672,7 +672,7 @@ def test_lock_counts_are_exported_as_postgres_exporters_pg_locks_count():
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.registry import Collector
 
-    from simulator.host_metrics import pg_locks_families
+    from world.postgres_metrics import pg_locks_families
 
     kernel = Kernel(start=0.0)
     locks = RowLocks(kernel)

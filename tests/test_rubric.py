@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from interview.scoring.rubric import DIMENSIONS, RubricScore, checklist, suggested_level, suggestion_reason
 from obsim import scenario as scenarios
-from obsim.scoring.rubric import DIMENSIONS, RubricScore, checklist, suggested_level, suggestion_reason
 
 LEAK = scenarios.load("connection-leak")
 

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from pydantic import ValidationError
 
-from obsim.figures import _quantile
-from obsim.live.schedule import Timeline
+from live.schedule import Timeline
 from obsim.scenario import App, Load
+from obsim.symptom_figures import _quantile
 from simulator.kernel import Kernel
-from simulator.load import LoadGenerator
+from world.load import LoadGenerator
 
 
 def test_app_settings_default_to_none_and_are_strings():

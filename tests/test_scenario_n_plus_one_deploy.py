@@ -20,9 +20,9 @@ import pytest
 
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
-from obsim.figures import _per_minute_totals
 from obsim.scenario import ScenarioError
-from simulator import release
+from obsim.symptom_figures import _per_minute_totals
+from world import release
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = "n-plus-one-deploy"
@@ -190,7 +190,7 @@ def test_a_release_is_imported_afresh_from_its_own_directory(tmp_path):
 import sys
 sys.path.insert(0, {str(REPO)!r})
 from pathlib import Path
-from simulator import release
+from world import release
 old = release.load(Path({str(tmp_path / "old")!r}))
 registry = old.metrics.REGISTRY
 new = release.load(Path({str(tmp_path / "new")!r}))

@@ -1,7 +1,7 @@
 """redis-keys-scan: KEYS on the shared Redis slows every endpoint from 14:10; the fix removes it.
 
 Every figure is read from the run's OpenMetrics and JSON-lines exports, as an outside tool would
-read them (independent of ``obsim/figures.py``).  Only this scenario's two runs are exported here,
+read them (independent of ``obsim/symptom_figures.py``).  Only this scenario's two runs are exported here,
 so these tests never start the other scenarios' generation.
 """
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from obsim import scenario as scenarios
-from obsim.cli import main
 from obsim.scenario import ScenarioError
+from obsim_cli.main import main
 
 
 def test_every_shipped_scenario_validates():
@@ -85,7 +85,7 @@ def test_id_must_match_directory(tmp_path):
 
 def test_cli_list_and_validate(capsys, tmp_path, monkeypatch):
     from obsim.dataset.schema import MANIFEST_NAME
-    from simulator import cache
+    from obsim_cli import dataset_cache as cache
 
     monkeypatch.setenv("OBSIM_CACHE_DIR", str(tmp_path / "cache"))
     ready = scenarios.load("connection-leak")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from interview.scoring import Submission, SubmissionError, load_submission, score
+from interview.scoring.locations import function_span, relative_path
 from obsim import scenario as scenarios
-from obsim.cli import main
 from obsim.scenario import Scenario
-from obsim.scoring import Submission, SubmissionError, load_submission, score
-from obsim.scoring.locations import function_span, relative_path
+from obsim_cli.main import main
 
 FAULTY = [s for s in scenarios.load_all() if s.faulty]
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from observability_ui.timerange import TimeRangeError, check_instant, format_utc, resolve, resolve_instant
+from obsim.timerange import TimeRangeError, check_instant, format_utc, resolve, resolve_instant
 
 WINDOW = (1773136200.0, 1773148200.0)  # 2026-03-10 09:50 - 13:10 UTC
 

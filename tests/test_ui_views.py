@@ -20,7 +20,6 @@ from markupsafe import escape
 from observability_ui.app import create_app
 from observability_ui.query import promql
 from observability_ui.request_context import dataset as request_dataset
-from observability_ui.timerange import TimeRange
 from observability_ui.views import database
 from observability_ui.views.logs import filter_links, with_filter
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, series_name, store
@@ -29,6 +28,7 @@ from observability_ui.views.page import range_args
 from observability_ui.views.traces import COLLAPSE_ABOVE
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset
+from obsim.timerange import TimeRange
 
 pytestmark = pytest.mark.slow
 
@@ -624,7 +624,7 @@ def test_obsim_serve_answers_over_real_http(datasets):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "obsim.cli", "serve", str(datasets["baseline"]), "--port", str(port)],
+        [sys.executable, "-m", "obsim_cli.main", "serve", str(datasets["baseline"]), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

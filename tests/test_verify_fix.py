@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from obsim import scenario as scenarios
-from obsim.cli import main
-from obsim.verify_fix import verify_fix
+from obsim_cli.main import main
+from obsim_cli.verify_fix import verify_fix
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """Alerts: the service's alerting rules, their state at the end of the range and every state change
-within it, as Prometheus's alert list and Grafana's alert timeline show them (``observability_ui.alerts``
+within it, as Prometheus's alert list and Grafana's alert timeline show them (``observability_ui.alert_rules``
 evaluates the rules over the whole recording; this view cuts out the range)."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import Blueprint, current_app, url_for
 
-from observability_ui import alerts, charts
+from observability_ui import alert_rules, charts
 from observability_ui.query.promql_model import format_labels
 from observability_ui.request_context import dataset, dataset_dir, time_range
-from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.code import code_link
 from observability_ui.views.metrics_common import store
 from observability_ui.views.page import page_range, range_json, render, status
+from obsim.timerange import TimeRange, iso
 
 bp = Blueprint("alerts", __name__)
 
@@ -25,19 +25,19 @@ EXPLORE_MARGIN_S = 300.0  # context shown either side of an alert's interval in 
 STATE_ORDER = {"firing": 0, "pending": 1, "inactive": 2}
 
 
-def histories() -> list[alerts.RuleHistory]:
+def histories() -> list[alert_rules.RuleHistory]:
     """Every rule's history over the recording, evaluated once per dataset (per evaluation reached,
     for a recording that is still growing)."""
-    rules = alerts.load_rules(current_app.config.get(RULES_CONFIG, alerts.RULES_DIR))
+    rules = alert_rules.load_rules(current_app.config.get(RULES_CONFIG, alert_rules.RULES_DIR))
     window = dataset().window()
-    step = min((rule.interval for rule in rules), default=alerts.DEFAULT_INTERVAL_S)
+    step = min((rule.interval for rule in rules), default=alert_rules.DEFAULT_INTERVAL_S)
     # The rules as loaded are part of the key: an edited rule file is evaluated afresh.
     key = (dataset_dir(), window[0], math.floor(window[1] / step), repr(rules))
-    cache = current_app.extensions.setdefault(ALERT_CACHE, alerts.AlertCache())
-    return cache.histories(key, lambda: [alerts.evaluate(rule, store(), window) for rule in rules])
+    cache = current_app.extensions.setdefault(ALERT_CACHE, alert_rules.AlertCache())
+    return cache.histories(key, lambda: [alert_rules.evaluate(rule, store(), window) for rule in rules])
 
 
-def _explore(rule: alerts.Rule, start: float, end: float) -> str:
+def _explore(rule: alert_rules.Rule, start: float, end: float) -> str:
     """The metrics explorer over an alert's interval (with some context), graphing its expression."""
     return url_for(
         "metrics.page",
@@ -47,7 +47,7 @@ def _explore(rule: alerts.Rule, start: float, end: float) -> str:
 
 
 def _instance(
-    rule: alerts.Rule, instance: alerts.Instance, tr: TimeRange, window_end: float
+    rule: alert_rules.Rule, instance: alert_rules.Instance, tr: TimeRange, window_end: float
 ) -> dict[str, Any]:
     return {
         "labels": instance.labels,
@@ -56,14 +56,14 @@ def _instance(
         "fired_at": instance.fired_at,
         "ended_at": instance.ended_at,
         "value": instance.value,
-        "annotations": alerts.describe(rule, instance),
+        "annotations": alert_rules.describe(rule, instance),
         "explore": _explore(
             rule, instance.active_at, instance.ended_at if instance.ended_at is not None else window_end
         ),
     }
 
 
-def _events(rule: alerts.Rule, instance: alerts.Instance, tr: TimeRange) -> list[dict[str, Any]]:
+def _events(rule: alert_rules.Rule, instance: alert_rules.Instance, tr: TimeRange) -> list[dict[str, Any]]:
     """The instance's state changes inside the range: pending, firing, then resolved (or back to
     inactive, for one that never fired)."""
     ended = "resolved" if instance.fired_at is not None else "inactive"
@@ -161,7 +161,7 @@ def page() -> tuple[str, int]:
         page_title="Alerts",
         listing=listing,
         timeline=_timeline(listing, tr),
-        duration=alerts.format_duration,
+        duration=alert_rules.format_duration,
     )
     return body, status(range_error)
 

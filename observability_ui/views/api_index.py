@@ -6,8 +6,8 @@ from flask import Blueprint, current_app
 
 from observability_ui import openapi
 from observability_ui.request_context import brief, dataset
-from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.page import range_json
+from obsim.timerange import TimeRange, iso
 
 bp = Blueprint("api_index", __name__)
 

@@ -15,9 +15,9 @@ from flask import Blueprint, request
 from observability_ui import charts, params
 from observability_ui.query.promql_store import MetricStore
 from observability_ui.request_context import UiError, dataset, instant, time_range
-from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.metrics_common import store
 from observability_ui.views.page import InputError, page_range, range_json, render, status
+from obsim.timerange import TimeRange, iso
 
 bp = Blueprint("database", __name__)
 

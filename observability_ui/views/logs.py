@@ -16,10 +16,10 @@ from observability_ui import charts, params
 from observability_ui.query import logql, logql_metric
 from observability_ui.query.promql_model import Series
 from observability_ui.request_context import UiError, dataset, time_range
-from observability_ui.timerange import TimeRange
 from observability_ui.views.code import code_link
 from observability_ui.views.metrics_common import series_name, store
 from observability_ui.views.page import InputError, page_range, range_args, range_json, render, status
+from obsim.timerange import TimeRange
 
 bp = Blueprint("logs", __name__)
 

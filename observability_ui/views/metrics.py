@@ -10,13 +10,13 @@ from flask import Blueprint, request
 from observability_ui import charts, params
 from observability_ui.query import promql
 from observability_ui.request_context import UiError, instant, time_range
-from observability_ui.timerange import TimeRange
 from observability_ui.views.metrics_common import (
     SCRAPE_INTERVAL_S,
     series_name,
     store,
 )
 from observability_ui.views.page import InputError, page_range, range_json, render, status
+from obsim.timerange import TimeRange
 
 bp = Blueprint("metrics", __name__)
 

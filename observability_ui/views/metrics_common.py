@@ -7,7 +7,7 @@ from flask import g
 from observability_ui.query import promql
 from observability_ui.query.promql_model import METRIC_NAME, format_labels, without_name
 from observability_ui.request_context import UiError, dataset, metric_cache
-from observability_ui.timerange import TimeRange
+from obsim.timerange import TimeRange
 
 SCRAPE_INTERVAL_S = 15.0
 

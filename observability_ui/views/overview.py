@@ -17,9 +17,9 @@ from observability_ui import annotations, charts, params
 from observability_ui.query import promql
 from observability_ui.query.promql_eval import LOOKBACK_DELTA
 from observability_ui.request_context import dataset, time_range
-from observability_ui.timerange import TimeRange
 from observability_ui.views.metrics_common import SCRAPE_INTERVAL_S, range_series, series_name, store
 from observability_ui.views.page import page_range, range_json, render, status
+from obsim.timerange import TimeRange
 
 bp = Blueprint("overview", __name__)
 

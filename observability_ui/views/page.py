@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, render_template, request
 
 from observability_ui import params, request_context
-from observability_ui.timerange import WHOLE_RECORDING, TimeRange, iso, resolve
+from obsim.timerange import WHOLE_RECORDING, TimeRange, iso, resolve
 
 
 @dataclass(frozen=True)

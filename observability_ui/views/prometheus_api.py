@@ -6,7 +6,7 @@ it), Prometheus's parameters and envelope, values as strings and times in whole 
 (:mod:`observability_ui.prometheus_wire`).  Queries run on the platform's own PromQL engine, the
 one the metrics explorer uses; "now", where a parameter defaults to it, is the end of the
 recording.  In an interview a request carries the candidate's cookie or their API token
-(:mod:`observability_ui.interview`) and is recorded like every API call.
+(:mod:`observability_ui.candidate_session`) and is recorded like every API call.
 
 Errors are Prometheus's: ``bad_data`` (400) for a parameter or query that cannot be read,
 ``execution`` (422) for a query that cannot be evaluated, ``timeout`` (503) past the time budget.
@@ -29,9 +29,9 @@ from observability_ui.query.promql_eval import LOOKBACK_DELTA
 from observability_ui.query.promql_model import Series
 from observability_ui.query.promql_store import SeriesMeta
 from observability_ui.request_context import UiError, dataset
-from observability_ui.timerange import TimeRange, iso
 from observability_ui.views.metrics import no_series_warnings
 from observability_ui.views.metrics_common import store
+from obsim.timerange import TimeRange, iso
 
 bp = Blueprint("prometheus_api", __name__)
 

@@ -1,1 +1,0 @@
-"""Running interviews: sessions, the candidate's recorded investigation, hints and submissions."""
