@@ -542,7 +542,7 @@ def test_cron_storm_walkthrough(storm, tab):
     shown = spans(page)
     assert sum(s["name"] == "generate_usage_reports tenant" for s in shown) >= 50
     relative, _ = open_code_from_span(page, open_span(page, "INSERT usage_reports"))
-    assert relative.startswith("services/")
+    assert relative.startswith("platform_api/services/")
 
     # 8. The fan-out itself: the failed job's stack frame in for_each_tenant, one of the root causes.
     browser.goto(page, failed_job_logs)

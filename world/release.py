@@ -30,6 +30,7 @@ from obsim.scenario import Deploy
 
 PACKAGE = "platform_api"
 REPOSITORY_FOLDER = "app_under_test"  # the service's repository in this checkout, as patches name it
+CHECKOUT = Path(__file__).resolve().parent.parent / REPOSITORY_FOLDER  # the code candidates read
 
 
 class PatchError(Exception):
@@ -74,11 +75,13 @@ def installed_root() -> Path:
 
 
 def apply_patch(patch: bytes, workdir: Path) -> Path:
-    """Copy the installed release's repository into ``workdir`` and apply ``patch`` (a diff against
-    this checkout, naming the repository's folder ``app_under_test/``) to the copy: the release the
-    patch makes, whose repository this returns for :func:`load` to import."""
+    """Copy the checkout's service repository into ``workdir`` and apply ``patch`` (a diff against
+    the checkout, naming the repository's folder ``app_under_test/``) to the copy: the release the
+    patch makes, whose repository this returns for :func:`load` to import.  Always the checkout,
+    even in a run of a patched copy: a scenario's previous release is a diff from the code
+    candidates read, whatever fix is being verified on top of it."""
     shutil.copytree(
-        installed_root(),
+        CHECKOUT,
         workdir / REPOSITORY_FOLDER,
         ignore=shutil.ignore_patterns("__pycache__"),
     )
