@@ -16,3 +16,16 @@ backlog = 2048
 # On a reload (HUP) the old worker gets this long to finish the requests it accepted; as long as the
 # gateway waits for an answer.
 graceful_timeout = 30
+
+
+def post_worker_init(worker):
+    """Once a worker has loaded the app, log what it serves with: its threads and database pool,
+    the two figures to read pool waits against."""
+    import logging
+
+    from platform_api.lib.database.client import db
+
+    logging.getLogger("platform_api").info(
+        "service started",
+        extra={"db.pool.size": db.engine.pool.size(), "web.threads": worker.cfg.threads},
+    )

@@ -9,9 +9,10 @@ deploy; it listens on ``--port`` rather than the conf's ``bind``.  The only
 changes to production wiring are the ones live mode exists for: the app's external-service URLs
 point at the local fakes (and its Redis at ``--redis-url``), every job's trigger is read on the
 scenario's scaled timeline, and telemetry also goes to the dataset recorder (and OTLP).  The
-service is configured as the simulator configures it: the scenario's ``[app.settings]`` as its
-environment, live mode's arguments on top.  With ``--app-root`` the application is imported from
-that directory (a patched copy).
+service is started by the same :class:`world.service_host.ServiceHost` as in the simulator
+(settings, boot, migrations, seed, scheduler, deploy), in the :class:`LiveWorld` this module
+provides: the scenario's ``[app.settings]`` as its environment, live mode's arguments on top.
+With ``--app-root`` the application is imported from that directory (a patched copy).
 
 A scenario with a ``[deploy]`` starts on ``--previous-app-root`` and, at the deploy's moment on the
 scaled timeline, redeploys in this process as :mod:`world.release` does: the running release's
@@ -25,12 +26,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import socket
 import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,8 @@ from live.process import serve_until_signalled
 from live.schedule import Timeline, scale_jobs
 from obsim.scenario import Deploy, Scenario, load_file
 from world import deployment, release
-from world.deployment import Deployment
 from world.release import ServiceCode
+from world.service_host import RunningRelease, ServiceHost
 
 SCRAPE_INTERVAL_S = 15.0
 SEED = 1
@@ -50,13 +52,6 @@ DRAIN_POLL_S = 0.1
 
 class NotEmptyError(Exception):
     """The database already holds an application's data."""
-
-
-def _engine_options(url: str) -> dict[str, Any]:
-    """SQLite takes none of PostgreSQL's connect arguments and must allow the pool's threads."""
-    if url.startswith("sqlite"):
-        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {}
 
 
 def _use_wal(engine: Any) -> None:
@@ -164,84 +159,73 @@ class ServedApp:
             return self._in_flight[id(app)]
 
 
-def service_settings(args: argparse.Namespace, scenario: Scenario, code: ServiceCode, version: str) -> Any:
-    """As the simulator configures the service (``simulator.run``), live mode's arguments winning."""
-    services = f"http://127.0.0.1:{args.services_port}"
-    overrides: dict[str, Any] = {
-        "database_url": args.db,
-        "db_pool_size": args.pool_size,
-        "host_name": socket.gethostname(),
-        "validation_service_url": f"{services}/validation-service",
-        "payment_gateway_url": f"{services}/payment-gateway",
-        "email_provider_url": f"{services}/email-provider",
-    }
-    if args.redis_url is not None:
-        overrides["redis_url"] = args.redis_url
-    return code.config.load_settings(
-        environ={**scenario.app.settings, "SERVICE_VERSION": version}, **overrides
-    )
+class LiveWorld:
+    """The real infrastructure around the service: this process's threads and wall clock, the
+    database at ``--db``, the fakes at ``--services-port``, the Redis at ``--redis-url``, and
+    telemetry to the dataset recorder (and OTLP).  Live mode's answer to
+    :class:`world.service_host.World`.
 
-
-@dataclass
-class RunningRelease:
-    """One release running in this process: its modules, settings, app and scheduler."""
-
-    code: ServiceCode
-    settings: Any
-    app: Any
-    scheduler: Any = None
-
-
-class LiveService:
-    """Wires each release of the service's code the same way, starts the first, and deploys the next.
-
-    Every release gets the scenario's ``[app.settings]`` with live mode's own arguments on top (the
-    database, the pool size, the fakes' URLs, the real Redis), the shared trace exporter and log
-    handler, a pool of its own against the database, the live collectors in its metric registry
-    and a scheduler whose jobs run on the scaled timeline.
+    Every release gets the scenario's ``[app.settings]`` with live mode's own arguments on top
+    (the database, the pool size, the fakes' URLs, the real Redis), the shared trace exporter and
+    log handler, a pool of its own against the database, the live collectors in its metric
+    registry and a scheduler whose jobs run on the scaled timeline.
     """
 
+    trace_ids = None  # the service's own random ids
+
     def __init__(
-        self,
-        args: argparse.Namespace,
-        scenario: Scenario,
-        conf: Deployment,
-        recorder: Any,
-        exporter: Any,
-        handler: Any,
+        self, args: argparse.Namespace, recorder: Any, span_exporter: Any, log_handler: logging.Handler
     ) -> None:
         self.args = args
-        self.scenario = scenario
-        self.conf = conf
         self.recorder = recorder
-        self.exporter = exporter
-        self.handler = handler
+        self.span_exporter = span_exporter
+        self.log_handler = log_handler
         self.listener = JobRunListener(recorder)
         self.collectors: list[Any] = []  # the live collectors (PostgreSQL's, Redis's) every registry gets
         self.timeline: Timeline | None = None  # set once the data is seeded: scenario time starts then
-        self.running: RunningRelease | None = None
         self.served: ServedApp | None = None
+        self.scheduler: Any = None
+        self.worker_ready: Callable[[int], None] = lambda pid: None  # the host's, once it exists
+        self._registry: Any = None
 
-    def boot(self, code: ServiceCode, settings: Any) -> RunningRelease:
-        """A new process on ``code``, as ``wsgi.py`` starts one: telemetry, its engine, the app, the
-        (idempotent) migrations; and the live collectors in its metric registry."""
+    def settings_overrides(self) -> dict[str, Any]:
+        services = f"http://127.0.0.1:{self.args.services_port}"
+        overrides: dict[str, Any] = {
+            "database_url": self.args.db,
+            "db_pool_size": self.args.pool_size,
+            "host_name": socket.gethostname(),
+            "validation_service_url": f"{services}/validation-service",
+            "payment_gateway_url": f"{services}/payment-gateway",
+            "email_provider_url": f"{services}/email-provider",
+        }
+        if self.args.redis_url is not None:
+            overrides["redis_url"] = self.args.redis_url
+        return overrides
+
+    def attach(self, code: ServiceCode, settings: Any) -> None:
+        return None  # real time, threads and network: the service's own defaults
+
+    def engine_options(self, code: ServiceCode, settings: Any) -> dict[str, Any]:
+        """SQLite takes none of PostgreSQL's connect arguments and must allow the pool's threads."""
+        if self.args.db.startswith("sqlite"):
+            return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        return {}
+
+    def engine_created(self, engine: Any) -> None:
         from live import postgres_instance
 
-        code.tracing.configure(
-            settings.service_name, exporter=self.exporter, service_version=settings.service_version
-        )
-        code.logging.configure_logging(settings, handler=self.handler)
-        engine = code.database.db.configure(settings, **_engine_options(self.args.db))
         if not postgres_instance.is_postgres(self.args.db):
             _use_wal(engine)
-        app = code.app.create_app(settings)
-        code.migrations.migrate(engine)
+
+    def release_loaded(self, code: ServiceCode) -> None:
         for collector in self.collectors:
             code.metrics.register_collector(collector)
-        return RunningRelease(code, settings, app)
+        if self._registry is not None:
+            self.recorder.replace_registry(self._registry, code.metrics.REGISTRY)
+        self._registry = code.metrics.REGISTRY
 
-    def start(self, running: RunningRelease) -> None:
-        """Let ``running`` serve: its scheduler started on the scaled timeline."""
+    def run_jobs(self, scheduler: Any, replacing: RunningRelease | None) -> None:
+        """Start ``scheduler`` on the scaled timeline, in place of the running one."""
         from apscheduler.events import (
             EVENT_JOB_ERROR,
             EVENT_JOB_EXECUTED,
@@ -251,7 +235,6 @@ class LiveService:
         )
 
         assert self.timeline is not None
-        scheduler = running.code.scheduler.create_scheduler(running.settings)
         scale_jobs(scheduler, self.timeline)
         scheduler.add_listener(
             self.listener,
@@ -261,155 +244,156 @@ class LiveService:
             | EVENT_JOB_MISSED
             | EVENT_JOB_MAX_INSTANCES,
         )
-        if self.running is None:  # the jobs table lists the declarations once; a deploy keeps them
+        if self.scheduler is None:  # the jobs table lists the declarations once; a deploy keeps them
             self.recorder.add_jobs(_job_rows(scheduler))
-        running.scheduler = scheduler
+        else:
+            self.scheduler.shutdown(wait=False)
+        self.scheduler = scheduler
         scheduler.start()
-        self.running = running
-        logging.getLogger("platform.startup").info(
-            "service started",
-            extra={
-                "db.pool.size": running.settings.db_pool_size,
-                "web.threads": self.conf.threads,
-                "time_scale": self.args.time_scale,
-            },
-        )
 
-    def deploy(self, deploy: Deploy, root: Path) -> None:
-        """The pipeline ships the release at ``root``: a new process boots on it and takes the new
-        requests, a new scheduler replaces the old one, and the old release's pool is let go once its
-        requests have finished (at most gunicorn's ``graceful_timeout``)."""
-        assert self.running is not None and self.served is not None
-        old = self.running
-        self.recorder.add_log(time.time(), release.deploy_started(deploy))
-        code = release.load(root)
-        new = self.boot(code, service_settings(self.args, self.scenario, code, deploy.to_version))
-        old.scheduler.shutdown(wait=False)
-        self.start(new)
-        self.recorder.replace_registry(old.code.metrics.REGISTRY, code.metrics.REGISTRY)
-        self.served.current = new.app
-        drained = time.monotonic() + self.conf.graceful_timeout_s
-        while self.served.in_flight(old.app) and time.monotonic() < drained:
+    def hand_over(self, take_over: Callable[[], Any], retire: Callable[[], None], grace_s: float) -> None:
+        """The new release's app takes the new requests at once; the old one finishes those it
+        accepted, for at most ``grace_s``, as gunicorn's old worker does."""
+        assert self.served is not None
+        old = self.served.current
+        self.served.current = take_over()
+        self.worker_ready(os.getpid())
+        drained = time.monotonic() + grace_s
+        while self.served.in_flight(old) and time.monotonic() < drained:
             time.sleep(DRAIN_POLL_S)
-        release.dispose_silently(old.code.database.db)
-        self.recorder.add_log(time.time(), release.deploy_finished(deploy, new.settings.host_name))
+        retire()
+
+    def log(self, entry: dict[str, Any]) -> None:
+        self.recorder.add_log(time.time(), entry)
 
 
 def run(args: argparse.Namespace, scenario: Scenario) -> int:
-    from live import postgres_instance, redis_instance
-    from live.recorder import LiveRecorder
-    from live.telemetry_fanout import FanoutExporter, FanoutHandler, stdout_sink
-
-    deployed_root = args.app_root.resolve() if args.app_root is not None else release.installed_root()
-    first_root = args.previous_app_root.resolve() if args.previous_app_root is not None else deployed_root
-    code = release.load(first_root)
-    first_version = scenario.deploy.from_version if scenario.deploy is not None else scenario.service_version
-    activity = postgres_instance.PgActivity(args.db) if postgres_instance.is_postgres(args.db) else None
-    monitor = redis_instance.RedisMonitor(args.redis_url) if args.redis_url is not None else None
-    recorder = LiveRecorder(
-        args.run_dir / "dataset",
-        list(dict.fromkeys([code.parent, str(deployed_root) + "/"])),
-        [code.metrics.REGISTRY],
-        activity.sessions if activity is not None else None,
-        SCRAPE_INTERVAL_S,
-        [monitor.ship_slowlog] if monitor is not None else [],
-    )
-    exporters: list[Any] = [recorder]
-    log_sinks: list[Any] = [stdout_sink, recorder.add_log]
-    settings = service_settings(args, scenario, code, first_version)
-    bridge = None
-    if args.otlp_endpoint:
-        from live.otlp import OtlpBridge
-
-        bridge = OtlpBridge(args.otlp_endpoint, settings.service_name, settings.host_name)
-        exporters.append(bridge)
-        log_sinks.append(bridge.emit_log)
-    conf = deployment.read(code.root)
-    service = LiveService(args, scenario, conf, recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
-    if activity is not None:
-        service.collectors.append(postgres_instance.PgActivityCollector(activity))
-    if monitor is not None:
-        service.collectors.append(redis_instance.RedisInfoCollector(monitor))
-    first = service.boot(code, settings)
-    summary = _seed(code, scenario)
-    code.database.db.engine.pool.dispose()  # seeding's connections; the service starts with an empty pool
-
-    timeline = Timeline(scenario.window.start.timestamp(), time.time(), args.time_scale)
-    service.timeline = timeline
-    recorder.start(
-        {"scenario": scenario.id, "seed": SEED, "live": True, "time_scale": args.time_scale},
-        planned_end=timeline.real_start + args.run_seconds,
-    )
-    service.start(first)
-    service.served = ServedApp(first.app)
-    deploy_timer = None
-    if scenario.deploy is not None:
-        at = timeline.to_real(timeline.scenario_start + scenario.deploy.at_minute * 60)
-        deploy_timer = threading.Timer(
-            max(0.0, at - time.time()), _deploy_or_log, (service, scenario.deploy, deployed_root)
-        )
-        deploy_timer.daemon = True
-        deploy_timer.start()
-    rundir.write_ready(args.run_dir, timeline, list(summary.tenants), args.port)
+    live = LiveRun(args, scenario)
+    live.start()
     try:
         serve_until_signalled(
-            service.served,
+            live.world.served,
             args.port,
-            threads=conf.threads,
+            threads=live.host.conf.threads,
             name="platform-api",
             deadline=args.deadline,
-            backlog=conf.backlog,
-            connection_limit=conf.worker_connections,
+            backlog=live.host.conf.backlog,
+            connection_limit=live.host.conf.worker_connections,
         )
     finally:
-        logging.getLogger("platform.startup").info("service stopping")
-        if deploy_timer is not None:
-            deploy_timer.cancel()
-        running = service.running
-        assert running is not None
-        running.scheduler.shutdown(wait=False)
-        published = recorder.stop()
-        if bridge is not None:
-            bridge.shutdown()
-        running.code.database.db.engine.dispose()
-        if activity is not None:
-            activity.close()
-        if monitor is not None:
-            monitor.close()
-        print(f"dataset {'published' if published else 'NOT published'}: {recorder.target}", file=sys.stderr)
+        live.stop()
     return 0
 
 
-def _seed(code: ServiceCode, scenario: Scenario) -> Any:
+class LiveRun:
+    """One live run: the recorder and the world set up, the service started and its data seeded,
+    served until signalled, then stopped with the dataset published."""
+
+    def __init__(self, args: argparse.Namespace, scenario: Scenario) -> None:
+        from live import postgres_instance, redis_instance
+        from live.recorder import LiveRecorder
+        from live.telemetry_fanout import FanoutExporter, FanoutHandler, stdout_sink
+
+        self.args = args
+        self.scenario = scenario
+        deployed_root = args.app_root.resolve() if args.app_root is not None else release.installed_root()
+        first_root = args.previous_app_root.resolve() if args.previous_app_root is not None else deployed_root
+        self.code = release.load(first_root)
+        db, redis_url = args.db, args.redis_url
+        self.activity = postgres_instance.PgActivity(db) if postgres_instance.is_postgres(db) else None
+        self.monitor = redis_instance.RedisMonitor(redis_url) if redis_url is not None else None
+        self.recorder = LiveRecorder(
+            args.run_dir / "dataset",
+            list(dict.fromkeys([self.code.parent, str(deployed_root) + "/"])),
+            [self.code.metrics.REGISTRY],
+            self.activity.sessions if self.activity is not None else None,
+            SCRAPE_INTERVAL_S,
+            [self.monitor.ship_slowlog] if self.monitor is not None else [],
+        )
+        exporters: list[Any] = [self.recorder]
+        log_sinks: list[Any] = [stdout_sink, self.recorder.add_log]
+        self.world = LiveWorld(args, self.recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
+        self.host = ServiceHost(scenario, self.world, deployment.read(self.code.root), deployed_root)
+        self.world.worker_ready = self.host.worker_ready
+        self.bridge = None
+        if args.otlp_endpoint:
+            from live.otlp import OtlpBridge
+
+            self.bridge = OtlpBridge(args.otlp_endpoint, deployment.SERVICE, socket.gethostname())
+            exporters.append(self.bridge)
+            log_sinks.append(self.bridge.emit_log)
+        if self.activity is not None:
+            self.world.collectors.append(postgres_instance.PgActivityCollector(self.activity))
+        if self.monitor is not None:
+            self.world.collectors.append(redis_instance.RedisInfoCollector(self.monitor))
+        self.deploy_timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        """Boot the first release, seed its data, start scenario time and the jobs, arm the deploy,
+        and say the service is ready."""
+        args, scenario, host = self.args, self.scenario, self.host
+        deploy = scenario.deploy
+        first = host.start(self.code, deploy.from_version if deploy is not None else scenario.service_version)
+        summary = _seed(host, first)
+        self.code.database.db.engine.pool.dispose()  # seeding's connections: the service starts with none
+        timeline = self.world.timeline = Timeline(
+            scenario.window.start.timestamp(), time.time(), args.time_scale
+        )
+        self.recorder.start(
+            {"scenario": scenario.id, "seed": SEED, "live": True, "time_scale": args.time_scale},
+            planned_end=timeline.real_start + args.run_seconds,
+        )
+        host.start_jobs()
+        self.world.served = ServedApp(first.app)
+        host.worker_ready(os.getpid())
+        if deploy is not None:
+            at = timeline.to_real(timeline.scenario_start + deploy.at_minute * 60)
+            self.deploy_timer = threading.Timer(max(0.0, at - time.time()), _deploy_or_log, (host, deploy))
+            self.deploy_timer.daemon = True
+            self.deploy_timer.start()
+        rundir.write_ready(args.run_dir, timeline, list(summary.tenants), args.port)
+
+    def stop(self) -> None:
+        """Stop the jobs, publish the dataset and close every connection."""
+        logging.getLogger("gunicorn.error").info("Shutting down: Master")
+        if self.deploy_timer is not None:
+            self.deploy_timer.cancel()
+        self.world.scheduler.shutdown(wait=False)
+        published = self.recorder.stop()
+        if self.bridge is not None:
+            self.bridge.shutdown()
+        assert self.host.running is not None
+        self.host.running.code.database.db.engine.dispose()
+        if self.activity is not None:
+            self.activity.close()
+        if self.monitor is not None:
+            self.monitor.close()
+        target = self.recorder.target
+        print(f"dataset {'published' if published else 'NOT published'}: {target}", file=sys.stderr)
+
+
+def _seed(host: ServiceHost, first: RunningRelease) -> Any:
     """Seed the scenario's data into the empty database (or raise NotEmptyError)."""
     from sqlalchemy import func, select
 
     tenant = importlib.import_module(f"{release.PACKAGE}.models").Tenant
-    engine = code.database.db.engine
+    engine = first.code.database.db.engine
     with engine.connect() as connection:
         if connection.scalar(select(func.count()).select_from(tenant)):
             raise NotEmptyError(
                 f"{engine.url.render_as_string()} already holds tenants: live mode seeds its own data "
                 "and needs an empty database"
             )
-    data = scenario.data
-    return code.seed.seed_database(
-        engine,
-        seed=SEED,
-        tenants=data.tenants,
-        users_per_tenant=data.users_per_tenant,
-        workflows_per_tenant=data.workflows_per_tenant,
-        records_per_tenant=data.records_per_tenant,
-        now=datetime.now(UTC) - timedelta(minutes=1),
-    )
+    return host.seed(SEED, datetime.now(UTC) - timedelta(minutes=1))
 
 
-def _deploy_or_log(service: LiveService, deploy: Deploy, root: Path) -> None:
-    """The deploy, on its timer's thread: a failed deploy leaves the old release serving, as it would."""
+def _deploy_or_log(host: ServiceHost, deploy: Deploy) -> None:
+    """The deploy, on its timer's thread: a failed deploy leaves the old release serving, as it
+    would, and the pipeline says so."""
     try:
-        service.deploy(deploy, root)
+        host.deploy(deploy)
     except Exception:
-        logging.getLogger("platform.startup").exception("deploy failed: the previous release keeps serving")
+        logging.getLogger("deploy").exception("deploy failed: the previous release keeps serving")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         "--run-seconds", type=float, required=True, help="how long the run lasts once the service is ready"
     )
     parser.add_argument("--otlp-endpoint")
-    parser.add_argument("--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)")
+    parser.add_argument(
+        "--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)"
+    )
     parser.add_argument(
         "--previous-app-root",
         type=Path,

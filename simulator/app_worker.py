@@ -21,7 +21,8 @@ new code while the old one serves, then the old one drains.
 Simplifications: the scheduled jobs are modelled as running outside the killed worker (they keep
 their own tasks and sessions), and the application's metric registry survives a restart, as
 prometheus_client's multiprocess mode keeps a dead worker's counters.  What a new process starts
-afresh (its in-flight gauge, its registry of open transactions) is reset by ``on_ready``.
+afresh (its in-flight gauge, its registry of open transactions) is reset by ``on_ready``, which
+is handed the new worker's pid.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Master:
         threads: int,
         scale: float,
         log: Callable[[str, str], None],
-        on_ready: Callable[[], None],
+        on_ready: Callable[[int], None],
         rng: random.Random,
         limit_bytes: int,
         base_rss_bytes: int = 212 * MIB,
@@ -193,11 +194,11 @@ class Master:
 
     def reload(self, build: Callable[[], Any]) -> None:
         """A deploy: gunicorn's HUP.  A worker is forked on the new code (``build`` makes its
-        application, and makes every later worker's); the old worker serves until the new one is
-        ready, then stops taking requests and finishes those it has."""
+        application; a later worker is built as usual, on what is then the running code); the old
+        worker serves until the new one is ready, then stops taking requests and finishes those
+        it has."""
         self.log("info", "Handling signal: hup")
         self.log("info", "Hang up: Master")
-        self.build = build
         booting = self._fork()
         self.log("info", f"Booting worker with pid: {booting.pid}")
 
@@ -218,7 +219,7 @@ class Master:
     def _ready(self, worker: WorkerProcess, app: Any) -> None:
         self._track(self.engine())
         worker.boot(app)
-        self.on_ready()
+        self.on_ready(worker.pid)
         waiting, self._booting = self._booting, []
         for waiter in waiting:
             waiter.fire()

@@ -20,37 +20,26 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
-from obsim.scenario import Deploy, Scenario, previous_release
-from simulator import external_services
+from obsim.scenario import Scenario, previous_release
 from simulator.app_worker import Master, WorkerCollector
+from simulator.external_services import SimulatedServices
 from simulator.host_metrics import InfrastructureCollector
-from simulator.job_runner import JobRunner
 from simulator.kernel import Kernel
-from simulator.postgres import PARAMSTYLE, SPEAK_POSTGRES, DatabaseServerModel, SimulatedPostgres
-from simulator.redis_connection import connection_class
-from simulator.redis_exporter import RedisExporter
-from simulator.redis_server import RedisModel, RedisServer
-from simulator.threads import VirtualClock, executor_factory
-from simulator.virtual_pool import virtual_pool_class
+from simulator.postgres import DatabaseServerModel, SimulatedPostgres
+from simulator.virtual_world import APP_HOST, VirtualWorld
 from simulator.web import Gateway, WsgiServer
 from world import deployment, release
 from world.external_models import service_models
 from world.load import LoadGenerator
 from world.randomness import derive_seed, stream
-from world.redis_keyspace import REDIS_RESIDENT_KEYS
-from world.release import ServiceCode
-from world.telemetry_sink import SeededIds, SinkHandler, TelemetrySink
+from world.service_host import ServiceHost
+from world.telemetry_sink import SeededIds, TelemetrySink
 
 SCRAPE_INTERVAL_S = 15.0
-APP_HOST = "app-1"
-APP_ADDRESS = "10.0.1.11"
 APP_CORES = 4
 APP_CPU_MEDIAN_S = 0.004  # per request: routing, serialisation, ORM hydration
 APP_CPU_PER_STATEMENT_S = 0.0002
 APP_LOG_LINE_BYTES = 420  # the app host's disk writes are its JSON log lines
-
-# The web dashboard's processes keep their own connections to the shared instance.
-REDIS_OTHER_CLIENTS = 24
 
 # Where the service's settings point its external clients: host name -> simulated service.
 SERVICE_HOSTS = {
@@ -73,185 +62,128 @@ def simulate(
     ``check`` reads the finished dataset before it is published and raises to refuse it
     (:meth:`DatasetWriter.finish`)."""
     with tempfile.TemporaryDirectory(prefix="obsim-release-") as workdir:
-        return _simulate(scenario, seed, out, manifest, progress, check, Path(workdir))
+        writer = DatasetWriter(out)
+        try:
+            generation = Generation(scenario, seed, writer, Path(workdir))
+            counts = generation.run(progress)
+            writer.set_meta(requests=counts["requests"])
+            writer.finish({**manifest, "counts": counts}, check)
+            return counts
+        except BaseException:
+            writer.abort()
+            raise
 
 
-def _simulate(
-    scenario: Scenario,
-    seed: int,
-    out: Path,
-    manifest: dict[str, Any],
-    progress: Callable[[float], None] | None,
-    check: Callable[[sqlite3.Connection], None] | None,
-    workdir: Path,
-) -> dict[str, Any]:
-    # The code to run is whatever service repository the worker put first on sys.path (the checkout or
-    # a patched copy); a scenario with a deploy starts on the release before it.
-    deployed_root = release.installed_root()
-    previous = previous_release(scenario)
-    code = release.load(deployed_root if previous is None else release.apply_patch(previous, workdir))
-    # The service runs as its repository's deployment files say (the first release's: the master
-    # was started with them).
-    conf = deployment.read(code.root)
-    start = scenario.window.start.timestamp()
-    end = scenario.window.end.timestamp()
-    random.seed(derive_seed(seed, "apscheduler-jitter"))  # CronTrigger's jitter draws from module random
+class Generation:
+    """One scenario window: the world built, the service started in it, the web tier and the load
+    in front of it, then virtual time run to the window's end."""
 
-    kernel = Kernel(start=start)
-    writer = DatasetWriter(out)
-    try:
-        sink = TelemetrySink(kernel, writer, code.parent)
-        transport = external_services.SimulatedServices(
-            kernel, service_models(scenario, start), SERVICE_HOSTS, stream(seed, "external-services")
+    def __init__(self, scenario: Scenario, seed: int, writer: DatasetWriter, workdir: Path) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.start_s = scenario.window.start.timestamp()
+        self.end_s = scenario.window.end.timestamp()
+        # The code to run is whatever service repository the worker put first on sys.path (the
+        # checkout or a patched copy); a scenario with a deploy starts on the release before it.
+        deployed_root = release.installed_root()
+        previous = previous_release(scenario)
+        self.first_code = release.load(
+            deployed_root if previous is None else release.apply_patch(previous, workdir)
         )
-        app_trace_ids = SeededIds(stream(seed, "app-trace-ids"))
-        # What the JSON formatter never reads, LogRecord need not collect: the calling frame, the
-        # thread and the process (the logging HOWTO's "Optimization" settings).
-        logging._srcfile = None  # type: ignore[attr-defined]
-        logging.logThreads = False
-        logging.logProcesses = False
-        logging.logMultiprocessing = False
-
-        base_model = DatabaseServerModel()
-        postgres = SimulatedPostgres(
-            kernel,
-            replace(
-                base_model,
-                cpu_per_step_s=base_model.cpu_per_step_s * scenario.data.volume_scale,
-                read_bytes_per_step=base_model.read_bytes_per_step * scenario.data.volume_scale,
+        # The service runs as its repository's deployment files say (the first release's: the
+        # master was started with them).
+        self.conf = deployment.read(self.first_code.root)
+        random.seed(derive_seed(seed, "apscheduler-jitter"))  # CronTrigger's jitter draws from module random
+        self.kernel = Kernel(start=self.start_s)
+        self.sink = TelemetrySink(self.kernel, writer, self.first_code.parent)
+        self.postgres = self._database()
+        self.world = VirtualWorld(
+            self.kernel,
+            self.sink,
+            writer,
+            self.postgres,
+            SimulatedServices(
+                self.kernel,
+                service_models(scenario, self.start_s),
+                SERVICE_HOSTS,
+                stream(seed, "external-services"),
             ),
-            stream(seed, "database-costs"),
+            lambda name: stream(seed, name),
+            derive_seed(seed, "redis-server"),
+            self.end_s,
         )
-        # The service was started some hours before the window; what it connected while booting
-        # started then.
-        postgres.booted_at = start - stream(seed, "service-uptime").uniform(2 * 3600, 30 * 3600)
-        redis: RedisExporter | None = None
-        redis_network = stream(seed, "redis-network")
+        self.host = ServiceHost(scenario, self.world, self.conf, deployed_root)
 
-        def wire(code: ServiceCode, version: str) -> Any:
-            """Start a process on ``code``: its settings, and the world's clock, threads, network,
-            trace and log exporters installed where the service takes them.  Returns the settings."""
-            settings = code.config.load_settings(
-                environ={**scenario.app.settings, "SERVICE_VERSION": version},
-                database_url="sqlite://",
-                host_name=APP_HOST,
-                service_name="platform-api",
-            )
-            code.clock.use(VirtualClock(kernel))
-            code.concurrency.use_executor_factory(executor_factory(kernel))
-            code.http_client.use_transport(transport)
-            code.tracing.configure(
-                settings.service_name,
-                exporter=sink,
-                ids=app_trace_ids,
-                service_version=settings.service_version,
-            )
-            code.logging.configure_logging(settings, handler=SinkHandler(sink))
-            if redis is not None:
-                code.redis_client.use_connection_class(
-                    connection_class(kernel, redis.server, APP_ADDRESS, redis_network)
-                )
-            return settings
+    def run(self, progress: Callable[[float], None] | None) -> dict[str, Any]:
+        """The whole window; returns the summary counts."""
+        _quiet_log_records()
+        tenants = self._start_service()
+        load = self._start_traffic(tenants)
+        self._schedule(load)
+        step = 60.0
+        at = self.start_s
+        while at < self.end_s:
+            at = min(at + step, self.end_s)
+            self.kernel.run(until=at)
+            if progress is not None:
+                progress((at - self.start_s) / (self.end_s - self.start_s))
+        self.sink.flush()
+        return dict(self.sink.counts, requests=load.sent, statements=self.postgres.statements)
 
-        first_version = scenario.deploy.from_version if scenario.deploy else scenario.service_version
-        settings = wire(code, first_version)
-        # The world has a Redis when the service is configured to use one.
-        if settings.session_store == "redis":
-            redis = RedisExporter(
-                RedisServer(
-                    RedisModel(),
-                    REDIS_RESIDENT_KEYS,
-                    derive_seed(seed, "redis-server"),
-                    start,
-                    other_clients=REDIS_OTHER_CLIENTS,
-                )
-            )
-            code.redis_client.use_connection_class(
-                connection_class(kernel, redis.server, APP_ADDRESS, redis_network)
-            )
-
-        checkout_rng = stream(seed, "pool-checkouts")
-
-        def engine_options(code: ServiceCode, settings: Any) -> dict[str, Any]:
-            return {
-                "poolclass": virtual_pool_class(kernel, code.pool.ObservedQueuePool, checkout_rng),
-                "creator": lambda: postgres.connect(settings.service_name, APP_ADDRESS),
-                "paramstyle": PARAMSTYLE,
-                "plugins": [SPEAK_POSTGRES],
-            }
-
-        app = code.app.create_app(settings, **engine_options(code, settings))
-        code.migrations.migrate(code.database.db.engine)
-        postgres.booted_at = None  # from now on a connection starts when it is opened
-        data = scenario.data
-        summary = code.seed.seed_database(
-            code.database.db.engine,
-            seed=derive_seed(seed, "seed-data"),
-            tenants=data.tenants,
-            users_per_tenant=data.users_per_tenant,
-            workflows_per_tenant=data.workflows_per_tenant,
-            records_per_tenant=data.records_per_tenant,
-            now=scenario.window.start - timedelta(minutes=1),
+    def _database(self) -> SimulatedPostgres:
+        """The database server, its costs scaled to the scenario's data volume.  The service was
+        started some hours before the window; what it connected while booting started then."""
+        base = DatabaseServerModel()
+        scale = self.scenario.data.volume_scale
+        postgres = SimulatedPostgres(
+            self.kernel,
+            replace(
+                base,
+                cpu_per_step_s=base.cpu_per_step_s * scale,
+                read_bytes_per_step=base.read_bytes_per_step * scale,
+            ),
+            stream(self.seed, "database-costs"),
         )
+        postgres.booted_at = self.start_s - stream(self.seed, "service-uptime").uniform(2 * 3600, 30 * 3600)
+        return postgres
 
+    def _start_service(self) -> list[Any]:
+        """The first release booted and its data seeded; returns the tenants."""
+        deploy = self.scenario.deploy
+        self.host.start(self.first_code, deploy.from_version if deploy else self.scenario.service_version)
+        self.postgres.booted_at = None  # from now on a connection starts when it is opened
+        summary = self.host.seed(
+            derive_seed(self.seed, "seed-data"), self.scenario.window.start - timedelta(minutes=1)
+        )
+        return list(summary.tenants)
+
+    def _start_traffic(self, tenants: list[Any]) -> LoadGenerator:
+        """The web tier (gunicorn's master and worker, the WSGI server, the gateway), the hosts'
+        collectors, and the load that drives them."""
+        kernel, sink, seed = self.kernel, self.sink, self.seed
         infra = CollectorRegistry(auto_describe=True)
-        if redis is not None:
-            infra.register(redis)
+        if self.world.redis is not None:
+            infra.register(self.world.redis)
         compute_rng = stream(seed, "app-compute")
-        running = {"code": code, "settings": settings}
-
-        def rebuild_app() -> Any:
-            """A new worker process, set up as ``wsgi.py`` does: a new engine and pool, the
-            (idempotent) migrations, which also make the engine's first connection before any
-            request can race for it, and the app built by its factory.  The dead worker's engine is
-            let go silently: a killed process logs nothing, so its pool's dispose records are not
-            the service's."""
-            code, settings = running["code"], running["settings"]
-            release.dispose_silently(code.database.db)
-            code.database.db.configure(settings, **engine_options(code, settings))
-            code.migrations.migrate(code.database.db.engine)
-            return code.app.create_app(settings)
-
-        def worker_ready() -> None:
-            # A new process starts with no request in flight and no transaction open.
-            code, settings = running["code"], running["settings"]
-            code.metrics.HTTP_SERVER_ACTIVE.set(0)
-            code.transactions._open.clear()
-            logging.getLogger("platform.startup").info(
-                "service started",
-                extra={"db.pool.size": settings.db_pool_size, "web.threads": conf.threads},
-            )
-
-        def master_log(level: str, message: str) -> None:
-            sink.add_log(
-                {
-                    "service": settings.service_name,
-                    "host": APP_HOST,
-                    "level": level,
-                    "logger": "gunicorn.error",
-                    "message": message,
-                }
-            )
-
-        master = Master(
+        master = self.world.master = Master(
             kernel,
-            app,
-            rebuild_app,
-            lambda: running["code"].database.db.engine,
-            conf.threads,
-            scenario.data.volume_scale,
-            master_log,
-            worker_ready,
+            self.host.running.app if self.host.running else None,
+            self.host.reboot,
+            lambda: self.host.running.code.database.db.engine if self.host.running else None,
+            self.conf.threads,
+            self.scenario.data.volume_scale,
+            self._master_log,
+            self._worker_ready,
             stream(seed, "worker-allocator"),
-            limit_bytes=conf.memory_limit_bytes,
+            limit_bytes=self.conf.memory_limit_bytes,
         )
         infra.register(WorkerCollector(master, APP_HOST))
         server = WsgiServer(
             kernel,
             master,
             APP_HOST,
-            conf.port,
-            conf.backlog,
+            self.conf.port,
+            self.conf.backlog,
             lambda: APP_CPU_MEDIAN_S * compute_rng.lognormvariate(0.0, 0.5),
             infra,
         )
@@ -262,88 +194,80 @@ def _simulate(
             SeededIds(stream(seed, "gateway-trace-ids")),
             infra,
             stream(seed, "gateway-network"),
-            conf.upstream_timeout_s,
+            self.conf.upstream_timeout_s,
         )
         idle_rng = stream(seed, "host-idle-cpu")
         infra.register(
             InfrastructureCollector(
                 kernel,
-                postgres,
+                self.postgres,
                 APP_HOST,
                 APP_CORES,
-                lambda: server.busy_seconds + postgres.statements * APP_CPU_PER_STATEMENT_S,
+                lambda: server.busy_seconds + self.postgres.statements * APP_CPU_PER_STATEMENT_S,
                 lambda: (sink.counts["logs"] + len(sink.logs)) * APP_LOG_LINE_BYTES,
                 lambda host: 0.04 + idle_rng.random() * 0.02,
             )
         )
         load = LoadGenerator(
-            kernel, scenario.load, list(summary.tenants), gateway.handle, stream(seed, "load"), end
+            kernel, self.scenario.load, tenants, gateway.handle, stream(seed, "load"), self.end_s
         )
-        jobs = JobRunner(
-            kernel, code.scheduler.create_scheduler(settings), sink, end, stream(seed, "scheduler-wakeups")
+        self.host.start_jobs()
+        self.world.registries.append(infra)
+        return load
+
+    def _schedule(self, load: LoadGenerator) -> None:
+        """The scrapes, the jobs' first runs, the load and the scenario's deploy, on the window's
+        timeline."""
+        self.kernel.call_at(self.start_s, self._scrape)
+        assert self.world.jobs is not None
+        self.world.jobs.start()
+        self.kernel.spawn(load.run, name="load")
+        deploy = self.scenario.deploy
+        if deploy is not None:
+            self.kernel.call_at(self.start_s + deploy.at_minute * 60, lambda: self.host.deploy(deploy))
+
+    def _scrape(self) -> None:
+        """What the monitoring stack collects every interval: metrics, Redis's slowlog, sessions."""
+        self.sink.scrape(self.world.registries)
+        if self.world.redis is not None:
+            for record in self.world.redis.ship_slowlog():
+                self.sink.add_log(record)
+        self.sink.add_sessions(session_rows(self.kernel.now, self.postgres))
+        if self.kernel.now + SCRAPE_INTERVAL_S <= self.end_s:
+            self.kernel.call_later(SCRAPE_INTERVAL_S, self._scrape)
+
+    def _worker_ready(self, pid: int) -> None:
+        """A new worker process serves: it starts with no request in flight and no transaction
+        open, and gunicorn runs the deployment's hook."""
+        code = self.host.running.code if self.host.running else None
+        assert code is not None
+        code.metrics.HTTP_SERVER_ACTIVE.set(0)
+        code.transactions._open.clear()
+        self.host.worker_ready(pid)
+
+    def _master_log(self, level: str, message: str) -> None:
+        """A line of gunicorn's master process (its error log)."""
+        self.sink.add_log(
+            {
+                "service": "platform-api",
+                "host": APP_HOST,
+                "level": level,
+                "logger": "gunicorn.error",
+                "message": message,
+            }
         )
-        writer.add_jobs(jobs.job_rows())
-
-        registries = [code.metrics.REGISTRY, infra]
-
-        def redeploy(deploy: Deploy) -> None:
-            """The deploy: the pipeline ships the new release and reloads the service (gunicorn's
-            HUP, the scheduler restarted); the new worker takes over once it has booted, and the
-            old one finishes what it had accepted."""
-            sink.add_log(release.deploy_started(deploy))
-
-            def boot() -> Any:
-                old = running["code"]
-                code = release.load(deployed_root)
-                settings = wire(code, deploy.to_version)
-                sink.app_parents = (*sink.app_parents, code.parent)
-                running.update(code=code, settings=settings)
-                app = code.app.create_app(settings, **engine_options(code, settings))
-                code.migrations.migrate(code.database.db.engine)
-                registries[0] = code.metrics.REGISTRY
-                jobs.reload(code.scheduler.create_scheduler(settings))
-                kernel.call_later(conf.graceful_timeout_s, lambda: release.dispose_silently(old.database.db))
-                kernel.call_later(
-                    conf.graceful_timeout_s, lambda: sink.add_log(release.deploy_finished(deploy, APP_HOST))
-                )
-                return app
-
-            master.reload(boot)
-
-        def scrape() -> None:
-            sink.scrape(registries)
-            if redis is not None:
-                for record in redis.ship_slowlog():
-                    sink.add_log(record)
-            sink.add_sessions(_session_rows(kernel.now, postgres))
-            if kernel.now + SCRAPE_INTERVAL_S <= end:
-                kernel.call_later(SCRAPE_INTERVAL_S, scrape)
-
-        kernel.call_at(start, scrape)
-        jobs.start()
-        kernel.spawn(load.run, name="load")
-        if scenario.deploy is not None:
-            deploy = scenario.deploy
-            kernel.call_at(start + deploy.at_minute * 60, lambda: redeploy(deploy))
-
-        step = 60.0
-        at = start
-        while at < end:
-            at = min(at + step, end)
-            kernel.run(until=at)
-            if progress is not None:
-                progress((at - start) / (end - start))
-        sink.flush()
-        counts = dict(sink.counts, requests=load.sent, statements=postgres.statements)
-        writer.set_meta(requests=load.sent)
-        writer.finish({**manifest, "counts": counts}, check)
-        return counts
-    except BaseException:
-        writer.abort()
-        raise
 
 
-def _session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:
+def _quiet_log_records() -> None:
+    """What the JSON formatter never reads, LogRecord need not collect: the calling frame, the
+    thread and the process (the logging HOWTO's "Optimization" settings)."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+def session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:
     rows = []
     for b in postgres.activity():
         wait_event_type, wait_event = postgres.wait_event(b)

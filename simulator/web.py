@@ -221,55 +221,12 @@ class Gateway:
         answered: list[int] = []
 
         def respond(code: int, gateway_error: str | None = None) -> None:
-            """Answer the client; ``gateway_error`` is the gateway's own error log message when it
-            failed (timeout, refused, reset) rather than passing on the application's status."""
-            if answered:
-                return
-            answered.append(code)
-            elapsed = kernel.now - arrived
-            self._responses.labels(str(code)).inc()
-            self._duration.observe(elapsed)
-            attributes = {
-                "http.request.method": request.method,
-                "url.path": request.path,
-                "http.response.status_code": code,
-                "server.address": "api.relaymark.io",
-                "upstream.address": f"{self.server.host_name}:{self.server.port}",
-            }
-            if gateway_error:
-                status, message = "error", gateway_error
-            else:
-                status, message = ("error", None) if code >= 500 else ("unset", None)
-            self.sink.add_span(
-                trace_id,
-                span_id,
-                None,
-                "gateway",
-                f"{request.method} {request.path}",
-                "server",
-                arrived,
-                elapsed,
-                status,
-                message,
-                attributes,
-            )
-            if gateway_error:
-                self.sink.add_log(
-                    {
-                        "service": "gateway",
-                        "host": "lb-1",
-                        "level": "error",
-                        "logger": "proxy",
-                        "message": gateway_error,
-                        "trace_id": trace_id,
-                        "span_id": span_id,
-                        "http.request.method": request.method,
-                        "url.path": request.path,
-                        "upstream.address": attributes["upstream.address"],
-                        "http.response.status_code": code,
-                        "http.response.body": _GATEWAY_BODIES[code],
-                    }
-                )
+            """Answer the client, once; ``gateway_error`` is the gateway's own error log message
+            when it failed (timeout, refused, reset) rather than passing on the application's
+            status."""
+            if not answered:
+                answered.append(code)
+                self._answered(request, trace_id, span_id, arrived, code, gateway_error)
 
         timeout = self.upstream_timeout_s + self.network.uniform(*_TIMER_SLACK_S)
         kernel.call_later(timeout, lambda: respond(504, _TIMED_OUT))
@@ -282,3 +239,59 @@ class Gateway:
             respond(502, _REFUSED)
             return
         respond(status)
+
+    def _answered(
+        self,
+        request: Request,
+        trace_id: str,
+        span_id: str,
+        arrived: float,
+        code: int,
+        gateway_error: str | None,
+    ) -> None:
+        """Record an answer: the gateway's metrics, its server span, and its error log line when
+        the gateway itself failed."""
+        elapsed = self.kernel.now - arrived
+        self._responses.labels(str(code)).inc()
+        self._duration.observe(elapsed)
+        attributes = {
+            "http.request.method": request.method,
+            "url.path": request.path,
+            "http.response.status_code": code,
+            "server.address": "api.relaymark.io",
+            "upstream.address": f"{self.server.host_name}:{self.server.port}",
+        }
+        if gateway_error:
+            status, message = "error", gateway_error
+        else:
+            status, message = ("error", None) if code >= 500 else ("unset", None)
+        self.sink.add_span(
+            trace_id,
+            span_id,
+            None,
+            "gateway",
+            f"{request.method} {request.path}",
+            "server",
+            arrived,
+            elapsed,
+            status,
+            message,
+            attributes,
+        )
+        if gateway_error:
+            self.sink.add_log(
+                {
+                    "service": "gateway",
+                    "host": "lb-1",
+                    "level": "error",
+                    "logger": "proxy",
+                    "message": gateway_error,
+                    "trace_id": trace_id,
+                    "span_id": span_id,
+                    "http.request.method": request.method,
+                    "url.path": request.path,
+                    "upstream.address": attributes["upstream.address"],
+                    "http.response.status_code": code,
+                    "http.response.body": _GATEWAY_BODIES[code],
+                }
+            )

@@ -108,7 +108,7 @@ def _master(kernel: Kernel, logs: list[str], built: list[_App]) -> Master:
         threads=4,
         scale=1.0,
         log=lambda level, message: logs.append(f"{level}: {message}"),
-        on_ready=lambda: logs.append("ready"),
+        on_ready=lambda pid: logs.append("ready"),
         rng=random.Random(0),
         base_rss_bytes=100 * MIB,
         master_rss_bytes=10 * MIB,

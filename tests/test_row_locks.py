@@ -21,7 +21,7 @@ from simulator.row_locks import (
     RowLocks,
     select_access,
 )
-from simulator.run import _session_rows
+from simulator.run import session_rows
 from tests.test_virtual_pool import make_engine
 
 KEY_SHARE, SHARE, NO_KEY_UPDATE, UPDATE = (
@@ -327,7 +327,7 @@ def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_
         }
         seen["blocking"] = {name: server.row_locks.blocking_pids(pid) for name, pid in pids.items()}
         # The dataset's pg_stat_activity snapshot (what the Database view reads): its wait columns.
-        seen["snapshot"] = {row[1]: row[11:13] for row in _session_rows(kernel.now, server)}
+        seen["snapshot"] = {row[1]: row[11:13] for row in session_rows(kernel.now, server)}
 
     kernel.spawn(job)
     kernel.spawn(write, "first", delay=1.0)

@@ -12,10 +12,14 @@ Engine-neutral: this module imports nothing of the engines.
 
 from __future__ import annotations
 
+import logging
 import re
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import yaml
 from gunicorn.config import Config
@@ -48,6 +52,8 @@ class Deployment:
     port: int
     memory_limit_bytes: int  # the container's
     upstream_timeout_s: float  # the gateway's wait for the response header
+    config: Config  # gunicorn's settings as it read them, for its server hooks
+    post_worker_init: Callable[[Any], None]  # gunicorn calls it once a worker has loaded the app
 
 
 def gunicorn_config(path: Path) -> Config:
@@ -106,4 +112,12 @@ def read(repository: Path) -> Deployment:
         port=addresses[0][1],
         memory_limit_bytes=_memory_limit(repository / COMPOSE_FILE),
         upstream_timeout_s=_read_timeout(repository / GATEWAY_CONF),
+        config=config,
+        post_worker_init=config.post_worker_init,
     )
+
+
+def worker_view(conf: Deployment, pid: int) -> Any:
+    """What gunicorn hands a server hook as its ``worker``: the settings (``cfg``), the pid and
+    gunicorn's error log."""
+    return SimpleNamespace(cfg=conf.config, pid=pid, log=logging.getLogger("gunicorn.error"))

@@ -7,10 +7,10 @@ runs the service inside its own process, so a deploy forgets every module of the
 running on the old release (requests in flight, job runs) keeps its own module objects until it
 finishes, as a gracefully stopped worker finishes its requests.
 
-:class:`ServiceCode` gathers the modules the simulation wires into its world, so that every release
-is wired the same way (:mod:`simulator.run`).  Live mode's server process deploys the same way
-(:mod:`live.server`), and both write the deploy pipeline's log lines and let the old
-release's pool go with the helpers here, so a deploy reads the same in either dataset.
+:class:`ServiceCode` gathers the modules the service host wires into its world, so that every
+release is wired the same way, in either engine (:mod:`world.service_host`); the deploy pipeline's
+log lines and letting the old release's pool go are here, so a deploy reads the same in either
+dataset.
 """
 
 from __future__ import annotations
