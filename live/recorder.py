@@ -45,14 +45,14 @@ class LiveRecorder:
     def __init__(
         self,
         target: Path,
-        app_parents: Sequence[str],
+        code_prefixes: Sequence[str],
         registries: Sequence[CollectorRegistry],
         sessions: SessionSource | None,
         interval: float,
         shipped_logs: Sequence[LogSource] = (),
     ) -> None:
         self.target = target
-        self.app_parents = tuple(app_parents)  # each release's code directory, as stack traces show it
+        self.code_prefixes = tuple(code_prefixes)  # each release's code directory, as stack traces show it
         self.registries = list(registries)
         self.sessions = sessions
         self.shipped_logs = list(shipped_logs)
@@ -109,8 +109,8 @@ class LiveRecorder:
     def _run(self) -> None:
         clock = _WallClock()
         writer = DatasetWriter(self.target)
-        sink = TelemetrySink(clock, writer, self.app_parents[0])  # type: ignore[arg-type]
-        sink.app_parents = self.app_parents
+        sink = TelemetrySink(clock, writer, self.code_prefixes[0])  # type: ignore[arg-type]
+        sink.code_prefixes = self.code_prefixes
         next_scrape = next_commit = time.time()
         try:
             writer.publish_recording(self._manifest, self.started, self._planned_end)

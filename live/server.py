@@ -304,7 +304,7 @@ class LiveRun:
         self.monitor = redis_instance.RedisMonitor(redis_url) if redis_url is not None else None
         self.recorder = LiveRecorder(
             args.run_dir / "dataset",
-            list(dict.fromkeys([self.code.parent, str(deployed_root) + "/"])),
+            list(dict.fromkeys([self.code.path_prefix, str(deployed_root) + "/"])),
             [self.code.metrics.REGISTRY],
             self.activity.sessions if self.activity is not None else None,
             SCRAPE_INTERVAL_S,

@@ -95,7 +95,7 @@ class Generation:
         self.conf = deployment.read(self.first_code.root)
         random.seed(derive_seed(seed, "apscheduler-jitter"))  # CronTrigger's jitter draws from module random
         self.kernel = Kernel(start=self.start_s)
-        self.sink = TelemetrySink(self.kernel, writer, self.first_code.parent)
+        self.sink = TelemetrySink(self.kernel, writer, self.first_code.path_prefix)
         self.postgres = self._database()
         self.world = VirtualWorld(
             self.kernel,

@@ -108,7 +108,7 @@ class VirtualWorld:
 
     def release_loaded(self, code: ServiceCode) -> None:
         if self.registries:
-            self.sink.app_parents = (*self.sink.app_parents, code.parent)
+            self.sink.code_prefixes = (*self.sink.code_prefixes, code.path_prefix)
             self.registries[0] = code.metrics.REGISTRY
         else:
             self.registries.append(code.metrics.REGISTRY)

@@ -60,7 +60,7 @@ class ServiceCode:
     scheduler: ModuleType  # platform_api.services.job_scheduler: create_scheduler
 
     @property
-    def parent(self) -> str:
+    def path_prefix(self) -> str:
         """The directory prefix of the code's files, as stack traces show them."""
         return str(self.root.resolve()) + "/"
 

@@ -42,7 +42,7 @@ _LOG_COLUMNS = frozenset(
 )
 
 
-def as_deployed(text: str, app_parents: tuple[str, ...]) -> str:
+def as_deployed(text: str, code_prefixes: tuple[str, ...]) -> str:
     """Rewrite local paths to the paths the service has in production.
 
     Keeps stack traces identical whichever directory (or patched copy, or earlier release) the
@@ -50,8 +50,8 @@ def as_deployed(text: str, app_parents: tuple[str, ...]) -> str:
     virtualenv (libraries first: a virtualenv may sit inside the checkout).
     """
     text = text.replace(_SITE_PACKAGES, _DEPLOY_SITE_PACKAGES)
-    for app_parent in app_parents:
-        text = text.replace(app_parent, _DEPLOY_ROOT)
+    for code_prefix in code_prefixes:
+        text = text.replace(code_prefix, _DEPLOY_ROOT)
     return text.replace(_STDLIB, _DEPLOY_STDLIB)
 
 
@@ -87,12 +87,12 @@ class SeededIds:
 class TelemetrySink:
     """Buffers rows of every kind and flushes them to the dataset writer."""
 
-    def __init__(self, kernel: Clock, writer: DatasetWriter, app_parent: str) -> None:
+    def __init__(self, kernel: Clock, writer: DatasetWriter, code_prefix: str) -> None:
         self.kernel = kernel
         self.writer = writer
         # Where the service's code runs from: one directory, or each release's when a deploy
         # switches the code mid-run.
-        self.app_parents: tuple[str, ...] = (app_parent,)
+        self.code_prefixes: tuple[str, ...] = (code_prefix,)
         self.spans: list[tuple[Any, ...]] = []
         self.logs: list[tuple[Any, ...]] = []
         self.samples: list[tuple[int, float, float]] = []
@@ -112,7 +112,7 @@ class TelemetrySink:
             name, at, event_attributes = events[0]
             attributes = without_engine_frames(dict(event_attributes))
             template = to_json([{"name": name, "time": 0, "attributes": attributes}])
-            event, events_json = (as_deployed(template, self.app_parents), at), None
+            event, events_json = (as_deployed(template, self.code_prefixes), at), None
         elif events:
             events_json = as_deployed(
                 to_json(
@@ -121,7 +121,7 @@ class TelemetrySink:
                         for n, t, a in events
                     ]
                 ),
-                self.app_parents,
+                self.code_prefixes,
             )
         self.add_span(
             span.trace_id,
@@ -188,7 +188,7 @@ class TelemetrySink:
         """One structured record, as the application's JSON formatter builds it."""
         attributes = {k: v for k, v in entry.items() if k not in _LOG_COLUMNS}
         if "error.stack" in attributes:
-            attributes_json = as_deployed(to_json(without_engine_frames(attributes)), self.app_parents)
+            attributes_json = as_deployed(to_json(without_engine_frames(attributes)), self.code_prefixes)
         else:
             attributes_json = to_json(attributes) if attributes else "{}"
         self.logs.append(
