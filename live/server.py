@@ -312,9 +312,6 @@ class LiveRun:
         )
         exporters: list[Any] = [self.recorder]
         log_sinks: list[Any] = [stdout_sink, self.recorder.add_log]
-        self.world = LiveWorld(args, self.recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
-        self.host = ServiceHost(scenario, self.world, deployment.read(self.code.root), deployed_root)
-        self.world.worker_ready = self.host.worker_ready
         self.bridge = None
         if args.otlp_endpoint:
             from live.otlp import OtlpBridge
@@ -322,6 +319,9 @@ class LiveRun:
             self.bridge = OtlpBridge(args.otlp_endpoint, deployment.SERVICE, socket.gethostname())
             exporters.append(self.bridge)
             log_sinks.append(self.bridge.emit_log)
+        self.world = LiveWorld(args, self.recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
+        self.host = ServiceHost(scenario, self.world, deployment.read(self.code.root), deployed_root)
+        self.world.worker_ready = self.host.worker_ready
         if self.activity is not None:
             self.world.collectors.append(postgres_instance.PgActivityCollector(self.activity))
         if self.monitor is not None:

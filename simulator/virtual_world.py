@@ -77,9 +77,6 @@ class VirtualWorld:
     def attach(self, code: ServiceCode, settings: Any) -> None:
         """Virtual time and threads, the simulated services behind the clients, and the modelled
         Redis when the service is configured to use one (the world has it from then on)."""
-        code.clock.use(VirtualClock(self.kernel))
-        code.concurrency.use_executor_factory(executor_factory(self.kernel))
-        code.http_client.use_transport(self.transport)
         if self.redis is None and settings.session_store == "redis":
             self.redis = RedisExporter(
                 RedisServer(
@@ -90,9 +87,16 @@ class VirtualWorld:
                     other_clients=REDIS_OTHER_CLIENTS,
                 )
             )
+        code.runtime.configure(
+            clock=VirtualClock(self.kernel),
+            executor_factory=executor_factory(self.kernel),
+            http_transport=self.transport,
+        )
         if self.redis is not None:
-            code.redis_client.use_connection_class(
-                connection_class(self.kernel, self.redis.server, APP_ADDRESS, self._redis_network)
+            code.runtime.configure(
+                redis_connection_class=connection_class(
+                    self.kernel, self.redis.server, APP_ADDRESS, self._redis_network
+                )
             )
 
     def engine_options(self, code: ServiceCode, settings: Any) -> dict[str, Any]:

@@ -45,12 +45,9 @@ class ServiceCode:
     package: ModuleType
     seed: ModuleType
     app: ModuleType  # platform_api.api.app: create_app
-    clock: ModuleType
-    concurrency: ModuleType
+    runtime: ModuleType  # platform_api.lib.runtime: the process's clock, executors, transports
     config: ModuleType
-    http_client: ModuleType
     metrics: ModuleType
-    redis_client: ModuleType
     tracing: ModuleType
     logging: ModuleType
     migrations: ModuleType
@@ -118,12 +115,9 @@ def load(root: Path) -> ServiceCode:
         package=package,
         seed=module("seed"),
         app=module("api.app"),
-        clock=module("lib.clock"),
-        concurrency=module("lib.concurrency"),
+        runtime=module("lib.runtime"),
         config=module("lib.config"),
-        http_client=module("lib.http_client"),
         metrics=module("lib.metrics"),
-        redis_client=module("lib.redis_client"),
         tracing=module("lib.tracing"),
         logging=module("lib.logging"),
         migrations=module("lib.database.migrations"),

@@ -1,59 +1,29 @@
-"""The service's time source.
+"""The service's time source, as :mod:`platform_api.lib.runtime` chooses it.
 
 Everything that measures or schedules time (durations for metrics, transaction deadlines, cache
-expiry, retry back-off) reads it from here instead of calling :mod:`time` directly, so a test
-harness can substitute a controllable clock for the whole process in one place.
+expiry, retry back-off) reads it from here instead of calling :mod:`time` directly, so the whole
+process agrees on what time it is.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
-from typing import Protocol
 
-
-class Clock(Protocol):
-    def time(self) -> float: ...
-
-    def monotonic(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """Wall-clock time from the operating system."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-_clock: Clock = SystemClock()
-
-
-def use(clock: Clock) -> None:
-    """Install ``clock`` as the process-wide time source."""
-    global _clock
-    _clock = clock
+from platform_api.lib import runtime
 
 
 def now() -> float:
     """Seconds since the Unix epoch."""
-    return _clock.time()
+    return runtime.current.clock.time()
 
 
 def monotonic() -> float:
-    return _clock.monotonic()
+    return runtime.current.clock.monotonic()
 
 
 def sleep(seconds: float) -> None:
-    _clock.sleep(seconds)
+    runtime.current.clock.sleep(seconds)
 
 
 def utcnow() -> datetime:
-    return datetime.fromtimestamp(_clock.time(), UTC)
+    return datetime.fromtimestamp(runtime.current.clock.time(), UTC)

@@ -1,8 +1,8 @@
 """Base class for the clients of external HTTP services.
 
 Wraps :class:`httpx.Client` with the service's conventions: a base URL and timeout from config,
-trace-context propagation, a client span and latency metrics per call.  The transport is
-pluggable process-wide (:func:`use_transport`) so tests can route calls to in-process fakes.
+trace-context propagation, a client span and latency metrics per call.  The transport is the
+process's (:mod:`platform_api.lib.runtime`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,7 @@ from typing import Any
 
 import httpx
 
-from platform_api.lib import clock, metrics, tracing
-
-_transport: httpx.BaseTransport | None = None
-
-
-def use_transport(transport: httpx.BaseTransport | None) -> None:
-    """Route every client created afterwards through ``transport`` (``None``: the real network)."""
-    global _transport
-    _transport = transport
+from platform_api.lib import clock, metrics, runtime, tracing
 
 
 class ExternalServiceError(Exception):
@@ -40,7 +32,9 @@ class HttpServiceClient:
         headers = {"User-Agent": "platform-api/1.0"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.Client(base_url=base_url, timeout=timeout, headers=headers, transport=_transport)
+        self._client = httpx.Client(
+            base_url=base_url, timeout=timeout, headers=headers, transport=runtime.current.http_transport
+        )
         self._host = httpx.URL(base_url).host
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

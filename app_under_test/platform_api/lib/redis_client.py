@@ -3,8 +3,8 @@
 :func:`connect` builds a redis-py client for ``REDIS_URL``.  Every command gets a client span named
 after it (``db.system`` ``redis``, the command and its key in ``db.statement``, values left out)
 and an observation in ``db_client_operation_duration_seconds``, so Redis calls show in traces and
-dashboards the way SQL statements do.  The connection class is pluggable process-wide
-(:func:`use_connection_class`) so tests can route commands to an in-process server.
+dashboards the way SQL statements do.  Connections are opened the process's way
+(:mod:`platform_api.lib.runtime`; TCP by default).
 """
 
 from __future__ import annotations
@@ -13,19 +13,10 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import Connection
 from redis.retry import Retry
 
-from platform_api.lib import clock, metrics, tracing
+from platform_api.lib import clock, metrics, runtime, tracing
 from platform_api.lib.config import Settings
-
-_connection_class: type[Connection] = Connection
-
-
-def use_connection_class(connection_class: type[Connection] | None) -> None:
-    """Open every connection created afterwards with ``connection_class`` (``None``: TCP)."""
-    global _connection_class
-    _connection_class = connection_class or Connection
 
 
 def _statement(args: tuple[Any, ...]) -> str:
@@ -60,7 +51,7 @@ def connect(settings: Settings) -> InstrumentedRedis:
     """
     pool = redis.ConnectionPool.from_url(
         settings.redis_url,
-        connection_class=_connection_class,
+        connection_class=runtime.current.redis_connection_class,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(NoBackoff(), 0),
