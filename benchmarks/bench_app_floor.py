@@ -68,7 +68,7 @@ def _call(app: Any, request: Any) -> int:
 def run(scenario_id: str, requests: int, repeat: int) -> dict[str, Any]:
     from platform_api import seed as app_seed
     from platform_api.api.app import create_app
-    from platform_api.lib import config, runtime, tracing
+    from platform_api.lib import config, plumbing, tracing
     from platform_api.lib.database import migrations
     from platform_api.lib.database.client import db
     from platform_api.lib.logging import configure_logging
@@ -86,7 +86,7 @@ def run(scenario_id: str, requests: int, repeat: int) -> dict[str, Any]:
         service_name="platform-api",
     )
     clock = _InstantClock()
-    runtime.configure(
+    plumbing.configure(
         http_transport=external_services.SimulatedServices(
             clock,  # type: ignore[arg-type]
             service_models(scenario, clock.now),

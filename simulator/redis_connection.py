@@ -2,7 +2,7 @@
 
 The application uses the real redis-py client: its pool, its RESP encoder and parser, its
 connection handshake.  Only the socket is replaced (:func:`connection_class`, installed with the
-application's runtime, ``redis_connection_class``).  ``sendall`` decodes the RESP commands and
+application's plumbing, ``redis_connection_class``).  ``sendall`` decodes the RESP commands and
 hands each to the server as it arrives (half a round trip later); ``recv`` waits in virtual time
 until the reply is back, or raises ``socket.timeout`` after the socket's timeout, as a real socket
 does.

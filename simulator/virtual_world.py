@@ -87,13 +87,13 @@ class VirtualWorld:
                     other_clients=REDIS_OTHER_CLIENTS,
                 )
             )
-        code.runtime.configure(
+        code.plumbing.configure(
             clock=VirtualClock(self.kernel),
             executor_factory=executor_factory(self.kernel),
             http_transport=self.transport,
         )
         if self.redis is not None:
-            code.runtime.configure(
+            code.plumbing.configure(
                 redis_connection_class=connection_class(
                     self.kernel, self.redis.server, APP_ADDRESS, self._redis_network
                 )

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from platform_api.api.app import create_app
-from platform_api.lib import http_client, metrics, runtime, tracing
+from platform_api.lib import http_client, metrics, plumbing, tracing
 from platform_api.lib.cache import TTLCache
 from platform_api.lib.config import Settings, load_settings
 from platform_api.lib.database import transactions
@@ -121,9 +121,9 @@ class FakeServices:
 @pytest.fixture
 def fake_clock() -> Iterator[FakeClock]:
     fake = FakeClock(NOW)
-    runtime.configure(clock=fake)
+    plumbing.configure(clock=fake)
     yield fake
-    runtime.configure(clock=runtime.SystemClock())
+    plumbing.configure(clock=plumbing.SystemClock())
 
 
 @pytest.fixture
@@ -172,9 +172,9 @@ def services() -> Iterator[FakeServices]:
             "/v1/messages": lambda _: httpx.Response(202, json={"id": "msg_1"}),
         }
     )
-    runtime.configure(http_transport=httpx.MockTransport(fake.handle))
+    plumbing.configure(http_transport=httpx.MockTransport(fake.handle))
     yield fake
-    runtime.configure(http_transport=None)
+    plumbing.configure(http_transport=None)
 
 
 @pytest.fixture
@@ -889,7 +889,7 @@ def test_outbound_call_metrics_carry_the_response_status_code() -> None:
             raise httpx.ReadTimeout("timed out", request=request)
         return httpx.Response(402, json={"error": "declined"})
 
-    runtime.configure(http_transport=httpx.MockTransport(answer))
+    plumbing.configure(http_transport=httpx.MockTransport(answer))
     try:
         client = http_client.HttpServiceClient("https://api.paystride.com", timeout=1.0)
         client.service_name = "status-code-check"
@@ -897,7 +897,7 @@ def test_outbound_call_metrics_carry_the_response_status_code() -> None:
         with pytest.raises(http_client.ExternalServiceError):
             client.request("POST", "/slow")
     finally:
-        runtime.configure(http_transport=None)
+        plumbing.configure(http_transport=None)
     counts = {
         sample.labels["http_response_status_code"]: sample.value
         for family in metrics.REGISTRY.collect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from platform_api.lib import redis_client, runtime
+from platform_api.lib import plumbing, redis_client
 from platform_api.lib.config import load_settings
 from simulator.kernel import Kernel
 from simulator.redis_connection import ROUND_TRIP_S, connection_class, decode_commands, encode_reply
@@ -91,7 +91,7 @@ def test_resp_round_trip():
 def test_redis_py_client_waits_in_virtual_time_behind_keys():
     kernel = Kernel(start=1000.0)
     server = RedisServer(MODEL, RESIDENT)
-    runtime.configure(
+    plumbing.configure(
         clock=VirtualClock(kernel), redis_connection_class=connection_class(kernel, server, "10.0.1.11")
     )
     try:
@@ -115,7 +115,7 @@ def test_redis_py_client_waits_in_virtual_time_behind_keys():
         kernel.spawn(write)
         kernel.run(until=1010.0)
     finally:
-        runtime.reset()
+        plumbing.reset()
     assert seen["keys"] == ["session:1:2:x"]
     keys_cost = MODEL.cost_per_scanned_key_s * 500_001
     assert seen["keys_s"] == pytest.approx(keys_cost + ROUND_TRIP_S, rel=0.01)

@@ -45,7 +45,7 @@ class ServiceCode:
     package: ModuleType
     seed: ModuleType
     app: ModuleType  # platform_api.api.app: create_app
-    runtime: ModuleType  # platform_api.lib.runtime: the process's clock, executors, transports
+    plumbing: ModuleType  # platform_api.lib.plumbing: the process's clock, executors, transports
     config: ModuleType
     metrics: ModuleType
     tracing: ModuleType
@@ -115,7 +115,7 @@ def load(root: Path) -> ServiceCode:
         package=package,
         seed=module("seed"),
         app=module("api.app"),
-        runtime=module("lib.runtime"),
+        plumbing=module("lib.plumbing"),
         config=module("lib.config"),
         metrics=module("lib.metrics"),
         tracing=module("lib.tracing"),

@@ -1,4 +1,4 @@
-"""The service's time source, as :mod:`platform_api.lib.runtime` chooses it.
+"""The service's time source, as :mod:`platform_api.lib.plumbing` chooses it.
 
 Everything that measures or schedules time (durations for metrics, transaction deadlines, cache
 expiry, retry back-off) reads it from here instead of calling :mod:`time` directly, so the whole
@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from platform_api.lib import runtime
+from platform_api.lib import plumbing
 
 
 def now() -> float:
     """Seconds since the Unix epoch."""
-    return runtime.current.clock.time()
+    return plumbing.current.clock.time()
 
 
 def monotonic() -> float:
-    return runtime.current.clock.monotonic()
+    return plumbing.current.clock.monotonic()
 
 
 def sleep(seconds: float) -> None:
-    runtime.current.clock.sleep(seconds)
+    plumbing.current.clock.sleep(seconds)
 
 
 def utcnow() -> datetime:
-    return datetime.fromtimestamp(runtime.current.clock.time(), UTC)
+    return datetime.fromtimestamp(plumbing.current.clock.time(), UTC)

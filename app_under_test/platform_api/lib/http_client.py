@@ -2,7 +2,7 @@
 
 Wraps :class:`httpx.Client` with the service's conventions: a base URL and timeout from config,
 trace-context propagation, a client span and latency metrics per call.  The transport is the
-process's (:mod:`platform_api.lib.runtime`).
+process's (:mod:`platform_api.lib.plumbing`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from platform_api.lib import clock, metrics, runtime, tracing
+from platform_api.lib import clock, metrics, plumbing, tracing
 
 
 class ExternalServiceError(Exception):
@@ -33,7 +33,7 @@ class HttpServiceClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(
-            base_url=base_url, timeout=timeout, headers=headers, transport=runtime.current.http_transport
+            base_url=base_url, timeout=timeout, headers=headers, transport=plumbing.current.http_transport
         )
         self._host = httpx.URL(base_url).host
 

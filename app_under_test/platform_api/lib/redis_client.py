@@ -4,7 +4,7 @@
 after it (``db.system`` ``redis``, the command and its key in ``db.statement``, values left out)
 and an observation in ``db_client_operation_duration_seconds``, so Redis calls show in traces and
 dashboards the way SQL statements do.  Connections are opened the process's way
-(:mod:`platform_api.lib.runtime`; TCP by default).
+(:mod:`platform_api.lib.plumbing`; TCP by default).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from platform_api.lib import clock, metrics, runtime, tracing
+from platform_api.lib import clock, metrics, plumbing, tracing
 from platform_api.lib.config import Settings
 
 
@@ -51,7 +51,7 @@ def connect(settings: Settings) -> InstrumentedRedis:
     """
     pool = redis.ConnectionPool.from_url(
         settings.redis_url,
-        connection_class=runtime.current.redis_connection_class,
+        connection_class=plumbing.current.redis_connection_class,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(NoBackoff(), 0),

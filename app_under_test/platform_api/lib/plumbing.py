@@ -50,26 +50,26 @@ def thread_pool(max_workers: int, name: str) -> Executor:
 
 
 @dataclass(frozen=True)
-class Runtime:
+class Plumbing:
     clock: Clock = dataclasses.field(default_factory=SystemClock)
     executor_factory: ExecutorFactory = thread_pool
     http_transport: httpx.BaseTransport | None = None  # None: httpx's own, over TCP
     redis_connection_class: type[Connection] = Connection
 
 
-current = Runtime()
+current = Plumbing()
 
 
-def configure(**choices: object) -> Runtime:
+def configure(**choices: object) -> Plumbing:
     """Replace the named parts (``clock``, ``executor_factory``, ``http_transport``,
-    ``redis_connection_class``); the others stay as they are.  Returns the new runtime."""
+    ``redis_connection_class``); the others stay as they are.  Returns the new plumbing."""
     global current
     current = dataclasses.replace(current, **choices)  # type: ignore[arg-type]
     return current
 
 
-def reset() -> Runtime:
+def reset() -> Plumbing:
     """Back to the defaults."""
     global current
-    current = Runtime()
+    current = Plumbing()
     return current
