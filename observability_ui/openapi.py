@@ -6,7 +6,7 @@ here rather than generated from decorators: the views stay plain Flask, and a te
 together — every ``/api/`` rule must be documented, every documented path must exist, and every
 real response is validated against its schema.
 
-The document is also what the app enforces (:mod:`observability_ui.params`, one hook in ``app.py``):
+The document is also what the app enforces (:mod:`observability_ui.params`, one hook in ``application.py``):
 a query parameter an operation does not list is refused (:func:`undocumented_query`), so a script
 that says ``time=`` or ``limit=`` learns at once that it is not asking what it thinks; and every
 listed one is read by its schema, so the schemas below state the real constraints (bounds, enums,
@@ -29,7 +29,7 @@ from observability_ui.views.database import HISTORY_COLUMNS, MAX_MIN_AGE_S, STAT
 from observability_ui.views.database import SORTS as SESSION_SORTS
 from observability_ui.views.jobs import OUTCOMES, RUN_LIMIT
 from observability_ui.views.logs import MAX_OFFSET, PAGE_SIZE
-from observability_ui.views.metrics import MAX_STEP_S
+from observability_ui.views.metrics_explorer import MAX_STEP_S
 from observability_ui.views.traces import DURATION_PATTERN, MAX_LIMIT, SORTS
 from obsim.timerange import shown
 

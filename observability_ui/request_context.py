@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from observability_ui.errors import UiError
 from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCache, MetricCaches
+from observability_ui.ui_error import UiError
 from obsim.dataset.reader import Dataset
 from obsim.timerange import WHOLE_RECORDING, TimeRange, TimeRangeError, resolve, resolve_instant
 

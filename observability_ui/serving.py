@@ -28,7 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import run_simple
 
 from interview.store import InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.candidate_session import Served
 from observability_ui.day import Day, Generation
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB

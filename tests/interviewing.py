@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from interview.store import InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.candidate_session import Served
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter

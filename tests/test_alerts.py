@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from observability_ui import alert_rules
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.query import promql
 from observability_ui.views.alerts import RULES_CONFIG
 from obsim import scenario as scenarios

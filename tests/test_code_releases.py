@@ -15,7 +15,7 @@ import pytest
 
 from interview.timeline import describe_request
 from observability_ui import unified_diff
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.views.code import CODE_ROOT
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter

@@ -21,7 +21,7 @@ from sqlalchemy import update
 
 from interview import scorecard
 from interview.store import UNDO_HINT_S, HintRelease, now
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from tests.test_console_sharing import (  # noqa: F401
     CRON,
     LEAK,

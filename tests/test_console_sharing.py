@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from interview import scorecard
 from interview.scoring.rubric import checklist
 from interview.store import UNDO_HINT_S, InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.candidate_session import Served
 from obsim import scenario as scenarios
 from obsim.scenario import Scenario

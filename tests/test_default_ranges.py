@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from obsim import scenario as scenarios
 from obsim.dataset.writer import DatasetWriter
 from obsim.timerange import parse_instant, whole_recording

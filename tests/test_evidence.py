@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from interview.investigation_figures import investigation_figures
 from interview.scoring import evidence as recognition
 from interview.store import InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.query import logql, promql
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from obsim import scenario as scenarios

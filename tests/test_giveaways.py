@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from observability_ui import releases
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.views.code import CODE_ROOT, code_link, visible_files
 from obsim import scenario as scenarios
 from obsim.dataset.schema import DATABASE_NAME

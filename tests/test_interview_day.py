@@ -22,7 +22,7 @@ from flask import Flask
 from interview.scoring import Submission, score
 from interview.scoring.evidence import evidence_seen
 from interview.store import InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from obsim import scenario as scenarios
 from obsim.scenario import Scenario
 from obsim_cli.main import main

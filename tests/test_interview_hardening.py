@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from interview.investigation_figures import investigation_figures
 from interview.store import InterviewClosed, InterviewSession, InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.protection import public_origin
 from obsim import scenario as scenarios
 from obsim_cli.main import main

@@ -13,7 +13,7 @@ from markupsafe import escape
 from interview import scorecard
 from interview.scoring import Submission, score
 from interview.store import InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from obsim import scenario as scenarios
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from live.recorder import COMMIT_INTERVAL_S, LiveRecorder
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.query.promql_store import MetricCache, MetricStore
 from obsim.dataset.reader import ABANDONED_AFTER_S, Dataset, DatasetError
 from obsim.dataset.schema import DATABASE_NAME, MANIFEST_NAME

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.query import logql, logql_metric
 from observability_ui.query.logql_syntax import LogQueryError
 from obsim.dataset.reader import Dataset

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from interview.store import InterviewStore
 from observability_ui import openapi, prometheus_wire
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.prometheus_wire import WireError
 from observability_ui.query.promql import MetricStore, query_instant, query_range
 from obsim import scenario as scenarios

@@ -22,7 +22,7 @@ from pytest import approx
 from werkzeug.serving import make_server
 
 from interview.store import InterviewStore
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.query.promql import MetricStore, query_instant, query_range
 from obsim import scenario as scenarios
 from obsim.dataset.reader import Dataset

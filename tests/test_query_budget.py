@@ -81,7 +81,7 @@ SERVER = """
 import logging
 import sys
 from werkzeug.serving import make_server
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
 app = create_app(sys.argv[1])

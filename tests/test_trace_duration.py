@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from obsim.dataset.schema import DATABASE_NAME
 
 pytestmark = pytest.mark.slow

@@ -24,7 +24,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 from observability_ui import openapi
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.views.traces import SORTS
 from obsim.dataset.reader import Dataset
 

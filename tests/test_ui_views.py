@@ -17,7 +17,7 @@ import pytest
 from flask import url_for
 from markupsafe import escape
 
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.query import promql
 from observability_ui.request_context import dataset as request_dataset
 from observability_ui.views import database

@@ -24,7 +24,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, status_code_conformance
 
 from observability_ui import openapi, params, views
-from observability_ui.app import create_app
+from observability_ui.application import create_app
 from observability_ui.request_context import UiError
 
 TRACE = "0" * 32

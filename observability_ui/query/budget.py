@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar, Token
 from typing import TypeVar
 
-from observability_ui.errors import UiError
+from observability_ui.ui_error import UiError
 
 QUERY_BUDGET_S = 10.0  # wall time a request's queries may take before they are cancelled
 # SQLite virtual machine instructions between two looks at the clock: a few milliseconds of SQL,

@@ -8,7 +8,7 @@ from observability_ui.views import (
     database,
     jobs,
     logs,
-    metrics,
+    metrics_explorer,
     overview,
     prometheus_api,
     traces,
@@ -17,7 +17,7 @@ from observability_ui.views import (
 BLUEPRINTS = [
     assets.bp,
     overview.bp,
-    metrics.bp,
+    metrics_explorer.bp,
     logs.bp,
     traces.bp,
     database.bp,

@@ -9,6 +9,6 @@ bp = Blueprint("assets", __name__)
 
 @bp.get("/assets/plotly.min.js")
 def plotly() -> object:
-    from observability_ui.app import PLOTLY_JS
+    from observability_ui.application import PLOTLY_JS
 
     return send_file(PLOTLY_JS, mimetype="text/javascript", max_age=86400)

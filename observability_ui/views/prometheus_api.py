@@ -29,8 +29,8 @@ from observability_ui.query.promql_eval import LOOKBACK_DELTA
 from observability_ui.query.promql_model import Series
 from observability_ui.query.promql_store import SeriesMeta
 from observability_ui.request_context import UiError, dataset
-from observability_ui.views.metrics import no_series_warnings
 from observability_ui.views.metrics_common import store
+from observability_ui.views.metrics_explorer import no_series_warnings
 from obsim.timerange import TimeRange, iso
 
 bp = Blueprint("prometheus_api", __name__)

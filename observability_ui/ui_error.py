@@ -1,4 +1,4 @@
-"""The error a view (or a query engine) raises for a request it cannot serve, rendered by ``app.py``.
+"""The error a view (or a query engine) raises for a request it cannot serve, rendered by ``application.py``.
 
 Kept apart from ``request_context`` so that the query engines can raise one (a query cancelled for
 its time budget) without importing the request machinery that itself uses them.
