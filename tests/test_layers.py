@@ -1,5 +1,6 @@
 """The layers of docs/ARCHITECTURE.md hold: import-linter's contracts pass, no two of our top-level
-packages import each other, and the dataset cache key covers the code the simulation runs.
+packages import each other, the dataset cache key covers the code the simulation runs, and no
+two modules share a name.
 
 `make test` runs `lint-imports` before pytest; this test runs it too, so `pytest` alone enforces the
 layers."""
@@ -76,3 +77,23 @@ def _file_of(module: str) -> str:
     spec = importlib.util.find_spec(module)
     assert spec is not None and spec.origin is not None, module
     return spec.origin
+
+
+def test_one_meaning_per_module_name():
+    """No two of our modules share a name, and none shares one with a module of the service, so a
+    name read in a traceback, an import or a review says which module it is."""
+    graph = grimp.build_graph(*ROOTS)
+    ours: dict[str, list[str]] = {}
+    service: set[str] = set()
+    for module in graph.modules:
+        name = module.rsplit(".", 1)[-1]
+        path = importlib.util.find_spec(module)
+        if path is None or path.origin is None or path.origin.endswith("__init__.py"):
+            continue  # a package: its folder's name groups, it does not name a module
+        if module.split(".")[0] == SERVICE:
+            service.add(name)
+        else:
+            ours.setdefault(name, []).append(module)
+    shared = {name: modules for name, modules in ours.items() if len(modules) > 1}
+    assert not shared, shared
+    assert not service & set(ours), sorted(service & set(ours))
