@@ -1,7 +1,7 @@
 """Declarative base and column types shared by all models.
 
 Models use only portable SQL types so the same schema runs on PostgreSQL in production and SQLite
-in tests.  Timestamps are always timezone-aware UTC: :class:`UTCDateTime` restores the zone on
+on a laptop.  Timestamps are always timezone-aware UTC: :class:`UTCDateTime` restores the zone on
 backends that store naive values.
 """
 

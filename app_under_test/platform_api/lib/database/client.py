@@ -23,7 +23,7 @@ class Database:
         self._sessions: sessionmaker[Session] | None = None
 
     def configure(self, settings: Settings, **engine_options: Any) -> Engine:
-        """Create the engine; ``engine_options`` override the defaults (tests pass ``creator`` etc.)."""
+        """Create the engine; ``engine_options`` override the defaults (a ``creator``, say)."""
         options: dict[str, Any] = {
             "poolclass": ObservedQueuePool,
             "pool_size": settings.db_pool_size,
