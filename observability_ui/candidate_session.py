@@ -362,11 +362,19 @@ def join(token: str) -> Response:
 def evidence_choices(session_id: str) -> list[Event]:
     """The pages this candidate opened and the API calls they made (evidence seen through the API
     counts like evidence seen on a page) that can be cited, newest first, one per URL."""
-    choices: dict[str, Event] = {}
+    return list(dict.fromkeys(citable_events(session_id).values()))[:MAX_EVIDENCE_CHOICES]
+
+
+def citable_events(session_id: str) -> dict[str, Event]:
+    """Every page opening and API call of this candidate that can be cited, by event id, each
+    standing for the newest opening of its URL: a form loaded before a page was opened again still
+    cites it.  Newest first."""
+    newest: dict[str, Event] = {}
+    citable: dict[str, Event] = {}
     for event in reversed(store().events(session_id)):
         if is_request(event) and view_of(event.detail["path"]) and event.detail["status"] == 200:
-            choices.setdefault(link_of(event), event)
-    return list(choices.values())[:MAX_EVIDENCE_CHOICES]
+            citable[str(event.id)] = newest.setdefault(link_of(event), event)
+    return citable
 
 
 def link_of(event: Event) -> str:
@@ -430,7 +438,7 @@ def accept_submission(fields: MultiDict[str, str]) -> SubmissionRecord:
     :class:`SubmissionRefused` naming each field at fault, or :class:`Refused` when the clock ran
     out while the request was answered."""
     session_id = g.interview.id
-    mine = {str(event.id): event for event in evidence_choices(session_id)}
+    mine = citable_events(session_id)
     chosen = fields.getlist("evidence_events")
     unknown = [event_id for event_id in chosen if event_id not in mine]
     if unknown:
@@ -443,7 +451,8 @@ def accept_submission(fields: MultiDict[str, str]) -> SubmissionRecord:
         )
     views = fields.getlist("evidence_views")
     try:
-        submission = Submission.model_validate(_submission_document(fields, views, [mine[i] for i in chosen]))
+        cited = list(dict.fromkeys(mine[i] for i in chosen))  # one per page, however often opened
+        submission = Submission.model_validate(_submission_document(fields, views, cited))
     except ValidationError as error:
         problems: dict[str, list[str]] = {}
         for problem in error.errors():

@@ -134,6 +134,21 @@ def test_a_json_submission_is_stored_and_scored_as_the_form_stores_the_same_fiel
     assert listed[1]["submission"] == second.body and "automatic_score" not in json.dumps(listed)
 
 
+def test_a_form_loaded_before_a_page_was_opened_again_still_cites_it(ada, spec, interviews):
+    """The form lists each page once, under its newest opening; an id from an earlier load of the
+    form (the page opened again since) still cites that page, once."""
+    assert ada.get("/database").status_code == 200
+    stale = call(ada, spec, "GET", "/api/evidence").json["events"][0]["id"]
+    assert ada.get("/database").status_code == 200
+    fresh = call(ada, spec, "GET", "/api/evidence").json["events"][0]["id"]
+    assert fresh != stale
+    body = {"root_cause": "Connections are never given back.", "evidence_events": [stale, fresh]}
+    stored = call(ada, spec, "POST", "/api/submissions", body)
+    assert stored.status_code == 201, stored.json
+    (submission,) = interviews.submissions(session_of(interviews, "Ada"))
+    assert [item["link"] for item in submission.body["evidence"]] == ["/database"]
+
+
 @pytest.mark.parametrize(
     ("body", "field", "says"),
     [
