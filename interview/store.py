@@ -202,7 +202,7 @@ def api_token(link_token: str) -> str:
     reveals nothing of the link (a token pasted into a tool's settings does not open the platform's
     pages), and is the same every time it is shown."""
     return (
-        "obsim_"
+        "o11y_"
         + hmac.new(link_token.encode(), b"obsim prometheus api token", hashlib.sha256).hexdigest()[:40]
     )
 

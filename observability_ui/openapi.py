@@ -1122,7 +1122,7 @@ def document(interview: bool = False) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "obsim observability platform API",
+            "title": "Observability platform API",
             "version": "1",
             "description": "JSON behind every view, read-only"
             + ("; in an interview, also your notes and findings" if interview else "")

@@ -77,7 +77,7 @@ def public_url() -> str:
 def cookie_name(role: str) -> str:
     """The name of ``role``'s cookie (``candidate``, ``interviewer``) on this server: with the public
     port in it, so a server on another port of the same host does not overwrite it."""
-    return f"obsim_{role}_{current_app.config[COOKIE_SUFFIX]}"
+    return f"o11y_{role}_{current_app.config[COOKIE_SUFFIX]}"
 
 
 def remember(response: Response, role: str, token: str, samesite: str, path: str) -> Response:

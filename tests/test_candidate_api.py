@@ -12,6 +12,7 @@ runs over the candidate's operations.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any, get_args
 
@@ -31,7 +32,7 @@ from interview.store import InterviewSession, InterviewStore
 from observability_ui import openapi, protection
 from obsim.scenario import View
 from tests.conftest import HANDMADE_START
-from tests.interviewing import LEAK, console_of, joined, new_session, server, session_of
+from tests.interviewing import LEAK, PUBLIC, console_of, joined, new_session, server, session_of
 
 pytestmark = pytest.mark.slow
 
@@ -132,6 +133,23 @@ def test_a_json_submission_is_stored_and_scored_as_the_form_stores_the_same_fiel
     listed = call(ada, spec, "GET", "/api/submissions").json["submissions"]
     assert [item["id"] for item in listed] == [first.id, second.id]
     assert listed[1]["submission"] == second.body and "automatic_score" not in json.dumps(listed)
+
+
+def test_nothing_the_candidate_receives_names_the_tool(app, console, interviews):
+    """The cookie the link sets, the API token the pages show and the API's own document say what
+    they are, never the tool behind the interview."""
+    link = new_session(console, "Grace", LEAK)
+    joining = app.test_client().post(link.removeprefix(PUBLIC), headers={"Sec-Fetch-Site": "same-origin"})
+    assert joining.status_code == 303
+    grace = joined(app, link)
+    assert console.post(f"/interviewer/sessions/{session_of(interviews, 'Grace')}/start").status_code == 302
+    received = [joining.headers["Set-Cookie"], grace.get("/").get_data(as_text=True)]
+    received.append(grace.get("/api/openapi.json").get_data(as_text=True))
+    token = re.search(r'data-testid="api-token">([^<]+)<', received[1])
+    assert token is not None, "the pages show the API token"
+    assert not [text for text in received if "obsim" in text.lower()], [
+        text[:200] for text in received if "obsim" in text.lower()
+    ]
 
 
 def test_a_form_loaded_before_a_page_was_opened_again_still_cites_it(ada, spec, interviews):

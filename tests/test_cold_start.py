@@ -101,7 +101,7 @@ def test_a_cold_run_serves_at_once_and_opens_the_platform_once_the_dataset_is_re
 
             # a browser that holds the link already (joined before a restart), and a script
             candidate = httpx.Client(
-                base_url=server.base, cookies={f"obsim_candidate_{port}": token}, timeout=30
+                base_url=server.base, cookies={f"o11y_candidate_{port}": token}, timeout=30
             )
             page = candidate.get("/logs")
             assert page.status_code == 503 and "environment is being set up" in page.text

@@ -31,7 +31,7 @@ from tests import browser
 LEAK = scenarios.load("connection-leak")
 CRON = scenarios.load("cron-storm")
 PUBLIC = "http://interviews.test:8123"
-REVEAL_COOKIE = "obsim_console_reveal_8123"
+REVEAL_COOKIE = "o11y_console_reveal_8123"
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_new_session_redirects_and_shows_its_link_once(app, console, interviews)
     joined(app, link)  # the link shown once works
 
     # the one-time value is signed with the interviewer's secret: a forged one shows nothing
-    console.set_cookie("obsim_console_new_link_8123", "forged.value", path="/interviewer")
+    console.set_cookie("o11y_console_new_link_8123", "forged.value", path="/interviewer")
     assert 'data-testid="new-link"' not in console.get("/interviewer/").get_data(as_text=True)
 
 

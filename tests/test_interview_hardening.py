@@ -96,7 +96,7 @@ def test_the_link_shows_a_start_page_and_only_a_same_origin_post_logs_in(app, in
     logged_in = browser.post(path, headers={"Sec-Fetch-Site": "same-origin", "Origin": PUBLIC})
     assert logged_in.status_code == 303 and logged_in.headers["Location"] == "/"
     cookie = logged_in.headers["Set-Cookie"]
-    assert cookie.startswith("obsim_candidate_8123=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith("o11y_candidate_8123=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert recorded(interviews, ada) == ["join"]
 
 
@@ -272,9 +272,9 @@ def test_two_servers_on_one_host_keep_their_cookies_apart(handmade_dataset, tmp_
         response = app.test_client().post(link)
         name, value = response.headers["Set-Cookie"].split(";")[0].split("=", 1)
         browser.set_cookie(name, value)
-    assert browser.get_cookie("obsim_candidate_8001") and browser.get_cookie("obsim_candidate_8002")
+    assert browser.get_cookie("o11y_candidate_8001") and browser.get_cookie("o11y_candidate_8002")
     assert browser.get("/").status_code == 200, "the first server still knows this browser"
-    assert first_console.get_cookie("obsim_interviewer_8001", path="/interviewer") is not None
+    assert first_console.get_cookie("o11y_interviewer_8001", path="/interviewer") is not None
 
 
 def test_console_pages_are_not_cached_and_run_only_their_own_files(app, interviews):
@@ -310,18 +310,18 @@ def test_console_pages_are_not_cached_and_run_only_their_own_files(app, intervie
 
 
 def test_links_are_built_on_the_public_url_never_on_the_host_header(app, interviews):
-    token = console_of(app, interviews).get_cookie("obsim_interviewer_8123", path="/interviewer").value
+    token = console_of(app, interviews).get_cookie("o11y_interviewer_8123", path="/interviewer").value
     client = app.test_client(use_cookies=False)  # a client that sends its own Host and Cookie
     evil = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
     created = client.post(
         "/interviewer/sessions",
         data={"candidate": "Ada"},
-        headers={**evil, "Cookie": f"obsim_interviewer_8123={token}"},
+        headers={**evil, "Cookie": f"o11y_interviewer_8123={token}"},
     )
     assert created.status_code == 303 and "evil.example" not in created.headers["Location"]
     one_time = created.headers["Set-Cookie"].split(";")[0]  # the new link, carried to the next page
     page = client.get(
-        "/interviewer/", headers={**evil, "Cookie": f"obsim_interviewer_8123={token}; {one_time}"}
+        "/interviewer/", headers={**evil, "Cookie": f"o11y_interviewer_8123={token}; {one_time}"}
     ).get_data(as_text=True)
     assert f"{PUBLIC}/join/" in page and "evil.example" not in page
 

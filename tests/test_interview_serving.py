@@ -152,7 +152,7 @@ def test_twenty_candidates_at_once_on_three_workers(datasets, database, request,
             with httpx.Client(base_url=server.base, timeout=60) as client:
                 problems = []
                 joined = client.post(links[i])
-                if joined.status_code != 303 or f"obsim_candidate_{server.port}" not in client.cookies:
+                if joined.status_code != 303 or f"o11y_candidate_{server.port}" not in client.cookies:
                     problems.append(f"join {joined.status_code}")
                 everyone_joined.wait()
                 last = None
@@ -207,7 +207,7 @@ def test_forwarded_headers_are_believed_only_behind_a_proxy(datasets, tmp_path):
             assert "SameSite=Strict" in login.headers["set-cookie"]
 
             token = server.interviewer_login.rsplit("/", 1)[1]
-            cookie = f"obsim_interviewer_{suffix}={token}"
+            cookie = f"o11y_interviewer_{suffix}={token}"
             created = httpx.post(
                 server.base + "/interviewer/sessions",
                 data={"candidate": "remote"},

@@ -220,7 +220,7 @@ def test_a_restart_loses_nothing(setup):
     restarted = create_app(dataset, LEAK.brief, interviews=again, incident=LEAK, public_url=PUBLIC)
     assert "Ada" in interviewer(restarted, token).get("/interviewer/").get_data(as_text=True)
     survivor = restarted.test_client()
-    survivor.set_cookie("obsim_candidate_8000", ada.get_cookie("obsim_candidate_8000").value)
+    survivor.set_cookie("o11y_candidate_8000", ada.get_cookie("o11y_candidate_8000").value)
     assert survivor.get("/").status_code == 200
     assert requests_of(again, session_id(again, "Ada")) == ["/jobs", "/"]
 
