@@ -32,7 +32,7 @@ from observability_ui.json_provider import OrjsonProvider
 from observability_ui.query import budget
 from observability_ui.query.promql_store import MetricCaches, MetricStore
 from observability_ui.request_context import DEFAULT_METRIC_MEMORY_MB, METRIC_CACHE, UiError, close_dataset
-from observability_ui.views import database, overview, prometheus_api
+from observability_ui.views import database, loki_api, overview, prometheus_api
 from obsim.dataset.reader import Dataset
 from obsim.scenario import Scenario
 from obsim.timerange import PRESETS, format_utc
@@ -123,7 +123,7 @@ def create_app(
     def _http_error(error: HTTPException) -> Any:
         if prometheus_api.is_prometheus_api(request.path):
             return prometheus_api.error_response(str(error.description), error.code or 500)
-        if request.path.startswith("/api/"):
+        if request.path.startswith("/api/") or loki_api.is_loki_api(request.path):
             return {"error": error.description}, error.code
         return _error_page(error.description), error.code
 

@@ -55,7 +55,7 @@ from interview.timeline import describe, is_request
 from observability_ui import protection
 from observability_ui.day import Day
 from observability_ui.request_context import dataset
-from observability_ui.views import prometheus_api
+from observability_ui.views import loki_api, prometheus_api
 from observability_ui.views.page import render
 from obsim.dataset.schema import MANIFEST_NAME
 from obsim.scenario import Scenario, View
@@ -202,8 +202,14 @@ def _being_prepared(scenario_id: str) -> bool:
     return day is not None and day.under_way(scenario_id) is not None
 
 
+def _tool_api(path: str) -> bool:
+    """Whether ``path`` is an API tools call as they would a Prometheus or a Loki (the latter only
+    to be told it is not offered): sent the API token rather than a cookie, answered in JSON."""
+    return prometheus_api.is_prometheus_api(path) or loki_api.is_loki_api(path)
+
+
 def _candidate() -> InterviewSession:
-    """Whose request this is: the session of the link in the cookie; on Prometheus's API, where
+    """Whose request this is: the session of the link in the cookie; on the tools' APIs, where
     tools send no cookie, also the session of the API token shown on the candidate's pages, sent
     as a bearer token or as the password of HTTP basic auth (``http://api:TOKEN@host``: what
     promtool 2.x and Grafana's basic auth can send).  Refused, saying why, when there is none."""
@@ -211,7 +217,7 @@ def _candidate() -> InterviewSession:
     if token:
         g.link_token = token
         interview = store().session_for_link(token)
-    elif prometheus_api.is_prometheus_api(request.path) and request.authorization is not None:
+    elif _tool_api(request.path) and request.authorization is not None:
         given = request.authorization.token or request.authorization.password
         interview = store().session_for_api_token(given) if given else None
     else:
@@ -236,12 +242,12 @@ def _read_from(incident: Served) -> None:
 
 
 def _refused(refused: Refused) -> Response:
-    """The refusal saying why: Prometheus's envelope on its API, JSON for ours, else a page that
-    reloads itself while the clock (or the server's data) may yet open the platform; while the
-    environment is set up, with when to try again (``Retry-After``)."""
+    """The refusal saying why: Prometheus's envelope on its API, JSON for ours and on Loki's paths
+    (which tools call), else a page that reloads itself while the clock (or the server's data) may
+    yet open the platform; while the environment is set up, with when to try again (``Retry-After``)."""
     if prometheus_api.is_prometheus_api(request.path):
         response = prometheus_api.error_response(refused.description or "", refused.code or 403)
-    elif request.path.startswith("/api/"):
+    elif request.path.startswith("/api/") or loki_api.is_loki_api(request.path):
         body = {"error": refused.description, "reason": refused.reason.value}
         if refused.clock is not None:
             body["clock"] = refused.clock.value
@@ -280,7 +286,7 @@ def _record(response: Response) -> Response:
     time_range = g.get("time_range")
     if time_range is not None:
         detail["range"] = [time_range.start, time_range.end]
-    kind = "api" if request.path.startswith("/api/") else "view"
+    kind = "api" if request.path.startswith("/api/") or loki_api.is_loki_api(request.path) else "view"
     store().record(interview.id, kind, detail, sim_time=time_range.end if time_range is not None else None)
     return response
 

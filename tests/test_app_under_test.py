@@ -880,29 +880,40 @@ def test_ttl_cache(fake_clock: FakeClock) -> None:
     assert sample("cache_requests_total", {"cache": "test_cache", "result": "miss"}) == misses + 4
 
 
-def test_outbound_call_metrics_carry_the_response_status_code() -> None:
-    """http_client_request_duration_seconds has OpenTelemetry's http.response.status_code; a call
-    that got no response (a timeout) leaves it empty, as the convention leaves the attribute out."""
+def test_outbound_call_metrics_carry_the_status_code_and_the_error_type() -> None:
+    """http_client_request_duration_seconds has OpenTelemetry's http.response.status_code and
+    error.type: a call answered with an error status carries that status as its error type, a call
+    that got no response (a timeout, a refused connection) carries no status code and the
+    exception's fully-qualified class name, a successful one neither error type."""
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/slow":
             raise httpx.ReadTimeout("timed out", request=request)
-        return httpx.Response(402, json={"error": "declined"})
+        if request.url.path == "/down":
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200 if request.url.path == "/v1/ok" else 402, json={})
 
     plumbing.configure(http_transport=httpx.MockTransport(answer))
     try:
         client = http_client.HttpServiceClient("https://api.paystride.com", timeout=1.0)
         client.service_name = "status-code-check"
+        assert client.request("GET", "/v1/ok").status_code == 200
         assert client.request("POST", "/v1/charges").status_code == 402
-        with pytest.raises(http_client.ExternalServiceError):
-            client.request("POST", "/slow")
+        for path in ("/slow", "/down"):
+            with pytest.raises(http_client.ExternalServiceError):
+                client.request("POST", path)
     finally:
         plumbing.configure(http_transport=None)
     counts = {
-        sample.labels["http_response_status_code"]: sample.value
+        (sample.labels["http_response_status_code"], sample.labels["error_type"]): sample.value
         for family in metrics.REGISTRY.collect()
         if family.name == "http_client_request_duration_seconds"
         for sample in family.samples
         if sample.name.endswith("_count") and sample.labels["peer_service"] == "status-code-check"
     }
-    assert counts == {"402": 1.0, "": 1.0}
+    assert counts == {
+        ("200", ""): 1.0,
+        ("402", "402"): 1.0,
+        ("", "httpx.ReadTimeout"): 1.0,
+        ("", "httpx.ConnectError"): 1.0,
+    }

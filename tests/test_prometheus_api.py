@@ -368,6 +368,52 @@ def test_the_clock_and_cross_site_rules_hold_on_the_api(interview) -> None:
     assert not [e for e in interviews.events(session) if e.kind == "api"], "refused calls are not recorded"
 
 
+# -- Loki's API: not offered, said so to whoever may ask ----------------------------------------------
+LOKI_RANGE = "/loki/api/v1/query_range"
+LOGQL = {"query": '{service="platform-api"}', "limit": "10"}
+
+
+def _not_offered(response: httpx.Response) -> None:
+    assert response.status_code == 404 and response.headers["Content-Type"] == "application/json", (
+        response.text
+    )
+    said = response.json()["error"]
+    assert "Loki API is not offered here" in said and "/api/logs" in said and "Logs page" in said
+
+
+def test_loki_paths_answer_a_json_404_naming_where_logs_are_queried(client) -> None:
+    for path in (LOKI_RANGE, "/loki/api/v1/labels", "/loki"):
+        _not_offered(client.get(path, params=LOGQL if path == LOKI_RANGE else None))
+    _not_offered(client.post(LOKI_RANGE, data=LOGQL))
+    refused = client.delete(LOKI_RANGE)
+    assert refused.status_code == 405 and "error" in refused.json(), "no page meant for a browser"
+
+
+def test_in_an_interview_loki_paths_open_as_the_prometheus_api_does(interview) -> None:
+    """A candidate's tool (token) or browser (cookie) is told the API is not offered; anyone else
+    gets the refusal the JSON API gives, with nothing of the interview in it."""
+    url, interviews, session, link = interview
+    with httpx.Client(base_url=url, timeout=60) as stranger:
+        for headers in ({}, {"Authorization": "Bearer obsim_wrong"}):
+            refused = stranger.get(LOKI_RANGE, params=LOGQL, headers=headers)
+            assert refused.status_code == 403 and refused.headers["Content-Type"] == "application/json"
+            assert set(refused.json()) == {"error", "reason"}
+            assert refused.json()["reason"] in ("no_link", "link_revoked")
+            for secret in (link, session, "Ada", "connection-leak", "console", "Loki"):
+                assert secret not in refused.text
+    with _joined(url, link) as browser:
+        token = re.search(r'data-testid="api-token">([^<]+)<', browser.get("/logs").text).group(1)
+        _not_offered(browser.get(LOKI_RANGE, params=LOGQL))
+    with httpx.Client(base_url=url, timeout=60) as tool:
+        _not_offered(tool.get(LOKI_RANGE, params=LOGQL, headers={"Authorization": f"Bearer {token}"}))
+        _not_offered(tool.get("/loki/api/v1/labels", auth=("api", token)))
+        interviews.pause(session)
+        paused = tool.get(LOKI_RANGE, params=LOGQL, headers={"Authorization": f"Bearer {token}"})
+        assert paused.status_code == 403 and paused.json()["clock"] == "paused"
+    asked = [(e.detail["path"], e.detail["status"]) for e in interviews.events(session) if e.kind == "api"]
+    assert asked == [(LOKI_RANGE, 404), (LOKI_RANGE, 404), ("/loki/api/v1/labels", 404)]
+
+
 # -- answers at the edges, as Prometheus gives them ------------------------------------------------------
 def _range(client: httpx.Client, spec: OpenAPI, expr: str, start: float, end: float, step: str) -> list:
     body = ask(client, spec, "/api/v1/query_range", query=expr, start=repr(start), end=repr(end), step=step)

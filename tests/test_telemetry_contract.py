@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections import defaultdict
 from pathlib import Path
 
 import orjson
@@ -29,11 +30,13 @@ REQUIRED_METRICS = {
         "http_request_method",
         "http_response_status_code",
     },
-    # OpenTelemetry's http.client.request.duration: the response's status code, when there was one
+    # OpenTelemetry's http.client.request.duration: the response's status code, when there was one,
+    # and error.type, when the call failed
     "http_client_request_duration_seconds_bucket": {
         "peer_service",
         "http_request_method",
         "http_response_status_code",
+        "error_type",
     },
     "db_client_connection_count": {"db_client_connection_state", "db_client_connection_pool_name"},
     "db_client_connection_max": set(),
@@ -172,6 +175,39 @@ def test_logs_link_to_their_traces(datasets):
     assert "long-running transaction" in messages
     if stack is not None:
         assert "/work/" not in stack[0] and "/tmp/" not in stack[0]
+
+
+def test_a_call_that_timed_out_carries_its_error_type(datasets):
+    """OpenTelemetry's error.type on http_client_request_duration_seconds: the validation service's
+    calls that hit the 5 s timeout are counted with no status code and the exception's class (the
+    one their client spans record), its error answers with their status, answered calls with none;
+    and the timeouts counted by the last scrape are the client spans that timed out before it."""
+    with _db(datasets, "connection-leak") as dataset:
+        counts = [
+            series
+            for series in dataset.metric_series("http_client_request_duration_seconds")
+            if series.sample_name == "http_client_request_duration_seconds_count"
+            and series.labels["peer_service"] == "validation-service"
+        ]
+        final: dict[int, tuple[float, float]] = {}
+        for series_id, ts, value in dataset.metric_samples([series.id for series in counts]):
+            final[series_id] = (ts, value)
+        last_scrape = max(ts for ts, _ in final.values())
+        timed_out = dataset.connection.execute(
+            "SELECT count(*) FROM spans WHERE service = 'platform-api' AND name = 'POST validation-service'"
+            " AND json_extract(events, '$[0].attributes.\"exception.type\"') = 'httpx.ReadTimeout'"
+            " AND start + duration < ?",
+            (last_scrape,),
+        ).fetchone()[0]
+    by_outcome: dict[tuple[str, str], float] = defaultdict(float)
+    for series in counts:
+        labels = series.labels
+        by_outcome[(labels["http_response_status_code"], labels["error_type"])] += final[series.id][1]
+    assert timed_out > 0 and by_outcome[("", "httpx.ReadTimeout")] == timed_out
+    assert {error for status, error in by_outcome if not status} == {"httpx.ReadTimeout"}
+    answered = {(status, error) for status, error in by_outcome if status}
+    assert ("200", "") in answered and ("503", "503") in answered
+    assert all(error == (status if int(status) >= 400 else "") for status, error in answered)
 
 
 def test_database_sessions_are_snapshotted_every_15_seconds(datasets):

@@ -569,6 +569,57 @@ def test_siblings_are_in_the_order_they_ran(client, datasets):
     assert page.index(f'data-span-id="{acquire}"') < page.index(f'data-span-id="{statement}"')
 
 
+def _text(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _under(children: dict[str | None, list[dict]], span_id: str) -> list[dict]:
+    """Every span below ``span_id`` in the trace whose spans are listed under their parent's id."""
+    return [d for child in children.get(span_id, []) for d in (child, *_under(children, child["span_id"]))]
+
+
+def test_a_trace_page_counts_spans_and_errors_as_the_trace_list_does(client):
+    """The page's totals are the list's figures for the whole trace; a row's badge counts what is
+    below it, itself left out, and says so (a failing request's root once read "4 spans · 2 failed"
+    beside a list saying 5 spans, 3 errors)."""
+    failing = client.get(
+        "/api/traces?operation=POST%20/api/v1/workflows&errors=1&sort=most_spans&limit=1&from=now-2h"
+    ).json["traces"]
+    (fan_out,) = client.get(
+        "/api/traces?operation=job%20retry_failed_notifications&sort=most_spans&limit=1&from=now-24h"
+    ).json["traces"]
+    badges = 0
+    for row in [*failing, fan_out]:
+        page = client.get(f"/traces/{row['trace_id']}").get_data(as_text=True)
+        totals = re.search(r'data-testid="trace-totals">(.*?)</span></span>', page).group(1)
+        assert _text(totals) == f"{_counted(row['spans'], 'span')} · {_counted(row['errors'], 'error')}"
+        spans = client.get(f"/api/traces/{row['trace_id']}").json["spans"]
+        children: dict[str | None, list[dict]] = {}
+        for span in spans:
+            children.setdefault(span["parent_id"], []).append(span)
+        for row_html in page.split('data-testid="span" data-span-id="')[1:]:
+            span_id = row_html[:16]
+            badge = re.search(
+                r'data-testid="hidden-below">(.*?)</span>\s*</div>', row_html.split("wf-bar-cell")[0]
+            )
+            below = _under(children, span_id)
+            failed = sum(d["status"] == "error" for d in below)
+            if len(below) > len(children.get(span_id, [])) or failed:
+                expected = f"{_counted(len(below), 'span')} below"
+                expected += f" · {_counted(failed, 'error')}" if failed else ""
+                assert badge is not None and _text(badge.group(1)) == expected, span_id
+                badges += 1
+            else:
+                assert badge is None
+    root = failing[0]
+    assert root["errors"] >= 2 and root["spans"] > 2, "a failing request: the root and spans under it failed"
+    assert badges >= 2
+
+
 def test_database_view_shows_the_stuck_sessions(client):
     page = client.get("/database?state=idle%20in%20transaction").get_data(as_text=True)
     counts = re.search(r"idle in transaction: (\d+)", page)

@@ -8,6 +8,7 @@ from observability_ui.views import (
     database,
     jobs,
     logs,
+    loki_api,
     metrics_explorer,
     overview,
     prometheus_api,
@@ -26,4 +27,5 @@ BLUEPRINTS = [
     code.bp,
     api_index.bp,
     prometheus_api.bp,
+    loki_api.bp,
 ]

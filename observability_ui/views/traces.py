@@ -305,7 +305,7 @@ class SpanView:
     code_url: str | None = None
     children: list[SpanView] = field(default_factory=list)
     below: int = 0  # spans in the subtree under this one
-    errors_below: int = 0  # of which failed, for a collapsed row to say so
+    errors_below: int = 0  # of which have errors, for a collapsed row to say so
     collapsed: bool = False  # the waterfall starts with its descendants hidden
 
 
@@ -425,6 +425,7 @@ def trace(trace_id: str) -> str:
         page_title=f"Trace {trace_id[:8]}",
         trace_id=trace_id,
         spans=spans,
+        errors=sum(span.status == "error" for span in spans),  # counted as the trace list counts them
         roots=roots,
         hidden=len(spans) - _rows_shown(roots),
         collapse_above=COLLAPSE_ABOVE,

@@ -52,20 +52,26 @@ class HttpServiceClient:
         ) as span:
             headers = kwargs.pop("headers", {})
             headers["traceparent"] = span.traceparent()
-            status = ""  # no response: the label is left empty, as OpenTelemetry leaves the attribute out
+            # OpenTelemetry's http.client.request.duration: the status code when a response came, and
+            # error.type when the call failed; a label is left empty where the attribute is left out.
+            status = error_type = ""
             try:
                 response = self._client.request(method, path, headers=headers, **kwargs)
                 status = str(response.status_code)
+                if response.is_error:
+                    error_type = status
             except httpx.TimeoutException as exc:
+                error_type = _class_name(exc)
                 span.record_error(exc)
                 raise ExternalServiceError(self.service_name, "timed out") from exc
             except httpx.TransportError as exc:
+                error_type = _class_name(exc)
                 span.record_error(exc)
                 raise ExternalServiceError(self.service_name, f"connection failed: {exc}") from exc
             finally:
-                metrics.EXTERNAL_REQUEST_DURATION.labels(self.service_name, method, status).observe(
-                    clock.monotonic() - started
-                )
+                metrics.EXTERNAL_REQUEST_DURATION.labels(
+                    self.service_name, method, status, error_type
+                ).observe(clock.monotonic() - started)
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
                 span.set_status("error", f"HTTP {response.status_code}")
@@ -73,3 +79,8 @@ class HttpServiceClient:
                     self.service_name, f"HTTP {response.status_code}", status=response.status_code
                 )
             return response
+
+
+def _class_name(error: BaseException) -> str:
+    """The exception's fully-qualified class name (``httpx.ReadTimeout``), as error.type reports it."""
+    return f"{type(error).__module__}.{type(error).__qualname__}"

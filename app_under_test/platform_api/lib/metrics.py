@@ -65,7 +65,7 @@ POOL_TIMEOUTS = Counter(
 EXTERNAL_REQUEST_DURATION = Histogram(
     "http_client_request_duration_seconds",
     "Duration of HTTP client requests to external services.",
-    ["peer_service", "http_request_method", "http_response_status_code"],
+    ["peer_service", "http_request_method", "http_response_status_code", "error_type"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
