@@ -1,9 +1,13 @@
 """The service's Alembic migrations build exactly the schema its models declare, on SQLite and on
-PostgreSQL, and applying them again at every worker start changes nothing."""
+PostgreSQL, in every release a scenario runs (its fix, the release its deploy replaces); and applying
+them again at every worker start changes nothing."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -13,8 +17,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
+from obsim import scenario as scenarios
 from platform_api import models
 from platform_api.lib.database.migrations import SCRIPT_LOCATION, migrate
+from world import release
 
 SCRIPTS = ScriptDirectory(str(SCRIPT_LOCATION))
 REVISIONS = list(reversed(list(SCRIPTS.walk_revisions())))  # oldest first
@@ -81,3 +87,50 @@ def test_migrating_again_applies_nothing(sqlite_url: str, caplog: pytest.LogCapt
         assert _current_revision(engine) == REVISIONS[-1].revision
     finally:
         engine.dispose()
+
+
+# Run in a process of its own: importing a release's package replaces the checkout's.
+_MIGRATE_A_RELEASE = """
+import json, sys
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+from platform_api import models
+from platform_api.lib.database.migrations import migrate
+engine = create_engine("sqlite://")
+migrate(engine)
+with engine.connect() as connection:
+    context = MigrationContext.configure(connection)
+    differences = compare_metadata(context, models.Base.metadata)
+    print(json.dumps([context.get_current_revision(), [repr(d) for d in differences]]))
+"""
+
+
+def _patches() -> list[tuple[str, bytes]]:
+    """Every scenario's patch that touches the models or the migrations."""
+    patches = []
+    for loaded in scenarios.load_all():
+        fix, previous = scenarios.fix_patch(loaded), scenarios.previous_release(loaded)
+        if fix is not None:
+            patches.append((f"{loaded.id}:fix", fix.read_bytes()))
+        if previous is not None:
+            patches.append((f"{loaded.id}:previous-release", previous))
+    return [(name, patch) for name, patch in patches if b"/models/" in patch or b"/migrations/" in patch]
+
+
+@pytest.mark.parametrize(("name", "patch"), _patches(), ids=[name for name, _ in _patches()])
+def test_every_release_migrates_to_its_models_schema(name: str, patch: bytes, tmp_path: Path) -> None:
+    """A release that changes a model brings the revision for it (queue-backlog's fix adds a column)."""
+    root = release.apply_patch(patch, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", _MIGRATE_A_RELEASE],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    revision, differences = json.loads(result.stdout)
+    assert [revision] == ScriptDirectory(str(root / "platform_api" / "migrations")).get_heads()
+    assert differences == []
