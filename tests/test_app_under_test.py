@@ -27,7 +27,7 @@ from platform_api.lib.cache import TTLCache
 from platform_api.lib.config import Settings, load_settings
 from platform_api.lib.database import transactions
 from platform_api.lib.database.client import db
-from platform_api.lib.database.migrations import migrate, schema_migrations
+from platform_api.lib.database.migrations import migrate
 from platform_api.lib.logging import JsonFormatter
 from platform_api.models import (
     AuditEvent,
@@ -817,7 +817,7 @@ def test_transaction_past_its_timeout_is_rolled_back(database: None, fake_clock:
     assert all(t.name != "slow" for t in transactions.open_transactions())
 
 
-# --------------------------------------------------------------------------- seed, migrations, cache
+# --------------------------------------------------------------------------- seed, cache
 
 
 def _seed_file(path: Path, seed: int) -> tuple[SeedSummary, list[tuple[str, str]]]:
@@ -853,12 +853,6 @@ def test_seed_is_deterministic(tmp_path: Path) -> None:
     assert summary.data_records == 100
     assert all(key.startswith("pk_live_") for t in summary.tenants for key in t.api_keys)
     assert all(len(t.user_ids) == len(t.api_keys) == 3 and t.open_invoice_ids for t in summary.tenants)
-
-
-def test_migrations_are_recorded_and_idempotent(database: None) -> None:
-    assert migrate(db.engine) == 1
-    with db.engine.connect() as connection:
-        assert connection.execute(select(schema_migrations.c.version)).scalars().all() == [1]
 
 
 def test_ttl_cache(fake_clock: FakeClock) -> None:

@@ -67,6 +67,8 @@ def configure_logging(settings: Settings, handler: logging.Handler | None = None
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
-    for noisy in ("werkzeug", "apscheduler", "sqlalchemy", "httpx", "faker"):
+    # Libraries' own INFO chatter; alembic's would repeat its context set-up at every start (the
+    # service logs each migration it applies itself, in ``platform_api/migrations/env.py``).
+    for noisy in ("werkzeug", "apscheduler", "sqlalchemy", "alembic", "httpx", "faker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
