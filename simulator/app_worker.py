@@ -53,10 +53,13 @@ class WorkerProcess:
     """One worker, from its fork: its application (once booted), threads, heap and the requests
     it has accepted."""
 
-    def __init__(self, kernel: Kernel, pid: int, threads: int, gc: GcModel, slack: AllocatorSlack) -> None:
+    def __init__(
+        self, kernel: Kernel, pid: int, threads: int, gc: GcModel, slack: AllocatorSlack, base_rss_bytes: int
+    ) -> None:
         self.kernel = kernel
         self.pid = pid
         self.started_at = kernel.now
+        self.base_rss_bytes = base_rss_bytes  # what the booted process holds before any request
         self.app: Any = None
         self.threads = Semaphore(kernel, threads)
         self.heap = RetainedHeap(lambda: ())
@@ -87,7 +90,15 @@ class WorkerProcess:
 
 class Master:
     """gunicorn's master process and the container's memory limit (``limit_bytes``, the
-    deployment's), around one worker."""
+    deployment's), around one worker.
+
+    ``booted_at``: when the first worker started, if before now (the service was running before
+    the window; its start was not now, and logs nothing now).  ``variation``: draws that make each
+    forked process its own (its boot RSS, its collections' pauses); without it every process is
+    alike, to the byte.
+    """
+
+    BOOT_RSS_SD = 0.02  # a booted worker's resident size varies by this share from boot to boot
 
     def __init__(
         self,
@@ -108,6 +119,8 @@ class Master:
         first_pid: int = 23,
         costs: GcCosts | None = None,
         allocator: AllocatorModel | None = None,
+        booted_at: float | None = None,
+        variation: random.Random | None = None,
     ) -> None:
         self.kernel = kernel
         self.build = build
@@ -124,12 +137,17 @@ class Master:
         self.costs = costs or GcCosts()
         self.allocator = allocator or AllocatorModel()
         self.rng = rng
+        self.variation = variation
         self.oom_kills = 0
         self._next_pid = first_pid
         self._booting: list[Wait] = []
         self._held: dict[Any, greenlet.greenlet] = {}
         self.worker = self._fork()
-        self._ready(self.worker, app)
+        if booted_at is None:
+            self._ready(self.worker, app)
+        else:
+            self.worker.started_at = booted_at
+            self._ready(self.worker, app, announce=False)
 
     # -- what the web server asks ------------------------------------------------------------
     @property
@@ -172,7 +190,7 @@ class Master:
 
     def resident_bytes(self, worker: WorkerProcess) -> int:
         held = worker.slack.held(self.kernel.now)
-        return self.base_rss_bytes + round(worker.heap_bytes * self.scale) + held
+        return worker.base_rss_bytes + round(worker.heap_bytes * self.scale) + held
 
     def container_bytes(self) -> int:
         return self.master_rss_bytes + self.resident_bytes(self.worker)
@@ -212,14 +230,25 @@ class Master:
     def _fork(self) -> WorkerProcess:
         pid = self._next_pid
         self._next_pid += 1 + pid % 7  # the master's other children take pids in between
-        gc = GcModel(self.costs, self.base_objects)
         slack = AllocatorSlack(self.allocator, self.rng, self.kernel.now)
-        return WorkerProcess(self.kernel, pid, self.threads, gc, slack)
+        if self.variation is None:
+            return WorkerProcess(
+                self.kernel,
+                pid,
+                self.threads,
+                GcModel(self.costs, self.base_objects),
+                slack,
+                self.base_rss_bytes,
+            )
+        rss = round(self.base_rss_bytes * self.variation.gauss(1.0, self.BOOT_RSS_SD))
+        gc = GcModel(self.costs, self.base_objects, random.Random(self.variation.getrandbits(64)))
+        return WorkerProcess(self.kernel, pid, self.threads, gc, slack, rss)
 
-    def _ready(self, worker: WorkerProcess, app: Any) -> None:
+    def _ready(self, worker: WorkerProcess, app: Any, announce: bool = True) -> None:
         self._track(self.engine())
         worker.boot(app)
-        self.on_ready(worker.pid)
+        if announce:
+            self.on_ready(worker.pid)
         waiting, self._booting = self._booting, []
         for waiter in waiting:
             waiter.fire()

@@ -200,10 +200,17 @@ class PauseHistogram:
 
 
 class GcModel:
-    """Collections by generation, and the pause of each, for one process."""
+    """Collections by generation, and the pause of each, for one process.
 
-    def __init__(self, costs: GcCosts, heap_objects: int) -> None:
+    A full collection's pause is the traversal of the heap, times ``spread``'s draw when one is
+    given: the same heap takes longer or shorter to walk as caches are warm or cold and other
+    threads run, so no two pauses are alike."""
+
+    PAUSE_SIGMA = 0.15  # log-normal spread of a full collection's pause around its traversal cost
+
+    def __init__(self, costs: GcCosts, heap_objects: int, spread: random.Random | None = None) -> None:
         self.costs = costs
+        self.spread = spread
         self.pauses = [PauseHistogram(), PauseHistogram(), PauseHistogram()]
         self._allocated = 0
         self._gen1_due = 0
@@ -239,6 +246,8 @@ class GcModel:
                 self._long_lived_total = heap_objects
                 self._long_lived_pending = 0
                 seconds = heap_objects * costs.seconds_per_object
+                if self.spread is not None:
+                    seconds *= self.spread.lognormvariate(0.0, self.PAUSE_SIGMA)
                 self.pauses[2].observe(seconds)
                 pause += seconds
             else:

@@ -95,6 +95,9 @@ class Generation:
         self.conf = deployment.read(self.first_code.root)
         random.seed(derive_seed(seed, "apscheduler-jitter"))  # CronTrigger's jitter draws from module random
         self.kernel = Kernel(start=self.start_s)
+        # The service was started some hours before the window: its worker and the connections
+        # it opened while booting date from then.
+        self.booted_at = self.start_s - stream(seed, "service-uptime").uniform(2 * 3600, 30 * 3600)
         self.sink = TelemetrySink(self.kernel, writer, self.first_code.path_prefix)
         self.postgres = self._database()
         self.world = VirtualWorld(
@@ -131,8 +134,8 @@ class Generation:
         return dict(self.sink.counts, requests=load.sent, statements=self.postgres.statements)
 
     def _database(self) -> SimulatedPostgres:
-        """The database server, its costs scaled to the scenario's data volume.  The service was
-        started some hours before the window; what it connected while booting started then."""
+        """The database server, its costs scaled to the scenario's data volume; what the service
+        connected while booting started when it booted."""
         base = DatabaseServerModel()
         scale = self.scenario.data.volume_scale
         postgres = SimulatedPostgres(
@@ -144,7 +147,7 @@ class Generation:
             ),
             stream(self.seed, "database-costs"),
         )
-        postgres.booted_at = self.start_s - stream(self.seed, "service-uptime").uniform(2 * 3600, 30 * 3600)
+        postgres.booted_at = self.booted_at
         return postgres
 
     def _start_service(self) -> list[Any]:
@@ -176,6 +179,8 @@ class Generation:
             self._worker_ready,
             stream(seed, "worker-allocator"),
             limit_bytes=self.conf.memory_limit_bytes,
+            booted_at=self.booted_at,
+            variation=stream(seed, "worker-processes"),
         )
         infra.register(WorkerCollector(master, APP_HOST))
         server = WsgiServer(

@@ -118,6 +118,12 @@ class WsgiServer:
             ["host_name"],
             registry=registry,
         )
+        capacity = Gauge(
+            "webserver_threads_max",
+            "Worker threads the server runs with.",
+            ["host_name"],
+            registry=registry,
+        )
         queued = Gauge(
             "webserver_request_queue_length",
             "Requests accepted but waiting for a worker thread.",
@@ -125,6 +131,7 @@ class WsgiServer:
             registry=registry,
         )
         busy.labels(host_name).set_function(lambda: master.worker.threads.in_use)
+        capacity.labels(host_name).set(master.threads)
         queued.labels(host_name).set_function(lambda: master.backlog)
 
     def serve(self, request: Request, traceparent: str, reset: Callable[[], None]) -> tuple[int, bytes]:

@@ -326,14 +326,14 @@ def test_a_tool_reads_the_api_with_the_token_shown_on_the_candidates_pages(inter
     with _joined(url, link) as browser:
         page = browser.get("/metrics").text
         token = re.search(r'data-testid="api-token">([^<]+)<', page).group(1)
-        assert link not in page and token.startswith("obsim_")
+        assert link not in page and token.startswith("o11y_")
         assert browser.get("/api/v1/query", params={"query": POOL}).status_code == 200  # the cookie too
     with httpx.Client(base_url=url, timeout=60) as tool:  # no cookie, no Origin, no Sec-Fetch-Site
         refused = tool.get("/api/v1/query", params={"query": POOL})
         assert refused.status_code == 403 and refused.json()["status"] == "error"
         assert (
             tool.get(
-                "/api/v1/query", params={"query": POOL}, headers={"Authorization": "Bearer obsim_wrong"}
+                "/api/v1/query", params={"query": POOL}, headers={"Authorization": "Bearer o11y_wrong"}
             ).status_code
             == 403
         )
@@ -394,7 +394,7 @@ def test_in_an_interview_loki_paths_open_as_the_prometheus_api_does(interview) -
     gets the refusal the JSON API gives, with nothing of the interview in it."""
     url, interviews, session, link = interview
     with httpx.Client(base_url=url, timeout=60) as stranger:
-        for headers in ({}, {"Authorization": "Bearer obsim_wrong"}):
+        for headers in ({}, {"Authorization": "Bearer o11y_wrong"}):
             refused = stranger.get(LOKI_RANGE, params=LOGQL, headers=headers)
             assert refused.status_code == 403 and refused.headers["Content-Type"] == "application/json"
             assert set(refused.json()) == {"error", "reason"}

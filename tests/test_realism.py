@@ -53,6 +53,7 @@ CONFIGURATION = {
     "container_spec_memory_limit_bytes": "the container's memory limit",
     "pg_settings_max_connections": "a server parameter",
     "service_build_info": "the deployed version, constant between deploys",
+    "webserver_threads_max": "the worker's threads, a setting",
 }
 # Gauges that count a condition: flat at zero in a run where it never occurs, as on a healthy system.
 ZERO_WHEN_ABSENT = {
