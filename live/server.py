@@ -196,7 +196,7 @@ class LiveService:
     """Wires each release of the service's code the same way, starts the first, and deploys the next.
 
     Every release gets the scenario's ``[app.settings]`` with live mode's own arguments on top (the
-    database, the pool size, the fakes' URLs, the real Redis), the shared trace exporter and log
+    database, the pool size, the fakes' URLs, the real Redis), the shared span processors and log
     handler, a pool of its own against the database, the live collectors in its metric registry
     and a scheduler whose jobs run on the scaled timeline.
     """
@@ -207,14 +207,14 @@ class LiveService:
         scenario: Scenario,
         conf: Deployment,
         recorder: Any,
-        exporter: Any,
+        processors: list[Any],
         handler: Any,
     ) -> None:
         self.args = args
         self.scenario = scenario
         self.conf = conf
         self.recorder = recorder
-        self.exporter = exporter
+        self.processors = processors
         self.handler = handler
         self.listener = JobRunListener(recorder)
         self.collectors: list[Any] = []  # the live collectors (PostgreSQL's, Redis's) every registry gets
@@ -228,7 +228,10 @@ class LiveService:
         from live import postgres_instance
 
         code.tracing.configure(
-            settings.service_name, exporter=self.exporter, service_version=settings.service_version
+            settings.service_name,
+            self.processors,
+            service_version=settings.service_version,
+            host_name=settings.host_name,
         )
         code.logging.configure_logging(settings, handler=self.handler)
         engine = code.database.db.configure(settings, **_engine_options(self.args.db))
@@ -298,7 +301,7 @@ class LiveService:
 def run(args: argparse.Namespace, scenario: Scenario) -> int:
     from live import postgres_instance, redis_instance
     from live.recorder import LiveRecorder
-    from live.telemetry_fanout import FanoutExporter, FanoutHandler, stdout_sink
+    from live.telemetry_fanout import FanoutHandler, stdout_sink
 
     deployed_root = args.app_root.resolve() if args.app_root is not None else release.installed_root()
     first_root = args.previous_app_root.resolve() if args.previous_app_root is not None else deployed_root
@@ -314,7 +317,7 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         SCRAPE_INTERVAL_S,
         [monitor.ship_slowlog] if monitor is not None else [],
     )
-    exporters: list[Any] = [recorder]
+    processors: list[Any] = [recorder]
     log_sinks: list[Any] = [stdout_sink, recorder.add_log]
     settings = service_settings(args, scenario, code, first_version)
     bridge = None
@@ -322,10 +325,10 @@ def run(args: argparse.Namespace, scenario: Scenario) -> int:
         from live.otlp import OtlpBridge
 
         bridge = OtlpBridge(args.otlp_endpoint, settings.service_name, settings.host_name)
-        exporters.append(bridge)
+        processors.append(bridge.span_processor)
         log_sinks.append(bridge.emit_log)
     conf = deployment.read(code.root)
-    service = LiveService(args, scenario, conf, recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
+    service = LiveService(args, scenario, conf, recorder, processors, FanoutHandler(log_sinks))
     if activity is not None:
         service.collectors.append(postgres_instance.PgActivityCollector(activity))
     if monitor is not None:
@@ -426,7 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         "--run-seconds", type=float, required=True, help="how long the run lasts once the service is ready"
     )
     parser.add_argument("--otlp-endpoint")
-    parser.add_argument("--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)")
+    parser.add_argument(
+        "--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)"
+    )
     parser.add_argument(
         "--previous-app-root",
         type=Path,

@@ -142,9 +142,10 @@ def _simulate(
             code.http_client.use_transport(transport)
             code.tracing.configure(
                 settings.service_name,
-                exporter=sink,
-                ids=app_trace_ids,
+                [sink],
+                id_generator=app_trace_ids,
                 service_version=settings.service_version,
+                host_name=settings.host_name,
             )
             code.logging.configure_logging(settings, handler=SinkHandler(sink))
             if redis is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from platform_api.lib import clock, metrics, tracing
 
@@ -46,9 +48,9 @@ class HttpServiceClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; raises :class:`ExternalServiceError` on timeouts, transport errors and 5xx."""
         started = clock.monotonic()
-        with tracing.start_span(
+        with tracing.start_as_current_span(
             f"{method} {self.service_name}",
-            kind="client",
+            kind=SpanKind.CLIENT,
             attributes={
                 "http.request.method": method,
                 "server.address": self._host,
@@ -57,16 +59,16 @@ class HttpServiceClient:
             },
         ) as span:
             headers = kwargs.pop("headers", {})
-            headers["traceparent"] = span.traceparent()
+            propagate.inject(headers)
             status = ""  # no response: the label is left empty, as OpenTelemetry leaves the attribute out
             try:
                 response = self._client.request(method, path, headers=headers, **kwargs)
                 status = str(response.status_code)
             except httpx.TimeoutException as exc:
-                span.record_error(exc)
+                tracing.record_error(span, exc)
                 raise ExternalServiceError(self.service_name, "timed out") from exc
             except httpx.TransportError as exc:
-                span.record_error(exc)
+                tracing.record_error(span, exc)
                 raise ExternalServiceError(self.service_name, f"connection failed: {exc}") from exc
             finally:
                 metrics.EXTERNAL_REQUEST_DURATION.labels(self.service_name, method, status).observe(
@@ -74,7 +76,7 @@ class HttpServiceClient:
                 )
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
-                span.set_status("error", f"HTTP {response.status_code}")
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status_code}"))
                 raise ExternalServiceError(
                     self.service_name, f"HTTP {response.status_code}", status=response.status_code
                 )
