@@ -19,12 +19,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import context, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AnyValue, Attributes
 
 from platform_api.lib import clock
@@ -49,6 +50,7 @@ class _Span(ReadableSpan, trace.Span):
         parent: SpanContext | None,
         kind: SpanKind,
         attributes: dict[str, Any],
+        links: Sequence[Link],
         start_time: int,
     ) -> None:
         self._name = name
@@ -57,7 +59,7 @@ class _Span(ReadableSpan, trace.Span):
         self._kind = kind
         self._attributes = attributes
         self._events: list[Event] = []
-        self._links: Sequence[Link] = ()
+        self._links = links
         self._status = _UNSET
         self._start_time = start_time
         self._end_time: int | None = None
@@ -117,7 +119,8 @@ class _Span(ReadableSpan, trace.Span):
 
 
 class _Tracer(trace.Tracer):
-    """Starts recording spans: every span is sampled."""
+    """Starts recording spans: every span is sampled.  ``record_exception`` and
+    ``set_status_on_exception`` apply to spans made current by :meth:`start_as_current_span`."""
 
     def __init__(
         self, resource: Resource, processors: Sequence[SpanProcessor], ids: IdGenerator, version: str
@@ -157,6 +160,7 @@ class _Tracer(trace.Tracer):
             parent,
             kind,
             values,
+            tuple(links or ()),
             clock.time_ns() if start_time is None else start_time,
         )
         for processor in self.processors:
@@ -193,6 +197,8 @@ def configure(
 ) -> None:
     """Trace every request and job, handing each finished span to each of ``processors``."""
     global _tracer
+    # W3C trace context only: the service neither reads nor sends baggage.
+    propagate.set_global_textmap(TraceContextTextMapPropagator())
     resource = {"service.name": service_name, "service.version": service_version}
     if host_name:
         resource["host.name"] = host_name
