@@ -1,8 +1,9 @@
 """Spans and logs to an OTLP/HTTP collector through the OpenTelemetry SDK (``--otlp-endpoint``).
 
-The application has its own small tracer (W3C ids, spans handed to an exporter when they end) and
-JSON log records; this bridge turns each into the SDK's ``ReadableSpan`` and log record and leaves
-batching, encoding and delivery to the SDK's batch processors and OTLP/HTTP exporters.
+The application traces with the OpenTelemetry SDK, so its spans need only a batch span processor in
+its tracer provider (:attr:`OtlpBridge.span_processor`).  Its logs are JSON records; this bridge
+turns each into the SDK's log record.  Batching, encoding and delivery are the SDK's batch
+processors' and OTLP/HTTP exporters'.
 """
 
 from __future__ import annotations
@@ -16,18 +17,9 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-_KINDS = {
-    "server": SpanKind.SERVER,
-    "client": SpanKind.CLIENT,
-    "producer": SpanKind.PRODUCER,
-    "consumer": SpanKind.CONSUMER,
-}
-_STATUS = {"error": StatusCode.ERROR, "ok": StatusCode.OK}
 _SEVERITY = {
     "debug": SeverityNumber.DEBUG,
     "info": SeverityNumber.INFO,
@@ -36,7 +28,6 @@ _SEVERITY = {
     "critical": SeverityNumber.FATAL,
 }
 _LOG_FIELDS = frozenset(("timestamp", "level", "message", "trace_id", "span_id"))
-_SCOPE = InstrumentationScope("platform_api")
 
 
 def _value(value: Any) -> Any:
@@ -61,36 +52,18 @@ def _context(trace_id: str, span_id: str) -> SpanContext:
 
 
 class OtlpBridge:
-    """Exporter for the app's tracer and sink for its log records; call :meth:`shutdown` to flush."""
+    """Span processor for the app's tracer provider and sink for its log records; call
+    :meth:`shutdown` to flush."""
 
     def __init__(self, endpoint: str, service_name: str, host_name: str) -> None:
         base = endpoint.rstrip("/")
         self.resource = Resource.create({"service.name": service_name, "host.name": host_name})
-        self._spans = BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces"))
+        self.span_processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces"))
         self._logs = LoggerProvider(resource=self.resource)
         self._logs.add_log_record_processor(
             BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{base}/v1/logs"))
         )
         self._logger = self._logs.get_logger("platform_api")
-
-    def export(self, span: Any) -> None:
-        """``SpanExporter`` for the application's tracer."""
-        status = _STATUS.get(span.status)
-        self._spans.on_end(
-            ReadableSpan(
-                name=span.name,
-                context=_context(span.trace_id, span.span_id),
-                parent=None if span.parent_id is None else _context(span.trace_id, span.parent_id),
-                resource=self.resource,
-                attributes=_attributes(span.attributes),
-                events=[Event(name, _attributes(attrs), _ns(at)) for name, at, attrs in span.events],
-                kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
-                status=Status(status, span.status_message) if status else Status(StatusCode.UNSET),
-                start_time=_ns(span.start),
-                end_time=_ns(span.end),
-                instrumentation_scope=_SCOPE,
-            )
-        )
 
     def emit_log(self, created: float, entry: dict[str, Any]) -> None:
         """One structured record, as the application's JSON formatter builds it."""
@@ -109,5 +82,5 @@ class OtlpBridge:
         )
 
     def shutdown(self) -> None:
-        self._spans.shutdown()
+        self.span_processor.shutdown()
         self._logs.shutdown()

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind
 from prometheus_client.registry import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter
@@ -41,7 +43,7 @@ class _WallClock:
         return time.time() if self.at is None else self.at
 
 
-class LiveRecorder:
+class LiveRecorder(SpanProcessor):
     def __init__(
         self,
         target: Path,
@@ -83,8 +85,8 @@ class LiveRecorder:
             self.dropped += 1
 
     # -- what the application and the scheduler call, on their own threads ----------------------
-    def export(self, span: Any) -> None:
-        """``SpanExporter`` for the application's tracer."""
+    def on_end(self, span: ReadableSpan) -> None:
+        """Span processor in the application's tracer provider: record each finished span."""
         self._put(("span", span))
 
     def add_log(self, created: float, entry: dict[str, Any]) -> None:
@@ -157,8 +159,8 @@ class LiveRecorder:
 
     def _write(self, sink: TelemetrySink, clock: _WallClock, kind: str, payload: Any) -> None:
         if kind == "span":
-            sink.export(payload)
-            if payload.parent_id is None and payload.kind == "server":
+            sink.on_end(payload)
+            if payload.parent is None and payload.kind is SpanKind.SERVER:
                 self.requests += 1
         elif kind == "log":
             clock.at, entry = payload

@@ -168,17 +168,18 @@ class LiveWorld:
     Every release gets the scenario's ``[app.settings]`` with live mode's own arguments on top
     (the database, the pool size, the fakes' URLs, the real Redis), the shared trace exporter and
     log handler, a pool of its own against the database, the live collectors in its metric
-    registry and a scheduler whose jobs run on the scaled timeline.
+    registry and a scheduler whose jobs run on the scaled timeline.  (Spans need no fan-out: the
+    application's tracer takes several span processors.)
     """
 
     trace_ids = None  # the service's own random ids
 
     def __init__(
-        self, args: argparse.Namespace, recorder: Any, span_exporter: Any, log_handler: logging.Handler
+        self, args: argparse.Namespace, recorder: Any, span_processors: list[Any], log_handler: logging.Handler
     ) -> None:
         self.args = args
         self.recorder = recorder
-        self.span_exporter = span_exporter
+        self.span_processors = span_processors
         self.log_handler = log_handler
         self.listener = JobRunListener(recorder)
         self.collectors: list[Any] = []  # the live collectors (PostgreSQL's, Redis's) every registry gets
@@ -292,7 +293,7 @@ class LiveRun:
     def __init__(self, args: argparse.Namespace, scenario: Scenario) -> None:
         from live import postgres_instance, redis_instance
         from live.recorder import LiveRecorder
-        from live.telemetry_fanout import FanoutExporter, FanoutHandler, stdout_sink
+        from live.telemetry_fanout import FanoutHandler, stdout_sink
 
         self.args = args
         self.scenario = scenario
@@ -310,16 +311,16 @@ class LiveRun:
             SCRAPE_INTERVAL_S,
             [self.monitor.ship_slowlog] if self.monitor is not None else [],
         )
-        exporters: list[Any] = [self.recorder]
+        processors: list[Any] = [self.recorder]
         log_sinks: list[Any] = [stdout_sink, self.recorder.add_log]
         self.bridge = None
         if args.otlp_endpoint:
             from live.otlp import OtlpBridge
 
             self.bridge = OtlpBridge(args.otlp_endpoint, deployment.SERVICE, socket.gethostname())
-            exporters.append(self.bridge)
+            processors.append(self.bridge.span_processor)
             log_sinks.append(self.bridge.emit_log)
-        self.world = LiveWorld(args, self.recorder, FanoutExporter(exporters), FanoutHandler(log_sinks))
+        self.world = LiveWorld(args, self.recorder, processors, FanoutHandler(log_sinks))
         self.host = ServiceHost(scenario, self.world, deployment.read(self.code.root), deployed_root)
         self.world.worker_ready = self.host.worker_ready
         if self.activity is not None:

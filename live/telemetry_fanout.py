@@ -1,8 +1,8 @@
-"""Where the live application's spans and log records go: several destinations at once.
+"""Where the live application's log records go: several destinations at once.
 
-The application takes one span exporter (``tracing.configure``) and one log handler
-(``configure_logging``); live mode sends each to standard output, the dataset recorder and, with
-``--otlp-endpoint``, the OpenTelemetry SDK.
+The application takes one log handler (``configure_logging``); live mode sends each record to
+standard output, the dataset recorder and, with ``--otlp-endpoint``, the OpenTelemetry SDK.  (Spans
+need no fan-out: the application's tracer provider takes several span processors.)
 """
 
 from __future__ import annotations
@@ -14,17 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 LogSink = Callable[[float, dict[str, Any]], None]
-
-
-class FanoutExporter:
-    """A ``SpanExporter`` handing every ended span to each of ``exporters``."""
-
-    def __init__(self, exporters: Sequence[Any]) -> None:
-        self.exporters = list(exporters)
-
-    def export(self, span: Any) -> None:
-        for exporter in self.exporters:
-            exporter.export(span)
 
 
 class FanoutHandler(logging.Handler):

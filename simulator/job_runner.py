@@ -164,10 +164,10 @@ class JobRunner:
             self.instances[spec.id] -= 1
             pool.release()
 
-    def _note_root_span(self, span: Any) -> None:
+    def _note_root_span(self, trace_id: str) -> None:
         me = self.kernel.current_greenlet()
         if me in self._job_traces and self._job_traces[me] is None:
-            self._job_traces[me] = span.trace_id
+            self._job_traces[me] = trace_id
 
     def _record(
         self,

@@ -58,7 +58,7 @@ class VirtualWorld:
         self.postgres = postgres
         self.transport = transport
         self.end = end
-        self.span_exporter = sink
+        self.span_processors: list[Any] = [sink]
         self.trace_ids = SeededIds(streams("app-trace-ids"))
         self.log_handler: logging.Handler = SinkHandler(sink)
         self.redis: RedisExporter | None = None

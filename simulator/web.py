@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.trace import format_span_id, format_trace_id
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from simulator.app_worker import Master
@@ -222,8 +223,8 @@ class Gateway:
     def handle(self, request: Request) -> None:
         """Runs as one task per client request."""
         kernel = self.kernel
-        trace_id = self.ids.trace_id()
-        span_id = self.ids.span_id()
+        trace_id = format_trace_id(self.ids.generate_trace_id())
+        span_id = format_span_id(self.ids.generate_span_id())
         arrived = kernel.now
         answered: list[int] = []
 

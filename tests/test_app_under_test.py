@@ -18,6 +18,10 @@ import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode, format_trace_id
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -77,15 +81,17 @@ class FakeClock:
         self.mono += seconds
 
 
-class ListExporter:
-    def __init__(self) -> None:
-        self.spans: list[tracing.Span] = []
+class ListExporter(InMemorySpanExporter):
+    @property
+    def spans(self) -> tuple[ReadableSpan, ...]:
+        return self.get_finished_spans()
 
-    def export(self, span: tracing.Span) -> None:
-        self.spans.append(span)
-
-    def named(self, name: str) -> list[tracing.Span]:
+    def named(self, name: str) -> list[ReadableSpan]:
         return [span for span in self.spans if span.name == name]
+
+
+def parent_span_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
 
 
 class RecordingHandler(logging.Handler):
@@ -195,7 +201,7 @@ def auth(tenant: TenantSeed) -> dict[str, str]:
 @pytest.fixture
 def spans() -> Iterator[ListExporter]:
     exporter = ListExporter()
-    tracing.configure("platform-api", exporter)
+    tracing.configure("platform-api", [SimpleSpanProcessor(exporter)], service_version="1.4.2")
     yield exporter
     tracing.configure("platform-api")
 
@@ -226,7 +232,7 @@ def count_rows(model: Any, *filters: Any) -> int:
 
 def test_health_needs_no_database_and_ready_runs_a_query(client: FlaskClient, spans: ListExporter) -> None:
     assert client.get("/health").get_json() == {"status": "ok"}
-    assert not [span for span in spans.spans if span.kind == "client"]
+    assert not [span for span in spans.spans if span.kind is SpanKind.CLIENT]
 
     response = client.get("/health/ready")
     assert response.status_code == 200
@@ -595,14 +601,20 @@ def test_server_span_continues_the_caller_trace_and_parents_statement_spans(
     assert client.get("/api/v1/workflows", headers=headers).status_code == 200
 
     [server] = spans.named("GET /api/v1/workflows")
-    assert server.kind == "server"
-    assert (server.trace_id, server.parent_id) == (trace_id, caller_span)
+    assert server.kind is SpanKind.SERVER
+    assert (server.context.trace_id, parent_span_id(server)) == (int(trace_id, 16), int(caller_span, 16))
+    assert server.attributes["service.version"] == "1.4.2"
     assert server.attributes["http.route"] == "/api/v1/workflows"
     assert server.attributes["http.response.status_code"] == 200
     assert server.attributes["url.path"] == "/api/v1/workflows"
     assert server.attributes["user_agent.original"] == "tests/1.0"
     assert server.attributes["tenant.id"] > 0
-    statements = [span for span in spans.spans if span.kind == "client" and span.parent_id == server.span_id]
+    statements = [
+        span
+        for span in spans.spans
+        if span.kind is SpanKind.CLIENT and parent_span_id(span) == server.context.span_id
+    ]
+    assert all("service.version" not in span.attributes for span in statements)
     assert {span.name for span in statements} >= {"SELECT api_keys", "SELECT workflows"}
     page_query = next(span for span in statements if span.name == "SELECT workflows")
     assert page_query.attributes["code.filepath"] == "platform_api/services/pagination.py"
@@ -618,7 +630,7 @@ def test_server_span_uses_the_url_rule_and_ends_on_errors(
 
     [by_rule] = spans.named("GET /api/v1/workflows/<int:workflow_id>")
     assert by_rule.attributes["http.response.status_code"] == 404
-    assert by_rule.end >= by_rule.start
+    assert by_rule.end_time >= by_rule.start_time
     [unmatched] = spans.named("GET unmatched")
     assert unmatched.attributes["http.route"] == "unmatched"
 
@@ -636,7 +648,7 @@ def test_access_log_line_per_request(
     assert ok["http.response.status_code"] == 200
     assert ok["tenant_id"] == tenant.tenant_id
     assert ok["duration_ms"] >= 0
-    assert ok["trace_id"] == spans.named("GET /api/v1/users")[0].trace_id
+    assert ok["trace_id"] == format_trace_id(spans.named("GET /api/v1/users")[0].context.trace_id)
     assert denied["http.response.status_code"] == 401
     assert denied["tenant_id"] is None
 
@@ -724,9 +736,14 @@ def test_each_job_runs_against_the_seeded_database(
     assert finished["sync_tenant_data"]["records_scanned"] == seeded.data_records
     assert finished["retry_failed_notifications"]["sent"] == digests
     [root] = spans.named("job sync_tenant_data")
-    tenant_spans = [span for span in spans.named("sync_tenant_data tenant") if span.parent_id == root.span_id]
+    tenant_spans = [
+        span
+        for span in spans.named("sync_tenant_data tenant")
+        if parent_span_id(span) == root.context.span_id
+    ]
     assert len(tenant_spans) == tenants
-    assert all(span.trace_id == root.trace_id for span in tenant_spans)
+    assert all(span.context.trace_id == root.context.trace_id for span in tenant_spans)
+    assert root.parent is None and root.attributes["service.version"] == "1.4.2"
 
 
 def test_failing_job_is_logged_and_counted(
@@ -911,3 +928,46 @@ def test_outbound_call_metrics_carry_the_status_code_and_the_error_type() -> Non
         ("", "httpx.ReadTimeout"): 1.0,
         ("", "httpx.ConnectError"): 1.0,
     }
+
+
+def test_outbound_call_span_propagates_its_context_and_records_the_timeout(
+    spans: ListExporter, fake_clock: FakeClock
+) -> None:
+    """The client span's context goes out in ``traceparent``; its times come from the service clock
+    and a timeout is recorded on it as an ``exception`` event with an error status."""
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["traceparent"])
+        fake_clock.advance(1.5)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    plumbing.configure(http_transport=httpx.MockTransport(answer))
+    try:
+        client = http_client.HttpServiceClient("https://api.paystride.com", timeout=1.0)
+        with (
+            pytest.raises(http_client.ExternalServiceError),
+            tracing.start_as_current_span("job", SpanKind.INTERNAL),
+        ):
+            client.request("POST", "/v1/charges")
+    finally:
+        plumbing.configure(http_transport=None)
+
+    [call] = [span for span in spans.spans if span.kind is SpanKind.CLIENT]
+    [job] = spans.named("job")
+    context = call.context
+    assert sent == [
+        f"00-{format_trace_id(context.trace_id)}-{context.span_id:016x}-{context.trace_flags:02x}"
+    ]
+    assert parent_span_id(call) == job.context.span_id
+    assert call.start_time == round(NOW.timestamp() * 1e9)
+    assert call.end_time - call.start_time == 1_500_000_000
+    assert call.status.status_code is StatusCode.ERROR and call.status.description == "timed out"
+    [event] = call.events
+    assert event.name == "exception" and event.timestamp == call.end_time
+    assert event.attributes["exception.type"] == "httpx.ReadTimeout"
+    # The job span saw the ExternalServiceError leave its block: failed, with the error recorded once.
+    assert job.status.status_code is StatusCode.ERROR
+    assert [e.attributes["exception.type"] for e in job.events] == [
+        "platform_api.lib.http_client.ExternalServiceError"
+    ]

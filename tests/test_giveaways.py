@@ -29,9 +29,13 @@ SCENARIO_IDS = [s.id for s in scenarios.load_all()]
 # Words that name a fault or admit a plant; "storm" and the ids catch scenario names.
 GIVEAWAY = re.compile(
     r"\b(bug(gy|s)?|leak(s|ed|y|ing)?|storm|poison(ed)?|inject(ed|ion)?|intentional(ly)?|deliberate(ly)?"
-    r"|scenario|simulat(ed|or|ion)|on purpose|app_under_test|" + "|".join(re.escape(i) for i in SCENARIO_IDS) + r")\b",
+    r"|scenario|simulat(ed|or|ion)|on purpose|app_under_test|"
+    + "|".join(re.escape(i) for i in SCENARIO_IDS)
+    + r")\b",
     re.IGNORECASE,
 )
+# OpenTelemetry's own name for writing trace context into outgoing headers.
+PROPAGATION_API = re.compile(r"\bpropagate\.inject\(")
 # Where the service's stack frames may live in production: its code, its libraries, the stdlib.
 DEPLOYED_FRAME = re.compile(r"^(/srv/platform-api/platform_api/|/usr/local/lib/python3\.11/|<)")
 
@@ -54,7 +58,8 @@ def test_the_application_code_names_no_fault_or_scenario():
         f"{relative}:{number}: {line.strip()}"
         for relative in files
         for number, line in enumerate((CODE_ROOT / relative).read_text().splitlines(), 1)
-        if GIVEAWAY.search(line) or re.search(r"\b(fixme|xxx|hack)\b", line, re.IGNORECASE)
+        if GIVEAWAY.search(PROPAGATION_API.sub("", line))
+        or re.search(r"\b(fixme|xxx|hack)\b", line, re.IGNORECASE)
     ]
     assert not hits, "\n".join(hits)
 

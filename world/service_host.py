@@ -39,8 +39,8 @@ class RunningRelease:
 class World(Protocol):
     """What an engine provides for the service to run in."""
 
-    span_exporter: Any  # where finished spans go
-    trace_ids: Any  # the trace and span id source; None for the service's own (random) ids
+    span_processors: list[Any]  # OpenTelemetry span processors: where finished spans go
+    trace_ids: Any  # an OpenTelemetry IdGenerator; None for the service's own (random) ids
     log_handler: logging.Handler  # where the service's log records go
 
     def settings_overrides(self) -> dict[str, Any]:
@@ -94,8 +94,8 @@ class ServiceHost:
 
     # -- the steps ------------------------------------------------------------------------------
     def configure(self, code: ServiceCode, version: str) -> Any:
-        """A process's settings and the world wired into it: clock, threads, network, the trace
-        exporter and the log handler.  Returns the settings."""
+        """A process's settings and the world wired into it: clock, threads, network, the span
+        processors and the log handler.  Returns the settings."""
         settings = code.config.load_settings(
             environ={**self.scenario.app.settings, "SERVICE_VERSION": version},
             **self.world.settings_overrides(),
@@ -103,9 +103,10 @@ class ServiceHost:
         self.world.attach(code, settings)
         code.tracing.configure(
             settings.service_name,
-            exporter=self.world.span_exporter,
-            ids=self.world.trace_ids,
+            self.world.span_processors,
+            id_generator=self.world.trace_ids,
             service_version=settings.service_version,
+            host_name=settings.host_name,
         )
         code.logging.configure_logging(settings, handler=self.world.log_handler)
         return settings

@@ -2,8 +2,8 @@
 
 Everything is stamped with virtual time and streamed to the :class:`DatasetWriter` in batches, so
 memory stays flat however long the simulated window is.  The application's own exporter and log
-handler hooks are used (``tracing.configure``, ``configure_logging``), so what lands in the dataset
-is exactly what the application emitted.
+handler hooks are used (a span processor in its OpenTelemetry set-up, ``configure_logging``), so
+what lands in the dataset is exactly what the application emitted.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import format_span_id, format_trace_id
 from prometheus_client.registry import CollectorRegistry
 
 from obsim.dataset.writer import DatasetWriter, to_json
@@ -71,21 +74,27 @@ def without_engine_frames(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-class SeededIds:
+class SeededIds(IdGenerator):
     """Trace and span ids from a seeded stream, so traces are reproducible."""
 
     def __init__(self, rng: random.Random) -> None:
         self._bits = rng.getrandbits
 
-    def trace_id(self) -> str:
-        return f"{self._bits(128):032x}"
+    def generate_trace_id(self) -> int:
+        return self._bits(128)
 
-    def span_id(self) -> str:
-        return f"{self._bits(64):016x}"
+    def generate_span_id(self) -> int:
+        return self._bits(64)
 
 
-class TelemetrySink:
-    """Buffers rows of every kind and flushes them to the dataset writer."""
+def _seconds(nanoseconds: int) -> float:
+    """An OpenTelemetry timestamp as the float seconds it was taken from (exact integer division)."""
+    return nanoseconds / 1_000_000_000
+
+
+class TelemetrySink(SpanProcessor):
+    """Buffers rows of every kind and flushes them to the dataset writer; the application's span
+    processor."""
 
     def __init__(self, kernel: Clock, writer: DatasetWriter, code_prefix: str) -> None:
         self.kernel = kernel
@@ -103,44 +112,52 @@ class TelemetrySink:
         self.root_span_listeners: list[Any] = []
 
     # -- spans ----------------------------------------------------------------------------------
-    def export(self, span: Any) -> None:
-        """``SpanExporter`` for the application's tracer."""
+    def on_end(self, span: ReadableSpan) -> None:
+        """Store a span the application finished."""
         events = span.events
         events_json: str | None = "[]"
         event = None
         if len(events) == 1:  # stored as a template (the stack trace) and a time: see DatasetWriter
-            name, at, event_attributes = events[0]
-            attributes = without_engine_frames(dict(event_attributes))
-            template = to_json([{"name": name, "time": 0, "attributes": attributes}])
-            event, events_json = (as_deployed(template, self.code_prefixes), at), None
+            only = events[0]
+            attributes = without_engine_frames(dict(only.attributes or {}))
+            template = to_json([{"name": only.name, "time": 0, "attributes": attributes}])
+            event, events_json = (as_deployed(template, self.code_prefixes), _seconds(only.timestamp)), None
         elif events:
             events_json = as_deployed(
                 to_json(
                     [
-                        {"name": n, "time": t, "attributes": without_engine_frames(dict(a))}
-                        for n, t, a in events
+                        {
+                            "name": e.name,
+                            "time": _seconds(e.timestamp),
+                            "attributes": without_engine_frames(dict(e.attributes or {})),
+                        }
+                        for e in events
                     ]
                 ),
                 self.code_prefixes,
             )
+        context = span.get_span_context()
+        assert context is not None and span.start_time is not None and span.end_time is not None
+        trace_id = format_trace_id(context.trace_id)
+        start = _seconds(span.start_time)
         self.add_span(
-            span.trace_id,
-            span.span_id,
-            span.parent_id,
-            span.service,
+            trace_id,
+            format_span_id(context.span_id),
+            None if span.parent is None else format_span_id(span.parent.span_id),
+            str(span.resource.attributes["service.name"]),
             span.name,
-            span.kind,
-            span.start,
-            span.end - span.start,
-            span.status,
-            span.status_message,
-            span.attributes,
+            span.kind.name.lower(),
+            start,
+            _seconds(span.end_time) - start,
+            span.status.status_code.name.lower(),
+            span.status.description,
+            dict(span.attributes or {}),
             events_json,
             event,
         )
-        if span.parent_id is None:
+        if span.parent is None:
             for listener in self.root_span_listeners:
-                listener(span)
+                listener(trace_id)
 
     def add_span(
         self,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from platform_api.lib import clock, metrics, plumbing, tracing
 
@@ -40,9 +42,9 @@ class HttpServiceClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; raises :class:`ExternalServiceError` on timeouts, transport errors and 5xx."""
         started = clock.monotonic()
-        with tracing.start_span(
+        with tracing.start_as_current_span(
             f"{method} {self.service_name}",
-            kind="client",
+            kind=SpanKind.CLIENT,
             attributes={
                 "http.request.method": method,
                 "server.address": self._host,
@@ -51,7 +53,7 @@ class HttpServiceClient:
             },
         ) as span:
             headers = kwargs.pop("headers", {})
-            headers["traceparent"] = span.traceparent()
+            propagate.inject(headers)
             # OpenTelemetry's http.client.request.duration: the status code when a response came, and
             # error.type when the call failed; a label is left empty where the attribute is left out.
             status = error_type = ""
@@ -62,11 +64,11 @@ class HttpServiceClient:
                     error_type = status
             except httpx.TimeoutException as exc:
                 error_type = _class_name(exc)
-                span.record_error(exc)
+                tracing.record_error(span, exc)
                 raise ExternalServiceError(self.service_name, "timed out") from exc
             except httpx.TransportError as exc:
                 error_type = _class_name(exc)
-                span.record_error(exc)
+                tracing.record_error(span, exc)
                 raise ExternalServiceError(self.service_name, f"connection failed: {exc}") from exc
             finally:
                 metrics.EXTERNAL_REQUEST_DURATION.labels(
@@ -74,7 +76,7 @@ class HttpServiceClient:
                 ).observe(clock.monotonic() - started)
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
-                span.set_status("error", f"HTTP {response.status_code}")
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status_code}"))
                 raise ExternalServiceError(
                     self.service_name, f"HTTP {response.status_code}", status=response.status_code
                 )

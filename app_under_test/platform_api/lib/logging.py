@@ -13,7 +13,9 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from platform_api.lib import tracing
+from opentelemetry import trace
+from opentelemetry.trace import format_span_id, format_trace_id
+
 from platform_api.lib.config import Settings
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -37,10 +39,10 @@ class JsonFormatter(logging.Formatter):
             "service.version": self.version,
             "host": self.host,
         }
-        span = tracing.current_span()
-        if span is not None:
-            entry["trace_id"] = span.trace_id
-            entry["span_id"] = span.span_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format_trace_id(span.trace_id)
+            entry["span_id"] = format_span_id(span.span_id)
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from opentelemetry.trace import SpanKind
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -34,7 +35,9 @@ class InstrumentedRedis(redis.Redis):
     def execute_command(self, *args: Any, **options: Any) -> Any:
         operation = str(args[0]).upper()
         attributes = {"db.system": "redis", "db.statement": _statement(args)}
-        with tracing.start_span(operation, kind="client", attributes=attributes, only_in_trace=True):
+        with tracing.start_as_current_span(
+            operation, kind=SpanKind.CLIENT, attributes=attributes, only_in_trace=True
+        ):
             started = clock.monotonic()
             try:
                 return super().execute_command(*args, **options)

@@ -1,208 +1,264 @@
-"""Distributed tracing with W3C trace context.
+"""Distributed tracing with OpenTelemetry.
 
-A small tracer: spans are plain objects handed to an exporter when they end, the
-current span lives in a context variable (so it follows requests and threads), and incoming
-``traceparent`` headers continue the caller's trace.  The exporter and the id source are set once
-at start-up with :func:`configure`.
+The service is instrumented with the OpenTelemetry API (spans, ``SpanKind``, ``Status``,
+``opentelemetry.propagate`` for W3C ``traceparent`` headers).  Behind it sits a lean tracer of our
+own rather than the SDK's: the SDK spends on every span more than our request handling can afford
+(attribute validation, locks, limits, sampling hooks), and we sample every span anyway.  Its spans
+are SDK ``ReadableSpan`` objects handed to standard SDK span processors, so any exporter (OTLP,
+console, in-memory) plugs in unchanged.
+
+:func:`configure` sets it up once at start-up: the span processors, the id generator and the
+resource.  Span and event times are read from :mod:`platform_api.lib.clock`, like every other
+duration the service measures, so traces, logs and metrics share one time source.
 """
 
 from __future__ import annotations
 
-import os
 import traceback
-from contextvars import ContextVar
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AnyValue, Attributes
 
 from platform_api.lib import clock
 
+#: Set on the first span of this process's part of a trace, so a trace says which build served it.
+SERVICE_VERSION = "service.version"
 
-class SpanExporter(Protocol):
-    def export(self, span: Span) -> None: ...
-
-
-class IdGenerator(Protocol):
-    def trace_id(self) -> str: ...
-
-    def span_id(self) -> str: ...
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_UNSET = Status(StatusCode.UNSET)
+_SCOPE = InstrumentationScope("platform_api")
 
 
-class RandomIds:
-    """Ids from the operating system's randomness."""
+class _Span(ReadableSpan, trace.Span):
+    """A recording span: the API's ``Span`` to the code that writes it, the SDK's ``ReadableSpan``
+    to the span processors it is handed to when it ends."""
 
-    def trace_id(self) -> str:
-        return os.urandom(16).hex()
+    def __init__(
+        self,
+        tracer: _Tracer,
+        name: str,
+        span_context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        links: Sequence[Link],
+        start_time: int,
+    ) -> None:
+        self._name = name
+        self._context = span_context
+        self._parent = parent
+        self._kind = kind
+        self._attributes = attributes
+        self._events: list[Event] = []
+        self._links = links
+        self._status = _UNSET
+        self._start_time = start_time
+        self._end_time: int | None = None
+        self._resource = tracer.resource
+        self._instrumentation_info = None
+        self._instrumentation_scope = _SCOPE
+        self._processors = tracer.processors
 
-    def span_id(self) -> str:
-        return os.urandom(8).hex()
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            return
+        self._end_time = clock.time_ns() if end_time is None else end_time
+        for processor in self._processors:
+            processor.on_end(self)
+
+    def set_attributes(self, attributes: Mapping[str, AnyValue]) -> None:
+        self._attributes.update(attributes)
+
+    def set_attribute(self, key: str, value: AnyValue) -> None:
+        self._attributes[key] = value
+
+    def add_event(self, name: str, attributes: Attributes = None, timestamp: int | None = None) -> None:
+        self._events.append(
+            Event(name, attributes or {}, clock.time_ns() if timestamp is None else timestamp)
+        )
+
+    def update_name(self, name: str) -> None:
+        self._name = name
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._status.status_code is StatusCode.OK:  # final, as the specification says
+            return
+        self._status = status if isinstance(status, Status) else Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        """An ``exception`` event with the semantic conventions' attributes; the type is the
+        exception class's fully qualified name."""
+        self.add_event(
+            "exception",
+            {
+                "exception.type": f"{type(exception).__module__}.{type(exception).__qualname__}",
+                "exception.message": str(exception),
+                "exception.stacktrace": "".join(traceback.format_exception(exception)),
+                **(attributes or {}),
+            },
+            timestamp,
+        )
 
 
-class _DiscardingExporter:
-    def export(self, span: Span) -> None:
-        return None
+class _Tracer(trace.Tracer):
+    """Starts recording spans: every span is sampled.  ``record_exception`` and
+    ``set_status_on_exception`` apply to spans made current by :meth:`start_as_current_span`."""
+
+    def __init__(
+        self, resource: Resource, processors: Sequence[SpanProcessor], ids: IdGenerator, version: str
+    ) -> None:
+        self.resource = resource
+        self.processors = tuple(processors)
+        self.ids = ids
+        self.version = version
+
+    def start_span(
+        self,
+        name: str,
+        context: context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+        values = dict(attributes) if attributes else {}
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = self.ids.generate_trace_id()
+        else:
+            trace_id = parent.trace_id
+        if parent is None or parent.is_remote:
+            values[SERVICE_VERSION] = self.version
+        span_context = SpanContext(
+            trace_id, self.ids.generate_span_id(), is_remote=False, trace_flags=_SAMPLED
+        )
+        span = _Span(
+            self,
+            name,
+            span_context,
+            parent,
+            kind,
+            values,
+            tuple(links or ()),
+            clock.time_ns() if start_time is None else start_time,
+        )
+        for processor in self.processors:
+            processor.on_start(span, context)
+        return span
+
+    @contextmanager
+    def start_as_current_span(
+        self,
+        name: str,
+        context: context.Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = (),
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace.Span]:
+        span = self.start_span(name, context, kind, attributes, links, start_time)
+        with trace.use_span(span, end_on_exit, record_exception, set_status_on_exception) as current:
+            yield current
 
 
-_service_name = "platform-api"
-_service_version = "unknown"
-_exporter: SpanExporter = _DiscardingExporter()
-_ids: IdGenerator = RandomIds()
-_current: ContextVar[Span | None] = ContextVar("current_span", default=None)
+_tracer: trace.Tracer = trace.NoOpTracer()
 
 
 def configure(
     service_name: str,
-    exporter: SpanExporter | None = None,
-    ids: IdGenerator | None = None,
+    processors: Sequence[SpanProcessor] = (),
+    id_generator: IdGenerator | None = None,
     service_version: str = "unknown",
+    host_name: str = "",
 ) -> None:
-    global _service_name, _service_version, _exporter, _ids
-    _service_name = service_name
-    _service_version = service_version
-    _exporter = exporter or _DiscardingExporter()
-    _ids = ids or RandomIds()
-
-
-class Span:
-    __slots__ = (
-        "_token",
-        "attributes",
-        "end",
-        "events",
-        "kind",
-        "name",
-        "parent_id",
-        "service",
-        "span_id",
-        "start",
-        "status",
-        "status_message",
-        "trace_id",
+    """Trace every request and job, handing each finished span to each of ``processors``."""
+    global _tracer
+    # W3C trace context only: the service neither reads nor sends baggage.
+    propagate.set_global_textmap(TraceContextTextMapPropagator())
+    resource = {"service.name": service_name, "service.version": service_version}
+    if host_name:
+        resource["host.name"] = host_name
+    _tracer = _Tracer(
+        Resource.create(resource), processors, id_generator or RandomIdGenerator(), service_version
     )
 
-    def __init__(
-        self, name: str, kind: str, trace_id: str, parent_id: str | None, attributes: dict[str, Any]
-    ) -> None:
-        self.name = name
-        self.kind = kind
-        self.trace_id = trace_id
-        self.span_id = _ids.span_id()
-        self.parent_id = parent_id
-        self.service = _service_name
-        self.attributes = attributes
-        self.events: list[tuple[str, float, dict[str, Any]]] = []
-        self.status = "unset"
-        self.status_message: str | None = None
-        self.start = clock.now()
-        self.end = self.start
-        self._token: Any = None
 
-    def set_attribute(self, key: str, value: Any) -> None:
-        self.attributes[key] = value
+@contextmanager
+def start_as_current_span(
+    name: str,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Attributes = None,
+    parent: context.Context | None = None,
+    only_in_trace: bool = False,
+) -> Iterator[trace.Span]:
+    """A span, current for the ``with`` block, child of the current span (or of ``parent``).
 
-    def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
-        self.events.append((name, clock.now(), attributes or {}))
-
-    def set_status(self, status: str, message: str | None = None) -> None:
-        self.status = status
-        self.status_message = message
-
-    def record_error(self, error: BaseException) -> None:
-        """Mark the span failed and attach the exception as an event, as OpenTelemetry does."""
-        self.set_status("error", str(error) or type(error).__name__)
-        self.add_event(
-            "exception",
-            {
-                "exception.type": f"{type(error).__module__}.{type(error).__qualname__}",
-                "exception.message": str(error),
-                "exception.stacktrace": "".join(traceback.format_exception(error)),
-            },
-        )
-
-    def traceparent(self) -> str:
-        return f"00-{self.trace_id}-{self.span_id}-01"
-
-    def __enter__(self) -> Span:
-        self._token = _current.set(self)
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and self.status != "error":
-            self.record_error(exc)
-        self.end = clock.now()
-        _current.reset(self._token)
-        _exporter.export(self)
-
-
-class _NoopSpan:
-    """Stands in for a span outside any trace (start-up work, migrations)."""
-
-    trace_id = ""
-    span_id = ""
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        return None
-
-    def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
-        return None
-
-    def set_status(self, status: str, message: str | None = None) -> None:
-        return None
-
-    def record_error(self, error: BaseException) -> None:
-        return None
-
-    def traceparent(self) -> str:
-        return ""
-
-    def __enter__(self) -> _NoopSpan:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        return None
-
-
-_NOOP = _NoopSpan()
+    With ``only_in_trace``, work outside any trace (start-up, migrations) is not traced.  An
+    exception leaving the block is recorded on the span and marks it failed, unless the block
+    already recorded its failure.
+    """
+    if only_in_trace and not in_trace():
+        yield trace.INVALID_SPAN
+        return
+    span = _tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        yield span
+    except BaseException as error:
+        if not failed(span):
+            record_error(span, error)
+        raise
+    finally:
+        span.end()
+        context.detach(token)
 
 
 def start_span(
     name: str,
-    kind: str = "internal",
-    attributes: dict[str, Any] | None = None,
-    traceparent: str | None = None,
-    only_in_trace: bool = False,
-) -> Any:
-    """A span (use it as a context manager), child of the current span or of ``traceparent``.
-
-    With ``only_in_trace``, work outside any trace gets a no-op span instead of a new trace.  The
-    first span of the process's part of a trace carries the running build (``service.version``), so
-    a trace says which release served it.
-    """
-    parent = _current.get()
-    if parent is not None:
-        return Span(name, kind, parent.trace_id, parent.span_id, attributes or {})
-    remote = parse_traceparent(traceparent) if traceparent else None
-    if remote is None and only_in_trace:
-        return _NOOP
-    attributes = {**(attributes or {}), "service.version": _service_version}
-    if remote is not None:
-        return Span(name, kind, remote[0], remote[1], attributes)
-    return Span(name, kind, _ids.trace_id(), None, attributes)
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Attributes = None,
+    parent: context.Context | None = None,
+) -> trace.Span:
+    """A started span the caller makes current and ends: for work whose start and end are separate
+    callbacks."""
+    return _tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
 
 
-def current_span() -> Span | None:
-    return _current.get()
+def in_trace() -> bool:
+    """Whether the current work belongs to a trace (a request or a job, not start-up work)."""
+    return trace.get_current_span().get_span_context().is_valid
 
 
-def parse_traceparent(header: str) -> tuple[str, str] | None:
-    """``(trace_id, parent_span_id)`` from a W3C ``traceparent`` header, or None if malformed."""
-    parts = header.strip().split("-")
-    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    trace_id, span_id = parts[1].lower(), parts[2].lower()
-    if trace_id == "0" * 32 or span_id == "0" * 16:
-        return None
-    try:
-        int(trace_id, 16)
-        int(span_id, 16)
-    except ValueError:
-        return None
-    return trace_id, span_id
+def failed(span: trace.Span) -> bool:
+    """Whether ``span`` is already marked failed."""
+    return isinstance(span, ReadableSpan) and span.status.status_code is StatusCode.ERROR
+
+
+def record_error(span: trace.Span, error: BaseException) -> None:
+    """Mark ``span`` failed and attach ``error`` as an ``exception`` event."""
+    span.set_status(Status(StatusCode.ERROR, str(error) or type(error).__name__))
+    span.record_exception(error)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import g, request
+from opentelemetry import trace
 from sqlalchemy import select
 
 from platform_api.api.deps import dependencies, request_session
-from platform_api.lib import tracing
 from platform_api.models import ApiKey
 
 API_KEY_HEADER = "X-API-Key"
@@ -42,8 +42,8 @@ def authenticate() -> tuple[dict[str, Any], int] | None:
         cache.set(digest, principal)
     g.tenant_id = principal.tenant_id
     g.user_id = principal.user_id
-    span = tracing.current_span()
-    if span is not None:
+    span = trace.get_current_span()
+    if span.is_recording():
         span.set_attribute("tenant.id", principal.tenant_id)
     return None
 

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from opentelemetry import trace
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -59,7 +60,7 @@ def _internal_error(error: Exception) -> ErrorResponse:
 
 
 def _log_server_error(message: str, error: BaseException, **fields: Any) -> None:
-    span = tracing.current_span()
-    if span is not None:
-        span.record_error(error)
+    span = trace.get_current_span()
+    if span.is_recording():
+        tracing.record_error(span, error)
     logger.error(message, exc_info=error, extra=fields)

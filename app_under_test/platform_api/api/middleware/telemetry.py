@@ -9,6 +9,8 @@ path, to keep span names and metric labels low-cardinality.
 from __future__ import annotations
 
 from flask import Flask, Response, g, request
+from opentelemetry import context, propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 from platform_api.lib import clock, metrics, tracing
 
@@ -29,8 +31,8 @@ def _start_server_span() -> None:
     route = current_route()
     span = tracing.start_span(
         f"{request.method} {route}",
-        kind="server",
-        traceparent=request.headers.get("traceparent"),
+        kind=SpanKind.SERVER,
+        parent=propagate.extract(request.headers),
         attributes={
             "http.request.method": request.method,
             "http.route": route,
@@ -40,8 +42,8 @@ def _start_server_span() -> None:
             "user_agent.original": request.headers.get("User-Agent", ""),
         },
     )
-    span.__enter__()
     g.server_span = span
+    g.server_span_token = context.attach(set_span_in_context(span))
     g.server_span_started = clock.monotonic()
     metrics.HTTP_SERVER_ACTIVE.inc()
 
@@ -51,7 +53,7 @@ def _record_response(response: Response) -> Response:
     if span is not None:
         span.set_attribute("http.response.status_code", response.status_code)
         if response.status_code >= 500:
-            span.set_status("error", f"HTTP {response.status_code}")
+            span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status_code}"))
     g.response_status = response.status_code
     return response
 
@@ -65,7 +67,7 @@ def _finish_server_span(error: BaseException | None) -> None:
         clock.monotonic() - g.server_span_started
     )
     metrics.HTTP_SERVER_ACTIVE.dec()
-    if error is not None:
-        span.__exit__(type(error), error, error.__traceback__)
-    else:
-        span.__exit__(None, None, None)
+    if error is not None and not tracing.failed(span):
+        tracing.record_error(span, error)
+    span.end()
+    context.detach(g.pop("server_span_token"))

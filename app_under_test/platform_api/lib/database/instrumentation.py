@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.context import attach, detach
+from opentelemetry.trace import Span, SpanKind, set_span_in_context
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event
@@ -63,13 +65,14 @@ def _span_name(statement: str) -> str:
 
 
 def _before_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    if not tracing.in_trace():  # the process's own start-up work: no trace to join
+        return
     attributes = {"db.system": "postgresql", "db.statement": statement}
     attributes.update(_calling_frame())
-    span = tracing.start_span(_span_name(statement), kind="client", attributes=attributes, only_in_trace=True)
-    span.__enter__()
+    span = tracing.start_span(_span_name(statement), kind=SpanKind.CLIENT, attributes=attributes)
     conn.info["current_span"] = span
-    if isinstance(span, tracing.Span):
-        conn.info["statement_started"] = clock.monotonic()
+    conn.info["current_span_token"] = attach(set_span_in_context(span))
+    conn.info["statement_started"] = clock.monotonic()
 
 
 def _after_cursor_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
@@ -82,7 +85,7 @@ def _after_cursor_execute(conn, cursor, statement, parameters, context, executem
     span = conn.info.pop("current_span", None)
     if span is not None:
         span.set_attribute("db.response.returned_rows", max(cursor.rowcount, 0))
-        span.__exit__(None, None, None)
+        _end(conn, span)
 
 
 def _handle_error(exception_context) -> None:  # type: ignore[no-untyped-def]
@@ -91,8 +94,13 @@ def _handle_error(exception_context) -> None:  # type: ignore[no-untyped-def]
         conn.info.pop("statement_started", None)
     span = conn.info.pop("current_span", None) if conn is not None else None
     if span is not None:
-        error = exception_context.original_exception
-        span.__exit__(type(error), error, None)
+        tracing.record_error(span, exception_context.original_exception)
+        _end(conn, span)
+
+
+def _end(conn: Any, span: Span) -> None:
+    span.end()
+    detach(conn.info.pop("current_span_token"))
 
 
 class PoolCollector(Collector):

@@ -29,7 +29,7 @@ class ObservedQueuePool(QueuePool):
     def _do_get(self) -> ConnectionPoolEntry:
         started = clock.monotonic()
         self.waiting += 1
-        with tracing.start_span(
+        with tracing.start_as_current_span(
             "db.connection.acquire",
             attributes={"db.client.connection.pool.name": self.pool_name},
             only_in_trace=True,
@@ -38,7 +38,7 @@ class ObservedQueuePool(QueuePool):
                 return super()._do_get()
             except exc.TimeoutError as error:
                 self._timeouts.inc()
-                span.record_error(error)
+                tracing.record_error(span, error)
                 raise
             finally:
                 self.waiting -= 1

@@ -35,7 +35,7 @@ def for_each_tenant(job_id: str, work: TenantWork) -> JobCounts:
 
 def _run_for_tenant(job_id: str, work: TenantWork, tenant_id: int) -> int:
     with (
-        tracing.start_span(f"{job_id} tenant", attributes={"tenant.id": tenant_id}),
+        tracing.start_as_current_span(f"{job_id} tenant", attributes={"tenant.id": tenant_id}),
         db.session() as session,
     ):
         records = work(session, tenant_id)

@@ -31,7 +31,7 @@ def scheduled_job(job_id: str) -> Callable[[Callable[P, JobCounts]], Callable[P,
         @functools.wraps(func)
         def run(*args: P.args, **kwargs: P.kwargs) -> JobCounts:
             running = metrics.JOBS_RUNNING.labels(job_id)
-            with tracing.start_span(f"job {job_id}", attributes={"job.id": job_id}) as span:
+            with tracing.start_as_current_span(f"job {job_id}", attributes={"job.id": job_id}) as span:
                 started = clock.monotonic()
                 running.inc()
                 logger.info("job started", extra={"job.id": job_id})
