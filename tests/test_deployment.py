@@ -171,8 +171,6 @@ def test_the_service_was_up_before_the_window_and_logs_each_start_inside_it(data
         ]
     assert starts and starts[0] < first_scrape - 3600, (run, starts[0], first_scrape)
     assert len(logged) == len(starts) - 1, (run, starts, logged)
-    assert all(abs(at - start) < 1.0 for at, start in zip(logged, starts[1:], strict=True)), (
-        run,
-        starts,
-        logged,
-    )
+    # A worker logs its start once booted: seconds after the fork its start time is.
+    booted = [at - start for at, start in zip(logged, starts[1:], strict=True)]
+    assert all(0 <= seconds < 30 for seconds in booted), (run, starts, logged)

