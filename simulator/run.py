@@ -23,7 +23,7 @@ from obsim.dataset.writer import DatasetWriter
 from obsim.scenario import Deploy, Scenario, previous_release
 from simulator import external_services
 from simulator.app_worker import Master, WorkerCollector
-from simulator.host_metrics import InfrastructureCollector
+from simulator.host_metrics import InfrastructureCollector, PostgresLocksCollector
 from simulator.job_runner import JobRunner
 from simulator.kernel import Kernel
 from simulator.postgres import PARAMSTYLE, SPEAK_POSTGRES, DatabaseServerModel, SimulatedPostgres
@@ -276,6 +276,8 @@ def _simulate(
                 lambda host: 0.04 + idle_rng.random() * 0.02,
             )
         )
+        if scenario.exporters.postgres_locks:
+            infra.register(PostgresLocksCollector(postgres))
         load = LoadGenerator(
             kernel, scenario.load, list(summary.tenants), gateway.handle, stream(seed, "load"), end
         )
