@@ -151,6 +151,15 @@ class App(_Strict):
     )
 
 
+class Exporters(_Strict):
+    """Collectors of the exporters beside the service that a scenario turns on.  Off by default: each
+    adds series to the scrape, and datasets that do not need them keep their telemetry unchanged."""
+
+    postgres_locks: bool = Field(
+        False, description="postgres_exporter's locks collector: pg_locks_count{datname,mode}"
+    )
+
+
 class ServiceBehaviour(_Strict):
     latency_median_ms: float = Field(gt=0)
     latency_p99_ms: float = Field(gt=0)
@@ -614,6 +623,7 @@ class Scenario(_Strict):
     load: Load
     data: Data
     app: App = Field(default_factory=App)
+    exporters: Exporters = Field(default_factory=Exporters)
     degradations: tuple[Degradation, ...] = ()
     deploy: Deploy | None = None
     readiness: tuple[Readiness, ...] = ()

@@ -28,7 +28,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: and the dataset format (``tests/test_layers.py`` checks it covers every package the engine imports)
 CODE_DIRS = ("app_under_test", "simulator", "world", "obsim/dataset")
 SIMULATED_FIELDS = frozenset(
-    {"id", "version", "faulty", "window", "load", "data", "app", "degradations", "deploy", "readiness"}
+    {
+        "id",
+        "version",
+        "faulty",
+        "window",
+        "load",
+        "data",
+        "app",
+        "exporters",
+        "degradations",
+        "deploy",
+        "readiness",
+    }
 )
 _LIBRARIES = (
     "flask",

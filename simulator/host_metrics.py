@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from simulator.kernel import Kernel
 from simulator.postgres import SimulatedPostgres
-from world.postgres_metrics import pg_activity_families
+from world.postgres_metrics import pg_activity_families, pg_locks_families
 
 
 class _Utilisation:
@@ -80,3 +80,13 @@ class InfrastructureCollector(Collector):
         return pg_activity_families(
             "platform", sessions, self.kernel.now, self.postgres.model.max_connections
         )
+
+
+class PostgresLocksCollector(Collector):
+    """postgres_exporter's locks collector (``pg_locks_count``) over the simulated server's locks."""
+
+    def __init__(self, postgres: SimulatedPostgres) -> None:
+        self.postgres = postgres
+
+    def collect(self) -> Iterable[Metric]:
+        return pg_locks_families("platform", self.postgres.row_locks.mode_counts())

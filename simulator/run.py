@@ -23,7 +23,7 @@ from obsim.dataset.writer import DatasetWriter
 from obsim.scenario import Scenario, previous_release
 from simulator.app_worker import Master, WorkerCollector
 from simulator.external_services import SimulatedServices
-from simulator.host_metrics import InfrastructureCollector
+from simulator.host_metrics import InfrastructureCollector, PostgresLocksCollector
 from simulator.kernel import Kernel
 from simulator.postgres import DatabaseServerModel, SimulatedPostgres
 from simulator.virtual_world import APP_HOST, VirtualWorld
@@ -213,6 +213,8 @@ class Generation:
                 lambda host: 0.04 + idle_rng.random() * 0.02,
             )
         )
+        if self.scenario.exporters.postgres_locks:
+            infra.register(PostgresLocksCollector(self.postgres))
         load = LoadGenerator(
             kernel, self.scenario.load, tenants, gateway.handle, stream(seed, "load"), self.end_s
         )

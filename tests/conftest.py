@@ -47,6 +47,8 @@ RUNS: dict[str, tuple[str, bool]] = {
     "retry-storm": ("retry-storm", False),
     "redis-keys-scan-fixed": ("redis-keys-scan", True),
     "redis-keys-scan": ("redis-keys-scan", False),
+    "row-lock-contention-fixed": ("row-lock-contention", True),
+    "row-lock-contention": ("row-lock-contention", False),
 }
 
 

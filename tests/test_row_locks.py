@@ -9,6 +9,8 @@ import re
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, event, exc, insert, select, text, update
 
+from obsim.scenario import Scenario
+from simulator.host_metrics import PostgresLocksCollector
 from simulator.kernel import Kernel
 from simulator.locking_statements import lock_timeout_setting, locking_plan
 from simulator.pg_errors import DeadlockDetected, LockNotAvailable
@@ -780,3 +782,25 @@ def test_share_lockers_pass_a_queued_writer_as_on_a_real_postgresql(postgres_url
     real = _real_share(postgres_url.replace("postgresql+psycopg://", "postgresql://", 1))
     assert real["granted_while_writer_waits"] == ["reader", "late_reader", "checker"], "the real server's own"
     assert _simulated_share() == real
+
+
+def test_the_locks_collector_reports_pg_locks_count_of_the_servers_row_locks_and_is_off_by_default():
+    """postgres_exporter's ``pg_locks_count`` over a holder and a waiter; a scenario opts in to it."""
+    kernel = Kernel(start=0.0)
+    engine, server = _bank(kernel)
+    collector = PostgresLocksCollector(server)
+
+    def counts() -> dict[str, float]:
+        (family,) = collector.collect()
+        return {sample.labels["mode"]: sample.value for sample in family.samples}
+
+    seen: dict[str, float] = {}
+    kernel.spawn(_holds(kernel, engine, 1, 20.0))
+    kernel.spawn(_holds(kernel, engine, 1, 1.0), delay=1.0)
+    kernel.call_at(5.0, lambda: seen.update(counts()))
+    kernel.run(until=60.0)
+
+    assert seen["rowexclusivelock"] == 2  # both updaters' table locks
+    assert seen["exclusivelock"] == 1  # the waiter's tuple lock
+    assert set(counts().values()) == {0}  # both committed
+    assert Scenario.model_fields["exporters"].default_factory().postgres_locks is False

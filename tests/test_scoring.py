@@ -72,6 +72,7 @@ SYMPTOMS = {
     "queue-backlog": ["Invitation emails never arrive.", "The outbox sender job is busy."],
     "redis-keys-scan": ["Redis is slow.", "Every endpoint got slower at 14:10."],
     "retry-storm": ["All worker threads are busy.", "The payment gateway is timing out."],
+    "row-lock-contention": ["User updates time out with 504.", "The connection pool fills up."],
 }
 
 

@@ -41,6 +41,7 @@ class Settings:
     email_provider_timeout: float = 5.0
     email_provider_api_key: str = ""
     email_sender: str = "Relaymark <no-reply@relaymark.io>"
+    seat_billing: bool = False
 
     scheduler_enabled: bool = True
     scheduler_max_workers: int = 50

@@ -40,3 +40,13 @@ class PaymentGatewayClient(JsonServiceClient):
             headers={"Idempotency-Key": f"invoice-{invoice_id}"},
         )
         return Charge(id=str(body.get("id", "")), status=str(body.get("status", "")))
+
+    def report_seats(self, tenant_id: int, seats: dict[str, int], period_end: str) -> str:
+        """Record a tenant's seats for the billing period ending at ``period_end`` (ISO 8601); the
+        gateway prices them on the next invoice.  Reporting a period again replaces its record."""
+        body = self.post_json(
+            "/v1/usage_records",
+            {"customer": f"tenant-{tenant_id}", "seats": seats, "period_end": period_end},
+            headers={"Idempotency-Key": f"seats-{tenant_id}-{period_end}"},
+        )
+        return str(body.get("id", ""))

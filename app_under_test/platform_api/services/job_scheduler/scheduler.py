@@ -13,7 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from platform_api.lib.config import Settings
-from platform_api.lib.external_apis import EmailProviderClient
+from platform_api.lib.external_apis import EmailProviderClient, PaymentGatewayClient
 from platform_api.services.job_scheduler.jobs.email_outbox import send_outbound_emails
 from platform_api.services.job_scheduler.jobs.monitoring import report_long_running_transactions
 from platform_api.services.job_scheduler.jobs.notifications import (
@@ -25,7 +25,7 @@ from platform_api.services.job_scheduler.jobs.tenant_data import (
     generate_usage_reports,
     sync_tenant_data,
 )
-from platform_api.services.job_scheduler.jobs.users import recompute_engagement_scores
+from platform_api.services.job_scheduler.jobs.users import recompute_engagement_scores, report_billed_seats
 from platform_api.services.job_scheduler.jobs.workflows import advance_workflow_runs
 
 
@@ -104,4 +104,13 @@ def create_scheduler(settings: Settings) -> BackgroundScheduler:
         name="Send outbound emails",
         replace_existing=True,
     )
+    if settings.seat_billing:
+        scheduler.add_job(
+            report_billed_seats,
+            CronTrigger(minute="*/15", timezone=UTC),
+            kwargs={"gateway": PaymentGatewayClient.from_settings(settings)},
+            id="report_billed_seats",
+            name="Report billed seats",
+            replace_existing=True,
+        )
     return scheduler
