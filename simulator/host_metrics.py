@@ -83,10 +83,16 @@ class InfrastructureCollector(Collector):
 
 
 class PostgresLocksCollector(Collector):
-    """postgres_exporter's locks collector (``pg_locks_count``) over the simulated server's locks."""
+    """postgres_exporter's locks collector (``pg_locks_count``) over the simulated server's locks.
+
+    The row-lock model holds the locks that make sessions wait; what every statement takes besides
+    (an ``AccessShareLock`` on what it reads, held to its transaction's end) is counted once per
+    session in a statement or a transaction: the relation it read, its indexes left out."""
 
     def __init__(self, postgres: SimulatedPostgres) -> None:
         self.postgres = postgres
 
     def collect(self) -> Iterable[Metric]:
-        return pg_locks_families("platform", self.postgres.row_locks.mode_counts())
+        counts = self.postgres.row_locks.mode_counts()
+        counts["accesssharelock"] += sum(backend.state != "idle" for backend in self.postgres.activity())
+        return pg_locks_families("platform", counts)

@@ -67,6 +67,7 @@ ZERO_WHEN_ABSENT = {
     "http_server_active_requests": "requests in flight when scraped",
     "scheduler_jobs_running": "a job's runs in progress when scraped",
     "webserver_request_queue_length": "connections waiting for a worker thread",
+    "pg_locks_count": "locks held in a mode no session takes in that run (postgres_exporter lists every mode)",
 }
 
 
