@@ -94,7 +94,12 @@ def test_the_files_are_read_as_gunicorn_docker_and_nginx_read_them(tmp_path):
         port=9000,
         memory_limit_bytes=512 * 1024**2,
         upstream_timeout_s=120.0,
+        config=read.config,
+        post_worker_init=read.post_worker_init,
     )
+    # a conf without the hook gets gunicorn's own no-op; the service's conf has its own
+    assert read.post_worker_init.__module__ == "gunicorn.config"
+    assert CHECKOUT.post_worker_init.__module__ != "gunicorn.config"
     # gunicorn runs a sync worker with threads as gthread
     sync = deployment.read(
         _repository(tmp_path / "sync", conf.replace("gthread", "sync"), "1g", "proxy_read_timeout 9;")

@@ -16,7 +16,7 @@ import logging
 import re
 import runpy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -52,8 +52,10 @@ class Deployment:
     port: int
     memory_limit_bytes: int  # the container's
     upstream_timeout_s: float  # the gateway's wait for the response header
-    config: Config  # gunicorn's settings as it read them, for its server hooks
-    post_worker_init: Callable[[Any], None]  # gunicorn calls it once a worker has loaded the app
+    # gunicorn's settings as it read them, and the hook it calls once a worker has loaded the app
+    # (its own no-op unless the conf defines one): what the figures above come from, not figures
+    config: Config = field(compare=False, repr=False)
+    post_worker_init: Callable[[Any], None] = field(compare=False, repr=False)
 
 
 def gunicorn_config(path: Path) -> Config:
