@@ -201,7 +201,7 @@ def test_forwarded_headers_are_believed_only_behind_a_proxy(datasets, tmp_path):
             for response, status, role in ((join, 303, "candidate"), (login, 302, "interviewer")):
                 assert response.status_code == status
                 attributes = [part.strip() for part in response.headers["set-cookie"].split(";")]
-                assert attributes[0].startswith(f"obsim_{role}_{suffix}=") and "HttpOnly" in attributes
+                assert attributes[0].startswith(f"o11y_{role}_{suffix}=") and "HttpOnly" in attributes
                 assert ("Secure" in attributes) is behind_proxy, (behind_proxy, attributes)
             assert "SameSite=Lax" in join.headers["set-cookie"]
             assert "SameSite=Strict" in login.headers["set-cookie"]

@@ -365,6 +365,11 @@ ANSWER_FILES = {
 }
 
 
+# Lines of the answer files (cron-storm's and connection-leak's fixes, the guide) that the service's
+# code does not contain: a code search for them must come back empty.
+ANSWER_PHRASES = ("MAX_PARALLEL_TENANTS", "except BaseException:", "for interviewers only")
+
+
 def attempts(relative: str) -> list[str]:
     """Ways a curious candidate might ask for a file outside the service's code."""
     encoded = relative.replace("/", "%2F")
@@ -378,6 +383,16 @@ def attempts(relative: str) -> list[str]:
         f"/static/../../{relative}",
         f"/{relative}",
     ]
+
+
+def test_the_answer_phrases_are_in_the_answers_and_not_in_the_service():
+    """Otherwise an empty code search for them would prove nothing."""
+    answers = "".join((REPO_ROOT / relative).read_text() for relative in ANSWER_FILES)
+    answers += (REPO_ROOT / "scenarios/cron-storm/fix.patch").read_text()
+    service = [path for path in (REPO_ROOT / "app_under_test").rglob("*") if path.is_file()]
+    for phrase in ANSWER_PHRASES:
+        assert phrase in answers, phrase
+        assert not [path for path in service if phrase in path.read_text(errors="replace")], phrase
 
 
 def test_nobody_on_the_candidate_side_reaches_the_answers(setup):
@@ -396,7 +411,7 @@ def test_nobody_on_the_candidate_side_reaches_the_answers(setup):
         listing = client.get("/api/code").get_data(as_text=True)
         for name in ("INTERVIEW_GUIDE", "fix.patch", "scenario.toml", "reference_submission", "paraphrase"):
             assert name not in listing, (who, name)
-        for phrase in ("MAX_PARALLEL_TENANTS", "except BaseException", "for interviewers only"):
+        for phrase in ANSWER_PHRASES:
             found = client.get("/api/code-search", query_string={"q": phrase})
             if who == "anonymous":
                 assert found.status_code == 403
