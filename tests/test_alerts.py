@@ -284,7 +284,7 @@ def test_the_cache_keeps_the_last_few_datasets_and_computes_each_once():
 @pytest.mark.slow
 def test_a_candidate_sees_the_briefs_page_and_opens_it_in_the_explorer(datasets):
     """In a real browser over cron-storm's recording: the timeline draws, the availability page the
-    brief quotes fired at 11:03 (the worst of the hourly storms), and its explore link graphs the
+    brief quotes fired at 12:03 (the worst of the hourly storms), and its explore link graphs the
     expression over that alert."""
     from tests import browser
 
@@ -300,7 +300,7 @@ def test_a_candidate_sees_the_briefs_page_and_opens_it_in_the_explorer(datasets)
         rows = page.get_by_test_id("alert-instances").locator("tbody tr")
         paged = rows.filter(has_text="PlatformApiAvailabilitySLOBurn")
         fired = [browser.epoch(text) for text in paged.locator("td:nth-child(4)").all_inner_texts()]
-        assert [datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in fired][-1] == "11:03"
+        assert [datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in fired][-1] == "12:03"
         browser.screenshot(page, "alerts")
         with page.expect_navigation(wait_until="load"):
             paged.last.get_by_role("link", name="explore").click()
