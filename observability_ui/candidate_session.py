@@ -284,10 +284,11 @@ def _record(response: Response) -> Response:
         "bytes": response.calculate_content_length() or 0,
     }
     time_range = g.get("time_range")
-    if time_range is not None:
-        detail["range"] = [time_range.start, time_range.end]
+    shown = g.get("shown_range") or (time_range and (time_range.start, time_range.end))
+    if shown:
+        detail["range"] = list(shown)
     kind = "api" if request.path.startswith("/api/") or loki_api.is_loki_api(request.path) else "view"
-    store().record(interview.id, kind, detail, sim_time=time_range.end if time_range is not None else None)
+    store().record(interview.id, kind, detail, sim_time=shown[1] if shown else None)
     return response
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "dataset_dir",
     "instant",
     "metric_cache",
+    "showed",
     "time_range",
 ]
 
@@ -86,6 +87,13 @@ def time_range(default: str = WHOLE_RECORDING) -> TimeRange:
         except TimeRangeError as error:
             raise UiError(str(error)) from None
     return g.time_range
+
+
+def showed(start: float, end: float) -> None:
+    """Say what simulated time the page showed when that is not its requested range: one trace
+    shows its own spans, whatever range its links carry.  The interview records it, so opening a
+    trace counts as evidence seen at the trace's time (:mod:`observability_ui.candidate_session`)."""
+    g.shown_range = (start, end)
 
 
 def instant(default: float) -> float:

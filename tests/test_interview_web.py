@@ -12,9 +12,11 @@ from markupsafe import escape
 
 from interview import scorecard
 from interview.scoring import Submission, score
+from interview.scoring.evidence import shown_span
 from interview.store import InterviewStore
 from observability_ui.application import create_app
 from obsim import scenario as scenarios
+from obsim.dataset.reader import Dataset
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +138,29 @@ def test_the_investigation_is_recorded_per_candidate_and_hints_reach_only_their_
     last = interviews.events(ada_id)[-1]
     assert (last.kind, last.detail["path"], last.detail["status"]) == ("api", "/api/metrics/query", 400)
     assert last.detail["args"] == {"query": "up", "time": "now-1h"}
+
+
+def test_one_trace_opened_is_recorded_at_the_time_it_shows(setup):
+    """A trace page shows the trace's own spans, whatever range its links carry: that is the time
+    the interview credits, so a trace opened from a link counts as a trace seen at its minute (a
+    candidate citing cron-storm's job traces, opened from the jobs view, lost the evidence)."""
+    app, interviews, token, _, dataset_dir = setup
+    console = interviewer(app, token)
+    ada = new_candidate(app, console, "Ada")
+    ada_id = session_id(interviews, "Ada")
+    at = LEAK.window.start.timestamp() + 40 * 60
+    with Dataset.open(dataset_dir) as dataset:
+        trace_id, begin, end = dataset.connection.execute(
+            "SELECT trace_id, min(start), max(start + duration) FROM spans WHERE trace_id ="
+            " (SELECT trace_id FROM spans WHERE start >= ? ORDER BY start LIMIT 1) GROUP BY trace_id",
+            (at,),
+        ).fetchone()
+    for path in (f"/traces/{trace_id}", f"/api/traces/{trace_id}", f"/traces/{trace_id}?from=now-3h"):
+        assert ada.get(path).status_code == 200, path
+        event = interviews.events(ada_id)[-1]
+        assert event.detail["path"] == path.partition("?")[0]
+        assert shown_span(event, LEAK.window.end.timestamp()) == pytest.approx((begin, end), abs=1e-3), path
+        assert event.sim_time == pytest.approx(end, abs=1e-3)
 
 
 def test_a_submission_is_validated_scored_and_shown_to_the_interviewer(setup):

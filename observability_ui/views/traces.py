@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, request
 
 from observability_ui import charts, params
-from observability_ui.request_context import UiError, dataset, time_range
+from observability_ui.request_context import UiError, dataset, showed, time_range
 from observability_ui.views.code import code_link
 from observability_ui.views.page import InputError, page_range, range_json, render, status
 
@@ -418,6 +418,7 @@ def trace(trace_id: str) -> str:
     roots = [s for s in spans if s.depth == 0]
     begin = min(s.start for s in spans)
     end = max(s.start + s.duration for s in spans)
+    showed(begin, end)
     logs = _trace_logs(trace_id)
     return render(
         "trace.html",
@@ -449,6 +450,7 @@ def api_search() -> dict:
 @bp.get("/api/traces/<trace_id>")
 def api_trace(trace_id: str) -> dict:
     spans = _existing_trace(trace_id)
+    showed(min(s.start for s in spans), max(s.start + s.duration for s in spans))
     return {
         "trace_id": trace_id,
         "spans": [{key: getattr(span, key) for key in SPAN_FIELDS} for span in spans],
