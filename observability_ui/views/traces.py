@@ -410,14 +410,18 @@ def _trace_logs(trace_id: str) -> list[tuple]:
     )
 
 
+def _extent(spans: list[SpanView]) -> tuple[float, float]:
+    """When the trace began and ended: the time its page and its API show."""
+    return min(s.start for s in spans), max(s.start + s.duration for s in spans)
+
+
 @bp.get("/traces/<trace_id>")
 def trace(trace_id: str) -> str:
     # the range only travels on, in the page's links; a bad one is refused before the trace is sought
     tr = time_range() if params.value("from") or params.value("to") else None
     spans = _existing_trace(trace_id)
     roots = [s for s in spans if s.depth == 0]
-    begin = min(s.start for s in spans)
-    end = max(s.start + s.duration for s in spans)
+    begin, end = _extent(spans)
     showed(begin, end)
     logs = _trace_logs(trace_id)
     return render(
@@ -450,7 +454,7 @@ def api_search() -> dict:
 @bp.get("/api/traces/<trace_id>")
 def api_trace(trace_id: str) -> dict:
     spans = _existing_trace(trace_id)
-    showed(min(s.start for s in spans), max(s.start + s.duration for s in spans))
+    showed(*_extent(spans))
     return {
         "trace_id": trace_id,
         "spans": [{key: getattr(span, key) for key in SPAN_FIELDS} for span in spans],
