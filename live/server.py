@@ -43,6 +43,7 @@ from live.schedule import Timeline, scale_jobs
 from obsim.scenario import Deploy, Scenario, load_file
 from world import deployment, release
 from world.release import ServiceCode
+from world.scheduled_jobs import Schedule, declared_jobs
 from world.service_host import RunningRelease, ServiceHost
 
 SCRAPE_INTERVAL_S = 15.0
@@ -66,11 +67,9 @@ def _use_wal(engine: Any) -> None:
         cursor.close()
 
 
-def _job_rows(scheduler: Any) -> list[tuple[Any, ...]]:
+def _job_rows(schedule: Schedule) -> list[tuple[Any, ...]]:
     """Rows for the dataset's ``jobs`` table, as ``simulator.job_runner.JobRunner.job_rows`` writes them."""
-    from world.scheduled_jobs import declared_jobs
-
-    specs, workers = declared_jobs(scheduler)
+    specs, workers = declared_jobs(schedule)
     return [
         (
             spec.job.id,
@@ -175,7 +174,11 @@ class LiveWorld:
     trace_ids = None  # the service's own random ids
 
     def __init__(
-        self, args: argparse.Namespace, recorder: Any, span_processors: list[Any], log_handler: logging.Handler
+        self,
+        args: argparse.Namespace,
+        recorder: Any,
+        span_processors: list[Any],
+        log_handler: logging.Handler,
     ) -> None:
         self.args = args
         self.recorder = recorder
@@ -225,8 +228,8 @@ class LiveWorld:
             self.recorder.replace_registry(self._registry, code.metrics.REGISTRY)
         self._registry = code.metrics.REGISTRY
 
-    def run_jobs(self, scheduler: Any, replacing: RunningRelease | None) -> None:
-        """Start ``scheduler`` on the scaled timeline, in place of the running one."""
+    def run_jobs(self, schedule: Schedule, replacing: RunningRelease | None) -> None:
+        """Start ``schedule``'s scheduler on the scaled timeline, in place of the running one."""
         from apscheduler.events import (
             EVENT_JOB_ERROR,
             EVENT_JOB_EXECUTED,
@@ -236,6 +239,7 @@ class LiveWorld:
         )
 
         assert self.timeline is not None
+        scheduler = schedule.scheduler
         scale_jobs(scheduler, self.timeline)
         scheduler.add_listener(
             self.listener,
@@ -246,7 +250,7 @@ class LiveWorld:
             | EVENT_JOB_MAX_INSTANCES,
         )
         if self.scheduler is None:  # the jobs table lists the declarations once; a deploy keeps them
-            self.recorder.add_jobs(_job_rows(scheduler))
+            self.recorder.add_jobs(_job_rows(schedule))
         else:
             self.scheduler.shutdown(wait=False)
         self.scheduler = scheduler

@@ -21,8 +21,9 @@ new code while the old one serves, then the old one drains.
 Simplifications: the scheduled jobs are modelled as running outside the killed worker (they keep
 their own tasks and sessions), and the application's metric registry survives a restart, as
 prometheus_client's multiprocess mode keeps a dead worker's counters.  What a new process starts
-afresh (its in-flight gauge, its registry of open transactions) is reset by ``on_ready``, which
-is handed the new worker's pid.
+afresh is its in-flight gauge, reset by ``on_ready`` (which is handed the new worker's pid), and its
+database client, which the build configures anew (a new engine, pool and registry of open
+transactions).
 """
 
 from __future__ import annotations

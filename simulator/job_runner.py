@@ -25,7 +25,7 @@ from typing import Any
 from apscheduler.triggers.interval import IntervalTrigger
 
 from simulator.kernel import Kernel, Semaphore
-from world.scheduled_jobs import JobSpec, declared_jobs
+from world.scheduled_jobs import JobSpec, Schedule, declared_jobs
 from world.telemetry_sink import TelemetrySink
 
 _scheduler_log = logging.getLogger("apscheduler.scheduler")
@@ -40,14 +40,14 @@ _WAKE_MAX_S = 0.4
 
 class JobRunner:
     def __init__(
-        self, kernel: Kernel, scheduler: Any, sink: TelemetrySink, end: float, rng: random.Random
+        self, kernel: Kernel, schedule: Schedule, sink: TelemetrySink, end: float, rng: random.Random
     ) -> None:
         self.kernel = kernel
         self.rng = rng
         self._due: dict[float, list[tuple[JobSpec, datetime]]] = {}
         self.sink = sink
         self.end = end
-        self.specs, workers = declared_jobs(scheduler)
+        self.specs, workers = declared_jobs(schedule)
         self.workers = workers
         self.pools = {name: Semaphore(kernel, count) for name, count in workers.items()}
         self.instances: dict[str, int] = {spec.id: 0 for spec in self.specs}
@@ -77,10 +77,10 @@ class JobRunner:
             )
         return rows
 
-    def reload(self, scheduler: Any) -> None:
+    def reload(self, schedule: Schedule) -> None:
         """The scheduler restarted on new code (a deploy): each job keeps its schedule and its
         runs in progress, and its next runs call the new code's function."""
-        replacements = {job.id: job for job in scheduler.get_jobs()}
+        replacements = {job.id: job for job in schedule.scheduler.get_jobs()}
         for spec in self.specs:
             replacement = replacements.get(spec.id)
             if replacement is not None:

@@ -244,12 +244,12 @@ class Generation:
             self.kernel.call_later(SCRAPE_INTERVAL_S, self._scrape)
 
     def _worker_ready(self, pid: int) -> None:
-        """A new worker process serves: it starts with no request in flight and no transaction
-        open, and gunicorn runs the deployment's hook."""
+        """A new worker process serves: it starts with no request in flight (its database client
+        starts with a new engine, and so with no transaction open), and gunicorn runs the
+        deployment's hook."""
         code = self.host.running.code if self.host.running else None
         assert code is not None
         code.metrics.HTTP_SERVER_ACTIVE.set(0)
-        code.transactions._open.clear()
         self.host.worker_ready(pid)
 
     def _master_log(self, level: str, message: str) -> None:

@@ -29,6 +29,7 @@ from simulator.virtual_pool import virtual_pool_class
 from world import deployment
 from world.redis_keyspace import REDIS_RESIDENT_KEYS
 from world.release import ServiceCode
+from world.scheduled_jobs import Schedule
 from world.service_host import RunningRelease
 from world.telemetry_sink import SeededIds, SinkHandler, TelemetrySink
 
@@ -117,14 +118,14 @@ class VirtualWorld:
         else:
             self.registries.append(code.metrics.REGISTRY)
 
-    def run_jobs(self, scheduler: Any, replacing: RunningRelease | None) -> None:
+    def run_jobs(self, schedule: Schedule, replacing: RunningRelease | None) -> None:
         """The first scheduler's jobs run from :meth:`JobRunner.start`; a deploy's restart keeps
         each job's schedule and runs in progress."""
         if self.jobs is None:
-            self.jobs = JobRunner(self.kernel, scheduler, self.sink, self.end, self._scheduler_wakeups)
+            self.jobs = JobRunner(self.kernel, schedule, self.sink, self.end, self._scheduler_wakeups)
             self.writer.add_jobs(self.jobs.job_rows())
         else:
-            self.jobs.reload(scheduler)
+            self.jobs.reload(schedule)
 
     def hand_over(self, take_over: Callable[[], Any], retire: Callable[[], None], grace_s: float) -> None:
         assert self.master is not None

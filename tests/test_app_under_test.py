@@ -806,6 +806,20 @@ def test_transaction_commits_and_is_tracked_while_open(database: None) -> None:
     assert sample("db_transaction_duration_seconds_count", {"transaction": "add_tenant"}) == committed + 1
 
 
+def test_a_new_engine_starts_with_no_transaction_open(database: None, settings: Settings) -> None:
+    """A worker process configures its database at start-up: the transactions its predecessor left
+    open are not its own to report."""
+    left_open = transactions.transaction("left_open")
+    session = left_open.__enter__()
+    session.add(Tenant(name="Half", slug="half", plan="free"))
+    assert [t.name for t in transactions.open_transactions()] == ["left_open"]
+
+    db.configure(settings, connect_args={"check_same_thread": False})
+
+    assert transactions.open_transactions() == []
+    session.close()
+
+
 def test_transaction_rolls_back_on_database_errors(database: None) -> None:
     with db.session() as session:
         session.add(Tenant(name="Taken", slug="taken", plan="free"))

@@ -51,10 +51,9 @@ class ServiceCode:
     tracing: ModuleType
     logging: ModuleType
     migrations: ModuleType
-    transactions: ModuleType
     database: ModuleType  # platform_api.lib.database.client: the ``db`` singleton
     pool: ModuleType  # platform_api.lib.database.pool: ObservedQueuePool
-    scheduler: ModuleType  # platform_api.services.job_scheduler: create_scheduler
+    scheduler: ModuleType  # platform_api.services.job_scheduler: create_scheduler, scheduler_options
 
     @property
     def path_prefix(self) -> str:
@@ -121,7 +120,6 @@ def load(root: Path) -> ServiceCode:
         tracing=module("lib.tracing"),
         logging=module("lib.logging"),
         migrations=module("lib.database.migrations"),
-        transactions=module("lib.database.transactions"),
         database=module("lib.database.client"),
         pool=module("lib.database.pool"),
         scheduler=module("services.job_scheduler"),

@@ -25,6 +25,7 @@ from obsim.scenario import Deploy, Scenario
 from world import release
 from world.deployment import Deployment, worker_view
 from world.release import ServiceCode
+from world.scheduled_jobs import Schedule
 
 
 @dataclass
@@ -63,8 +64,8 @@ class World(Protocol):
         """A release's code is imported and wired: its files and metric registry are in use."""
         ...
 
-    def run_jobs(self, scheduler: Any, replacing: RunningRelease | None) -> None:
-        """Run ``scheduler``'s jobs; on a deploy, in place of the ``replacing`` release's."""
+    def run_jobs(self, schedule: Schedule, replacing: RunningRelease | None) -> None:
+        """Run ``schedule``'s jobs; on a deploy, in place of the ``replacing`` release's."""
         ...
 
     def hand_over(self, take_over: Callable[[], Any], retire: Callable[[], None], grace_s: float) -> None:
@@ -153,7 +154,7 @@ class ServiceHost:
     def start_jobs(self, replacing: RunningRelease | None = None) -> None:
         """The running release's scheduler, from its own declarations, run by the world."""
         running = self._running()
-        self.world.run_jobs(running.code.scheduler.create_scheduler(running.settings), replacing)
+        self.world.run_jobs(Schedule.of(running.code.scheduler, running.settings), replacing)
 
     def worker_ready(self, pid: int) -> None:
         """A worker serves: gunicorn calls the deployment's ``post_worker_init`` hook."""

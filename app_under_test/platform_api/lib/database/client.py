@@ -1,4 +1,5 @@
-"""The process's database: one engine, one connection pool, one session factory.
+"""The process's database: one engine, one connection pool, one session factory, and the explicit
+transactions open on them.
 
 Configured once at start-up from :class:`~platform_api.lib.config.Settings`; everything else uses
 :data:`db`.  Pool sizing lives in config (``DB_POOL_SIZE``, ``DB_POOL_TIMEOUT``) because it has to
@@ -21,9 +22,13 @@ class Database:
     def __init__(self) -> None:
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
+        #: Transactions open on this engine, by id (see :mod:`~platform_api.lib.database.transactions`).
+        self.open_transactions: dict[int, Any] = {}
 
     def configure(self, settings: Settings, **engine_options: Any) -> Engine:
-        """Create the engine; ``engine_options`` override the defaults (a ``creator``, say)."""
+        """Create the engine; ``engine_options`` override the defaults (a ``creator``, say).
+
+        A new engine has no transaction open: the registry starts empty with it."""
         options: dict[str, Any] = {
             "poolclass": ObservedQueuePool,
             "pool_size": settings.db_pool_size,
@@ -38,6 +43,7 @@ class Database:
         instrumentation.instrument(engine)
         self._engine = engine
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.open_transactions = {}
         return engine
 
     @property

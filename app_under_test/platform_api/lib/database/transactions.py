@@ -5,8 +5,9 @@ commits when the body finishes, and measures how long the transaction stayed ope
 (``db_transaction_duration_seconds``).  A body that runs past its ``timeout`` is rolled back instead
 of committed, so a slow request cannot commit stale work.
 
-Open transactions are kept in an in-process registry; :func:`open_transactions` lets the monitoring
-job report the ones that stay open for long, which are the ones holding locks and pool connections.
+Open transactions are registered with the database client (``db.open_transactions``);
+:func:`open_transactions` lets the monitoring job report the ones that stay open for long, which
+are the ones holding locks and pool connections.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class OpenTransaction:
     started_monotonic: float = field(repr=False)
 
 
-_open: dict[int, OpenTransaction] = {}
 _lock = threading.Lock()
 _ids = itertools.count(1)
 
@@ -53,7 +53,7 @@ _ids = itertools.count(1)
 def open_transactions() -> list[OpenTransaction]:
     """A snapshot of the transactions currently open in this process, oldest first."""
     with _lock:
-        return sorted(_open.values(), key=lambda record: record.id)
+        return sorted(db.open_transactions.values(), key=lambda record: record.id)
 
 
 @contextmanager
@@ -85,7 +85,7 @@ def _register(name: str, session: Session) -> OpenTransaction:
             session=session,
             started_monotonic=clock.monotonic(),
         )
-        _open[record.id] = record
+        db.open_transactions[record.id] = record
     return record
 
 
@@ -97,6 +97,6 @@ def _check_deadline(record: OpenTransaction, timeout: float | None) -> None:
 
 def _finish(record: OpenTransaction) -> None:
     with _lock:
-        _open.pop(record.id, None)
+        db.open_transactions.pop(record.id, None)
     record.session.close()
     metrics.TRANSACTION_DURATION.labels(record.name).observe(clock.monotonic() - record.started_monotonic)

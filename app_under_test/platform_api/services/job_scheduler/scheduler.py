@@ -6,8 +6,8 @@ idempotent, so a restart only skips a run.  Times are UTC."""
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -29,13 +29,24 @@ from platform_api.services.job_scheduler.jobs.users import recompute_engagement_
 from platform_api.services.job_scheduler.jobs.workflows import advance_workflow_runs
 
 
+def scheduler_options(settings: Settings) -> dict[str, Any]:
+    """The scheduler's configuration, in the dictionary form APScheduler's documentation uses.
+
+    Jobs run on one pool of ``SCHEDULER_MAX_WORKERS`` threads.  Up to three runs of one job may be
+    in progress at once, runs missed while the process was busy are run once rather than once per
+    miss, and a run more than a minute late is skipped.  A new dict on every call: APScheduler
+    consumes the executor entries it is given.
+    """
+    return {
+        "timezone": UTC,
+        "executors": {"default": {"type": "threadpool", "max_workers": settings.scheduler_max_workers}},
+        "job_defaults": {"coalesce": True, "max_instances": 3, "misfire_grace_time": 60},
+    }
+
+
 def create_scheduler(settings: Settings) -> BackgroundScheduler:
     """A scheduler with all jobs registered; the caller starts it."""
-    scheduler = BackgroundScheduler(
-        timezone=UTC,
-        executors={"default": ThreadPoolExecutor(settings.scheduler_max_workers)},
-        job_defaults={"coalesce": True, "max_instances": 3, "misfire_grace_time": 60},
-    )
+    scheduler = BackgroundScheduler(**scheduler_options(settings))
 
     scheduler.add_job(
         sync_tenant_data,
