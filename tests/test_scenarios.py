@@ -1,5 +1,6 @@
 """Scenario files: every shipped one validates; malformed ones fail whole, naming file and field."""
 
+import ast
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,21 @@ def test_every_shipped_scenario_validates():
             for cause in s.ground_truth.root_causes:
                 path = scenarios.SCENARIOS_DIR.parent / "app_under_test" / cause.file
                 assert path.exists(), f"{s.id}: {cause.file} does not exist"
-                assert cause.lines[1] <= len(path.read_text().splitlines())
+                first, last = _definition_lines(path, cause.function)
+                assert first <= cause.lines[0] <= cause.lines[1] <= last, (
+                    f"{s.id}: {cause.file} lines {cause.lines} are not inside {cause.function} ({first}-{last})"
+                )
+
+
+def _definition_lines(path: Path, name: str) -> tuple[int, int]:
+    """The first and last line of the function (or method, or class) called ``name`` in the module
+    at ``path``, its decorators included."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            assert node.end_lineno is not None
+            return first, node.end_lineno
+    raise AssertionError(f"{path} defines no {name}")
 
 
 def test_window_requirements_of_the_founding_scenarios():
