@@ -78,7 +78,7 @@ class PgActivity:
             "SELECT pid, datname, usename, application_name, host(client_addr),"
             " extract(epoch FROM backend_start), extract(epoch FROM xact_start),"
             " extract(epoch FROM query_start), extract(epoch FROM state_change),"
-            " state, wait_event_type, wait_event, query"
+            " state, wait_event_type, wait_event, query, nullif(pg_blocking_pids(pid)::text, '{}')"
             " FROM pg_stat_activity"
             " WHERE datname = current_database() AND backend_type = 'client backend'"
             " AND pid <> pg_backend_pid() ORDER BY pid"

@@ -211,6 +211,29 @@ SCHEMAS: dict[str, Schema] = {
             "wait_event_type": NULLABLE_STRING,
             "wait_event": NULLABLE_STRING,
             "query": NULLABLE_STRING,
+            "blocked_by": {
+                **_array(INTEGER),
+                "description": "pg_blocking_pids(pid): the sessions holding this one up; empty when none",
+            },
+        }
+    ),
+    "BlockingSession": _object(
+        {
+            "pid": INTEGER,
+            "state": NULLABLE_STRING,
+            "application_name": NULLABLE_STRING,
+            "usename": NULLABLE_STRING,
+            "wait_event_type": NULLABLE_STRING,
+            "wait_event": NULLABLE_STRING,
+            "query": NULLABLE_STRING,
+            "blocked_by": _array(INTEGER),
+            "xact_age": {**NULLABLE_NUMBER, "description": "seconds since its transaction began"},
+            "waiting": {
+                **NULLABLE_NUMBER,
+                "description": "seconds waiting (since its state_change), null when it waits on no one",
+            },
+            "waiter_count": {**INTEGER, "description": "sessions waiting beneath it in this tree"},
+            "waiters": _array(_ref("BlockingSession")),
         }
     ),
     "Job": _object(
@@ -529,7 +552,7 @@ PATHS: dict[str, Schema] = {
         }
     },
     "/api/database/sessions": _get(
-        "pg_stat_activity as sampled at or just before the instant, with counts by state.",
+        "pg_stat_activity as sampled at or just before the instant, with counts by state and who blocks whom.",
         SESSION_PARAMETERS,
         _object(
             {
@@ -537,6 +560,12 @@ PATHS: dict[str, Schema] = {
                 "max_connections": NULLABLE_NUMBER,
                 "counts_by_state": {"type": "object", "additionalProperties": INTEGER},
                 "sessions": _array(_ref("Session")),
+                "blocking": {
+                    **_array(_ref("BlockingSession")),
+                    "description": "The snapshot's blocking trees, whatever the filters: each root blocks"
+                    " others and waits on no one (a member of a deadlock heads one, waiting); a blocker"
+                    " not among the database's client sessions has its pid alone.",
+                },
             }
         ),
     ),

@@ -274,7 +274,15 @@ def _quiet_log_records() -> None:
     logging.logMultiprocessing = False
 
 
+def _pid_array(pids: list[int]) -> str | None:
+    """``pg_blocking_pids`` as PostgreSQL prints an int[] (``{123,456}``), or None for none: the
+    form a live recording's ``pg_blocking_pids(pid)::text`` has, so both read alike."""
+    return "{" + ",".join(map(str, pids)) + "}" if pids else None
+
+
 def session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...]]:
+    """One ``pg_stat_activity`` snapshot, each row with its ``pg_blocking_pids``, in the dataset's
+    ``db_sessions`` column order."""
     rows = []
     for b in postgres.activity():
         wait_event_type, wait_event = postgres.wait_event(b)
@@ -294,6 +302,7 @@ def session_rows(now: float, postgres: SimulatedPostgres) -> list[tuple[Any, ...
                 wait_event_type,
                 wait_event,
                 b.query,
+                _pid_array(postgres.row_locks.blocking_pids(b.pid)),
             )
         )
     return rows

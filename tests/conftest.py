@@ -143,12 +143,40 @@ def metrics(exports) -> dict[str, Metrics]:
 
 HANDMADE_START = 1_773_151_200.0  # 2026-03-10 14:00 UTC, a multiple of the 15 s scrape interval
 HANDMADE_SCRAPES = 241  # an hour
+HANDMADE_BLOCKING_AT = HANDMADE_START + 1800  # 14:30: a transaction's row locks hold up three saves
+HANDMADE_QUIET_AT = HANDMADE_START + 2700  # 14:45: nobody waits
+LOCKING = "SELECT users.id FROM users WHERE users.tenant_id = $1 FOR UPDATE"
+SAVE = "UPDATE users SET name=$1 WHERE users.id = $2"
+
+
+def _handmade_sessions() -> list[tuple]:
+    """Two pg_stat_activity snapshots in db_sessions order: at 14:30 pid 101, idle in its transaction,
+    holds a row 102 waits for, and 103 and 104 queue behind 102 (104 behind 103 too), pid 105 idle;
+    at 14:45 every session is idle."""
+
+    def row(ts, pid, app, xact, change, state, wait, query, blocked_by=None):  # blocked_by: a lock wait
+        return (ts, pid, "platform", "platform", app, "10.0.1.7", HANDMADE_START, xact, change, change,
+                state, "Lock" if blocked_by else "Client", wait, query, blocked_by)  # fmt: skip
+
+    t, quiet = HANDMADE_BLOCKING_AT, HANDMADE_QUIET_AT
+    return [
+        row(t, 101, "platform-worker", t - 40, t - 38, "idle in transaction", "ClientRead", LOCKING),
+        row(t, 102, "platform-api", t - 30, t - 30, "active", "transactionid", SAVE, "{101}"),
+        row(t, 103, "platform-api", t - 20, t - 20, "active", "tuple", SAVE, "{102}"),
+        row(t, 104, "platform-api", t - 5, t - 5, "active", "tuple", SAVE, "{102,103}"),
+        row(t, 105, "platform-api", None, t - 60, "idle", "ClientRead", "COMMIT"),
+        *(
+            row(quiet, pid, "platform-api", None, quiet - 9, "idle", "ClientRead", "COMMIT")
+            for pid in (101, 105)
+        ),
+    ]
 
 
 @pytest.fixture(scope="session")
 def handmade_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An hour of a few real metric names, written by the real writer in a moment: for UI tests that
-    need an app over some data but not a simulated incident (no generation, so they run first)."""
+    """An hour of a few real metric names and two session snapshots, written by the real writer in a
+    moment: for UI tests that need an app over some data but not a simulated incident (no generation,
+    so they run first)."""
     writer = DatasetWriter(tmp_path_factory.mktemp("handmade") / "dataset")
     pool = ("db_client_connection_count", "gauge", "connections", "db_client_connection_count")
     requests = ("http_server_request_duration_seconds", "histogram", "duration")
@@ -164,6 +192,7 @@ def handmade_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for sid, value in series.items()
         for i in range(HANDMADE_SCRAPES)
     )
+    writer.add_db_sessions(_handmade_sessions())
     end = HANDMADE_START + 15 * (HANDMADE_SCRAPES - 1)
     return writer.finish({"scenario": "hand-made", "window_start": HANDMADE_START, "window_end": end})
 

@@ -113,7 +113,7 @@ def _write_everything_else(writer: DatasetWriter) -> None:
     writer.add_logs(LOGS)
     writer.add_db_sessions(
         [(T0 + 30, 4242, "app", "app", "api", "10.0.0.5", T0 - 3600, T0 + 10, T0 + 29, T0 + 29,
-          "idle in transaction", "Client", "ClientRead", "SELECT * FROM users FOR UPDATE")]
+          "idle in transaction", "Client", "ClientRead", "SELECT * FROM users FOR UPDATE", None)]
     )  # fmt: skip
     writer.add_jobs([("nightly", "nightly_report", "app.jobs:nightly", "cron[minute='0']", None, 1, 1, None,
                       "threadpool", 4)])  # fmt: skip

@@ -328,8 +328,9 @@ def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_
             for name, pid in pids.items()
         }
         seen["blocking"] = {name: server.row_locks.blocking_pids(pid) for name, pid in pids.items()}
-        # The dataset's pg_stat_activity snapshot (what the Database view reads): its wait columns.
-        seen["snapshot"] = {row[1]: row[11:13] for row in session_rows(kernel.now, server)}
+        # The dataset's pg_stat_activity snapshot (what the Database view reads): its wait columns
+        # and pg_blocking_pids as PostgreSQL prints an int[].
+        seen["snapshot"] = {row[1]: (*row[11:13], row[14]) for row in session_rows(kernel.now, server)}
 
     kernel.spawn(job)
     kernel.spawn(write, "first", delay=1.0)
@@ -351,9 +352,9 @@ def test_writes_queue_behind_select_for_update_in_virtual_time_and_show_as_lock_
     }
     assert seen["blocking"] == {"job": [], "first": [pids["job"]], "second": [pids["first"]]}
     assert seen["snapshot"] == {
-        pids["job"]: ("Client", "ClientRead"),
-        pids["first"]: ("Lock", "transactionid"),
-        pids["second"]: ("Lock", "tuple"),
+        pids["job"]: ("Client", "ClientRead", None),
+        pids["first"]: ("Lock", "transactionid", f"{{{pids['job']}}}"),
+        pids["second"]: ("Lock", "tuple", f"{{{pids['first']}}}"),
     }
     # Each write ran once the lock passed to it: the job's commit at ~30 s, then one after the other.
     assert done["job"] == pytest.approx(30.0, abs=0.01)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from observability_ui.views.blocking import flatten
+from observability_ui.views.database import blocking_at
 from obsim.dataset.exporters import EXPORTERS
 from obsim.dataset.reader import Dataset
 from tests.exported import Metrics
@@ -111,6 +113,29 @@ def test_user_saves_queue_on_row_locks_while_reads_and_the_database_idle(runs, t
     assert max(v for _, v in m.gauge("system_cpu_utilization_ratio", host_name="db-1")) < 0.2
 
 
+def test_the_database_view_shows_the_saves_waiting_on_one_idle_transaction(tables):
+    """The Database view's blocking tree over the first burst's snapshots: while saves wait, one root,
+    the job's transaction idle between its gateway calls, and beneath it every session waiting on a
+    row lock, each a user save; at 10:16, the burst's height, at least 30 of them."""
+    db = tables["row-lock-contention"]
+    waiters = {}
+    for (ts,) in db.execute(
+        "SELECT DISTINCT ts FROM db_sessions WHERE ts >= ? AND ts < ?", BURSTS[0]
+    ).fetchall():
+        trees = blocking_at(db, ts)
+        if not _lock_waiters(db, ts, ts + 1):
+            assert trees == []
+            continue
+        (tree,) = trees
+        assert tree["state"] == "idle in transaction" and tree["query"].endswith("FOR UPDATE")
+        below = [node for _, node in flatten(tree)][1:]
+        assert all(node["query"].startswith("UPDATE users") and node["waiting"] > 0 for node in below)
+        assert len(below) == tree["waiter_count"] == _lock_waiters(db, ts, ts + 1)
+        minute = datetime.fromtimestamp(ts, UTC).strftime("%H:%M")
+        waiters[minute] = max(waiters.get(minute, 0), len(below))
+    assert waiters["10:16"] >= 30
+
+
 def test_the_seat_report_runs_as_long_as_its_gateway_calls(tables):
     db = tables["row-lock-contention"]
     runs = dict(
@@ -131,6 +156,8 @@ def test_the_fix_lets_saves_through_while_the_gateway_stays_slow(runs, tables):
     )
     end = max(ts for ts, _ in fixed.gauge("db_client_connection_count")) + 1
     assert _lock_waiters(db, QUIET[0], end) <= 2
+    snapshots = [ts for (ts,) in db.execute("SELECT DISTINCT ts FROM db_sessions")]
+    assert max((tree["waiter_count"] for ts in snapshots for tree in blocking_at(db, ts)), default=0) <= 2
     assert max(v for _, v in fixed.gauge("pg_locks_count", mode="exclusivelock")) <= 3
     assert (
         max(v for _, v in fixed.gauge("db_client_connection_count", db_client_connection_state="used")) <= 10

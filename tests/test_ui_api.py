@@ -149,6 +149,39 @@ def test_an_undocumented_query_parameter_is_refused_by_name(
     assert status == 400 and says in body["error"], body
 
 
+def test_the_sessions_api_gives_the_snapshots_blocking_trees(handmade, document_spec) -> None:
+    """At 14:30 of the hand-made hour pid 101, idle in its transaction, holds up 102, and 103 and 104
+    queue behind 102: the tree is the whole snapshot's, whatever the table's filters."""
+    query = [("at", "2026-03-10T14:30:00Z"), ("state", "idle")]
+    status, body = local_get(handmade, document_spec, "/api/database/sessions", query)
+    assert status == 200 and [(s["pid"], s["blocked_by"]) for s in body["sessions"]] == [(105, [])]
+    (tree,) = body["blocking"]
+    assert (tree["pid"], tree["state"], tree["application_name"], tree["waiter_count"]) == (
+        101,
+        "idle in transaction",
+        "platform-worker",
+        3,
+    )
+    assert tree["xact_age"] == 40.0 and tree["waiting"] is None and tree["query"].endswith("FOR UPDATE")
+    (first,) = tree["waiters"]
+    assert (first["pid"], first["wait_event"], first["blocked_by"], first["waiting"]) == (
+        102,
+        "transactionid",
+        [101],
+        30.0,
+    )
+    assert [(w["pid"], w["wait_event"], w["blocked_by"], w["waiting"]) for w in first["waiters"]] == [
+        (103, "tuple", [102], 20.0),
+        (104, "tuple", [102, 103], 5.0),
+    ]
+    status, body = local_get(
+        handmade, document_spec, "/api/database/sessions", [("at", "2026-03-10T14:45:00Z")]
+    )
+    assert (
+        status == 200 and body["blocking"] == [] and [s["blocked_by"] for s in body["sessions"]] == [[], []]
+    )
+
+
 def test_every_documented_query_parameter_is_accepted(handmade, document_spec) -> None:
     """The refusal is driven by the document: no parameter it lists is ever called unknown (the
     views may still refuse an empty value, with their own documented 4xx)."""

@@ -1,7 +1,8 @@
 """Database sessions, as ``pg_stat_activity`` showed them at any instant, and their history.
 
 Snapshots were taken every 15 s; the table shows the snapshot at or just before the chosen
-instant, with each session's transaction age and time in its state computed at that instant.
+instant, with each session's transaction age and time in its state computed at that instant, and
+above it the snapshot's blocking trees (``pg_blocking_pids``, :mod:`observability_ui.views.blocking`).
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections import defaultdict
+from typing import Any
 
 from flask import Blueprint, request
 
 from observability_ui import charts, params
 from observability_ui.query.promql_store import MetricStore
 from observability_ui.request_context import UiError, dataset, instant, time_range
+from observability_ui.views.blocking import blocking_trees, flatten, parse_pids
 from observability_ui.views.metrics_common import store
 from observability_ui.views.page import InputError, page_range, range_json, render, status
 from obsim.timerange import TimeRange, iso
@@ -46,6 +49,7 @@ SESSION_COLUMNS = (
     "wait_event_type",
     "wait_event",
     "query",
+    "blocked_by",
 )
 
 
@@ -65,9 +69,16 @@ def _max_connections(db, at: float) -> float | None:
     return row[0] if row else None
 
 
+def _session(row: tuple) -> dict[str, Any]:
+    """A ``db_sessions`` row by column, ``blocked_by`` as a list of pids (none: empty)."""
+    session = dict(zip(SESSION_COLUMNS, row, strict=True))
+    session["blocked_by"] = parse_pids(session["blocked_by"])
+    return session
+
+
 def sessions_at(
     db, at: float, state: str, application: str, min_age: float, sort: str
-) -> tuple[float | None, list]:
+) -> tuple[float | None, list[dict[str, Any]]]:
     snapshot = _snapshot_time(db, at)
     if snapshot is None:
         return None, []
@@ -84,8 +95,17 @@ def sessions_at(
     rows = db.execute(
         f"SELECT {', '.join(SESSION_COLUMNS)} FROM db_sessions WHERE {' AND '.join(clauses)} ORDER BY {SORTS[sort]}",
         params,
-    ).fetchall()
-    return snapshot, rows
+    )
+    return snapshot, [_session(row) for row in rows]
+
+
+def blocking_at(db, snapshot: float | None) -> list[dict[str, Any]]:
+    """The snapshot's blocking trees, built from all its sessions whatever the table's filters show:
+    a waiter's blocker is in the tree even when filtered out of the table."""
+    if snapshot is None:
+        return []
+    rows = db.execute(f"SELECT {', '.join(SESSION_COLUMNS)} FROM db_sessions WHERE ts = ?", (snapshot,))
+    return blocking_trees([_session(row) for row in rows], snapshot)
 
 
 def history(db, start: float, end: float, column: str) -> dict[str, list[tuple[float, float]]]:
@@ -141,8 +161,8 @@ def _form() -> dict[str, str]:
     return {key: request.args.get(key, "xact_age" if key == "sort" else "") for key in keys}
 
 
-def _table(tr: TimeRange) -> tuple[float | None, list, dict[str, int]]:
-    """The snapshot shown, its rows matching the request's filters and its counts by state."""
+def _table(tr: TimeRange) -> tuple[float | None, list[dict[str, Any]], dict[str, int]]:
+    """The snapshot shown, its sessions matching the request's filters and its counts by state."""
     db = dataset().connection
     application = params.known("application", params.value("application", ""), applications(db))
     params.ensure("at")
@@ -214,6 +234,8 @@ def page() -> tuple[str, int]:
         error=error,
         snapshot=snapshot,
         rows=rows,
+        shown_pids={session["pid"] for session in rows},
+        blocking=[list(flatten(tree)) for tree in blocking_at(db, snapshot)],
         totals=totals,
         states=STATES,
         applications=applications(db),
@@ -230,11 +252,13 @@ def page() -> tuple[str, int]:
 def api_sessions() -> dict:
     tr = time_range()
     snapshot, rows, totals = _table(tr)
+    db = dataset().connection
     return {
         "snapshot": snapshot,
-        "max_connections": _max_connections(dataset().connection, snapshot or tr.end),
+        "max_connections": _max_connections(db, snapshot or tr.end),
         "counts_by_state": totals,
-        "sessions": [dict(zip(SESSION_COLUMNS, row, strict=True)) for row in rows],
+        "sessions": rows,
+        "blocking": blocking_at(db, snapshot),
     }
 
 

@@ -11,7 +11,7 @@ are 32 lowercase hex characters and span ids 16, as in W3C trace context and OTL
 
 from __future__ import annotations
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 MANIFEST_NAME = "manifest.json"
 DATABASE_NAME = "telemetry.sqlite"
@@ -140,6 +140,7 @@ CREATE TABLE db_session_snapshots (
     query_start   REAL,
     state_change  REAL NOT NULL,
     session_state INTEGER NOT NULL REFERENCES db_session_states(id),
+    blocked_by    TEXT,             -- pg_blocking_pids(pid) as PostgreSQL prints it ('{123,456}'); NULL when none
     PRIMARY KEY (ts, pid)
 ) WITHOUT ROWID;
 
@@ -158,7 +159,8 @@ SELECT
     d.state,                        -- active | idle | idle in transaction | idle in transaction (aborted)
     d.wait_event_type,
     d.wait_event,
-    d.query
+    d.query,
+    s.blocked_by                    -- pg_blocking_pids(pid) as PostgreSQL prints it ('{123,456}'); NULL when none
 FROM db_session_snapshots s
 JOIN db_session_states d ON d.id = s.session_state;
 

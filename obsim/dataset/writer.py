@@ -233,14 +233,14 @@ class DatasetWriter:
     def add_db_sessions(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows in the column order of the ``db_sessions`` view."""
         snapshots = []
-        for ts, pid, datname, usename, app, addr, backend, xact, query_start, change, *state in rows:
+        for ts, pid, datname, usename, app, addr, backend, xact, began, change, *state, blocked_by in rows:
             key = (datname, usename, app, addr, *state)
             state_id = self._session_states.get(key)
             if state_id is None:
                 state_id = self._session_states[key] = len(self._session_states) + 1
                 self.db.execute("INSERT INTO db_session_states VALUES (?,?,?,?,?,?,?,?,?)", (state_id, *key))
-            snapshots.append((ts, pid, backend, xact, query_start, change, state_id))
-        self.db.executemany("INSERT INTO db_session_snapshots VALUES (?,?,?,?,?,?,?)", snapshots)
+            snapshots.append((ts, pid, backend, xact, began, change, state_id, blocked_by))
+        self.db.executemany("INSERT INTO db_session_snapshots VALUES (?,?,?,?,?,?,?,?)", snapshots)
 
     def add_jobs(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.db.executemany("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
