@@ -434,9 +434,10 @@ class RedFlag(_Strict):
 
 
 class Timing(_Strict):
-    """When the fault shows: once from ``onset`` (UTC), or every hour at ``at_minute``."""
+    """When the fault shows: once from ``onset`` (UTC), every hour at ``at_minute``, or from
+    ``onset`` again every few minutes (``minutes``: a schedule such as every 15 minutes)."""
 
-    repeats: Literal["none", "hourly", "daily"]
+    repeats: Literal["none", "minutes", "hourly", "daily"]
     onset: datetime | None = None
     at_minute: int | None = Field(default=None, ge=0, le=59)
 

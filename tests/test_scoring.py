@@ -287,6 +287,16 @@ def test_timing_credit_for_the_hourly_storm_and_the_leak_onset():
     assert part(score(leak, Submission(repeats="hourly", starts_at="2026-03-10T15:30:00Z")), "timing") == 0
 
 
+def test_timing_credit_for_a_fault_on_a_schedule_of_minutes():
+    """row-lock-contention's saves stall each time the quarter-hourly job runs once the gateway is
+    slow: "every few minutes" and "once", from 10:15, are both right; "every hour" is not."""
+    locks = scenarios.load("row-lock-contention")
+    assert part(score(locks, Submission(repeats="minutes", starts_at="2026-03-11T10:15:00Z")), "timing") == 10
+    assert part(score(locks, Submission(repeats="none", starts_at="2026-03-11T10:16:00Z")), "timing") == 10
+    assert part(score(locks, Submission(repeats="hourly", starts_at="2026-03-11T10:15:00Z")), "timing") == 5
+    assert part(score(locks, Submission(repeats="minutes", starts_at="2026-03-11T10:45:00Z")), "timing") == 5
+
+
 def test_the_mechanism_is_read_from_the_text_and_a_neighbouring_account_earns_half():
     leak = scenarios.load("connection-leak")
     said = {

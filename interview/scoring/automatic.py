@@ -193,7 +193,12 @@ def _points(part: Part) -> float:
     return part.points
 
 
-REPEATS = {"none": "happens once", "hourly": "repeats every hour", "daily": "repeats every day"}
+REPEATS = {
+    "none": "happens once",
+    "minutes": "repeats every few minutes",
+    "hourly": "repeats every hour",
+    "daily": "repeats every day",
+}
 
 
 def _one_timing(timing: Timing, submission: Submission) -> Part:

@@ -55,7 +55,7 @@ class Submission(_Strict):
     locations: tuple[Location, ...] = ()
     mechanism: str = Field(default="", description="how the failure works, in the candidate's words")
     starts_at: datetime | None = None
-    repeats: Literal["none", "hourly", "daily"] | None = None
+    repeats: Literal["none", "minutes", "hourly", "daily"] | None = None
     causal_chain: tuple[str, ...] = ()
     evidence: tuple[EvidenceItem, ...] = ()
     mitigation: str = ""

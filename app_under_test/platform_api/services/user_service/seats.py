@@ -11,10 +11,10 @@ from platform_api.models import User
 
 
 def billed_seats(session: Session, tenant_id: int) -> dict[str, int]:
-    """The tenant's seats per role.
+    """The tenant's seats per role, as they are billed.
 
-    The users are read ``FOR UPDATE``: a role change made while the seats are being reported waits
-    for the report to be recorded, so the gateway and the audit trail agree on every seat's price.
+    Read ``FOR UPDATE`` so that the roles counted are the roles billed: the gateway and the audit
+    trail then agree on every seat's price.
     """
     roles = session.scalars(select(User.role).where(User.tenant_id == tenant_id).with_for_update())
     return dict(Counter(roles))

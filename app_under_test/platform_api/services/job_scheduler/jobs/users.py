@@ -26,8 +26,8 @@ def recompute_engagement_scores() -> JobCounts:
 def report_billed_seats(gateway: PaymentGatewayClient) -> JobCounts:
     """Report each active tenant's seats for the period ending now, and audit each report.
 
-    The run is one transaction: the period is recorded for every tenant or, if the run fails, for
-    none, and the next run reports it again (the gateway replaces a period it already has).
+    All or nothing: a failed run records the period for no tenant, and the next run reports it
+    again (the gateway replaces a period it already has).
     """
     period_end = clock.utcnow().replace(second=0, microsecond=0).isoformat()
     seats_reported = 0
