@@ -997,7 +997,10 @@ INTERVIEW_SCHEMAS: dict[str, Schema] = {
             },
             "mechanism": TEXT_FIELD,
             "starts_at": {**TEXT_FIELD, "description": "UTC with its offset, e.g. 2026-03-10T14:20:00Z"},
-            "repeats": {**TEXT_FIELD, "description": "`none`, `minutes` (every few minutes, on a schedule), `hourly` or `daily`"},
+            "repeats": {
+                **TEXT_FIELD,
+                "description": "`none`, `minutes` (every few minutes, on a schedule), `hourly` or `daily`",
+            },
             "causal_chain": {**LINES_FIELD, "description": "the steps, one a line or one per item"},
             "mitigation": TEXT_FIELD,
             "fix": TEXT_FIELD,

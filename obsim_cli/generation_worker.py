@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--manifest", required=True, help="JSON object recorded in the dataset manifest")
-    parser.add_argument("--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)")
+    parser.add_argument(
+        "--app-root", type=Path, help="the service's repository to run (a patched copy of app_under_test/)"
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--parent-pid", type=int, help="end the run when this process ends")
     parser.add_argument(
@@ -86,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         import platform_api
 
         if not Path(platform_api.__file__).resolve().is_relative_to(args.app_root.resolve()):
-            parser.error(
-                f"platform_api was imported from {platform_api.__file__}, not from {args.app_root}"
-            )
+            parser.error(f"platform_api was imported from {platform_api.__file__}, not from {args.app_root}")
 
     scenario = load_file(args.scenario_file)
 

@@ -382,11 +382,15 @@ def test_decoys_are_touched_by_their_views_terms_windows_and_code():
     assert recognition.touches_decoy(
         payment, event("/traces", "14:00", "14:05", service="payment-gateway"), LEAK_END
     )
-    assert recognition.touches_decoy(payment, event("/code/platform_api/lib/external_apis/payment_gateway.py"), LEAK_END)
+    assert recognition.touches_decoy(
+        payment, event("/code/platform_api/lib/external_apis/payment_gateway.py"), LEAK_END
+    )
     assert recognition.touches_decoy(
         payment, event("/api/code/file", path="services/billing_service/invoices.py"), LEAK_END
     )
-    assert not recognition.touches_decoy(payment, event("/code/platform_api/lib/database/transactions.py"), LEAK_END)
+    assert not recognition.touches_decoy(
+        payment, event("/code/platform_api/lib/database/transactions.py"), LEAK_END
+    )
     assert not recognition.touches_decoy(
         payment, event("/code/platform_api/lib/external_apis/payment_gateway.py", status=404), LEAK_END
     )

@@ -150,7 +150,9 @@ def test_the_previous_release_and_the_fix_apply_to_the_checkout(tmp_path):
             ["git", "apply", "-p1", str(patch)], cwd=tree, capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stderr
-    previous = (tmp_path / "previous_release" / "app_under_test/platform_api/api/routes/workflows.py").read_text()
+    previous = (
+        tmp_path / "previous_release" / "app_under_test/platform_api/api/routes/workflows.py"
+    ).read_text()
     assert "latest_run" not in previous.split("def list_workflows", 1)[1].split("@bp.", 1)[0]
 
 
