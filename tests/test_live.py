@@ -331,6 +331,54 @@ def test_connection_leak_on_postgres(postgres_url: str, tmp_path: Path, promethe
     assert idle >= POOL and spans > 100
 
 
+def _lock_waits(url: str) -> list[tuple[Any, ...]]:
+    """PostgreSQL's own view: the service's backends waiting on a lock, each with the pids that
+    block it (``pg_blocking_pids``) and what the first of them is doing."""
+    libpq = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True, connect_timeout=3) as connection:
+        return connection.execute(
+            "SELECT w.pid, w.query, pg_blocking_pids(w.pid), b.state, b.query"
+            " FROM pg_stat_activity w JOIN pg_stat_activity b ON b.pid = (pg_blocking_pids(w.pid))[1]"
+            " WHERE w.datname = current_database() AND w.application_name = 'platform-api'"
+            " AND w.wait_event_type = 'Lock'"
+        ).fetchall()
+
+
+def test_row_lock_contention_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """The seat report, live: once the payment gateway slows, user saves wait on a real
+    PostgreSQL's row locks, held by the report's transaction while it waits on the gateway, and
+    the recording's sessions name the blocker as the server did."""
+    run_dir = tmp_path / "run"
+    # One scenario hour in two minutes: the gateway slows 33 s in and the seat report runs every
+    # 30 s, while each of its gateway calls still takes seconds (latency is not scaled).
+    with Live(
+        "row-lock-contention", run_dir, "--db", postgres_url, "--load-scale", "3", "--duration", "75",
+        "--time-scale", "30",
+    ) as live:  # fmt: skip
+        live.ready()
+
+        def saves_behind_the_report() -> list[tuple[Any, ...]]:
+            """Saves waiting on a session idle in its transaction after a ``FOR UPDATE`` read: the
+            report, waiting on the gateway (between calls its session is briefly active)."""
+            return [
+                wait
+                for wait in _lock_waits(postgres_url)
+                if wait[1].startswith("UPDATE users")
+                and wait[3] == "idle in transaction"
+                and "FOR UPDATE" in wait[4]
+            ]
+
+        waits = wait_for(saves_behind_the_report, 70, "a save to wait on the report's row locks", 0.5)
+        assert all(blocking for _, _, blocking, _, _ in waits), waits
+        assert live.interrupt() == 0, live.output()
+    assert not _run_processes(run_dir)
+    with Dataset.open(run_dir / "dataset") as dataset:
+        recorded = dataset.connection.execute(
+            "SELECT count(*) FROM db_sessions WHERE wait_event_type = 'Lock' AND blocked_by IS NOT NULL"
+        ).fetchone()[0]
+    assert recorded > 0
+
+
 def test_connection_leak_fixed_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     """With fix.patch, the same run leaks nothing, and every process stops on its own."""
     patch = scenarios.fix_patch(scenarios.load("connection-leak"))
