@@ -580,13 +580,16 @@ def _minutes(allowed: range) -> float:
 
 def _score_rubric(session_id: str) -> None:
     """Validate the whole rubric form, against the session's own scenario's checklist, before storing
-    anything: a bad form changes nothing."""
+    anything: a bad form changes nothing.  While the page is safe to share its form has no
+    checklist, so the answers saved before are kept, whatever the request says of them."""
     incident = _known_scenario(session_id)
     form = request.form
     try:
         rubric = RubricScore(
             ratings={name: int(form.get(f"rating.{name}", "")) for name in DIMENSIONS},
-            checklist={
+            checklist=_saved_checklist(session_id)
+            if _safe()
+            else {
                 statement: form.get(f"check.{index}") == "yes"
                 for index, statement in enumerate(checklist(incident))
             },
@@ -596,6 +599,12 @@ def _score_rubric(session_id: str) -> None:
     except ValueError as error:  # int() of a missing rating, or the model's own validation
         abort(400, description=f"The rubric was not saved: {_readable(error)}")
     store().score_rubric(session_id, rubric.model_dump(mode="json"))
+
+
+def _saved_checklist(session_id: str) -> dict[str, bool]:
+    """The checklist answers of the rubric saved last (none before the first save)."""
+    saved = store().rubric(session_id)
+    return dict(saved.body.get("checklist", {})) if saved is not None else {}
 
 
 def _readable(error: ValueError) -> str:

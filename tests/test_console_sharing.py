@@ -288,10 +288,14 @@ def test_a_ticked_checklist_survives_a_rubric_saved_in_safe_mode(console, app, i
     )
     console.delete_cookie(REVEAL_COOKIE, path="/interviewer")
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
-    assert '<input type="hidden" name="check.1" value="yes">' in page and "check.0" not in page
-    saved = console.post(f"/interviewer/sessions/{ada_id}/rubric", data={**rubric, "check.1": "yes"})
-    assert saved.headers["Location"].endswith("#rubric-saved")
-    assert interviews.rubric(ada_id).body["checklist"][list(checklist(LEAK))[1]] is True
+    assert 'data-testid="checklist-hidden"' in page and "check.0" not in page and "check.1" not in page
+    # the safe form carries no checklist; a stale or hand-made one that does is not read either
+    for form in (rubric, {**rubric, "check.0": "yes"}):
+        saved = console.post(f"/interviewer/sessions/{ada_id}/rubric", data={**form, "level": "strong"})
+        assert saved.headers["Location"].endswith("#rubric-saved")
+        answers = interviews.rubric(ada_id).body["checklist"]
+        assert answers == {**dict.fromkeys(checklist(LEAK), False), list(checklist(LEAK))[1]: True}
+        assert interviews.rubric(ada_id).body["level"] == "strong"
 
 
 def test_new_session_redirects_and_shows_its_link_once(app, console, interviews):
