@@ -294,6 +294,7 @@ def test_the_interviewer_scores_the_rubric_and_a_bad_form_stores_nothing(setup):
         response = console.post(f"/interviewer/sessions/{ada_id}/rubric", data=bad)
         assert response.status_code == 400 and "rubric was not saved" in response.get_data(as_text=True)
         assert interviews.rubric(ada_id) is None
+    console.post("/interviewer/reveal", data={"reveal": "yes"})  # the checklist is ticked revealed
     assert console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC).status_code == 302
     stored = interviews.rubric(ada_id).body
     assert stored["level"] == "strong" and stored["ratings"]["tool_use"] == 3
