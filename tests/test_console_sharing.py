@@ -368,6 +368,39 @@ def test_the_clock_figures_and_submissions_are_live_panels(app, console, intervi
     assert console.get(f"/interviewer/sessions/{ada_id}/live/rubric").status_code == 404
 
 
+def test_the_session_page_shows_every_field_of_the_submission_while_safe_to_share(app, console, interviews):
+    """An interviewer checks a part's points against what was written without revealing the answer:
+    every field the candidate filled in is on the session page, the answer key is not."""
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    form = {
+        "root_cause": "the pool",
+        "locations": "lib/database/transactions.py:59-76",
+        "starts_at": "2026-03-10T14:20:00Z",
+        "repeats": "none",
+        "causal_chain": "validation hangs\nthe session is never closed",
+        "mitigation": "restart the workers",
+        "fix": "close the session in a finally block",
+        "prevention": "alert on idle in transaction",
+    }
+    assert ada.post("/submit", data=form).status_code in (200, 303)
+    panel = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
+    assert 'data-testid="submission-rest"' in panel
+    for shown in (
+        "lib/database/transactions.py:59-76",
+        "2026-03-10T14:20:00",
+        "<li>validation hangs</li>",
+        "restart the workers",
+        "close the session in a finally block",
+        "alert on idle in transaction",
+    ):
+        assert shown in panel, shown
+    assert (
+        'data-testid="score-parts"' not in panel and LEAK.ground_truth.root_causes[0].description not in panel
+    )
+
+
 def test_the_markdown_scorecard_keeps_its_tables_and_lists_whatever_was_typed(interviews):
     ada_id, _ = interviews.create_session("Ada", LEAK.id, LEAK.default_seed, 900)
     interviews.start(ada_id)

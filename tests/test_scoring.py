@@ -230,6 +230,20 @@ def test_paths_are_read_as_the_browser_the_repo_or_a_stack_trace_shows_them():
         assert "the exact lines of the fault in transaction()" in result.parts[0].why, written
 
 
+def test_a_range_around_the_fault_is_credited_as_such_not_called_its_exact_lines():
+    scenario = scenarios.load("connection-leak")
+    cause = scenario.ground_truth.root_causes[0]
+    around = (cause.lines[0] - 5, cause.lines[1] + 1)
+    result = score(scenario, Submission(locations=({"file": cause.file, "lines": around},)))
+    exact = score(scenario, Submission(locations=({"file": cause.file, "lines": cause.lines},)))
+    assert part(result, "location") == part(exact, "location") > 0
+    assert (
+        f"lines that take in the fault in transaction() ({cause.lines[0]}-{cause.lines[1]})"
+        in result.parts[0].why
+    )
+    assert "exact lines" not in result.parts[0].why
+
+
 def test_a_whole_file_range_is_not_exact_lines():
     scenario = scenarios.load("connection-leak")
     cause = scenario.ground_truth.root_causes[0]
@@ -246,7 +260,10 @@ def test_scattering_locations_costs_a_point_per_wrong_place():
     alone = part(score(scenario, Submission(locations=right)), "location")
     result = score(scenario, Submission(locations=scattered))
     assert part(result, "location") == alone - 3, result.parts[0].why
-    assert "also named 3 places near no fault (−3 points)" in result.parts[0].why
+    assert result.parts[0].why.endswith(
+        "also named 3 places near no fault (−3 points): services/data_service/stats.py,"
+        " services/data_service/usage.py, services/data_service/reports.py"
+    ), result.parts[0].why
 
 
 def test_the_right_place_among_wrong_ones_keeps_most_of_its_credit():

@@ -112,22 +112,23 @@ def _location(truth: GroundTruth, submission: Submission) -> Part:
     why = "; ".join(text for _, text in found)
     wrong = _wrong_extras(truth, submission.locations)
     if wrong and share > 0:
-        deduction = min(WRONG_PLACE_COST * wrong, MAX_WRONG_PLACES_COST, share / 2)
+        deduction = min(WRONG_PLACE_COST * len(wrong), MAX_WRONG_PLACES_COST, share / 2)
         share -= deduction
         why += (
-            f"; also named {_count(wrong, 'place')} near no fault"
-            f" (−{round(WEIGHTS['location'] * deduction, 1):g} points)"
+            f"; also named {_count(len(wrong), 'place')} near no fault"
+            f" (−{round(WEIGHTS['location'] * deduction, 1):g} points): {', '.join(map(_place, wrong))}"
         )
     return _part("location", share, why)
 
 
-def _wrong_extras(truth: GroundTruth, locations: tuple[Location, ...]) -> int:
-    """How many places beyond one per fault are near no fault at all: naming the right file among
-    five costs a little for each of the four others, never the credit for the right one."""
-    wrong = sum(
-        1 for place in locations if all(closeness(place, cause)[1] == 0 for cause in truth.root_causes)
-    )
-    return min(wrong, max(0, len(locations) - len(truth.root_causes)))
+def _wrong_extras(truth: GroundTruth, locations: tuple[Location, ...]) -> list[Location]:
+    """The places beyond one per fault that are near no fault at all, in the order named: naming
+    the right file among five costs a little for each of the four others, never the credit for
+    the right one."""
+    wrong = [
+        place for place in locations if all(closeness(place, cause)[1] == 0 for cause in truth.root_causes)
+    ]
+    return wrong[: max(0, len(locations) - len(truth.root_causes))]
 
 
 def _named(best: Location, level: str, cause: CodeLocation, locations: tuple[Location, ...]) -> str:
@@ -138,8 +139,10 @@ def _named(best: Location, level: str, cause: CodeLocation, locations: tuple[Loc
         f"{PurePosixPath(cause.file).name}, in {cause.function}() (lines {cause.lines[0]}-{cause.lines[1]})"
     )
     named = _place(best)
-    if level == "exact lines":
+    if level == "exact lines" and best.lines == cause.lines:
         return f"Named {named} — the exact lines of the fault in {cause.function}()"
+    if level == "exact lines":
+        return f"Named {named} — lines that take in the fault in {cause.function}() ({cause.lines[0]}-{cause.lines[1]})"
     if level == "right function":
         return f"Named {named} — the right function, {cause.function}(), though not the exact lines ({cause.lines[0]}-{cause.lines[1]})"
     if level == "right file":
