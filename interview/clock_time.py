@@ -1,7 +1,8 @@
 """Time on the interview clock for a recorded moment: wall time since the start minus the pauses.
 
 The store keeps only the running total of pauses on the session (``paused_s``), but every pause and
-resume is an event of its own (kind ``clock``), so the pause intervals are read back from the events
+resume is an event of its own (kind ``clock``), and so are the interviewer's end of the interview and
+a reopening (a stop that lasts until reopened, or for good), so the intervals are read back from the events
 and a row of the timeline or a figure is placed where the interviewer's clock stood, not where the
 wall clock did (a five-minute pause would otherwise push everything after it five minutes later).
 """
@@ -24,21 +25,32 @@ class _Recorded(Protocol):
 
 @dataclass(frozen=True)
 class Pause:
-    """One pause of the clock; ``end`` is None while it lasts."""
+    """One stop of the clock; ``end`` is None while it lasts.  ``ended``: the interviewer ended the
+    interview there (a stop until reopened), rather than paused it."""
 
     start: datetime
     end: datetime | None
+    ended: bool = False
+
+
+#: a clock change that stops the clock, and whether it ends the interview; and one that restarts it
+_STOPS = {"paused": False, "ended": True}
+_RESTARTS = ("resumed", "reopened")
 
 
 def pauses(events: Sequence[_Recorded]) -> list[Pause]:
-    """The clock's pauses, oldest first, from its ``paused`` and ``resumed`` events."""
+    """The clock's stops, oldest first, from its ``paused``/``ended`` and ``resumed``/``reopened``
+    events (an end during a pause continues that stop, now as an end)."""
     out: list[Pause] = []
     for event in sorted(events, key=lambda e: as_utc(e.wall_time)):
         change = event.detail.get("change") if event.kind == "clock" else None
-        if change == "paused" and (not out or out[-1].end is not None):
-            out.append(Pause(as_utc(event.wall_time), None))
-        elif change == "resumed" and out and out[-1].end is None:
-            out[-1] = Pause(out[-1].start, as_utc(event.wall_time))
+        stopped = bool(out) and out[-1].end is None
+        if change in _STOPS and not stopped:
+            out.append(Pause(as_utc(event.wall_time), None, _STOPS[change]))
+        elif change == "ended" and stopped:
+            out[-1] = Pause(out[-1].start, None, True)
+        elif change in _RESTARTS and stopped:
+            out[-1] = Pause(out[-1].start, as_utc(event.wall_time), out[-1].ended)
     return out
 
 

@@ -107,6 +107,7 @@ def build(store: InterviewStore, scenario: Scenario | None, session_id: str) -> 
         "clock": {
             "created_at": _iso(interview.created_at),
             "started_at": _iso(interview.started_at),
+            "ended_at": _iso(interview.ended_at),  # None while the interviewer has not ended it
             "elapsed_s": round(interview.elapsed_s(), 1),
             "time_limit_s": interview.time_limit_s,
             "extended_s": interview.extended_s,  # time the interviewer added to the limit

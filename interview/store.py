@@ -54,7 +54,7 @@ class Clock(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"  # nothing is open while paused
     GRACE = "grace"  # past the limit: still open, a submission is marked late
-    CLOSED = "closed"  # past the limit and the grace: investigation, notes and submissions refused
+    CLOSED = "closed"  # ended by the interviewer, or past the limit and the grace: all refused
 
 
 class Refusal(StrEnum):
@@ -127,13 +127,16 @@ class InterviewSession(Base):
     paused_s: Mapped[float] = mapped_column(Float, default=0.0)
     extended_s: Mapped[float] = mapped_column(Float, default=0.0)  # time the interviewer added
     grace_s: Mapped[float] = mapped_column(Float, default=DEFAULT_GRACE_S)
+    # when the interviewer ended the interview: the clock stops for good there (unless reopened)
+    ended_at: Mapped[datetime | None]
 
     def elapsed_s(self, at: datetime | None = None) -> float:
-        """Interview time used: from the start, minus pauses (a running pause counts up to ``at``)."""
+        """Interview time used: from the start, minus pauses (a running pause counts up to ``at``),
+        and never past the end: an ended interview's figure does not grow while it is scored."""
         if self.started_at is None:
             return 0.0
         at = at or now()
-        until = self.paused_at or at
+        until = self.ended_at or self.paused_at or at
         return max(0.0, (as_utc(until) - as_utc(self.started_at)).total_seconds() - self.paused_s)
 
     def limit_s(self) -> float:
@@ -146,6 +149,8 @@ class InterviewSession(Base):
     def clock(self, at: datetime | None = None) -> Clock:
         if self.started_at is None:
             return Clock.WAITING
+        if self.ended_at is not None:
+            return Clock.CLOSED
         if self.paused_at is not None:
             return Clock.PAUSED
         elapsed = self.elapsed_s(at)
@@ -160,6 +165,11 @@ class InterviewSession(Base):
             return "Your interviewer has not started the interview yet: this opens when they do."
         if clock is Clock.PAUSED:
             return "Your interviewer has paused the interview: this opens again when they resume it."
+        if clock is Clock.CLOSED and self.ended_at is not None:
+            return (
+                "Your interviewer has ended the interview. Investigation, notes and submissions are"
+                " closed; your interviewer has everything you sent before."
+            )
         if clock is Clock.CLOSED:
             return (
                 f"Time is up: the interview closed after its {self.limit_s() / 60:g} min and"
@@ -297,6 +307,7 @@ _LATER_COLUMNS = {
     "interview_sessions": {
         "extended_s": "FLOAT NOT NULL DEFAULT 0",
         "grace_s": f"FLOAT NOT NULL DEFAULT {DEFAULT_GRACE_S}",
+        "ended_at": "TIMESTAMP WITH TIME ZONE",
     },
     "hint_releases": {"seen_at": "TIMESTAMP WITH TIME ZONE"},  # NULL: an older release, long past undoing
 }
@@ -436,6 +447,10 @@ class InterviewStore:
                 raise KeyError(session_id)
             if interview.started_at is None:
                 interview.started_at = now()  # the timeline shows the start from this moment
+            elif interview.ended_at is not None:  # reopened: the time it stood ended does not count
+                interview.paused_s += (now() - as_utc(interview.ended_at)).total_seconds()
+                interview.ended_at = None
+                db.add(_event(session_id, "clock", {"change": "reopened"}))
             elif interview.paused_at is not None:
                 interview.paused_s += (now() - as_utc(interview.paused_at)).total_seconds()
                 interview.paused_at = None
@@ -446,9 +461,26 @@ class InterviewStore:
             interview = db.get(InterviewSession, session_id)
             if interview is None:
                 raise KeyError(session_id)
-            if interview.started_at is not None and interview.paused_at is None:
+            if interview.started_at is not None and interview.paused_at is None and interview.ended_at is None:
                 interview.paused_at = now()
                 db.add(_event(session_id, "clock", {"change": "paused"}))
+
+    def end(self, session_id: str) -> None:
+        """End a started interview: the clock stops where it stands (a pause in progress is folded
+        into the time not counted), so the time used, the scorecard and every figure stay as they
+        were when the candidate finished, and the candidate can no longer investigate or submit.
+        ``start`` reopens it."""
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                raise KeyError(session_id)
+            if interview.started_at is None or interview.ended_at is not None:
+                return
+            if interview.paused_at is not None:
+                interview.paused_s += (now() - as_utc(interview.paused_at)).total_seconds()
+                interview.paused_at = None
+            interview.ended_at = now()
+            db.add(_event(session_id, "clock", {"change": "ended"}))
 
     def extend(self, session_id: str, seconds: float) -> None:
         """Give the candidate more time (reopening a closed interview); noted on the timeline."""

@@ -67,6 +67,7 @@ OTHER_PAGES = {
 NOTE_CHARS = 300
 
 Mark = Literal["relevant", "decoy"]
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 class RecordedEvent(Protocol):
@@ -190,9 +191,12 @@ def _clock_change(detail: dict[str, Any]) -> str:
         return f"Interviewer extended the time by {detail['extended_by_s'] / 60:g} min"
     if "grace_s" in detail:
         return f"Interviewer set the grace after the limit to {detail['grace_s'] / 60:g} min"
-    return {"paused": "Interviewer paused the clock", "resumed": "Interviewer resumed the clock"}.get(
-        str(detail.get("change")), "Interviewer changed the clock"
-    )
+    return {
+        "paused": "Interviewer paused the clock",
+        "resumed": "Interviewer resumed the clock",
+        "ended": "Interviewer ended the interview",
+        "reopened": "Interviewer reopened the interview",
+    }.get(str(detail.get("change")), "Interviewer changed the clock")
 
 
 def _cut(text: str) -> str:
@@ -254,14 +258,18 @@ def rows(scenario: Scenario | None, interview: _Session, events: Sequence[Record
             else None
         )
         description = describe(event, hints)
-        if event.kind == "clock" and event.detail.get("change") == "resumed":
+        stop = next((p for p in paused if p.start < moment < (p.end or _NEVER)), None)
+        if event.kind == "clock" and event.detail.get("change") in ("resumed", "reopened"):
             length = next((p.end - p.start for p in paused if p.end == moment), None)
             if length is not None:
+                stood = clock_time.minutes(length.total_seconds())
                 description += (
-                    f" after a pause of {clock_time.minutes(length.total_seconds())} (not counted above)"
+                    f" after a pause of {stood} (not counted above)"
+                    if event.detail["change"] == "resumed"
+                    else f" after {stood} ended (not counted above)"
                 )
-        elif any(p.start < moment < (p.end or datetime.max.replace(tzinfo=UTC)) for p in paused):
-            description += " (while the clock was paused)"
+        elif stop is not None:
+            description += " (after the interview ended)" if stop.ended else " (while the clock was paused)"
         if event.kind == "hint" and event.detail.get("index") in withdrawn:  # its text stays unsaid
             description = f"Hint {event.detail['index'] + 1} released, then withdrawn (below)"
         if event.kind == "notes":

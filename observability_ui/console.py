@@ -616,6 +616,7 @@ def _readable(error: ValueError) -> str:
 ACTIONS: dict[str, Callable[[str], None]] = {
     "start": lambda session_id: store().start(session_id),
     "pause": lambda session_id: store().pause(session_id),
+    "end": lambda session_id: store().end(session_id),
     "extend": lambda session_id: store().extend(session_id, _minutes(EXTEND_MINUTES)),
     "grace": lambda session_id: store().set_grace(session_id, _minutes(GRACE_MINUTES)),
     "hint": _release_hint,

@@ -342,3 +342,58 @@ def test_the_reviewed_cron_storm_answer_costs_no_decoy_on_the_console(handmade_d
     console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
     panel = console.get(f"/interviewer/sessions/{alex_id}/live/submissions").get_data(as_text=True)
     assert "score-parts" in panel and "penalty" not in panel
+
+
+def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(app, console, interviews, monkeypatch):
+    """"End interview" stops the clock for good: the time used, the scorecard's figure and the
+    timeline stay where the candidate finished while the interviewer scores, exports and saves the
+    rubric later; the candidate is told the interview is over; Reopen gives the rest back."""
+    from interview import store as store_module
+
+    moment = [now()]
+    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    start = moment[0]
+
+    def at(seconds: float) -> None:
+        moment[0] = start + timedelta(seconds=seconds)
+
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(100)
+    console.post(f"/interviewer/sessions/{ada_id}/pause")
+    at(130)  # the pause's 30 s never count
+    assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 403  # paused
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(160)
+    assert ada.post("/submit", data={"root_cause": "the pool"}).status_code == 200
+    at(170)
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert 'data-testid="clock-end"' in page and "end the interview when it is over" in page
+    assert console.post(f"/interviewer/sessions/{ada_id}/end").status_code == 302
+
+    at(3600)  # an hour later: scored, exported, the rubric saved
+    assert console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC).status_code == 302
+    page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert "2:20 used of" in page and "<strong>ended</strong>" in page
+    assert 'data-testid="clock-end"' not in page and ">Reopen</button>" in page
+    assert "ended" in console.get("/interviewer/").get_data(as_text=True)
+    reveal(console)
+    card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
+    assert card["clock"]["elapsed_s"] == 140.0 and card["clock"]["ended_at"] is not None
+    told = {row["description"]: row for row in card["timeline"]}
+    assert told["Interviewer ended the interview"]["since_start_s"] == 140.0
+    assert told["Interviewer saved the rubric: strong (after the interview ended)"]["since_start_s"] == 140.0
+
+    refused = ada.get("/api/interview")
+    assert refused.status_code == 403 and refused.get_json()["reason"] == "over"
+    assert "ended the interview" in refused.get_json()["error"]
+    assert ada.post("/submit", data={"root_cause": "later"}).status_code == 403
+
+    console.post(f"/interviewer/sessions/{ada_id}/start")  # Reopen: the hour ended is not counted
+    at(3660)
+    assert ada.get("/api/interview").status_code == 200
+    card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
+    assert card["clock"]["elapsed_s"] == 200.0 and card["clock"]["ended_at"] is None
+    reopened = [row for row in card["timeline"] if row["description"].startswith("Interviewer reopened")]
+    assert reopened[0]["description"] == "Interviewer reopened the interview after 57:10 ended (not counted above)"

@@ -259,7 +259,8 @@ def test_a_new_candidate_link_replaces_the_old_one_and_is_shown_once(app, consol
 
 
 def test_clock_buttons_offer_only_what_the_clock_can_do(app, console, interviews):
-    """Start while not running, Pause while running; "Add time" says it adds to the limit."""
+    """Start while not running, Pause while running, End once started, Reopen once ended; "Add time"
+    says it adds to the limit."""
     new_session(console, "Ada")
     ada_id = session_of(interviews, "Ada")
     page = f"/interviewer/sessions/{ada_id}"
@@ -269,11 +270,13 @@ def test_clock_buttons_offer_only_what_the_clock_can_do(app, console, interviews
 
     assert buttons() == {"start", "extend"}
     console.post(f"{page}/start")
-    assert buttons() == {"pause", "extend"}
+    assert buttons() == {"pause", "end", "extend"}
     console.post(f"{page}/pause")
     html = console.get(page).get_data(as_text=True)
-    assert buttons() == {"start", "extend"} and ">Resume<" in html
+    assert buttons() == {"start", "end", "extend"} and ">Resume<" in html
     assert "min to the limit" in html and ">Add time<" in html and "Pause by" not in html
+    console.post(f"{page}/end")
+    assert buttons() == {"start", "extend"} and ">Reopen<" in console.get(page).get_data(as_text=True)
 
 
 def test_a_ticked_checklist_survives_a_rubric_saved_in_safe_mode(console, app, interviews):

@@ -92,21 +92,51 @@ def test_the_clock_pauses_and_a_submission_after_the_limit_is_late(url, monkeypa
     assert store.get(session_id).remaining_s(clock[0]) == pytest.approx(200)
 
 
+def test_an_interview_ended_while_paused_counts_the_time_before_the_pause(url, monkeypatch):
+    """Ending folds a pause in progress into the time not counted, refuses the candidate's writes,
+    and stops the clock for good: neither a pause nor time passing moves it until it is reopened."""
+    store = InterviewStore(url)
+    session_id, _ = store.create_session("Ada", "cron-storm", 1, 600)
+    clock = [store_module.now()]
+    monkeypatch.setattr(store_module, "now", lambda: clock[0])
+    store.end(session_id)  # not started: nothing to end
+    assert store.get(session_id).clock(clock[0]) is Clock.WAITING
+    store.start(session_id)
+    clock[0] += timedelta(seconds=100)
+    store.pause(session_id)
+    clock[0] += timedelta(seconds=50)
+    store.end(session_id)
+    clock[0] += timedelta(seconds=5000)
+    store.pause(session_id)  # no pause of an ended interview
+    ended = store.get(session_id)
+    assert ended.clock(clock[0]) is Clock.CLOSED and ended.paused_at is None
+    assert ended.elapsed_s(clock[0]) == pytest.approx(100)
+    with pytest.raises(store_module.InterviewClosed, match="ended the interview"):
+        store.submit(session_id, {}, {"total": 0})
+    store.start(session_id)  # reopened: the 5,050 s stopped are not counted
+    clock[0] += timedelta(seconds=20)
+    assert store.get(session_id).elapsed_s(clock[0]) == pytest.approx(120)
+    assert store.submit(session_id, {}, {"total": 0}).late is False
+    changes = [e.detail["change"] for e in store.events(session_id) if e.kind == "clock"]
+    assert changes == ["paused", "ended", "reopened"]
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_database_from_before_the_clock_columns_gets_them(database, url, request):
-    """An interviews database an earlier obsim made, without extended_s and grace_s, nor the hint
-    releases' seen_at, keeps working."""
+    """An interviews database an earlier obsim made, without extended_s, grace_s and ended_at, nor
+    the hint releases' seen_at, keeps working."""
     url = request.getfixturevalue("postgres_url") if database == "postgresql" else url
     store = InterviewStore(url)
     session_id, _ = store.create_session("Ada", "cron-storm", 1, 600)
     store.release_hint(session_id, 0)
     with store.engine.begin() as connection:
-        for column in ("extended_s", "grace_s"):
+        for column in ("extended_s", "grace_s", "ended_at"):
             connection.execute(text(f"ALTER TABLE interview_sessions DROP COLUMN {column}"))
         connection.execute(text("ALTER TABLE hint_releases DROP COLUMN seen_at"))
     store.engine.dispose()
     again = InterviewStore(url)
     assert again.get(session_id).grace_s == DEFAULT_GRACE_S and again.get(session_id).extended_s == 0
+    assert again.get(session_id).ended_at is None
     assert again.hints_for_candidate(session_id) == [0]  # shown to the candidate: no undoing it now
     assert again.withdraw_hint(session_id, 0) is not None and again.released_hints(session_id) == [0]
 
