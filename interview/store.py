@@ -461,7 +461,11 @@ class InterviewStore:
             interview = db.get(InterviewSession, session_id)
             if interview is None:
                 raise KeyError(session_id)
-            if interview.started_at is not None and interview.paused_at is None and interview.ended_at is None:
+            if (
+                interview.started_at is not None
+                and interview.paused_at is None
+                and interview.ended_at is None
+            ):
                 interview.paused_at = now()
                 db.add(_event(session_id, "clock", {"change": "paused"}))
 

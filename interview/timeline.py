@@ -155,10 +155,11 @@ def describe_request(detail: dict[str, Any]) -> str:
         text += f": {asked}" if asked else ""
         text += f", {when}" if when else ""
     status = int(detail.get("status", 200) or 200)
+    told = f": {_cut(str(detail['error']))}" if detail.get("error") else ""
     if 400 <= status < 500:
-        text += f" — refused ({status})"
+        text += f" — refused ({status}{told})"
     elif status >= 500:
-        text += f" — failed ({status})"
+        text += f" — failed ({status}{told})"
     return text
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request, url_for
+from flask import Flask, g, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from interview.store import InterviewStore
@@ -113,6 +113,7 @@ def create_app(
 
     @app.errorhandler(UiError)
     def _ui_error(error: UiError) -> Any:
+        g.error_message = error.message  # the interview's timeline says why a request was refused
         if prometheus_api.is_prometheus_api(request.path):
             return prometheus_api.error_response(error.message, error.status)
         if request.path.startswith("/api/"):
@@ -121,6 +122,7 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
+        g.error_message = str(error.description)
         if prometheus_api.is_prometheus_api(request.path):
             return prometheus_api.error_response(str(error.description), error.code or 500)
         if request.path.startswith("/api/") or loki_api.is_loki_api(request.path):
@@ -137,6 +139,7 @@ def create_app(
     def _unexpected(error: Exception) -> Any:
         app.logger.exception("unhandled error on %s", request.path)
         message = "Something went wrong on this page. Try another time range or query."
+        g.error_message = message
         if prometheus_api.is_prometheus_api(request.path):
             return prometheus_api.error_response(message, 500)
         if request.path.startswith("/api/"):

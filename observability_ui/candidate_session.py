@@ -68,6 +68,8 @@ DAY = "obsim_interview_day"
 #: what identifies the data a candidate saw, copied from the dataset's manifest onto the timeline
 DATASET_IDENTITY = ("scenario", "scenario_version", "seed", "code_hash", "patch_sha256", "cache_key")
 MAX_EVIDENCE_CHOICES = 40
+#: how much of a refused request's message the timeline keeps (a query error can quote the query)
+ERROR_CHARS = 300
 OPEN_ENDPOINTS = {"interview.join_page", "interview.join", "interview.clock_state", "static", "assets.plotly"}
 #: how often a waiting, paused or closed page reloads itself, to open as soon as the clock allows
 #: (and the ``Retry-After`` of an answer refused while the session's environment is set up)
@@ -283,6 +285,9 @@ def _record(response: Response) -> Response:
         "status": response.status_code,
         "bytes": response.calculate_content_length() or 0,
     }
+    told = _error_told(response)
+    if told:
+        detail["error"] = told[:ERROR_CHARS]
     time_range = g.get("time_range")
     shown = g.get("shown_range") or (time_range and (time_range.start, time_range.end))
     if shown:
@@ -290,6 +295,18 @@ def _record(response: Response) -> Response:
     kind = "api" if request.path.startswith("/api/") or loki_api.is_loki_api(request.path) else "view"
     store().record(interview.id, kind, detail, sim_time=shown[1] if shown else None)
     return response
+
+
+def _error_told(response: Response) -> str | None:
+    """What a refused or failed request told the candidate: the message an error handler or a page's
+    input error set, else a JSON answer's ``error`` (the API views that answer errors themselves)."""
+    if response.status_code < 400:
+        return None
+    if g.get("error_message"):
+        return str(g.error_message)
+    body = response.get_json(silent=True) if response.is_json else None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error) if error else None
 
 
 def interview_context() -> dict[str, Any]:

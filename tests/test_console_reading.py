@@ -344,8 +344,10 @@ def test_the_reviewed_cron_storm_answer_costs_no_decoy_on_the_console(handmade_d
     assert "score-parts" in panel and "penalty" not in panel
 
 
-def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(app, console, interviews, monkeypatch):
-    """"End interview" stops the clock for good: the time used, the scorecard's figure and the
+def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(
+    app, console, interviews, monkeypatch
+):
+    """ "End interview" stops the clock for good: the time used, the scorecard's figure and the
     timeline stay where the candidate finished while the interviewer scores, exports and saves the
     rubric later; the candidate is told the interview is over; Reopen gives the rest back."""
     from interview import store as store_module
@@ -396,4 +398,26 @@ def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(app, con
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
     assert card["clock"]["elapsed_s"] == 200.0 and card["clock"]["ended_at"] is None
     reopened = [row for row in card["timeline"] if row["description"].startswith("Interviewer reopened")]
-    assert reopened[0]["description"] == "Interviewer reopened the interview after 57:10 ended (not counted above)"
+    assert (
+        reopened[0]["description"]
+        == "Interviewer reopened the interview after 57:10 ended (not counted above)"
+    )
+
+
+def test_a_refused_request_says_on_the_timeline_what_the_candidate_was_told(app, console, interviews):
+    """A query the platform refused reads as its view, what was asked, and the refusal's message,
+    the same for a page and the JSON API; an unknown page names its path."""
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    assert ada.get("/api/metrics/query_range", query_string={"query": "rate(foo[5m]"}).status_code == 400
+    assert ada.get("/api/traces", query_string={"bogus": "1"}).status_code == 400
+    assert ada.get("/no-such-page").status_code == 404
+    reveal(console)
+    card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
+    refused = [row["description"] for row in card["timeline"] if "refused" in row["description"]]
+    assert len(refused) == 3, refused
+    query, unknown_parameter, missing = refused
+    assert query.startswith("Metrics (API): query “rate(foo[5m]”") and "— refused (400: " in query
+    assert "bogus" in unknown_parameter and "— refused (400: " in unknown_parameter
+    assert missing.startswith("Page /no-such-page") and "— refused (404: " in missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import current_app, g, render_template, request
 
 from observability_ui import params, request_context
 from obsim.timerange import WHOLE_RECORDING, TimeRange, iso, resolve
@@ -22,8 +22,12 @@ class InputError:
 
 
 def status(*errors: InputError | None) -> int:
-    """A page showing an input error answers 400, like the JSON API for the same input."""
-    return 400 if any(errors) else 200
+    """A page showing an input error answers 400, like the JSON API for the same input (and the
+    interview's timeline keeps what the page said, ``g.error_message``)."""
+    shown = [error.message for error in errors if error]
+    if shown:
+        g.error_message = "; ".join(shown)
+    return 400 if shown else 200
 
 
 def page_range(default: str = WHOLE_RECORDING) -> tuple[TimeRange, InputError | None]:
