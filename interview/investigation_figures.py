@@ -1,7 +1,8 @@
 """Figures derived from a candidate's recorded investigation, for the console and the scorecard.
 
 They describe *how* the candidate worked, which neither score captures on its own: how soon they
-had a relevant signal on screen (judged against the ground truth's evidence list), how long they
+went to a relevant signal (judged against the ground truth's evidence list; the overview the
+platform opens on is on every candidate's screen, so it does not count, :func:`sought`), how long they
 spent on the scenario's decoys, how many questions they asked of the data, which views they used,
 how many hints they needed and when they submitted.  Times are seconds since the interview clock
 started; nothing the candidate did before the start counts (the platform refuses their requests
@@ -28,7 +29,7 @@ def investigation_figures(
     paused = pauses(events)
     counted = [e for e in events if origin is not None and as_utc(e.wall_time) >= as_utc(origin)]
     requests = [e for e in counted if is_request(e)]
-    seen = evidence_seen(scenario, requests)
+    seen = evidence_seen(scenario, sought(requests))
     first = min(seen, key=lambda pair: pair[1].wall_time, default=None)
     submissions = [e for e in counted if e.kind == "submission"]
     return {
@@ -36,13 +37,29 @@ def investigation_figures(
         "first_relevant_signal": first[0].signal if first else None,
         "evidence_seen": len(seen),
         "evidence_total": len(scenario.ground_truth.evidence) if scenario.ground_truth else 0,
-        "time_on_decoys_s": round(sum(spent for _, spent in time_on_decoys(scenario, requests)), 1),
+        "time_on_decoys_s": round(sum(spent for _, spent in time_on_decoys(scenario, counted)), 1),
         "queries": sum(1 for e in requests if is_query(e)),
         "requests": len(requests),
         "views_used": sorted({view for e in requests if (view := view_of(e.detail.get("path", "")))}),
         "hints_used": len(hint_releases(scenario, interview, events)),  # a hint given early still helped
         "time_to_submission_s": _since(origin, paused, submissions[0].wall_time) if submissions else None,
     }
+
+
+def sought(requests: list[Event]) -> list[Event]:
+    """The requests the candidate chose to make: all but the page the platform opened on (their
+    first request, when it is the overview as served, without arguments).  Every candidate has that
+    page on screen, so the signals its panels show say nothing of how they investigated; the figures
+    count a signal from the moment the candidate went to it (the automatic score's evidence part,
+    which asks only whether a cited view's signal was on screen, still counts the landing page)."""
+    ordered = sorted(requests, key=lambda event: as_utc(event.wall_time))
+    first = ordered[0] if ordered else None
+    landing = (
+        first is not None
+        and view_of(first.detail.get("path", "")) == "overview"
+        and not first.detail.get("args")
+    )
+    return ordered[1:] if landing else ordered
 
 
 def _since(origin: datetime | None, paused: list[Pause], moment: datetime) -> float | None:

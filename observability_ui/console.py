@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException
 from interview import scorecard as scorecards
 from interview import timeline
 from interview.investigation_figures import hint_releases, investigation_figures
+from interview.scoring.evidence import MAX_DWELL_S
 from interview.scoring.rubric import (
     DIMENSIONS,
     LEVEL_NAMES,
@@ -105,6 +106,7 @@ def _helpers() -> dict[str, Any]:
         "since_start": scorecards.since_start,
         "part_name": scorecards.part_name,
         "in_minutes": lambda seconds: f"{seconds / 60:g}",
+        "decoy_dwell_cap_s": MAX_DWELL_S,
     }
 
 

@@ -426,6 +426,26 @@ def test_derived_figures_from_a_session(through_the_api: bool):
     assert early["time_to_first_relevant_signal_s"] is None and early["first_relevant_signal"] is None
 
 
+def test_the_page_the_platform_opens_on_is_no_signal_the_candidate_went_to():
+    """The overview as served on arrival shows the pool panels to everyone: the figures count a
+    signal from when the candidate went to it (the same overview reopened later, or with a range,
+    counts), and a decoy file read just before submitting counts its time until the submission."""
+    landing = event("/", "14:00", "15:45")  # as served: no arguments, the whole recording
+    again = event("/", "14:00", "15:45")
+    decoy_file = event("/code/platform_api/lib/external_apis/payment_gateway.py")
+    submitted = Event({}, kind="submission")
+    for seconds, recorded in zip((0, 300, 400, 490), (landing, again, decoy_file, submitted), strict=True):
+        recorded.wall_time = T0 + timedelta(seconds=seconds)
+    figures = investigation_figures(
+        LEAK, SimpleNamespace(started_at=T0), [landing, again, decoy_file, submitted]
+    )
+    assert figures["time_to_first_relevant_signal_s"] == 300 and figures["evidence_seen"] == 2
+    assert figures["time_on_decoys_s"] == 90
+    arrived = investigation_figures(LEAK, SimpleNamespace(started_at=T0), [landing])
+    assert arrived["time_to_first_relevant_signal_s"] is None and arrived["evidence_seen"] == 0
+    assert len(recognition.evidence_seen(LEAK, [landing])) == 2  # still on screen, for the score
+
+
 @pytest.fixture
 def candidate(datasets, tmp_path):
     """A candidate's browser in an interview over the real connection-leak dataset, and their events."""

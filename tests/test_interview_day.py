@@ -67,7 +67,7 @@ def test_two_servers_on_one_database_show_each_session_with_its_own_scenario(tmp
     assert shows(shown, CRON.title) and f"does not serve {CRON.id} (now" in shown
     assert all(shows(shown, hint.text) for hint in CRON.hints)
     assert not any(shows(shown, hint.text) for hint in LEAK.hints)
-    assert f"saw 0 of the {len(CRON.ground_truth.evidence)} expected signals" in shown
+    assert f"went to 0 of the {len(CRON.ground_truth.evidence)} expected signals" in shown
     assert shows(shown, CRON.ground_truth.summary.strip()[:60]) and not shows(
         shown, LEAK.ground_truth.summary.strip()[:60]
     )

@@ -166,13 +166,18 @@ def evidence_seen(
     return list(first.values())
 
 
+#: what the candidate does that ends their time on a page: another request, a note, a submission
+_LEAVES_A_PAGE = frozenset({"view", "api", "notes", "submission"})
+
+
 def time_on_decoys(scenario: Scenario, events: Iterable[RecordedEvent]) -> list[tuple[Decoy, float]]:
-    """Wall seconds spent on each decoy: every event touching it counts until the next event, at most
-    :data:`MAX_DWELL_S`; the last event counts nothing, since when it was left is unknown."""
+    """Wall seconds spent on each decoy: every request touching it counts until the candidate's next
+    action (a request, a note, a submission: a decoy file read just before submitting counts), at
+    most :data:`MAX_DWELL_S`; the last action counts nothing, since when it was left is unknown."""
     truth = scenario.ground_truth
     if truth is None:
         return []
-    ordered = sorted((e for e in events if e.kind in {"view", "api"}), key=lambda e: e.wall_time)
+    ordered = sorted((e for e in events if e.kind in _LEAVES_A_PAGE), key=lambda e: e.wall_time)
     spent = [0.0] * len(truth.decoys)
     for event, following in pairwise(ordered):
         dwell = min(MAX_DWELL_S, (following.wall_time - event.wall_time).total_seconds())
