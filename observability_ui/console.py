@@ -65,6 +65,10 @@ GRACE_MINUTES = range(31)
 NEW_LINK_MAX_AGE_S = 120
 #: the session page's panels polled by ``static/console.js``, each rendered alone from its template
 LIVE_PANELS = ("clock", "figures", "submissions", "timeline")
+#: the most sessions one browser keeps revealed (the oldest reveal goes first): a cookie stays small
+MAX_REVEALED = 20
+#: the reveal cookie's word for every answer at once
+ALL_REVEALED = "all"
 
 
 @bp.before_request
@@ -188,13 +192,32 @@ def _dataset_changed(interview: InterviewSession, directory: Path) -> str | None
 
 @bp.context_processor
 def _share_mode() -> dict[str, Any]:
-    return {"safe": _safe(), "scenario_ref": _scenario_ref}
+    return {"safe": _safe(), "scenario_ref": _scenario_ref, "revealed": _revealed}
 
 
 def _safe() -> bool:
-    """Whether pages hide what gives the answer away (safe to share a screen): yes unless this
-    browser chose to reveal it.  The answer is left out of the HTML, not just out of sight."""
-    return request.cookies.get(protection.cookie_name("console_reveal")) != "yes"
+    """Whether this page hides what gives the answer away (safe to share a screen).
+
+    A session's page reveals its own answer (its page, live panels, rubric and scorecards), not the
+    others': an interviewer who revealed one candidate's answer to score it, then shares the screen
+    with the next candidate, shows that candidate a safe page.  Pages of no session (home,
+    comparison) and every session are revealed only by "Reveal every answer" (``ALL_REVEALED``).
+    The answer is left out of the HTML, not just out of sight."""
+    session_id = (request.view_args or {}).get("session_id")
+    words = _revealed_words()
+    return ALL_REVEALED not in words and (session_id is None or session_id not in words)
+
+
+def _revealed(session_id: str) -> bool:
+    """Whether this browser revealed ``session_id``'s answer (alone, or with every answer)."""
+    words = _revealed_words()
+    return ALL_REVEALED in words or session_id in words
+
+
+def _revealed_words() -> list[str]:
+    """The reveal cookie's words: the sessions revealed, most recent last, or ``ALL_REVEALED``."""
+    words = request.cookies.get(protection.cookie_name("console_reveal"), "").split(".")
+    return [word for word in words if word]
 
 
 def _scenario_ref(scenario_id: str) -> str:
@@ -217,14 +240,29 @@ def _scenario_id_of(value: str, known: Iterable[str]) -> str:
 
 @bp.post("/reveal")
 def reveal() -> Response:
-    """Turn the answer on (``reveal=yes``) or off for this browser, back to the page it came from."""
+    """Reveal (``reveal=yes``) or hide one session's answer in this browser (``session``), or, with
+    no session, every answer (the home page's "Reveal every answer", and "Hide every answer").
+    Back to the page it came from."""
     session_id = request.form.get("session", "")
-    back = url_for("console.session", session_id=session_id) if store().get(session_id) else None
-    response = redirect(back or url_for("console.sessions"), code=303)
+    one = store().get(session_id) is not None
+    showing = request.form.get("reveal") == "yes"
+    words = [w for w in _revealed_words() if w != session_id and w != ALL_REVEALED and store().get(w)]
+    if not one:
+        words = [ALL_REVEALED] if showing else []
+    elif showing:
+        words = [*words[-(MAX_REVEALED - 1) :], session_id]
+    response = redirect(
+        url_for("console.session", session_id=session_id) if one else url_for("console.sessions"), code=303
+    )
     name = protection.cookie_name("console_reveal")
-    if request.form.get("reveal") == "yes":
+    if words:
         response.set_cookie(
-            name, "yes", httponly=True, samesite="Strict", secure=request.is_secure, path="/interviewer"
+            name,
+            ".".join(words),
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+            path="/interviewer",
         )
     else:
         response.delete_cookie(name, path="/interviewer")

@@ -49,7 +49,8 @@ RUBRIC = {
 
 
 def reveal(console) -> None:
-    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+    """Every answer revealed in this browser (the home page's "Reveal every answer")."""
+    console.set_cookie(REVEAL_COOKIE, "all", path="/interviewer")
 
 
 def test_the_rubric_reads_as_ratings_and_a_level_never_a_second_number(app, console, interviews):
@@ -339,7 +340,7 @@ def test_the_reviewed_cron_storm_answer_costs_no_decoy_on_the_console(handmade_d
     form["evidence_views"] = [item["view"] for item in sent["evidence"]]
     assert candidate.post("/submit", data=form).status_code == 200
     assert interviews.submissions(alex_id)[0].automatic_score["penalties"] == []
-    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+    console.set_cookie(REVEAL_COOKIE, "all", path="/interviewer")
     panel = console.get(f"/interviewer/sessions/{alex_id}/live/submissions").get_data(as_text=True)
     assert "score-parts" in panel and "penalty" not in panel
 

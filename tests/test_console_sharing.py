@@ -122,7 +122,7 @@ def test_the_session_page_is_safe_to_share_until_the_answer_is_revealed(app, con
     page = console.get(pages["session"]).get_data(as_text=True)
     missing = [phrase for phrase in answer_phrases() if phrase != str(escape(LEAK.id)) and phrase not in page]
     assert missing == [] and "do not share this screen" in page
-    assert LEAK.id in console.get("/interviewer/").get_data(as_text=True)
+    assert LEAK.id not in console.get("/interviewer/").get_data(as_text=True)  # one session's reveal
 
     console.post("/interviewer/reveal", data={"reveal": "no", "session": ada_id})
     assert console.get_cookie(REVEAL_COOKIE, path="/interviewer") is None
@@ -180,10 +180,13 @@ def test_a_second_scenarios_session_is_safe_to_share_on_a_server_running_two(han
     missing = [phrase for phrase in answer_phrases(CRON) if phrase not in page]
     assert missing == [] and str(escape(LEAK.ground_truth.mechanisms[0].text)) not in page
     home = console.get("/interviewer/").get_data(as_text=True)
+    assert CRON.id not in home  # Bea's answer is revealed on her pages only
+    console.post("/interviewer/reveal", data={"reveal": "yes"})  # "Reveal every answer"
+    home = console.get("/interviewer/").get_data(as_text=True)
     assert f'data-scenario="{CRON.id}"' in home and f'value="{CRON.id}"' in home
     # a compare link copied while safe to share still works after the reveal, and the other way round
     assert "Bea" in console.get(pages["compare"]).get_data(as_text=True)
-    console.post("/interviewer/reveal", data={"reveal": "no", "session": bea_id})
+    console.post("/interviewer/reveal", data={"reveal": "no"})
     assert "Bea" in console.get(f"/interviewer/compare?scenario={CRON.id}").get_data(as_text=True)
 
 
@@ -284,7 +287,7 @@ def test_a_ticked_checklist_survives_a_rubric_saved_in_safe_mode(console, app, i
     ada_id = session_of(interviews, "Ada")
     ratings = {f"rating.{name}": "2" for name in ("systematic_approach", "tool_use", "correlating_data")}
     rubric = {**ratings, "rating.root_cause": "2", "rating.fix": "1", "level": "pass", "notes": ""}
-    console.set_cookie(REVEAL_COOKIE, "yes", path="/interviewer")
+    console.set_cookie(REVEAL_COOKIE, "all", path="/interviewer")
     assert (
         console.post(f"/interviewer/sessions/{ada_id}/rubric", data={**rubric, "check.1": "yes"}).status_code
         == 302
@@ -556,3 +559,33 @@ def test_in_a_browser_an_open_candidate_page_notices_a_pause(served, interviews)
         assert page.locator("[data-testid=time-left]").count() == 0
     kinds = [event.kind for event in interviews.events(session_id)[recorded:]]
     assert kinds == ["clock"]  # the pause; no poll was recorded as a request
+
+
+def test_a_reveal_shows_one_candidates_answer_not_the_next_ones(app, console, interviews):
+    """Revealing Ada's answer to score her leaves Bob's session safe to share (the next candidate
+    on the same scenario, whose screen the interviewer shares), the home page too; the comparison
+    links Ada's scorecard only; hiding Ada's again leaves any other reveal standing."""
+    joined(app, new_session(console, "Ada"))
+    joined(app, new_session(console, "Bob"))
+    ada_id, bob_id = session_of(interviews, "Ada"), session_of(interviews, "Bob")
+    console.post("/interviewer/reveal", data={"reveal": "yes", "session": ada_id})
+    ada = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
+    assert str(escape(LEAK.ground_truth.mechanisms[0].text)) in ada and "do not share" in ada
+    for path in (
+        f"/interviewer/sessions/{bob_id}",
+        f"/interviewer/sessions/{bob_id}/live/timeline",
+        "/interviewer/",
+    ):
+        html = console.get(path).get_data(as_text=True)
+        assert [phrase for phrase in answer_phrases() if phrase in html] == [], path
+    assert console.get(f"/interviewer/sessions/{bob_id}/scorecard.json").status_code == 403
+    assert console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").status_code == 200
+    compare = console.get("/interviewer/compare").get_data(as_text=True)
+    assert f"/sessions/{ada_id}/scorecard.html" in compare and f"/sessions/{bob_id}/scorecard" not in compare
+
+    console.post("/interviewer/reveal", data={"reveal": "yes", "session": bob_id})
+    console.post("/interviewer/reveal", data={"reveal": "no", "session": ada_id})
+    assert console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").status_code == 403
+    assert console.get(f"/interviewer/sessions/{bob_id}/scorecard.json").status_code == 200
+    console.post("/interviewer/reveal", data={"reveal": "no"})  # "Hide every answer"
+    assert console.get_cookie(REVEAL_COOKIE, path="/interviewer") is None
