@@ -487,7 +487,8 @@ class InterviewStore:
             db.add(_event(session_id, "clock", {"change": "ended"}))
 
     def extend(self, session_id: str, seconds: float) -> None:
-        """Give the candidate more time (reopening a closed interview); noted on the timeline."""
+        """Give the candidate more time (reopening an interview its time limit closed; one the
+        interviewer ended stays ended until ``start`` reopens it); noted on the timeline."""
         with self._clock_change(session_id, {"extended_by_s": seconds}) as interview:
             interview.extended_s += seconds
 
