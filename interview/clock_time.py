@@ -40,15 +40,18 @@ _RESTARTS = ("resumed", "reopened")
 
 def pauses(events: Sequence[_Recorded]) -> list[Pause]:
     """The clock's stops, oldest first, from its ``paused``/``ended`` and ``resumed``/``reopened``
-    events (an end during a pause continues that stop, now as an end)."""
+    events (an end during a pause closes the pause there and begins the end's stop: the two touch,
+    so the clock stands still across them)."""
     out: list[Pause] = []
     for event in sorted(events, key=lambda e: as_utc(e.wall_time)):
         change = event.detail.get("change") if event.kind == "clock" else None
         stopped = bool(out) and out[-1].end is None
         if change in _STOPS and not stopped:
             out.append(Pause(as_utc(event.wall_time), None, _STOPS[change]))
-        elif change == "ended" and stopped:
-            out[-1] = Pause(out[-1].start, None, True)
+        elif change == "ended" and stopped and not out[-1].ended:  # ended during a pause
+            moment = as_utc(event.wall_time)
+            out[-1] = Pause(out[-1].start, moment, False)
+            out.append(Pause(moment, None, True))
         elif change in _RESTARTS and stopped:
             out[-1] = Pause(out[-1].start, as_utc(event.wall_time), out[-1].ended)
     return out

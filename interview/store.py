@@ -270,8 +270,9 @@ def _event(session_id: str, kind: str, detail: dict[str, Any], sim_time: float |
 
 
 def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored here is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """SQLite returns naive datetimes; everything stored here is UTC (PostgreSQL's are read in UTC
+    too, whatever the server's time zone)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _engine(url: str) -> Engine:
@@ -291,7 +292,8 @@ def _engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _write_ahead)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # every timestamp read back in UTC, as the pages label them, whatever the server's time zone
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
 
 
 def _write_ahead(connection: Any, _: Any) -> None:
@@ -447,10 +449,8 @@ class InterviewStore:
                 raise KeyError(session_id)
             if interview.started_at is None:
                 interview.started_at = now()  # the timeline shows the start from this moment
-            elif interview.ended_at is not None:  # reopened: the time it stood ended does not count
-                interview.paused_s += (now() - as_utc(interview.ended_at)).total_seconds()
-                interview.ended_at = None
-                db.add(_event(session_id, "clock", {"change": "reopened"}))
+            elif interview.ended_at is not None:  # only Reopen reopens (a stale Resume does not)
+                return
             elif interview.paused_at is not None:
                 interview.paused_s += (now() - as_utc(interview.paused_at)).total_seconds()
                 interview.paused_at = None
@@ -469,11 +469,22 @@ class InterviewStore:
                 interview.paused_at = now()
                 db.add(_event(session_id, "clock", {"change": "paused"}))
 
+    def reopen(self, session_id: str) -> None:
+        """Reopen an ended interview: the time it stood ended does not count."""
+        with self.transaction() as db:
+            interview = db.get(InterviewSession, session_id)
+            if interview is None:
+                raise KeyError(session_id)
+            if interview.ended_at is not None:
+                interview.paused_s += (now() - as_utc(interview.ended_at)).total_seconds()
+                interview.ended_at = None
+                db.add(_event(session_id, "clock", {"change": "reopened"}))
+
     def end(self, session_id: str) -> None:
         """End a started interview: the clock stops where it stands (a pause in progress is folded
         into the time not counted), so the time used, the scorecard and every figure stay as they
         were when the candidate finished, and the candidate can no longer investigate or submit.
-        ``start`` reopens it."""
+        An interview its time already closed ends at the moment it closed.  ``reopen`` undoes it."""
         with self.transaction() as db:
             interview = db.get(InterviewSession, session_id)
             if interview is None:
@@ -483,7 +494,11 @@ class InterviewStore:
             if interview.paused_at is not None:
                 interview.paused_s += (now() - as_utc(interview.paused_at)).total_seconds()
                 interview.paused_at = None
-            interview.ended_at = now()
+            if interview.clock() is Clock.CLOSED:  # its time ran out: it ended when it closed
+                allowed = interview.paused_s + interview.limit_s() + interview.grace_s
+                interview.ended_at = as_utc(interview.started_at) + timedelta(seconds=allowed)
+            else:
+                interview.ended_at = now()
             db.add(_event(session_id, "clock", {"change": "ended"}))
 
     def extend(self, session_id: str, seconds: float) -> None:

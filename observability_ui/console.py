@@ -192,7 +192,12 @@ def _dataset_changed(interview: InterviewSession, directory: Path) -> str | None
 
 @bp.context_processor
 def _share_mode() -> dict[str, Any]:
-    return {"safe": _safe(), "scenario_ref": _scenario_ref, "revealed": _revealed}
+    return {
+        "safe": _safe(),
+        "scenario_ref": _scenario_ref,
+        "revealed": _revealed,
+        "all_revealed": ALL_REVEALED in _revealed_words(),
+    }
 
 
 def _safe() -> bool:
@@ -244,7 +249,9 @@ def reveal() -> Response:
     no session, every answer (the home page's "Reveal every answer", and "Hide every answer").
     Back to the page it came from."""
     session_id = request.form.get("session", "")
-    one = store().get(session_id) is not None
+    one = bool(session_id)
+    if one and store().get(session_id) is None:  # a stale page's session: never every answer
+        abort(404, description="No such interview session: nothing was revealed.")
     showing = request.form.get("reveal") == "yes"
     words = [w for w in _revealed_words() if w != session_id and w != ALL_REVEALED and store().get(w)]
     if not one:
@@ -657,6 +664,7 @@ ACTIONS: dict[str, Callable[[str], None]] = {
     "start": lambda session_id: store().start(session_id),
     "pause": lambda session_id: store().pause(session_id),
     "end": lambda session_id: store().end(session_id),
+    "reopen": lambda session_id: store().reopen(session_id),
     "extend": lambda session_id: store().extend(session_id, _minutes(EXTEND_MINUTES)),
     "grace": lambda session_id: store().set_grace(session_id, _minutes(GRACE_MINUTES)),
     "hint": _release_hint,

@@ -379,8 +379,10 @@ def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(
     assert console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC).status_code == 302
     page = console.get(f"/interviewer/sessions/{ada_id}").get_data(as_text=True)
     assert "2:20 used of" in page and "<strong>ended</strong>" in page
-    assert 'data-testid="clock-end"' not in page and ">Reopen</button>" in page
-    assert "ended" in console.get("/interviewer/").get_data(as_text=True)
+    assert 'data-testid="clock-end"' not in page and 'data-testid="clock-reopen">Reopen</button>' in page
+    assert re.search(
+        r"</a></td>\s*<td>[^<]*</td>\s*<td>ended</td>", console.get("/interviewer/").get_data(as_text=True)
+    )
     reveal(console)
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
     assert card["clock"]["elapsed_s"] == 140.0 and card["clock"]["ended_at"] is not None
@@ -393,7 +395,9 @@ def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(
     assert "ended the interview" in refused.get_json()["error"]
     assert ada.post("/submit", data={"root_cause": "later"}).status_code == 403
 
-    console.post(f"/interviewer/sessions/{ada_id}/start")  # Reopen: the hour ended is not counted
+    console.post(f"/interviewer/sessions/{ada_id}/start")  # a stale Resume button: stays ended
+    assert ada.get("/api/interview").status_code == 403
+    console.post(f"/interviewer/sessions/{ada_id}/reopen")  # the hour it stood ended is not counted
     at(3660)
     assert ada.get("/api/interview").status_code == 200
     card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
@@ -422,3 +426,44 @@ def test_a_refused_request_says_on_the_timeline_what_the_candidate_was_told(app,
     assert query.startswith("Metrics (API): query “rate(foo[5m]”") and "— refused (400: " in query
     assert "bogus" in unknown_parameter and "— refused (400: " in unknown_parameter
     assert missing.startswith("Page /no-such-page") and "— refused (404: " in missing
+
+
+def test_an_end_during_a_pause_reads_as_a_pause_then_an_end(app, console, interviews, monkeypatch):
+    """Paused at 1:40, ended 50 s later, reopened an hour after: the rubric saved during the pause
+    reads as during the pause, the reopen counts the time since the end; an interview its time
+    closed ends at the moment it closed, not when the interviewer pressed End."""
+    from interview import store as store_module
+
+    moment = [now()]
+    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+    joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    start = moment[0]
+
+    def at(seconds: float) -> None:
+        moment[0] = start + timedelta(seconds=seconds)
+
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    at(100)
+    console.post(f"/interviewer/sessions/{ada_id}/pause")
+    at(120)
+    console.post(f"/interviewer/sessions/{ada_id}/rubric", data=RUBRIC)
+    at(150)
+    console.post(f"/interviewer/sessions/{ada_id}/end")
+    at(3750)
+    console.post(f"/interviewer/sessions/{ada_id}/reopen")
+    reveal(console)
+    card = json.loads(console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").get_data(as_text=True))
+    told = [row["description"] for row in card["timeline"] if row["kind"] in ("clock", "rubric")]
+    assert told == [
+        "Interviewer paused the clock",
+        "Interviewer saved the rubric: strong (while the clock was paused)",
+        "Interviewer ended the interview",
+        "Interviewer reopened the interview after 60:00 ended (not counted above)",
+    ]
+    assert card["clock"]["elapsed_s"] == 100.0
+
+    limit = interviews.get(ada_id).limit_s() + interviews.get(ada_id).grace_s
+    at(3750 + limit + 600)  # closed by its time ten minutes ago
+    console.post(f"/interviewer/sessions/{ada_id}/end")
+    assert interviews.get(ada_id).elapsed_s() == limit

@@ -113,7 +113,9 @@ def test_an_interview_ended_while_paused_counts_the_time_before_the_pause(url, m
     assert ended.elapsed_s(clock[0]) == pytest.approx(100)
     with pytest.raises(store_module.InterviewClosed, match="ended the interview"):
         store.submit(session_id, {}, {"total": 0})
-    store.start(session_id)  # reopened: the 5,050 s stopped are not counted
+    store.start(session_id)  # Start or Resume leaves an ended interview ended
+    assert store.get(session_id).clock(clock[0]) is Clock.CLOSED
+    store.reopen(session_id)  # the 5,050 s stopped are not counted
     clock[0] += timedelta(seconds=20)
     assert store.get(session_id).elapsed_s(clock[0]) == pytest.approx(120)
     assert store.submit(session_id, {}, {"total": 0}).late is False
