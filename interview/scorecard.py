@@ -53,10 +53,11 @@ def inline(text: object) -> str:
     or let a line that starts with ``-`` or ``1.`` open a list of its own, and raw HTML would render
     in a viewer, so line breaks become ``<br>``, ``<`` and an ``&`` that starts an entity are escaped.
     ``>`` is left as typed ("pool -> 503" reads as written): with no ``<`` it opens no tag, and a
-    leading one is backslash-escaped so it quotes nothing."""
-    escaped = _ENTITY.sub("&amp;", str(text)).replace("<", "&lt;")
+    leading one is backslash-escaped so it quotes nothing.  ``](`` is escaped too: a candidate's
+    ``![x](https://...)`` would otherwise load an image from anywhere when the scorecard is viewed."""
+    escaped = _ENTITY.sub("&amp;", str(text)).replace("<", "&lt;").replace("](", "]\\(")
     joined = "<br>".join(line.strip() for line in escaped.strip().splitlines())
-    return "\\" + joined if joined.startswith(">") else joined
+    return "\\" + joined if joined.startswith((">", "[")) else joined
 
 
 def cell(text: object) -> str:

@@ -467,3 +467,21 @@ def test_an_end_during_a_pause_reads_as_a_pause_then_an_end(app, console, interv
     at(3750 + limit + 600)  # closed by its time ten minutes ago
     console.post(f"/interviewer/sessions/{ada_id}/end")
     assert interviews.get(ada_id).elapsed_s() == limit
+
+
+def test_hostile_text_a_candidate_sends_stays_text_in_every_export(app, console, interviews):
+    """A query and a root cause carrying markup: the console and the printable scorecard escape it,
+    the Markdown scorecard neither renders a tag nor loads an image from elsewhere."""
+    ada = joined(app, new_session(console, "Ada"))
+    ada_id = session_of(interviews, "Ada")
+    console.post(f"/interviewer/sessions/{ada_id}/start")
+    hostile = "<script>alert(1)</script> ![x](https://evil.example/p.gif)"
+    assert ada.get("/api/metrics/query_range", query_string={"query": f"rate({hostile}"}).status_code == 400
+    assert ada.post("/submit", data={"root_cause": hostile}).status_code == 200
+    reveal(console)
+    for path in (f"/interviewer/sessions/{ada_id}", f"/interviewer/sessions/{ada_id}/scorecard.html"):
+        html = console.get(path).get_data(as_text=True)
+        assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html, path
+    markdown = console.get(f"/interviewer/sessions/{ada_id}/scorecard.md").get_data(as_text=True)
+    assert "<script>" not in markdown and "](https://evil.example" not in markdown
+    assert "]\\(https://evil.example/p.gif)" in markdown
