@@ -267,7 +267,7 @@ def rows(scenario: Scenario | None, interview: _Session, events: Sequence[Record
                 description += (
                     f" after a pause of {stood} (not counted above)"
                     if event.detail["change"] == "resumed"
-                    else f" after {stood} ended (not counted above)"
+                    else f" after standing ended for {stood} (not counted above)"
                 )
         elif stop is not None:
             description += " (after the interview ended)" if stop.ended else " (while the clock was paused)"

@@ -570,6 +570,7 @@ def compare() -> str:
         scenario_ids=[(scenario_id, _title(scenario_id)) for scenario_id in sorted(known)],
         groups=scorecards.comparison(store(), incident),
         dataset_label=lambda seen: scorecards.dataset_label(seen, name_scenario=not _safe()),
+        candidates_compared=True,  # the page is never one to share: the banner says so
     )
 
 

@@ -405,7 +405,7 @@ def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(
     reopened = [row for row in card["timeline"] if row["description"].startswith("Interviewer reopened")]
     assert (
         reopened[0]["description"]
-        == "Interviewer reopened the interview after 57:10 ended (not counted above)"
+        == "Interviewer reopened the interview after standing ended for 57:10 (not counted above)"
     )
 
 
@@ -459,7 +459,7 @@ def test_an_end_during_a_pause_reads_as_a_pause_then_an_end(app, console, interv
         "Interviewer paused the clock",
         "Interviewer saved the rubric: strong (while the clock was paused)",
         "Interviewer ended the interview",
-        "Interviewer reopened the interview after 60:00 ended (not counted above)",
+        "Interviewer reopened the interview after standing ended for 60:00 (not counted above)",
     ]
     assert card["clock"]["elapsed_s"] == 100.0
 

@@ -376,7 +376,8 @@ def test_the_clock_figures_and_submissions_are_live_panels(app, console, intervi
 
 def test_the_session_page_shows_every_field_of_the_submission_while_safe_to_share(app, console, interviews):
     """An interviewer checks a part's points against what was written without revealing the answer:
-    every field the candidate filled in is on the session page, the answer key is not."""
+    every field the candidate filled in is on the session page, the answer key is not; while safe to
+    share, the candidate's answer is closed (a correct answer is the answer, on a shared screen)."""
     ada = joined(app, new_session(console, "Ada"))
     ada_id = session_of(interviews, "Ada")
     console.post(f"/interviewer/sessions/{ada_id}/start")
@@ -393,6 +394,11 @@ def test_the_session_page_shows_every_field_of_the_submission_while_safe_to_shar
     assert ada.post("/submit", data=form).status_code in (200, 303)
     panel = console.get(f"/interviewer/sessions/{ada_id}/live/submissions").get_data(as_text=True)
     assert 'data-testid="submission-rest"' in panel
+    assert re.search(
+        r'<details data-testid="submission-answer">(?:(?!</details>).)*<pre class="wrap">the pool',
+        panel,
+        re.S,
+    )
     for shown in (
         "lib/database/transactions.py:59-76",
         "2026-03-10T14:20:00",
@@ -582,6 +588,7 @@ def test_a_reveal_shows_one_candidates_answer_not_the_next_ones(app, console, in
     assert console.get(f"/interviewer/sessions/{ada_id}/scorecard.json").status_code == 200
     compare = console.get("/interviewer/compare").get_data(as_text=True)
     assert f"/sessions/{ada_id}/scorecard.html" in compare and f"/sessions/{bob_id}/scorecard" not in compare
+    assert "do not share this page" in compare and "Safe to share" not in compare  # others' scores
 
     console.post("/interviewer/reveal", data={"reveal": "yes", "session": bob_id})
     console.post("/interviewer/reveal", data={"reveal": "no", "session": ada_id})
