@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from markupsafe import escape
@@ -51,6 +52,20 @@ RUBRIC = {
 def reveal(console) -> None:
     """Every answer revealed in this browser (the home page's "Reveal every answer")."""
     console.set_cookie(REVEAL_COOKIE, "all", path="/interviewer")
+
+
+def held_clock(monkeypatch) -> Callable[[float], None]:
+    """The interview store's clock held still: ``at(seconds)`` sets it that long after now."""
+    from interview import store as store_module
+
+    start = now()
+    moment = [start]
+    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+
+    def at(seconds: float) -> None:
+        moment[0] = start + timedelta(seconds=seconds)
+
+    return at
 
 
 def test_the_rubric_reads_as_ratings_and_a_level_never_a_second_number(app, console, interviews):
@@ -351,17 +366,9 @@ def test_an_ended_interview_keeps_its_time_and_closes_for_the_candidate(
     """ "End interview" stops the clock for good: the time used, the scorecard's figure and the
     timeline stay where the candidate finished while the interviewer scores, exports and saves the
     rubric later; the candidate is told the interview is over; Reopen gives the rest back."""
-    from interview import store as store_module
-
-    moment = [now()]
-    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+    at = held_clock(monkeypatch)
     ada = joined(app, new_session(console, "Ada"))
     ada_id = session_of(interviews, "Ada")
-    start = moment[0]
-
-    def at(seconds: float) -> None:
-        moment[0] = start + timedelta(seconds=seconds)
-
     console.post(f"/interviewer/sessions/{ada_id}/start")
     at(100)
     console.post(f"/interviewer/sessions/{ada_id}/pause")
@@ -432,17 +439,9 @@ def test_an_end_during_a_pause_reads_as_a_pause_then_an_end(app, console, interv
     """Paused at 1:40, ended 50 s later, reopened an hour after: the rubric saved during the pause
     reads as during the pause, the reopen counts the time since the end; an interview its time
     closed ends at the moment it closed, not when the interviewer pressed End."""
-    from interview import store as store_module
-
-    moment = [now()]
-    monkeypatch.setattr(store_module, "now", lambda: moment[0])
+    at = held_clock(monkeypatch)
     joined(app, new_session(console, "Ada"))
     ada_id = session_of(interviews, "Ada")
-    start = moment[0]
-
-    def at(seconds: float) -> None:
-        moment[0] = start + timedelta(seconds=seconds)
-
     console.post(f"/interviewer/sessions/{ada_id}/start")
     at(100)
     console.post(f"/interviewer/sessions/{ada_id}/pause")
