@@ -275,6 +275,14 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _interview(db: Session, session_id: str) -> InterviewSession:
+    """The session's row in this transaction (KeyError when there is none)."""
+    interview = db.get(InterviewSession, session_id)
+    if interview is None:
+        raise KeyError(session_id)
+    return interview
+
+
 def _engine(url: str) -> Engine:
     """An engine fit for several server processes writing at once.
 
@@ -444,9 +452,7 @@ class InterviewStore:
     # -- the clock -----------------------------------------------------------------------------------
     def start(self, session_id: str) -> None:
         with self.transaction() as db:
-            interview = db.get(InterviewSession, session_id)
-            if interview is None:
-                raise KeyError(session_id)
+            interview = _interview(db, session_id)
             if interview.started_at is None:
                 interview.started_at = now()  # the timeline shows the start from this moment
             elif interview.ended_at is not None:  # only Reopen reopens (a stale Resume does not)
@@ -458,9 +464,7 @@ class InterviewStore:
 
     def pause(self, session_id: str) -> None:
         with self.transaction() as db:
-            interview = db.get(InterviewSession, session_id)
-            if interview is None:
-                raise KeyError(session_id)
+            interview = _interview(db, session_id)
             if (
                 interview.started_at is not None
                 and interview.paused_at is None
@@ -472,9 +476,7 @@ class InterviewStore:
     def reopen(self, session_id: str) -> None:
         """Reopen an ended interview: the time it stood ended does not count."""
         with self.transaction() as db:
-            interview = db.get(InterviewSession, session_id)
-            if interview is None:
-                raise KeyError(session_id)
+            interview = _interview(db, session_id)
             if interview.ended_at is not None:
                 interview.paused_s += (now() - as_utc(interview.ended_at)).total_seconds()
                 interview.ended_at = None
@@ -486,9 +488,7 @@ class InterviewStore:
         were when the candidate finished, and the candidate can no longer investigate or submit.
         An interview its time already closed ends at the moment it closed.  ``reopen`` undoes it."""
         with self.transaction() as db:
-            interview = db.get(InterviewSession, session_id)
-            if interview is None:
-                raise KeyError(session_id)
+            interview = _interview(db, session_id)
             if interview.started_at is None or interview.ended_at is not None:
                 return
             if interview.paused_at is not None:
@@ -503,7 +503,7 @@ class InterviewStore:
 
     def extend(self, session_id: str, seconds: float) -> None:
         """Give the candidate more time (reopening an interview its time limit closed; one the
-        interviewer ended stays ended until ``start`` reopens it); noted on the timeline."""
+        interviewer ended stays ended until ``reopen``); noted on the timeline."""
         with self._clock_change(session_id, {"extended_by_s": seconds}) as interview:
             interview.extended_s += seconds
 
@@ -515,9 +515,7 @@ class InterviewStore:
     @contextmanager
     def _clock_change(self, session_id: str, detail: dict[str, Any]) -> Iterator[InterviewSession]:
         with self.transaction() as db:
-            interview = db.get(InterviewSession, session_id)
-            if interview is None:
-                raise KeyError(session_id)
+            interview = _interview(db, session_id)
             yield interview
             db.add(_event(session_id, "clock", detail))
 
@@ -635,9 +633,7 @@ class InterviewStore:
         Refused (:class:`InterviewClosed`) unless the clock runs or is in its grace: decided here, in
         the transaction that stores it, so no submission slips in as the interview closes."""
         with self.transaction() as db:
-            interview = db.get(InterviewSession, session_id)
-            if interview is None:
-                raise KeyError(session_id)
+            interview = _interview(db, session_id)
             refusal = interview.refusal()
             if refusal is not None:
                 raise InterviewClosed(refusal, interview.clock())
